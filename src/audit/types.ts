@@ -1,0 +1,33 @@
+import type { Access } from '../sql/types.js';
+import type { Action, MaskedOutput } from '../policy/types.js';
+
+/** What the proxy records for one request (one Query message, or one Parse/Bind/Execute cycle). */
+export interface AuditEntry {
+  /** ISO time the request arrived. */
+  time: string;
+  session: string;
+  /** Selected OIDC claims: repository, workflow, run_id, actor, ref, sha, sub, … */
+  identity: Record<string, unknown>;
+  role: string;
+  /** `sql` for statements; `connect`, `auth`, `session` for connection events. */
+  type: 'sql' | 'connect' | 'auth' | 'session';
+  /** The statement with every literal replaced by a placeholder. Never the raw text. */
+  statement?: string;
+  accesses?: Access[];
+  decision: Action | 'error';
+  rule?: string | null;
+  reason?: string;
+  approval?: { id: string; approved: boolean; via: string; approver?: string; at?: string; where?: string; reason?: string };
+  masked?: Pick<MaskedOutput, 'name' | 'strategy' | 'column'>[];
+  rows?: number;
+  durationMs?: number;
+  /** Upstream error SQLSTATE when the server refused an allowed statement. */
+  sqlstate?: string;
+}
+
+/** A line of the log: the entry plus its place in the SHA-256 chain. */
+export interface AuditLine extends AuditEntry {
+  seq: number;
+  prev: string;
+  hash: string;
+}

@@ -1,0 +1,44 @@
+// What the proxy daemon needs to run one session. The action hands it over on stdin (never argv or
+// the environment); `tollgate serve` builds it from flags.
+
+export interface GithubApprovalConfig {
+  kind: 'github';
+  apiUrl: string;
+  token: string;
+  /** owner/name */
+  repository: string;
+  pullNumber: number;
+  headSha: string;
+  /** The job's actor: never allowed to approve their own job's request. */
+  actor: string;
+  pollMs: number;
+  /** Links shown on the check run (run URL etc.). */
+  runUrl?: string;
+}
+
+export type ApprovalConfig =
+  | { kind: 'terminal' }
+  | GithubApprovalConfig
+  /** No channel (e.g. a push build): review falls back to deny with `reason`. */
+  | { kind: 'none'; reason: string };
+
+export interface ProxyConfig {
+  listen: { host: string; port: number };
+  /** postgres://user:pass@host:port/db?sslmode=… of the real database. Never logged. */
+  upstream: string;
+  policyPath: string;
+  role: string;
+  /** Verified OIDC claims (or a synthetic identity for `serve`/`demo`). */
+  claims: Record<string, unknown>;
+  session: {
+    id: string;
+    /** The password clients use (SCRAM-SHA-256) with user `tollgate`. */
+    secret: string;
+    expiresAt: Date;
+  };
+  auditPath: string;
+  approvalTimeoutMs: number;
+  approval: ApprovalConfig;
+  /** Key for the `hash` mask strategy (HMAC); random per session unless given. */
+  maskKey: string;
+}

@@ -1,0 +1,33 @@
+import type { Access, Kind } from '../sql/types.js';
+
+export type Action = 'allow' | 'deny' | 'review';
+export type MaskStrategy = 'redact' | 'hash' | 'partial' | 'null';
+
+/** A masked output column of a statement, by position in the result. */
+export interface MaskedOutput {
+  index: number;
+  name: string;
+  strategy: MaskStrategy;
+  /** The policy column pattern that matched, e.g. `public.users.email` or `*.ssn`. */
+  column: string;
+}
+
+export interface StatementDecision {
+  sql: string;
+  kind: Kind;
+  decision: Action;
+  /** Where the deciding rule stands, e.g. `roles.ci-readonly.postgres.rules[2]`; null when no rule matched. */
+  rule: string | null;
+  reason: string;
+  accesses: Access[];
+  /** Output columns the masks cover (from the statement's lineage); the proxy also masks by catalog. */
+  masked: MaskedOutput[];
+  /** The access that decided (the most restrictive one), when there is one. */
+  decidingAccess?: Access;
+}
+
+export interface Decision {
+  /** The whole message's decision: deny if any statement is denied, else review if any, else allow. */
+  decision: Action;
+  statements: StatementDecision[];
+}

@@ -1,0 +1,59 @@
+// The vocabulary shared by the SQL analysis, the policy engine and the proxy.
+
+/** Statement kinds, as DESIGN.md names them. */
+export const KINDS = [
+  'select', 'insert', 'update', 'delete', 'merge', 'truncate', 'copy_from', 'copy_to',
+  'create', 'alter', 'drop', 'grant', 'revoke', 'comment', 'call', 'do', 'prepare', 'execute',
+  'deallocate', 'set', 'reset', 'show', 'explain', 'transaction', 'lock', 'listen', 'notify',
+  'vacuum', 'analyze', 'other',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** Named groups a policy rule may use in `kinds`. */
+export const GROUPS = {
+  read: ['select', 'show', 'explain'],
+  write: ['insert', 'update', 'delete', 'merge', 'truncate', 'copy_from'],
+  ddl: ['create', 'alter', 'drop', 'grant', 'revoke', 'comment'],
+  any: KINDS,
+} as const satisfies Record<string, readonly Kind[]>;
+export type Group = keyof typeof GROUPS;
+
+/**
+ * One thing a statement does to one object. `object` is `schema.name` as PostgreSQL resolves it
+ * (folded, pg_catalog first, then the search path); absent when the access has no object
+ * (`SELECT 1`, `SHOW x`). `exact` marks a dangerous access that only a rule naming its kind and
+ * object literally (no group, no glob) may allow.
+ */
+export interface Access {
+  kind: Kind;
+  object?: string;
+  exact?: boolean;
+}
+
+/**
+ * Where one result column's value comes from: `schema.table.column`, or `schema.table.*` when the
+ * whole row flows into it (`SELECT u FROM users u`, `row_to_json(u)`). An unqualified column that
+ * could belong to several tables in scope lists each candidate (over-masking is safe, leaking is not).
+ */
+export interface OutputColumn {
+  name: string;
+  sources: string[];
+}
+
+export interface StatementAnalysis {
+  /** The statement's own text (one statement of a possibly multi-statement message). */
+  sql: string;
+  /** The top-level kind (what the statement is, before looking through wrappers). */
+  kind: Kind;
+  /** Everything it really does, wrappers looked through. Empty only when `error` is set. */
+  accesses: Access[];
+  /** Lineage of the result columns in order; null when the statement returns no rows or it is unknown. */
+  outputs: OutputColumn[] | null;
+  /** Set when the statement cannot be understood: the statement must be denied with this reason. */
+  error?: string;
+  /**
+   * True when a literal's value influenced the accesses (e.g. `SET client_encoding = '…'`): such a
+   * statement's decision must not be reused for the same shape with other literals.
+   */
+  literalSensitive: boolean;
+}
