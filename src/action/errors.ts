@@ -30,6 +30,7 @@ export function safeMessage(err: unknown, redact: readonly string[] = []): strin
 
 /** Errors from sibling modules (IdentityError, PolicyError, …): a string `code` and a written message. */
 function isCodedError(err: unknown): err is Error & { code: string } {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string'
-    && /^[A-Z][A-Z0-9_]+$/.test((err as { code: string }).code) && !('syscall' in err);
+  if (!(err instanceof Error) || 'syscall' in err) return false;
+  const code = (err as unknown as { code?: unknown }).code;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code);
 }

@@ -1,0 +1,114 @@
+// `main`: OIDC token → verified claims → policy role → session → proxy daemon → PG* for later steps.
+// Actions glue only: identity, policy and the proxy are their own modules.
+import * as core from '@actions/core';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verifyOidcToken } from '../identity/oidc.js';
+import { explainTokenRequestFailure } from '../identity/request.js';
+import { newSession } from '../identity/session.js';
+import type { ProxyConfig } from '../pg/config.js';
+import { ConfigurationError, safeMessage } from './errors.js';
+import { approvalFromEvent } from './event.js';
+import { readInputs, upstreamDatabase } from './inputs.js';
+import { exportGateway, setOutputs, STATE } from './outputs.js';
+import { startDaemon } from './daemon.js';
+import { policyDefaults, roleFor } from './policy-glue.js';
+
+const DAEMON_START_TIMEOUT_MS = 30_000;
+const FALLBACK_SESSION_TTL_MS = 60 * 60_000;
+const FALLBACK_APPROVAL_TIMEOUT_MS = 30 * 60_000;
+
+export async function run(): Promise<void> {
+  // Everything secret we learn goes here first, so even an unexpected error message cannot show it.
+  const redact: string[] = [];
+  try {
+    const inputs = readInputs();
+    maskUpstream(inputs.upstream, redact);
+
+    let token: string;
+    try {
+      token = await core.getIDToken(inputs.audience);
+    } catch (err) {
+      throw new ConfigurationError(explainTokenRequestFailure(process.env, err));
+    }
+    redact.push(token);
+    const claims = await verifyOidcToken(token, { issuer: inputs.oidcIssuer, audience: inputs.audience });
+
+    const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+    const policyPath = resolve(workspace, inputs.policy);
+    const { policy, role } = await roleFor(policyPath, claims as Record<string, unknown>, inputs.role);
+    const defaults = policyDefaults(policy);
+
+    const ttlMs = Math.min(defaults.sessionTtlMs ?? FALLBACK_SESSION_TTL_MS, inputs.sessionTtlMs ?? Infinity);
+    const session = newSession(ttlMs);
+    core.setSecret(session.secret);
+    redact.push(session.secret);
+    const maskKey = randomBytes(32).toString('hex');
+    core.setSecret(maskKey);
+    redact.push(maskKey);
+
+    const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs);
+    if (approval.kind === 'none') core.info(`tollgate: statements that need review will be denied: ${approval.reason}.`);
+
+    const dir = privateDir();
+    const auditPath = join(dir, `audit-${session.id}.jsonl`);
+    const logPath = join(dir, 'proxy.log');
+    const config: ProxyConfig = {
+      listen: inputs.listen,
+      upstream: inputs.upstream,
+      policyPath,
+      role,
+      claims: claims as Record<string, unknown>,
+      session: { id: session.id, secret: session.secret, expiresAt: session.expiresAt },
+      auditPath,
+      approvalTimeoutMs: inputs.approvalTimeoutMs ?? defaults.approvalTimeoutMs ?? FALLBACK_APPROVAL_TIMEOUT_MS,
+      approval,
+      maskKey,
+    };
+
+    const started = await startDaemon({ cliPath: cliPath(), config, logPath, timeoutMs: DAEMON_START_TIMEOUT_MS, redact });
+    // Saved at once: whatever fails after this, post must find and stop the daemon.
+    core.saveState(STATE.pid, String(started.pid));
+    core.saveState(STATE.auditPath, auditPath);
+    core.saveState(STATE.logPath, logPath);
+    core.saveState(STATE.sessionId, session.id);
+    core.saveState(STATE.role, role);
+    core.saveState(STATE.listen, `${started.host}:${started.port}`);
+
+    const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });
+    setOutputs({ sessionId: session.id, role, expiresAt: session.expiresAt, databaseUrl });
+    core.info(`tollgate: session ${session.id} as role "${role}" until ${session.expiresAt.toISOString()}; proxy listening on ${started.host}:${started.port} (pid ${started.pid}).`);
+    core.info('tollgate: later steps reach the database through the gateway with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE or DATABASE_URL.');
+  } catch (err) {
+    core.setFailed(safeMessage(err, redact));
+  }
+}
+
+/** The upstream URL and its password are secrets even if the workflow forgot to pass a secret. */
+function maskUpstream(upstream: string, redact: string[]): void {
+  core.setSecret(upstream);
+  redact.push(upstream);
+  const password = new URL(upstream).password;
+  if (password) {
+    for (const p of new Set([password, decodeURIComponent(password)])) {
+      core.setSecret(p);
+      redact.push(p);
+    }
+  }
+}
+
+/** A directory only the runner user can read, for the audit log and the daemon's output. */
+function privateDir(): string {
+  const base = process.env.RUNNER_TEMP || tmpdir();
+  const dir = mkdtempSync(join(base, 'tollgate-'));
+  chmodSync(dir, 0o700);
+  return dir;
+}
+
+/** dist/cli.js, next to this bundle (dist/main.js). */
+function cliPath(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'cli.js');
+}

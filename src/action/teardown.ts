@@ -1,0 +1,55 @@
+// `post` (runs even when the job failed): stop the proxy, check that it lived through the job,
+// verify the audit chain, write the job summary, upload the log.
+import * as core from '@actions/core';
+import { existsSync } from 'node:fs';
+import { verifyAuditFile } from '../audit/verify.js';
+import { renderSummary } from '../audit/summary.js';
+import { safeMessage } from './errors.js';
+import { isAlive, readLog, stopDaemon, tail } from './daemon.js';
+import { uploadAuditLog } from './artifact.js';
+import { readAuditLines } from './audit-lines.js';
+import { STATE } from './outputs.js';
+
+const STOP_GRACE_MS = 10_000;
+
+export async function runPost(): Promise<void> {
+  const failures: string[] = [];
+  try {
+    const pid = Number(core.getState(STATE.pid));
+    if (!Number.isInteger(pid) || pid <= 0) {
+      core.info('tollgate: no proxy was started in this job (main did not finish), nothing to stop.');
+      return;
+    }
+    const auditPath = core.getState(STATE.auditPath);
+    const logPath = core.getState(STATE.logPath);
+    const sessionId = core.getState(STATE.sessionId);
+
+    // Checked before we stop it: a proxy that is gone now died during the job.
+    if (!isAlive(pid)) {
+      failures.push(`The tollgate proxy (pid ${pid}) stopped during the job: steps after that could not reach the database, and statements it had not recorded are unaccounted for. Its last output:\n${tail(readLog(logPath), [])}`);
+    } else {
+      const how = await stopDaemon(pid, STOP_GRACE_MS);
+      if (how === 'killed') core.warning(`tollgate: the proxy did not stop within ${STOP_GRACE_MS / 1000}s of SIGTERM and was killed.`);
+      else core.info('tollgate: proxy stopped.');
+    }
+
+    if (!existsSync(auditPath)) {
+      failures.push(`The audit log ${auditPath} is missing: the session's statements cannot be accounted for.`);
+    } else {
+      const verdict = await verifyAuditFile(auditPath);
+      if (!verdict.ok) failures.push(`The audit log's hash chain is broken at line ${verdict.line}: ${verdict.reason}. The log cannot be trusted.`);
+      else core.info(`tollgate: audit chain verified (${verdict.count} records).`);
+
+      const lines = readAuditLines(auditPath);
+      const markdown = renderSummary(lines, { sessionId, role: core.getState(STATE.role), chainOk: verdict.ok });
+      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
+
+      const upload = await uploadAuditLog(auditPath, `tollgate-audit-${sessionId}`);
+      if (upload.uploaded) core.info(`tollgate: audit log uploaded as artifact "${upload.name}".`);
+      else core.notice(`tollgate: audit log not uploaded: ${upload.reason}. It is at ${auditPath} until the job ends.`);
+    }
+  } catch (err) {
+    failures.push(safeMessage(err));
+  }
+  if (failures.length > 0) core.setFailed(failures.join('\n'));
+}
