@@ -28,6 +28,8 @@ export function approvalFromEvent(env: EventEnv, token: string, pollMs: number):
   if (!pr) return { kind: 'none', reason: `the ${name} event payload has no pull request number and head commit` };
   const repository = env.GITHUB_REPOSITORY ?? '';
   if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) return { kind: 'none', reason: 'GITHUB_REPOSITORY is not set, so the pull request cannot be found' };
+  // Without the actor we could not keep the job's author from approving their own statements.
+  if (!env.GITHUB_ACTOR) return { kind: 'none', reason: "GITHUB_ACTOR is not set, so the job's own actor could not be kept from approving" };
   if (!token) {
     throw new ConfigurationError('Input `github-token` is empty: approvals on the pull request need a token with `checks: write` and `pull-requests: read` (the default `${{ github.token }}` works when the job grants those permissions).');
   }
@@ -41,7 +43,7 @@ export function approvalFromEvent(env: EventEnv, token: string, pollMs: number):
     repository,
     pullNumber: pr.number,
     headSha: pr.headSha,
-    actor: env.GITHUB_ACTOR ?? '',
+    actor: env.GITHUB_ACTOR,
     pollMs,
     ...(runUrl ? { runUrl } : {}),
   };
