@@ -31,7 +31,7 @@ await build({
   target: 'node20',
   banner: { js: banner },
   // PGlite ships its own WASM and data files; the demo loads it from node_modules at run time.
-  external: ['@electric-sql/pglite', '@electric-sql/pglite-socket'],
+  external: ['@electric-sql/pglite', '@electric-sql/pglite-socket', 'pg-native', 'cloudflare:sockets'],
   legalComments: 'none',
   logLevel: 'warning',
   sourcemap: false,
