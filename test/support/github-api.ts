@@ -1,0 +1,259 @@
+// A local stand-in for the parts of the GitHub REST API that tollgate's approvals use: check runs,
+// pull-request (issue) comments, collaborator permission, team membership, rate-limit headers and a
+// secondary rate limit. It runs on node:http, port 0, and records every call for exact assertions.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+export interface CheckRun {
+  id: number;
+  name: string;
+  head_sha: string;
+  status: string;
+  conclusion: string | null;
+  external_id: string | null;
+  details_url: string | null;
+  started_at: string;
+  completed_at: string | null;
+  output: { title: string | null; summary: string | null; text?: string | null };
+  html_url: string;
+}
+
+export interface Comment {
+  id: number;
+  body: string;
+  user: { login: string; type: 'User' | 'Bot' | 'Organization' };
+  created_at: string;
+  updated_at: string;
+  html_url: string;
+  issue_number: number;
+}
+
+export interface RecordedCall {
+  at: number;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: { accept?: string; apiVersion?: string };
+  body: unknown;
+  status: number;
+}
+
+export interface GithubApiState {
+  /** Primary budget: each request spends one; at 0 requests get 403 until `rateLimitReset` (epoch seconds). */
+  rateLimitRemaining: number;
+  rateLimitReset: number;
+  /** The next request gets a 403 secondary rate limit with this retry-after (seconds), once. */
+  secondaryLimitOnce: { retryAfterSeconds: number } | null;
+  /** Answer every request with this status (API trouble). */
+  failWith: number | null;
+  /** Filter comments by `since` (updated at or after), as GitHub does. Off: return all (tests the client's own check). */
+  honourSince: boolean;
+  checkRuns: CheckRun[];
+  comments: Comment[];
+  permissions: Map<string, Permission>;
+  teams: Map<string, Map<string, 'active' | 'pending'>>;
+  calls: RecordedCall[];
+}
+
+export interface GithubApiOptions {
+  /** The bearer token the API accepts (random when absent). */
+  token?: string;
+  /** owner/name served (others: 404). */
+  repository?: string;
+}
+
+export interface GithubApi {
+  url: string;
+  token: string;
+  state: GithubApiState;
+  addComment(login: string, body: string, opts?: { type?: Comment['user']['type']; issue?: number; createdAt?: Date }): Comment;
+  editComment(id: number, body: string): Comment;
+  setPermission(login: string, permission: Permission): void;
+  setTeamMembers(org: string, team: string, logins: string[], state?: 'active' | 'pending'): void;
+  checkRuns(): CheckRun[];
+  calls(filter?: { method?: string; path?: RegExp }): RecordedCall[];
+  close(): Promise<void>;
+}
+
+/** GitHub's timestamps have whole seconds. */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export async function startGithubApi(opts: GithubApiOptions = {}): Promise<GithubApi> {
+  const token = opts.token ?? `ghs_${randomBytes(18).toString('hex')}`;
+  const repository = opts.repository ?? 'acme/app';
+  const state: GithubApiState = {
+    rateLimitRemaining: 5000,
+    rateLimitReset: Math.floor(Date.now() / 1000) + 3600,
+    secondaryLimitOnce: null,
+    failWith: null,
+    honourSince: true,
+    checkRuns: [],
+    comments: [],
+    permissions: new Map(),
+    teams: new Map(),
+    calls: [],
+  };
+  let nextId = 1000;
+  let url = '';
+
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => { raw += c; });
+    req.on('end', () => {
+      const u = new URL(req.url ?? '/', 'http://localhost');
+      const call: RecordedCall = {
+        at: Date.now(), method: req.method ?? '', path: u.pathname, query: Object.fromEntries(u.searchParams),
+        headers: { accept: req.headers.accept, apiVersion: header(req, 'x-github-api-version') },
+        body: raw ? safeJson(raw) : undefined, status: 0,
+      };
+      state.calls.push(call);
+      const send = (status: number, data: unknown, extra: Record<string, string> = {}) => {
+        call.status = status;
+        const headers: Record<string, string> = {
+          'content-type': 'application/json; charset=utf-8',
+          'x-ratelimit-limit': '5000',
+          'x-ratelimit-remaining': String(state.rateLimitRemaining),
+          'x-ratelimit-reset': String(state.rateLimitReset),
+          'x-ratelimit-resource': 'core',
+          ...extra,
+        };
+        res.writeHead(status, headers).end(status === 204 ? undefined : JSON.stringify(data));
+      };
+      route(req, u, call.body, send);
+    });
+  });
+
+  function route(req: IncomingMessage, u: URL, body: unknown, send: (s: number, d: unknown, h?: Record<string, string>) => void): void {
+    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' });
+    if (state.failWith !== null) return send(state.failWith, { message: 'Server Error' });
+    if (state.secondaryLimitOnce) {
+      const { retryAfterSeconds } = state.secondaryLimitOnce;
+      state.secondaryLimitOnce = null;
+      return send(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        { 'retry-after': String(retryAfterSeconds) });
+    }
+    if (state.rateLimitRemaining <= 0) {
+      if (Date.now() / 1000 < state.rateLimitReset) return send(403, { message: 'API rate limit exceeded for installation.' });
+      state.rateLimitRemaining = 5000;
+    }
+    state.rateLimitRemaining--;
+
+    const m = req.method ?? '';
+    const p = u.pathname;
+    const repo = /^\/repos\/([^/]+)\/([^/]+)(\/.*)$/.exec(p);
+    if (repo && `${repo[1]}/${repo[2]}` !== repository) return send(404, { message: 'Not Found' });
+    const rest = repo?.[3] ?? '';
+    let r: RegExpExecArray | null;
+
+    if (m === 'POST' && rest === '/check-runs') {
+      const b = (body ?? {}) as Record<string, any>;
+      if (typeof b.name !== 'string' || typeof b.head_sha !== 'string') return send(422, { message: 'Invalid request: name and head_sha are required' });
+      const id = nextId++;
+      const run: CheckRun = {
+        id, name: b.name, head_sha: b.head_sha, status: b.status ?? 'queued', conclusion: b.conclusion ?? null,
+        external_id: b.external_id ?? null, details_url: b.details_url ?? null, started_at: iso(Date.now()),
+        completed_at: null, output: { title: b.output?.title ?? null, summary: b.output?.summary ?? null, text: b.output?.text ?? null },
+        html_url: `${url}/${repository}/runs/${id}`,
+      };
+      state.checkRuns.push(run);
+      return send(201, run);
+    }
+    if ((r = /^\/check-runs\/(\d+)$/.exec(rest))) {
+      const run = state.checkRuns.find((c) => c.id === Number(r![1]));
+      if (!run) return send(404, { message: 'Not Found' });
+      if (m === 'GET') return send(200, run);
+      if (m === 'PATCH') {
+        const b = (body ?? {}) as Record<string, any>;
+        if (b.output && (typeof b.output.title !== 'string' || typeof b.output.summary !== 'string')) {
+          return send(422, { message: 'Invalid request: output needs title and summary' });
+        }
+        if (b.status) run.status = b.status;
+        if (b.conclusion) { run.conclusion = b.conclusion; run.status = 'completed'; }
+        if (b.completed_at) run.completed_at = b.completed_at;
+        if (b.output) run.output = { title: b.output.title, summary: b.output.summary, text: b.output.text ?? null };
+        return send(200, run);
+      }
+    }
+    if (m === 'GET' && (r = /^\/issues\/(\d+)\/comments$/.exec(rest))) {
+      const issue = Number(r[1]);
+      const since = u.searchParams.get('since');
+      const perPage = Math.min(100, Number(u.searchParams.get('per_page') ?? 30));
+      const page = Math.max(1, Number(u.searchParams.get('page') ?? 1));
+      const all = state.comments
+        .filter((c) => c.issue_number === issue)
+        .filter((c) => !state.honourSince || !since || Date.parse(c.updated_at) >= Date.parse(since))
+        .sort((a, b) => a.id - b.id);
+      const items = all.slice((page - 1) * perPage, page * perPage);
+      const links: string[] = [];
+      const last = Math.max(1, Math.ceil(all.length / perPage));
+      const pageUrl = (n: number) => { const x = new URL(`${u.pathname}${u.search}`, url); x.searchParams.set('page', String(n)); return x.href; };
+      if (page < last) links.push(`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`);
+      return send(200, items.map(({ issue_number: _i, ...c }) => c), links.length ? { link: links.join(', ') } : {});
+    }
+    if (m === 'GET' && (r = /^\/collaborators\/([^/]+)\/permission$/.exec(rest))) {
+      const login = decodeURIComponent(r[1]!);
+      const perm = state.permissions.get(login.toLowerCase()) ?? 'none';
+      // The legacy `permission` maps maintain → write and triage → read; `role_name` is exact.
+      const legacy = perm === 'maintain' ? 'write' : perm === 'triage' ? 'read' : perm;
+      return send(200, { permission: legacy, role_name: perm, user: { login, type: 'User' } });
+    }
+    if (m === 'GET' && (r = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/.exec(p))) {
+      const team = state.teams.get(`${r[1]}/${r[2]}`.toLowerCase());
+      const st = team?.get(decodeURIComponent(r[3]!).toLowerCase());
+      if (!st) return send(404, { message: 'Not Found' });
+      return send(200, { role: 'member', state: st, url: `${url}${p}` });
+    }
+    return send(404, { message: 'Not Found' });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url, token, state,
+    addComment(login, body, o = {}) {
+      const created = iso(o.createdAt?.getTime() ?? Date.now());
+      const id = nextId++;
+      const issue = o.issue ?? 7;
+      const c: Comment = {
+        id, body, user: { login, type: o.type ?? 'User' }, created_at: created, updated_at: created,
+        html_url: `${url}/${repository}/pull/${issue}#issuecomment-${id}`, issue_number: issue,
+      };
+      state.comments.push(c);
+      return c;
+    },
+    editComment(id, body) {
+      const c = state.comments.find((x) => x.id === id);
+      if (!c) throw new Error(`no comment ${id}`);
+      c.body = body;
+      // An edit within the creation second would be invisible in whole-second timestamps.
+      c.updated_at = iso(Math.max(Date.now(), Date.parse(c.created_at) + 1000));
+      return c;
+    },
+    setPermission(login, permission) { state.permissions.set(login.toLowerCase(), permission); },
+    setTeamMembers(org, team, logins, st = 'active') {
+      state.teams.set(`${org}/${team}`.toLowerCase(), new Map(logins.map((l) => [l.toLowerCase(), st])));
+    },
+    checkRuns: () => state.checkRuns,
+    calls(filter = {}) {
+      return state.calls.filter((c) => (!filter.method || c.method === filter.method) && (!filter.path || filter.path.test(c.path)));
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function safeJson(raw: string): unknown {
+  try { return JSON.parse(raw); } catch { return raw; }
+}
