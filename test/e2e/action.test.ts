@@ -1,0 +1,432 @@
+// The action end to end, as a runner runs it: `node main.js`, `psql` steps and `node post.js` as separate
+// processes, against a local OIDC issuer, a local stand-in of the GitHub REST API and the real
+// PostgreSQL on 127.0.0.1:5432. The bundles are built fresh into a temp dir first.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGithubApi, type GithubApi } from '../support/github-api.js';
+import { startOidcIssuer } from '../support/oidc-issuer.js';
+import { buildBundles, Job, TokenRequestServer, visibleLog, waitFor, type StepResult } from './runner.js';
+
+const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
+const tag = randomBytes(4).toString('hex');
+const SCHEMA = `action_e2e_${tag}`;
+const UPSTREAM_ROLE = `action_e2e_${tag}`;
+const UPSTREAM_PASSWORD = `upw-${randomBytes(12).toString('hex')}`;
+const UPSTREAM = `postgres://${UPSTREAM_ROLE}:${UPSTREAM_PASSWORD}@127.0.0.1:5432/test`;
+const HEAD_SHA = 'e'.repeat(40);
+const PR_EVENT = { action: 'synchronize', number: 12, pull_request: { number: 12, head: { sha: HEAD_SHA, ref: 'feature' } } };
+const PUSH_EVENT = { ref: 'refs/heads/main', after: 'c'.repeat(40) };
+
+const POLICY = `version: 1
+defaults:
+  session_ttl: 60m
+  approval_timeout: 30m
+roles:
+  e2e-writer:
+    match:
+      repository: acme/app
+      ref: [refs/heads/main, refs/pull/*/merge]
+    postgres:
+      rules:
+        - { action: allow,  kinds: [read],  objects: ["${SCHEMA}.*"] }
+        - { action: review, kinds: [write], objects: ["${SCHEMA}.orders"] }
+        - { action: deny,   kinds: [any] }
+      masks:
+        - { columns: ["${SCHEMA}.users.email"], strategy: "null" }
+        - { columns: ["*.ssn"], strategy: redact }
+`;
+
+let dist: string;
+let issuer: Awaited<ReturnType<typeof startOidcIssuer>>;
+let api: GithubApi;
+let tokens: TokenRequestServer;
+let admin: pg.Client;
+const jobs: Job[] = [];
+/** Session secrets main handed out, read back from what it exported. */
+const sessionSecrets: string[] = [];
+
+function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    sub: 'repo:acme/app:pull_request',
+    repository: 'acme/app',
+    repository_owner: 'acme',
+    ref: 'refs/pull/12/merge',
+    sha: 'c'.repeat(40),
+    actor: 'dev1',
+    workflow: 'migrate',
+    event_name: 'pull_request',
+    run_id: '4242',
+    ...over,
+  };
+}
+
+interface JobSpec {
+  event?: 'pr' | 'push';
+  inputs?: Record<string, string>;
+  token?: string;
+}
+
+async function job(spec: JobSpec = {}): Promise<Job> {
+  tokens.token = spec.token ?? (await issuer.mint(claims({ aud: 'tollgate' })));
+  const j = new Job({
+    dist,
+    inputs: {
+      policy: 'tollgate.yml',
+      upstream: UPSTREAM,
+      audience: 'tollgate',
+      listen: '127.0.0.1:0',
+      'github-token': api.token,
+      'approval-poll': '200ms',
+      'oidc-issuer': issuer.url,
+      ...spec.inputs,
+    },
+    eventName: spec.event === 'push' ? 'push' : 'pull_request',
+    event: spec.event === 'push' ? PUSH_EVENT : PR_EVENT,
+    tokenServer: tokens,
+    apiUrl: api.url,
+    workspace: { 'tollgate.yml': POLICY },
+  });
+  jobs.push(j);
+  return j;
+}
+
+/** main, expecting it to succeed. */
+async function started(spec: JobSpec = {}): Promise<Job> {
+  const j = await job(spec);
+  const r = await j.main();
+  expect(r.code, `main failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
+  const pw = j.exported().PGPASSWORD;
+  if (pw) sessionSecrets.push(pw);
+  return j;
+}
+
+/** The ::error:: lines of a step's output, as the runner shows them (one message). */
+function errors(r: StepResult): string {
+  return r.stdout.split('\n').filter((l) => l.startsWith('::error::')).map((l) => l.slice('::error::'.length).replace(/%0A/g, '\n').replace(/%25/g, '%')).join('\n');
+}
+
+async function rows(sql: string): Promise<unknown[]> {
+  return (await admin.query(sql)).rows;
+}
+
+/** The check run of a new request; returns once a reviewer's comment would count as newer than it. */
+async function pendingCheckRun(after = 0) {
+  const run = await waitFor('a check run waiting for approval', () => api.checkRuns().find((c) => c.status !== 'completed' && c.id > after));
+  // GitHub's timestamps have whole seconds: a human's answer comes later than the request.
+  await new Promise((r) => setTimeout(r, 1_100));
+  return run;
+}
+
+async function completedCheckRun(id: number) {
+  return waitFor('the check run to complete', () => api.checkRuns().find((c) => c.id === id && c.status === 'completed'));
+}
+
+beforeAll(async () => {
+  dist = buildBundles();
+  issuer = await startOidcIssuer();
+  api = await startGithubApi({ repository: 'acme/app' });
+  tokens = await new TokenRequestServer().start();
+  admin = new pg.Client(PG_ADMIN);
+  await admin.connect();
+  await admin.query(`CREATE ROLE ${UPSTREAM_ROLE} LOGIN PASSWORD '${UPSTREAM_PASSWORD}'`);
+  await admin.query(`CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${UPSTREAM_ROLE}`);
+  await admin.query(`CREATE TABLE ${SCHEMA}.users (id int PRIMARY KEY, name text, email text, ssn text)`);
+  await admin.query(`CREATE TABLE ${SCHEMA}.orders (id int PRIMARY KEY, item text)`);
+  await admin.query(`INSERT INTO ${SCHEMA}.users VALUES (1, 'ada', 'ada@example.com', '123-45-6789'), (2, 'bob', 'bob@example.com', '987-65-4321')`);
+  await admin.query(`ALTER TABLE ${SCHEMA}.users OWNER TO ${UPSTREAM_ROLE}; ALTER TABLE ${SCHEMA}.orders OWNER TO ${UPSTREAM_ROLE}`);
+  api.setPermission('reviewer1', 'write');
+  api.setPermission('dev1', 'admin');
+  api.setPermission('reader1', 'read');
+  api.setPermission('ci-bot[bot]', 'write');
+}, 180_000);
+
+afterAll(async () => {
+  for (const j of jobs) {
+    const pid = j.pid();
+    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* already stopped */ }
+  }
+  await admin?.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => undefined);
+  await admin?.query(`DROP ROLE IF EXISTS ${UPSTREAM_ROLE}`).catch(() => undefined);
+  await admin?.end();
+  await tokens?.close();
+  await api?.close();
+  await issuer?.close();
+});
+
+describe('a job with the gateway', () => {
+  it('main starts the proxy, exports PG* for later steps, sets outputs and saves state', async () => {
+    const j = await started();
+    expect(tokens.audiences.at(-1)).toBe('tollgate');
+    const env = j.exported();
+    expect(Object.keys(env).sort()).toEqual(['DATABASE_URL', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGSSLMODE', 'PGUSER']);
+    expect(env).toMatchObject({ PGHOST: '127.0.0.1', PGUSER: 'tollgate', PGDATABASE: 'test', PGSSLMODE: 'disable' });
+    expect(Number(env.PGPORT)).toBeGreaterThan(0);
+    expect(env.DATABASE_URL).toBe(`postgres://tollgate:${encodeURIComponent(env.PGPASSWORD!)}@127.0.0.1:${env.PGPORT}/test?sslmode=disable`);
+    const out = j.outputs();
+    expect(out.role).toBe('e2e-writer');
+    expect(out['database-url']).toBe(env.DATABASE_URL);
+    expect(Date.parse(out['expires-at']!)).toBeGreaterThan(Date.now() + 59 * 60_000);
+    expect(Date.parse(out['expires-at']!)).toBeLessThanOrEqual(Date.now() + 60 * 60_000);
+    expect(Object.keys(j.state()).sort()).toEqual(['tollgate_audit_path', 'tollgate_listen', 'tollgate_log_path', 'tollgate_pid', 'tollgate_role', 'tollgate_session_id']);
+    expect(j.state().tollgate_session_id).toBe(out['session-id']);
+    // The secret is registered as a mask before anything else could print it.
+    const main = j.steps[0]!.result.stdout;
+    expect(main).toContain(`::add-mask::${env.PGPASSWORD}`);
+    expect(main.indexOf(`::add-mask::${env.PGPASSWORD}`)).toBeLessThan(main.indexOf('::set-output') === -1 ? Infinity : main.indexOf('::set-output'));
+
+    // allow: a plain psql step reads through the gateway.
+    const read = await j.psql(`SELECT id, name FROM ${SCHEMA}.users ORDER BY id`);
+    expect(read).toMatchObject({ code: 0, stdout: '1|ada\n2|bob\n' });
+
+    // deny: refused with SQLSTATE 42501, nothing reaches the database, the job's step fails.
+    const denied = await j.psql(`DELETE FROM ${SCHEMA}.users`);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^ERROR: {2}tollgate: denied/m);
+    expect(await rows(`SELECT count(*)::int AS n FROM ${SCHEMA}.users`)).toEqual([{ n: 2 }]);
+
+    // mask: the masked columns never reach the client.
+    const masked = await j.psql(`SELECT id, email FROM ${SCHEMA}.users ORDER BY id`);
+    expect(masked).toMatchObject({ code: 0, stdout: '1|\n2|\n' });
+    const ssn = await j.psql(`SELECT ssn FROM ${SCHEMA}.users ORDER BY id`);
+    expect(ssn.code).toBe(0);
+    expect(ssn.stdout).not.toMatch(/\d{3}-\d{2}-\d{4}/);
+    expect(ssn.stdout.trim().split('\n')).toHaveLength(2);
+
+    const post = await j.post();
+    expect(post.code, `post failed:\n${post.stdout}`).toBe(0);
+    expect(post.stdout).toContain('tollgate: proxy stopped.');
+    expect(post.stdout).toMatch(/tollgate: audit chain verified \(\d+ records\)\./);
+    // No artifact service in this environment: said so, with the path, and the job does not fail.
+    expect(post.stdout).toContain(`::notice::tollgate: audit log not uploaded: the artifact service is not available to this step`);
+    const summary = j.summary();
+    expect(summary).toContain(out['session-id']);
+    expect(summary).not.toContain('ada@example.com');
+    expect(summary).not.toContain('123-45-6789');
+    // The proxy is gone after post.
+    expect(() => process.kill(j.pid()!, 0)).toThrow();
+  });
+
+  it('review on a push build is denied at once, saying why', async () => {
+    const j = await started({ event: 'push', token: await issuer.mint(claims({ aud: 'tollgate', ref: 'refs/heads/main', event_name: 'push', sub: 'repo:acme/app:ref:refs/heads/main' })) });
+    const before = api.checkRuns().length;
+    const r = await j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (100, 'push')`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ERROR: {2}tollgate: denied/m);
+    expect(r.stderr).toContain('not a pull request');
+    expect(api.checkRuns()).toHaveLength(before);
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 100`)).toEqual([]);
+    expect((await j.post()).code).toBe(0);
+  });
+});
+
+describe('approvals on the pull request', () => {
+  it('approved: the statement waits for /tollgate approve, then runs; the check run records who', async () => {
+    const j = await started();
+    const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
+    const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (1, 'widget')`);
+    const check = await pendingCheckRun(last);
+    expect(check.head_sha).toBe(HEAD_SHA);
+    expect(check.name).toBe(`tollgate: approve insert on ${SCHEMA}.orders`);
+    expect(check.external_id).toMatch(/\S+/);
+    expect(JSON.stringify(check.output)).not.toContain('widget');
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 1`)).toEqual([]);
+    api.addComment('reviewer1', `/tollgate approve ${check.external_id}`);
+    const r = await insert;
+    expect(r.code, r.stderr).toBe(0);
+    expect(await rows(`SELECT id, item FROM ${SCHEMA}.orders WHERE id = 1`)).toEqual([{ id: 1, item: 'widget' }]);
+    const done = await completedCheckRun(check.id);
+    expect(done.conclusion).toBe('success');
+    expect(JSON.stringify(done.output)).toContain('reviewer1');
+    const post = await j.post();
+    expect(post.code).toBe(0);
+    expect(j.summary()).toContain('reviewer1');
+  });
+
+  it('denied: /tollgate deny refuses the statement and fails the check run', async () => {
+    const j = await started();
+    const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
+    const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (2, 'gadget')`);
+    const check = await pendingCheckRun(last);
+    api.addComment('reviewer1', `/tollgate deny ${check.external_id}`);
+    const r = await insert;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ERROR: {2}tollgate: denied/m);
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 2`)).toEqual([]);
+    expect((await completedCheckRun(check.id)).conclusion).toBe('failure');
+    expect((await j.post()).code).toBe(0);
+  });
+
+  it('timed out: no answer within approval-timeout denies and completes the check run as timed_out', async () => {
+    const j = await started({ inputs: { 'approval-timeout': '3s' } });
+    const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
+    const t0 = Date.now();
+    const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (3, 'late')`);
+    const check = await pendingCheckRun(last);
+    const r = await insert;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ERROR: {2}tollgate: denied/m);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2_900);
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 3`)).toEqual([]);
+    expect((await completedCheckRun(check.id)).conclusion).toBe('timed_out');
+    expect((await j.post()).code).toBe(0);
+  });
+
+  it('refuses answers from the actor, a reader, an edited comment, a bot and for another id; accepts a valid one after them', async () => {
+    const j = await started();
+    const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
+    const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (4, 'guarded')`);
+    const check = await pendingCheckRun(last);
+    const id = check.external_id!;
+    api.addComment('dev1', `/tollgate approve ${id}`); // self-approval: the job's actor
+    api.addComment('reader1', `/tollgate approve ${id}`); // no write permission
+    const edited = api.addComment('reviewer1', `/tollgate deny ${id}`);
+    api.editComment(edited.id, `/tollgate approve ${id}`); // edited after posting
+    api.addComment('ci-bot[bot]', `/tollgate approve ${id}`, { type: 'Bot' }); // a bot
+    api.addComment('reviewer1', `/tollgate approve not-${id}`); // wrong id
+    // Each refusal is shown on the check run; the statement still waits.
+    const shown = await waitFor('the refusals on the check run', () => {
+      const c = api.checkRuns().find((x) => x.id === check.id)!;
+      const text = JSON.stringify(c.output);
+      return ['dev1', 'reader1', 'ci-bot[bot]'].every((l) => text.includes(l)) ? c : undefined;
+    });
+    expect(shown.status).not.toBe('completed');
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 4`)).toEqual([]);
+    api.addComment('reviewer1', `/tollgate approve ${id}`);
+    const r = await insert;
+    expect(r.code, r.stderr).toBe(0);
+    const done = await completedCheckRun(check.id);
+    expect(done.conclusion).toBe('success');
+    expect((await j.post()).code).toBe(0);
+    // The audit log records the single accepted approval, by reviewer1.
+    const audit = readFileSync(j.state().tollgate_audit_path!, 'utf8');
+    const approvals = audit.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.approval);
+    expect(approvals.map((l) => [l.approval.approved, l.approval.approver])).toEqual([[true, 'reviewer1']]);
+  });
+});
+
+describe('session and proxy lifetime', () => {
+  it('after the session expires every new statement is denied', async () => {
+    const j = await started({ inputs: { 'session-ttl': '3s' } });
+    const expires = Date.parse(j.outputs()['expires-at']!);
+    expect(expires - Date.now()).toBeLessThanOrEqual(3_000);
+    expect(await j.psql('SELECT 1')).toMatchObject({ code: 0, stdout: '1\n' });
+    await new Promise((r) => setTimeout(r, Math.max(0, expires - Date.now()) + 300));
+    const r = await j.psql('SELECT 1');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('tollgate: session expired');
+    expect((await j.post()).code).toBe(0);
+  });
+
+  it('a proxy killed mid-job fails the job in post', async () => {
+    const j = await started();
+    expect((await j.psql('SELECT 1')).code).toBe(0);
+    process.kill(j.pid()!, 'SIGKILL');
+    const r = await j.psql('SELECT 1');
+    expect(r.code).toBe(2); // psql: cannot connect
+    const post = await j.post();
+    expect(post.code).toBe(1);
+    expect(errors(post)).toContain(`The tollgate proxy (pid ${j.pid()}) stopped during the job`);
+  });
+
+  it('a tampered audit log fails the job in post', async () => {
+    const j = await started();
+    expect((await j.psql(`SELECT name FROM ${SCHEMA}.users WHERE id = 1`)).stdout).toBe('ada\n');
+    const path = j.state().tollgate_audit_path!;
+    await waitFor('audit records', () => (readFileSync(path, 'utf8').trim().split('\n').length >= 1 ? true : undefined));
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    const first = JSON.parse(lines[0]!);
+    first.role = 'admin';
+    lines[0] = JSON.stringify(first);
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const post = await j.post();
+    expect(post.code).toBe(1);
+    expect(errors(post)).toMatch(/^The audit log's hash chain is broken at line 1: /);
+  });
+});
+
+describe('main refuses to start', () => {
+  async function refused(spec: JobSpec): Promise<{ j: Job; message: string }> {
+    const j = await job(spec);
+    const r = await j.main();
+    expect(r.code).toBe(1);
+    // Nothing started, nothing exported, post has nothing to do and does not fail again.
+    expect(j.state()).toEqual({});
+    expect(j.exported()).toEqual({});
+    const post = await j.post();
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain('no proxy was started in this job');
+    return { j, message: errors(r) };
+  }
+
+  it('a token with alg none', async () => {
+    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate' }), { alg: 'none' }) });
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message).toMatch(/alg|algorithm|signed/i);
+  });
+
+  it('a token for another audience', async () => {
+    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'someone-else' })) });
+    expect(message).toMatch(/audience/i);
+  });
+
+  it('an expired token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate', iat: now - 900, nbf: now - 900, exp: now - 600 })) });
+    expect(message).toMatch(/expired/i);
+  });
+
+  it('no OIDC token (no id-token: write) is explained', async () => {
+    tokens.failWith = 403;
+    try {
+      const { message } = await refused({});
+      expect(message).toContain('id-token: write');
+    } finally {
+      tokens.failWith = null;
+    }
+  });
+
+  it('no role matches: the error names the claims checked', async () => {
+    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate', repository: 'evil/app' })) });
+    expect(message).toContain('repository');
+    expect(message).toContain('evil/app');
+  });
+
+  it('a policy that does not parse is a configuration error with the file and line', async () => {
+    const j = await job({});
+    writeFileSync(join(j.workspace, 'tollgate.yml'), 'version: 1\nroles:\n  x:\n    match: {}\n    bogus: 1\n');
+    const r = await j.main();
+    expect(r.code).toBe(1);
+    expect(errors(r)).toMatch(/^The policy file could not be used: .*tollgate\.yml:\d+/);
+  });
+});
+
+describe('secrets', () => {
+  it('no log, output, env file, state, summary, proxy log or audit log shows the upstream password or a session secret', () => {
+    expect(jobs.length).toBeGreaterThan(10);
+    expect(sessionSecrets.length).toBeGreaterThan(5);
+    const upstreamForms = [UPSTREAM_PASSWORD, UPSTREAM, encodeURIComponent(UPSTREAM_PASSWORD)];
+    for (const j of jobs) {
+      const texts = j.captured();
+      const dirs = existsSync(j.runnerTemp) ? readdirSync(j.runnerTemp) : [];
+      for (const d of dirs) for (const f of readdirSync(join(j.runnerTemp, d))) texts.push({ where: `${d}/${f}`, text: readFileSync(join(j.runnerTemp, d, f), 'utf8') });
+      for (const { where, text } of texts) {
+        const visible = visibleLog(text);
+        for (const s of upstreamForms) expect(visible.includes(s), `${where} shows the upstream credentials`).toBe(false);
+        for (const secret of sessionSecrets) {
+          // By design the session secret is in what later steps receive (PGPASSWORD, DATABASE_URL and
+          // the database-url output, all masked by the runner); nowhere else.
+          if (where === 'env' || where === 'output') {
+            const allowed = where === 'env' ? ['PGPASSWORD', 'DATABASE_URL'] : ['database-url'];
+            const holders = Object.entries(where === 'env' ? j.exported() : j.outputs()).filter(([, v]) => v.includes(secret) || v.includes(encodeURIComponent(secret))).map(([k]) => k);
+            for (const h of holders) expect(allowed, `${where}: ${h} holds the session secret`).toContain(h);
+            continue;
+          }
+          expect(visible.includes(secret), `${where} shows a session secret`).toBe(false);
+        }
+      }
+    }
+  });
+});
