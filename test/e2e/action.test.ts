@@ -286,11 +286,18 @@ describe('approvals on the pull request', () => {
     api.editComment(edited.id, `/tollgate approve ${id}`); // edited after posting
     api.addComment('ci-bot[bot]', `/tollgate approve ${id}`, { type: 'Bot' }); // a bot
     api.addComment('reviewer1', `/tollgate approve not-${id}`); // wrong id
-    // Each refusal is shown on the check run; the statement still waits.
+    // Each refusal is shown on the check run, with its reason; the statement still waits.
+    const REFUSALS = [
+      'self-approval',
+      'no write permission on acme/app',
+      'the comment was edited',
+      'bot accounts cannot answer',
+      `wrong request id "not-${id}"`,
+    ];
     const shown = await waitFor('the refusals on the check run', () => {
       const c = api.checkRuns().find((x) => x.id === check.id)!;
-      const text = JSON.stringify(c.output);
-      return ['dev1', 'reader1', 'ci-bot[bot]'].every((l) => text.includes(l)) ? c : undefined;
+      const text = `${c.output.summary ?? ''}\n${c.output.text ?? ''}`;
+      return REFUSALS.every((r) => text.includes(r)) ? c : undefined;
     });
     expect(shown.status).not.toBe('completed');
     expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 4`)).toEqual([]);
