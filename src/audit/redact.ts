@@ -1,0 +1,250 @@
+// The last line of defence between a request and the audit log (and the job summary). The proxy hands
+// over statements that the SQL module already stripped of literals; this module does not trust that:
+// it keeps only the fields and types an AuditEntry has, strips any literal or comment that survived,
+// and replaces every known secret and anything shaped like a JWT.
+
+import type { AuditEntry } from './types.js';
+
+const DECISIONS = new Set(['allow', 'deny', 'review', 'error']);
+const TYPES = new Set(['sql', 'connect', 'auth', 'session']);
+const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+
+export const SECRET_MARK = '[secret]';
+export const TOKEN_MARK = '[token]';
+
+/** Raised by assertNoSecrets. The message never contains the secret itself. */
+export class SecretLeakError extends Error {
+  readonly code = 'ERR_SECRET_LEAK';
+  constructor(
+    readonly secretIndex: number,
+    readonly offset: number,
+  ) {
+    super(`secret #${secretIndex + 1} appears in the text at offset ${offset}`);
+    this.name = 'SecretLeakError';
+  }
+}
+
+/** The forms a secret takes when it passes through JSON, URLs or base64. */
+function secretForms(secret: string): string[] {
+  const forms = new Set<string>([
+    secret,
+    JSON.stringify(secret).slice(1, -1),
+    encodeURIComponent(secret),
+    Buffer.from(secret, 'utf8').toString('base64').replace(/=+$/, ''),
+    Buffer.from(secret, 'utf8').toString('base64url'),
+  ]);
+  return [...forms].filter((f) => f.length > 0);
+}
+
+/** Throws SecretLeakError when any non-empty secret (raw, JSON-escaped, URL-encoded or base64) is in `text`. */
+export function assertNoSecrets(text: string, secrets: readonly string[]): void {
+  secrets.forEach((secret, i) => {
+    if (!secret) return;
+    for (const form of secretForms(secret)) {
+      const at = text.indexOf(form);
+      if (at >= 0) throw new SecretLeakError(i, at);
+    }
+  });
+}
+
+/** Replaces every occurrence of each secret (in each of its forms) and every JWT-shaped string. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  return compileScrubber(secrets)(text);
+}
+
+/**
+ * scrubSecrets with the secrets' forms computed once: the audit log calls this for every string of
+ * every entry, so the common case (nothing to replace) is a few `includes` checks.
+ */
+export function compileScrubber(secrets: readonly string[]): (text: string) => string {
+  // Longest first, so a secret that contains another is replaced whole.
+  const forms = [...new Set(secrets.filter(Boolean).flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const form of forms) if (out.includes(form)) out = out.split(form).join(SECRET_MARK);
+    return out.includes('eyJ') ? out.replace(JWT_SHAPE, TOKEN_MARK) : out;
+  };
+}
+
+/**
+ * Removes whatever literal or comment survived in a statement: quoted strings (including E'', U&'',
+ * B'', X''), dollar-quoted bodies and standalone numbers become `?`, comments disappear. Quoted
+ * identifiers and `$n` parameters stay. A statement this scanner cannot follow to its end (an
+ * unterminated quote or comment) is withheld entirely.
+ */
+export function stripLiterals(sql: string): string {
+  let out = '';
+  let i = 0;
+  const n = sql.length;
+  const withheld = '[statement withheld: unterminated literal or comment]';
+  while (i < n) {
+    const c = sql[i]!;
+    const next = sql[i + 1];
+    if (c === '-' && next === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end;
+      if (!/\s$/.test(out)) out += ' ';
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
+        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
+        else i++;
+      }
+      if (depth > 0) return withheld;
+      if (!/\s$/.test(out)) out += ' ';
+      continue;
+    }
+    if (c === '"') {
+      // Quoted identifier: kept as is ("" is an escaped quote).
+      let j = i + 1;
+      for (;;) {
+        if (j >= n) return withheld;
+        if (sql[j] === '"') {
+          if (sql[j + 1] === '"') j += 2;
+          else break;
+        } else j++;
+      }
+      out += sql.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (c === "'") {
+      // A string: with a backslash escape form when the prefix is E (E'', e'').
+      const prefix = /(?:^|[^A-Za-z0-9_$\u0080-\uffff])([EeBbXxNn]|[Uu]&)$/.exec(out.slice(-3));
+      const escapes = prefix !== null && /^[Ee]$/.test(prefix[1]!);
+      let j = i + 1;
+      for (;;) {
+        if (j >= n) return withheld;
+        const d = sql[j];
+        if (escapes && d === '\\') j += 2;
+        else if (d === "'") {
+          if (sql[j + 1] === "'") j += 2;
+          else break;
+        } else j++;
+      }
+      if (prefix) out = out.slice(0, out.length - prefix[1]!.length);
+      out += '?';
+      i = j + 1;
+      continue;
+    }
+    if (c === '$') {
+      const param = at(PARAM, sql, i);
+      if (param) {
+        out += param;
+        i += param.length;
+        continue;
+      }
+      const tag = at(DOLLAR_TAG, sql, i);
+      if (tag) {
+        const close = sql.indexOf(tag, i + tag.length);
+        if (close < 0) return withheld;
+        out += '?';
+        i = close + tag.length;
+        continue;
+      }
+    }
+    if (/[A-Za-z_\u0080-\uffff]/.test(c)) {
+      // An identifier or keyword: digits inside it are not numbers.
+      const word = at(WORD, sql, i)!;
+      out += word;
+      i += word.length;
+      continue;
+    }
+    if (/[0-9]/.test(c) || (c === '.' && next !== undefined && /[0-9]/.test(next))) {
+      out += '?';
+      i += Math.max(1, at(NUMBER, sql, i)!.length);
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out.trim();
+}
+
+const PARAM = /\$[0-9]+/y;
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
+const WORD = /[A-Za-z0-9_$\u0080-\uffff]+/y;
+const NUMBER = /[0-9_]*\.?[0-9_]*(?:[eE][+-]?[0-9_]+)?[A-Za-z0-9_]*/y;
+
+/** The match of a sticky regex at `index`, or null. */
+function at(re: RegExp, text: string, index: number): string | null {
+  re.lastIndex = index;
+  return re.exec(text)?.[0] ?? null;
+}
+
+
+function num(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/**
+ * A copy of `entry` with only the fields and types of AuditEntry (anything else, e.g. a stray `params`
+ * or `value`, is dropped), statement literals stripped, and secrets and tokens replaced in every string
+ * (`secrets` may be a compiled scrubber from compileScrubber).
+ * Never throws: a record with a wrongly typed field is still recorded, without that field.
+ */
+export function sanitizeEntry(
+  entry: AuditEntry,
+  secrets: readonly string[] | ((text: string) => string) = [],
+): AuditEntry {
+  const e = entry as unknown as Record<string, unknown>;
+  const scrub = typeof secrets === 'function' ? secrets : compileScrubber(secrets);
+  const s = (v: unknown) => (typeof v === 'string' ? scrub(v) : undefined);
+  const out: AuditEntry = {
+    time: s(e.time) ?? new Date().toISOString(),
+    session: s(e.session) ?? '',
+    identity: {},
+    role: s(e.role) ?? '',
+    type: (TYPES.has(e.type as string) ? e.type : 'session') as AuditEntry['type'],
+    decision: (DECISIONS.has(e.decision as string) ? e.decision : 'error') as AuditEntry['decision'],
+  };
+  if (e.identity && typeof e.identity === 'object') {
+    for (const [k, v] of Object.entries(e.identity as Record<string, unknown>)) {
+      // Claims are flat values; anything nested is not a claim we record.
+      if (typeof v === 'string') out.identity[k] = scrub(v);
+      else if (typeof v === 'number' || typeof v === 'boolean') out.identity[k] = v;
+    }
+  }
+  if (typeof e.statement === 'string') out.statement = scrub(stripLiterals(e.statement));
+  if (Array.isArray(e.accesses)) {
+    out.accesses = e.accesses
+      .filter((a): a is Record<string, unknown> => a !== null && typeof a === 'object')
+      .map((a) => {
+        const access: NonNullable<AuditEntry['accesses']>[number] = { kind: (s(a.kind) ?? 'other') as never };
+        if (typeof a.object === 'string') access.object = s(a.object)!;
+        if (typeof a.exact === 'boolean') access.exact = a.exact;
+        return access;
+      });
+  }
+  if (e.rule === null) out.rule = null;
+  else if (typeof e.rule === 'string') out.rule = s(e.rule)!;
+  if (typeof e.reason === 'string') out.reason = s(e.reason)!;
+  const ap = e.approval as Record<string, unknown> | undefined;
+  if (ap && typeof ap === 'object') {
+    const approval: NonNullable<AuditEntry['approval']> = {
+      id: s(ap.id) ?? '',
+      approved: ap.approved === true,
+      via: s(ap.via) ?? '',
+    };
+    for (const k of ['approver', 'at', 'where', 'reason'] as const) {
+      const v = s(ap[k]);
+      if (v !== undefined) approval[k] = v;
+    }
+    out.approval = approval;
+  }
+  if (Array.isArray(e.masked)) {
+    out.masked = e.masked
+      .filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object')
+      .map((m) => ({ name: s(m.name) ?? '', strategy: (s(m.strategy) ?? 'redact') as never, column: s(m.column) ?? '' }));
+  }
+  const rows = num(e.rows);
+  if (rows !== undefined) out.rows = rows;
+  const durationMs = num(e.durationMs);
+  if (durationMs !== undefined) out.durationMs = durationMs;
+  if (typeof e.sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(e.sqlstate)) out.sqlstate = e.sqlstate;
+  return out;
+}

@@ -1,0 +1,107 @@
+// Ordered, non-blocking appends to a sink. The proxy's hot path only pushes bytes into a queue; one
+// write at a time drains it in order. A failed write keeps its bytes (and everything queued after
+// them) for the next attempt, so no record is lost because another write failed; the error is
+// surfaced through `error`, `onError` and a rejecting flush().
+
+export interface Sink {
+  /** Writes a prefix of `data`, resolving with how many bytes were written. */
+  write(data: Uint8Array): Promise<number>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class OrderedWriter {
+  private queue: Uint8Array[] = [];
+  private draining: Promise<void> | null = null;
+  private scheduled = false;
+  private lastError: Error | null = null;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly describe: (err: unknown) => Error,
+    private readonly onError?: (err: Error) => void,
+  ) {}
+
+  /** The last write error, cleared once a later write succeeds. */
+  get error(): Error | null {
+    return this.lastError;
+  }
+
+  /** Bytes queued and not yet written. */
+  get pendingBytes(): number {
+    return this.queue.reduce((n, b) => n + b.length, 0);
+  }
+
+  push(data: Uint8Array): void {
+    this.queue.push(data);
+    if (this.scheduled || this.draining) return;
+    // Coalesce the appends of one tick into one write.
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drain().catch(() => undefined);
+    });
+  }
+
+  /** Writes everything queued so far; rejects with the write error when bytes remain unwritten. */
+  async flush(): Promise<void> {
+    await this.drain();
+    if (this.queue.length > 0) throw this.lastError ?? new Error('audit log: unwritten records remain');
+  }
+
+  /** flush() and then fsync. */
+  async sync(): Promise<void> {
+    await this.flush();
+    try {
+      await this.sink.sync();
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.sync();
+    await this.sink.close();
+  }
+
+  /** One drain at a time; a call while one runs waits for it and then drains what came since. */
+  private drain(): Promise<void> {
+    if (this.draining) {
+      return this.draining.then(() => (this.queue.length > 0 && !this.draining ? this.drain() : undefined));
+    }
+    const run = this.writeAll().finally(() => {
+      this.draining = null;
+    });
+    this.draining = run;
+    return run;
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
+      const taken = this.queue.length;
+      let written = 0;
+      try {
+        while (written < batch.length) {
+          const n = await this.sink.write(batch.subarray(written));
+          if (n <= 0) throw new Error('write made no progress');
+          written += n;
+        }
+      } catch (err) {
+        // Keep the unwritten tail at the front, ahead of anything appended meanwhile.
+        const rest = batch.subarray(written);
+        this.queue.splice(0, taken, ...(rest.length > 0 ? [rest] : []));
+        throw this.fail(err);
+      }
+      this.queue.splice(0, taken);
+      this.lastError = null;
+    }
+  }
+
+  private fail(err: unknown): Error {
+    const e = this.describe(err);
+    this.lastError = e;
+    this.onError?.(e);
+    return e;
+  }
+}
