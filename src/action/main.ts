@@ -2,3 +2,6 @@
 import { run } from './setup.js';
 
 await run();
+// The proxy runs on, detached; nothing left in this process (an idle keep-alive socket, the
+// daemon's stdin pipe) may hold the step open.
+process.exit();

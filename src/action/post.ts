@@ -2,3 +2,4 @@
 import { runPost } from './teardown.js';
 
 await runPost();
+process.exit();
