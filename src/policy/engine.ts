@@ -1,0 +1,161 @@
+// The policy engine for one role: SQL text in, Decision out, with a decision cache in front.
+//
+// Cache, two levels, both per search path:
+//  1. exact text → decision (a client repeating the same statement);
+//  2. shape → decision, where the shape is PostgreSQL's own normalisation of the statement
+//     (constants replaced by $n, from the real scanner/parser; never a hand-written lexer, which
+//     could disagree with the server and let an attack hit a cached allow). A statement whose
+//     accesses depend on a literal (`literalSensitive`) is never cached by shape, nor is a message
+//     of several statements (its per-statement texts cannot be rebuilt from a shape).
+// Decisions handed out are frozen and shared: callers must not mutate them.
+import type { StatementAnalysis } from '../sql/types.js';
+import { LruMap } from './cache.js';
+import type { Policy, Role } from './compile.js';
+import { decideAnalyses } from './decide.js';
+import { maskForColumn, type MaskMatch } from './masks.js';
+import { getRole } from './roles.js';
+import type { Decision, StatementDecision } from './types.js';
+
+/** What the engine needs from the SQL analysis (src/sql), injectable for tests. */
+export interface Analyzer {
+  analyze(sql: string, options: { searchPath?: string[] }): StatementAnalysis[];
+  /** PostgreSQL's normalised form of the text, or null when it cannot be computed. */
+  shapeKey(sql: string): string | null;
+}
+
+export interface EngineOptions {
+  analyzer: Analyzer;
+  /** Entries per cache level (default 10,000). */
+  cacheSize?: number;
+}
+
+export interface DecideContext {
+  /** The session's search path; the analysis's default (public) when absent. */
+  searchPath?: readonly string[];
+}
+
+export interface CacheStats {
+  exactHits: number;
+  shapeHits: number;
+  misses: number;
+  exactSize: number;
+  shapeSize: number;
+}
+
+/** How to recover a single statement's own text from the message text on a shape hit. */
+type TextOf = 'same' | 'trim';
+
+interface ShapeEntry {
+  decision: Decision['decision'];
+  statement: StatementDecision;
+  textOf: TextOf;
+}
+
+function freezeDecision(d: Decision): Decision {
+  for (const s of d.statements) {
+    for (const a of s.accesses) Object.freeze(a);
+    Object.freeze(s.accesses);
+    for (const m of s.masked) Object.freeze(m);
+    Object.freeze(s.masked);
+    if (s.decidingAccess) Object.freeze(s.decidingAccess);
+    Object.freeze(s);
+  }
+  Object.freeze(d.statements);
+  return Object.freeze(d);
+}
+
+export class PolicyEngine {
+  readonly policy: Policy;
+  readonly role: Role;
+  private readonly analyzer: Analyzer;
+  private readonly exact: LruMap<string, Decision>;
+  private readonly shapes: LruMap<string, ShapeEntry>;
+  private readonly stats = { exactHits: 0, shapeHits: 0, misses: 0 };
+
+  constructor(policy: Policy, role: string, options: EngineOptions) {
+    this.policy = policy;
+    this.role = getRole(policy, role);
+    this.analyzer = options.analyzer;
+    const size = options.cacheSize ?? 10_000;
+    this.exact = new LruMap(size);
+    this.shapes = new LruMap(size);
+  }
+
+  /** Decides a message (one or more statements) as a whole. Never throws: failures deny. */
+  decide(sql: string, ctx: DecideContext = {}): Decision {
+    // \u0001 and \u0000 cannot appear in identifiers or in text a server accepts.
+    const pathKey = ctx.searchPath ? ctx.searchPath.join('\u0001') : '';
+    const exactKey = `${pathKey}\u0000${sql}`;
+    const cached = this.exact.get(exactKey);
+    if (cached) {
+      this.stats.exactHits++;
+      return cached;
+    }
+
+    let shape: string | null = null;
+    try {
+      shape = this.analyzer.shapeKey(sql);
+    } catch {
+      shape = null; // unparsable: the analysis below denies it
+    }
+    const shapeKey = shape === null ? null : `${pathKey}\u0000${shape}`;
+    if (shapeKey !== null) {
+      const entry = this.shapes.get(shapeKey);
+      if (entry) {
+        this.stats.shapeHits++;
+        const text = entry.textOf === 'same' ? sql : sql.trim();
+        return freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
+      }
+    }
+
+    this.stats.misses++;
+    let analyses: StatementAnalysis[];
+    try {
+      analyses = this.analyzer.analyze(sql, ctx.searchPath ? { searchPath: [...ctx.searchPath] } : {});
+    } catch (err) {
+      // Not cached: an internal failure should not stick.
+      return freezeDecision({
+        decision: 'deny',
+        statements: [
+          {
+            sql,
+            kind: 'other',
+            decision: 'deny',
+            rule: null,
+            reason: `the statement could not be analysed: ${(err as Error).message ?? String(err)}`,
+            accesses: [],
+            masked: [],
+          },
+        ],
+      });
+    }
+
+    const decision = freezeDecision(decideAnalyses(this.role, analyses));
+    this.exact.set(exactKey, decision);
+    if (shapeKey !== null && analyses.length === 1 && !analyses[0]!.literalSensitive) {
+      const own = analyses[0]!.sql;
+      const textOf: TextOf | null = own === sql ? 'same' : own === sql.trim() ? 'trim' : null;
+      if (textOf) this.shapes.set(shapeKey, { decision: decision.decision, statement: decision.statements[0]!, textOf });
+    }
+    return decision;
+  }
+
+  /** Decides already analysed statements (no cache). */
+  decideAnalyses(analyses: readonly StatementAnalysis[]): Decision {
+    return decideAnalyses(this.role, analyses);
+  }
+
+  /** The mask covering schema.table.column for this role, or null (the proxy's catalog path). */
+  maskForColumn(schema: string, table: string, column: string): MaskMatch | null {
+    return maskForColumn(this.role, schema, table, column);
+  }
+
+  cacheStats(): CacheStats {
+    return { ...this.stats, exactSize: this.exact.size, shapeSize: this.shapes.size };
+  }
+
+  clearCache(): void {
+    this.exact.clear();
+    this.shapes.clear();
+  }
+}

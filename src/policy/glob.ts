@@ -1,0 +1,58 @@
+// Globs as policies use them, compiled once (octo-sts style) and matched many times.
+//
+// Syntax, deliberately small so that a pattern means one thing:
+//   `*`   any run of characters that does not cross the separator (`/` in claims and HTTP paths,
+//         `.` in object and column names)
+//   `**`  any run of characters, separators included
+//   anything else is literal and case-exact (names are compared as PostgreSQL folds them).
+// `?`, `[…]`, `{…}` and `***` are rejected rather than silently taken literally: someone who writes
+// them expects a meaning we do not give them. Alternatives are written as a YAML list.
+
+export type Separator = '/' | '.';
+
+export interface Glob {
+  /** The pattern as written in the policy. */
+  readonly source: string;
+  /** True when the pattern has no wildcard: it matches only its own text. */
+  readonly literal: boolean;
+  test(value: string): boolean;
+}
+
+/** Why `pattern` is not a valid glob, or null when it is. */
+export function globProblem(pattern: string): string | null {
+  if (pattern.length === 0) return 'a glob must not be empty';
+  if (pattern.includes('***')) return '"***" is ambiguous: use * (within a segment) or ** (across segments)';
+  const bad = /[?[\]{}]/.exec(pattern);
+  if (bad) {
+    return `"${bad[0]}" is not supported in globs (use * within a segment, ** across segments, or a list of patterns)`;
+  }
+  if (/[\u0000-\u001f\u007f]/.test(pattern)) return 'a glob must not contain control characters';
+  return null;
+}
+
+/** Compiles a validated glob to an anchored RegExp. Throws TypeError on an invalid pattern. */
+export function compileGlob(pattern: string, separator: Separator): Glob {
+  const problem = globProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  if (!pattern.includes('*')) {
+    return { source: pattern, literal: true, test: (value) => value === pattern };
+  }
+  const notSep = separator === '/' ? '[^/]*' : '[^.]*';
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '*') {
+      if (pattern[i + 1] === '*') {
+        re += '[\\s\\S]*';
+        i++;
+      } else {
+        re += notSep;
+      }
+    } else {
+      re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+  }
+  re += '$';
+  const compiled = new RegExp(re, 'u');
+  return { source: pattern, literal: false, test: (value) => compiled.test(value) };
+}

@@ -1,0 +1,200 @@
+// Reads a policy file: YAML → validated document → compiled Policy. Every failure is a PolicyError
+// whose message names the file, the line, the key path and what was expected, e.g.
+//   policies/x.yml:12: roles.ci.postgres.rules[1].action: expected one of allow, deny, review, got "permit"
+import { readFileSync } from 'node:fs';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type * as z from 'zod';
+import { compilePolicy, type Policy } from './compile.js';
+import { formatProblem, PolicyError, type PolicyProblem } from './errors.js';
+import { policySchema } from './schema.js';
+
+type Path = readonly (string | number)[];
+
+export function loadPolicy(file: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'unreadable');
+    throw new PolicyError('ERR_POLICY_READ', `${file}: cannot read the policy file: ${why}`);
+  }
+  return parsePolicy(text, file);
+}
+
+export function parsePolicy(text: string, file: string): Policy {
+  const lines = new LineCounter();
+  // uniqueKeys off: we find duplicates ourselves so the message can name the key path.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  const lineAt = (offset: number) => lines.linePos(offset).line;
+
+  const yamlProblem = doc.errors[0] ?? doc.warnings[0];
+  if (yamlProblem) {
+    const line = lineAt(yamlProblem.pos[0]);
+    const what = yamlProblem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const problem = { file, line, path: '', message: `YAML syntax error: ${what}` };
+    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
+  }
+
+  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
+  if (duplicate) {
+    const problem = { file, ...duplicate };
+    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
+  }
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    const problem = { file, line: 1, path: '', message: `cannot read the YAML: ${(err as Error).message}` };
+    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
+  }
+
+  const result = policySchema.safeParse(data, { reportInput: true });
+  if (!result.success) {
+    const problems = result.error.issues
+      .flatMap((issue) => explain(issue, []))
+      .map(({ path, message, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message }))
+      .sort((a, b) => a.line - b.line);
+    throw new PolicyError('ERR_POLICY_INVALID', formatProblem(problems[0]!), problems);
+  }
+  return compilePolicy(result.data, file);
+}
+
+/** `roles.ci.postgres.rules[1].action`; keys that are not plain words are quoted. */
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `${typeof value} ${String(value)}`;
+}
+
+const EXPECTED: Record<string, string> = {
+  object: 'a map',
+  record: 'a map',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+interface Explained {
+  path: Path;
+  message: string;
+  /** True when the problem is the key itself (unknown or bad key): point at the key's line. */
+  key?: boolean;
+}
+
+/** zod issue → plain sentences with the full path. */
+function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
+  const path = [...base, ...(issue.path as (string | number)[])];
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      if (input === undefined) return [{ path, message: `missing, expected ${expected}` }];
+      const hint = issue.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
+        ? ` (quote it: "${String(input)}")`
+        : '';
+      return [{ path, message: `expected ${expected}, got ${describe(input)}${hint}` }];
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => String(v));
+      const expected = values.length === 1 ? values[0] : `one of ${values.join(', ')}`;
+      if (input === undefined) return [{ path, message: `missing, expected ${expected}` }];
+      return [{ path, message: `expected ${expected}, got ${describe(input)}` }];
+    }
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => ({ path: [...path, k], message: issue.message, key: true }));
+    case 'invalid_key': {
+      const inner = issue.issues[0];
+      const why = inner && inner.code !== 'invalid_format' ? inner.message : issue.message;
+      return [{ path, message: inner?.code === 'invalid_format' ? inner.message : why, key: true }];
+    }
+    case 'invalid_union': {
+      // Report the branch that fits the value's type (a list → the list branch); if none fits,
+      // say which types would have.
+      const fitting = issue.errors.find(
+        (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),
+      );
+      if (fitting) return fitting.flatMap((i) => explain(i, path));
+      const types = issue.errors
+        .map((b) => b.find((i) => i.code === 'invalid_type'))
+        .map((i) => (i && i.code === 'invalid_type' ? EXPECTED[i.expected] ?? i.expected : 'something else'));
+      const hint = typeof input === 'number' || typeof input === 'boolean' ? ` (quote it: "${String(input)}")` : '';
+      return [{ path, message: `expected ${types.join(' or ')}, got ${describe(input)}${hint}` }];
+    }
+    case 'too_small':
+      if (issue.origin === 'array') return [{ path, message: `expected at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}, got none` }];
+      if (issue.origin === 'string') return [{ path, message: 'must not be empty' }];
+      return [{ path, message: issue.message }];
+    default:
+      return [{ path, message: issue.message }];
+  }
+}
+
+/** 1-based line of the node at `path` (its key when `key`), or of its nearest existing ancestor. */
+function locate(doc: Document, path: Path, key: boolean | undefined, lineAt: (o: number) => number): number {
+  let node: unknown = doc.contents;
+  let line = node && (node as Node).range ? lineAt((node as Node).range![0]) : 1;
+  for (const [i, seg] of path.entries()) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) return line;
+      const last = i === path.length - 1;
+      const keyRange = isScalar(pair.key) ? pair.key.range : undefined;
+      const valueRange = (pair.value as Node | null)?.range;
+      const range = last && key ? keyRange ?? valueRange : valueRange ?? keyRange;
+      if (range) line = lineAt(range[0]);
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined;
+      if (!item) return line;
+      if (item.range) line = lineAt(item.range[0]);
+      node = item;
+    } else {
+      return line;
+    }
+  }
+  return line;
+}
+
+function findDuplicateKey(
+  doc: Document,
+  node: unknown,
+  path: (string | number)[],
+  lineAt: (o: number) => number,
+): Omit<PolicyProblem, 'file'> | null {
+  if (isMap(node)) {
+    const seen = new Map<string, number>();
+    for (const pair of node.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const line = isScalar(pair.key) && pair.key.range ? lineAt(pair.key.range[0]) : 1;
+      const first = seen.get(k);
+      if (first !== undefined) {
+        return { line, path: formatPath([...path, k]), message: `duplicate key (first defined at line ${first})` };
+      }
+      seen.set(k, line);
+      const inner = findDuplicateKey(doc, pair.value, [...path, k], lineAt);
+      if (inner) return inner;
+    }
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const inner = findDuplicateKey(doc, item, [...path, i], lineAt);
+      if (inner) return inner;
+    }
+  }
+  return null;
+}

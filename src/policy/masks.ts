@@ -1,0 +1,68 @@
+// Which policy mask covers a column, and which result columns of a statement carry masked data.
+import type { OutputColumn } from '../sql/types.js';
+import type { ColumnPattern, Role } from './compile.js';
+import type { MaskedOutput, MaskStrategy } from './types.js';
+
+export interface MaskMatch {
+  strategy: MaskStrategy;
+  /** The policy column pattern that matched, e.g. `public.users.email` or `*.ssn`. */
+  column: string;
+}
+
+// When one output mixes several masked columns (`email || ssn`), the strictest strategy wins:
+// a `partial` of a value that also holds an ssn would show part of the ssn.
+const STRICTNESS: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
+
+/** The first mask (policy order) covering schema.table.column, or null. For the proxy's catalog path. */
+export function maskForColumn(role: Role, schema: string, table: string, column: string): MaskMatch | null {
+  for (const mask of role.masks) {
+    for (const p of mask.columns) {
+      if (p.schema.test(schema) && p.table.test(table) && p.column.test(column)) {
+        return { strategy: mask.strategy, column: p.source };
+      }
+    }
+  }
+  return null;
+}
+
+/** The first mask that covers any column of schema.table (a whole row flows out). */
+function maskForTable(role: Role, schema: string, table: string): MaskMatch | null {
+  for (const mask of role.masks) {
+    const p: ColumnPattern | undefined = mask.columns.find((c) => c.schema.test(schema) && c.table.test(table));
+    if (p) return { strategy: mask.strategy, column: p.source };
+  }
+  return null;
+}
+
+/**
+ * Splits a lineage source `schema.table.column` (or `schema.table.*`). The schema is up to the
+ * first dot and the column after the last one; a source of another shape is treated as masked by
+ * any mask on anything (null parts), since we cannot tell what it is.
+ */
+function maskForSource(role: Role, source: string): MaskMatch | null {
+  const first = source.indexOf('.');
+  const last = source.lastIndexOf('.');
+  if (first <= 0 || last <= first + 1 || last === source.length - 1) {
+    const any = role.masks[0];
+    return any ? { strategy: any.strategy, column: any.columns[0]!.source } : null;
+  }
+  const schema = source.slice(0, first);
+  const table = source.slice(first + 1, last);
+  const column = source.slice(last + 1);
+  return column === '*' ? maskForTable(role, schema, table) : maskForColumn(role, schema, table, column);
+}
+
+/** The statement's result columns that carry data from a masked column, by lineage. */
+export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | null): MaskedOutput[] {
+  if (!outputs || role.masks.length === 0) return [];
+  const masked: MaskedOutput[] = [];
+  for (const [index, out] of outputs.entries()) {
+    let best: MaskMatch | null = null;
+    for (const source of out.sources) {
+      const m = maskForSource(role, source);
+      if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
+    }
+    if (best) masked.push({ index, name: out.name, strategy: best.strategy, column: best.column });
+  }
+  return masked;
+}

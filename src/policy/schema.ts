@@ -1,0 +1,162 @@
+// The policy file format (DESIGN.md, "Policy file") as one zod schema. It is the single source of
+// truth: load.ts validates with it and scripts/gen-schema.mjs turns it into policies/schema.json
+// for editors. Every object is strict (an unknown key is an error, since a misspelt key would
+// otherwise silently grant or drop a rule). Messages say what is expected; load.ts adds file, line
+// and key path.
+import * as z from 'zod';
+import { GROUPS, KINDS, type Group, type Kind } from '../sql/types.js';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
+import { globProblem } from './glob.js';
+
+const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+/** A strict object whose unknown-key error lists the keys it does accept. */
+function strict<S extends z.ZodRawShape>(shape: S) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key (expected one of: ${known})` : undefined),
+  });
+}
+
+// JSON Schema flavour of the glob rules; globProblem() gives the precise reason.
+const GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+
+function glob(what: string) {
+  return z
+    .string()
+    .regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` })
+    .describe(what);
+}
+
+const duration = z
+  .string()
+  .regex(DURATION_PATTERN, {
+    error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show(iss.input)}`,
+  })
+  .refine((text) => parseDuration(text) !== null, {
+    error: (iss) => `expected a duration greater than zero, got ${show(iss.input)}`,
+  })
+  .describe('Duration: hours, minutes, seconds in that order, e.g. 90s, 30m, 1h, 1h30m');
+
+const action = z.enum(['allow', 'deny', 'review']);
+
+/** What a rule's `kinds` may list: the groups, then the kinds. */
+export const KIND_NAMES: readonly (Group | Kind)[] = [...(Object.keys(GROUPS) as Group[]), ...KINDS];
+const kindOrGroup = z.enum(KIND_NAMES);
+
+// A claim value matches one glob, or any of a list. `*` stops at `/`, `**` crosses it.
+const claimGlob = glob('Glob on the claim value: * within a path segment, ** across /');
+const claimMatch = z.union([claimGlob, z.array(claimGlob).min(1)]);
+
+const objectGlob = glob('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots');
+
+// Mask columns are schema.table.column. A shorter pattern is aligned to the right: `ssn` and
+// `*.ssn` both mean `*.*.ssn` (an `ssn` column of any table in any schema), `users.email` means
+// `*.users.email`. `**` has no place here: a column pattern has at most three segments.
+const COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
+const columnGlob = z
+  .string()
+  .regex(COLUMN_PATTERN, {
+    error: (iss) =>
+      `bad column pattern ${show(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`,
+  })
+  .describe('schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)');
+
+const postgresRule = strict({
+  action,
+  kinds: z.array(kindOrGroup).min(1).describe('Statement kinds or groups (read, write, ddl, any)'),
+  objects: z.array(objectGlob).min(1).optional().describe('Globs on schema.name; omitted = any object'),
+});
+
+const mask = strict({
+  columns: z.array(columnGlob).min(1),
+  strategy: z.enum(['redact', 'hash', 'partial', 'null']),
+});
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+const upstream = strict({
+  url: z.url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` }),
+  token_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: (iss) => `expected an environment variable name, got ${show(iss.input)}`,
+    })
+    .optional(),
+});
+
+const pathGlob = z
+  .string()
+  .regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show(iss.input)}` })
+  .regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` });
+
+const httpRule = strict({
+  action,
+  methods: z.array(z.enum(HTTP_METHODS)).min(1),
+  paths: z.array(pathGlob).min(1).describe('Globs on the request path: * within a segment, ** across /'),
+  upstream: z.string().optional().describe('Name of one upstream this rule is limited to'),
+});
+
+const http = strict({
+  upstreams: z.record(z.string().regex(NAME), upstream).optional(),
+  rules: z.array(httpRule).optional(),
+});
+
+// GitHub login (letters, digits, single hyphens) or org/team-slug.
+const APPROVER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
+const approver = z.string().regex(APPROVER, {
+  error: (iss) => `expected a GitHub login or org/team, got ${show(iss.input)}`,
+});
+
+const role = strict({
+  description: z.string().optional(),
+  match: z
+    .record(z.string().min(1), claimMatch)
+    .refine((m) => Object.keys(m).length > 0, {
+      error: 'expected at least one claim to match (an empty match would accept every token)',
+    })
+    .describe('OIDC claim → glob or list of globs; every key must match'),
+  approvers: z.array(approver).min(1).optional().describe('GitHub logins or org/team allowed to approve reviews'),
+  postgres: strict({
+    rules: z.array(postgresRule).optional().describe('First rule whose kinds and objects match an access wins'),
+    masks: z.array(mask).optional(),
+  }).optional(),
+  http: http.optional(),
+});
+
+export const policySchema = strict({
+  version: z.literal(1),
+  defaults: strict({
+    session_ttl: duration.optional(),
+    approval_timeout: duration.optional(),
+  }).optional(),
+  roles: z
+    .record(z.string().regex(NAME, { error: (iss) => `bad role name ${show(iss.input)}: use letters, digits, _ . -` }), role)
+    .refine((roles) => Object.keys(roles).length > 0, { error: 'expected at least one role' }),
+}).superRefine((policy, ctx) => {
+  // Cross-references the shape alone cannot express.
+  for (const [name, r] of Object.entries(policy.roles)) {
+    for (const [i, rule] of (r.http?.rules ?? []).entries()) {
+      if (rule.upstream !== undefined && !(rule.upstream in (r.http?.upstreams ?? {}))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['roles', name, 'http', 'rules', i, 'upstream'],
+          message: `unknown upstream ${show(rule.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(', ') || 'none'})`,
+        });
+      }
+    }
+  }
+});
+
+export type PolicyDocument = z.infer<typeof policySchema>;
+export { HTTP_METHODS };
+
+/** The JSON Schema written to policies/schema.json (scripts/gen-schema.mjs). */
+export function policyJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(policySchema, { unrepresentable: 'any' }),
+    $id: 'https://github.com/tollgate/tollgate/policies/schema.json',
+    title: 'tollgate policy',
+  };
+}
