@@ -33,6 +33,15 @@ export async function runPost(): Promise<void> {
       else core.info('tollgate: proxy stopped.');
     }
 
+    // The detached proxy cannot write to the job log (main's pipe is gone): its own lines —
+    // approval requests with their check run URLs, refused answers — are shown here.
+    const daemonLog = readLog(logPath).trimEnd();
+    if (daemonLog) {
+      core.startGroup('tollgate proxy log');
+      core.info(daemonLog);
+      core.endGroup();
+    }
+
     if (!existsSync(auditPath)) {
       failures.push(`The audit log ${auditPath} is missing: the session's statements cannot be accounted for.`);
     } else {

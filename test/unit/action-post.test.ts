@@ -1,0 +1,121 @@
+// `post` as the runner runs it (a separate `node post.js` with STATE_*), against stand-in daemons and
+// audit logs made with the real chain sealer: it stops the proxy, fails the job when the proxy died or
+// the chain is broken, writes the summary, and never fails for a missing artifact service.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GENESIS, sealLine } from '../../src/audit/canonical.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-action-post-'));
+const postJs = join(dir, 'post.mjs');
+const pids: number[] = [];
+const FAKE = join(dir, 'fake-daemon.mjs');
+
+beforeAll(async () => {
+  await build({
+    entryPoints: ['src/action/post.ts'], outfile: postJs, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error',
+    banner: { js: "import { createRequire as __c } from 'node:module'; const require = __c(import.meta.url);" },
+    external: ['@electric-sql/pglite', '@electric-sql/pglite-socket', 'pg-native', 'cloudflare:sockets'],
+  });
+  writeFileSync(FAKE, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000);\n");
+}, 120_000);
+afterAll(() => {
+  for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+});
+
+/** A stand-in proxy, detached like the real one, with the command line `post` checks for. */
+function fakeDaemon(): number {
+  const child = spawn(process.execPath, [FAKE, 'serve', '--config', '-'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  pids.push(child.pid!);
+  return child.pid!;
+}
+
+function auditLog(name: string, entries: Record<string, unknown>[]): string {
+  let prev = GENESIS;
+  const lines = entries.map((e, i) => {
+    const { hash, text } = sealLine({ ...e, seq: i + 1, prev });
+    prev = hash;
+    return text;
+  });
+  const path = join(dir, name);
+  writeFileSync(path, lines.map((l) => `${l}\n`).join(''));
+  return path;
+}
+
+const ENTRIES = [
+  { time: '2030-01-01T00:00:00.000Z', session: 'sess-1', identity: { repository: 'acme/app' }, role: 'r', type: 'sql', statement: 'SELECT * FROM public.users WHERE id = $1', decision: 'allow', rule: 'roles.r.postgres.rules[0]' },
+  { time: '2030-01-01T00:00:01.000Z', session: 'sess-1', identity: { repository: 'acme/app' }, role: 'r', type: 'sql', statement: 'DELETE FROM public.users', decision: 'deny', rule: 'roles.r.postgres.rules[2]', reason: 'denied by rule' },
+];
+
+function post(state: Record<string, string>, extraEnv: Record<string, string> = {}) {
+  const summary = join(dir, `summary-${Math.random()}.md`);
+  writeFileSync(summary, '');
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, GITHUB_STEP_SUMMARY: summary, ...extraEnv };
+  for (const [k, v] of Object.entries(state)) env[`STATE_${k}`] = v;
+  const r = spawnSync(process.execPath, [postJs], { env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, summary: readFileSync(summary, 'utf8') };
+}
+
+function state(pid: number, auditPath: string): Record<string, string> {
+  return { tollgate_pid: String(pid), tollgate_audit_path: auditPath, tollgate_log_path: join(dir, 'none.log'), tollgate_session_id: 'sess-1', tollgate_role: 'r', tollgate_listen: '127.0.0.1:6432' };
+}
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+describe('post', () => {
+  it('with no saved state (main failed early) does nothing and does not fail', () => {
+    const r = post({});
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('tollgate: no proxy was started in this job (main did not finish), nothing to stop.');
+  });
+
+  it('stops a live proxy, verifies the chain, writes the summary, says the artifact service is missing', () => {
+    const pid = fakeDaemon();
+    const path = auditLog('ok.jsonl', ENTRIES);
+    const r = post(state(pid, path));
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('tollgate: proxy stopped.');
+    expect(r.stdout).toContain('tollgate: audit chain verified (2 records).');
+    expect(r.stdout).toContain(`::notice::tollgate: audit log not uploaded: the artifact service is not available to this step (no ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL). It is at ${path} until the job ends.`);
+    expect(r.summary).toContain('sess-1');
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('does not fail when the artifact upload itself fails', () => {
+    const pid = fakeDaemon();
+    const path = auditLog('ok2.jsonl', ENTRIES);
+    const r = post(state(pid, path), { ACTIONS_RUNTIME_TOKEN: 'not-a-jwt', ACTIONS_RESULTS_URL: 'http://127.0.0.1:9/', GITHUB_SERVER_URL: 'https://github.com' });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/::notice::tollgate: audit log not uploaded: the artifact upload failed \(\w+\)\. It is at /);
+  });
+
+  it('fails the job when the proxy had died during the job', async () => {
+    const pid = fakeDaemon();
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    const r = post(state(pid, auditLog('died.jsonl', ENTRIES)));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`::error::The tollgate proxy (pid ${pid}) stopped during the job`);
+  });
+
+  it('fails the job when the chain is broken, naming the line', () => {
+    const pid = fakeDaemon();
+    const path = auditLog('tampered.jsonl', ENTRIES);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('"decision":"deny"', '"decision":"allow"'));
+    const r = post(state(pid, path));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("::error::The audit log's hash chain is broken at line 2: hash does not match the line (edited). The log cannot be trusted.");
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('fails the job when the audit log is missing', () => {
+    const pid = fakeDaemon();
+    const r = post(state(pid, join(dir, 'absent.jsonl')));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`::error::The audit log ${join(dir, 'absent.jsonl')} is missing`);
+  });
+});
