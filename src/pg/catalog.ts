@@ -1,0 +1,303 @@
+// Names for the columns of a RowDescription, so masks written as `schema.table.column` apply to what
+// a client really receives. RowDescription carries (table OID, attribute number) per column; this
+// module turns them into names through its own small upstream session and caches them by table OID.
+//
+// Fail closed: when a column cannot be named (lookup error, timeout, a table OID the catalog
+// session cannot see — e.g. a table created in the client's still-open transaction), `resolve`
+// REJECTS with CatalogError and the proxy must deny rather than pass the value through.
+
+import { B, BackendParser, decodeDataRow, decodeErrorFields, query } from './protocol.js';
+import { connectUpstream, type ConnectOptions, type Upstream } from './upstream.js';
+
+export interface ColumnName {
+  schema: string;
+  table: string;
+  column: string;
+}
+
+export type CatalogErrorCode = 'ERR_CATALOG_LOOKUP' | 'ERR_CATALOG_NOT_FOUND' | 'ERR_CATALOG_CLOSED';
+
+export class CatalogError extends Error {
+  readonly code: CatalogErrorCode;
+  constructor(code: CatalogErrorCode, message: string) {
+    super(message);
+    this.name = 'CatalogError';
+    this.code = code;
+  }
+}
+
+export class SimpleQueryError extends Error {
+  readonly sqlstate: string | undefined;
+  constructor(message: string, sqlstate?: string) {
+    super(message);
+    this.name = 'SimpleQueryError';
+    this.sqlstate = sqlstate;
+  }
+}
+
+type Row = (string | null)[];
+
+/**
+ * A minimal session for the proxy's own queries (text results, one query at a time, in order).
+ * Not for client traffic: the data path forwards that byte for byte.
+ */
+export class SimpleQuerySession {
+  private readonly parser = new BackendParser({ maxMessageLength: 64 << 20 });
+  private readonly queue: { sql: string; resolve: (rows: Row[]) => void; reject: (err: Error) => void }[] = [];
+  private current: { rows: Row[]; error: SimpleQueryError | null } | null = null;
+  private dead: Error | null = null;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly upstream: Upstream,
+    private readonly timeoutMs: number,
+  ) {
+    const s = upstream.socket;
+    s.on('data', (chunk: Buffer) => this.feed(chunk));
+    s.on('error', (err) => this.fail(new SimpleQueryError(`catalog session: ${err.message}`)));
+    s.on('close', () => this.fail(new SimpleQueryError('catalog session: the server closed the connection')));
+    if (upstream.leftover.length > 0) this.feed(upstream.leftover);
+    s.resume();
+  }
+
+  static async open(url: string, opts: ConnectOptions & { queryTimeoutMs?: number } = {}): Promise<SimpleQuerySession> {
+    const up = await connectUpstream(url, { applicationName: 'tollgate-catalog', ...opts });
+    return new SimpleQuerySession(up, opts.queryTimeoutMs ?? 10_000);
+  }
+
+  get closed(): boolean {
+    return this.dead !== null;
+  }
+
+  /** Runs one simple query; resolves its rows as text (null for SQL NULL), rejects on any error. */
+  query(sql: string): Promise<Row[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ sql, resolve, reject });
+      if (this.queue.length === 1) this.start();
+    });
+  }
+
+  close(): void {
+    this.fail(new SimpleQueryError('catalog session closed'));
+  }
+
+  private start(): void {
+    const next = this.queue[0];
+    if (!next || this.dead) return;
+    this.current = { rows: [], error: null };
+    this.timer = setTimeout(() => this.fail(new SimpleQueryError(`catalog query timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    this.upstream.socket.write(query(next.sql));
+  }
+
+  private feed(chunk: Buffer): void {
+    try {
+      this.parser.parse(chunk, (f) => this.onFrame(f.code, f.body));
+    } catch (err) {
+      this.fail(new SimpleQueryError(`catalog session: ${(err as Error).message}`));
+    }
+  }
+
+  private onFrame(code: number, body: Buffer): void {
+    const cur = this.current;
+    switch (code) {
+      case B.DataRow:
+        if (!cur) throw new Error('DataRow outside a query');
+        cur.rows.push(decodeDataRow(body).map((v) => (v === null ? null : v.toString('utf8'))));
+        return;
+      case B.ErrorResponse: {
+        if (!cur) throw new Error('ErrorResponse outside a query');
+        const fields = decodeErrorFields(body);
+        cur.error ??= new SimpleQueryError(`catalog query failed: ${fields.get('M') ?? 'unknown error'}`, fields.get('C'));
+        return;
+      }
+      case B.ReadyForQuery: {
+        if (!cur) throw new Error('ReadyForQuery outside a query');
+        clearTimeout(this.timer);
+        const done = this.queue.shift()!;
+        this.current = null;
+        if (cur.error) done.reject(cur.error);
+        else done.resolve(cur.rows);
+        this.start();
+        return;
+      }
+      case B.RowDescription:
+      case B.CommandComplete:
+      case B.EmptyQueryResponse:
+      case B.NoticeResponse:
+      case B.ParameterStatus:
+      case B.NotificationResponse:
+        return;
+      default:
+        throw new Error(`unexpected message '${String.fromCharCode(code)}'`);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
+    clearTimeout(this.timer);
+    this.current = null;
+    for (const q of this.queue.splice(0)) q.reject(err);
+    this.upstream.socket.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface TableEntry {
+  schema: string;
+  table: string;
+  columns: Map<number, ColumnName>;
+}
+
+const MAX_OID = 0xffffffff;
+const BATCH_MAX = 200;
+
+function lookupSql(oids: number[]): string {
+  // OIDs are validated integers, so interpolating them is safe; everything is schema-qualified.
+  return (
+    'SELECT a.attrelid, n.nspname, c.relname, a.attnum, a.attname ' +
+    'FROM pg_catalog.pg_attribute a ' +
+    'JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid ' +
+    'JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace ' +
+    `WHERE a.attrelid OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[]) AND NOT a.attisdropped`
+  );
+}
+
+export interface ColumnCatalogOptions extends ConnectOptions {
+  queryTimeoutMs?: number;
+  /** Opens the lookup session; tests may substitute one. Default: `SimpleQuerySession.open(url)`. */
+  open?: () => Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>>;
+}
+
+/**
+ * Resolves (table OID, attnum) to names. Lookups arriving in the same tick go out as one query;
+ * a table's columns are cached after the first lookup, so repeated calls are a Map hit.
+ */
+export class ColumnCatalog {
+  private readonly tables = new Map<number, TableEntry>();
+  private readonly inflight = new Map<number, Promise<TableEntry | undefined>>();
+  private pending = new Map<number, { resolve: (e: TableEntry | undefined) => void; reject: (e: Error) => void }>();
+  private flushScheduled = false;
+  private session: Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>> | null = null;
+  private readonly open: () => Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>>;
+  private closedForGood = false;
+
+  constructor(url: string, opts: ColumnCatalogOptions = {}) {
+    this.open = opts.open ?? (() => SimpleQuerySession.open(url, opts));
+  }
+
+  /** The cached name, `null` for a computed column (table OID 0), `undefined` when not cached yet. */
+  cached(tableOid: number, attnum: number): ColumnName | null | undefined {
+    if (tableOid === 0) return null;
+    return this.tables.get(tableOid)?.columns.get(attnum);
+  }
+
+  /**
+   * The column's name, or null for a computed column (table OID 0). Rejects with CatalogError when
+   * the column cannot be named: the caller must deny.
+   */
+  resolve(tableOid: number, attnum: number): Promise<ColumnName | null> {
+    if (tableOid === 0) return Promise.resolve(null);
+    if (!Number.isInteger(tableOid) || tableOid < 0 || tableOid > MAX_OID || !Number.isInteger(attnum) || attnum < -32768 || attnum > 32767) {
+      return Promise.reject(new TypeError(`ColumnCatalog.resolve: bad table OID ${tableOid} or attnum ${attnum}`));
+    }
+    const hit = this.tables.get(tableOid)?.columns.get(attnum);
+    if (hit) return Promise.resolve(hit);
+    // Unknown table, or a column added after the table was cached: (re)load that table once.
+    if (this.tables.has(tableOid)) this.tables.delete(tableOid);
+    return this.loadTable(tableOid).then((entry) => {
+      const col = entry?.columns.get(attnum);
+      if (!col) {
+        throw new CatalogError(
+          'ERR_CATALOG_NOT_FOUND',
+          `column ${attnum} of table OID ${tableOid} is not visible in the catalog (dropped, or created in an uncommitted transaction)`,
+        );
+      }
+      return col;
+    });
+  }
+
+  /** Forgets every cached name (e.g. after DDL). */
+  invalidate(): void {
+    this.tables.clear();
+  }
+
+  close(): void {
+    this.closedForGood = true;
+    const s = this.session;
+    this.session = null;
+    void s?.then((x) => x.close(), () => undefined);
+  }
+
+  private loadTable(oid: number): Promise<TableEntry | undefined> {
+    const running = this.inflight.get(oid);
+    if (running) return running;
+    const p = new Promise<TableEntry | undefined>((resolve, reject) => {
+      this.pending.set(oid, { resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    }).finally(() => this.inflight.delete(oid));
+    this.inflight.set(oid, p);
+    return p;
+  }
+
+  private async getSession(): Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>> {
+    if (this.closedForGood) throw new CatalogError('ERR_CATALOG_CLOSED', 'the column catalog is closed');
+    if (this.session) {
+      const s = await this.session.catch(() => null);
+      if (s && !s.closed) return s;
+    }
+    // search_path first, so no object of the upstream's schemas can shadow what the lookup uses.
+    const opening = this.open().then(async (s) => {
+      try {
+        await s.query('SET search_path TO pg_catalog, pg_temp');
+      } catch (err) {
+        s.close();
+        throw err;
+      }
+      return s;
+    });
+    this.session = opening;
+    // A failed open must not be reused: the next lookup tries again.
+    opening.catch(() => {
+      if (this.session === opening) this.session = null;
+    });
+    return opening;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = new Map();
+    const oids = [...batch.keys()];
+    for (let i = 0; i < oids.length; i += BATCH_MAX) {
+      const chunk = oids.slice(i, i + BATCH_MAX);
+      try {
+        const session = await this.getSession();
+        const rows = await session.query(lookupSql(chunk));
+        const found = new Map<number, TableEntry>();
+        for (const [relid, schema, table, attnum, column] of rows) {
+          if (relid == null || schema == null || table == null || attnum == null || column == null) {
+            throw new Error('unexpected NULL in the catalog answer');
+          }
+          const oid = Number(relid);
+          let e = found.get(oid);
+          if (!e) found.set(oid, (e = { schema, table, columns: new Map() }));
+          e.columns.set(Number(attnum), { schema, table, column });
+        }
+        for (const oid of chunk) {
+          const e = found.get(oid);
+          if (e && !this.closedForGood) this.tables.set(oid, e);
+          batch.get(oid)!.resolve(e);
+        }
+      } catch (err) {
+        const e = err instanceof CatalogError ? err : new CatalogError('ERR_CATALOG_LOOKUP', `column name lookup failed: ${(err as Error).message}`);
+        for (const oid of chunk) batch.get(oid)!.reject(e);
+      }
+    }
+  }
+}
