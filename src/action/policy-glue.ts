@@ -1,31 +1,23 @@
 // The two things `main` needs from the policy module: the role this job's claims earn, and the
-// policy's defaults (session ttl, approval timeout) in milliseconds.
+// policy's defaults (session ttl, approval timeout) in milliseconds. Policy errors are things the
+// workflow author fixes, so they become configuration errors that say so.
 import { loadPolicy } from '../policy/load.js';
 import { selectRole } from '../policy/roles.js';
+import type { Policy } from '../policy/compile.js';
 import { ConfigurationError } from './errors.js';
 
-type Policy = Awaited<ReturnType<typeof loadPolicy>>;
-
-export async function roleFor(path: string, claims: Record<string, unknown>, wanted?: string): Promise<{ policy: Policy; role: string }> {
+export function roleFor(path: string, claims: Record<string, unknown>, wanted?: string): { policy: Policy; role: string } {
   let policy: Policy;
   try {
-    policy = await loadPolicy(path);
+    policy = loadPolicy(path);
   } catch (err) {
     throw new ConfigurationError(`The policy file could not be used: ${(err as Error).message}`);
   }
   try {
-    const selected = selectRole(policy, claims as never, wanted);
-    return { policy, role: roleName(selected) };
+    return { policy, role: selectRole(policy, claims, wanted).name };
   } catch (err) {
-    throw new ConfigurationError(`${(err as Error).message} Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
+    throw new ConfigurationError(`${(err as Error).message}. Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
   }
-}
-
-function roleName(selected: unknown): string {
-  if (typeof selected === 'string') return selected;
-  const name = (selected as { name?: unknown } | null)?.name;
-  if (typeof name === 'string') return name;
-  throw new Error('selectRole returned no role name');
 }
 
 export function policyDefaults(policy: Policy): { sessionTtlMs: number; approvalTimeoutMs: number } {

@@ -39,7 +39,7 @@ export async function run(): Promise<void> {
 
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
     const policyPath = resolve(workspace, inputs.policy);
-    const { policy, role } = await roleFor(policyPath, claims as Record<string, unknown>, inputs.role);
+    const { policy, role } = roleFor(policyPath, claims as Record<string, unknown>, inputs.role);
     const defaults = policyDefaults(policy);
 
     const ttlMs = Math.min(defaults.sessionTtlMs ?? FALLBACK_SESSION_TTL_MS, inputs.sessionTtlMs ?? Infinity);
