@@ -1,0 +1,1191 @@
+// One client connection through the proxy: startup and SCRAM authentication, one upstream session,
+// then every message in both directions.
+//
+// Client → upstream: each frontend message is decided (Query and Parse by the policy engine), then
+// forwarded as its raw bytes, refused locally, or held for review. Upstream → client: frames are
+// forwarded as whole runs of the input chunk; only the messages the proxy must see are looked at
+// (RowDescription and DataRow for masking, CommandComplete/ErrorResponse for the audit log,
+// ReadyForQuery for the transaction status).
+//
+// The proxy answers some requests itself (denials). To put those answers in the right place of the
+// response stream, every forwarded request that produces a response gets an entry in `pending`;
+// local answers are entries too, emitted when they reach the head of the queue.
+
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { ReviewOutcome, Approver } from '../approval/types.js';
+import type { AuditEntry } from '../audit/types.js';
+import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
+import type { ProxyConfig } from './config.js';
+import { ProtocolError, SQLSTATE, deniedRefusal, sessionExpiredRefusal, type Refusal } from './errors.js';
+import {
+  buildMaskPlan,
+  maskDataRow,
+  MaskPlanError,
+  type CatalogLike,
+  type MaskPlan,
+  type MaskValueFn,
+} from './mask-plan.js';
+import * as P from './protocol.js';
+
+// ---------------------------------------------------------------------------------------------
+// What a connection needs from the rest of the program (wired by server.ts).
+
+export interface EngineLike {
+  decide(sql: string): Decision;
+  maskForColumn(schema: string, table: string, column: string): { strategy: MaskStrategy; column: string } | null;
+}
+
+export interface UpstreamSession {
+  socket: Duplex;
+  backendKey: { pid: number; secret: Buffer };
+  parameters: Map<string, string>;
+  leftover: Buffer;
+}
+
+export interface ScramServerLike {
+  mechanisms(): string[];
+  handleClientFirst(data: Buffer): Buffer;
+  handleClientFinal(data: Buffer): { ok: true; serverFinal: Buffer } | { ok: false; reason: string };
+}
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+/** Proxy-issued cancel keys → the upstream backend that runs the client's queries. */
+export class CancelKeys {
+  private readonly byPid = new Map<number, { secret: Buffer; upstream: { pid: number; secret: Buffer } }>();
+
+  issue(upstream: { pid: number; secret: Buffer }): { pid: number; secret: Buffer } {
+    let pid: number;
+    do pid = randomBytes(4).readUInt32BE(0) & 0x7fffffff;
+    while (pid === 0 || this.byPid.has(pid));
+    const secret = randomBytes(4);
+    this.byPid.set(pid, { secret, upstream });
+    return { pid, secret };
+  }
+
+  lookup(pid: number, secret: Buffer): { pid: number; secret: Buffer } | null {
+    const e = this.byPid.get(pid);
+    if (!e || e.secret.length !== secret.length || !timingSafeEqual(e.secret, secret)) return null;
+    return e.upstream;
+  }
+
+  release(pid: number): void {
+    this.byPid.delete(pid);
+  }
+}
+
+export interface ConnectionDeps {
+  config: ProxyConfig;
+  engine: EngineLike;
+  catalog: CatalogLike;
+  audit: { append(entry: AuditEntry): void };
+  approver: Approver;
+  redact(sql: string): string;
+  maskValue: MaskValueFn;
+  maskKey: Buffer;
+  connectUpstream(url: string, opts: { applicationName?: string }): Promise<UpstreamSession>;
+  sendCancel(url: string, key: { pid: number; secret: Buffer }): Promise<void>;
+  createScram(secret: string): ScramServerLike;
+  cancelKeys: CancelKeys;
+  logger: Logger;
+  now?: () => Date;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Startup parameters.
+//
+// The upstream session is opened with the proxy's own parameters; a client's are never forwarded.
+// Parameters that would change what the server executes or as whom (`options`, `role`,
+// `search_path`, `session_authorization`, `replication`, any other GUC) are refused. A few that
+// drivers always send are accepted: `user` (must be `tollgate`), `database` (ignored: the upstream
+// URL names the database), `application_name` (passed on), `client_encoding` (must be UTF8) and
+// the display settings `DateStyle` (must be ISO), `TimeZone` and `extra_float_digits`, which are
+// accepted but NOT applied (the upstream keeps its defaults; a client may `SET` them, which the
+// policy always allows).
+
+const ACCEPTED_PARAMS = new Set(['user', 'database', 'application_name', 'client_encoding', 'datestyle', 'timezone', 'extra_float_digits']);
+
+/** PostgreSQL compares encoding names ignoring case and non-alphanumerics (`UTF-8`, `utf8`, `unicode`). */
+export function isUtf8Name(value: string): boolean {
+  const n = value.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return n === 'utf8' || n === 'unicode';
+}
+
+export function checkStartupParams(params: Map<string, string>): Refusal | null {
+  for (const [rawName, value] of params) {
+    const name = rawName.toLowerCase();
+    if (name.startsWith('_pq_.')) continue; // protocol extensions: answered with NegotiateProtocolVersion
+    if (!ACCEPTED_PARAMS.has(name)) {
+      return {
+        code: SQLSTATE.rejectedConnection,
+        message: `tollgate: startup parameter "${rawName}" is not allowed`,
+        detail: 'the gateway opens the upstream session with its own parameters; options, role, search_path and other settings cannot be passed at connect',
+      };
+    }
+    if (name === 'user' && value !== 'tollgate') {
+      return {
+        code: SQLSTATE.invalidAuthorization,
+        message: `tollgate: unknown user "${value}"`,
+        hint: 'connect as user "tollgate" with the session password',
+      };
+    }
+    if (name === 'client_encoding' && !isUtf8Name(value)) {
+      return {
+        code: SQLSTATE.rejectedConnection,
+        message: `tollgate: client_encoding "${value}" is not allowed; only UTF8 is`,
+        hint: 'set PGCLIENTENCODING=UTF8',
+      };
+    }
+    if (name === 'datestyle' && !/^\s*iso\b/i.test(value)) {
+      return { code: SQLSTATE.rejectedConnection, message: `tollgate: DateStyle "${value}" is not allowed; only ISO is` };
+    }
+  }
+  if (!params.has('user')) {
+    return { code: SQLSTATE.invalidAuthorization, message: 'tollgate: no user name given in the startup packet' };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-connection state.
+
+/** A prepared statement as the proxy knows it (name → what was decided at Parse). */
+interface Stmt {
+  name: string;
+  sql: string;
+  decision: StatementDecision | undefined;
+  /** undefined until the upstream described it; null = nothing to mask. */
+  plan: MaskPlan | null | undefined;
+  planError?: string;
+  approval?: AuditEntry['approval'];
+}
+
+interface Portal {
+  name: string;
+  stmt: Stmt;
+  formats: number[];
+}
+
+/** One audit record in progress. */
+interface Req {
+  time: string;
+  start: number;
+  sql: string;
+  decision: StatementDecision | undefined;
+  approval?: AuditEntry['approval'];
+  masked?: MaskPlan['masked'];
+  rows?: number;
+}
+
+interface ActivePlan {
+  plan: MaskPlan;
+  formats: readonly number[];
+}
+
+type Item =
+  | { t: 'local'; make: () => Buffer[] }
+  | { t: 'query'; reqs: Req[]; idx: number; active: ActivePlan | null }
+  | { t: 'parse'; stmt: Stmt; prev: Stmt | undefined; req: Req }
+  | { t: 'describeS'; stmt: Stmt; injected: boolean }
+  | { t: 'describeP'; portal: Portal }
+  | { t: 'bind' }
+  | { t: 'close' }
+  | { t: 'sync' }
+  | { t: 'execute'; portal: Portal; req: Req; active: ActivePlan | null; started: boolean };
+
+type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'connecting' | 'ready' | 'closed';
+
+export class ProxyConnection {
+  private phase: Phase = 'startup';
+  private readonly fparser = new P.FrontendParser();
+  private readonly bparser = new P.BackendParser();
+  private upstream: UpstreamSession | null = null;
+  private scram: ScramServerLike | null = null;
+  private proxyKey: { pid: number; secret: Buffer } | null = null;
+  private applicationName: string | undefined;
+
+  // Client → proxy message queue, processed one at a time (a handler may block: review, connect).
+  private inbox: P.FrontendMessage[] = [];
+  private inboxHead = 0;
+  private frontBusy = false;
+
+  // Upstream → proxy frames.
+  private bframes: P.BackendFrame[] = [];
+  private bframesHead = 0;
+  private backBusy = false;
+
+  private readonly pending: Item[] = [];
+  private toClient: Buffer[] = [];
+  private toUpstream: Buffer[] = [];
+  private clientBlocked = false; // client socket buffer full → pause upstream
+  private upstreamBlocked = false; // upstream socket buffer full → pause client
+
+  private readonly statements = new Map<string, Stmt>();
+  private readonly portals = new Map<string, Portal>();
+  /** After an error in an extended-protocol batch: drop client messages until Sync. */
+  private skipUntilSync = false;
+  /** Drop every upstream message until ReadyForQuery (a result the proxy refused to pass on). */
+  private suppressUntilReady = false;
+  private txStatus: 'I' | 'T' | 'E' = 'I';
+  private draining = false;
+  private readonly abort = new AbortController();
+  private readonly planCache = new Map<string, MaskPlan | null>();
+  private readonly redactCache = new Map<string, string>();
+  private closedResolve!: () => void;
+  /** Resolves when both sockets are gone. */
+  readonly closed = new Promise<void>((r) => (this.closedResolve = r));
+
+  constructor(private readonly client: Socket, private readonly deps: ConnectionDeps) {}
+
+  start(): void {
+    this.client.setNoDelay(true);
+    this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.client.on('error', () => this.close());
+    this.client.on('close', () => this.close());
+    this.client.on('drain', () => {
+      this.clientBlocked = false;
+      this.updateFlow();
+    });
+  }
+
+  /** True when nothing is in flight: no queued request, no held message. */
+  get idle(): boolean {
+    return this.pending.length === 0 && this.inboxHead >= this.inbox.length && !this.frontBusy && !this.backBusy;
+  }
+
+  /** SIGTERM: let what runs finish, then end the session with an admin-shutdown error. */
+  beginDrain(): void {
+    this.draining = true;
+    if (this.phase !== 'ready') {
+      this.close();
+      return;
+    }
+    if (this.idle) this.shutdownNow();
+  }
+
+  /** Ends both sides now. */
+  close(): void {
+    if (this.phase === 'closed') return;
+    const wasBusy = this.pending.some((i) => i.t !== 'local');
+    this.phase = 'closed';
+    this.abort.abort();
+    if (this.proxyKey) this.deps.cancelKeys.release(this.proxyKey.pid);
+    const up = this.upstream;
+    if (up) {
+      // A client that vanished mid-query: stop the upstream's work, do not let it run on.
+      if (wasBusy) this.deps.sendCancel(this.deps.config.upstream, up.backendKey).catch(() => {});
+      up.socket.destroy();
+    }
+    this.client.destroy();
+    this.closedResolve();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Flow control and output
+
+  private updateFlow(): void {
+    if (this.phase === 'closed') return;
+    const up = this.upstream?.socket;
+    if (up) {
+      if (this.clientBlocked || this.backBusy) up.pause();
+      else up.resume();
+    }
+    if (this.upstreamBlocked || this.frontBusy) this.client.pause();
+    else this.client.resume();
+  }
+
+  private sendClient(buf: Buffer): void {
+    pushMerged(this.toClient, buf);
+  }
+
+  private sendUpstream(buf: Buffer): void {
+    pushMerged(this.toUpstream, buf);
+  }
+
+  private flush(): void {
+    if (this.phase === 'closed') return;
+    if (this.toUpstream.length && this.upstream) {
+      const data = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
+      this.toUpstream = [];
+      if (!this.upstream.socket.write(data) && !this.upstreamBlocked) {
+        this.upstreamBlocked = true;
+        this.upstream.socket.once('drain', () => {
+          this.upstreamBlocked = false;
+          this.updateFlow();
+        });
+        this.updateFlow();
+      }
+    }
+    if (this.toClient.length) {
+      const data = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
+      this.toClient = [];
+      if (!this.client.write(data) && !this.clientBlocked) {
+        this.clientBlocked = true;
+        this.updateFlow();
+      }
+    }
+  }
+
+  /** A FATAL error to the client, then close. */
+  private fatal(r: Refusal): void {
+    if (this.phase === 'closed') return;
+    this.sendClient(P.errorResponse({ severity: 'FATAL', ...r }));
+    this.flush();
+    this.phase = 'closed';
+    this.abort.abort();
+    if (this.proxyKey) this.deps.cancelKeys.release(this.proxyKey.pid);
+    this.upstream?.socket.destroy();
+    this.client.end();
+    this.client.once('close', () => this.closedResolve());
+    setTimeout(() => this.close(), 1000).unref();
+  }
+
+  private shutdownNow(): void {
+    this.fatal({ code: SQLSTATE.adminShutdown, message: 'tollgate: the gateway is shutting down' });
+  }
+
+  private internalError(err: unknown): void {
+    this.deps.logger.warn(`tollgate: connection error: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof ProtocolError) this.fatal({ code: SQLSTATE.protocolViolation, message: `tollgate: protocol violation: ${err.message}` });
+    else this.fatal({ code: SQLSTATE.internalError, message: 'tollgate: internal error; the connection is closed' });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Client side
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.fparser.parse(chunk, (m) => this.inbox.push(m));
+    } catch (err) {
+      this.internalError(err);
+      return;
+    }
+    this.runFront();
+  }
+
+  private runFront(): void {
+    if (this.frontBusy || this.phase === 'closed') return;
+    try {
+      while (this.inboxHead < this.inbox.length) {
+        const m = this.inbox[this.inboxHead++]!;
+        const r = this.onFrontend(m);
+        if (r) {
+          this.frontBusy = true;
+          this.flush();
+          this.updateFlow();
+          r.then(
+            () => {
+              this.frontBusy = false;
+              this.updateFlow();
+              this.runFront();
+            },
+            (err) => this.internalError(err),
+          );
+          return;
+        }
+        if ((this.phase as Phase) === 'closed') return;
+      }
+      this.inbox = [];
+      this.inboxHead = 0;
+      this.flush();
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  private onFrontend(m: P.FrontendMessage): Promise<void> | void {
+    switch (this.phase) {
+      case 'startup':
+        return this.onStartup(m);
+      case 'sasl-first':
+      case 'sasl-final':
+        return this.onSasl(m);
+      case 'ready':
+        return this.onReady(m);
+      default:
+        return;
+    }
+  }
+
+  private onStartup(m: P.FrontendMessage): Promise<void> | void {
+    switch (m.type) {
+      case 'sslRequest':
+      case 'gssEncRequest':
+        // No TLS between client and proxy (both on the runner): the client goes on in clear.
+        this.sendClient(Buffer.from('N'));
+        return;
+      case 'cancelRequest': {
+        const key = this.deps.cancelKeys.lookup(m.pid, m.secret);
+        this.phase = 'closed';
+        this.client.end();
+        this.closedResolve();
+        if (!key) return;
+        return this.deps.sendCancel(this.deps.config.upstream, key).catch((err: Error) => {
+          this.deps.logger.warn(`tollgate: cancel request failed: ${err.message}`);
+        });
+      }
+      case 'startup': {
+        const refusal = checkStartupParams(m.params);
+        if (refusal) {
+          this.auditEvent('connect', 'deny', refusal.message);
+          this.fatal(refusal);
+          return;
+        }
+        this.applicationName = m.params.get('application_name')?.slice(0, 63);
+        const minor = m.protocol & 0xffff;
+        const ext = [...m.params.keys()].filter((k) => k.startsWith('_pq_.'));
+        if (minor > 0 || ext.length) this.sendClient(P.negotiateProtocolVersion(0, ext));
+        this.scram = this.deps.createScram(this.deps.config.session.secret);
+        this.sendClient(P.authenticationSASL(this.scram.mechanisms()));
+        this.phase = 'sasl-first';
+        return;
+      }
+      default:
+        throw new ProtocolError(`unexpected ${m.type} message before startup`);
+    }
+  }
+
+  private authFailed(reason: string): void {
+    this.auditEvent('auth', 'deny', reason);
+    this.fatal({ code: SQLSTATE.invalidPassword, message: 'password authentication failed for user "tollgate"' });
+  }
+
+  private onSasl(m: P.FrontendMessage): Promise<void> | void {
+    if (m.type !== 'password') throw new ProtocolError(`expected a SASL response, got ${m.type}`);
+    const scram = this.scram!;
+    if (this.phase === 'sasl-first') {
+      const { mechanism, data } = P.decodeSASLInitialResponse(m.body);
+      if (!scram.mechanisms().includes(mechanism)) return this.authFailed(`unsupported SASL mechanism ${mechanism}`);
+      let serverFirst: Buffer;
+      try {
+        serverFirst = scram.handleClientFirst(data);
+      } catch (err) {
+        return this.authFailed((err as Error).message);
+      }
+      this.sendClient(P.authenticationSASLContinue(serverFirst));
+      this.phase = 'sasl-final';
+      return;
+    }
+    const res = scram.handleClientFinal(m.body);
+    if (!res.ok) return this.authFailed(res.reason);
+    this.sendClient(P.authenticationSASLFinal(res.serverFinal));
+    this.sendClient(P.authenticationOk());
+    this.phase = 'connecting';
+    this.flush();
+    return this.connectUpstream();
+  }
+
+  private async connectUpstream(): Promise<void> {
+    let up: UpstreamSession;
+    try {
+      up = await this.deps.connectUpstream(this.deps.config.upstream, { applicationName: this.applicationName });
+    } catch (err) {
+      // The error text may name the host; never the password (connectUpstream's contract).
+      this.deps.logger.warn(`tollgate: upstream connection failed: ${(err as Error).message}`);
+      this.auditEvent('connect', 'error', 'upstream connection failed');
+      this.fatal({ code: SQLSTATE.connectionFailure, message: 'tollgate: cannot connect to the upstream database' });
+      return;
+    }
+    if ((this.phase as Phase) === 'closed') {
+      up.socket.destroy();
+      return;
+    }
+    this.upstream = up;
+    const enc = up.parameters.get('client_encoding');
+    if (enc !== undefined && !isUtf8Name(enc)) {
+      this.fatal({ code: SQLSTATE.rejectedConnection, message: `tollgate: upstream client_encoding is ${enc}, not UTF8` });
+      return;
+    }
+    up.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    up.socket.on('error', (err: Error) => this.upstreamLost(err.message));
+    up.socket.on('close', () => this.upstreamLost('closed'));
+    for (const [name, value] of up.parameters) this.sendClient(P.parameterStatus(name, value));
+    this.proxyKey = this.deps.cancelKeys.issue(up.backendKey);
+    this.sendClient(P.backendKeyData(this.proxyKey.pid, this.proxyKey.secret));
+    this.sendClient(P.readyForQuery('I'));
+    this.phase = 'ready';
+    this.auditEvent('connect', 'allow', 'client authenticated; upstream session opened');
+    this.flush();
+    if (up.leftover.length) this.onUpstreamData(up.leftover);
+  }
+
+  private upstreamLost(why: string): void {
+    if (this.phase === 'closed') return;
+    this.deps.logger.warn(`tollgate: upstream connection lost (${why})`);
+    this.fatal({ code: SQLSTATE.connectionFailure, message: 'tollgate: the upstream connection was lost' });
+  }
+
+  private expired(): boolean {
+    const now = this.deps.now ? this.deps.now() : new Date();
+    return now.getTime() >= this.deps.config.session.expiresAt.getTime();
+  }
+
+  private onReady(m: P.FrontendMessage): Promise<void> | void {
+    if (this.skipUntilSync && m.type !== 'sync' && m.type !== 'terminate') return;
+    switch (m.type) {
+      case 'query':
+        return this.onQuery(m);
+      case 'parse':
+        return this.onParse(m);
+      case 'bind':
+        return this.onBind(m);
+      case 'describe':
+        return this.onDescribe(m);
+      case 'execute':
+        return this.onExecute(m);
+      case 'close': {
+        if (m.target === 'S') this.statements.delete(m.name);
+        else this.portals.delete(m.name);
+        this.forward(m.raw, { t: 'close' });
+        return;
+      }
+      case 'sync':
+        this.skipUntilSync = false;
+        this.forward(m.raw, { t: 'sync' });
+        return;
+      case 'flush':
+      case 'copyData':
+      case 'copyDone':
+      case 'copyFail':
+        // COPY data carries no SQL; the COPY statement itself was decided at Query/Parse.
+        this.sendUpstream(m.raw);
+        return;
+      case 'terminate':
+        this.sendUpstream(m.raw);
+        this.flush();
+        this.close();
+        return;
+      case 'functionCall': {
+        const refusal = deniedRefusal(null, 'the function-call protocol message is not allowed');
+        this.auditSimple('(function call message)', 'deny', null, refusal.message);
+        this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...refusal }), P.readyForQuery(this.txStatus)]);
+        return;
+      }
+      default:
+        throw new ProtocolError(`unexpected ${m.type} message after startup`);
+    }
+  }
+
+  private forward(raw: Buffer, item: Item): void {
+    this.sendUpstream(raw);
+    this.pending.push(item);
+  }
+
+  private enqueueLocal(make: () => Buffer[]): void {
+    this.pending.push({ t: 'local', make });
+    this.emitLocalHead();
+  }
+
+  private emitLocalHead(): void {
+    if (this.suppressUntilReady) return; // dropped with the refused batch when ReadyForQuery comes
+    while (this.pending.length && this.pending[0]!.t === 'local') {
+      const item = this.pending.shift() as Extract<Item, { t: 'local' }>;
+      for (const b of item.make()) this.sendClient(b);
+    }
+  }
+
+  /** Decides; never throws (an engine failure is a denial). */
+  private decide(sql: string): Decision {
+    try {
+      return this.deps.engine.decide(sql);
+    } catch (err) {
+      const reason = `the statement could not be analysed (${(err as Error).message})`;
+      return {
+        decision: 'deny',
+        statements: [{ sql, kind: 'other', decision: 'deny', rule: null, reason, accesses: [], masked: [] }],
+      };
+    }
+  }
+
+  private onQuery(m: Extract<P.FrontendMessage, { type: 'query' }>): Promise<void> | void {
+    const time = new Date().toISOString();
+    const start = performance.now();
+    if (this.expired()) {
+      const r = sessionExpiredRefusal(this.deps.config.session.expiresAt);
+      this.auditSimple(m.sql, 'deny', null, 'session expired');
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r }), P.readyForQuery(this.txStatus)]);
+      return;
+    }
+    const d = this.decide(m.sql);
+    const proceed = (approval?: AuditEntry['approval']): void => {
+      const reqs: Req[] = d.statements.map((s) => ({ time, start, sql: s.sql, decision: s, approval }));
+      this.forward(m.raw, { t: 'query', reqs, idx: 0, active: null });
+    };
+    const refuse = (r: Refusal, approval?: AuditEntry['approval']): void => {
+      for (const s of d.statements) this.auditStatement(s.sql, s, time, start, { decision: 'deny', approval, reason: r.message });
+      if (d.statements.length === 0) this.auditSimple(m.sql, 'deny', null, r.message);
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r }), P.readyForQuery(this.txStatus)]);
+    };
+    if (d.decision === 'allow') return proceed();
+    const deciding = decidingStatement(d);
+    if (d.decision === 'deny' || !deciding) return refuse(deniedRefusal(deciding?.rule ?? null, deciding?.reason ?? 'denied'));
+    return this.review(m.sql, deciding).then(({ approved, approval, refusal }) => {
+      if (this.phase === 'closed') return;
+      if (approved && this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), approval);
+      if (approved) proceed(approval);
+      else refuse(refusal!, approval);
+      this.flush();
+    });
+  }
+
+  private async review(
+    sql: string,
+    s: StatementDecision,
+  ): Promise<{ approved: boolean; approval: AuditEntry['approval']; refusal?: Refusal }> {
+    const id = randomUUID();
+    let outcome: ReviewOutcome;
+    try {
+      outcome = await this.deps.approver.review(
+        {
+          id,
+          sessionId: this.deps.config.session.id,
+          statement: this.redacted(sql),
+          kind: s.decidingAccess?.kind ?? s.kind,
+          object: s.decidingAccess?.object,
+          rule: s.rule,
+          reason: s.reason,
+          identity: this.deps.config.claims,
+          requestedAt: new Date(),
+          timeoutMs: this.deps.config.approvalTimeoutMs,
+        },
+        this.abort.signal,
+      );
+    } catch (err) {
+      outcome = { approved: false, via: 'unavailable', reason: `the approver failed: ${(err as Error).message}` };
+    }
+    const approval: AuditEntry['approval'] = {
+      id,
+      approved: outcome.approved === true,
+      via: outcome.via,
+      approver: outcome.approver,
+      at: outcome.at?.toISOString(),
+      where: outcome.where,
+      reason: outcome.reason,
+    };
+    if (outcome.approved === true) return { approved: true, approval };
+    const why =
+      outcome.via === 'timeout'
+        ? `review ${id} timed out without an answer`
+        : `review ${id} was not approved${outcome.reason ? `: ${outcome.reason}` : ''}`;
+    return { approved: false, approval, refusal: deniedRefusal(s.rule, why) };
+  }
+
+  private onParse(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
+    const time = new Date().toISOString();
+    const start = performance.now();
+    const refuse = (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']): void => {
+      if (s) this.auditStatement(m.sql, s, time, start, { decision: 'deny', approval, reason: r.message });
+      else this.auditSimple(m.sql, 'deny', null, r.message);
+      this.skipUntilSync = true;
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+    };
+    if (this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), undefined);
+    const d = this.decide(m.sql);
+    const s = d.statements.length === 1 ? d.statements[0]! : decidingStatement(d);
+    const proceed = (approval?: AuditEntry['approval']): void => {
+      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval };
+      const prev = this.statements.get(m.name);
+      this.statements.set(m.name, stmt);
+      this.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval } });
+      // Learn the result columns now: a client may Bind/Execute without ever asking Describe.
+      this.forward(P.describe('S', m.name), { t: 'describeS', stmt, injected: true });
+    };
+    if (d.decision === 'allow') return proceed();
+    if (d.decision === 'deny' || !s) return refuse(deniedRefusal(s?.rule ?? null, s?.reason ?? 'denied'), s);
+    return this.review(m.sql, s).then(({ approved, approval, refusal }) => {
+      if (this.phase === 'closed') return;
+      if (approved && this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), s, approval);
+      if (approved) proceed(approval);
+      else refuse(refusal!, s, approval);
+      this.flush();
+    });
+  }
+
+  /** A reference to a statement or portal the proxy never saw (e.g. made by SQL PREPARE/DECLARE): refused. */
+  private refuseUnknown(what: string): void {
+    const r = deniedRefusal(null, `${what} was not prepared through the extended protocol; the gateway cannot vouch for it`);
+    this.auditSimple(`(${what})`, 'deny', null, r.message);
+    this.skipUntilSync = true;
+    this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+  }
+
+  private onBind(m: Extract<P.FrontendMessage, { type: 'bind' }>): void {
+    const stmt = this.statements.get(m.statement);
+    if (!stmt) return this.refuseUnknown(`prepared statement "${m.statement}"`);
+    const portal: Portal = { name: m.portal, stmt, formats: m.resultFormats };
+    this.portals.set(m.portal, portal);
+    this.forward(m.raw, { t: 'bind' });
+  }
+
+  private onDescribe(m: Extract<P.FrontendMessage, { type: 'describe' }>): void {
+    if (m.target === 'S') {
+      const stmt = this.statements.get(m.name);
+      if (!stmt) return this.refuseUnknown(`prepared statement "${m.name}"`);
+      this.forward(m.raw, { t: 'describeS', stmt, injected: false });
+    } else {
+      const portal = this.portals.get(m.name);
+      if (!portal) return this.refuseUnknown(`portal "${m.name}"`);
+      this.forward(m.raw, { t: 'describeP', portal });
+    }
+  }
+
+  private onExecute(m: Extract<P.FrontendMessage, { type: 'execute' }>): void {
+    const portal = this.portals.get(m.portal);
+    if (!portal) return this.refuseUnknown(`portal "${m.portal}"`);
+    const stmt = portal.stmt;
+    const time = new Date().toISOString();
+    const start = performance.now();
+    if (this.expired()) {
+      // A statement prepared before expiry must not run after it.
+      const r = sessionExpiredRefusal(this.deps.config.session.expiresAt);
+      this.auditSimple(stmt.sql, 'deny', null, 'session expired');
+      this.skipUntilSync = true;
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+      return;
+    }
+    const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval };
+    this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Upstream side
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.bparser.parse(chunk, (f) => this.bframes.push(f));
+    } catch (err) {
+      this.internalError(err);
+      return;
+    }
+    this.runBack();
+  }
+
+  private runBack(): void {
+    if (this.backBusy || this.phase === 'closed') return;
+    try {
+      while (this.bframesHead < this.bframes.length) {
+        const f = this.bframes[this.bframesHead++]!;
+        const r = this.onBackend(f);
+        if (r) {
+          this.backBusy = true;
+          this.flush();
+          this.updateFlow();
+          r.then(
+            () => {
+              this.backBusy = false;
+              this.updateFlow();
+              this.runBack();
+            },
+            (err) => this.internalError(err),
+          );
+          return;
+        }
+        if ((this.phase as Phase) === 'closed') return;
+      }
+      this.bframes = [];
+      this.bframesHead = 0;
+      this.flush();
+      if (this.draining && this.idle) this.shutdownNow();
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  private onBackend(f: P.BackendFrame): Promise<void> | void {
+    const code = f.code;
+    // Asynchronous messages can arrive at any time.
+    if (code === P.B.NoticeResponse || code === P.B.NotificationResponse) {
+      if (!this.suppressUntilReady) this.sendClient(f.raw);
+      return;
+    }
+    if (code === P.B.ParameterStatus) {
+      const { name, value } = P.decodeParameterStatus(f.body);
+      if (name === 'client_encoding' && !isUtf8Name(value)) {
+        // Defense in depth: the policy refuses such a SET; if one got through, stop here.
+        this.fatal({ code: SQLSTATE.rejectedConnection, message: `tollgate: client_encoding changed to ${value}; only UTF8 is allowed` });
+        return;
+      }
+      this.sendClient(f.raw);
+      return;
+    }
+    this.emitLocalHead();
+    const item = this.pending[0];
+    if (!item) {
+      if (code === P.B.ErrorResponse) {
+        // e.g. FATAL from an administrator's pg_terminate_backend: pass it on; the close follows.
+        this.sendClient(f.raw);
+        return;
+      }
+      throw new ProtocolError(`unexpected upstream message '${String.fromCharCode(code)}' with no request pending`);
+    }
+    if (this.suppressUntilReady) {
+      if (code !== P.B.ReadyForQuery) return;
+      // Everything up to this ReadyForQuery is dropped, the expectations with it.
+      let i = 0;
+      while (i < this.pending.length) {
+        const t = this.pending[i++]!.t;
+        if (t === 'sync' || t === 'query') break;
+      }
+      this.pending.splice(0, i);
+      this.txStatus = P.decodeReadyForQuery(f.body);
+      this.suppressUntilReady = false;
+      this.sendClient(f.raw);
+      this.emitLocalHead();
+      return;
+    }
+    switch (item.t) {
+      case 'query':
+        return this.onQueryResponse(item, f);
+      case 'sync':
+        if (code !== P.B.ReadyForQuery) throw new ProtocolError(`unexpected '${String.fromCharCode(code)}' before ReadyForQuery`);
+        this.readyForQuery(f);
+        return;
+      case 'local':
+        throw new ProtocolError('a local answer is waiting behind nothing');
+      default:
+        return this.onExtendedResponse(item, f);
+    }
+  }
+
+  private readyForQuery(f: P.BackendFrame): void {
+    this.txStatus = P.decodeReadyForQuery(f.body);
+    this.suppressUntilReady = false;
+    this.sendClient(f.raw);
+    this.popItem();
+  }
+
+  private popItem(): void {
+    this.pending.shift();
+    this.emitLocalHead();
+  }
+
+  private onQueryResponse(item: Extract<Item, { t: 'query' }>, f: P.BackendFrame): Promise<void> | void {
+    const req = item.reqs[item.idx];
+    switch (f.code) {
+      case P.B.RowDescription: {
+        const r = this.planFor(f, req?.decision, (plan) => {
+          item.active = plan ? { plan, formats: P.decodeRowDescription(f.body).map((x) => x.format) } : null;
+          if (plan && req) req.masked = plan.masked;
+          this.sendClient(f.raw);
+        });
+        return r;
+      }
+      case P.B.DataRow:
+        if (item.active) this.sendClient(this.mask(f, item.active));
+        else this.sendClient(f.raw);
+        return;
+      case P.B.CommandComplete:
+      case P.B.EmptyQueryResponse:
+        if (req) {
+          if (f.code === P.B.CommandComplete) req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
+          this.finishReq(req);
+        }
+        item.idx++;
+        item.active = null;
+        this.sendClient(f.raw);
+        return;
+      case P.B.ErrorResponse:
+        if (req) this.finishReq(req, P.decodeErrorFields(f.body).get('C'));
+        item.idx = item.reqs.length; // the rest of the message does not run
+        item.active = null;
+        this.sendClient(f.raw);
+        return;
+      case P.B.ReadyForQuery:
+        this.readyForQuery(f);
+        return;
+      case P.B.CopyOutResponse:
+      case P.B.CopyBothResponse:
+        if (req?.decision && req.decision.masked.length) {
+          this.refuseResult('COPY cannot mask columns; the statement reads masked columns');
+          return;
+        }
+        this.sendClient(f.raw);
+        return;
+      default:
+        // CopyInResponse, CopyData, CopyDone and the like flow through.
+        this.sendClient(f.raw);
+        return;
+    }
+  }
+
+  private onExtendedResponse(item: Exclude<Item, { t: 'query' | 'sync' | 'local' }>, f: P.BackendFrame): Promise<void> | void {
+    const code = f.code;
+    if (code === P.B.ErrorResponse) {
+      this.onExtendedError(item, f);
+      return;
+    }
+    switch (item.t) {
+      case 'parse':
+        if (code !== P.B.ParseComplete) throw unexpected(code, 'Parse');
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      case 'bind':
+        if (code !== P.B.BindComplete) throw unexpected(code, 'Bind');
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      case 'close':
+        if (code !== P.B.CloseComplete) throw unexpected(code, 'Close');
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      case 'describeS':
+        if (code === P.B.ParameterDescription) {
+          if (!item.injected) this.sendClient(f.raw);
+          return;
+        }
+        if (code === P.B.NoData) {
+          item.stmt.plan = null;
+          if (!item.injected) this.sendClient(f.raw);
+          this.popItem();
+          return;
+        }
+        if (code !== P.B.RowDescription) throw unexpected(code, 'Describe');
+        return this.planFor(
+          f,
+          item.stmt.decision,
+          (plan) => {
+            item.stmt.plan = plan;
+            if (!item.injected) this.sendClient(f.raw);
+            this.popItem();
+          },
+          (reason) => {
+            // Remember the failure: an Execute of this statement will be refused.
+            item.stmt.plan = undefined;
+            item.stmt.planError = reason;
+            if (!item.injected) this.sendClient(f.raw);
+            this.popItem();
+            return true;
+          },
+        );
+      case 'describeP':
+        if (code === P.B.NoData) {
+          this.sendClient(f.raw);
+          this.popItem();
+          return;
+        }
+        if (code !== P.B.RowDescription) throw unexpected(code, 'Describe');
+        // The statement's plan (from the injected Describe) already covers the columns; pass it on.
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      case 'execute':
+        return this.onExecuteResponse(item, f);
+    }
+  }
+
+  private onExecuteResponse(item: Extract<Item, { t: 'execute' }>, f: P.BackendFrame): void {
+    const code = f.code;
+    if (!item.started) {
+      item.started = true;
+      const stmt = item.portal.stmt;
+      if (code === P.B.DataRow || code === P.B.CopyOutResponse || code === P.B.CopyBothResponse) {
+        if (stmt.planError !== undefined || stmt.plan === undefined) {
+          this.refuseResult(stmt.planError ?? 'the result columns of this statement are unknown');
+          return;
+        }
+        if (stmt.plan) {
+          if (code !== P.B.DataRow) {
+            this.refuseResult('COPY cannot mask columns; the statement reads masked columns');
+            return;
+          }
+          item.active = { plan: stmt.plan, formats: item.portal.formats };
+          item.req.masked = stmt.plan.masked;
+        }
+      }
+    }
+    switch (code) {
+      case P.B.DataRow:
+        this.sendClient(item.active ? this.mask(f, item.active) : f.raw);
+        return;
+      case P.B.CommandComplete:
+        item.req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
+        this.finishReq(item.req);
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      case P.B.PortalSuspended:
+      case P.B.EmptyQueryResponse:
+        this.finishReq(item.req);
+        this.sendClient(f.raw);
+        this.popItem();
+        return;
+      default:
+        // CopyIn/CopyOut responses and COPY data.
+        this.sendClient(f.raw);
+        return;
+    }
+  }
+
+  private onExtendedError(item: Exclude<Item, { t: 'query' | 'sync' | 'local' }>, f: P.BackendFrame): void {
+    const sqlstate = P.decodeErrorFields(f.body).get('C');
+    if (item.t === 'execute') this.finishReq(item.req, sqlstate);
+    if (item.t === 'parse') this.finishReq(item.req, sqlstate);
+    this.sendClient(f.raw);
+    // The upstream now skips everything up to Sync: so do the expectations.
+    let i = 0;
+    while (i < this.pending.length && this.pending[i]!.t !== 'sync') {
+      const it = this.pending[i]!;
+      if (it.t === 'parse' && this.statements.get(it.stmt.name) === it.stmt) {
+        if (it.prev) this.statements.set(it.stmt.name, it.prev);
+        else this.statements.delete(it.stmt.name);
+      }
+      i++;
+    }
+    this.pending.splice(0, i);
+    if (this.pending.length === 0) this.skipUntilSync = true;
+  }
+
+  /**
+   * Computes the mask plan for a RowDescription, synchronously when cached. On failure the result
+   * is refused (`onFail` may take over instead and return true).
+   */
+  private planFor(
+    f: P.BackendFrame,
+    s: StatementDecision | undefined,
+    then: (plan: MaskPlan | null) => void,
+    onFail?: (reason: string) => boolean,
+  ): Promise<void> | void {
+    const lineage = s?.masked ?? [];
+    const key = lineage.length
+      ? `${f.body.toString('latin1')}\u0000${lineage.map((m) => `${m.index}:${m.strategy}:${m.column}`).join(',')}`
+      : f.body.toString('latin1');
+    const cached = this.planCache.get(key);
+    if (cached !== undefined) {
+      then(cached);
+      return;
+    }
+    const fields = P.decodeRowDescription(f.body);
+    return buildMaskPlan(fields, lineage, this.deps.catalog, this.deps.engine).then(
+      (plan) => {
+        if (this.planCache.size > 500) this.planCache.clear();
+        this.planCache.set(key, plan);
+        then(plan);
+        this.flush();
+      },
+      (err: unknown) => {
+        const reason = err instanceof MaskPlanError ? err.message : `mask plan failed: ${(err as Error).message}`;
+        if (onFail?.(reason)) return;
+        this.refuseResult(reason);
+      },
+    );
+  }
+
+  private mask(f: P.BackendFrame, a: ActivePlan): Buffer {
+    return maskDataRow(f.body, a.plan, a.formats, this.deps.maskKey, this.deps.maskValue);
+  }
+
+  /** The proxy will not pass this result on: an error now, and nothing more until ReadyForQuery. */
+  private refuseResult(reason: string): void {
+    const r = deniedRefusal(null, `result refused: ${reason}`);
+    this.sendClient(P.errorResponse({ severity: 'ERROR', ...r }));
+    this.suppressUntilReady = true;
+    const head = this.pending[0];
+    if (head && (head.t === 'execute' || head.t === 'query')) {
+      const req = head.t === 'execute' ? head.req : head.reqs[head.idx];
+      if (req) this.auditStatement(req.sql, req.decision, req.time, req.start, { decision: 'deny', reason: r.message, approval: req.approval });
+      if (head.t === 'query') head.idx = head.reqs.length;
+    }
+    // Stop the upstream's work on a result nobody will read.
+    if (this.upstream) this.deps.sendCancel(this.deps.config.upstream, this.upstream.backendKey).catch(() => {});
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Audit
+
+  private redacted(sql: string): string {
+    let r = this.redactCache.get(sql);
+    if (r === undefined) {
+      try {
+        r = this.deps.redact(sql);
+      } catch {
+        r = '(statement could not be redacted)';
+      }
+      if (this.redactCache.size > 1000) this.redactCache.clear();
+      this.redactCache.set(sql, r);
+    }
+    return r;
+  }
+
+  private base(type: AuditEntry['type'], time = new Date().toISOString()): Pick<AuditEntry, 'time' | 'session' | 'identity' | 'role' | 'type'> {
+    return { time, session: this.deps.config.session.id, identity: this.deps.config.claims, role: this.deps.config.role, type };
+  }
+
+  private append(e: AuditEntry): void {
+    try {
+      this.deps.audit.append(e);
+    } catch (err) {
+      // An audit log that cannot be written must stop the data path (fail closed).
+      this.deps.logger.warn(`tollgate: audit log write failed: ${(err as Error).message}`);
+      this.fatal({ code: SQLSTATE.internalError, message: 'tollgate: the audit log cannot be written' });
+    }
+  }
+
+  private auditEvent(type: 'connect' | 'auth', decision: AuditEntry['decision'], reason: string): void {
+    this.append({ ...this.base(type), decision, reason });
+  }
+
+  private auditSimple(sql: string, decision: AuditEntry['decision'], rule: string | null, reason: string): void {
+    this.append({ ...this.base('sql'), statement: this.redacted(sql), decision, rule, reason });
+  }
+
+  private auditStatement(
+    sql: string,
+    s: StatementDecision | undefined,
+    time: string,
+    start: number,
+    extra: { decision?: AuditEntry['decision']; reason?: string; approval?: AuditEntry['approval']; masked?: MaskPlan['masked']; rows?: number; sqlstate?: string },
+  ): void {
+    const e: AuditEntry = {
+      ...this.base('sql', time),
+      statement: this.redacted(sql),
+      accesses: s?.accesses ?? [],
+      decision: extra.decision ?? s?.decision ?? 'error',
+      rule: s?.rule ?? null,
+      reason: extra.reason ?? s?.reason ?? '',
+      durationMs: Math.round((performance.now() - start) * 1000) / 1000,
+    };
+    if (extra.approval) e.approval = extra.approval;
+    if (extra.masked?.length) e.masked = extra.masked;
+    if (extra.rows !== undefined) e.rows = extra.rows;
+    if (extra.sqlstate) e.sqlstate = extra.sqlstate;
+    this.append(e);
+  }
+
+  private finishReq(req: Req, sqlstate?: string): void {
+    this.auditStatement(req.sql, req.decision, req.time, req.start, {
+      approval: req.approval,
+      masked: req.masked,
+      rows: req.rows,
+      sqlstate,
+    });
+  }
+}
+
+/** The statement that decides a multi-statement message (the most restrictive). */
+function decidingStatement(d: Decision): StatementDecision | undefined {
+  return d.statements.find((s) => s.decision === 'deny') ?? d.statements.find((s) => s.decision === 'review') ?? d.statements[0];
+}
+
+function unexpected(code: number, what: string): ProtocolError {
+  return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code)}' in answer to ${what}`);
+}
+
+/** Appends `buf`, extending the last buffer instead when `buf` directly follows it in memory. */
+function pushMerged(list: Buffer[], buf: Buffer): void {
+  const last = list[list.length - 1];
+  if (last && last.buffer === buf.buffer && last.byteOffset + last.length === buf.byteOffset) {
+    list[list.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length);
+  } else {
+    list.push(buf);
+  }
+}
