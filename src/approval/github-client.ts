@@ -52,6 +52,8 @@ export interface RequestOptions {
   /** Do not wait for a rate limit past this time (epoch ms). */
   deadline?: number;
   signal?: AbortSignal;
+  /** Cuts short only the waits for a rate limit (before anything is sent), never a request in flight. */
+  waitSignal?: AbortSignal;
 }
 
 export interface GithubResponse<T> {
@@ -142,8 +144,9 @@ export class GithubClient {
       throw new GithubApiError('ERR_GITHUB_RATE_LIMITED',
         `GitHub API rate limit: the next request is allowed at ${new Date(this.blockedUntil).toISOString()}, after the deadline`);
     }
-    await this.sleep(wait, opts.signal);
-    if (opts.signal?.aborted) throw new GithubApiError('ERR_GITHUB_ABORTED', 'aborted');
+    const signal = opts.signal ?? opts.waitSignal;
+    await this.sleep(wait, signal);
+    if (signal?.aborted) throw new GithubApiError('ERR_GITHUB_ABORTED', 'aborted');
   }
 
   private async send(method: string, url: URL, opts: RequestOptions): Promise<Response> {

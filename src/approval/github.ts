@@ -4,7 +4,7 @@
 import type { GithubApprovalConfig } from '../pg/config.js';
 import { hasWriteAccess, parseApprovers, screenComment, type ApproverEntry, type IssueComment } from './answers.js';
 import { checkRunName, checkRunSummary, code, type Refusal } from './check-run-text.js';
-import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type Sleep } from './github-client.js';
+import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type RequestOptions, type Sleep } from './github-client.js';
 import { formatDuration } from './terminal.js';
 import type { Approver, ReviewOutcome, ReviewRequest } from './types.js';
 
@@ -98,10 +98,11 @@ export class GithubApprover implements Approver {
       };
       if (this.config.runUrl) body.details_url = this.config.runUrl;
       // Not aborted midway: a check run created but never known to us would stay "in progress" forever.
-      const res = await this.client.request<CheckRun>('POST', this.path('check-runs'), { body, deadline });
+      const res = await this.client.request<CheckRun>('POST', this.path('check-runs'), { body, deadline, waitSignal: signal });
       if (typeof res.data?.id !== 'number') throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', 'the created check run has no id');
       run = res.data;
     } catch (err) {
+      if (signal?.aborted) return { approved: false, via: 'github', reason: 'cancelled' };
       const reason = `could not open the approval check run on the pull request (${oneLine((err as Error).message)}); `
         + 'the token needs `checks: write`';
       this.log(`tollgate: request ${req.id}: ${reason}; denied`);
@@ -116,7 +117,7 @@ export class GithubApprover implements Approver {
     let lastFailure = '';
     for (;;) {
       if (signal?.aborted) {
-        await this.complete(run, 'cancelled', 'Cancelled: denied', summary('**Outcome:** cancelled before an answer; the statement was denied.'), signal);
+        await this.complete(run, 'cancelled', 'Cancelled: denied', summary('**Outcome:** cancelled before an answer; the statement was denied.'));
         return { approved: false, via: 'github', where: runUrl, reason: 'cancelled' };
       }
       let comments: IssueComment[] | null = null;
@@ -176,22 +177,22 @@ export class GithubApprover implements Approver {
         const who = `${code(decided.login)} at ${at.toISOString()} ([comment](${where}))`;
         if (decided.verdict === 'approve') {
           this.log(`tollgate: request ${req.id} approved by ${decided.login} (${where})`);
-          await this.complete(run, 'success', `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`), signal);
+          await this.complete(run, 'success', `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
           return { approved: true, via: 'github', approver: decided.login, at, where };
         }
         this.log(`tollgate: request ${req.id} denied by ${decided.login} (${where})`);
-        await this.complete(run, 'failure', `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`), signal);
+        await this.complete(run, 'failure', `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
         return { approved: false, via: 'github', approver: decided.login, at, where, reason: `denied by ${decided.login}` };
       }
       if (newRefusals.length) {
-        await this.update(run, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, signal);
+        await this.update(run, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
       }
 
       if (this.now() >= deadline) {
         const waited = formatDuration(req.timeoutMs);
         this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
         await this.complete(run, 'timed_out', `No answer within ${waited}: denied`,
-          summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`), signal);
+          summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`));
         return { approved: false, via: 'timeout', at: new Date(this.now()), where: runUrl, reason: `no permitted answer within ${waited}` };
       }
       // Back off while nothing happens; look again soon after any new comment.
@@ -243,19 +244,18 @@ export class GithubApprover implements Approver {
     }
   }
 
-  private async complete(run: CheckRun, conclusion: Conclusion, title: string, summary: string, signal?: AbortSignal): Promise<void> {
+  private async complete(run: CheckRun, conclusion: Conclusion, title: string, summary: string): Promise<void> {
+    // The final update goes out even when the review was aborted (it records the outcome), but waits
+    // for a rate limit at most 10 s.
     await this.update(run, {
       status: 'completed', conclusion, completed_at: new Date(this.now()).toISOString(), output: { title, summary },
-    }, signal, true);
+    }, { deadline: this.now() + 10_000 });
   }
 
   /** Failing to update the check run never changes a decision: it is logged. */
-  private async update(run: CheckRun, body: Record<string, unknown>, signal?: AbortSignal, final = false): Promise<void> {
+  private async update(run: CheckRun, body: Record<string, unknown>, opts: RequestOptions): Promise<void> {
     try {
-      // The final update must go out even when the review was aborted: it records the outcome.
-      await this.client.request('PATCH', this.path(`check-runs/${run.id}`), {
-        body, signal: final ? undefined : signal, deadline: final ? this.now() + 60_000 : undefined,
-      });
+      await this.client.request('PATCH', this.path(`check-runs/${run.id}`), { ...opts, body });
     } catch (err) {
       this.log(`tollgate: could not update check run ${run.id} (${oneLine((err as Error).message)})`);
     }
