@@ -1,0 +1,161 @@
+// The proxy daemon: load the policy, open the audit log, listen, hand each client to a
+// ProxyConnection, and drain on request. One connection's failure never reaches another: every
+// handler is guarded and every socket has an 'error' handler.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Approver } from '../approval/types.js';
+import { NoChannelApprover } from '../approval/none.js';
+import { TerminalApprover } from '../approval/terminal.js';
+import { AuditLog } from '../audit/log.js';
+import type { AuditEntry } from '../audit/types.js';
+import { GithubApprover } from '../approval/github.js';
+import { loadPolicy } from '../policy/load.js';
+import { createEngine } from '../policy/sql-analyzer.js';
+import { initSql } from '../sql/parser.js';
+import { redactLiterals } from '../sql/shape.js';
+import { sendCancel } from './cancel.js';
+import { ColumnCatalog } from './catalog.js';
+import type { ProxyConfig } from './config.js';
+import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
+import { maskValue } from './mask-values.js';
+import { ScramServer } from './scram.js';
+import { connectUpstream } from './upstream.js';
+
+export interface ProxyDeps {
+  approver?: Approver;
+  engine?: EngineLike;
+  logger?: Logger;
+  /** Replaces the upstream catalog (tests). */
+  catalog?: ConnectionDeps['catalog'];
+  /** Replaces the clock (tests of session expiry). */
+  now?: () => Date;
+}
+
+export interface RunningProxy {
+  port: number;
+  host: string;
+  /** Number of open client connections. */
+  readonly connections: number;
+  /**
+   * Stops accepting, lets running statements finish (at most `graceMs`, default 10 s), ends every
+   * session, flushes and closes the audit log.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+const stderrLogger: Logger = {
+  info: (m) => process.stderr.write(`${m}\n`),
+  warn: (m) => process.stderr.write(`${m}\n`),
+};
+
+function defaultApprover(config: ProxyConfig, approvers: readonly string[] | null): Approver {
+  switch (config.approval.kind) {
+    case 'terminal':
+      return new TerminalApprover({ input: process.stdin, output: process.stderr });
+    case 'none':
+      return new NoChannelApprover(config.approval.reason);
+    case 'github':
+      return new GithubApprover(config.approval, { approvers: approvers ? [...approvers] : undefined });
+  }
+}
+
+export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<RunningProxy> {
+  const logger = deps.logger ?? stderrLogger;
+  await initSql();
+  const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role);
+  const engine: EngineLike = deps.engine ?? policyEngine!;
+  const approver = deps.approver ?? defaultApprover(config, policyEngine ? policyEngine.role.approvers : null);
+  const audit = await AuditLog.open(config.auditPath, {
+    session: config.session.id,
+    secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream)],
+    onError: (err) => logger.warn(`tollgate: ${err.message}`),
+  });
+  const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
+  const catalog = deps.catalog ?? ownCatalog!;
+  const cancelKeys = new CancelKeys();
+  const connDeps: ConnectionDeps = {
+    config,
+    engine,
+    catalog,
+    audit: { append: (e: AuditEntry) => audit.append(e) },
+    approver,
+    redact: redactLiterals,
+    maskValue,
+    maskKey: Buffer.from(config.maskKey, 'utf8'),
+    connectUpstream: (url, opts) => connectUpstream(url, opts),
+    sendCancel: (url, key) => sendCancel(url, key),
+    createScram: (secret) => new ScramServer(secret),
+    cancelKeys,
+    logger,
+    now: deps.now,
+  };
+
+  const live = new Set<ProxyConnection>();
+  const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+    socket.on('error', () => {}); // the connection's own handler closes it; never crash the process
+    try {
+      if (closing) {
+        socket.destroy();
+        return;
+      }
+      const conn = new ProxyConnection(socket, connDeps);
+      live.add(conn);
+      void conn.closed.then(() => live.delete(conn));
+      conn.start();
+    } catch (err) {
+      logger.warn(`tollgate: cannot start a connection: ${(err as Error).message}`);
+      socket.destroy();
+    }
+  });
+  server.on('error', (err) => logger.warn(`tollgate: listener error: ${err.message}`));
+  let closing = false;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+
+  let closed: Promise<void> | null = null;
+  return {
+    port,
+    host: config.listen.host,
+    get connections() {
+      return live.size;
+    },
+    close(opts = {}) {
+      if (closed) return closed;
+      closing = true;
+      closed = (async () => {
+        const stopped = new Promise<void>((r) => server.close(() => r()));
+        for (const c of live) c.beginDrain();
+        const grace = opts.graceMs ?? 10_000;
+        const all = Promise.all([...live].map((c) => c.closed));
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, grace)))]);
+        clearTimeout(timer);
+        for (const c of live) c.close();
+        await stopped;
+        ownCatalog?.close();
+        await approver.close?.();
+        await audit.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** The upstream URL's password (and its decoded form) must never reach the audit log. */
+function upstreamSecrets(url: string): string[] {
+  try {
+    const u = new URL(url);
+    if (!u.password) return [];
+    return [u.password, decodeURIComponent(u.password)];
+  } catch {
+    return [];
+  }
+}
