@@ -7,6 +7,7 @@ import type { AuditEntry } from './types.js';
 
 const DECISIONS = new Set(['allow', 'deny', 'review', 'error']);
 const TYPES = new Set(['sql', 'connect', 'auth', 'session']);
+const UNPARSABLE = /^<unparsable statement, \d+ bytes>$/;
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
 export const SECRET_MARK = '[secret]';
@@ -209,7 +210,10 @@ export function sanitizeEntry(
       else if (typeof v === 'number' || typeof v === 'boolean') out.identity[k] = v;
     }
   }
-  if (typeof e.statement === 'string') out.statement = scrub(stripLiterals(e.statement));
+  if (typeof e.statement === 'string') {
+    // The SQL module's placeholder for text it could not parse carries only a size: keep it readable.
+    out.statement = UNPARSABLE.test(e.statement) ? e.statement : scrub(stripLiterals(e.statement));
+  }
   if (Array.isArray(e.accesses)) {
     out.accesses = e.accesses
       .filter((a): a is Record<string, unknown> => a !== null && typeof a === 'object')

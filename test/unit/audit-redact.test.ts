@@ -89,6 +89,11 @@ describe('sanitizeEntry', () => {
       sqlstate: '42501',
     });
   });
+  it('keeps the SQL module\'s placeholder for unparsable text as is', () => {
+    const base = { time: 't', session: 's', identity: {}, role: 'r', type: 'sql', decision: 'deny' } as const;
+    expect(sanitizeEntry({ ...base, statement: '<unparsable statement, 42 bytes>' }).statement).toBe('<unparsable statement, 42 bytes>');
+    expect(sanitizeEntry({ ...base, statement: "<unparsable statement, 42 bytes> 'x'" }).statement).toBe('<unparsable statement, ? bytes> ?');
+  });
   it('coerces an unknown decision to error and an unknown type to session, never throws', () => {
     const out = sanitizeEntry({ decision: 'maybe', type: 'ftp' } as unknown as AuditEntry);
     expect(out.decision).toBe('error');
