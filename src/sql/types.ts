@@ -56,4 +56,24 @@ export interface StatementAnalysis {
    * statement's decision must not be reused for the same shape with other literals.
    */
   literalSensitive: boolean;
+  /**
+   * (Added by sql.) Set on PREPARE and DECLARE … CURSOR: the named prepared statement or cursor and
+   * what it will run later (its accesses and output lineage), so a caller can remember it and decide
+   * a later EXECUTE / FETCH by what was analysed here.
+   */
+  defines?: NamedDefinition;
+  /**
+   * (Added by sql.) Set on EXECUTE and FETCH/MOVE (also when wrapped, e.g. EXPLAIN ANALYZE EXECUTE,
+   * CREATE TABLE … AS EXECUTE): the prepared statement or cursor it runs. Its accesses/outputs are in
+   * the matching `defines` seen earlier on the session; unknown name → deny.
+   */
+  uses?: { namespace: 'prepared' | 'cursor'; name: string };
+}
+
+/** (Added by sql.) A prepared statement or cursor defined by PREPARE / DECLARE. */
+export interface NamedDefinition {
+  namespace: 'prepared' | 'cursor';
+  name: string;
+  accesses: Access[];
+  outputs: OutputColumn[] | null;
 }

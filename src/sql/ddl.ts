@@ -1,0 +1,227 @@
+// DDL and other utility statements: what kind of change, on which object. Relation-based statements
+// name the relation as `schema.table`; objects outside schemas get a typed name (`role:alice`,
+// `database:app`, `extension:dblink`) so that a `schema.*` glob never matches them by accident.
+// After the object is recorded, the rest of the statement is walked generically so that expressions
+// inside it (column defaults, CHECK constraints, USING clauses, policies' quals, rule actions, function
+// bodies written in SQL) contribute their own accesses.
+import type { Kind, OutputColumn } from './types.js';
+import { AnalysisError } from './errors.js';
+import type { Walker } from './walk.js';
+import { type N, list, stringFields, unwrapIf } from './ast.js';
+
+interface DdlSpec {
+  kind: Kind | ((b: N) => Kind);
+  /** Fields naming the target (excluded from the generic walk, which would read them as reads). */
+  target?: string[];
+  /** Custom object extraction; default: `relation` if present, else a typed name from NAME_FIELDS. */
+  objects?: (b: N, w: Walker) => string[];
+  label?: string;
+}
+
+const C = 'create' as const;
+const A = 'alter' as const;
+const D = 'drop' as const;
+
+const grantKind = (b: N): Kind => (b.is_grant ? 'grant' : 'revoke');
+
+const SPECS: Record<string, DdlSpec> = {
+  CreateStmt: { kind: C, target: ['relation'], objects: (b, w) => [w.createdKeyOf(b.relation)] },
+  CreateForeignTableStmt: { kind: C, target: ['base'], objects: (b, w) => [w.createdKeyOf((b.base as N).relation)] },
+  CreateTableAsStmt: { kind: C, target: ['into'], objects: (b, w) => [w.createdKeyOf((b.into as N).rel)] },
+  ViewStmt: { kind: C, target: ['view'], objects: (b, w) => [w.createdKeyOf(b.view)] },
+  CreateSeqStmt: { kind: C, target: ['sequence'], objects: (b, w) => [w.createdKeyOf(b.sequence)] },
+  AlterSeqStmt: { kind: A, target: ['sequence'], objects: (b, w) => w.relKeysOf(b.sequence) },
+  IndexStmt: { kind: C, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
+  CreateStatsStmt: { kind: C, target: ['relations'], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
+  AlterStatsStmt: { kind: A, label: 'statistics' },
+  CreateTrigStmt: { kind: C, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
+  CreatePolicyStmt: { kind: C, target: ['table'], objects: (b, w) => w.relKeysOf(b.table) },
+  AlterPolicyStmt: { kind: A, target: ['table'], objects: (b, w) => w.relKeysOf(b.table) },
+  RuleStmt: { kind: C, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
+  AlterTableStmt: { kind: A, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
+  RefreshMatViewStmt: { kind: A, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
+  ReindexStmt: { kind: A, target: ['relation'], objects: (b, w) => (b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? 'reindex').replace(/^REINDEX_OBJECT_/, '').toLowerCase()}:${b.name ?? ''}`]) },
+  TruncateStmt: { kind: 'truncate', target: ['relations'], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
+  CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? (b.authrole as N | undefined)?.rolename ?? '')}`] },
+  CreateFunctionStmt: { kind: C, target: ['funcname'], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
+  AlterFunctionStmt: { kind: A, target: ['func'], objects: (b, w) => [w.createdNameOf(stringFields((b.func as N).objname))] },
+  DefineStmt: { kind: C, target: ['defnames'], objects: (b, w) => [`${kindLabel(b.kind)}:${w.createdNameOf(stringFields(b.defnames))}`] },
+  CreateDomainStmt: { kind: C, target: ['domainname'], objects: (b, w) => [`domain:${w.createdNameOf(stringFields(b.domainname))}`] },
+  AlterDomainStmt: { kind: A, target: ['typeName'], objects: (b, w) => [`domain:${w.createdNameOf(stringFields(b.typeName))}`] },
+  CreateEnumStmt: { kind: C, target: ['typeName'], objects: (b, w) => [`type:${w.createdNameOf(stringFields(b.typeName))}`] },
+  AlterEnumStmt: { kind: A, target: ['typeName'], objects: (b, w) => [`type:${w.createdNameOf(stringFields(b.typeName))}`] },
+  CreateRangeStmt: { kind: C, target: ['typeName'], objects: (b, w) => [`type:${w.createdNameOf(stringFields(b.typeName))}`] },
+  CompositeTypeStmt: { kind: C, target: ['typevar'], objects: (b, w) => [`type:${w.createdKeyOf(b.typevar)}`] },
+  AlterTypeStmt: { kind: A, target: ['typeName'], objects: (b, w) => [`type:${w.createdNameOf(stringFields(b.typeName))}`] },
+  CreateCastStmt: { kind: C, label: 'cast' },
+  CreateConversionStmt: { kind: C, target: ['conversion_name'], objects: (b, w) => [`conversion:${w.createdNameOf(stringFields(b.conversion_name))}`] },
+  CreateTransformStmt: { kind: C, label: 'transform' },
+  CreateOpClassStmt: { kind: C, target: ['opclassname'], objects: (b, w) => [`operator_class:${w.createdNameOf(stringFields(b.opclassname))}`] },
+  CreateOpFamilyStmt: { kind: C, target: ['opfamilyname'], objects: (b, w) => [`operator_family:${w.createdNameOf(stringFields(b.opfamilyname))}`] },
+  AlterOpFamilyStmt: { kind: A, target: ['opfamilyname'], objects: (b, w) => [`operator_family:${w.createdNameOf(stringFields(b.opfamilyname))}`] },
+  AlterOperatorStmt: { kind: A, label: 'operator' },
+  AlterCollationStmt: { kind: A, target: ['collname'], objects: (b, w) => [`collation:${w.createdNameOf(stringFields(b.collname))}`] },
+  AlterTSDictionaryStmt: { kind: A, target: ['dictname'], objects: (b, w) => [`text_search_dictionary:${w.createdNameOf(stringFields(b.dictname))}`] },
+  AlterTSConfigurationStmt: { kind: A, target: ['cfgname'], objects: (b, w) => [`text_search_configuration:${w.createdNameOf(stringFields(b.cfgname))}`] },
+  CreateAmStmt: { kind: C, objects: (b) => [`access_method:${b.amname ?? ''}`] },
+  CreatePLangStmt: { kind: C, objects: (b) => [`language:${b.plname ?? ''}`] },
+  CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${b.extname ?? ''}`] },
+  AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ''}`] },
+  AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ''}`] },
+  CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ''}`] },
+  AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ''}`] },
+  CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${b.servername ?? ''}`] },
+  AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${b.servername ?? ''}`] },
+  CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
+  AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
+  DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
+  ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${b.local_schema ?? ''}`] },
+  CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${b.pubname ?? ''}`] },
+  AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${b.pubname ?? ''}`] },
+  CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${b.subname ?? ''}`] },
+  AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${b.subname ?? ''}`] },
+  DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${b.subname ?? ''}`] },
+  CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
+  DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
+  AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
+  AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${b.orig_tablespacename ?? ''}`] },
+  CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${b.trigname ?? ''}`] },
+  AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${b.trigname ?? ''}`] },
+  CreateRoleStmt: { kind: C, objects: (b) => [`role:${b.role ?? ''}`] },
+  AlterRoleStmt: { kind: A, objects: (b) => [`role:${roleName(b.role)}`] },
+  AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? roleName(b.role) : 'all'}`] },
+  DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${roleName(r)}`) },
+  CreatedbStmt: { kind: C, objects: (b) => [`database:${b.dbname ?? ''}`] },
+  AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
+  AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
+  AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
+  DropdbStmt: { kind: D, objects: (b) => [`database:${b.dbname ?? ''}`] },
+  DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
+  ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
+  AlterDefaultPrivilegesStmt: { kind: (b) => grantKind((b.action ?? {}) as N), objects: () => ['default_privileges'] },
+  GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
+  GrantStmt: { kind: grantKind, target: ['objects'], objects: grantObjects },
+  DropStmt: { kind: D, target: ['objects'], objects: dropObjects },
+  RenameStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.renameType, b.relation, b.object, w) },
+  AlterObjectSchemaStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
+  AlterOwnerStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
+  AlterObjectDependsStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
+  CommentStmt: { kind: 'comment', target: ['object'], objects: (b, w) => objectOf(b.objtype, undefined, b.object, w) },
+  SecLabelStmt: { kind: A, target: ['object'], objects: (b, w) => objectOf(b.objtype, undefined, b.object, w) },
+};
+
+export function isDdlStatement(type: string): boolean {
+  return Object.prototype.hasOwnProperty.call(SPECS, type);
+}
+
+export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; outputs: OutputColumn[] | null } {
+  const spec = SPECS[type];
+  if (!spec) throw new AnalysisError(`unsupported statement ${type}`);
+  const kind = typeof spec.kind === 'function' ? spec.kind(b) : spec.kind;
+  const objects = spec.objects ? spec.objects(b, w) : [spec.label ?? type];
+  if (!objects.length) w.add({ kind });
+  for (const o of objects) w.add({ kind, object: o });
+  if (type === 'CreateStmt' || type === 'CreateForeignTableStmt') {
+    // PARTITION OF / INHERITS changes the parent too: rows written to the parent may land here.
+    const base = type === 'CreateStmt' ? b : ((b.base ?? {}) as N);
+    for (const p of list(base.inhRelations)) for (const k of w.relKeysOf(p)) w.add({ kind: 'alter', object: k });
+  }
+  const skip = new Set(spec.target ?? []);
+  skip.add('inhRelations');
+  for (const k in b) {
+    if (skip.has(k)) continue;
+    if (type === 'CreateForeignTableStmt' && k === 'base') continue;
+    w.walk(b[k], null, null);
+  }
+  if (type === 'CreateForeignTableStmt') {
+    const base = (b.base ?? {}) as N;
+    for (const k in base) if (k !== 'relation' && k !== 'inhRelations') w.walk(base[k], null, null);
+  }
+  if (type === 'CreateTableAsStmt') {
+    // The query of CREATE TABLE AS / CREATE MATERIALIZED VIEW was walked above with the rest.
+  }
+  return { kind, outputs: null };
+}
+
+function kindLabel(k: unknown): string {
+  return String(k ?? 'object').replace(/^OBJECT_/, '').toLowerCase();
+}
+
+function roleName(r: unknown): string {
+  const rs = unwrapIf(r, 'RoleSpec');
+  if (typeof rs.rolename === 'string') return rs.rolename;
+  return String(rs.roletype ?? 'role').replace(/^ROLESPEC_/, '').toLowerCase();
+}
+
+const RELATION_TYPES = new Set([
+  'OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_SEQUENCE', 'OBJECT_INDEX', 'OBJECT_FOREIGN_TABLE',
+]);
+
+/** `schema.name` (relations) or `type:name` for the object of a generic object statement. */
+function objectOf(objtype: unknown, relation: N | undefined, object: unknown, w: Walker): string[] {
+  const t = String(objtype ?? '');
+  if (relation) {
+    const keys = w.relKeysOf(relation);
+    return RELATION_TYPES.has(t) ? keys : keys.map((k) => `${kindLabel(t)}:${k}`);
+  }
+  return [describe(t, object, w)];
+}
+
+function describe(t: string, object: unknown, w: Walker): string {
+  const label = kindLabel(t);
+  if (object === undefined || object === null) return label;
+  const o = object as N;
+  // String (schema, database, role…), List of String (qualified), ObjectWithArgs (functions), TypeName.
+  if ('String' in o) return `${label}:${String((o.String as N).sval)}`;
+  let parts: string[] = [];
+  if ('List' in o) parts = stringFields((o.List as N).items);
+  else if ('ObjectWithArgs' in o) parts = stringFields((o.ObjectWithArgs as N).objname);
+  else if ('TypeName' in o) parts = stringFields((o.TypeName as N).names);
+  if (!parts.length) return label;
+  if (RELATION_TYPES.has(t)) {
+    if (parts.length >= 2) return parts.slice(-2).join('.');
+    return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } })[0]!;
+  }
+  const name = parts.length >= 2 ? parts.slice(-2).join('.') : parts[0]!;
+  return `${label}:${name}`;
+}
+
+function dropObjects(b: N, w: Walker): string[] {
+  const t = String(b.removeType ?? '');
+  const out: string[] = [];
+  for (const o of list(b.objects)) {
+    const n = o as N;
+    if (RELATION_TYPES.has(t) && 'List' in n) {
+      const parts = stringFields((n.List as N).items);
+      if (parts.length >= 2) out.push(parts.slice(-2).join('.'));
+      else if (parts.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } }));
+      continue;
+    }
+    if ((t === 'OBJECT_TRIGGER' || t === 'OBJECT_POLICY' || t === 'OBJECT_RULE') && 'List' in n) {
+      // [schema?, table, name]: the change is to the table.
+      const parts = stringFields((n.List as N).items);
+      const tbl = parts.slice(0, -1);
+      if (tbl.length >= 2) out.push(tbl.slice(-2).join('.'));
+      else if (tbl.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: tbl[0], relpersistence: 'p' } }));
+      continue;
+    }
+    out.push(describe(t, n, w));
+  }
+  return out;
+}
+
+function grantObjects(b: N, w: Walker): string[] {
+  const t = String(b.objtype ?? '');
+  const target = String(b.targtype ?? '');
+  if (target === 'ACL_TARGET_ALL_IN_SCHEMA') {
+    return list(b.objects).map((o) => `${String(((o as N).String as N | undefined)?.sval ?? '')}.*`);
+  }
+  if (target === 'ACL_TARGET_DEFAULTS') return ['default_privileges'];
+  const out: string[] = [];
+  for (const o of list(b.objects)) {
+    if ('RangeVar' in (o as N)) out.push(...w.relKeysOf(o));
+    else out.push(describe(t, o, w));
+  }
+  return out;
+}
+

@@ -1,0 +1,65 @@
+// Name resolution as PostgreSQL does it, without a live catalog: the parser has already folded
+// unquoted identifiers and decoded quoted / U&"" ones, so names here are exact. An unqualified relation
+// is pg_catalog's when pg_catalog has it (pg_catalog is searched first), else it may be in any schema
+// of the search path: every candidate is reported (the most restrictive decision then applies).
+import type { Access } from './types.js';
+import { classifyBuiltin, isCatalogFunction, isCatalogRelation, isDangerousName } from './builtins.js';
+import { AnalysisError } from './errors.js';
+
+export interface RangeVarLike {
+  catalogname?: string;
+  schemaname?: string;
+  relname?: string;
+  relpersistence?: string;
+}
+
+/** Candidate `schema.name` keys of a relation that is read or written. */
+export function relationKeys(rv: RangeVarLike, searchPath: string[]): string[] {
+  const name = rv.relname;
+  if (typeof name !== 'string') throw new AnalysisError('relation without a name');
+  if (rv.schemaname) return [`${rv.schemaname}.${name}`];
+  if (isCatalogRelation(name)) return [`pg_catalog.${name}`];
+  if (!searchPath.length) throw new AnalysisError('empty search path: cannot resolve relation');
+  return searchPath.map((s) => `${s}.${name}`);
+}
+
+/** The `schema.name` a CREATE puts a new relation into (temporary → pg_temp, else the first schema). */
+export function createdKey(rv: RangeVarLike, searchPath: string[]): string {
+  const name = rv.relname;
+  if (typeof name !== 'string') throw new AnalysisError('relation without a name');
+  if (rv.schemaname) return `${rv.schemaname}.${name}`;
+  if (rv.relpersistence === 't') return `pg_temp.${name}`;
+  const first = searchPath[0];
+  if (!first) throw new AnalysisError('empty search path: cannot resolve created relation');
+  return `${first}.${name}`;
+}
+
+/** Unqualified or qualified name parts → `schema.name` for a created non-relation object. */
+export function createdName(parts: string[], searchPath: string[]): string {
+  if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
+  const first = searchPath[0];
+  if (!first) throw new AnalysisError('empty search path: cannot resolve created object');
+  return `${first}.${parts[0]}`;
+}
+
+/**
+ * The accesses a function call by name makes: none for a pure built-in, a `call` for side effects,
+ * an exact `call` for a dangerous one, and a `call` on every search-path candidate for a function
+ * outside pg_catalog. `always` forces an access even for pure built-ins (CALL of a procedure).
+ */
+export function functionAccesses(parts: string[], searchPath: string[], always = false): Access[] {
+  const name = parts[parts.length - 1];
+  if (!name) throw new AnalysisError('function call without a name');
+  const schema = parts.length >= 2 ? parts[parts.length - 2]! : null;
+  if (schema === 'pg_catalog' || (schema === null && isCatalogFunction(name))) {
+    const cls = classifyBuiltin(name);
+    if (cls === 'pure' && !always) return [];
+    const a: Access = { kind: 'call', object: `pg_catalog.${name}` };
+    if (cls === 'dangerous') a.exact = true;
+    return [a];
+  }
+  const schemas = schema !== null ? [schema] : searchPath;
+  if (!schemas.length) throw new AnalysisError(`empty search path: cannot resolve function ${name}`);
+  const exact = isDangerousName(name);
+  return schemas.map((s) => (exact ? { kind: 'call', object: `${s}.${name}`, exact: true } : { kind: 'call', object: `${s}.${name}` }));
+}

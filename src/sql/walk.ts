@@ -1,0 +1,879 @@
+// The walk from libpg_query's JSON parse tree (PostgreSQL 18 grammar) to accesses and output lineage.
+//
+// Shape of the tree: a field typed as a generic Node holds `{ TypeName: {...} }`; a field typed as one
+// struct (RangeVar `relation`, WithClause, IntoClause…) holds the struct unwrapped. The walk dispatches
+// wrapped nodes by type; statements and FROM items are handled explicitly; every other node type must
+// be in EXPRESSION_NODES (walked generically, its fields visited) — anything else is an AnalysisError,
+// so a construct nobody reviewed is denied rather than guessed.
+import type { Access, Kind, NamedDefinition, OutputColumn } from './types.js';
+import { AnalysisError } from './errors.js';
+import { createdKey, createdName, functionAccesses, relationKeys, type RangeVarLike } from './names.js';
+import {
+  type CteScope, type Entry, type Scope, dedupe, derivedEntry, findCte, joinEntry, opaqueEntry,
+  resolveColumn, tableEntry, unionSources,
+} from './scope.js';
+import { ddlAccesses, isDdlStatement } from './ddl.js';
+import { type N, constString, list, nameParts, str, stringFields, stringList, unwrap, unwrapIf } from './ast.js';
+
+
+/** Raw-parse-tree node types with no meaning of their own for access control: their fields are walked. */
+const EXPRESSION_NODES = new Set([
+  'Integer', 'Float', 'Boolean', 'String', 'BitString', 'List', 'IntList', 'OidList', 'A_Const', 'Alias',
+  'TypeName', 'ParamRef', 'TypeCast', 'CollateClause', 'RoleSpec', 'A_Star', 'A_Indices', 'A_Indirection',
+  'A_ArrayExpr', 'ResTarget', 'MultiAssignRef', 'SortBy', 'WindowDef', 'RangeTableFuncCol', 'ColumnDef',
+  'TableLikeClause', 'IndexElem', 'DefElem', 'LockingClause', 'XmlSerialize', 'PartitionElem',
+  'PartitionSpec', 'PartitionBoundSpec', 'PartitionRangeDatum', 'PartitionCmd', 'GroupingSet',
+  'InferClause', 'OnConflictClause', 'CTESearchClause', 'CTECycleClause', 'MergeWhenClause',
+  'ReturningOption', 'ReturningClause', 'TriggerTransition', 'JsonOutput', 'JsonArgument', 'JsonFuncExpr',
+  'JsonTablePathSpec', 'JsonTableColumn', 'JsonKeyValue', 'JsonParseExpr', 'JsonScalarExpr',
+  'JsonSerializeExpr', 'JsonObjectConstructor', 'JsonArrayConstructor', 'JsonArrayQueryConstructor',
+  'JsonAggConstructor', 'JsonObjectAgg', 'JsonArrayAgg', 'JsonFormat', 'JsonReturning', 'JsonValueExpr',
+  'JsonIsPredicate', 'JsonBehavior', 'BoolExpr', 'NullTest', 'BooleanTest', 'CaseExpr', 'CaseWhen',
+  'CoalesceExpr', 'MinMaxExpr', 'SQLValueFunction', 'XmlExpr', 'RowExpr', 'GroupingFunc', 'SetToDefault',
+  'CurrentOfExpr', 'NamedArgExpr', 'MergeSupportFunc', 'Constraint', 'ObjectWithArgs', 'AccessPriv',
+  'FunctionParameter', 'StatsElem', 'PublicationObjSpec', 'PublicationTable', 'AlterTableCmd',
+  'ATAlterConstraint', 'ReplicaIdentityStmt', 'CreateOpClassItem', 'VacuumRelation', 'WithClause',
+]);
+
+
+export interface StatementResult {
+  kind: Kind;
+  outputs: OutputColumn[] | null;
+}
+
+/** One walk over one statement. Collects accesses; returns the statement's kind and outputs. */
+export class Walker {
+  accesses: Access[] = [];
+  literalSensitive = false;
+  defines: NamedDefinition | undefined;
+  uses: { namespace: 'prepared' | 'cursor'; name: string } | undefined;
+  /** A SET search_path seen in this statement: later statements of the message resolve with it. */
+  newSearchPath: string[] | undefined;
+  private depth = 0;
+
+  constructor(readonly searchPath: string[]) {}
+
+  add(a: Access): void {
+    this.accesses.push(a);
+  }
+
+  // ---------------------------------------------------------------- statements
+
+  /** Dispatches one statement node (wrapped `{ Type: body }`). */
+  statement(node: N, scope: Scope | null): StatementResult {
+    const [type, body] = unwrap(node);
+    return this.statementOf(type, body, scope);
+  }
+
+  statementOf(type: string, b: N, scope: Scope | null): StatementResult {
+    if (++this.depth > 200) throw new AnalysisError('statement nested too deeply');
+    try {
+      return this.dispatch(type, b, scope);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private dispatch(type: string, b: N, scope: Scope | null): StatementResult {
+    const ctes = scope ? scope.ctes : null;
+    switch (type) {
+      case 'SelectStmt': {
+        const outputs = this.select(b, scope, ctes);
+        const into = hasInto(b);
+        if (!this.accesses.some((a) => a.kind === 'select')) this.add({ kind: 'select' });
+        return { kind: 'select', outputs: into ? null : outputs };
+      }
+      case 'InsertStmt':
+        return { kind: 'insert', outputs: this.insert(b, scope) };
+      case 'UpdateStmt':
+        return { kind: 'update', outputs: this.update(b, scope) };
+      case 'DeleteStmt':
+        return { kind: 'delete', outputs: this.delete(b, scope) };
+      case 'MergeStmt':
+        return { kind: 'merge', outputs: this.merge(b, scope) };
+      case 'ExplainStmt':
+        return this.explain(b, scope);
+      case 'CopyStmt':
+        return this.copy(b, scope);
+      case 'PrepareStmt':
+        return this.prepare(b);
+      case 'ExecuteStmt': {
+        this.add({ kind: 'execute', object: str(b.name, 'EXECUTE name') });
+        this.uses = { namespace: 'prepared', name: b.name };
+        this.walk(b.params, scope, null);
+        return { kind: 'execute', outputs: null };
+      }
+      case 'DeallocateStmt':
+        this.add(b.isall || !b.name ? { kind: 'deallocate' } : { kind: 'deallocate', object: b.name });
+        return { kind: 'deallocate', outputs: null };
+      case 'DeclareCursorStmt':
+        return this.declare(b, scope);
+      case 'FetchStmt': {
+        // The cursor's reads were decided at DECLARE; FETCH returns its rows (see `uses`).
+        this.add({ kind: 'select' });
+        if (b.portalname) this.uses = { namespace: 'cursor', name: b.portalname };
+        return { kind: 'select', outputs: null };
+      }
+      case 'ClosePortalStmt':
+        this.add(b.portalname ? { kind: 'deallocate', object: b.portalname } : { kind: 'deallocate' });
+        return { kind: 'deallocate', outputs: null };
+      case 'CallStmt': {
+        const fc = b.funccall as N | undefined;
+        if (!fc || !Array.isArray(fc.funcname)) throw new AnalysisError('CALL without a procedure name');
+        for (const a of functionAccesses(nameParts(fc.funcname), this.searchPath, true)) this.add(a);
+        this.walk(fc.args, scope, null);
+        return { kind: 'call', outputs: null };
+      }
+      case 'DoStmt':
+        this.add({ kind: 'do', exact: true });
+        return { kind: 'do', outputs: null };
+      case 'VariableSetStmt':
+        return this.set(b);
+      case 'VariableShowStmt':
+        this.add({ kind: 'show' });
+        return { kind: 'show', outputs: [{ name: typeof b.name === 'string' ? b.name : 'show', sources: [] }] };
+      case 'TransactionStmt': {
+        const k = String(b.kind ?? '');
+        if (k === 'TRANS_STMT_PREPARE' || k === 'TRANS_STMT_COMMIT_PREPARED' || k === 'TRANS_STMT_ROLLBACK_PREPARED') {
+          // Two-phase commit outlives the session (and can finish another session's transaction):
+          // not an ordinary always-allowed transaction statement.
+          this.add({ kind: 'other', object: 'prepared_transaction' });
+          return { kind: 'other', outputs: null };
+        }
+        this.add({ kind: 'transaction' });
+        return { kind: 'transaction', outputs: null };
+      }
+      case 'ConstraintsSetStmt':
+        this.add({ kind: 'set', object: 'constraints' });
+        return { kind: 'set', outputs: null };
+      case 'DiscardStmt': {
+        const t = String(b.target ?? '').replace(/^DISCARD_/, '').toLowerCase();
+        this.add({ kind: 'reset', object: t || 'all' });
+        return { kind: 'reset', outputs: null };
+      }
+      case 'LockStmt':
+        for (const rv of list(b.relations)) for (const k of this.relKeysOf(rv)) this.add({ kind: 'lock', object: k });
+        return { kind: 'lock', outputs: null };
+      case 'ListenStmt':
+        this.add({ kind: 'listen', object: str(b.conditionname, 'LISTEN channel') });
+        return { kind: 'listen', outputs: null };
+      case 'UnlistenStmt':
+        this.add(b.conditionname ? { kind: 'listen', object: b.conditionname } : { kind: 'listen' });
+        return { kind: 'listen', outputs: null };
+      case 'NotifyStmt':
+        this.add({ kind: 'notify', object: str(b.conditionname, 'NOTIFY channel') });
+        return { kind: 'notify', outputs: null };
+      case 'VacuumStmt': {
+        const kind: Kind = b.is_vacuumcmd ? 'vacuum' : 'analyze';
+        const rels = list(b.rels);
+        if (!rels.length) this.add({ kind });
+        for (const vr of rels) {
+          const rv = (unwrapIf(vr, 'VacuumRelation') as N).relation as N | undefined;
+          if (rv) for (const k of relationKeys(rv, this.searchPath)) this.add({ kind, object: k });
+        }
+        return { kind, outputs: null };
+      }
+      case 'ClusterStmt': {
+        if (b.relation) for (const k of relationKeys(b.relation, this.searchPath)) this.add({ kind: 'vacuum', object: k });
+        else this.add({ kind: 'vacuum' });
+        return { kind: 'vacuum', outputs: null };
+      }
+      case 'CheckPointStmt':
+        this.add({ kind: 'other', object: 'checkpoint' });
+        return { kind: 'other', outputs: null };
+      case 'LoadStmt':
+        // LOAD runs a shared library's initialisation code in the backend.
+        this.literalSensitive = true;
+        this.add({ kind: 'other', object: `load:${String(b.filename ?? '')}`, exact: true });
+        return { kind: 'other', outputs: null };
+      case 'AlterSystemStmt':
+        this.add({ kind: 'alter', object: 'system', exact: true });
+        return { kind: 'alter', outputs: null };
+      case 'ReturnStmt':
+        // Only inside a SQL-standard function body (BEGIN ATOMIC … RETURN …).
+        this.walk(b.returnval, scope, null);
+        return { kind: 'select', outputs: null };
+      default:
+        if (isDdlStatement(type)) {
+          const r = ddlAccesses(type, b, this);
+          return { kind: r.kind, outputs: r.outputs };
+        }
+        throw new AnalysisError(`unsupported statement ${type}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** A SELECT (plain, VALUES or set operation); returns its output lineage. */
+  select(b: N, outer: Scope | null, ctesIn: CteScope | null): OutputColumn[] {
+    if (++this.depth > 200) throw new AnalysisError('query nested too deeply');
+    try {
+      return this.selectInner(b, outer, ctesIn);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private selectInner(b: N, outer: Scope | null, ctesIn: CteScope | null): OutputColumn[] {
+    const ctes = b.withClause ? this.withClause(b.withClause, outer, ctesIn) : ctesIn;
+    if (b.intoClause) {
+      const rel = (b.intoClause as N).rel as RangeVarLike | undefined;
+      if (!rel) throw new AnalysisError('SELECT INTO without a target');
+      this.add({ kind: 'create', object: createdKey(rel, this.searchPath) });
+    }
+    const here: Scope = { entries: [], outer, ctes };
+    let outputs: OutputColumn[];
+    if (b.op && b.op !== 'SETOP_NONE') {
+      if (!b.larg || !b.rarg) throw new AnalysisError('set operation without both sides');
+      const left = this.select(b.larg, outer, ctes);
+      const right = this.select(b.rarg, outer, ctes);
+      outputs = mergeSetOp(left, right);
+    } else if (b.valuesLists) {
+      outputs = [];
+      for (const row of list(b.valuesLists)) {
+        const items = list((unwrapIf(row, 'List') as N).items);
+        items.forEach((item, i) => {
+          const out: string[] = [];
+          this.walk(item, here, out);
+          const col = outputs[i];
+          if (col) col.sources = dedupe(col.sources.concat(out));
+          else outputs[i] = { name: `column${i + 1}`, sources: dedupe(out) };
+        });
+      }
+    } else {
+      for (const item of list(b.fromClause)) this.fromItem(item, here);
+      outputs = this.targetList(b.targetList, here);
+    }
+    this.walk(b.whereClause, here, null);
+    this.walk(b.groupClause, here, null);
+    this.walk(b.havingClause, here, null);
+    this.walk(b.windowClause, here, null);
+    this.walk(b.sortClause, here, null);
+    this.walk(b.limitOffset, here, null);
+    this.walk(b.limitCount, here, null);
+    this.walk(b.distinctClause, here, null);
+    for (const lc of list(b.lockingClause)) {
+      // FOR UPDATE / FOR SHARE locks rows of the named (or all) tables of this level.
+      const locked = list((unwrapIf(lc, 'LockingClause') as N).lockedRels);
+      const keys = locked.length
+        ? locked.flatMap((rv) => this.lockTarget(rv, here))
+        : here.entries.flatMap((e) => e.relKeys ?? []);
+      for (const k of keys) this.add({ kind: 'lock', object: k });
+    }
+    return outputs;
+  }
+
+  private lockTarget(rvNode: N, here: Scope): string[] {
+    const rv = unwrapIf(rvNode, 'RangeVar') as N;
+    const e = !rv.schemaname ? here.entries.find((x) => x.name === rv.relname) : undefined;
+    if (e) return e.relKeys ?? [];
+    return relationKeys(rv, this.searchPath);
+  }
+
+  private withClause(w: N, outer: Scope | null, parent: CteScope | null): CteScope {
+    const scope: CteScope = { names: new Map(), parent };
+    const items = list(w.ctes).map((c) => unwrapIf(c, 'CommonTableExpr') as N);
+    if (w.recursive) {
+      // Every name is visible in every CTE of a WITH RECURSIVE (lineage of the self-reference is
+      // completed through the set operation's non-recursive side).
+      for (const c of items) scope.names.set(str(c.ctename, 'CTE name'), []);
+    }
+    for (const c of items) {
+      const name = str(c.ctename, 'CTE name');
+      // A non-recursive CTE sees only the CTEs before it: a reference to its own name is a table.
+      const visible: Scope = { entries: [], outer, ctes: scope };
+      let outs: OutputColumn[] | null;
+      const [qt, qb] = unwrap(c.ctequery);
+      if (qt === 'SelectStmt') outs = this.select(qb, outer, scope);
+      else outs = this.statementOf(qt, qb, visible).outputs;
+      let cols = outs ?? [];
+      const alias = stringList(c.aliascolnames);
+      if (alias.length) cols = derivedEntry(name, cols, alias).star();
+      scope.names.set(name, cols);
+    }
+    return scope;
+  }
+
+  private targetList(targets: unknown, here: Scope): OutputColumn[] {
+    const outputs: OutputColumn[] = [];
+    for (const t of list(targets)) {
+      const rt = unwrapIf(t, 'ResTarget') as N;
+      const val = rt.val as N | undefined;
+      const cref = val && (val as N).ColumnRef as N | undefined;
+      if (cref && isStarRef(cref)) {
+        const parts = stringFields(cref.fields);
+        if (!parts.length) {
+          for (const e of here.entries) outputs.push(...e.star());
+        } else {
+          const e = findLocal(here, parts);
+          if (e) outputs.push(...e.star());
+          else outputs.push({ name: '*', sources: resolveColumn(here, parts, true) });
+        }
+        continue;
+      }
+      const out: string[] = [];
+      this.walk(val, here, out);
+      this.walk(rt.indirection, here, out);
+      outputs.push({ name: typeof rt.name === 'string' ? rt.name : figureName(val), sources: dedupe(out) });
+    }
+    return outputs;
+  }
+
+  /** Adds one FROM item's entries to `here` (and its accesses to the walk). */
+  fromItem(node: N, here: Scope): void {
+    const [type, b] = unwrap(node);
+    switch (type) {
+      case 'RangeVar': {
+        const alias = b.alias as N | undefined;
+        const aliasCols = alias ? stringList(alias.colnames) : [];
+        if (!b.schemaname) {
+          const cte = findCte(here.ctes, b.relname);
+          if (cte) {
+            here.entries.push(derivedEntry(alias?.aliasname ?? b.relname, cte, aliasCols.length ? aliasCols : null));
+            return;
+          }
+        }
+        const keys = relationKeys(b, this.searchPath);
+        for (const k of keys) this.add({ kind: 'select', object: k });
+        here.entries.push(tableEntry(alias?.aliasname ?? b.relname, keys, aliasCols.length ? aliasCols : null));
+        return;
+      }
+      case 'RangeSubselect': {
+        const sub = this.lateralScope(here, !!b.lateral);
+        const [qt, qb] = unwrap(b.subquery);
+        if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported subquery ${qt}`);
+        const outs = this.select(qb, sub, here.ctes);
+        const alias = b.alias as N | undefined;
+        const cols = alias ? stringList(alias.colnames) : [];
+        here.entries.push(derivedEntry(alias?.aliasname ?? null, outs, cols.length ? cols : null));
+        return;
+      }
+      case 'RangeFunction': {
+        // Functions in FROM see the items before them (implicitly LATERAL).
+        const sub = this.lateralScope(here, true);
+        const out: string[] = [];
+        let fname: string | null = null;
+        for (const pair of list(b.functions)) {
+          const items = list((unwrapIf(pair, 'List') as N).items);
+          const fn = items[0];
+          if (fn) {
+            this.walk(fn, sub, out);
+            fname ??= figureName(fn);
+          }
+          this.walk(items[1], sub, null);
+        }
+        this.walk(b.coldeflist, sub, null);
+        const alias = b.alias as N | undefined;
+        here.entries.push(opaqueEntry(alias?.aliasname ?? fname, dedupe(out)));
+        return;
+      }
+      case 'JoinExpr': {
+        const start = here.entries.length;
+        this.fromItem(b.larg, here);
+        this.fromItem(b.rarg, here);
+        this.walk(b.quals, here, null);
+        const alias = b.alias as N | undefined;
+        const joinName = alias?.aliasname ?? (b.join_using_alias as N | undefined)?.aliasname;
+        if (alias?.aliasname) {
+          const inner = here.entries.splice(start);
+          here.entries.push(joinEntry(alias.aliasname, inner));
+        } else if (joinName) {
+          here.entries.push(joinEntry(joinName, here.entries.slice(start)));
+        }
+        return;
+      }
+      case 'RangeTableSample': {
+        this.fromItem(b.relation, here);
+        this.walk(b.args, here, null);
+        this.walk(b.repeatable, here, null);
+        return;
+      }
+      case 'RangeTableFunc': {
+        const sub = this.lateralScope(here, true);
+        const out: string[] = [];
+        this.walk(b.docexpr, sub, out);
+        this.walk(b.rowexpr, sub, out);
+        this.walk(b.namespaces, sub, null);
+        this.walk(b.columns, sub, out);
+        const alias = b.alias as N | undefined;
+        here.entries.push(opaqueEntry(alias?.aliasname ?? 'xmltable', dedupe(out)));
+        return;
+      }
+      case 'JsonTable': {
+        const sub = this.lateralScope(here, true);
+        const out: string[] = [];
+        this.walk(b.context_item, sub, out);
+        this.walk(b.passing, sub, out);
+        this.walk(b.columns, sub, out);
+        this.walk(b.on_error, sub, null);
+        const alias = b.alias as N | undefined;
+        here.entries.push(opaqueEntry(alias?.aliasname ?? 'json_table', dedupe(out)));
+        return;
+      }
+      default:
+        throw new AnalysisError(`unsupported FROM item ${type}`);
+    }
+  }
+
+  private lateralScope(here: Scope, lateral: boolean): Scope {
+    return lateral ? { entries: here.entries.slice(), outer: here.outer, ctes: here.ctes } : { entries: [], outer: here.outer, ctes: here.ctes };
+  }
+
+  /** The target of INSERT/UPDATE/DELETE/MERGE: never a CTE, always a table. */
+  private target(rv: N | undefined, kind: Kind, here: Scope): string[] {
+    if (!rv) throw new AnalysisError(`${kind} without a target table`);
+    const keys = relationKeys(rv, this.searchPath);
+    for (const k of keys) this.add({ kind, object: k });
+    const alias = (rv.alias as N | undefined)?.aliasname;
+    here.entries.push(tableEntry(alias ?? rv.relname, keys, null));
+    return keys;
+  }
+
+  /** RETURNING: rows of the target flow out, so it is a read of the target too. */
+  private returning(rc: N | undefined, keys: string[], here: Scope): OutputColumn[] | null {
+    const exprs = rc ? list(rc.exprs) : [];
+    if (!exprs.length) {
+      this.walk(rc, here, null);
+      return null;
+    }
+    for (const k of keys) this.add({ kind: 'select', object: k });
+    // RETURNING old.* / new.* (PostgreSQL 18), with optional renames.
+    const names = ['old', 'new'];
+    for (const o of list(rc!.options)) {
+      const ro = unwrapIf(o, 'ReturningOption') as N;
+      if (typeof ro.value === 'string') names.push(ro.value);
+    }
+    // old/new are reachable by name only: an outer level keeps them out of `RETURNING *`.
+    const withOldNew: Scope = {
+      entries: here.entries,
+      outer: { entries: names.map((n) => tableEntry(n, keys, null)), outer: here.outer, ctes: here.ctes },
+      ctes: here.ctes,
+    };
+    return this.targetList(exprs, withOldNew);
+  }
+
+  private dmlScope(b: N, scope: Scope | null): Scope {
+    const ctes = b.withClause ? this.withClause(b.withClause, scope?.outer ?? null, scope?.ctes ?? null) : scope?.ctes ?? null;
+    return { entries: [], outer: scope, ctes };
+  }
+
+  private insert(b: N, scope: Scope | null): OutputColumn[] | null {
+    const here = this.dmlScope(b, scope);
+    // The source query does not see the target table.
+    if (b.selectStmt) {
+      const [qt, qb] = unwrap(b.selectStmt);
+      if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported INSERT source ${qt}`);
+      this.select(qb, scope, here.ctes);
+    }
+    const keys = this.target(b.relation, 'insert', here);
+    this.walk(b.cols, here, null);
+    const oc = b.onConflictClause as N | undefined;
+    if (oc) {
+      const conflictScope: Scope = { entries: here.entries.concat(tableEntry('excluded', keys, null)), outer: scope, ctes: here.ctes };
+      if (oc.action === 'ONCONFLICT_UPDATE') for (const k of keys) this.add({ kind: 'update', object: k });
+      this.walk(oc.infer, conflictScope, null);
+      this.walk(oc.targetList, conflictScope, null);
+      this.walk(oc.whereClause, conflictScope, null);
+    }
+    return this.returning(b.returningClause, keys, here);
+  }
+
+  private update(b: N, scope: Scope | null): OutputColumn[] | null {
+    const here = this.dmlScope(b, scope);
+    const keys = this.target(b.relation, 'update', here);
+    for (const f of list(b.fromClause)) this.fromItem(f, here);
+    this.walk(b.targetList, here, null);
+    this.walk(b.whereClause, here, null);
+    return this.returning(b.returningClause, keys, here);
+  }
+
+  private delete(b: N, scope: Scope | null): OutputColumn[] | null {
+    const here = this.dmlScope(b, scope);
+    const keys = this.target(b.relation, 'delete', here);
+    for (const f of list(b.usingClause)) this.fromItem(f, here);
+    this.walk(b.whereClause, here, null);
+    return this.returning(b.returningClause, keys, here);
+  }
+
+  private merge(b: N, scope: Scope | null): OutputColumn[] | null {
+    const here = this.dmlScope(b, scope);
+    const keys = this.target(b.relation, 'merge', here);
+    if (b.sourceRelation) this.fromItem(b.sourceRelation, here);
+    this.walk(b.joinCondition, here, null);
+    for (const w of list(b.mergeWhenClauses)) {
+      const wc = unwrapIf(w, 'MergeWhenClause') as N;
+      const ct = String(wc.commandType ?? '');
+      const kind: Kind | null = ct === 'CMD_UPDATE' ? 'update' : ct === 'CMD_INSERT' ? 'insert' : ct === 'CMD_DELETE' ? 'delete' : ct === 'CMD_NOTHING' ? null : 'merge';
+      if (ct && kind === 'merge') throw new AnalysisError(`unsupported MERGE action ${ct}`);
+      if (kind) for (const k of keys) this.add({ kind, object: k });
+      this.walk(wc.condition, here, null);
+      this.walk(wc.targetList, here, null);
+      this.walk(wc.values, here, null);
+    }
+    return this.returning(b.returningClause, keys, here);
+  }
+
+  private explain(b: N, scope: Scope | null): StatementResult {
+    let analyze = false;
+    for (const o of list(b.options)) {
+      const d = unwrapIf(o, 'DefElem') as N;
+      if (d.defname !== 'analyze') continue;
+      if (d.arg === undefined) analyze = true;
+      else {
+        this.literalSensitive = true;
+        analyze = !isFalseOption(d.arg);
+      }
+    }
+    const inner = new Walker(this.searchPath);
+    inner.depth = this.depth;
+    inner.statement(b.query, scope);
+    this.literalSensitive ||= inner.literalSensitive;
+    this.uses ??= inner.uses;
+    this.add({ kind: 'explain' });
+    for (const a of inner.accesses) {
+      if (analyze || a.kind === 'call' || a.exact) this.add(a);
+      // Plain EXPLAIN only plans: what the statement would touch becomes `explain` of that object.
+      // Calls stay calls: the planner may evaluate functions while folding constants.
+      else if (a.object !== undefined) this.add({ kind: 'explain', object: a.object });
+    }
+    return { kind: 'explain', outputs: [{ name: 'QUERY PLAN', sources: [] }] };
+  }
+
+  private copy(b: N, scope: Scope | null): StatementResult {
+    const from = !!b.is_from;
+    const kind: Kind = from ? 'copy_from' : 'copy_to';
+    let outputs: OutputColumn[] | null = null;
+    if (b.filename !== undefined || b.is_program) {
+      // Server-side file or program: the object is the literal, so the literal decides the access.
+      this.literalSensitive = true;
+      const what = typeof b.filename === 'string' ? b.filename : '';
+      this.add({ kind, object: b.is_program ? `program:${what}` : `file:${what}`, exact: true });
+    }
+    if (b.query) {
+      const r = this.statement(b.query, scope);
+      outputs = r.outputs;
+      this.add({ kind });
+    } else if (b.relation) {
+      const keys = relationKeys(b.relation, this.searchPath);
+      const attrs = stringList(b.attlist);
+      for (const k of keys) {
+        this.add({ kind, object: k });
+        if (!from) this.add({ kind: 'select', object: k });
+      }
+      if (!from) {
+        outputs = attrs.length
+          ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${a}`) }))
+          : [{ name: '*', sources: keys.map((k) => `${k}.*`) }];
+      }
+      const here: Scope = { entries: [tableEntry(b.relation.relname, keys, null)], outer: null, ctes: null };
+      this.walk(b.whereClause, here, null);
+    } else {
+      throw new AnalysisError('COPY without a table or query');
+    }
+    this.walk(b.options, null, null);
+    return { kind, outputs };
+  }
+
+  private prepare(b: N): StatementResult {
+    const name = str(b.name, 'PREPARE name');
+    const inner = new Walker(this.searchPath);
+    inner.depth = this.depth;
+    const r = inner.statement(b.query, null);
+    this.literalSensitive ||= inner.literalSensitive;
+    this.add({ kind: 'prepare', object: name });
+    for (const a of inner.accesses) this.add(a);
+    this.walk(b.argtypes, null, null);
+    this.defines = { namespace: 'prepared', name, accesses: dedupeAccesses(inner.accesses), outputs: r.outputs };
+    return { kind: 'prepare', outputs: null };
+  }
+
+  private declare(b: N, scope: Scope | null): StatementResult {
+    const name = str(b.portalname, 'cursor name');
+    const inner = new Walker(this.searchPath);
+    inner.depth = this.depth;
+    const r = inner.statement(b.query, scope);
+    this.literalSensitive ||= inner.literalSensitive;
+    for (const a of inner.accesses) this.add(a);
+    this.defines = { namespace: 'cursor', name, accesses: dedupeAccesses(inner.accesses), outputs: r.outputs };
+    return { kind: 'select', outputs: null };
+  }
+
+  private set(b: N): StatementResult {
+    const k = String(b.kind ?? '');
+    const name = typeof b.name === 'string' ? b.name.toLowerCase() : '';
+    if (k === 'VAR_RESET_ALL') {
+      this.add({ kind: 'reset', object: 'all' });
+      return { kind: 'reset', outputs: null };
+    }
+    if (k === 'VAR_RESET') {
+      this.add({ kind: 'reset', object: name });
+      if (name === 'search_path') this.newSearchPath = ['public'];
+      return { kind: 'reset', outputs: null };
+    }
+    if (!name) throw new AnalysisError('SET without a parameter name');
+    if (name === 'role' || name === 'session_authorization') {
+      this.add({ kind: 'set', object: name, exact: true });
+      return { kind: 'set', outputs: null };
+    }
+    if (name === 'client_encoding') {
+      // The gateway parses UTF-8; another client encoding would make the server read other bytes.
+      this.literalSensitive = true;
+      const v = k === 'VAR_SET_VALUE' ? constString(list(b.args)[0]) : null;
+      if (v === null || !['utf8', 'utf-8', 'unicode'].includes(v.toLowerCase())) {
+        throw new AnalysisError('SET client_encoding to anything but UTF8 is refused');
+      }
+    }
+    if (name === 'search_path' && k === 'VAR_SET_VALUE') {
+      this.literalSensitive = true;
+      const path = list(b.args).map((a) => constString(a)).filter((s): s is string => s !== null);
+      this.newSearchPath = path.filter((s) => s !== 'pg_catalog' && s !== '$user');
+    }
+    this.add({ kind: 'set', object: name });
+    return { kind: 'set', outputs: null };
+  }
+
+  // ---------------------------------------------------------------- expressions and the generic walk
+
+  /**
+   * Walks any value of the tree: records accesses, and pushes the column sources it reads into
+   * `out` (null when lineage is not needed).
+   */
+  walk(v: unknown, scope: Scope | null, out: string[] | null): void {
+    if (v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) {
+      for (const x of v) this.walk(x, scope, out);
+      return;
+    }
+    const o = v as N;
+    const keys = Object.keys(o);
+    if (keys.length === 1) {
+      const t = keys[0]!;
+      const c = t.charCodeAt(0);
+      if (c >= 65 && c <= 90) {
+        this.node(t, o[t] as N, scope, out);
+        return;
+      }
+    }
+    // An unwrapped struct: recognise the ones that carry meaning by their shape.
+    if (typeof o.relname === 'string' && 'relpersistence' in o) {
+      this.fromItem({ RangeVar: o }, { entries: [], outer: scope, ctes: scope?.ctes ?? null });
+      return;
+    }
+    if (Array.isArray(o.funcname) && 'funcformat' in o) {
+      this.node('FuncCall', o, scope, out);
+      return;
+    }
+    if (Array.isArray(o.ctes)) {
+      // A WITH clause met outside a statement handler: walk its queries for their accesses.
+      this.withClause(o, scope, scope?.ctes ?? null);
+      return;
+    }
+    for (const k of keys) this.walk(o[k], scope, out);
+  }
+
+  private node(type: string, b: N, scope: Scope | null, out: string[] | null): void {
+    if (++this.depth > 1000) throw new AnalysisError('expression nested too deeply');
+    try {
+      this.nodeInner(type, b, scope, out);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private nodeInner(type: string, b: N, scope: Scope | null, out: string[] | null): void {
+    switch (type) {
+      case 'ColumnRef': {
+        if (out) {
+          const fields = list(b.fields);
+          const star = fields.length > 0 && isStar(fields[fields.length - 1]);
+          out.push(...resolveColumn(scope, stringFields(fields), star));
+        }
+        return;
+      }
+      case 'FuncCall': {
+        if (!Array.isArray(b.funcname)) throw new AnalysisError('function call without a name');
+        for (const a of functionAccesses(nameParts(b.funcname), this.searchPath)) this.add(a);
+        this.walk(b.args, scope, out);
+        this.walk(b.agg_order, scope, out);
+        this.walk(b.agg_filter, scope, out);
+        this.walk(b.over, scope, out);
+        return;
+      }
+      case 'A_Expr': {
+        const op = list(b.name);
+        if (op.length > 1) {
+          const parts = stringFields(op);
+          const schema = parts[parts.length - 2];
+          if (schema !== 'pg_catalog') this.add({ kind: 'call', object: parts.slice(-2).join('.') });
+        }
+        this.walk(b.lexpr, scope, out);
+        this.walk(b.rexpr, scope, out);
+        return;
+      }
+      case 'SubLink': {
+        this.walk(b.testexpr, scope, out);
+        const [qt, qb] = unwrap(b.subselect);
+        if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported sub-query ${qt}`);
+        const outs = this.select(qb, scope, scope?.ctes ?? null);
+        if (out) out.push(...unionSources(outs));
+        return;
+      }
+      case 'SelectStmt': {
+        const outs = this.select(b, scope, scope?.ctes ?? null);
+        if (out) out.push(...unionSources(outs));
+        return;
+      }
+      case 'RangeVar':
+      case 'RangeSubselect':
+      case 'RangeFunction':
+      case 'JoinExpr':
+      case 'RangeTableSample':
+      case 'RangeTableFunc':
+      case 'JsonTable':
+        this.fromItem({ [type]: b }, { entries: [], outer: scope, ctes: scope?.ctes ?? null });
+        return;
+      case 'CommonTableExpr':
+        throw new AnalysisError('CTE outside a WITH clause');
+      default:
+        if (EXPRESSION_NODES.has(type)) {
+          for (const k in b) this.walk(b[k], scope, out);
+          return;
+        }
+        if (type.endsWith('Stmt')) {
+          const r = this.statementOf(type, b, scope);
+          if (out && r.outputs) out.push(...unionSources(r.outputs));
+          return;
+        }
+        throw new AnalysisError(`unsupported node ${type}`);
+    }
+  }
+
+  relKeysOf(rvNode: unknown): string[] {
+    return relationKeys(unwrapIf(rvNode, 'RangeVar') as N, this.searchPath);
+  }
+
+  createdKeyOf(rv: N): string {
+    return createdKey(rv, this.searchPath);
+  }
+
+  createdNameOf(parts: string[]): string {
+    return createdName(parts, this.searchPath);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+
+
+
+
+
+
+
+function isStar(f: unknown): boolean {
+  return !!f && typeof f === 'object' && 'A_Star' in (f as N);
+}
+
+function isStarRef(cref: N): boolean {
+  const fields = list(cref.fields);
+  return fields.length > 0 && isStar(fields[fields.length - 1]);
+}
+
+function findLocal(here: Scope, parts: string[]): Entry | undefined {
+  const name = parts[parts.length - 1];
+  const schema = parts.length >= 2 ? parts[parts.length - 2] : null;
+  for (let s: Scope | null = here; s; s = s.outer) {
+    const e = s.entries.find((x) => (schema ? !!x.relKeys?.includes(`${schema}.${name}`) : x.name === name));
+    if (e) return e;
+  }
+  return undefined;
+}
+
+function hasInto(b: N): boolean {
+  return !!b.intoClause;
+}
+
+/** UNION/INTERSECT/EXCEPT: column i comes from column i of each side; misaligned → everything. */
+function mergeSetOp(left: OutputColumn[], right: OutputColumn[]): OutputColumn[] {
+  const aligned = left.length === right.length && !left.some((c) => c.name === '*') && !right.some((c) => c.name === '*');
+  if (aligned) return left.map((c, i) => ({ name: c.name, sources: dedupe(c.sources.concat(right[i]!.sources)) }));
+  const all = unionSources(left.concat(right));
+  return left.length ? left.map((c) => ({ name: c.name, sources: all })) : [{ name: '*', sources: all }];
+}
+
+
+function isFalseOption(arg: unknown): boolean {
+  const s = constString(arg);
+  if (s !== null) return ['false', 'off', 'no', '0'].includes(s.toLowerCase());
+  const c = unwrapIf(arg, 'A_Const');
+  if (c.ival) return c.ival.ival === 0 || c.ival.ival === undefined;
+  const bool = unwrapIf(arg, 'Boolean');
+  if ('boolval' in bool) return !bool.boolval;
+  const int = unwrapIf(arg, 'Integer');
+  if (Object.keys(int).length === 0 || 'ival' in int) return !int.ival;
+  return false;
+}
+
+/** The column name PostgreSQL would give an expression (FigureColname, the common cases). */
+export function figureName(v: unknown): string {
+  if (!v || typeof v !== 'object') return '?column?';
+  const [t, b] = unwrap(v);
+  switch (t) {
+    case 'ColumnRef': {
+      const f = stringFields(b.fields);
+      return f.length ? f[f.length - 1]! : '?column?';
+    }
+    case 'FuncCall': {
+      const f = stringFields(b.funcname);
+      return f.length ? f[f.length - 1]! : '?column?';
+    }
+    case 'A_Indirection': {
+      const f = stringFields(b.indirection);
+      return f.length ? f[f.length - 1]! : figureName(b.arg);
+    }
+    case 'TypeCast': {
+      const inner = figureName(b.arg);
+      if (inner !== '?column?') return inner;
+      const f = stringFields((b.typeName as N | undefined)?.names);
+      return f.length ? f[f.length - 1]! : '?column?';
+    }
+    case 'CaseExpr':
+      return 'case';
+    case 'A_ArrayExpr':
+      return 'array';
+    case 'RowExpr':
+      return 'row';
+    case 'CoalesceExpr':
+      return 'coalesce';
+    case 'MinMaxExpr':
+      return b.op === 'IS_LEAST' ? 'least' : 'greatest';
+    case 'GroupingFunc':
+      return 'grouping';
+    case 'SubLink':
+      if (b.subLinkType === 'EXISTS_SUBLINK') return 'exists';
+      if (b.subLinkType === 'ARRAY_SUBLINK') return 'array';
+      if (b.subLinkType === 'EXPR_SUBLINK') {
+        const sel = unwrapIf(b.subselect, 'SelectStmt');
+        const first = list(sel.targetList)[0];
+        if (first) {
+          const rt = unwrapIf(first, 'ResTarget');
+          return typeof rt.name === 'string' ? rt.name : figureName(rt.val);
+        }
+      }
+      return '?column?';
+    default:
+      return '?column?';
+  }
+}
+
+export function dedupeAccesses(accesses: Access[]): Access[] {
+  const seen = new Set<string>();
+  const out: Access[] = [];
+  for (const a of accesses) {
+    const key = `${a.kind}\u0000${a.object ?? ''}\u0000${a.exact ? 1 : 0}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(a);
+  }
+  return out;
+}
