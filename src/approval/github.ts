@@ -2,7 +2,7 @@
 // head commit shows what waits; a permitted reviewer answers with a `/tollgate approve|deny <id>`
 // comment; the check run is completed with the outcome. Every failure before a valid answer ends in deny.
 import type { GithubApprovalConfig } from '../pg/config.js';
-import { hasWriteAccess, parseApprovers, screenComment, type ApproverEntry, type IssueComment } from './answers.js';
+import { hasWriteAccess, parseApprovers, screenComment, type AnswerContext, type ApproverEntry, type IssueComment } from './answers.js';
 import { checkRunName, checkRunSummary, code, type Refusal } from './check-run-text.js';
 import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type RequestOptions, type Sleep } from './github-client.js';
 import { formatDuration } from './terminal.js';
@@ -103,8 +103,9 @@ export class GithubApprover implements Approver {
       run = res.data;
     } catch (err) {
       if (signal?.aborted) return { approved: false, via: 'github', reason: 'cancelled' };
-      const reason = `could not open the approval check run on the pull request (${oneLine((err as Error).message)}); `
-        + 'the token needs `checks: write`';
+      const denied = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
+      const reason = `could not open the approval check run on the pull request (${oneLine((err as Error).message)})`
+        + (denied ? '; the job needs `permissions: checks: write`' : '');
       this.log(`tollgate: request ${req.id}: ${reason}; denied`);
       return { approved: false, via: 'unavailable', reason };
     }
@@ -112,6 +113,7 @@ export class GithubApprover implements Approver {
     this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
 
     const seen = new Set<number>();
+    const retryLogged = new Set<number>();
     const permissions = new Map<string, Promise<Verdict>>();
     let interval = this.config.pollMs;
     let lastFailure = '';
@@ -137,35 +139,26 @@ export class GithubApprover implements Approver {
       let changed = false;
       const newRefusals: Refusal[] = [];
       const accepted: { verdict: 'approve' | 'deny'; login: string; comment: IssueComment }[] = [];
+      const answerCtx = { requestId: req.id, otherIds: this.ids, actor: this.config.actor, requestedAt, deadline };
       for (const c of (comments ?? []).sort((a, b) => a.id - b.id)) {
         if (seen.has(c.id)) continue;
-        changed = true;
-        const s = screenComment(c, { requestId: req.id, otherIds: this.ids, actor: this.config.actor, requestedAt, deadline });
-        if (s.kind === 'ignore') { seen.add(c.id); continue; }
-        let verdict: Verdict = s.kind === 'refuse' ? { ok: false, reason: s.reason } : { ok: true };
-        if (s.kind === 'candidate') {
-          let pending = permissions.get(s.login.toLowerCase());
-          if (!pending) {
-            pending = this.mayAnswer(s.login, deadline, signal);
-            permissions.set(s.login.toLowerCase(), pending);
+        const j = await this.judge(c, answerCtx, permissions, signal);
+        if (j.kind === 'retry') {
+          // Could not tell now (network, 5xx, rate limit): look at this comment again next poll.
+          if (!signal?.aborted && !retryLogged.has(c.id)) {
+            this.log(`tollgate: request ${req.id}: could not yet verify the answer in ${oneLine(c.html_url)} (${j.reason}); will retry`);
           }
-          verdict = await pending;
-          if (verdict.transient) {
-            // Could not tell now (network, 5xx, rate limit): look at this comment again next poll.
-            permissions.delete(s.login.toLowerCase());
-            if (!signal?.aborted) this.log(`tollgate: request ${req.id}: could not yet verify ${s.login}'s answer (${verdict.reason}); will retry`);
-            continue;
-          }
-        }
-        seen.add(c.id);
-        const login = c.user?.login ?? '(unknown)';
-        if (!verdict.ok || s.kind !== 'candidate') {
-          const reason = verdict.reason ?? 'refused';
-          newRefusals.push({ login, reason, url: c.html_url });
-          this.log(`tollgate: request ${req.id}: refused answer by ${oneLine(login)} (${c.html_url}): ${oneLine(reason)}`);
+          retryLogged.add(c.id);
           continue;
         }
-        accepted.push({ verdict: s.verdict, login, comment: c });
+        seen.add(c.id);
+        changed = true;
+        if (j.kind === 'refuse') {
+          newRefusals.push({ login: j.login, reason: j.reason, url: c.html_url });
+          this.log(`tollgate: request ${req.id}: refused answer by ${oneLine(j.login)} (${oneLine(c.html_url)}): ${oneLine(j.reason)}`);
+        } else if (j.kind === 'accept') {
+          accepted.push({ verdict: j.verdict, login: j.login, comment: c });
+        }
       }
       refusals.push(...newRefusals);
 
@@ -176,11 +169,11 @@ export class GithubApprover implements Approver {
         const where = decided.comment.html_url;
         const who = `${code(decided.login)} at ${at.toISOString()} ([comment](${where}))`;
         if (decided.verdict === 'approve') {
-          this.log(`tollgate: request ${req.id} approved by ${decided.login} (${where})`);
+          this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine(where)})`);
           await this.complete(run, 'success', `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
           return { approved: true, via: 'github', approver: decided.login, at, where };
         }
-        this.log(`tollgate: request ${req.id} denied by ${decided.login} (${where})`);
+        this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine(where)})`);
         await this.complete(run, 'failure', `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
         return { approved: false, via: 'github', approver: decided.login, at, where, reason: `denied by ${decided.login}` };
       }
@@ -199,6 +192,28 @@ export class GithubApprover implements Approver {
       interval = changed ? this.config.pollMs : Math.min(this.maxPollMs, Math.ceil(interval * 1.5));
       await this.sleep(Math.max(0, Math.min(interval, deadline - this.now())), signal);
     }
+  }
+
+  /** One comment: not an answer, a refused answer, an accepted one, or "cannot tell yet". */
+  private async judge(
+    c: IssueComment, ctx: AnswerContext, permissions: Map<string, Promise<Verdict>>, signal?: AbortSignal,
+  ): Promise<Judged> {
+    const s = screenComment(c, ctx);
+    if (s.kind === 'ignore') return s;
+    if (s.kind === 'refuse') return { kind: 'refuse', login: c.user?.login ?? '(unknown)', reason: s.reason };
+    const key = s.login.toLowerCase();
+    let pending = permissions.get(key);
+    if (!pending) {
+      pending = this.mayAnswer(s.login, ctx.deadline, signal);
+      permissions.set(key, pending);
+    }
+    const verdict = await pending;
+    if (verdict.transient) {
+      permissions.delete(key);
+      return { kind: 'retry', reason: verdict.reason ?? 'unknown' };
+    }
+    if (!verdict.ok) return { kind: 'refuse', login: s.login, reason: verdict.reason ?? 'refused' };
+    return { kind: 'accept', verdict: s.verdict, login: s.login };
   }
 
   /** Write permission, then the approvers list (a login, or active membership of an org/team). */
@@ -265,6 +280,12 @@ export class GithubApprover implements Approver {
     return `repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}/${rest}`;
   }
 }
+
+type Judged =
+  | { kind: 'ignore' }
+  | { kind: 'retry'; reason: string }
+  | { kind: 'refuse'; login: string; reason: string }
+  | { kind: 'accept'; verdict: 'approve' | 'deny'; login: string };
 
 interface Verdict {
   ok: boolean;

@@ -372,6 +372,30 @@ describe('GithubApprover: rate limits and failures', () => {
     expect(logs.filter((l) => l.includes('could not read the pull request\'s comments (GET /repos/acme/app/issues/7/comments: HTTP 502: Server Error)'))).toHaveLength(1);
   });
 
+  it('a permission check that fails for a while is retried, not taken as a refusal', async () => {
+    const outcome = approver().review(request('req-pf'));
+    await runCreated();
+    api.state.failOn = { path: /\/collaborators\/rev\/permission$/, status: 502, times: 3 };
+    const c = api.addComment('rev', '/tollgate approve req-pf');
+    expect(await outcome).toEqual({ approved: true, via: 'github', approver: 'rev', at: new Date(c.created_at), where: c.html_url });
+    expect(api.calls({ path: /\/collaborators\/rev\/permission$/ }).map((x) => x.status)).toEqual([502, 502, 502, 200]);
+    expect(logs.filter((l) => l.includes('could not yet verify'))).toEqual([
+      `tollgate: request req-pf: could not yet verify the answer in ${c.html_url} (could not verify permission: GET /repos/acme/app/collaborators/rev/permission: HTTP 502: Server Error); will retry`,
+    ]);
+    expect(logs.some((l) => l.includes('refused'))).toBe(false);
+  });
+
+  it('a team the token cannot read vouches for no one, and says why', async () => {
+    api.setPermission('carol', 'write');
+    api.state.failOn = { path: /^\/orgs\/acme\/teams\/dba\/memberships\//, status: 403, times: 100 };
+    const outcome = approver({}, { approvers: ['acme/dba'] }).review(request('req-tf', 400));
+    await runCreated();
+    api.addComment('carol', '/tollgate approve req-tf');
+    expect((await outcome).via).toBe('timeout');
+    expect(api.checkRuns()[0]!.output.summary).toContain(
+      "`carol`: not in this role's approvers (acme/dba); could not read acme/dba membership (GET /orgs/acme/teams/dba/memberships/carol: HTTP 403: Server Error)");
+  });
+
   it('API down (nothing listening): denied at once, never approved', async () => {
     const closed = await startGithubApi();
     const url = closed.url;
@@ -386,7 +410,7 @@ describe('GithubApprover: rate limits and failures', () => {
     api.state.failWith = 503;
     expect(await approver().review(request('req-503'))).toEqual({
       approved: false, via: 'unavailable',
-      reason: 'could not open the approval check run on the pull request (POST /repos/acme/app/check-runs: HTTP 503: Server Error); the token needs `checks: write`',
+      reason: 'could not open the approval check run on the pull request (POST /repos/acme/app/check-runs: HTTP 503: Server Error)',
     });
     api.state.failWith = null;
     const bad = await approver({ token: 'ghs_wrong' }).review(request('req-401'));
@@ -394,7 +418,7 @@ describe('GithubApprover: rate limits and failures', () => {
     expect(bad.reason).toContain('HTTP 401: Bad credentials');
     api.state.failWith = 403;
     const forbidden = await approver().review(request('req-403'));
-    expect(forbidden.reason).toContain('HTTP 403: Server Error');
+    expect(forbidden.reason).toBe('could not open the approval check run on the pull request (POST /repos/acme/app/check-runs: HTTP 403: Server Error); the job needs `permissions: checks: write`');
     expect(api.calls({ method: 'POST' }).filter((c) => c.status === 403)).toHaveLength(1); // not a rate limit: no retry
   });
 

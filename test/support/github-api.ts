@@ -49,6 +49,8 @@ export interface GithubApiState {
   secondaryLimitOnce: { retryAfterSeconds: number } | null;
   /** Answer every request with this status (API trouble). */
   failWith: number | null;
+  /** Answer the next `times` requests whose path matches with this status. */
+  failOn: { path: RegExp; status: number; times: number } | null;
   /** Filter comments by `since` (updated at or after), as GitHub does. Off: return all (tests the client's own check). */
   honourSince: boolean;
   checkRuns: CheckRun[];
@@ -89,6 +91,7 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
     rateLimitReset: Math.floor(Date.now() / 1000) + 3600,
     secondaryLimitOnce: null,
     failWith: null,
+    failOn: null,
     honourSince: true,
     checkRuns: [],
     comments: [],
@@ -130,6 +133,10 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
   function route(req: IncomingMessage, u: URL, body: unknown, send: (s: number, d: unknown, h?: Record<string, string>) => void): void {
     if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' });
     if (state.failWith !== null) return send(state.failWith, { message: 'Server Error' });
+    if (state.failOn && state.failOn.times > 0 && state.failOn.path.test(u.pathname)) {
+      state.failOn.times--;
+      return send(state.failOn.status, { message: 'Server Error' });
+    }
     if (state.secondaryLimitOnce) {
       const { retryAfterSeconds } = state.secondaryLimitOnce;
       state.secondaryLimitOnce = null;
