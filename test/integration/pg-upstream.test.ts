@@ -2,7 +2,8 @@
 // small fake servers for what a real server does not do (TLS here runs through a TLS-terminating relay
 // with a throwaway certificate, because the local server has ssl=off).
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
@@ -13,10 +14,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendCancel } from '../../src/pg/cancel.js';
 import { CatalogError, ColumnCatalog, SimpleQuerySession } from '../../src/pg/catalog.js';
+import * as P from '../../src/pg/protocol.js';
 import { B, BackendParser, decodeErrorFields, query } from '../../src/pg/protocol.js';
+import { ScramServer, deriveScramVerifier } from '../../src/pg/scram.js';
 import { connectUpstream, parseUpstreamUrl, UpstreamError, type Upstream } from '../../src/pg/upstream.js';
 import { ADMIN, ensurePasswordAuth } from '../support/pg-hba.js';
 
+const execFileAsync = promisify(execFile);
 const PG = '127.0.0.1:5432';
 const DB = 'test';
 const suffix = randomBytes(4).toString('hex');
@@ -600,6 +604,104 @@ describe('ColumnCatalog', () => {
     } finally {
       catalog.close();
     }
+  });
+});
+
+describe('ScramServer with real clients (node-postgres, psql/libpq)', () => {
+  // A minimal server: SCRAM-SHA-256 with ScramServer, then answers every query with one row `ok`.
+  const SECRET = `session-${randomBytes(8).toString('hex')}`;
+  let server: net.Server;
+  let port: number;
+  const outcomes: string[] = [];
+
+  beforeAll(async () => {
+    const verifier = deriveScramVerifier(SECRET);
+    server = net.createServer((sock) => {
+      const parser = new P.FrontendParser();
+      const scram = new ScramServer(verifier);
+      let step: 'startup' | 'first' | 'final' | 'ready' = 'startup';
+      sock.on('error', () => undefined);
+      sock.on('data', (chunk) => {
+        try {
+          parser.parse(chunk, (m) => {
+            if (m.type === 'sslRequest' || m.type === 'gssEncRequest') sock.write('N');
+            else if (m.type === 'startup' && step === 'startup') {
+              step = 'first';
+              sock.write(P.authenticationSASL(scram.mechanisms()));
+            } else if (m.type === 'password' && step === 'first') {
+              const { mechanism, data } = P.decodeSASLInitialResponse(m.body);
+              if (mechanism !== 'SCRAM-SHA-256') throw new Error('mechanism');
+              step = 'final';
+              sock.write(P.authenticationSASLContinue(scram.handleClientFirst(data)));
+            } else if (m.type === 'password' && step === 'final') {
+              const r = scram.handleClientFinal(m.body);
+              outcomes.push(r.ok ? 'ok' : r.reason);
+              if (!r.ok) {
+                sock.end(P.errorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed for user "tollgate"' }));
+                return;
+              }
+              step = 'ready';
+              sock.write(Buffer.concat([
+                P.authenticationSASLFinal(r.serverFinal),
+                P.authenticationOk(),
+                P.parameterStatus('client_encoding', 'UTF8'),
+                P.parameterStatus('server_version', '15.0'),
+                P.backendKeyData(1234, Buffer.alloc(4, 1)),
+                P.readyForQuery('I'),
+              ]));
+            } else if (m.type === 'query' && step === 'ready') {
+              sock.write(Buffer.concat([
+                P.rowDescription([{ name: 'answer', tableOid: 0, attnum: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }]),
+                P.dataRow([Buffer.from('ok')]),
+                P.commandComplete('SELECT 1'),
+                P.readyForQuery('I'),
+              ]));
+            } else if (m.type === 'terminate') sock.end();
+            else throw new Error(`unexpected ${m.type} in ${step}`);
+          });
+        } catch (err) {
+          outcomes.push(`error: ${(err as Error).message}`);
+          sock.destroy();
+        }
+      });
+    });
+    port = await listen(server);
+  });
+
+  afterAll(() => server?.close());
+
+  it('node-postgres authenticates with the session secret', async () => {
+    outcomes.length = 0;
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'tollgate', password: SECRET, database: 'x' });
+    await c.connect();
+    expect((await c.query('SELECT whatever')).rows).toEqual([{ answer: 'ok' }]);
+    await c.end();
+    expect(outcomes).toEqual(['ok']);
+  });
+
+  it('node-postgres with a wrong secret is refused', async () => {
+    outcomes.length = 0;
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'tollgate', password: SECRET + 'x', database: 'x' });
+    await expect(c.connect()).rejects.toThrow('password authentication failed for user "tollgate"');
+    expect(outcomes).toEqual(['password authentication failed']);
+  });
+
+  it('psql (libpq) authenticates, and is refused with a wrong secret', async () => {
+    outcomes.length = 0;
+    // Asynchronously: the server runs in this process.
+    const run = async (password: string) => {
+      try {
+        return (await execFileAsync('psql', ['-X', '-A', '-t', '-h', '127.0.0.1', '-p', String(port), '-U', 'tollgate', '-d', 'x', '-c', 'SELECT 1'], {
+          env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'prefer', PGCONNECT_TIMEOUT: '5' },
+          encoding: 'utf8',
+        })).stdout;
+      } catch (err) {
+        return `failed: ${(err as { stderr?: string }).stderr ?? ''}`;
+      }
+    };
+    expect((await run(SECRET)).trim()).toBe('ok');
+    expect(await run('wrong')).toMatch(/failed: .*password authentication failed for user "tollgate"/s);
+    expect(outcomes).toEqual(['ok', 'password authentication failed']);
   });
 });
 
