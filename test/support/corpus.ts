@@ -43,6 +43,8 @@ export interface Attack {
   sql: string;
   decision: 'deny' | 'review';
   deciding?: ExpectedAccess;
+  /** Further accesses the deciding statement must carry (e.g. the DELETE inside a PREPARE). */
+  also?: ExpectedAccess[];
   reason?: string;
   why: string;
   demo?: AttackDemo;
