@@ -52,6 +52,8 @@ export interface RequestOptions {
   /** Do not wait for a rate limit past this time (epoch ms). */
   deadline?: number;
   signal?: AbortSignal;
+  /** Conditional GET: a 304 answer (which GitHub does not count against the rate limit) comes back as status 304. */
+  etag?: string;
   /** Cuts short only the waits for a rate limit (before anything is sent), never a request in flight. */
   waitSignal?: AbortSignal;
 }
@@ -63,6 +65,7 @@ export interface GithubResponse<T> {
 }
 
 const MAX_RATE_LIMIT_RETRIES = 5;
+const PAGE_CACHE_SIZE = 64;
 
 export class GithubClient {
   private readonly base: URL;
@@ -75,6 +78,8 @@ export class GithubClient {
   private readonly requestTimeoutMs: number;
   /** Shared by every request of this client: nothing is sent before this time (epoch ms). */
   private blockedUntil = 0;
+  /** Last answer per page URL, for conditional requests (oldest dropped first). */
+  private readonly pages = new Map<string, { etag: string; data: unknown[]; link: string | null }>();
 
   constructor(opts: GithubClientOptions) {
     this.base = new URL(opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/`);
@@ -106,6 +111,7 @@ export class GithubClient {
         }
         throw httpError(method, url, res.status, text);
       }
+      if (res.status === 304 && opts.etag) return { status: 304, data: undefined as T, headers: res.headers };
       if (res.status < 200 || res.status >= 300) {
         throw httpError(method, url, res.status, await res.text().catch(() => ''));
       }
@@ -114,15 +120,30 @@ export class GithubClient {
     }
   }
 
-  /** GET every page of a list, following `Link: rel="next"` (only on the API's own origin). */
+  /**
+   * GET every page of a list, following `Link: rel="next"` (only on the API's own origin). Pages are
+   * fetched conditionally (If-None-Match): polling an unchanged list costs no rate limit.
+   */
   async paginate<T>(path: string, query: Record<string, string | number>, opts: RequestOptions = {}): Promise<T[]> {
     const items: T[] = [];
     let next: string | null = this.resolve(path, query).href;
     for (let pages = 0; next && pages < 100; pages++) {
-      const res: GithubResponse<T[]> = await this.request<T[]>('GET', next, opts);
-      if (!Array.isArray(res.data)) throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', `GET ${path}: expected a list`);
-      items.push(...res.data);
-      next = nextLink(res.headers.get('link'));
+      const url: string = next;
+      const cached = this.pages.get(url);
+      const res: GithubResponse<T[]> = await this.request<T[]>('GET', url, { ...opts, etag: cached?.etag });
+      let data: unknown = res.data;
+      let link = res.headers.get('link');
+      if (res.status === 304 && cached) {
+        ({ data, link } = cached);
+      } else {
+        const etag = res.headers.get('etag');
+        this.pages.delete(url);
+        if (etag && Array.isArray(data)) this.pages.set(url, { etag, data, link });
+        if (this.pages.size > PAGE_CACHE_SIZE) this.pages.delete(this.pages.keys().next().value!);
+      }
+      if (!Array.isArray(data)) throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', `GET ${path}: expected a list`);
+      items.push(...(data as T[]));
+      next = nextLink(link);
     }
     return items;
   }
@@ -160,6 +181,7 @@ export class GithubClient {
       'user-agent': 'tollgate',
     };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.etag) headers['if-none-match'] = opts.etag;
     try {
       return await this.fetchImpl(url.href, {
         method, headers, signal,

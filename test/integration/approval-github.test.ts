@@ -361,6 +361,19 @@ describe('GithubApprover: rate limits and failures', () => {
     expect(gets.length).toBeLessThanOrEqual(sleeps.length + 1);
   });
 
+  it('polls with conditional requests: an unchanged page is a 304 that spends no rate limit', async () => {
+    const outcome = approver().review(request('req-304', 400));
+    await runCreated();
+    api.addComment('someone', 'an ordinary remark');
+    expect((await outcome).via).toBe('timeout');
+    const statuses = api.calls({ method: 'GET', path: /\/comments$/ }).map((c) => c.status);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(2);
+    expect(statuses.filter((s) => s === 304).length).toBeGreaterThanOrEqual(3);
+    expect(statuses.filter((s) => s !== 200 && s !== 304)).toEqual([]);
+    const spent = 5000 - api.state.rateLimitRemaining;
+    expect(spent).toBe(1 + statuses.filter((s) => s === 200).length + 1); // POST, full pages, final PATCH
+  });
+
   it('keeps polling through a failing comments API and still takes the answer', async () => {
     const outcome = approver().review(request('req-f'));
     await runCreated();

@@ -1,7 +1,7 @@
 // A local stand-in for the parts of the GitHub REST API that tollgate's approvals use: check runs,
 // pull-request (issue) comments, collaborator permission, team membership, rate-limit headers and a
 // secondary rate limit. It runs on node:http, port 0, and records every call for exact assertions.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -124,7 +124,7 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
           'x-ratelimit-resource': 'core',
           ...extra,
         };
-        res.writeHead(status, headers).end(status === 204 ? undefined : JSON.stringify(data));
+        res.writeHead(status, headers).end(status === 204 || status === 304 ? undefined : JSON.stringify(data));
       };
       route(req, u, call.body, send);
     });
@@ -199,7 +199,13 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
       const last = Math.max(1, Math.ceil(all.length / perPage));
       const pageUrl = (n: number) => { const x = new URL(`${u.pathname}${u.search}`, url); x.searchParams.set('page', String(n)); return x.href; };
       if (page < last) links.push(`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`);
-      return send(200, items.map(({ issue_number: _i, ...c }) => c), links.length ? { link: links.join(', ') } : {});
+      const page200 = items.map(({ issue_number: _i, ...c }) => c);
+      const etag = `"${createHash('sha1').update(JSON.stringify([page200, links])).digest('hex')}"`;
+      if (req.headers['if-none-match'] === etag) {
+        state.rateLimitRemaining++; // GitHub does not count a 304 against the rate limit
+        return send(304, undefined, { etag });
+      }
+      return send(200, page200, { etag, ...(links.length ? { link: links.join(', ') } : {}) });
     }
     if (m === 'GET' && (r = /^\/collaborators\/([^/]+)\/permission$/.exec(rest))) {
       const login = decodeURIComponent(r[1]!);

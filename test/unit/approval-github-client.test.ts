@@ -116,6 +116,24 @@ describe('GithubClient', () => {
   });
 });
 
+describe('GithubClient conditional pages', () => {
+  it('sends If-None-Match and reuses the cached page on 304', async () => {
+    const h = harness([
+      { status: 200, body: [{ id: 1 }], headers: { etag: '"v1"' } },
+      { status: 304, headers: { etag: '"v1"' } },
+      { status: 200, body: [{ id: 1 }, { id: 2 }], headers: { etag: '"v2"' } },
+    ]);
+    expect(await h.client.paginate('c', { since: 'x' })).toEqual([{ id: 1 }]);
+    expect(await h.client.paginate('c', { since: 'x' })).toEqual([{ id: 1 }]);
+    expect(await h.client.paginate('c', { since: 'x' })).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(h.sent.map((s) => s.headers['if-none-match'])).toEqual([undefined, '"v1"', '"v1"']);
+  });
+  it('a 304 to a request that sent no ETag is an error', async () => {
+    const h = harness([{ status: 304 }]);
+    await expect(h.client.request('GET', 'x')).rejects.toThrow('GET /api/v3/x: HTTP 304');
+  });
+});
+
 describe('nextLink and oneLine', () => {
   it('finds rel="next" only', () => {
     expect(nextLink('<https://a/x?page=2>; rel="next"')).toBe('https://a/x?page=2');
