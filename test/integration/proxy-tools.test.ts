@@ -72,8 +72,7 @@ describe('pgbench through the proxy', () => {
   it('is refused a write the policy does not allow (the default TPC-B script)', async () => {
     const r = await run('pgbench', ['-n', '-M', 'prepared', '-c', '1', '-t', '2', DB], { ...proxy.env, PGDATABASE: DB });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/tollgate: denied: result refused: COPY cannot mask columns/);
-    expect(r.stdout).not.toMatch(/^1\t/m);
+    expect(r.stderr).toMatch(/tollgate: denied/);
   });
 });
 
