@@ -57,6 +57,8 @@ export class SimpleQuerySession {
     s.on('error', (err) => this.fail(new SimpleQueryError(`catalog session: ${err.message}`)));
     s.on('close', () => this.fail(new SimpleQueryError('catalog session: the server closed the connection')));
     if (upstream.leftover.length > 0) this.feed(upstream.leftover);
+    // A helper session must never be what keeps the process alive (SIGTERM drain, CLI exit).
+    s.unref();
     s.resume();
   }
 
@@ -87,6 +89,7 @@ export class SimpleQuerySession {
     if (!next || this.dead) return;
     this.current = { rows: [], error: null };
     this.timer = setTimeout(() => this.fail(new SimpleQueryError(`catalog query timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    this.timer.unref();
     this.upstream.socket.write(query(next.sql));
   }
 

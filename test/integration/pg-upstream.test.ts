@@ -591,6 +591,28 @@ describe('ColumnCatalog', () => {
     down.close();
   });
 
+  it('rejects (fail closed) when the lookup times out', async () => {
+    // A server that authenticates (trust) and then never answers a query.
+    const { port, close } = await fakeServer((sock) => {
+      sock.once('data', () =>
+        sock.write(Buffer.concat([authMessage(0), P.backendKeyData(7, Buffer.alloc(4)), P.readyForQuery('I')])),
+      );
+    });
+    try {
+      const catalog = new ColumnCatalog(`postgres://u@127.0.0.1:${port}/d?sslmode=disable`, { queryTimeoutMs: 200 });
+      const err = await catalog.resolve(oids.users, 2).then(
+        () => null,
+        (e: CatalogError) => e,
+      );
+      expect(err).toBeInstanceOf(CatalogError);
+      expect(err?.code).toBe('ERR_CATALOG_LOOKUP');
+      expect(err?.message).toBe('column name lookup failed: catalog query timed out after 200 ms');
+      catalog.close();
+    } finally {
+      close();
+    }
+  });
+
   it('recovers after its session dies', async () => {
     const catalog = new ColumnCatalog(url('postgres'));
     try {
