@@ -1,6 +1,15 @@
 // A local stand-in for the parts of the GitHub REST API that tollgate's approvals use: check runs,
 // pull-request (issue) comments, collaborator permission, team membership, rate-limit headers and a
 // secondary rate limit. It runs on node:http, port 0, and records every call for exact assertions.
+//
+//   const api = await startGithubApi({ repository: 'acme/app' });
+//   api.setPermission('reviewer', 'write');
+//   // the code under test gets apiUrl = api.url (GITHUB_API_URL) and token = api.token
+//   await until(() => api.checkRuns()[0]);                      // the check run is open
+//   api.addComment('reviewer', `/tollgate approve ${id}`, { issue: 7 });
+//   expect(api.checkRuns()[0].conclusion).toBe('success');
+//
+// Comments live on issue 7 unless `issue` says otherwise; timestamps have whole seconds, as GitHub's do.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
