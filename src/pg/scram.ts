@@ -7,11 +7,13 @@
 //
 // Nothing here logs, and no error message contains a password, proof or key.
 
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
 export const DEFAULT_SCRAM_ITERATIONS = 4096;
 const KEY_LEN = 32;
+/** The most PBKDF2 rounds the client side accepts from a server (PostgreSQL's default is 4096). */
+export const MAX_CLIENT_ITERATIONS = 1_000_000;
 // A nonce or message longer than this is not a real client; refuse before doing work.
 const MAX_MESSAGE_LEN = 4096;
 
@@ -298,6 +300,25 @@ export class ScramClient {
 
   /** Takes AuthenticationSASLContinue data; returns the client-final-message. Throws ScramError. */
   handleServerFirst(data: Buffer): Buffer {
+    const p = this.parseServerFirst(data);
+    return this.finish(p, saltedPassword(this.password, p.salt, p.iterations));
+  }
+
+  /**
+   * As `handleServerFirst`, but PBKDF2 runs on libuv's thread pool: the proxy uses this so one
+   * upstream login never stalls every other connection's event loop.
+   */
+  async handleServerFirstAsync(data: Buffer): Promise<Buffer> {
+    const p = this.parseServerFirst(data);
+    const salted = await new Promise<Buffer>((resolve, reject) =>
+      pbkdf2(Buffer.from(saslPrep(this.password), 'utf8'), p.salt, p.iterations, KEY_LEN, 'sha256', (err, key) =>
+        err ? reject(err) : resolve(key),
+      ),
+    );
+    return this.finish(p, salted);
+  }
+
+  private parseServerFirst(data: Buffer): { text: string; nonce: string; salt: Buffer; iterations: number; clientFirstBare: string } {
     const state = this.state;
     this.state = { step: 'done' };
     if (state.step !== 'sent-first') throw new ScramError('ERR_SCRAM_STATE', 'server-first-message out of order');
@@ -315,14 +336,20 @@ export class ScramClient {
     }
     const salt = decodeBase64(saltB64, what);
     if (salt.length === 0) throw new ScramError('ERR_SCRAM_MALFORMED', `${what}: empty salt`);
-    if (!/^[1-9][0-9]{0,8}$/.test(iterText)) throw new ScramError('ERR_SCRAM_MALFORMED', `${what}: bad iteration count`);
+    if (!/^[1-9][0-9]{0,9}$/.test(iterText)) throw new ScramError('ERR_SCRAM_MALFORMED', `${what}: bad iteration count`);
     const iterations = Number(iterText);
+    // A hostile server could ask for billions of rounds to pin a CPU: refuse beyond a generous cap.
+    if (iterations > MAX_CLIENT_ITERATIONS) {
+      throw new ScramError('ERR_SCRAM_UNSUPPORTED', `${what}: iteration count ${iterations} exceeds the limit of ${MAX_CLIENT_ITERATIONS}`);
+    }
+    return { text, nonce, salt, iterations, clientFirstBare: state.clientFirstBare };
+  }
 
-    const salted = saltedPassword(this.password, salt, iterations);
+  private finish(p: { text: string; nonce: string; clientFirstBare: string }, salted: Buffer): Buffer {
     const clientKey = hmac(salted, 'Client Key');
     const storedKey = sha256(clientKey);
-    const withoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${nonce}`;
-    const authMessage = `${state.clientFirstBare},${text},${withoutProof}`;
+    const withoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${p.nonce}`;
+    const authMessage = `${p.clientFirstBare},${p.text},${withoutProof}`;
     const proof = xor(clientKey, hmac(storedKey, authMessage));
     const expectedServerSignature = hmac(hmac(salted, 'Server Key'), authMessage);
     this.state = { step: 'sent-final', expectedServerSignature };

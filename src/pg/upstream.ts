@@ -83,6 +83,7 @@ export class UpstreamError extends Error {
 const DEFAULT_TIMEOUT_MS = 10_000;
 // Handshake messages are small; a server that announces more is broken or hostile.
 const MAX_HANDSHAKE_MESSAGE = 1 << 20;
+const MAX_PARAMETERS = 1000;
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 const EMPTY_HOST = 'tollgate-empty-host.invalid';
 const URL_PARAMS = new Set(['sslmode', 'sslrootcert', 'application_name', 'connect_timeout', 'host', 'port']);
@@ -470,7 +471,7 @@ async function authenticate(reader: HandshakeReader, t: UpstreamTarget, where: s
         }
         case 11: // AuthenticationSASLContinue
           if (!scram) throw new Error('SASLContinue without SASL');
-          socket.write(passwordMessage(scram.handleServerFirst(f.body.subarray(4))));
+          socket.write(passwordMessage(await scram.handleServerFirstAsync(f.body.subarray(4))));
           break;
         case 12: // AuthenticationSASLFinal
           if (!scram || scramDone) throw new Error('unexpected SASLFinal');
@@ -514,6 +515,9 @@ export async function connectUpstream(url: string, opts: ConnectOptions = {}): P
       const f = await reader.frame();
       switch (f.code) {
         case 0x53 /* S */: {
+          if (parameters.size >= MAX_PARAMETERS) {
+            throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', `${where}: server sent more than ${MAX_PARAMETERS} parameters`);
+          }
           const { name, value } = decodeParameterStatus(f.body);
           parameters.set(name, value);
           break;

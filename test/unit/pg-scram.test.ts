@@ -39,6 +39,13 @@ describe('ScramClient against the RFC 7677 vector', () => {
     expect(() => c.verifyServerFinal(b(RFC.serverFinal))).not.toThrow();
   });
 
+  it('computes the same client-final off the event loop (handleServerFirstAsync)', async () => {
+    const c = new ScramClient(RFC.user, RFC.password, { clientNonce: RFC.clientNonce, sendUserName: true });
+    c.clientFirst();
+    expect((await c.handleServerFirstAsync(b(RFC.serverFirst))).toString()).toBe(RFC.clientFinal);
+    expect(() => c.verifyServerFinal(b(RFC.serverFinal))).not.toThrow();
+  });
+
   it('throws on a forged server signature', () => {
     const c = new ScramClient(RFC.user, RFC.password, { clientNonce: RFC.clientNonce, sendUserName: true });
     c.clientFirst();
@@ -65,6 +72,7 @@ describe('ScramClient against the RFC 7677 vector', () => {
     ['missing salt', `r=${RFC.clientNonce}xyz,i=4096`],
     ['bad iterations', `r=${RFC.clientNonce}xyz,s=${RFC.salt},i=0`],
     ['non-numeric iterations', `r=${RFC.clientNonce}xyz,s=${RFC.salt},i=4k`],
+    ['absurd iterations (CPU pinning)', `r=${RFC.clientNonce}xyz,s=${RFC.salt},i=2000000000`],
     ['bad base64 salt', `r=${RFC.clientNonce}xyz,s=***,i=4096`],
     ['mandatory extension', `m=ext,r=${RFC.clientNonce}xyz,s=${RFC.salt},i=4096`],
     ['garbage', 'hello'],
