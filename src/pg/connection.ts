@@ -619,7 +619,9 @@ export class ProxyConnection {
       this.forward(m.raw, { t: 'query', reqs, idx: 0, active: null });
     };
     const refuse = (r: Refusal, approval?: AuditEntry['approval']): void => {
-      for (const s of d.statements) this.auditStatement(s.sql, s, time, start, { decision: 'deny', approval, reason: r.message });
+      // A reviewed statement keeps its decision `review`; the approval says how it ended.
+      const decision = approval ? 'review' : 'deny';
+      for (const s of d.statements) this.auditStatement(s.sql, s, time, start, { decision, approval, reason: r.message });
       if (d.statements.length === 0) this.auditSimple(m.sql, 'deny', null, r.message);
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r }), P.readyForQuery(this.txStatus)]);
     };
@@ -681,7 +683,7 @@ export class ProxyConnection {
     const time = new Date().toISOString();
     const start = performance.now();
     const refuse = (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']): void => {
-      if (s) this.auditStatement(m.sql, s, time, start, { decision: 'deny', approval, reason: r.message });
+      if (s) this.auditStatement(m.sql, s, time, start, { decision: approval ? 'review' : 'deny', approval, reason: r.message });
       else this.auditSimple(m.sql, 'deny', null, r.message);
       this.skipUntilSync = true;
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
