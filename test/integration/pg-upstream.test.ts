@@ -351,6 +351,22 @@ describe('TLS through a TLS-terminating relay in front of PostgreSQL', () => {
     }
   });
 
+  it('sendCancel goes over TLS too when the URL requires it', async () => {
+    const u = relayUrl(roles.scram, PASSWORDS.scram, '?sslmode=require');
+    const up = await connectUpstream(u);
+    try {
+      const running = simpleQuery(up, 'SELECT pg_sleep(30)').then(
+        () => 'finished',
+        (e: Error) => e.message,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      await sendCancel(u, up.backendKey);
+      expect(await running).toBe('57014: canceling statement due to user request');
+    } finally {
+      up.socket.destroy();
+    }
+  });
+
   it('sslmode=prefer uses TLS when the server offers it', async () => {
     const up = await connectUpstream(relayUrl('postgres', undefined, '?sslmode=prefer'));
     expect(up.tls).toBe(true);
