@@ -5,7 +5,7 @@ import type { GithubApprovalConfig } from '../pg/config.js';
 import { hasWriteAccess, parseApprovers, screenComment, type AnswerContext, type ApproverEntry, type IssueComment } from './answers.js';
 import { checkRunName, checkRunSummary, code, type Refusal } from './check-run-text.js';
 import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type RequestOptions, type Sleep } from './github-client.js';
-import { formatDuration } from './terminal.js';
+import { formatDuration } from './duration.js';
 import type { Approver, ReviewOutcome, ReviewRequest } from './types.js';
 
 export interface GithubApproverDeps {

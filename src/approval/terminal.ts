@@ -3,6 +3,7 @@
 import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { formatDuration } from './duration.js';
 import type { Approver, ReviewOutcome, ReviewRequest } from './types.js';
 
 export interface TerminalApproverOptions {
@@ -158,13 +159,4 @@ function localUser(): string {
 /** Control and bidi-override characters could rewrite the terminal (quoted identifiers may hold anything). */
 export function safe(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?');
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  const rest = s % 60;
-  return rest ? `${m}m${rest}s` : `${m}m`;
 }
