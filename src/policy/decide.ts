@@ -1,6 +1,6 @@
 // The pure part of deciding: one role's rules applied to analysed statements. No parsing, no cache
 // (engine.ts adds those), so it can be tested with hand-made analyses.
-import type { Access, StatementAnalysis } from '../sql/types.js';
+import type { Access, NamedDefinition, StatementAnalysis } from '../sql/types.js';
 import type { PostgresRule, Role } from './compile.js';
 import { maskedOutputs } from './masks.js';
 import type { Action, Decision, StatementDecision } from './types.js';
@@ -88,13 +88,14 @@ export function decideAccess(role: Role, access: Access): AccessDecision {
 /** One statement: the most restrictive of its accesses; an analysis error is a deny. */
 export function decideStatement(role: Role, analysis: StatementAnalysis): StatementDecision {
   const base = { sql: analysis.sql, kind: analysis.kind, accesses: analysis.accesses };
-  const masked = maskedOutputs(role, analysis.outputs);
+  const { masked, problem } = maskedOutputs(role, analysis.outputs);
   if (analysis.error !== undefined) {
     return { ...base, decision: 'deny', rule: null, reason: analysis.error || 'the statement could not be analysed', masked };
   }
   if (analysis.accesses.length === 0) {
     return { ...base, decision: 'deny', rule: null, reason: 'what the statement accesses could not be determined', masked };
   }
+  if (problem) return { ...base, decision: 'deny', rule: null, reason: problem, masked };
   let worst: AccessDecision | null = null;
   let deciding: Access | undefined;
   for (const access of analysis.accesses) {
@@ -114,9 +115,72 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
   };
 }
 
-/** A whole message: all or nothing (any deny → deny, else any review → review, else allow). */
-export function decideAnalyses(role: Role, analyses: readonly StatementAnalysis[]): Decision {
-  const statements = analyses.map((a) => decideStatement(role, a));
+/**
+ * Finds what a session's earlier PREPARE / DECLARE defined under a name. A caller that tracks its
+ * session passes one; then a name it does not know is denied.
+ */
+export type DefinitionLookup = (namespace: NamedDefinition['namespace'], name: string) => NamedDefinition | undefined;
+
+const NAMESPACE_WORD = { prepared: 'prepared statement', cursor: 'cursor' } as const;
+
+/**
+ * A statement that runs a prepared statement or cursor (EXECUTE, FETCH) is decided on its own
+ * accesses plus the definition's, and its result columns are the definition's. The definition
+ * comes from an earlier statement of the same message, else from the session (`lookup`). Without
+ * a lookup the statement is decided on its own accesses: what it runs was decided when it was
+ * prepared, since every PREPARE/DECLARE passes the engine too.
+ */
+function withDefinition(
+  a: StatementAnalysis,
+  local: ReadonlyMap<string, NamedDefinition>,
+  lookup: DefinitionLookup | undefined,
+): StatementAnalysis | string {
+  const uses = a.uses;
+  if (!uses || a.error !== undefined) return a;
+  const def = local.get(`${uses.namespace}:${uses.name}`) ?? lookup?.(uses.namespace, uses.name);
+  if (!def) {
+    return lookup ? `${NAMESPACE_WORD[uses.namespace]} "${uses.name}" is not defined in this session` : a;
+  }
+  const seen = new Set(a.accesses.map((x) => `${x.kind}\u0000${x.object ?? ''}\u0000${x.exact ? 1 : 0}`));
+  const accesses = [...a.accesses];
+  for (const x of def.accesses) {
+    const key = `${x.kind}\u0000${x.object ?? ''}\u0000${x.exact ? 1 : 0}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      accesses.push(x);
+    }
+  }
+  const returnsRows = a.kind === 'execute' || (uses.namespace === 'cursor' && a.kind === 'select');
+  return { ...a, accesses, outputs: a.outputs ?? (returnsRows ? def.outputs : null) };
+}
+
+/** True when a statement of the message runs a name that no earlier statement of it defines. */
+export function needsSession(analyses: readonly StatementAnalysis[]): boolean {
+  const local = new Set<string>();
+  for (const a of analyses) {
+    if (a.uses && !local.has(`${a.uses.namespace}:${a.uses.name}`)) return true;
+    if (a.defines) local.add(`${a.defines.namespace}:${a.defines.name}`);
+  }
+  return false;
+}
+
+/**
+ * A whole message: all or nothing (any deny → deny, else any review → review, else allow).
+ * `lookup` resolves names defined earlier in the session (see withDefinition).
+ */
+export function decideAnalyses(role: Role, analyses: readonly StatementAnalysis[], lookup?: DefinitionLookup): Decision {
+  const local = new Map<string, NamedDefinition>();
+  const statements = analyses.map((a) => {
+    const effective = withDefinition(a, local, lookup);
+    if (a.defines) local.set(`${a.defines.namespace}:${a.defines.name}`, a.defines);
+    const d: StatementDecision =
+      typeof effective === 'string'
+        ? { sql: a.sql, kind: a.kind, decision: 'deny', rule: null, reason: effective, accesses: a.accesses, masked: [] }
+        : decideStatement(role, effective);
+    if (a.defines) d.defines = a.defines;
+    if (a.uses) d.uses = a.uses;
+    return d;
+  });
   let decision: Action = 'allow';
   for (const s of statements) decision = stricter(decision, s.decision);
   return { decision, statements };

@@ -11,7 +11,7 @@
 import type { StatementAnalysis } from '../sql/types.js';
 import { LruMap } from './cache.js';
 import type { Policy, Role } from './compile.js';
-import { decideAnalyses } from './decide.js';
+import { decideAnalyses, needsSession, type DefinitionLookup } from './decide.js';
 import { maskForColumn, type MaskMatch } from './masks.js';
 import { getRole } from './roles.js';
 import type { Decision, StatementDecision } from './types.js';
@@ -32,6 +32,12 @@ export interface EngineOptions {
 export interface DecideContext {
   /** The session's search path; the analysis's default (public) when absent. */
   searchPath?: readonly string[];
+  /**
+   * The session's prepared statements and cursors (what earlier allowed PREPARE / DECLARE
+   * statements defined: StatementDecision.defines). When given, EXECUTE / FETCH of a name it does
+   * not know is denied, and a known one is decided with the accesses and columns it runs.
+   */
+  definitions?: DefinitionLookup;
 }
 
 export interface CacheStats {
@@ -42,13 +48,38 @@ export interface CacheStats {
   shapeSize: number;
 }
 
-/** How to recover a single statement's own text from the message text on a shape hit. */
-type TextOf = 'same' | 'trim';
+/**
+ * How to recover a single statement's own text from the message text on a shape hit (the
+ * analysis gives each statement's text trimmed and without the terminating semicolon). The text
+ * is only reported; the decision comes from the shape.
+ */
+type TextOf = 'same' | 'trim' | 'strip';
+
+const TEXT_OF: Record<TextOf, (sql: string) => string> = {
+  same: (sql) => sql,
+  trim: (sql) => sql.trim(),
+  strip: (sql) => sql.replace(/[\s;]+$/, '').trim(),
+};
+
+function textOfFor(message: string, statement: string): TextOf | null {
+  for (const t of ['same', 'trim', 'strip'] as const) if (TEXT_OF[t](message) === statement) return t;
+  return null;
+}
+
+interface ExactEntry {
+  analyses: StatementAnalysis[];
+  /** The decision without session definitions. */
+  decision: Decision;
+  /** Runs a prepared statement or cursor the message does not define itself. */
+  needsSession: boolean;
+}
 
 interface ShapeEntry {
+  analysis: StatementAnalysis;
   decision: Decision['decision'];
   statement: StatementDecision;
   textOf: TextOf;
+  needsSession: boolean;
 }
 
 function freezeDecision(d: Decision): Decision {
@@ -68,7 +99,7 @@ export class PolicyEngine {
   readonly policy: Policy;
   readonly role: Role;
   private readonly analyzer: Analyzer;
-  private readonly exact: LruMap<string, Decision>;
+  private readonly exact: LruMap<string, ExactEntry>;
   private readonly shapes: LruMap<string, ShapeEntry>;
   private readonly stats = { exactHits: 0, shapeHits: 0, misses: 0 };
 
@@ -83,13 +114,14 @@ export class PolicyEngine {
 
   /** Decides a message (one or more statements) as a whole. Never throws: failures deny. */
   decide(sql: string, ctx: DecideContext = {}): Decision {
+    const lookup = ctx.definitions;
     // \u0001 and \u0000 cannot appear in identifiers or in text a server accepts.
     const pathKey = ctx.searchPath ? ctx.searchPath.join('\u0001') : '';
     const exactKey = `${pathKey}\u0000${sql}`;
     const cached = this.exact.get(exactKey);
     if (cached) {
       this.stats.exactHits++;
-      return cached;
+      return lookup && cached.needsSession ? freezeDecision(decideAnalyses(this.role, cached.analyses, lookup)) : cached.decision;
     }
 
     let shape: string | null = null;
@@ -103,7 +135,10 @@ export class PolicyEngine {
       const entry = this.shapes.get(shapeKey);
       if (entry) {
         this.stats.shapeHits++;
-        const text = entry.textOf === 'same' ? sql : sql.trim();
+        const text = TEXT_OF[entry.textOf](sql);
+        if (lookup && entry.needsSession) {
+          return freezeDecision(decideAnalyses(this.role, [{ ...entry.analysis, sql: text }], lookup));
+        }
         return freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
       }
     }
@@ -122,7 +157,7 @@ export class PolicyEngine {
             kind: 'other',
             decision: 'deny',
             rule: null,
-            reason: `the statement could not be analysed: ${(err as Error).message ?? String(err)}`,
+            reason: `the statement could not be analysed: ${(err as Error)?.message ?? String(err)}`,
             accesses: [],
             masked: [],
           },
@@ -131,18 +166,26 @@ export class PolicyEngine {
     }
 
     const decision = freezeDecision(decideAnalyses(this.role, analyses));
-    this.exact.set(exactKey, decision);
+    const session = needsSession(analyses);
+    this.exact.set(exactKey, { analyses, decision, needsSession: session });
     if (shapeKey !== null && analyses.length === 1 && !analyses[0]!.literalSensitive) {
-      const own = analyses[0]!.sql;
-      const textOf: TextOf | null = own === sql ? 'same' : own === sql.trim() ? 'trim' : null;
-      if (textOf) this.shapes.set(shapeKey, { decision: decision.decision, statement: decision.statements[0]!, textOf });
+      const textOf = textOfFor(sql, analyses[0]!.sql);
+      if (textOf) {
+        this.shapes.set(shapeKey, {
+          analysis: analyses[0]!,
+          decision: decision.decision,
+          statement: decision.statements[0]!,
+          textOf,
+          needsSession: session,
+        });
+      }
     }
-    return decision;
+    return lookup && session ? freezeDecision(decideAnalyses(this.role, analyses, lookup)) : decision;
   }
 
   /** Decides already analysed statements (no cache). */
-  decideAnalyses(analyses: readonly StatementAnalysis[]): Decision {
-    return decideAnalyses(this.role, analyses);
+  decideAnalyses(analyses: readonly StatementAnalysis[], definitions?: DefinitionLookup): Decision {
+    return decideAnalyses(this.role, analyses, definitions);
   }
 
   /** The mask covering schema.table.column for this role, or null (the proxy's catalog path). */

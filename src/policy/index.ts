@@ -4,8 +4,8 @@ export type { ClaimMatch, HttpRule, HttpUpstream, Mask, Policy, PostgresRule, Ro
 export { PolicyError, type PolicyErrorCode, type PolicyProblem } from './errors.js';
 export { loadPolicy, parsePolicy } from './load.js';
 export { getRole, matchRoles, roleMatches, selectRole, type Claims } from './roles.js';
-export { maskForColumn, maskedOutputs, type MaskMatch } from './masks.js';
-export { decideAccess, decideAnalyses, decideStatement, HARMLESS_SETTINGS, ruleCovers } from './decide.js';
+export { maskForColumn, maskedOutputs, type MaskedOutputs, type MaskMatch } from './masks.js';
+export { decideAccess, decideAnalyses, decideStatement, HARMLESS_SETTINGS, needsSession, ruleCovers, type DefinitionLookup } from './decide.js';
 export { PolicyEngine, type Analyzer, type CacheStats, type DecideContext, type EngineOptions } from './engine.js';
 export { createEngine, sqlAnalyzer } from './sql-analyzer.js';
 export { compileGlob, globProblem, type Glob } from './glob.js';

@@ -31,7 +31,8 @@ export function parsePolicy(text: string, file: string): Policy {
   const yamlProblem = doc.errors[0] ?? doc.warnings[0];
   if (yamlProblem) {
     const line = lineAt(yamlProblem.pos[0]);
-    const what = yamlProblem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    let what = yamlProblem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    if (what.startsWith('Source contains multiple documents')) what = 'expected one YAML document, found several';
     const problem = { file, line, path: '', message: `YAML syntax error: ${what}` };
     throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
   }
@@ -55,6 +56,8 @@ export function parsePolicy(text: string, file: string): Policy {
     const problems = result.error.issues
       .flatMap((issue) => explain(issue, []))
       .map(({ path, message, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message }))
+      // One problem per key (a bad duration fails both its pattern and its range), in file order.
+      .filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i)
       .sort((a, b) => a.line - b.line);
     throw new PolicyError('ERR_POLICY_INVALID', formatProblem(problems[0]!), problems);
   }
@@ -104,6 +107,7 @@ function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (input === undefined) return [{ path, message: `missing, expected ${expected}` }];
+      if (path.length === 0 && input === null) return [{ path, message: 'the policy is empty: expected a map with version: 1 and roles' }];
       const hint = issue.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
         ? ` (quote it: "${String(input)}")`
         : '';
@@ -113,7 +117,9 @@ function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
       const values = issue.values.map((v) => String(v));
       const expected = values.length === 1 ? values[0] : `one of ${values.join(', ')}`;
       if (input === undefined) return [{ path, message: `missing, expected ${expected}` }];
-      return [{ path, message: `expected ${expected}, got ${describe(input)}` }];
+      // YAML reads a bare null/true/1 as a non-string: say how to write the string.
+      const hint = typeof input !== 'string' && values.includes(String(input)) ? ` (quote it: "${String(input)}")` : '';
+      return [{ path, message: `expected ${expected}, got ${describe(input)}${hint}` }];
     }
     case 'unrecognized_keys':
       return issue.keys.map((k) => ({ path: [...path, k], message: issue.message, key: true }));
@@ -133,7 +139,8 @@ function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
         .map((b) => b.find((i) => i.code === 'invalid_type'))
         .map((i) => (i && i.code === 'invalid_type' ? EXPECTED[i.expected] ?? i.expected : 'something else'));
       const hint = typeof input === 'number' || typeof input === 'boolean' ? ` (quote it: "${String(input)}")` : '';
-      return [{ path, message: `expected ${types.join(' or ')}, got ${describe(input)}${hint}` }];
+      const expected = issue.message !== 'Invalid input' ? issue.message : `expected ${types.join(' or ')}`;
+      return [{ path, message: `${expected}, got ${describe(input)}${hint}` }];
     }
     case 'too_small':
       if (issue.origin === 'array') return [{ path, message: `expected at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}, got none` }];

@@ -52,17 +52,47 @@ function maskForSource(role: Role, source: string): MaskMatch | null {
   return column === '*' ? maskForTable(role, schema, table) : maskForColumn(role, schema, table, column);
 }
 
-/** The statement's result columns that carry data from a masked column, by lineage. */
-export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | null): MaskedOutput[] {
-  if (!outputs || role.masks.length === 0) return [];
+/**
+ * A `*` the analysis could not expand (a table's columns need the catalog): it stands for an
+ * unknown number of result columns. Those are plain table columns, which the proxy masks by their
+ * table OID and attribute number, so the star itself is not reported here.
+ */
+function isStar(out: OutputColumn): boolean {
+  return out.name === '*' && out.sources.length > 0 && out.sources.every((s) => s.endsWith('.*'));
+}
+
+export interface MaskedOutputs {
+  masked: MaskedOutput[];
+  /**
+   * Set when a masked column's position in the result cannot be known (it follows an unexpanded
+   * `*`): the statement must be denied rather than risk sending that column in clear.
+   */
+  problem: string | null;
+}
+
+/** The statement's result columns that carry data from a masked column, by lineage and position. */
+export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | null): MaskedOutputs {
   const masked: MaskedOutput[] = [];
+  if (!outputs || role.masks.length === 0) return { masked, problem: null };
+  let afterStar = false;
   for (const [index, out] of outputs.entries()) {
+    if (isStar(out)) {
+      afterStar = true;
+      continue;
+    }
     let best: MaskMatch | null = null;
     for (const source of out.sources) {
       const m = maskForSource(role, source);
       if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
     }
-    if (best) masked.push({ index, name: out.name, strategy: best.strategy, column: best.column });
+    if (!best) continue;
+    if (afterStar) {
+      return {
+        masked: [],
+        problem: `result column "${out.name}" carries masked data (${best.column}) but follows a *, so its position in the result is unknown: list the columns instead of *`,
+      };
+    }
+    masked.push({ index, name: out.name, strategy: best.strategy, column: best.column });
   }
-  return masked;
+  return { masked, problem: null };
 }

@@ -46,7 +46,7 @@ const kindOrGroup = z.enum(KIND_NAMES);
 
 // A claim value matches one glob, or any of a list. `*` stops at `/`, `**` crosses it.
 const claimGlob = glob('Glob on the claim value: * within a path segment, ** across /');
-const claimMatch = z.union([claimGlob, z.array(claimGlob).min(1)]);
+const claimMatch = z.union([claimGlob, z.array(claimGlob).min(1)], { error: 'expected a glob or a list of globs' });
 
 const objectGlob = glob('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots');
 
@@ -116,7 +116,7 @@ const role = strict({
     .refine((m) => Object.keys(m).length > 0, {
       error: 'expected at least one claim to match (an empty match would accept every token)',
     })
-    .describe('OIDC claim → glob or list of globs; every key must match'),
+    .meta({ description: 'OIDC claim → glob or list of globs; every key must match', minProperties: 1 }),
   approvers: z.array(approver).min(1).optional().describe('GitHub logins or org/team allowed to approve reviews'),
   postgres: strict({
     rules: z.array(postgresRule).optional().describe('First rule whose kinds and objects match an access wins'),
@@ -133,7 +133,8 @@ export const policySchema = strict({
   }).optional(),
   roles: z
     .record(z.string().regex(NAME, { error: (iss) => `bad role name ${show(iss.input)}: use letters, digits, _ . -` }), role)
-    .refine((roles) => Object.keys(roles).length > 0, { error: 'expected at least one role' }),
+    .refine((roles) => Object.keys(roles).length > 0, { error: 'expected at least one role' })
+    .meta({ minProperties: 1 }),
 }).superRefine((policy, ctx) => {
   // Cross-references the shape alone cannot express.
   for (const [name, r] of Object.entries(policy.roles)) {

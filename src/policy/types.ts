@@ -1,4 +1,4 @@
-import type { Access, Kind } from '../sql/types.js';
+import type { Access, Kind, NamedDefinition } from '../sql/types.js';
 
 export type Action = 'allow' | 'deny' | 'review';
 export type MaskStrategy = 'redact' | 'hash' | 'partial' | 'null';
@@ -24,6 +24,13 @@ export interface StatementDecision {
   masked: MaskedOutput[];
   /** The access that decided (the most restrictive one), when there is one. */
   decidingAccess?: Access;
+  /**
+   * (Added by policy.) The prepared statement or cursor this statement defines (PREPARE, DECLARE),
+   * from the analysis: a caller that tracks its session remembers it once the statement ran.
+   */
+  defines?: NamedDefinition;
+  /** (Added by policy.) The prepared statement or cursor this statement runs (EXECUTE, FETCH). */
+  uses?: { namespace: 'prepared' | 'cursor'; name: string };
 }
 
 export interface Decision {

@@ -1,0 +1,120 @@
+// `tollgate check`: decide SQL against a policy without any database (DESIGN.md, "Command line").
+// Exit 0 all allowed, 1 something denied, 3 review needed and nothing denied, 2 bad input.
+import { readFileSync } from 'node:fs';
+import type { Policy } from '../policy/compile.js';
+import { PolicyError } from '../policy/errors.js';
+import { loadPolicy } from '../policy/load.js';
+import { getRole, selectRole } from '../policy/roles.js';
+import { createEngine } from '../policy/sql-analyzer.js';
+import type { Decision, StatementDecision } from '../policy/types.js';
+import { exactlyOne, parseFlags, required, UsageError } from './args.js';
+
+export const USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]';
+
+export interface CliIO {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: CliIO = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Bad input: reported as one line, exit 2. */
+class InputError extends Error {}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'unreadable');
+    throw new InputError(`cannot read ${what} ${file}: ${why}`);
+  }
+}
+
+function roleFromClaims(policy: Policy, file: string): string {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(readText(file, 'the claims file'));
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${file}: not valid JSON: ${(err as Error).message}`);
+  }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
+    throw new InputError(`${file}: expected a JSON object of OIDC claims`);
+  }
+  return selectRole(policy, claims as Record<string, unknown>).name;
+}
+
+/** Whitespace collapsed and long text shortened, so each statement stays on one line. */
+function oneLine(sql: string, max = 72): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function textLine(s: StatementDecision): string {
+  const masked = s.masked.length
+    ? `; masked: ${s.masked.map((m) => `${m.name} (${m.strategy})`).join(', ')}`
+    : '';
+  return `${s.decision.padEnd(6)}  ${oneLine(s.sql)}  — ${s.reason}${masked}`;
+}
+
+function toJson(d: Decision): string {
+  return JSON.stringify({
+    decision: d.decision,
+    statements: d.statements.map((s) => ({
+      sql: s.sql,
+      kind: s.kind,
+      decision: s.decision,
+      rule: s.rule,
+      reason: s.reason,
+      accesses: s.accesses.map((a) => ({ kind: a.kind, object: a.object ?? null })),
+      masked: s.masked.map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column })),
+    })),
+  });
+}
+
+export function exitCode(d: Decision): number {
+  return d.decision === 'deny' ? 1 : d.decision === 'review' ? 3 : 0;
+}
+
+/** The command, testable in-process: returns the exit code, writes only through `io`. */
+export async function runCheck(argv: readonly string[], io: CliIO = stdio): Promise<number> {
+  try {
+    const flags = parseFlags(argv, { string: ['policy', 'role', 'claims', 'sql', 'file'], boolean: ['json', 'help'] });
+    if (flags.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const policy = loadPolicy(required(flags.policy, 'policy'));
+    const role = exactlyOne(flags, ['role', 'claims']) === 'role'
+      ? getRole(policy, flags.role!).name
+      : roleFromClaims(policy, flags.claims!);
+    const sql = exactlyOne(flags, ['sql', 'file']) === 'sql' ? flags.sql! : readText(flags.file!, 'the SQL file');
+
+    const engine = await createEngine(policy, role);
+    const decision = engine.decide(sql);
+    if (decision.statements.length === 0) throw new InputError('no SQL statement in the input');
+    if (flags.json) io.out(toJson(decision));
+    else for (const s of decision.statements) io.out(textLine(s));
+    return exitCode(decision);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tollgate check: ${err.message} (${USAGE})`);
+      return 2;
+    }
+    if (err instanceof PolicyError || err instanceof InputError) {
+      io.err(`tollgate check: ${err.message}`);
+      return 2;
+    }
+    // Anything else is our failure, not a decision: one line, no stack trace, never exit 0.
+    io.err(`tollgate check: internal error: ${(err as Error)?.message ?? String(err)}`);
+    return 2;
+  }
+}
+
+export function run(argv: string[]): Promise<number> {
+  return runCheck(argv);
+}
