@@ -49,13 +49,17 @@ export async function runPost(): Promise<void> {
       if (!verdict.ok) failures.push(`The audit log's hash chain is broken at line ${verdict.line}: ${verdict.reason}. The log cannot be trusted.`);
       else core.info(`tollgate: audit chain verified (${verdict.count} records).`);
 
-      const lines = readAuditLines(auditPath);
-      const markdown = renderSummary(lines, { sessionId, role: core.getState(STATE.role), chainOk: verdict.ok });
-      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
-
       const upload = await uploadAuditLog(auditPath, `tollgate-audit-${sessionId}`);
       if (upload.uploaded) core.info(`tollgate: audit log uploaded as artifact "${upload.name}".`);
       else core.notice(`tollgate: audit log not uploaded: ${upload.reason}. It is at ${auditPath} until the job ends.`);
+
+      const markdown = renderSummary(readAuditLines(auditPath), {
+        sessionId,
+        role: core.getState(STATE.role),
+        verified: verdict.ok,
+        ...(upload.uploaded ? { artifact: upload.name } : {}),
+      });
+      if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
     }
   } catch (err) {
     failures.push(safeMessage(err));

@@ -66,11 +66,21 @@ function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
 interface JobSpec {
   event?: 'pr' | 'push';
   inputs?: Record<string, string>;
+  /** Claims over the defaults, for a token the issuer mints on request. */
+  claims?: Record<string, unknown>;
+  /** A token handed out verbatim instead. */
   token?: string;
+  /** The job has no `id-token: write`: the runner offers no token request URL. */
+  noIdToken?: boolean;
 }
 
+/**
+ * A job whose runner hands out `spec.token` when given (bad tokens), else a token the local issuer mints
+ * for the requested audience with `spec.claims`, as GitHub's token service does.
+ */
 async function job(spec: JobSpec = {}): Promise<Job> {
-  tokens.token = spec.token ?? (await issuer.mint(claims({ aud: 'tollgate' })));
+  tokens.token = spec.token ?? '';
+  issuer.requestServer.claims = claims(spec.claims);
   const j = new Job({
     dist,
     inputs: {
@@ -85,7 +95,7 @@ async function job(spec: JobSpec = {}): Promise<Job> {
     },
     eventName: spec.event === 'push' ? 'push' : 'pull_request',
     event: spec.event === 'push' ? PUSH_EVENT : PR_EVENT,
-    tokenServer: tokens,
+    tokenRequest: spec.noIdToken ? undefined : spec.token ? { url: tokens.url, token: tokens.bearer } : { url: issuer.requestServer.url, token: issuer.requestServer.token },
     apiUrl: api.url,
     workspace: { 'tollgate.yml': POLICY },
   });
@@ -159,7 +169,7 @@ afterAll(async () => {
 describe('a job with the gateway', () => {
   it('main starts the proxy, exports PG* for later steps, sets outputs and saves state', async () => {
     const j = await started();
-    expect(tokens.audiences.at(-1)).toBe('tollgate');
+    expect(issuer.requestServer.requests.at(-1)).toEqual({ audience: 'tollgate', authorized: true });
     const env = j.exported();
     expect(Object.keys(env).sort()).toEqual(['DATABASE_URL', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGSSLMODE', 'PGUSER']);
     expect(env).toMatchObject({ PGHOST: '127.0.0.1', PGUSER: 'tollgate', PGDATABASE: 'test', PGSSLMODE: 'disable' });
@@ -210,7 +220,7 @@ describe('a job with the gateway', () => {
   });
 
   it('review on a push build is denied at once, saying why', async () => {
-    const j = await started({ event: 'push', token: await issuer.mint(claims({ aud: 'tollgate', ref: 'refs/heads/main', event_name: 'push', sub: 'repo:acme/app:ref:refs/heads/main' })) });
+    const j = await started({ event: 'push', claims: { ref: 'refs/heads/main', event_name: 'push', sub: 'repo:acme/app:ref:refs/heads/main' } });
     const before = api.checkRuns().length;
     const r = await j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (100, 'push')`);
     expect(r.code).toBe(1);
@@ -369,34 +379,39 @@ describe('main refuses to start', () => {
   }
 
   it('a token with alg none', async () => {
-    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate' }), { alg: 'none' }) });
+    const { message } = await refused({ token: await issuer.mint(claims(), { alg: 'none', audience: 'tollgate' }) });
     expect(message.split('\n')).toHaveLength(1);
     expect(message).toMatch(/alg|algorithm|signed/i);
   });
 
   it('a token for another audience', async () => {
-    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'someone-else' })) });
+    const { message } = await refused({ token: await issuer.mint(claims(), { audience: 'someone-else' }) });
     expect(message).toMatch(/audience/i);
   });
 
   it('an expired token', async () => {
-    const now = Math.floor(Date.now() / 1000);
-    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate', iat: now - 900, nbf: now - 900, exp: now - 600 })) });
+    const { message } = await refused({ token: await issuer.mint(claims(), { audience: 'tollgate', expiresIn: -600 }) });
     expect(message).toMatch(/expired/i);
   });
 
   it('no OIDC token (no id-token: write) is explained', async () => {
-    tokens.failWith = 403;
+    const { message } = await refused({ noIdToken: true });
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message).toContain('id-token: write');
+  });
+
+  it('a refused token request is explained', async () => {
+    issuer.requestServer.failWith = 403;
     try {
       const { message } = await refused({});
       expect(message).toContain('id-token: write');
     } finally {
-      tokens.failWith = null;
+      issuer.requestServer.failWith = null;
     }
   });
 
   it('no role matches: the error names the claims checked', async () => {
-    const { message } = await refused({ token: await issuer.mint(claims({ aud: 'tollgate', repository: 'evil/app' })) });
+    const { message } = await refused({ claims: { repository: 'evil/app' } });
     expect(message).toContain('repository');
     expect(message).toContain('evil/app');
   });

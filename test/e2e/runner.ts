@@ -63,7 +63,8 @@ export interface JobOptions {
   inputs: Record<string, string>;
   eventName: string;
   event: unknown;
-  tokenServer?: TokenRequestServer;
+  /** What the runner offers as ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN (absent: no `id-token: write`). */
+  tokenRequest?: { url: string; token: string };
   apiUrl: string;
   repository?: string;
   actor?: string;
@@ -157,9 +158,9 @@ export class Job {
   async main(): Promise<StepResult> {
     const env: NodeJS.ProcessEnv = { ...this.runnerEnv() };
     for (const [k, v] of Object.entries(this.o.inputs)) env[`INPUT_${k.replace(/ /g, '_').toUpperCase()}`] = v;
-    if (this.o.tokenServer) {
-      env.ACTIONS_ID_TOKEN_REQUEST_URL = this.o.tokenServer.url;
-      env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = this.o.tokenServer.bearer;
+    if (this.o.tokenRequest) {
+      env.ACTIONS_ID_TOKEN_REQUEST_URL = this.o.tokenRequest.url;
+      env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = this.o.tokenRequest.token;
     }
     return this.run('main', process.execPath, [join(this.o.dist, 'main.js')], env, this.workspace);
   }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/action/daemon.js';
 import { GENESIS, sealLine } from '../../src/audit/canonical.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-action-post-'));
@@ -64,7 +65,8 @@ function state(pid: number, auditPath: string): Record<string, string> {
   return { tollgate_pid: String(pid), tollgate_audit_path: auditPath, tollgate_log_path: join(dir, 'none.log'), tollgate_session_id: 'sess-1', tollgate_role: 'r', tollgate_listen: '127.0.0.1:6432' };
 }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+// Zombie-aware: the stand-ins are this process's children until it reaps them.
+const alive = isAlive;
 
 describe('post', () => {
   it('with no saved state (main failed early) does nothing and does not fail', () => {
