@@ -7,7 +7,10 @@ import { AnalysisError } from './errors.js';
 import { Walker, dedupeAccesses } from './walk.js';
 
 export interface AnalyzeOptions {
-  /** The session's search path, without pg_catalog (searched first anyway). Default ['public']. */
+  /**
+   * The session's search path as schema names. pg_catalog is searched first unless listed later
+   * (then the schemas before it are candidates for every unqualified name). Default ['public'].
+   */
   searchPath?: string[];
 }
 
@@ -31,7 +34,8 @@ export function analyze(sql: string, opts: AnalyzeOptions = {}): StatementAnalys
     const text = bytes.subarray(start, end).toString('utf8').trim();
     const r = analyzeOne(text, raw.stmt, searchPath);
     out.push(r.analysis);
-    if (r.searchPath) searchPath = r.searchPath;
+    if (r.searchPath === 'reset') searchPath = opts.searchPath ?? ['public'];
+    else if (r.searchPath) searchPath = r.searchPath;
   }
   return out;
 }
@@ -40,7 +44,7 @@ function analyzeOne(
   text: string,
   stmt: Record<string, unknown> | undefined,
   searchPath: string[],
-): { analysis: StatementAnalysis; searchPath?: string[] } {
+): { analysis: StatementAnalysis; searchPath?: string[] | 'reset' } {
   if (!stmt) return { analysis: failed(text, 'empty statement node') };
   const w = new Walker(searchPath);
   try {

@@ -18,9 +18,22 @@ export function relationKeys(rv: RangeVarLike, searchPath: string[]): string[] {
   const name = rv.relname;
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
   if (rv.schemaname) return [`${rv.schemaname}.${name}`];
-  if (isCatalogRelation(name)) return [`pg_catalog.${name}`];
-  if (!searchPath.length) throw new AnalysisError('empty search path: cannot resolve relation');
-  return searchPath.map((s) => `${s}.${name}`);
+  const { before, after } = splitPath(searchPath);
+  const keys = before.map((s) => `${s}.${name}`);
+  if (isCatalogRelation(name)) keys.push(`pg_catalog.${name}`);
+  else keys.push(...after.map((s) => `${s}.${name}`));
+  if (!keys.length) throw new AnalysisError('empty search path: cannot resolve relation');
+  return keys;
+}
+
+/**
+ * The search path around pg_catalog: pg_catalog is searched first unless the path names it later,
+ * in which case the schemas before it can shadow built-ins (every one of them is then a candidate).
+ */
+export function splitPath(searchPath: string[]): { before: string[]; after: string[] } {
+  const i = searchPath.indexOf('pg_catalog');
+  if (i < 0) return { before: [], after: searchPath.slice() };
+  return { before: searchPath.slice(0, i), after: searchPath.slice(i + 1) };
 }
 
 /** The `schema.name` a CREATE puts a new relation into (temporary → pg_temp, else the first schema). */
@@ -29,7 +42,7 @@ export function createdKey(rv: RangeVarLike, searchPath: string[]): string {
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
   if (rv.schemaname) return `${rv.schemaname}.${name}`;
   if (rv.relpersistence === 't') return `pg_temp.${name}`;
-  const first = searchPath[0];
+  const first = searchPath.find((x) => x !== 'pg_catalog');
   if (!first) throw new AnalysisError('empty search path: cannot resolve created relation');
   return `${first}.${name}`;
 }
@@ -37,7 +50,7 @@ export function createdKey(rv: RangeVarLike, searchPath: string[]): string {
 /** Unqualified or qualified name parts → `schema.name` for a created non-relation object. */
 export function createdName(parts: string[], searchPath: string[]): string {
   if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
-  const first = searchPath[0];
+  const first = searchPath.find((x) => x !== 'pg_catalog');
   if (!first) throw new AnalysisError('empty search path: cannot resolve created object');
   return `${first}.${parts[0]}`;
 }
@@ -51,15 +64,24 @@ export function functionAccesses(parts: string[], searchPath: string[], always =
   const name = parts[parts.length - 1];
   if (!name) throw new AnalysisError('function call without a name');
   const schema = parts.length >= 2 ? parts[parts.length - 2]! : null;
-  if (schema === 'pg_catalog' || (schema === null && isCatalogFunction(name))) {
-    const cls = classifyBuiltin(name);
-    if (cls === 'pure' && !always) return [];
-    const a: Access = { kind: 'call', object: `pg_catalog.${name}` };
-    if (cls === 'dangerous') a.exact = true;
-    return [a];
-  }
-  const schemas = schema !== null ? [schema] : searchPath;
-  if (!schemas.length) throw new AnalysisError(`empty search path: cannot resolve function ${name}`);
-  const exact = isDangerousName(name);
-  return schemas.map((s) => (exact ? { kind: 'call', object: `${s}.${name}`, exact: true } : { kind: 'call', object: `${s}.${name}` }));
+  if (schema === 'pg_catalog') return builtinAccess(name, always);
+  if (schema !== null) return [userCall(schema, name)];
+  const { before, after } = splitPath(searchPath);
+  const out = before.map((s) => userCall(s, name));
+  if (isCatalogFunction(name)) out.push(...builtinAccess(name, always));
+  else out.push(...after.map((s) => userCall(s, name)));
+  if (!out.length && !isCatalogFunction(name)) throw new AnalysisError(`empty search path: cannot resolve function ${name}`);
+  return out;
+}
+
+function builtinAccess(name: string, always: boolean): Access[] {
+  const cls = classifyBuiltin(name);
+  if (cls === 'pure' && !always) return [];
+  const a: Access = { kind: 'call', object: `pg_catalog.${name}` };
+  if (cls === 'dangerous') a.exact = true;
+  return [a];
+}
+
+function userCall(schema: string, name: string): Access {
+  return isDangerousName(name) ? { kind: 'call', object: `${schema}.${name}`, exact: true } : { kind: 'call', object: `${schema}.${name}` };
 }

@@ -32,13 +32,16 @@ export function redactLiterals(sql: string): string {
     const parts: Buffer[] = [];
     let at = 0;
     for (const t of tokens) {
+      // The scanner reports some constants (x'..', U&'..') as UNKNOWN: any token holding a quote or
+      // a dollar (other than a $n parameter) is treated as a constant.
       const quoted = t.tokenName === 'UNKNOWN' && /['$]/.test(t.text) && !/^\$\d+$/.test(t.text);
       if (!VALUE_TOKENS.has(t.tokenName) && !quoted) continue;
-      parts.push(bytes.subarray(at, t.start), Buffer.from('?'));
+      const comment = t.tokenName === 'C_COMMENT' || t.tokenName === 'SQL_COMMENT';
+      parts.push(bytes.subarray(at, t.start), Buffer.from(comment ? '' : '?'));
       at = t.end;
     }
     parts.push(bytes.subarray(at));
-    return Buffer.concat(parts).toString('utf8');
+    return Buffer.concat(parts).toString('utf8').trimEnd();
   } catch {
     return fallback;
   }

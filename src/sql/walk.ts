@@ -47,8 +47,11 @@ export class Walker {
   literalSensitive = false;
   defines: NamedDefinition | undefined;
   uses: { namespace: 'prepared' | 'cursor'; name: string } | undefined;
-  /** A SET search_path seen in this statement: later statements of the message resolve with it. */
-  newSearchPath: string[] | undefined;
+  /**
+   * A SET/RESET search_path seen in this statement: later statements of the message resolve with it
+   * ('reset' = back to the session's path).
+   */
+  newSearchPath: string[] | 'reset' | undefined;
   private depth = 0;
 
   constructor(readonly searchPath: string[]) {}
@@ -423,7 +426,10 @@ export class Walker {
   private target(rv: N | undefined, kind: Kind, here: Scope): string[] {
     if (!rv) throw new AnalysisError(`${kind} without a target table`);
     const keys = relationKeys(rv, this.searchPath);
-    for (const k of keys) this.add({ kind, object: k });
+    for (const k of keys) {
+      // Writing pg_settings is set_config by another name.
+      this.add(k === 'pg_catalog.pg_settings' ? { kind, object: k, exact: true } : { kind, object: k });
+    }
     const alias = (rv.alias as N | undefined)?.aliasname;
     here.entries.push(tableEntry(alias ?? rv.relname, keys, null));
     return keys;
@@ -607,29 +613,54 @@ export class Walker {
     }
     if (k === 'VAR_RESET') {
       this.add({ kind: 'reset', object: name });
-      if (name === 'search_path') this.newSearchPath = ['public'];
+      if (name === 'search_path') this.newSearchPath = 'reset';
       return { kind: 'reset', outputs: null };
     }
     if (!name) throw new AnalysisError('SET without a parameter name');
+    if (k === 'VAR_SET_MULTI' && (name === 'transaction' || name === 'session characteristics')) {
+      // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …: transaction modes.
+      this.add({ kind: 'transaction' });
+      return { kind: 'transaction', outputs: null };
+    }
     if (name === 'role' || name === 'session_authorization') {
       this.add({ kind: 'set', object: name, exact: true });
       return { kind: 'set', outputs: null };
     }
     if (name === 'client_encoding') {
-      // The gateway parses UTF-8; another client encoding would make the server read other bytes.
       this.literalSensitive = true;
-      const v = k === 'VAR_SET_VALUE' ? constString(list(b.args)[0]) : null;
-      if (v === null || !['utf8', 'utf-8', 'unicode'].includes(v.toLowerCase())) {
-        throw new AnalysisError('SET client_encoding to anything but UTF8 is refused');
-      }
+      checkClientEncoding(k === 'VAR_SET_VALUE' ? constString(list(b.args)[0]) : null);
     }
-    if (name === 'search_path' && k === 'VAR_SET_VALUE') {
+    if (name === 'search_path') {
       this.literalSensitive = true;
-      const path = list(b.args).map((a) => constString(a)).filter((s): s is string => s !== null);
-      this.newSearchPath = path.filter((s) => s !== 'pg_catalog' && s !== '$user');
+      if (k === 'VAR_SET_VALUE') {
+        const path = list(b.args).map((a) => constString(a));
+        if (path.some((p) => p === null)) throw new AnalysisError('SET search_path to a value that is not a list of names');
+        this.newSearchPath = path as string[];
+      } else {
+        this.newSearchPath = 'reset';
+      }
     }
     this.add({ kind: 'set', object: name });
     return { kind: 'set', outputs: null };
+  }
+
+  /**
+   * set_config(name, value, is_local) is SET by another name: besides the exact call, it is a `set`
+   * of the setting it names, so allowing the function never allows `set_config('role', …)`.
+   */
+  private setConfig(args: N[]): void {
+    this.literalSensitive = true;
+    const name = constString(args[0]);
+    if (name === null) throw new AnalysisError('set_config with a setting name that is not a constant');
+    const setting = name.toLowerCase();
+    if (setting === 'client_encoding') checkClientEncoding(constString(args[1]));
+    if (setting === 'search_path') {
+      const v = constString(args[1]);
+      if (v === null) throw new AnalysisError('set_config of search_path to a value that is not a constant');
+      this.newSearchPath = parseSearchPath(v);
+    }
+    const exact = setting === 'role' || setting === 'session_authorization';
+    this.add(exact ? { kind: 'set', object: setting, exact: true } : { kind: 'set', object: setting });
   }
 
   // ---------------------------------------------------------------- expressions and the generic walk
@@ -692,7 +723,11 @@ export class Walker {
       }
       case 'FuncCall': {
         if (!Array.isArray(b.funcname)) throw new AnalysisError('function call without a name');
-        for (const a of functionAccesses(nameParts(b.funcname), this.searchPath)) this.add(a);
+        const fnAccesses = functionAccesses(nameParts(b.funcname), this.searchPath);
+        for (const a of fnAccesses) {
+          this.add(a);
+          if (a.object === 'pg_catalog.set_config') this.setConfig(list(b.args));
+        }
         this.walk(b.args, scope, out);
         this.walk(b.agg_order, scope, out);
         this.walk(b.agg_filter, scope, out);
@@ -801,6 +836,25 @@ function mergeSetOp(left: OutputColumn[], right: OutputColumn[]): OutputColumn[]
   return left.length ? left.map((c) => ({ name: c.name, sources: all })) : [{ name: '*', sources: all }];
 }
 
+
+/** The gateway parses UTF-8; another client encoding would make the server read other bytes. */
+function checkClientEncoding(value: string | null): void {
+  if (value === null || !['utf8', 'utf-8', 'unicode'].includes(value.toLowerCase())) {
+    throw new AnalysisError('SET client_encoding to anything but UTF8 is refused');
+  }
+}
+
+/** A search_path value as text (`a, "B", pg_catalog`) → schema names, as the server splits it. */
+export function parseSearchPath(v: string): string[] {
+  const out: string[] = [];
+  for (const raw of v.split(',')) {
+    const t = raw.trim();
+    if (!t) continue;
+    if (t.startsWith('"') && t.endsWith('"') && t.length >= 2) out.push(t.slice(1, -1).replace(/""/g, '"'));
+    else out.push(t.toLowerCase());
+  }
+  return out;
+}
 
 function isFalseOption(arg: unknown): boolean {
   const s = constString(arg);

@@ -1,0 +1,117 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initSql } from '../../src/sql/parser.js';
+import { analyze } from '../../src/sql/analyze.js';
+import type { OutputColumn } from '../../src/sql/types.js';
+
+beforeAll(async () => {
+  await initSql();
+});
+
+function outputs(sql: string): OutputColumn[] | null {
+  const r = analyze(sql);
+  expect(r).toHaveLength(1);
+  expect(r[0]!.error).toBeUndefined();
+  return r[0]!.outputs;
+}
+
+describe('output-column lineage', () => {
+  it('through function calls and aliases', () => {
+    expect(outputs('SELECT lower(email) AS e FROM users')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
+  });
+  it('through operators', () => {
+    expect(outputs("SELECT email || '' FROM users")).toEqual([{ name: '?column?', sources: ['public.users.email'] }]);
+    expect(outputs("SELECT upper(substr(email, 1, 3)) || '@' || name AS x FROM users")).toEqual([
+      { name: 'x', sources: ['public.users.email', 'public.users.name'] },
+    ]);
+  });
+  it('through casts, CASE, COALESCE and aggregates', () => {
+    expect(outputs('SELECT email::text, CASE WHEN ssn IS NULL THEN 0 END AS c, coalesce(a, b), string_agg(email, \',\') AS s FROM users')).toEqual([
+      { name: 'email', sources: ['public.users.email'] },
+      { name: 'c', sources: ['public.users.ssn'] },
+      { name: 'coalesce', sources: ['public.users.a', 'public.users.b'] },
+      { name: 's', sources: ['public.users.email'] },
+    ]);
+  });
+  it('whole-row references', () => {
+    expect(outputs('SELECT u FROM users u')).toEqual([{ name: 'u', sources: ['public.users.u', 'public.users.*'] }]);
+    expect(outputs('SELECT row_to_json(u) FROM users u')).toEqual([{ name: 'row_to_json', sources: ['public.users.u', 'public.users.*'] }]);
+    expect(outputs('SELECT to_jsonb(u.*) AS j FROM users u')).toEqual([{ name: 'j', sources: ['public.users.*'] }]);
+    expect(outputs('SELECT (u).email FROM users u')).toEqual([{ name: 'email', sources: ['public.users.u', 'public.users.*'] }]);
+  });
+  it('star expansion, per table', () => {
+    expect(outputs('SELECT * FROM users')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('SELECT * FROM users u JOIN s.orders o ON o.uid = u.id')).toEqual([
+      { name: '*', sources: ['public.users.*'] },
+      { name: '*', sources: ['s.orders.*'] },
+    ]);
+    expect(outputs('SELECT o.* FROM users u JOIN s.orders o ON o.uid = u.id')).toEqual([{ name: '*', sources: ['s.orders.*'] }]);
+    expect(outputs('TABLE users')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+  });
+  it('subquery aliases in FROM', () => {
+    expect(outputs('SELECT x.e FROM (SELECT email AS e FROM users) x')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
+    expect(outputs('SELECT * FROM (SELECT email AS e, id FROM users) x')).toEqual([
+      { name: 'e', sources: ['public.users.email'] },
+      { name: 'id', sources: ['public.users.id'] },
+    ]);
+    expect(outputs('SELECT x.a FROM (SELECT email, id FROM users) x(a, b)')).toEqual([{ name: 'a', sources: ['public.users.email'] }]);
+    expect(outputs('SELECT t FROM (SELECT email FROM users) t')).toEqual([{ name: 't', sources: ['public.users.email'] }]);
+  });
+  it('CTEs', () => {
+    expect(outputs('WITH c AS (SELECT email AS m FROM users) SELECT upper(m) FROM c')).toEqual([{ name: 'upper', sources: ['public.users.email'] }]);
+    expect(outputs('WITH c(x) AS (SELECT email FROM users) SELECT x FROM c')).toEqual([{ name: 'x', sources: ['public.users.email'] }]);
+  });
+  it('set operations are positional', () => {
+    expect(outputs('SELECT name, email FROM users UNION SELECT title, body FROM posts')).toEqual([
+      { name: 'name', sources: ['public.users.name', 'public.posts.title'] },
+      { name: 'email', sources: ['public.users.email', 'public.posts.body'] },
+    ]);
+  });
+  it('set operations with a star on one side mix everything', () => {
+    expect(outputs('SELECT a FROM x UNION ALL SELECT * FROM y')).toEqual([{ name: 'a', sources: ['public.x.a', 'public.y.*'] }]);
+  });
+  it('scalar sub-selects carry their column', () => {
+    expect(outputs('SELECT (SELECT email FROM users LIMIT 1) AS e')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
+  });
+  it('an unqualified column with several tables in scope lists every candidate', () => {
+    expect(outputs('SELECT email FROM users, accounts')).toEqual([{ name: 'email', sources: ['public.users.email', 'public.accounts.email'] }]);
+  });
+  it('a correlated reference may come from the outer query too', () => {
+    expect(outputs('SELECT (SELECT email FROM orders o WHERE o.uid = u.id) FROM users u')).toEqual([
+      { name: 'email', sources: ['public.orders.email', 'public.users.email'] },
+    ]);
+  });
+  it('LATERAL and functions in FROM', () => {
+    expect(outputs('SELECT l.e FROM users u, LATERAL (SELECT u.email AS e) l')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
+    // users may have a column x too: both candidates.
+    expect(outputs('SELECT x FROM users u, unnest(u.tags) AS x')).toEqual([{ name: 'x', sources: ['public.users.x', 'public.users.tags'] }]);
+    expect(outputs('SELECT x.x FROM users u, unnest(u.tags) AS x')).toEqual([{ name: 'x', sources: ['public.users.tags'] }]);
+  });
+  it('a join alias names both sides', () => {
+    expect(outputs('SELECT j.email FROM (users JOIN accounts USING (id)) j')).toEqual([
+      { name: 'email', sources: ['public.users.email', 'public.accounts.email'] },
+    ]);
+  });
+  it('VALUES', () => {
+    expect(outputs("VALUES (1, 'a')")).toEqual([{ name: 'column1', sources: [] }, { name: 'column2', sources: [] }]);
+  });
+  it('RETURNING produces outputs', () => {
+    expect(outputs('UPDATE users SET name = $1 RETURNING email')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
+    expect(outputs('DELETE FROM users RETURNING *')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('INSERT INTO users (id) VALUES (1) RETURNING lower(email) AS e')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
+    expect(outputs('UPDATE users SET email = $1 RETURNING old.email AS was')).toEqual([{ name: 'was', sources: ['public.users.email'] }]);
+    expect(outputs('DELETE FROM users')).toBeNull();
+  });
+  it('a data-modifying CTE returns its rows', () => {
+    expect(outputs('WITH d AS (DELETE FROM users RETURNING email) SELECT * FROM d')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
+  });
+  it('COPY … TO carries the table or the query', () => {
+    expect(outputs('COPY users TO STDOUT')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('COPY users (email) TO STDOUT')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
+    expect(outputs('COPY (SELECT lower(email) FROM users) TO STDOUT')).toEqual([{ name: 'lower', sources: ['public.users.email'] }]);
+  });
+  it('statements without rows have null outputs', () => {
+    expect(outputs('INSERT INTO t VALUES (1)')).toBeNull();
+    expect(outputs('SET application_name = x')).toBeNull();
+    expect(outputs('CREATE TABLE t (a int)')).toBeNull();
+  });
+});
