@@ -19,6 +19,11 @@ export type Command =
 /** Request ids are short tokens; anything else is not an id (and is never echoed back). */
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+/** Whether a request id can be quoted in an answer at all. */
+export function isAnswerableId(id: string): boolean {
+  return ID.test(id);
+}
+
 export function parseCommand(body: string | null | undefined): Command {
   const text = (body ?? '').trim();
   if (!/^\/tollgate(?:\s|$)/.test(text)) return { kind: 'none' };

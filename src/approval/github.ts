@@ -2,7 +2,7 @@
 // head commit shows what waits; a permitted reviewer answers with a `/tollgate approve|deny <id>`
 // comment; the check run is completed with the outcome. Every failure before a valid answer ends in deny.
 import type { GithubApprovalConfig } from '../pg/config.js';
-import { hasWriteAccess, parseApprovers, screenComment, type AnswerContext, type ApproverEntry, type IssueComment } from './answers.js';
+import { hasWriteAccess, isAnswerableId, parseApprovers, screenComment, type AnswerContext, type ApproverEntry, type IssueComment } from './answers.js';
 import { checkRunName, checkRunSummary, code, type Refusal } from './check-run-text.js';
 import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type RequestOptions, type Sleep } from './github-client.js';
 import { formatDuration } from './duration.js';
@@ -50,6 +50,8 @@ export class GithubApprover implements Approver {
       throw new TypeError(`github approval: pullNumber ${config.pullNumber} is not a pull request number`);
     }
     if (!config.token) throw new TypeError('github approval: no token');
+    if (!config.actor) throw new TypeError("github approval: no actor (the job's actor may never approve, so it must be known)");
+    if (!config.headSha) throw new TypeError('github approval: no head commit SHA for the check run');
     if (!(config.pollMs > 0)) throw new TypeError(`github approval: pollMs ${config.pollMs} must be positive`);
     this.owner = owner;
     this.repo = repo;
@@ -77,6 +79,9 @@ export class GithubApprover implements Approver {
   }
 
   private async run(req: ReviewRequest, signal?: AbortSignal): Promise<ReviewOutcome> {
+    if (!isAnswerableId(req.id)) {
+      return { approved: false, via: 'unavailable', reason: `request id "${oneLine(req.id).slice(0, 140)}" cannot be quoted in an answer` };
+    }
     this.ids.add(req.id);
     const deadline = this.now() + Math.max(0, req.timeoutMs);
     const requestedAt = req.requestedAt.getTime();

@@ -435,6 +435,13 @@ describe('GithubApprover: rate limits and failures', () => {
     expect(api.calls({ method: 'POST' }).filter((c) => c.status === 403)).toHaveLength(1); // not a rate limit: no retry
   });
 
+  it('a request id no one could quote is denied without opening a check run', async () => {
+    expect(await approver().review(request('has space'))).toEqual({
+      approved: false, via: 'unavailable', reason: 'request id "has space" cannot be quoted in an answer',
+    });
+    expect(api.state.calls).toEqual([]);
+  });
+
   it('never logs the token or puts it in a check run', async () => {
     const outcome = approver().review(request('req-tok'));
     await runCreated();
