@@ -1,6 +1,7 @@
 // Loads the attack and ordinary corpora (test/fixtures/*.yml) with their shape checked, so a typo in
 // a fixture fails loudly instead of silently weakening a test.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { Kind } from '../../src/sql/types.js';
@@ -68,8 +69,8 @@ export function generateSql(g: Generate): string {
   return g.prefix + g.repeat.repeat(g.times) + (g.middle ?? '') + (g.repeat_after ?? '').repeat(g.times);
 }
 
-export function loadAttacks(): { attacks: Attack[]; masking: MaskCase[] } {
-  const file = FIXTURES + 'attacks.yml';
+export function loadAttacks(fixtures: string = FIXTURES): { attacks: Attack[]; masking: MaskCase[] } {
+  const file = join(fixtures, 'attacks.yml');
   const doc = parse(readFileSync(file, 'utf8')) as { attacks: Array<Record<string, unknown>>; masking: MaskCase[] };
   const seen = new Set<string>();
   const attacks = doc.attacks.map((raw): Attack => {
@@ -104,8 +105,8 @@ export interface OrdinaryEntry {
   source: string;
 }
 
-export function loadOrdinary(): OrdinaryEntry[] {
-  const file = FIXTURES + 'ordinary.yml';
+export function loadOrdinary(fixtures: string = FIXTURES): OrdinaryEntry[] {
+  const file = join(fixtures, 'ordinary.yml');
   const doc = parse(readFileSync(file, 'utf8')) as { ordinary: OrdinaryEntry[] };
   const seen = new Set<string>();
   for (const e of doc.ordinary) {
