@@ -26,6 +26,12 @@ function serialize(value: unknown): string {
     return `${out}]`;
   }
   const obj = value as Record<string, unknown>;
+  // A frozen object of primitives (the session's identity, the same on every line) is serialized once.
+  const frozen = Object.isFrozen(obj);
+  if (frozen) {
+    const known = frozenJson.get(obj);
+    if (known !== undefined) return known;
+  }
   const keys = Object.keys(obj).sort();
   let out = '{';
   let first = true;
@@ -35,8 +41,12 @@ function serialize(value: unknown): string {
     out += `${first ? '' : ','}${JSON.stringify(k)}:${serialize(v)}`;
     first = false;
   }
-  return `${out}}`;
+  out += '}';
+  if (frozen && Object.values(obj).every((v) => v === null || typeof v !== 'object')) frozenJson.set(obj, out);
+  return out;
 }
+
+const frozenJson = new WeakMap<object, string>();
 
 /** SHA-256 (hex) of a line's canonical form without its `hash` field. */
 export function lineHash(lineWithoutHash: Record<string, unknown>): string {

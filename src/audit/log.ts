@@ -37,6 +37,7 @@ const MAX_TAIL_LINE = 16 * 1024 * 1024;
 export class AuditLog {
   private closed = false;
   private readonly scrub: (text: string) => string;
+  private identityCache: { source: unknown; snapshot: [string, unknown][]; clean: AuditEntry['identity'] } | null = null;
 
   private constructor(
     readonly path: string,
@@ -94,9 +95,10 @@ export class AuditLog {
   append(entry: AuditEntry): AuditLine {
     if (this.closed) throw new AuditLogError('ERR_AUDIT_CLOSED', `audit log ${this.path}: append after close`);
     const clean = sanitizeEntry(
-      entry.session || !this.opts.session ? entry : { ...entry, session: this.opts.session },
+      { ...entry, identity: {}, session: entry.session || this.opts.session || '' },
       this.scrub,
     );
+    clean.identity = this.identityOf(entry.identity);
     const body = { ...clean, seq: this.seq + 1, prev: this.prev };
     const { hash, text } = sealLine(body as unknown as Record<string, unknown>);
     const line: AuditLine = { ...body, hash };
@@ -104,6 +106,18 @@ export class AuditLog {
     this.seq = line.seq;
     this.prev = hash;
     return line;
+  }
+
+  /**
+   * The sanitized identity, computed once per session: the proxy passes the same claims on every line.
+   * A shallow snapshot guards against a caller that changes the object in place.
+   */
+  private identityOf(raw: AuditEntry['identity']): AuditEntry['identity'] {
+    const cached = this.identityCache;
+    if (cached && cached.source === raw && sameEntries(cached.snapshot, raw)) return cached.clean;
+    const clean = Object.freeze(sanitizeEntry({ identity: raw } as AuditEntry, this.scrub).identity);
+    this.identityCache = { source: raw, snapshot: raw && typeof raw === 'object' ? Object.entries(raw) : [], clean };
+    return clean;
   }
 
   /** Resolves when every line appended so far is written and fsynced; rejects with the write error. */
@@ -119,6 +133,12 @@ export class AuditLog {
     this.closed = true;
     await this.writer.close();
   }
+}
+
+function sameEntries(snapshot: [string, unknown][], obj: Record<string, unknown>): boolean {
+  if (Object.keys(obj).length !== snapshot.length) return false;
+  for (const [k, v] of snapshot) if (obj[k] !== v) return false;
+  return true;
 }
 
 /** The seq and hash of the existing log's last line (0 and GENESIS when absent or empty). */

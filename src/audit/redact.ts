@@ -10,6 +10,12 @@ const TYPES = new Set(['sql', 'connect', 'auth', 'session']);
 const UNPARSABLE = /^<unparsable statement, \d+ bytes>$/;
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
+/** The OIDC claims an audit line keeps from a verified token: who ran what, where, from which commit. */
+export const AUDIT_CLAIMS: readonly string[] = [
+  'iss', 'sub', 'repository', 'repository_owner', 'ref', 'sha', 'head_ref', 'base_ref', 'workflow',
+  'job_workflow_ref', 'run_id', 'run_attempt', 'actor', 'triggering_actor', 'event_name', 'environment',
+];
+
 export const SECRET_MARK = '[secret]';
 export const TOKEN_MARK = '[token]';
 
@@ -204,7 +210,12 @@ export function sanitizeEntry(
     decision: (DECISIONS.has(e.decision as string) ? e.decision : 'error') as AuditEntry['decision'],
   };
   if (e.identity && typeof e.identity === 'object') {
-    for (const [k, v] of Object.entries(e.identity as Record<string, unknown>)) {
+    const claims = e.identity as Record<string, unknown>;
+    // A verified token (it has `iss`) is cut to the claims that say who and what ran; a synthetic
+    // identity (serve, demo) is kept whole.
+    const keep = typeof claims.iss === 'string' ? AUDIT_CLAIMS.filter((k) => k in claims) : Object.keys(claims);
+    for (const k of keep) {
+      const v = claims[k];
       // Claims are flat values; anything nested is not a claim we record.
       if (typeof v === 'string') out.identity[k] = scrub(v);
       else if (typeof v === 'number' || typeof v === 'boolean') out.identity[k] = v;

@@ -169,6 +169,26 @@ describe('AuditLog', () => {
     expect('params' in line).toBe(false);
   });
 
+  it('keeps the selected claims of a verified token, a synthetic identity whole, and sees in-place changes', async () => {
+    const path = join(dir, 'g.jsonl');
+    const log = await AuditLog.open(path, { secrets: ['pw-123456'] });
+    const claims: Record<string, unknown> = {
+      iss: 'https://token.actions.githubusercontent.com', aud: 'tollgate', exp: 2, iat: 1, jti: 'j',
+      repository: 'acme/app', repository_id: '1', actor: 'dev1', run_id: '42', ref: 'refs/heads/main', nested: { x: 1 },
+    };
+    const a = log.append(entry(1, { identity: claims }));
+    expect(a.identity).toEqual({ iss: 'https://token.actions.githubusercontent.com', repository: 'acme/app', actor: 'dev1', run_id: '42', ref: 'refs/heads/main' });
+    claims.actor = 'pw-123456';
+    const b = log.append(entry(2, { identity: claims }));
+    expect(b.identity.actor).toBe('[secret]');
+    const c = log.append(entry(3, { identity: { actor: 'you', source: 'tollgate serve' } }));
+    expect(c.identity).toEqual({ actor: 'you', source: 'tollgate serve' });
+    await log.close();
+    expect(await verifyAuditFile(path)).toMatchObject({ ok: true, count: 3 });
+    const [, second] = await lines(path);
+    expect((second!.identity as Record<string, unknown>).actor).toBe('[secret]');
+  });
+
   it('surfaces write errors from flush and onError (disk full)', async () => {
     const errors: AuditLogError[] = [];
     const log = await AuditLog.open('/dev/full', { onError: (e) => errors.push(e) });
