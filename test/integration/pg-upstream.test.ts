@@ -19,6 +19,7 @@ import { B, BackendParser, decodeErrorFields, query } from '../../src/pg/protoco
 import { ScramServer, deriveScramVerifier } from '../../src/pg/scram.js';
 import { connectUpstream, parseUpstreamUrl, UpstreamError, type Upstream } from '../../src/pg/upstream.js';
 import { ADMIN, ensurePasswordAuth } from '../support/pg-hba.js';
+import { startTestProxy } from '../support/proxy.js';
 
 const execFileAsync = promisify(execFile);
 const PG = '127.0.0.1:5432';
@@ -641,6 +642,48 @@ describe('ColumnCatalog', () => {
       expect(await catalog.resolve(oids.users, 3)).toMatchObject({ column: 'Weird Name' });
     } finally {
       catalog.close();
+    }
+  });
+});
+
+describe('the whole proxy in front of a SCRAM-authenticated upstream role', () => {
+  it('clients log in with the session secret, the proxy logs in upstream with SCRAM, masks by catalog', async () => {
+    const E2E = `${SCHEMA}_e2e`;
+    await admin.query(`CREATE SCHEMA ${E2E}; CREATE TABLE ${E2E}.people (id int, email text, hashed text, part text);
+      INSERT INTO ${E2E}.people VALUES (1, 'ann@example.org', 'ann@example.org', 'ann@example.org');
+      GRANT USAGE ON SCHEMA ${E2E} TO ${roles.scram}; GRANT SELECT ON ${E2E}.people TO ${roles.scram};`);
+    const proxy = await startTestProxy({
+      upstream: url(roles.scram, PASSWORDS.scram),
+      policy: `
+version: 1
+roles:
+  test:
+    match: { repository: acme/* }
+    postgres:
+      rules:
+        - { action: allow, kinds: [read], objects: ["${E2E}.*", "pg_catalog.*"] }
+        - { action: deny, kinds: [any] }
+      masks:
+        - { columns: ["${E2E}.people.email"], strategy: redact }
+        - { columns: ["${E2E}.people.hashed"], strategy: hash }
+        - { columns: ["${E2E}.people.part"], strategy: partial }
+`,
+    });
+    try {
+      const c = new pg.Client(proxy.pg);
+      await c.connect();
+      const who = await c.query('SELECT current_user AS u');
+      expect(who.rows).toEqual([{ u: roles.scram }]);
+      const r = await c.query(`SELECT id, email, hashed, part FROM ${E2E}.people`);
+      expect(r.rows).toHaveLength(1);
+      expect(r.rows[0]).toMatchObject({ id: 1, email: '***', part: 'a***@example.org' });
+      expect(r.rows[0].hashed).toMatch(/^[0-9a-f]{16}$/);
+      await c.end();
+      const wrong = new pg.Client({ ...proxy.pg, password: proxy.password + 'x' });
+      await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
+    } finally {
+      await proxy.stop();
+      await admin.query(`DROP SCHEMA ${E2E} CASCADE`);
     }
   });
 });
