@@ -25,13 +25,17 @@ export function maskForColumn(role: Role, schema: string, table: string, column:
   return null;
 }
 
-/** The first mask that covers any column of schema.table (a whole row flows out). */
+/**
+ * The strictest mask that covers any column of schema.table: a whole row carries all its columns
+ * (without the catalog we cannot tell whether the table has an `ssn` column, so `*.ssn` counts).
+ */
 function maskForTable(role: Role, schema: string, table: string): MaskMatch | null {
+  let best: MaskMatch | null = null;
   for (const mask of role.masks) {
     const p: ColumnPattern | undefined = mask.columns.find((c) => c.schema.test(schema) && c.table.test(table));
-    if (p) return { strategy: mask.strategy, column: p.source };
+    if (p && (!best || STRICTNESS[mask.strategy] > STRICTNESS[best.strategy])) best = { strategy: mask.strategy, column: p.source };
   }
-  return null;
+  return best;
 }
 
 /**
