@@ -40,5 +40,22 @@ export function parseSql(sql: string): RawParse {
 /** PostgreSQL's normalisation: constants replaced by $n. Throws on invalid SQL. */
 export function normalizeSql(sql: string): string {
   if (!loaded) throw new Error('SQL parser not initialised: call initSql() first');
-  return normalizeSync(sql);
+  const out = normalizeSync(sql);
+  // libpg-query's normalizeSync throws only for errors starting "syntax error"; for the others
+  // ("unterminated quoted string…", grammar checks) it RETURNS the message as if it were the
+  // normalised text. Normalising only replaces constants, so the text before the first possible
+  // constant must survive unchanged; a message never starts with it.
+  if (!out.startsWith(stablePrefix(sql))) throw new Error('statement does not parse');
+  return out;
+}
+
+/**
+ * The start of the text that no constant can touch: up to two characters before the first quote,
+ * digit or `$` (E'', U&'', B'', .5). A statement never starts with a constant, so it is not blank.
+ */
+function stablePrefix(sql: string): string {
+  const m = /['0-9$]/.exec(sql);
+  const prefix = m ? sql.slice(0, Math.max(0, m.index - 2)) : sql;
+  if (prefix.trim() === '') throw new Error('statement does not parse');
+  return prefix;
 }
