@@ -3,6 +3,8 @@
 // them) for the next attempt, so no record is lost because another write failed; the error is
 // surfaced through `error`, `onError` and a rejecting flush().
 
+const RETRY_MS = 1_000;
+
 export interface Sink {
   /** Writes a prefix of `data`, resolving with how many bytes were written. */
   write(data: Uint8Array): Promise<number>;
@@ -35,12 +37,15 @@ export class OrderedWriter {
   push(data: Uint8Array): void {
     this.queue.push(data);
     if (this.scheduled || this.draining) return;
-    // Coalesce the appends of one tick into one write.
     this.scheduled = true;
-    setImmediate(() => {
+    const go = () => {
       this.scheduled = false;
       void this.drain().catch(() => undefined);
-    });
+    };
+    // Coalesce the appends of one tick into one write; while writes fail, retry once a second
+    // instead of on every append (flush() always retries at once).
+    if (this.lastError) setTimeout(go, RETRY_MS).unref();
+    else setImmediate(go);
   }
 
   /** Writes everything queued so far; rejects with the write error when bytes remain unwritten. */
@@ -100,8 +105,9 @@ export class OrderedWriter {
 
   private fail(err: unknown): Error {
     const e = this.describe(err);
+    // Report when writing starts failing or fails differently, not on every retry.
+    if (this.lastError?.message !== e.message) this.onError?.(e);
     this.lastError = e;
-    this.onError?.(e);
     return e;
   }
 }

@@ -251,6 +251,25 @@ describe('OrderedWriter', () => {
     expect(sink.data).toBe('a\nb\n');
   });
 
+  it('in the background, retries a failing sink once a second and reports the failure once', async () => {
+    const sink = flakySink(new Set([1, 2]));
+    const seen: Error[] = [];
+    const w = new OrderedWriter(sink, (e) => e as Error, (e) => seen.push(e));
+    w.push(Buffer.from('a\n'));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sink.calls).toBe(1);
+    w.push(Buffer.from('b\n'));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sink.calls).toBe(1); // no retry storm on every append
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(sink.calls).toBe(2); // retried after a second, failed again
+    w.push(Buffer.from('c\n'));
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(sink.data).toBe('a\nb\nc\n');
+    expect(w.error).toBeNull();
+    expect(seen).toHaveLength(1);
+  });
+
   it('concurrent flushes all wait for the data pushed before them', async () => {
     const sink = flakySink(new Set(), 3);
     const w = new OrderedWriter(sink, (e) => e as Error);
