@@ -206,7 +206,7 @@ describe('a job with the gateway', () => {
     expect(ssn.stdout.trim().split('\n')).toHaveLength(2);
 
     const post = await j.post();
-    expect(post.code, `post failed:\n${post.stdout}`).toBe(0);
+    expect(post.code, `post failed:\n${post.stdout}\n${post.stderr}`).toBe(0);
     expect(post.stdout).toContain('tollgate: proxy stopped.');
     expect(post.stdout).toMatch(/tollgate: audit chain verified \(\d+ records\)\./);
     // No artifact service in this environment: said so, with the path, and the job does not fail.
