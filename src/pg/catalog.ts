@@ -254,16 +254,10 @@ export class ColumnCatalog {
       const s = await this.session.catch(() => null);
       if (s && !s.closed) return s;
     }
-    // search_path first, so no object of the upstream's schemas can shadow what the lookup uses.
-    const opening = this.open().then(async (s) => {
-      try {
-        await s.query('SET search_path TO pg_catalog, pg_temp');
-      } catch (err) {
-        s.close();
-        throw err;
-      }
-      return s;
-    });
+    // No SET search_path here: the lookup names every relation and operator with its schema, and a
+    // session-level SET would leak into the client's session on upstreams that multiplex one backend
+    // (PGlite in `tollgate demo`).
+    const opening = this.open();
     this.session = opening;
     // A failed open must not be reused: the next lookup tries again.
     opening.catch(() => {
