@@ -33,8 +33,7 @@ const stdio: CliIO = {
 };
 
 export function usage(commands: Readonly<Record<string, Command>> = COMMANDS): string {
-  const width = Math.max(...Object.values(commands).map((c) => c.usage.length));
-  const lines = Object.values(commands).map((c) => `  tollgate ${c.usage.padEnd(width)}  ${c.summary}`);
+  const lines = Object.values(commands).flatMap((c) => [`  tollgate ${c.usage}`, `      ${c.summary}`]);
   return ['usage:', ...lines, '', 'tollgate <command> --help shows the options of a command.'].join('\n');
 }
 
