@@ -87,6 +87,11 @@ export interface ConnectionDeps {
   audit: { append(entry: AuditEntry): void };
   approver: Approver;
   redact(sql: string): string;
+  /**
+   * PostgreSQL's normalised text (constants → $n), or null. When given, redaction is cached by it:
+   * statements that differ only in their literals are redacted once.
+   */
+  shapeKey?(sql: string): string | null;
   maskValue: MaskValueFn;
   maskKey: Buffer;
   connectUpstream(url: string, opts: { applicationName?: string }): Promise<UpstreamSession>;
@@ -237,6 +242,8 @@ export class ProxyConnection {
   private readonly abort = new AbortController();
   private readonly planCache = new Map<string, MaskPlan | null>();
   private readonly redactCache = new Map<string, string>();
+  private readonly redactByShape = new Map<string, string>();
+  private auditPending: (() => AuditEntry)[] = [];
   private closedResolve!: () => void;
   /** Resolves when both sockets are gone. */
   readonly closed = new Promise<void>((r) => (this.closedResolve = r));
@@ -272,6 +279,7 @@ export class ProxyConnection {
   /** Ends both sides now. */
   close(): void {
     if (this.phase === 'closed') return;
+    this.drainAudit();
     const wasBusy = this.pending.some((i) => i.t !== 'local');
     this.phase = 'closed';
     this.abort.abort();
@@ -309,7 +317,10 @@ export class ProxyConnection {
   }
 
   private flush(): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed') {
+      this.drainAudit();
+      return;
+    }
     if (this.toUpstream.length && this.upstream) {
       const data = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
       this.toUpstream = [];
@@ -330,6 +341,15 @@ export class ProxyConnection {
         this.updateFlow();
       }
     }
+    // Audit records are built after the bytes are on their way: the client does not wait for them.
+    this.drainAudit();
+  }
+
+  private drainAudit(): void {
+    if (this.auditPending.length === 0) return;
+    const list = this.auditPending;
+    this.auditPending = [];
+    for (const build of list) this.append(build());
   }
 
   /** A FATAL error to the client, then close. */
@@ -1106,15 +1126,27 @@ export class ProxyConnection {
 
   private redacted(sql: string): string {
     let r = this.redactCache.get(sql);
+    if (r !== undefined) return r;
+    let shape: string | null = null;
+    try {
+      shape = this.deps.shapeKey ? this.deps.shapeKey(sql) : null;
+    } catch {
+      shape = null;
+    }
+    r = shape === null ? undefined : this.redactByShape.get(shape);
     if (r === undefined) {
       try {
         r = this.deps.redact(sql);
       } catch {
         r = '(statement could not be redacted)';
       }
-      if (this.redactCache.size > 1000) this.redactCache.clear();
-      this.redactCache.set(sql, r);
+      if (shape !== null) {
+        if (this.redactByShape.size > 1000) this.redactByShape.clear();
+        this.redactByShape.set(shape, r);
+      }
     }
+    if (this.redactCache.size > 1000) this.redactCache.clear();
+    this.redactCache.set(sql, r);
     return r;
   }
 
@@ -1147,6 +1179,17 @@ export class ProxyConnection {
     start: number,
     extra: { decision?: AuditEntry['decision']; reason?: string; approval?: AuditEntry['approval']; masked?: MaskPlan['masked']; rows?: number; sqlstate?: string },
   ): void {
+    const durationMs = Math.round((performance.now() - start) * 1000) / 1000;
+    this.auditPending.push(() => this.statementEntry(sql, s, time, durationMs, extra));
+  }
+
+  private statementEntry(
+    sql: string,
+    s: StatementDecision | undefined,
+    time: string,
+    durationMs: number,
+    extra: { decision?: AuditEntry['decision']; reason?: string; approval?: AuditEntry['approval']; masked?: MaskPlan['masked']; rows?: number; sqlstate?: string },
+  ): AuditEntry {
     const e: AuditEntry = {
       ...this.base('sql', time),
       statement: this.redacted(sql),
@@ -1154,13 +1197,13 @@ export class ProxyConnection {
       decision: extra.decision ?? s?.decision ?? 'error',
       rule: s?.rule ?? null,
       reason: extra.reason ?? s?.reason ?? '',
-      durationMs: Math.round((performance.now() - start) * 1000) / 1000,
+      durationMs,
     };
     if (extra.approval) e.approval = extra.approval;
     if (extra.masked?.length) e.masked = extra.masked;
     if (extra.rows !== undefined) e.rows = extra.rows;
     if (extra.sqlstate) e.sqlstate = extra.sqlstate;
-    this.append(e);
+    return e;
   }
 
   private finishReq(req: Req, sqlstate?: string): void {

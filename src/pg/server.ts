@@ -12,7 +12,7 @@ import { GithubApprover } from '../approval/github.js';
 import { loadPolicy } from '../policy/load.js';
 import { createEngine } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
-import { redactLiterals } from '../sql/shape.js';
+import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
 import { ColumnCatalog } from './catalog.js';
 import type { ProxyConfig } from './config.js';
@@ -80,6 +80,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     audit: { append: (e: AuditEntry) => audit.append(e) },
     approver,
     redact: redactLiterals,
+    shapeKey,
     maskValue,
     maskKey: Buffer.from(config.maskKey, 'utf8'),
     connectUpstream: (url, opts) => connectUpstream(url, opts),
