@@ -54,6 +54,7 @@ function analyzeOne(
     const analysis: StatementAnalysis = { sql: text, kind: r.kind, accesses, outputs: r.outputs, literalSensitive: w.literalSensitive };
     if (w.defines) analysis.defines = w.defines;
     if (w.uses) analysis.uses = w.uses;
+    if (w.newSearchPath) analysis.searchPathChange = w.newSearchPath;
     return { analysis, searchPath: w.newSearchPath };
   } catch (err) {
     const reason = err instanceof AnalysisError

@@ -68,6 +68,14 @@ export interface StatementAnalysis {
    * the matching `defines` seen earlier on the session; unknown name → deny.
    */
   uses?: { namespace: 'prepared' | 'cursor'; name: string };
+  /**
+   * (Added by sql.) Set when the statement changes the search path (SET / RESET search_path,
+   * set_config('search_path', …)): the path later statements resolve with, or 'reset' for the
+   * session's default. analyze() already applies it to the later statements of the same text; a
+   * caller keeping session state passes it as `searchPath` for later messages (SET LOCAL and
+   * rollbacks revert it at transaction end: when unsure of the current path, deny).
+   */
+  searchPathChange?: string[] | 'reset';
 }
 
 /** (Added by sql.) A prepared statement or cursor defined by PREPARE / DECLARE. */

@@ -524,10 +524,11 @@ export class Walker {
     for (const o of list(b.options)) {
       const d = unwrapIf(o, 'DefElem') as N;
       if (d.defname !== 'analyze') continue;
+      // Any ANALYZE option that is not clearly false counts: the statement would run.
       if (d.arg === undefined) analyze = true;
       else {
         this.literalSensitive = true;
-        analyze = !isFalseOption(d.arg);
+        if (!isFalseOption(d.arg)) analyze = true;
       }
     }
     const inner = new Walker(this.searchPath);
@@ -735,17 +736,18 @@ export class Walker {
         return;
       }
       case 'A_Expr': {
-        const op = list(b.name);
-        if (op.length > 1) {
-          const parts = stringFields(op);
-          const schema = parts[parts.length - 2];
-          if (schema !== 'pg_catalog') this.add({ kind: 'call', object: parts.slice(-2).join('.') });
-        }
+        this.operator(b.name);
         this.walk(b.lexpr, scope, out);
         this.walk(b.rexpr, scope, out);
         return;
       }
+      case 'SortBy': {
+        this.operator(b.useOp);
+        this.walk(b.node, scope, out);
+        return;
+      }
       case 'SubLink': {
+        this.operator(b.operName);
         this.walk(b.testexpr, scope, out);
         const [qt, qb] = unwrap(b.subselect);
         if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported sub-query ${qt}`);
@@ -781,6 +783,14 @@ export class Walker {
         }
         throw new AnalysisError(`unsupported node ${type}`);
     }
+  }
+
+  /** A schema-qualified operator (`OPERATOR(app.===)`) outside pg_catalog runs that schema's function. */
+  private operator(name: unknown): void {
+    const parts = stringFields(name);
+    if (parts.length < 2) return;
+    const schema = parts[parts.length - 2]!;
+    if (schema !== 'pg_catalog') this.add({ kind: 'call', object: `${schema}.${parts[parts.length - 1]}` });
   }
 
   relKeysOf(rvNode: unknown): string[] {

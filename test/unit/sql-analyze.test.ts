@@ -328,3 +328,80 @@ describe('functions', () => {
     expectAccesses('SELECT 1 OPERATOR(app.===) 2', [{ kind: 'call', object: 'app.===' }, { kind: 'select' }]);
   });
 });
+
+describe('settings by other names', () => {
+  it('set_config is an exact call plus a set of the setting it names', () => {
+    const r = analyze("SELECT set_config('role', 'admin', false)")[0]!;
+    expect(sorted(r.accesses)).toEqual(sorted([
+      { kind: 'call', object: 'pg_catalog.set_config', exact: true },
+      { kind: 'set', object: 'role', exact: true },
+      { kind: 'select' },
+    ]));
+    expect(r.literalSensitive).toBe(true);
+    expectAccesses("SELECT pg_catalog.set_config('application_name', 'x', false)", [
+      { kind: 'call', object: 'pg_catalog.set_config', exact: true },
+      { kind: 'set', object: 'application_name' },
+      { kind: 'select' },
+    ]);
+  });
+  it('set_config with a computed name, or client_encoding to another encoding, is refused', () => {
+    expect(analyze('SELECT set_config(current_user, $$x$$, false)')[0]!.error).toBe('set_config with a setting name that is not a constant');
+    expect(analyze("SELECT set_config('client_encoding', 'SJIS', false)")[0]!.error).toBe('SET client_encoding to anything but UTF8 is refused');
+  });
+  it('set_config of search_path changes resolution for the rest of the message', () => {
+    const r = analyze("SELECT pg_catalog.set_config('search_path', 'app, public', false); SELECT * FROM t");
+    expect(r[0]!.searchPathChange).toEqual(['app', 'public']);
+    expect(r[1]!.accesses).toEqual([{ kind: 'select', object: 'app.t' }, { kind: 'select', object: 'public.t' }]);
+  });
+  it('an empty search path leaves unqualified user tables unresolvable (as the server does)', () => {
+    const r = analyze("SELECT pg_catalog.set_config('search_path', '', false); SELECT * FROM t; SELECT * FROM pg_class");
+    expect(r[1]!.error).toBe('empty search path: cannot resolve relation');
+    expect(r[2]!.accesses).toEqual([{ kind: 'select', object: 'pg_catalog.pg_class' }]);
+  });
+  it('pg_catalog placed after other schemas lets them shadow built-ins', () => {
+    const r = analyze('SET search_path = public, pg_catalog; SELECT lower(x) FROM pg_class');
+    expect(r[0]!.searchPathChange).toEqual(['public', 'pg_catalog']);
+    expect(sorted(r[1]!.accesses)).toEqual(sorted([
+      { kind: 'select', object: 'public.pg_class' },
+      { kind: 'select', object: 'pg_catalog.pg_class' },
+      { kind: 'call', object: 'public.lower' },
+    ]));
+  });
+  it('RESET search_path returns to the caller\'s path', () => {
+    const r = analyze('SET search_path = x; RESET search_path; SELECT * FROM t', { searchPath: ['app'] });
+    expect(r[1]!.searchPathChange).toBe('reset');
+    expect(r[2]!.accesses).toEqual([{ kind: 'select', object: 'app.t' }]);
+  });
+  it('writing pg_settings is exact', () => {
+    expectAccesses("UPDATE pg_settings SET setting = 'admin' WHERE name = 'role'", [{ kind: 'update', object: 'pg_catalog.pg_settings', exact: true }]);
+  });
+  it('SET TRANSACTION is a transaction statement', () => {
+    expectAccesses('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', [{ kind: 'transaction' }]);
+    expectAccesses('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY', [{ kind: 'transaction' }]);
+  });
+});
+
+describe('EXPLAIN options', () => {
+  it('any ANALYZE that is not clearly false executes', () => {
+    for (const opt of ['ANALYZE', 'ANALYZE true', 'ANALYZE on', 'ANALYZE 1', 'ANALYZE false, ANALYZE true']) {
+      expectAccesses(`EXPLAIN (${opt}) DELETE FROM t`, [{ kind: 'explain' }, { kind: 'delete', object: 'public.t' }]);
+    }
+    for (const opt of ['ANALYZE false', 'ANALYZE off', 'ANALYZE 0', 'VERBOSE']) {
+      expectAccesses(`EXPLAIN (${opt}) DELETE FROM t`, [{ kind: 'explain' }, { kind: 'explain', object: 'public.t' }]);
+    }
+  });
+  it('EXPLAIN ANALYZE EXECUTE names the prepared statement it runs', () => {
+    const r = analyze('EXPLAIN ANALYZE EXECUTE p')[0]!;
+    expect(r.accesses).toEqual([{ kind: 'explain' }, { kind: 'execute', object: 'p' }]);
+    expect(r.uses).toEqual({ namespace: 'prepared', name: 'p' });
+  });
+});
+
+describe('operators outside pg_catalog', () => {
+  it('in ORDER BY … USING and quantified sub-queries', () => {
+    expectAccesses('SELECT * FROM t ORDER BY a USING OPERATOR(app.<)', [{ kind: 'select', object: 'public.t' }, { kind: 'call', object: 'app.<' }]);
+    expectAccesses('SELECT 1 WHERE 1 OPERATOR(app.=) ANY (SELECT 1)', [{ kind: 'call', object: 'app.=' }, { kind: 'select' }]);
+    expectAccesses('SELECT 1 OPERATOR(pg_catalog.+) 2', [{ kind: 'select' }]);
+  });
+});
+
