@@ -72,10 +72,9 @@ const TOUR: { title: string; sql: string }[] = [
   { title: 'drop a table (denied)', sql: 'DROP TABLE orders' },
 ];
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], out: (line: string) => void = (line) => process.stdout.write(line + '\n')): Promise<number> {
   const flags = parseFlags(argv, { boolean: ['tour'], string: ['listen', 'role'] });
   const tour = Boolean(flags.tour);
-  const out = (line: string) => process.stdout.write(line + '\n');
   const root = packageRoot();
   const policyPath = join(root, 'policies', 'demo.yml');
 
