@@ -143,6 +143,28 @@ describe('verifyAuditFile', () => {
     expect(await check(text.replace(/\n/g, '\r\n'))).toEqual({ ok: false, line: 1, reason: 'line is not in canonical form (edited)' });
   });
 
+  it('detects every one of 600 random single-byte edits, and names the edited line', async () => {
+    const bytes = Buffer.from(text, 'utf8');
+    const starts = [0];
+    for (let i = 0; i < bytes.length - 1; i++) if (bytes[i] === 0x0a) starts.push(i + 1);
+    const lineOf = (pos: number) => starts.filter((s0) => s0 <= pos).length;
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const path = join(dir, 'fuzz.jsonl');
+    for (let i = 0; i < 600; i++) {
+      const pos = rnd(bytes.length - 1); // the final newline is covered by the "no final newline" case
+      const mutated = Buffer.from(bytes);
+      let b = rnd(256);
+      if (b === mutated[pos]) b = (b + 1) % 256;
+      mutated[pos] = b;
+      await writeFile(path, mutated);
+      const r = await verifyAuditFile(path);
+      expect(r.ok, `byte ${pos} -> ${b}`).toBe(false);
+      // A newline written into a line splits it there: the break is found on that line or its new half.
+      if (!r.ok) expect([lineOf(pos), lineOf(pos) + 1]).toContain(r.line);
+    }
+  });
+
   it('rejects when the file does not exist', async () => {
     await expect(verifyAuditFile(join(dir, 'missing.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
