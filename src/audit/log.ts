@@ -36,6 +36,7 @@ const MAX_TAIL_LINE = 16 * 1024 * 1024;
 
 export class AuditLog {
   private closed = false;
+  private closing: Promise<void> | null = null;
   private readonly scrub: (text: string) => string;
   private identityCache: { source: unknown; snapshot: [string, unknown][]; clean: AuditEntry['identity'] } | null = null;
 
@@ -113,10 +114,11 @@ export class AuditLog {
    * A shallow snapshot guards against a caller that changes the object in place.
    */
   private identityOf(raw: AuditEntry['identity']): AuditEntry['identity'] {
+    if (raw === null || typeof raw !== 'object') return Object.freeze({});
     const cached = this.identityCache;
     if (cached && cached.source === raw && sameEntries(cached.snapshot, raw)) return cached.clean;
     const clean = Object.freeze(sanitizeEntry({ identity: raw } as AuditEntry, this.scrub).identity);
-    this.identityCache = { source: raw, snapshot: raw && typeof raw === 'object' ? Object.entries(raw) : [], clean };
+    this.identityCache = { source: raw, snapshot: Object.entries(raw), clean };
     return clean;
   }
 
@@ -129,9 +131,14 @@ export class AuditLog {
    * Flushes, fsyncs and closes. Further appends throw. If the final write fails this rejects and the
    * records stay queued: calling close() again retries.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    await this.writer.close();
+    // Idempotent once it succeeded; after a failure the next call retries.
+    this.closing ??= this.writer.close().catch((err: unknown) => {
+      this.closing = null;
+      throw err;
+    });
+    return this.closing;
   }
 }
 

@@ -142,8 +142,10 @@ describe('AuditLog', () => {
     expect((err as Error).message).toContain('tollgate audit verify');
   });
 
-  it('refuses to append after close', async () => {
+  it('refuses to append after close; close twice is fine; a missing identity is recorded as {}', async () => {
     const log = await AuditLog.open(join(dir, 'e.jsonl'));
+    expect(log.append({ ...entry(1), identity: undefined } as unknown as AuditEntry).identity).toEqual({});
+    await log.close();
     await log.close();
     expect(() => log.append(entry(1))).toThrowError(/append after close/);
   });
