@@ -69,7 +69,8 @@ function run(engine: PolicyEngine, check: (s: RegressStatement, d: Decision) => 
       continue;
     }
     counts.parsed += 1;
-    if (d.statements.length === 0) throw new Error(`${s.file}: no statement decided: ${s.sql.slice(0, 200)}`);
+    // The parser gave this text as one statement; the analysis must see exactly one too.
+    if (d.statements.length !== 1) throw new Error(`${s.file}: ${d.statements.length} statements decided for one: ${s.sql.slice(0, 200)}`);
     if (d.statements.some((st) => st.accesses.length === 0)) {
       if (d.decision !== 'deny') throw new Error(`${s.file}: no accesses but ${d.decision}: ${s.sql.slice(0, 200)}`);
       counts.deniedByAnalysisError += 1;
