@@ -136,10 +136,11 @@ export class PolicyEngine {
       if (entry) {
         this.stats.shapeHits++;
         const text = TEXT_OF[entry.textOf](sql);
-        if (lookup && entry.needsSession) {
-          return freezeDecision(decideAnalyses(this.role, [{ ...entry.analysis, sql: text }], lookup));
-        }
-        return freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
+        const analysis = { ...entry.analysis, sql: text };
+        const decision = freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
+        // Remember the exact text too: a client that repeats it skips even the normaliser.
+        this.exact.set(exactKey, { analyses: [analysis], decision, needsSession: entry.needsSession });
+        return lookup && entry.needsSession ? freezeDecision(decideAnalyses(this.role, [analysis], lookup)) : decision;
       }
     }
 
