@@ -204,6 +204,9 @@ function explain(err: unknown, token: string, ctx: Context): IdentityError {
   if (err instanceof TypeError || (err instanceof Error && err.name === 'AbortError')) {
     // fetch() failing: refused connection, DNS, TLS.
     const why = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.message;
+    if (/CERT|SSL|TLS|SIGNATURE/.test(why)) {
+      return wrap('ERR_OIDC_JWKS_UNREACHABLE', `The TLS certificate of ${ctx.url.origin} was not trusted while fetching the OIDC signing keys (${why}), so nothing was started; make the runner trust the issuer's CA (NODE_EXTRA_CA_CERTS) or fix the \`oidc-issuer\` input.`);
+    }
     return wrap('ERR_OIDC_JWKS_UNREACHABLE', `The OIDC signing keys at ${keys} could not be fetched (${why}), so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
   }
   return wrap('ERR_OIDC_MALFORMED', `The OIDC token could not be verified (${err instanceof Error ? err.message : String(err)}), so nothing was started.`);

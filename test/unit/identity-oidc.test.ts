@@ -208,6 +208,32 @@ describe('verifyOidcToken', () => {
     }
   });
 
+  it('JWKS behind an untrusted TLS certificate → ERR_OIDC_JWKS_UNREACHABLE naming the fix', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createServer: createHttps } = await import('node:https');
+    const d = mkdtempSync(join(tmpdir(), 'identity-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(d, 'k.pem'), '-out', join(d, 'c.pem')], { stdio: 'ignore' });
+      const tls = createHttps({ key: readFileSync(join(d, 'k.pem')), cert: readFileSync(join(d, 'c.pem')) }, (_q, r) => r.end('{"keys":[]}'));
+      await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+      const at = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+      try {
+        const e = await failure(await issuer.mint({ iss: at }), { issuer: at });
+        expect(e.code).toBe('ERR_OIDC_JWKS_UNREACHABLE');
+        expect(e.message).toMatch(/^The TLS certificate of https:\/\/127\.0\.0\.1:\d+ was not trusted while fetching the OIDC signing keys \(\w+\)/);
+        expect(e.message).toContain('NODE_EXTRA_CA_CERTS');
+      } finally {
+        tls.closeAllConnections();
+        await new Promise((r) => tls.close(r));
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('a flood of tokens with unknown kids fetches the JWKS once (cooldown)', async () => {
     const before = issuer.jwksFetches;
     await verifyOidcToken(await issuer.mint(), { issuer: issuer.url, audience: AUD });
