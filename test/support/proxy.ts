@@ -5,10 +5,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Approver } from '../../src/approval/types.js';
 import type { AuditLine } from '../../src/audit/types.js';
 import type { ProxyConfig } from '../../src/pg/config.js';
+import * as P from '../../src/pg/protocol.js';
+import { ScramClient } from '../../src/pg/scram.js';
 import { startProxy, type ProxyDeps, type RunningProxy } from '../../src/pg/server.js';
 
 /** The test database (trust auth). Override with TOLLGATE_TEST_UPSTREAM. */
@@ -130,5 +133,109 @@ export class ScriptedApprover implements Approver {
     return a === 'approve'
       ? { approved: true, via: 'terminal' as const, approver: 'alice', at: new Date(), where: 'terminal' }
       : { approved: false, via: 'terminal' as const, approver: 'bob', at: new Date(), where: 'terminal', reason: 'not today' };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw protocol client for robustness tests: speaks bytes, authenticates with SCRAM when asked.
+
+
+export class RawClient {
+  readonly frames: P.BackendFrame[] = [];
+  private readonly parser = new P.BackendParser();
+  private cursor = 0;
+  private wake: (() => void) | null = null;
+  closed = false;
+  /** Count DataRows instead of keeping them (large results). */
+  discardRows = false;
+  rowsSeen = 0;
+  readonly socket: Socket;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.parser.parse(chunk, (f) => {
+          if (f.code === P.B.DataRow && this.discardRows) this.rowsSeen++;
+          else this.frames.push(f);
+        });
+      } catch {
+        // Raw bytes such as the 'N' answer to SSLRequest are not frames; tests read them via `raw`.
+      }
+      this.wake?.();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+  }
+
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Opens and authenticates as `tollgate` (SCRAM), consuming everything up to ReadyForQuery. */
+  static async session(port: number, password: string): Promise<RawClient> {
+    const c = await RawClient.open(port);
+    const scram = new ScramClient('tollgate', password);
+    c.send(P.startupMessage({ user: 'tollgate', database: 'test', client_encoding: 'UTF8' }));
+    await c.next(P.B.Authentication);
+    c.send(P.saslInitialResponse('SCRAM-SHA-256', scram.clientFirst()));
+    const cont = await c.next(P.B.Authentication);
+    c.send(P.passwordMessage(scram.handleServerFirst(cont.body.subarray(4))));
+    await c.next(P.B.ReadyForQuery);
+    return c;
+  }
+
+  send(buf: Buffer): boolean {
+    if (this.closed || this.socket.destroyed) return false;
+    this.socket.write(buf);
+    return true;
+  }
+
+  /** The next frame of type `code` (skipping others); throws on close or timeout. */
+  async next(code: number, timeoutMs = 5_000): Promise<P.BackendFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const f = this.frames[this.cursor++]!;
+        if (f.code === P.B.ErrorResponse && code !== P.B.ErrorResponse) {
+          const e = P.decodeErrorFields(f.body);
+          if (e.get('S') === 'FATAL') throw new Error(`FATAL ${e.get('C')}: ${e.get('M')}`);
+        }
+        if (f.code === code) return f;
+      }
+      if (this.closed) throw new Error(`connection closed while waiting for '${String.fromCharCode(code)}'`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for '${String.fromCharCode(code)}'`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  /** Resolves when the proxy has closed the connection (or after timeoutMs: false). */
+  async waitClosed(timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.closed;
+  }
+
+  /** Decoded ErrorResponse fields of every error frame received so far. */
+  errors(): Map<string, string>[] {
+    return this.frames.filter((f) => f.code === P.B.ErrorResponse).map((f) => P.decodeErrorFields(f.body));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
   }
 }
