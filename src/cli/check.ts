@@ -9,11 +9,13 @@ import { createEngine } from '../policy/sql-analyzer.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
 import { exactlyOne, parseFlags, required, UsageError } from './args.js';
 
-export const USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]';
+export const USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)';
 
 export interface CliIO {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Standard input as text, for `--file -` (default: the process's). */
+  stdin?: () => string;
 }
 
 const stdio: CliIO = {
@@ -24,9 +26,9 @@ const stdio: CliIO = {
 /** Bad input: reported as one line, exit 2. */
 class InputError extends Error {}
 
-function readText(file: string, what: string): string {
+function readText(file: string, what: string, stdin: () => string = () => readFileSync(0, 'utf8')): string {
   try {
-    return readFileSync(file, 'utf8');
+    return file === '-' ? stdin() : readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'unreadable');
@@ -92,7 +94,7 @@ export async function runCheck(argv: readonly string[], io: CliIO = stdio): Prom
     const role = exactlyOne(flags, ['role', 'claims']) === 'role'
       ? getRole(policy, flags.role!).name
       : roleFromClaims(policy, flags.claims!);
-    const sql = exactlyOne(flags, ['sql', 'file']) === 'sql' ? flags.sql! : readText(flags.file!, 'the SQL file');
+    const sql = exactlyOne(flags, ['sql', 'file']) === 'sql' ? flags.sql! : readText(flags.file!, 'the SQL file', io.stdin);
 
     const engine = await createEngine(policy, role);
     const decision = engine.decide(sql);

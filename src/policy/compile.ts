@@ -4,6 +4,7 @@
 import { GROUPS, type Group, type Kind } from '../sql/types.js';
 import type { Action, MaskStrategy } from './types.js';
 import { parseDuration } from './duration.js';
+import { formatPath } from './errors.js';
 import { compileGlob, type Glob } from './glob.js';
 import type { PolicyDocument } from './schema.js';
 
@@ -97,7 +98,7 @@ function compileRule(role: string, index: number, rule: NonNullable<NonNullable<
   }
   return {
     index,
-    path: `roles.${role}.postgres.rules[${index}]`,
+    path: formatPath(['roles', role, 'postgres', 'rules', index]),
     action: rule.action,
     kinds,
     namedKinds,
@@ -126,7 +127,7 @@ export function compilePolicy(doc: PolicyDocument, file: string): Policy {
       rules: (r.postgres?.rules ?? []).map((rule, i) => compileRule(name, i, rule)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,
-        path: `roles.${name}.postgres.masks[${i}]`,
+        path: formatPath(['roles', name, 'postgres', 'masks', i]),
         strategy: m.strategy,
         columns: m.columns.map(compileColumnPattern),
       })),
@@ -136,7 +137,7 @@ export function compilePolicy(doc: PolicyDocument, file: string): Policy {
         ),
         rules: (r.http?.rules ?? []).map((rule, i) => ({
           index: i,
-          path: `roles.${name}.http.rules[${i}]`,
+          path: formatPath(['roles', name, 'http', 'rules', i]),
           action: rule.action,
           methods: new Set(rule.methods),
           paths: rule.paths.map((p) => compileGlob(p, '/')),

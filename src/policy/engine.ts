@@ -115,8 +115,10 @@ export class PolicyEngine {
   /** Decides a message (one or more statements) as a whole. Never throws: failures deny. */
   decide(sql: string, ctx: DecideContext = {}): Decision {
     const lookup = ctx.definitions;
-    // \u0001 and \u0000 cannot appear in identifiers or in text a server accepts.
-    const pathKey = ctx.searchPath ? ctx.searchPath.join('\u0001') : '';
+    // The search path changes what names resolve to: it is part of every key. JSON cannot contain
+    // a raw NUL, and a server rejects SQL text with one, so the key is unambiguous. No search
+    // path (the analysis's default) and an empty one are different keys.
+    const pathKey = ctx.searchPath ? JSON.stringify(ctx.searchPath) : '-';
     const exactKey = `${pathKey}\u0000${sql}`;
     const cached = this.exact.get(exactKey);
     if (cached) {

@@ -32,3 +32,15 @@ export class PolicyError extends Error {
 export function formatProblem(p: PolicyProblem): string {
   return `${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
+
+/** `roles.ci.postgres.rules[1].action`; keys that are not plain words are quoted. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type * as z from 'zod';
 import { compilePolicy, type Policy } from './compile.js';
-import { formatProblem, PolicyError, type PolicyProblem } from './errors.js';
+import { formatPath, formatProblem, PolicyError, type PolicyProblem } from './errors.js';
 import { policySchema } from './schema.js';
 
 type Path = readonly (string | number)[];
@@ -62,17 +62,6 @@ export function parsePolicy(text: string, file: string): Policy {
     throw new PolicyError('ERR_POLICY_INVALID', formatProblem(problems[0]!), problems);
   }
   return compilePolicy(result.data, file);
-}
-
-/** `roles.ci.postgres.rules[1].action`; keys that are not plain words are quoted. */
-export function formatPath(path: Path): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
 }
 
 function describe(value: unknown): string {

@@ -100,6 +100,12 @@ describe('tollgate check: decisions and exit codes', () => {
     ]);
   });
 
+  it('--file - reads standard input', async () => {
+    const c = capture();
+    const code = await runCheck([...DEMO, '--file', '-'], { ...c.io, stdin: () => 'TRUNCATE orders' });
+    expect([code, c.out, c.err]).toEqual([3, ['review  TRUNCATE orders  — truncate on public.orders needs review by roles.demo.postgres.rules[3]'], []]);
+  });
+
   it('long and multi-line statements stay on one line', async () => {
     const r = await check(...DEMO, '--sql', `SELECT id,\n       name\n  FROM users WHERE name = '${'x'.repeat(100)}'`);
     expect(r.out[0]).toMatch(/^allow {3}SELECT id, name FROM users WHERE name = 'x+…  — select on public\.users/);

@@ -100,6 +100,15 @@ describe('decision cache', () => {
     expect(e.decide('SELECT * FROM t WHERE a = 2', { searchPath: ['private'] }).decision).toBe('deny');
     expect(e.decide('SELECT * FROM t', { searchPath: ['public', 'x'] }).statements[0]!.accesses).toEqual([{ kind: 'select', object: 'public.t' }]);
     expect(calls.analyze).toBe(5);
+    // An empty search path is not the default one.
+    e.decide('SELECT * FROM t', { searchPath: [] });
+    expect(calls.analyze).toBe(6);
+    e.decide('SELECT * FROM t');
+    expect(calls.analyze).toBe(7);
+    // Elements are not joined ambiguously.
+    e.decide('SELECT * FROM t', { searchPath: ['a,b'] });
+    e.decide('SELECT * FROM t', { searchPath: ['a', 'b'] });
+    expect(calls.analyze).toBe(9);
   });
 
   it('a message of several statements is cached by its exact text only', () => {

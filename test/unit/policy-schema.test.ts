@@ -47,6 +47,11 @@ describe('loading valid policies', () => {
     expect(p.roles.get('deployer')!.rules).toEqual([]);
   });
 
+  it('rule paths quote role names that are not plain words', () => {
+    const p = parsePolicy('version: 1\nroles:\n  ci.v2:\n    match: { sub: x }\n    postgres:\n      rules:\n        - { action: deny, kinds: [any] }\n', 'p.yml');
+    expect(p.roles.get('ci.v2')!.rules[0]!.path).toBe('roles["ci.v2"].postgres.rules[0]');
+  });
+
   it('defaults session_ttl to 60m and approval_timeout to 30m', () => {
     const p = parsePolicy('version: 1\nroles:\n  a:\n    match: { sub: x }\n', 'p.yml');
     expect(p.sessionTtlMs).toBe(3_600_000);
