@@ -30,6 +30,11 @@ try {
      WHERE pronamespace = 'pg_catalog'::regnamespace
      GROUP BY proname
      ORDER BY proname COLLATE "C"`);
+  const ops = await client.query(`
+    SELECT oprname AS name FROM pg_operator
+     WHERE oprnamespace = 'pg_catalog'::regnamespace
+     GROUP BY oprname
+     ORDER BY oprname COLLATE "C"`);
   const rels = await client.query(`
     SELECT relname AS name FROM pg_class
      WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind IN ('r','v','m','S','f','p')
@@ -41,13 +46,14 @@ try {
     ` "serverVersion": ${JSON.stringify(version)},`,
     ` "serverVersionNum": ${versionNum},`,
     ` "relations": ${JSON.stringify(rels.rows.map((r) => r.name))},`,
+    ` "operators": ${JSON.stringify(ops.rows.map((r) => r.name))},`,
     ' "functions": {',
     fns.rows.map((r) => `  ${JSON.stringify(r.name)}: ${JSON.stringify(r.volatility + r.kinds)}`).join(',\n'),
     ' }',
     '}',
   ];
   writeFileSync(out, lines.join('\n') + '\n');
-  console.log(`wrote ${out}: PostgreSQL ${version}, ${fns.rows.length} function names, ${rels.rows.length} relations`);
+  console.log(`wrote ${out}: PostgreSQL ${version}, ${fns.rows.length} function names, ${ops.rows.length} operators, ${rels.rows.length} relations`);
 } finally {
   await client.end();
 }

@@ -17,6 +17,8 @@ export interface AnalyzeOptions {
 export function analyze(sql: string, opts: AnalyzeOptions = {}): StatementAnalysis[] {
   let searchPath = opts.searchPath ?? ['public'];
   if (typeof sql !== 'string') return [failed('', 'statement is not text')];
+  // The parser is C: it would stop at a NUL and analyse less than the server is sent.
+  if (sql.includes('\u0000')) return [failed('', 'statement contains a NUL byte')];
   if (sql.trim() === '') return [];
   let tree: RawParse;
   try {

@@ -93,6 +93,7 @@ const HARMLESS_VOLATILE = new Set([
 
 const FUNCTIONS = catalog.functions as Record<string, string>;
 const RELATIONS = new Set<string>(catalog.relations);
+const OPERATORS = new Set<string>(catalog.operators);
 
 /** The server version the catalog was generated from. */
 export const CATALOG_SERVER_VERSION: string = catalog.serverVersion;
@@ -103,6 +104,10 @@ export function isCatalogFunction(name: string): boolean {
 
 export function isCatalogRelation(name: string): boolean {
   return RELATIONS.has(name);
+}
+
+export function isCatalogOperator(name: string): boolean {
+  return OPERATORS.has(name);
 }
 
 /** True for names that are dangerous wherever they live (extension functions included). */

@@ -178,12 +178,19 @@ function describe(t: string, object: unknown, w: Walker): string {
   else if ('ObjectWithArgs' in o) parts = stringFields((o.ObjectWithArgs as N).objname);
   else if ('TypeName' in o) parts = stringFields((o.TypeName as N).names);
   if (!parts.length) return label;
-  if (RELATION_TYPES.has(t)) {
-    if (parts.length >= 2) return parts.slice(-2).join('.');
-    return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } })[0]!;
-  }
+  if (RELATION_TYPES.has(t)) return tableKey(parts, w);
+  // A part of a table (column, constraint, trigger, policy, rule): the change is to the table.
+  if (TABLE_PART_TYPES.has(t) && parts.length >= 2) return tableKey(parts.slice(0, -1), w);
   const name = parts.length >= 2 ? parts.slice(-2).join('.') : parts[0]!;
   return `${label}:${name}`;
+}
+
+const TABLE_PART_TYPES = new Set(['OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT', 'OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RULE']);
+
+/** `[schema?, table]` → `schema.table` (an unqualified name resolved as a relation). */
+function tableKey(parts: string[], w: Walker): string {
+  if (parts.length >= 2) return parts.slice(-2).join('.');
+  return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } })[0]!;
 }
 
 function dropObjects(b: N, w: Walker): string[] {

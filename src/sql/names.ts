@@ -3,7 +3,7 @@
 // is pg_catalog's when pg_catalog has it (pg_catalog is searched first), else it may be in any schema
 // of the search path: every candidate is reported (the most restrictive decision then applies).
 import type { Access } from './types.js';
-import { classifyBuiltin, isCatalogFunction, isCatalogRelation, isDangerousName } from './builtins.js';
+import { classifyBuiltin, isCatalogFunction, isCatalogOperator, isCatalogRelation, isDangerousName } from './builtins.js';
 import { AnalysisError } from './errors.js';
 
 export interface RangeVarLike {
@@ -84,4 +84,25 @@ function builtinAccess(name: string, always: boolean): Access[] {
 
 function userCall(schema: string, name: string): Access {
   return isDangerousName(name) ? { kind: 'call', object: `${schema}.${name}`, exact: true } : { kind: 'call', object: `${schema}.${name}` };
+}
+
+/**
+ * The accesses an operator by name makes. Built-in operators are part of the read; an operator
+ * pg_catalog does not have (or a schema-qualified one elsewhere) runs a user function: a `call`.
+ */
+export function operatorAccesses(parts: string[], searchPath: string[]): Access[] {
+  const name = parts[parts.length - 1];
+  if (!name) return [];
+  if (parts.length >= 2) {
+    const schema = parts[parts.length - 2]!;
+    if (schema === 'pg_catalog') return isCatalogOperator(name) ? [] : [{ kind: 'call', object: `pg_catalog.${name}` }];
+    return [{ kind: 'call', object: `${schema}.${name}` }];
+  }
+  const { before, after } = splitPath(searchPath);
+  const out: Access[] = before.map((s) => ({ kind: 'call', object: `${s}.${name}` }));
+  if (!isCatalogOperator(name)) {
+    out.push(...after.map((s): Access => ({ kind: 'call', object: `${s}.${name}` })));
+    if (!out.length) throw new AnalysisError(`empty search path: cannot resolve operator ${name}`);
+  }
+  return out;
 }

@@ -7,7 +7,7 @@
 // so a construct nobody reviewed is denied rather than guessed.
 import type { Access, Kind, NamedDefinition, OutputColumn } from './types.js';
 import { AnalysisError } from './errors.js';
-import { createdKey, createdName, functionAccesses, relationKeys, type RangeVarLike } from './names.js';
+import { createdKey, createdName, functionAccesses, operatorAccesses, relationKeys, type RangeVarLike } from './names.js';
 import {
   type CteScope, type Entry, type Scope, dedupe, derivedEntry, findCte, joinEntry, opaqueEntry,
   resolveColumn, tableEntry, unionSources,
@@ -53,6 +53,8 @@ export class Walker {
    */
   newSearchPath: string[] | 'reset' | undefined;
   private depth = 0;
+  /** In `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the row's name column and 'x'. */
+  private settingsRow: { refs: string[][]; name: string } | null = null;
 
   constructor(readonly searchPath: string[]) {}
 
@@ -144,6 +146,7 @@ export class Walker {
           return { kind: 'other', outputs: null };
         }
         this.add({ kind: 'transaction' });
+        this.readWrite(b.options, 'transaction_read_only');
         return { kind: 'transaction', outputs: null };
       }
       case 'ConstraintsSetStmt':
@@ -245,7 +248,13 @@ export class Walker {
       }
     } else {
       for (const item of list(b.fromClause)) this.fromItem(item, here);
-      outputs = this.targetList(b.targetList, here);
+      const saved = this.settingsRow;
+      this.settingsRow = settingsRowOf(b, here);
+      try {
+        outputs = this.targetList(b.targetList, here);
+      } finally {
+        this.settingsRow = saved;
+      }
     }
     this.walk(b.whereClause, here, null);
     this.walk(b.groupClause, here, null);
@@ -618,10 +627,20 @@ export class Walker {
       return { kind: 'reset', outputs: null };
     }
     if (!name) throw new AnalysisError('SET without a parameter name');
-    if (k === 'VAR_SET_MULTI' && (name === 'transaction' || name === 'session characteristics')) {
-      // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …: transaction modes.
+    if (k === 'VAR_SET_MULTI' && name === 'transaction') {
+      // SET TRANSACTION …: this transaction's modes, like BEGIN's options.
       this.add({ kind: 'transaction' });
+      this.readWrite(b.args, 'transaction_read_only');
       return { kind: 'transaction', outputs: null };
+    }
+    if (k === 'VAR_SET_MULTI' && name === 'session characteristics') {
+      // SET SESSION CHARACTERISTICS AS TRANSACTION …: the session defaults, i.e. default_transaction_*.
+      for (const o of list(b.args)) {
+        const d = unwrapIf(o, 'DefElem');
+        this.add({ kind: 'set', object: `default_${String(d.defname ?? 'transaction')}` });
+      }
+      if (!list(b.args).length) this.add({ kind: 'set', object: 'session_characteristics' });
+      return { kind: 'set', outputs: null };
     }
     if (name === 'role' || name === 'session_authorization') {
       this.add({ kind: 'set', object: name, exact: true });
@@ -646,12 +665,39 @@ export class Walker {
   }
 
   /**
+   * pg_dump's `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the name column of the
+   * only row there can be is 'x'.
+   */
+  private settingFromRow(arg: unknown): string | null {
+    const row = this.settingsRow;
+    if (!row || !arg || typeof arg !== 'object' || !('ColumnRef' in (arg as N))) return null;
+    const fields = list(((arg as N).ColumnRef as N).fields);
+    const parts = stringFields(fields);
+    if (parts.length !== fields.length) return null;
+    return row.refs.some((r) => r.length === parts.length && r.every((x, i) => x === parts[i])) ? row.name : null;
+  }
+
+  /**
+   * READ WRITE in BEGIN / START TRANSACTION / SET TRANSACTION lifts a read-only session default
+   * (default_transaction_read_only): it is a `set` of transaction_read_only, not plain transaction control.
+   */
+  private readWrite(options: unknown, setting: string): void {
+    for (const o of list(options)) {
+      const d = unwrapIf(o, 'DefElem');
+      if (d.defname !== 'transaction_read_only') continue;
+      const c = unwrapIf(d.arg, 'A_Const');
+      const on = c.ival && typeof c.ival.ival === 'number' && c.ival.ival !== 0;
+      if (!on) this.add({ kind: 'set', object: setting });
+    }
+  }
+
+  /**
    * set_config(name, value, is_local) is SET by another name: besides the exact call, it is a `set`
    * of the setting it names, so allowing the function never allows `set_config('role', …)`.
    */
   private setConfig(args: N[]): void {
     this.literalSensitive = true;
-    const name = constString(args[0]);
+    const name = constString(args[0]) ?? this.settingFromRow(args[0]);
     if (name === null) throw new AnalysisError('set_config with a setting name that is not a constant');
     const setting = name.toLowerCase();
     if (setting === 'client_encoding') checkClientEncoding(constString(args[1]));
@@ -736,7 +782,8 @@ export class Walker {
         return;
       }
       case 'A_Expr': {
-        this.operator(b.name);
+        // BETWEEN's "name" is the keyword, not an operator (it expands to pg_catalog's >= and <=).
+        if (!String(b.kind ?? '').startsWith('AEXPR_BETWEEN') && !String(b.kind ?? '').startsWith('AEXPR_NOT_BETWEEN')) this.operator(b.name);
         this.walk(b.lexpr, scope, out);
         this.walk(b.rexpr, scope, out);
         return;
@@ -785,12 +832,11 @@ export class Walker {
     }
   }
 
-  /** A schema-qualified operator (`OPERATOR(app.===)`) outside pg_catalog runs that schema's function. */
+  /** An operator that is not pg_catalog's (`|~|`, `OPERATOR(app.===)`) runs a user function. */
   private operator(name: unknown): void {
     const parts = stringFields(name);
-    if (parts.length < 2) return;
-    const schema = parts[parts.length - 2]!;
-    if (schema !== 'pg_catalog') this.add({ kind: 'call', object: `${schema}.${parts[parts.length - 1]}` });
+    if (!parts.length) return;
+    for (const a of operatorAccesses(parts, this.searchPath)) this.add(a);
   }
 
   relKeysOf(rvNode: unknown): string[] {
@@ -836,6 +882,45 @@ function findLocal(here: Scope, parts: string[]): Entry | undefined {
 
 function hasInto(b: N): boolean {
   return !!b.intoClause;
+}
+
+/**
+ * For a SELECT whose only FROM item is pg_catalog.pg_settings and whose WHERE has a top-level
+ * conjunct `name = 'constant'`: the ways to refer to the name column, and the constant.
+ */
+function settingsRowOf(b: N, here: Scope): { refs: string[][]; name: string } | null {
+  const from = list(b.fromClause);
+  if (from.length !== 1 || here.entries.length !== 1) return null;
+  const rv = unwrapIf(from[0], 'RangeVar');
+  if (rv.relname !== 'pg_settings' || (rv.schemaname !== undefined && rv.schemaname !== 'pg_catalog')) return null;
+  if (!here.entries[0]!.relKeys?.includes('pg_catalog.pg_settings') || here.entries[0]!.relKeys.length !== 1) return null;
+  const alias = (rv.alias as N | undefined)?.aliasname as string | undefined;
+  const refs = [['name'], [alias ?? 'pg_settings', 'name']];
+  if (!alias) refs.push(['pg_catalog', 'pg_settings', 'name']);
+  const isNameRef = (v: unknown): boolean => {
+    const cr = unwrapIf(v, 'ColumnRef');
+    const f = list(cr.fields);
+    const parts = stringFields(f);
+    return parts.length === f.length && refs.some((r) => r.length === parts.length && r.every((x, i) => x === parts[i]));
+  };
+  const conjuncts: N[] = [];
+  const collect = (e: unknown): void => {
+    const be = unwrapIf(e, 'BoolExpr');
+    if (be.boolop === 'AND_EXPR') for (const a of list(be.args)) collect(a);
+    else if (e && typeof e === 'object') conjuncts.push(e as N);
+  };
+  collect(b.whereClause);
+  for (const c of conjuncts) {
+    if (!('A_Expr' in c)) continue;
+    const ae = c.A_Expr as N;
+    const op = stringFields(ae.name);
+    if (ae.kind !== 'AEXPR_OP' || op.length !== 1 || op[0] !== '=') continue;
+    const l = constString(ae.lexpr);
+    const r = constString(ae.rexpr);
+    if (isNameRef(ae.lexpr) && r !== null && !('String' in (ae.rexpr as N))) return { refs, name: r };
+    if (isNameRef(ae.rexpr) && l !== null && !('String' in (ae.lexpr as N))) return { refs, name: l };
+  }
+  return null;
 }
 
 /** UNION/INTERSECT/EXCEPT: column i comes from column i of each side; misaligned → everything. */

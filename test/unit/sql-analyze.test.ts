@@ -375,9 +375,9 @@ describe('settings by other names', () => {
   it('writing pg_settings is exact', () => {
     expectAccesses("UPDATE pg_settings SET setting = 'admin' WHERE name = 'role'", [{ kind: 'update', object: 'pg_catalog.pg_settings', exact: true }]);
   });
-  it('SET TRANSACTION is a transaction statement', () => {
+  it('SET TRANSACTION is a transaction statement; session characteristics are settings', () => {
     expectAccesses('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', [{ kind: 'transaction' }]);
-    expectAccesses('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY', [{ kind: 'transaction' }]);
+    expectAccesses('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY', [{ kind: 'set', object: 'default_transaction_read_only' }]);
   });
 });
 
@@ -405,3 +405,48 @@ describe('operators outside pg_catalog', () => {
   });
 });
 
+describe('more settings and transactions', () => {
+  it("pg_dump's set_config(name, …) FROM pg_settings WHERE name = 'x' sets x", () => {
+    expectAccesses("SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'", [
+      { kind: 'select', object: 'pg_catalog.pg_settings' },
+      { kind: 'call', object: 'pg_catalog.set_config', exact: true },
+      { kind: 'set', object: 'restrict_nonsystem_relation_kind' },
+    ]);
+    expectAccesses("SELECT set_config(s.name, 'x', false) FROM pg_settings s WHERE true AND s.name = 'role'", [
+      { kind: 'select', object: 'pg_catalog.pg_settings' },
+      { kind: 'call', object: 'pg_catalog.set_config', exact: true },
+      { kind: 'set', object: 'role', exact: true },
+    ]);
+  });
+  it('but not when the row is not pinned by a top-level equality', () => {
+    for (const sql of [
+      "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'a' OR true",
+      "SELECT set_config(name, 'x', false) FROM pg_settings, t WHERE name = 'a'",
+      "SELECT set_config(name, 'x', false) FROM public.pg_settings WHERE name = 'a'",
+      "SELECT (SELECT set_config(name, 'x', false)) FROM pg_settings WHERE name = 'a'",
+    ]) {
+      expect([sql, analyze(sql)[0]!.error]).toEqual([sql, 'set_config with a setting name that is not a constant']);
+    }
+  });
+  it('READ WRITE lifts a read-only default: a set of transaction_read_only', () => {
+    expectAccesses('BEGIN READ WRITE', [{ kind: 'transaction' }, { kind: 'set', object: 'transaction_read_only' }]);
+    expectAccesses('SET TRANSACTION READ WRITE', [{ kind: 'transaction' }, { kind: 'set', object: 'transaction_read_only' }]);
+    expectAccesses('BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY', [{ kind: 'transaction' }]);
+    expectAccesses('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY', [{ kind: 'transaction' }]);
+    expectAccesses('SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE', [{ kind: 'set', object: 'default_transaction_read_only' }]);
+  });
+  it('a NUL byte is refused (the C parser would stop there)', () => {
+    const r = analyze('SELECT 1\u0000; DELETE FROM users');
+    expect(r).toHaveLength(1);
+    expect(r[0]!.error).toBe('statement contains a NUL byte');
+    expect(r[0]!.accesses).toEqual([]);
+  });
+  it('COMMENT ON a column or constraint names the table', () => {
+    expectAccesses("COMMENT ON COLUMN orders.total IS 'x'", [{ kind: 'comment', object: 'public.orders' }]);
+    expectAccesses("COMMENT ON CONSTRAINT c ON s.t IS 'x'", [{ kind: 'comment', object: 's.t' }]);
+  });
+  it('operators pg_catalog does not have are calls; built-in ones are not', () => {
+    expectAccesses('SELECT 1 |~| 2', [{ kind: 'call', object: 'public.|~|' }, { kind: 'select' }]);
+    expectAccesses("SELECT 1 + 2 WHERE 3 BETWEEN 1 AND 5 AND 'a' LIKE 'b' AND 1 IN (1, 2) AND a->>'k' = 'v'", [{ kind: 'select' }]);
+  });
+});
