@@ -52,6 +52,7 @@ export async function run(): Promise<void> {
 
     const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs);
     if (approval.kind === 'none') core.info(`tollgate: statements that need review will be denied: ${approval.reason}.`);
+    else if (approval.kind === 'github') core.notice(`tollgate: statements that need review wait for approval on ${checksUrl(approval.repository, approval.pullNumber)} (one check run each); a reviewer answers with a pull request comment "/tollgate approve <id>" or "/tollgate deny <id>".`);
 
     const dir = privateDir();
     const auditPath = join(dir, `audit-${session.id}.jsonl`);
@@ -106,6 +107,10 @@ function privateDir(): string {
   const dir = mkdtempSync(join(base, 'tollgate-'));
   chmodSync(dir, 0o700);
   return dir;
+}
+
+function checksUrl(repository: string, pullNumber: number): string {
+  return `${(process.env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${repository}/pull/${pullNumber}/checks`;
 }
 
 /** dist/cli.js, next to this bundle (dist/main.js). */
