@@ -17,7 +17,9 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { ReviewOutcome, Approver } from '../approval/types.js';
 import type { AuditEntry } from '../audit/types.js';
+import type { DecideContext } from '../policy/engine.js';
 import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
+import type { NamedDefinition } from '../sql/types.js';
 import type { ProxyConfig } from './config.js';
 import { ProtocolError, SQLSTATE, deniedRefusal, sessionExpiredRefusal, type Refusal } from './errors.js';
 import {
@@ -34,7 +36,7 @@ import * as P from './protocol.js';
 // What a connection needs from the rest of the program (wired by server.ts).
 
 export interface EngineLike {
-  decide(sql: string): Decision;
+  decide(sql: string, ctx?: DecideContext): Decision;
   maskForColumn(schema: string, table: string, column: string): { strategy: MaskStrategy; column: string } | null;
 }
 
@@ -202,7 +204,9 @@ type Item =
   | { t: 'bind' }
   | { t: 'close' }
   | { t: 'sync' }
-  | { t: 'execute'; portal: Portal; req: Req; active: ActivePlan | null; started: boolean };
+  | { t: 'execute'; portal: Portal; req: Req; active: ActivePlan | null; started: boolean }
+  /** The proxy's own `current_schemas(false)` lookup: nothing of it reaches the client. */
+  | { t: 'lookup'; schemas: string[] | null; failed: boolean; done: () => void };
 
 type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'connecting' | 'ready' | 'closed';
 
@@ -238,6 +242,21 @@ export class ProxyConnection {
   /** Drop every upstream message until ReadyForQuery (a result the proxy refused to pass on). */
   private suppressUntilReady = false;
   private txStatus: 'I' | 'T' | 'E' = 'I';
+  /** Prepared statements and cursors defined by allowed PREPARE / DECLARE that ran (for EXECUTE / FETCH). */
+  private readonly definitions = new Map<string, NamedDefinition>();
+  private readonly lookupDefinition = (ns: NamedDefinition['namespace'], name: string) => this.definitions.get(`${ns}:${name}`);
+  /**
+   * The session's search path as last read from the upstream; undefined = the default. Once a
+   * statement that may change it has been allowed (`pathTouched`), the proxy re-reads it before
+   * deciding whenever it may have changed since (`pathStale`): after such a statement and after
+   * every transaction end (a rollback or SET LOCAL reverts it).
+   */
+  private searchPath: string[] | undefined;
+  private pathTouched = false;
+  private pathStale = false;
+  /** Extended-protocol messages were forwarded since the last Sync. */
+  private extendedOpen = false;
+  private idleWaiters: (() => void)[] = [];
   private draining = false;
   private readonly abort = new AbortController();
   private readonly planCache = new Map<string, MaskPlan | null>();
@@ -280,6 +299,8 @@ export class ProxyConnection {
   close(): void {
     if (this.phase === 'closed') return;
     this.drainAudit();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
     const wasBusy = this.pending.some((i) => i.t !== 'local');
     this.phase = 'closed';
     this.abort.abort();
@@ -292,6 +313,7 @@ export class ProxyConnection {
     }
     this.client.destroy();
     this.closedResolve();
+    for (const w of waiters) w();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -569,6 +591,7 @@ export class ProxyConnection {
       case 'sync':
         this.skipUntilSync = false;
         this.forward(m.raw, { t: 'sync' });
+        this.extendedOpen = false;
         return;
       case 'flush':
       case 'copyData':
@@ -596,6 +619,57 @@ export class ProxyConnection {
   private forward(raw: Buffer, item: Item): void {
     this.sendUpstream(raw);
     this.pending.push(item);
+    if (item.t !== 'query' && item.t !== 'sync' && item.t !== 'lookup' && item.t !== 'local') this.extendedOpen = true;
+  }
+
+  /** Wakes whoever waits for every forwarded request to be answered. */
+  private checkIdle(): void {
+    if (this.pending.length === 0 && this.idleWaiters.length) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /**
+   * Before deciding: if the search path may have changed, wait for everything in flight, then read
+   * it from the upstream. Returns a refusal when it cannot be known (changed inside an unsynced
+   * extended-protocol pipeline).
+   */
+  private searchPathReady(): Promise<Refusal | null> | Refusal | null {
+    if (!this.pathTouched || !this.pathStale) return null;
+    if (this.extendedOpen) {
+      return deniedRefusal(null, 'the search path may have changed inside this pipeline; send Sync before the next statement');
+    }
+    return this.refreshSearchPath().then(() => null);
+  }
+
+  private async refreshSearchPath(): Promise<void> {
+    while (this.pending.length > 0 && this.phase !== 'closed') await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.phase === 'closed') return;
+    let done!: () => void;
+    const answered = new Promise<void>((r) => (done = r));
+    const item: Extract<Item, { t: 'lookup' }> = { t: 'lookup', schemas: null, failed: false, done };
+    this.forward(P.query('SELECT pg_catalog.current_schemas(false)'), item);
+    this.flush();
+    await answered;
+    // In a failed transaction the lookup fails too: keep the last known path (only ROLLBACK can run).
+    if (!item.failed && item.schemas) {
+      this.searchPath = item.schemas;
+      this.pathStale = false;
+    }
+  }
+
+  /** Marks the search path as possibly changed when an allowed statement touches it. */
+  private notePathChange(s: StatementDecision | undefined): void {
+    if (s && s.accesses.some((a) => (a.kind === 'set' || a.kind === 'reset') && a.object === 'search_path')) {
+      this.pathTouched = true;
+      this.pathStale = true;
+    }
+  }
+
+  private rememberDefinition(s: StatementDecision | undefined): void {
+    if (s?.defines) this.definitions.set(`${s.defines.namespace}:${s.defines.name}`, s.defines);
   }
 
   private enqueueLocal(make: () => Buffer[]): void {
@@ -614,7 +688,9 @@ export class ProxyConnection {
   /** Decides; never throws (an engine failure is a denial). */
   private decide(sql: string): Decision {
     try {
-      return this.deps.engine.decide(sql);
+      const ctx: DecideContext = { definitions: this.lookupDefinition };
+      if (this.searchPath) ctx.searchPath = this.searchPath;
+      return this.deps.engine.decide(sql, ctx);
     } catch (err) {
       const reason = `the statement could not be analysed (${(err as Error).message})`;
       return {
@@ -625,6 +701,18 @@ export class ProxyConnection {
   }
 
   private onQuery(m: Extract<P.FrontendMessage, { type: 'query' }>): Promise<void> | void {
+    const ready = this.searchPathReady();
+    if (ready === null) return this.onQueryDecide(m);
+    const go = (r: Refusal | null): Promise<void> | void => {
+      if (this.phase === 'closed') return;
+      if (r === null) return this.onQueryDecide(m);
+      this.auditSimple(m.sql, 'deny', null, r.message);
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r }), P.readyForQuery(this.txStatus)]);
+    };
+    return ready instanceof Promise ? ready.then(go) : go(ready);
+  }
+
+  private onQueryDecide(m: Extract<P.FrontendMessage, { type: 'query' }>): Promise<void> | void {
     const time = new Date().toISOString();
     const start = performance.now();
     if (this.expired()) {
@@ -636,6 +724,7 @@ export class ProxyConnection {
     const d = this.decide(m.sql);
     const proceed = (approval?: AuditEntry['approval']): void => {
       const reqs: Req[] = d.statements.map((s) => ({ time, start, sql: s.sql, decision: s, approval }));
+      for (const s of d.statements) this.notePathChange(s);
       this.forward(m.raw, { t: 'query', reqs, idx: 0, active: null });
     };
     const refuse = (r: Refusal, approval?: AuditEntry['approval']): void => {
@@ -700,6 +789,19 @@ export class ProxyConnection {
   }
 
   private onParse(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
+    const ready = this.searchPathReady();
+    if (ready === null) return this.onParseDecide(m);
+    const go = (r: Refusal | null): Promise<void> | void => {
+      if (this.phase === 'closed') return;
+      if (r === null) return this.onParseDecide(m);
+      this.auditSimple(m.sql, 'deny', null, r.message);
+      this.skipUntilSync = true;
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+    };
+    return ready instanceof Promise ? ready.then(go) : go(ready);
+  }
+
+  private onParseDecide(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
     const time = new Date().toISOString();
     const start = performance.now();
     const refuse = (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']): void => {
@@ -773,6 +875,7 @@ export class ProxyConnection {
       return;
     }
     const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval };
+    this.notePathChange(stmt.decision);
     this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
   }
 
@@ -857,6 +960,7 @@ export class ProxyConnection {
         if (t === 'sync' || t === 'query') break;
       }
       this.pending.splice(0, i);
+      this.checkIdle();
       this.txStatus = P.decodeReadyForQuery(f.body);
       this.suppressUntilReady = false;
       this.sendClient(f.raw);
@@ -872,13 +976,18 @@ export class ProxyConnection {
         return;
       case 'local':
         throw new ProtocolError('a local answer is waiting behind nothing');
+      case 'lookup':
+        return this.onLookupResponse(item, f);
       default:
         return this.onExtendedResponse(item, f);
     }
   }
 
   private readyForQuery(f: P.BackendFrame): void {
-    this.txStatus = P.decodeReadyForQuery(f.body);
+    const status = P.decodeReadyForQuery(f.body);
+    // A transaction ended: a rollback or SET LOCAL may have reverted the search path.
+    if (this.pathTouched && status === 'I' && this.txStatus !== 'I') this.pathStale = true;
+    this.txStatus = status;
     this.suppressUntilReady = false;
     this.sendClient(f.raw);
     this.popItem();
@@ -887,6 +996,29 @@ export class ProxyConnection {
   private popItem(): void {
     this.pending.shift();
     this.emitLocalHead();
+    this.checkIdle();
+  }
+
+  private onLookupResponse(item: Extract<Item, { t: 'lookup' }>, f: P.BackendFrame): void {
+    switch (f.code) {
+      case P.B.DataRow: {
+        const v = P.decodeDataRow(f.body)[0];
+        const parsed = v ? parseNameArray(v.toString('utf8')) : null;
+        if (parsed) item.schemas = parsed;
+        else item.failed = true;
+        return;
+      }
+      case P.B.ErrorResponse:
+        item.failed = true;
+        return;
+      case P.B.ReadyForQuery:
+        this.txStatus = P.decodeReadyForQuery(f.body);
+        this.popItem();
+        item.done();
+        return;
+      default:
+        return; // RowDescription, CommandComplete: the proxy's own, not the client's
+    }
   }
 
   private onQueryResponse(item: Extract<Item, { t: 'query' }>, f: P.BackendFrame): Promise<void> | void {
@@ -907,7 +1039,10 @@ export class ProxyConnection {
       case P.B.CommandComplete:
       case P.B.EmptyQueryResponse:
         if (req) {
-          if (f.code === P.B.CommandComplete) req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
+          if (f.code === P.B.CommandComplete) {
+            req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
+            this.rememberDefinition(req.decision);
+          }
           this.finishReq(req);
         }
         item.idx++;
@@ -1031,6 +1166,7 @@ export class ProxyConnection {
         return;
       case P.B.CommandComplete:
         item.req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
+        this.rememberDefinition(item.portal.stmt.decision);
         this.finishReq(item.req);
         this.sendClient(f.raw);
         this.popItem();
@@ -1065,6 +1201,7 @@ export class ProxyConnection {
     }
     this.pending.splice(0, i);
     if (this.pending.length === 0) this.skipUntilSync = true;
+    this.checkIdle();
   }
 
   /**
@@ -1233,4 +1370,33 @@ function pushMerged(list: Buffer[], buf: Buffer): void {
   } else {
     list.push(buf);
   }
+}
+
+/** Parses PostgreSQL's text form of a name[] (`{public,"my schema"}`); null when malformed. */
+export function parseNameArray(text: string): string[] | null {
+  if (!text.startsWith('{') || !text.endsWith('}')) return null;
+  const body = text.slice(1, -1);
+  const out: string[] = [];
+  if (body === '') return out;
+  let i = 0;
+  while (i <= body.length) {
+    let item = '';
+    if (body[i] === '"') {
+      i++;
+      while (i < body.length && body[i] !== '"') {
+        if (body[i] === '\\') i++;
+        item += body[i] ?? '';
+        i++;
+      }
+      if (body[i] !== '"') return null;
+      i++;
+    } else {
+      while (i < body.length && body[i] !== ',') item += body[i++];
+    }
+    out.push(item);
+    if (i >= body.length) break;
+    if (body[i] !== ',') return null;
+    i++;
+  }
+  return out;
 }
