@@ -29,6 +29,13 @@ export function safeMessage(err: unknown, redact: readonly string[] = []): strin
 }
 
 /** Errors from sibling modules (IdentityError, PolicyError, …): a string `code` and a written message. */
+/** The stack of an unexpected error for the debug log (shown only with ACTIONS_STEP_DEBUG), secrets removed. */
+export function debugDetail(err: unknown, redact: readonly string[] = []): string {
+  let text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+  for (const s of redact) if (s) text = text.split(s).join('***');
+  return text;
+}
+
 function isCodedError(err: unknown): err is Error & { code: string } {
   if (!(err instanceof Error) || 'syscall' in err) return false;
   const code = (err as unknown as { code?: unknown }).code;

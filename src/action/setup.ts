@@ -10,7 +10,7 @@ import { verifyOidcToken } from '../identity/oidc.js';
 import { explainTokenRequestFailure } from '../identity/request.js';
 import { newSession } from '../identity/session.js';
 import type { ProxyConfig } from '../pg/config.js';
-import { ConfigurationError, safeMessage } from './errors.js';
+import { ConfigurationError, debugDetail, safeMessage } from './errors.js';
 import { approvalFromEvent } from './event.js';
 import { readInputs, upstreamDatabase } from './inputs.js';
 import { exportGateway, setOutputs, STATE } from './outputs.js';
@@ -84,6 +84,7 @@ export async function run(): Promise<void> {
     core.info(`tollgate: session ${session.id} as role "${role}" until ${session.expiresAt.toISOString()}; proxy listening on ${started.host}:${started.port} (pid ${started.pid}).`);
     core.info('tollgate: later steps reach the database through the gateway with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE or DATABASE_URL.');
   } catch (err) {
+    core.debug(debugDetail(err, redact));
     core.setFailed(safeMessage(err, redact));
   }
 }

@@ -4,7 +4,7 @@ import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
 import { verifyAuditFile } from '../audit/verify.js';
 import { renderSummary } from '../audit/summary.js';
-import { safeMessage } from './errors.js';
+import { debugDetail, safeMessage } from './errors.js';
 import { isAlive, readLog, stopDaemon, tail } from './daemon.js';
 import { uploadAuditLog } from './artifact.js';
 import { readAuditLines } from './audit-lines.js';
@@ -62,6 +62,7 @@ export async function runPost(): Promise<void> {
       if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown, true).write();
     }
   } catch (err) {
+    core.debug(debugDetail(err));
     failures.push(safeMessage(err));
   }
   if (failures.length > 0) core.setFailed(failures.join('\n'));

@@ -3,11 +3,12 @@
 // PostgreSQL on 127.0.0.1:5432. The bundles are built fresh into a temp dir first.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGithubApi, type GithubApi } from '../support/github-api.js';
-import { startOidcIssuer } from '../support/oidc-issuer.js';
+import { foreignKey, startOidcIssuer } from '../support/oidc-issuer.js';
 import { isAlive } from '../../src/action/daemon.js';
 import { buildBundles, Job, TokenRequestServer, visibleLog, waitFor, type StepResult } from './runner.js';
 
@@ -386,45 +387,77 @@ describe('main refuses to start', () => {
     const post = await j.post();
     expect(post.code).toBe(0);
     expect(post.stdout).toContain('no proxy was started in this job');
+    if (process.env.TOLLGATE_E2E_DUMP) console.log(`MAIN ERROR: ${errors(r)}\nSTDOUT:${visibleLog(r.stdout)}\nSTDERR:${r.stderr}`);
     return { j, message: errors(r) };
   }
 
   it('a token with alg none', async () => {
     const { message } = await refused({ token: await issuer.mint(claims(), { alg: 'none', audience: 'tollgate' }) });
-    expect(message.split('\n')).toHaveLength(1);
-    expect(message).toMatch(/alg|algorithm|signed/i);
+    expect(message).toBe(`The OIDC token is signed with algorithm "none", but only RS256 tokens from the issuer ${issuer.url} are accepted, so this token did not come from GitHub's token service.`);
   });
 
   it('a token for another audience', async () => {
     const { message } = await refused({ token: await issuer.mint(claims(), { audience: 'someone-else' }) });
-    expect(message).toMatch(/audience/i);
+    expect(message).toBe('The OIDC token was issued for audience "someone-else", not "tollgate"; request it with core.getIDToken("tollgate") or set the action\'s `audience` input to the audience the token is requested for.');
   });
 
   it('an expired token', async () => {
     const { message } = await refused({ token: await issuer.mint(claims(), { audience: 'tollgate', expiresIn: -600 }) });
-    expect(message).toMatch(/expired/i);
+    expect(message).toMatch(/^The OIDC token expired at \S+ \(now \S+, tolerance 60 s\); request the token right before it is used/);
+  });
+
+  it('an HMAC token signed with the public key', async () => {
+    const { message } = await refused({ token: await issuer.mint(claims(), { alg: 'HS256', audience: 'tollgate' }) });
+    expect(message).toBe(`The OIDC token is signed with algorithm "HS256", but only RS256 tokens from the issuer ${issuer.url} are accepted, so this token did not come from GitHub's token service.`);
+  });
+
+  it('a token signed by a key the issuer does not publish', async () => {
+    const { message } = await refused({ token: await issuer.mint(claims(), { audience: 'tollgate', kid: 'not-published', key: await foreignKey() }) });
+    expect(message).toBe(`The OIDC token's key id "not-published" is not among the keys published at ${issuer.url}/.well-known/jwks, so it was not issued by the issuer ${issuer.url}; check the \`oidc-issuer\` input.`);
+  });
+
+  it('an unreachable JWKS', async () => {
+    // Each main is a new process, so no cached key set hides the failure.
+    issuer.jwksFailure = 500;
+    try {
+      const { message } = await refused({});
+      expect(message).toBe(`The OIDC issuer did not answer 200 OK for its signing keys at ${issuer.url}/.well-known/jwks, so the token cannot be verified and nothing was started; check the \`oidc-issuer\` input and the issuer's status.`);
+    } finally {
+      issuer.jwksFailure = null;
+    }
   });
 
   it('no OIDC token (no id-token: write) is explained', async () => {
     const { message } = await refused({ noIdToken: true });
-    expect(message.split('\n')).toHaveLength(1);
-    expect(message).toContain('id-token: write');
+    expect(message).toBe('The runner offered this job no OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set), which means the job lacks `permissions: id-token: write`; add it to the job\'s `permissions:` (with `contents: read`, `checks: write` and `pull-requests: read`, as listing permissions turns the others off).');
   });
 
   it('a refused token request is explained', async () => {
     issuer.requestServer.failWith = 403;
     try {
       const { message } = await refused({});
-      expect(message).toContain('id-token: write');
+      expect(message).toBe('The runner\'s token service refused the OIDC token request (HTTP 403); check that the job has `permissions: id-token: write`.');
     } finally {
       issuer.requestServer.failWith = null;
     }
   });
 
   it('no role matches: the error names the claims checked', async () => {
-    const { message } = await refused({ claims: { repository: 'evil/app' } });
-    expect(message).toContain('repository');
-    expect(message).toContain('evil/app');
+    const { j, message } = await refused({ claims: { repository: 'evil/app' } });
+    expect(message).toBe(`no role in ${join(j.workspace, 'tollgate.yml')} matches the claims (checked repository="evil/app", ref="refs/pull/12/merge" against roles e2e-writer). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
+  });
+
+  it('a proxy that cannot listen fails the step with its own error', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { message } = await refused({ inputs: { listen: `127.0.0.1:${port}` } });
+      expect(message).toMatch(/^The tollgate proxy exited with code [1-9]\d* before it listened\. Its output:\n/);
+      expect(message).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
   });
 
   it('a policy that does not parse is a configuration error with the file and line', async () => {
@@ -441,6 +474,12 @@ describe('secrets', () => {
     expect(jobs.length).toBeGreaterThan(10);
     expect(sessionSecrets.length).toBeGreaterThan(5);
     const upstreamForms = [UPSTREAM_PASSWORD, UPSTREAM, encodeURIComponent(UPSTREAM_PASSWORD)];
+    // What reviewers see on the pull request: every check run the proxy created or updated.
+    const toGithub = JSON.stringify(api.calls().map((c) => c.body));
+    expect(api.calls({ method: 'POST', path: /check-runs$/ }).length).toBeGreaterThanOrEqual(4); // something to scan
+    for (const s of [...upstreamForms, ...sessionSecrets]) expect(toGithub.includes(s), 'a request to the GitHub API carries a secret').toBe(false);
+    // Nor the literal values of the statements reviewed.
+    for (const literal of ['widget', 'gadget', 'guarded', "'late'"]) expect(toGithub.includes(literal), `the check runs show the literal ${literal}`).toBe(false);
     for (const j of jobs) {
       const texts = j.captured();
       const dirs = existsSync(j.runnerTemp) ? readdirSync(j.runnerTemp) : [];
