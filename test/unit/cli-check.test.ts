@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/cli/args.js';
+import { exactlyOne, parseFlags, UsageError } from '../../src/cli/args.js';
 import { runCheck, USAGE } from '../../src/cli/check.js';
 import { main, type Command } from '../../src/cli/index.js';
 
@@ -214,5 +214,38 @@ describe('dist/cli.js', () => {
     expect(review.status).toBe(3);
     const bad = spawnSync(process.execPath, ['dist/cli.js', 'check', '--policy', 'policies/nope.yml', '--role', 'demo', '--sql', 'SELECT 1'], { encoding: 'utf8' });
     expect([bad.status, bad.stdout, bad.stderr]).toEqual([2, '', 'tollgate check: policies/nope.yml: cannot read the policy file: no such file\n']);
+  });
+});
+
+describe('parseFlags (shared by every subcommand)', () => {
+  const spec = { string: ['policy', 'listen'], boolean: ['json'], positionals: 1 } as const;
+
+  it('reads --flag value, --flag=value, booleans and positionals', () => {
+    expect(parseFlags(['--policy', 'p.yml', '--listen=127.0.0.1:0', '--json', 'file'], spec)).toEqual({
+      policy: 'p.yml',
+      listen: '127.0.0.1:0',
+      json: true,
+      _: ['file'],
+    });
+    expect(parseFlags([], spec)).toEqual({ _: [] });
+    expect(parseFlags(['--policy=--odd'], spec).policy).toBe('--odd');
+  });
+
+  it.each([
+    [['--nope'], 'unknown flag --nope'],
+    [['-p', 'x'], 'unknown flag -p'],
+    [['--policy'], '--policy needs a value'],
+    [['--policy', '--json'], '--policy needs a value'],
+    [['--json=yes'], '--json takes no value'],
+    [['--policy', 'a', '--policy', 'b'], '--policy given more than once'],
+    [['a', 'b'], 'unexpected argument "b"'],
+  ])('%j → UsageError %s', (argv, message) => {
+    expect(() => parseFlags(argv, spec)).toThrow(new UsageError(message));
+  });
+
+  it('exactlyOne names the choices', () => {
+    expect(exactlyOne({ a: 'x', b: undefined }, ['a', 'b'])).toBe('a');
+    expect(() => exactlyOne({ a: undefined, b: undefined }, ['a', 'b'])).toThrow('missing --a or --b');
+    expect(() => exactlyOne({ a: '1', b: '2' }, ['a', 'b'])).toThrow('give only one of --a or --b');
   });
 });

@@ -146,6 +146,12 @@ describe('policy errors name file, line, key path and what is expected', () => {
     expect(errorOf(text)).toBe(message);
   });
 
+  it('a byte-order mark and CRLF line ends do not shift lines', () => {
+    expect(errorOf('\uFEFFversion: 1\r\nroles:\r\n  ci:\r\n    match: { a: b }\r\n    bad: 1\r\n')).toBe(
+      'p.yml:5: roles.ci.bad: unknown key (expected one of: description, match, approvers, postgres, http)',
+    );
+  });
+
   it('collects every problem, in file order, and reports the first', () => {
     let err: PolicyError | undefined;
     try {
