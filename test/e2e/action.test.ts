@@ -40,6 +40,14 @@ roles:
       masks:
         - { columns: ["${SCHEMA}.users.email"], strategy: "null" }
         - { columns: ["*.ssn"], strategy: redact }
+  e2e-dba-approved:
+    match:
+      repository: acme/app
+    approvers: [acme/dba]
+    postgres:
+      rules:
+        - { action: review, kinds: [write], objects: ["${SCHEMA}.orders"] }
+        - { action: deny,   kinds: [any] }
 `;
 
 let dist: string;
@@ -333,6 +341,28 @@ describe('approvals on the pull request', () => {
     const audit = readFileSync(j.state().tollgate_audit_path!, 'utf8');
     const approvals = audit.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.approval);
     expect(approvals.map((l) => [l.approval.approved, l.approval.approver])).toEqual([[true, 'reviewer1']]);
+  });
+});
+
+describe('a role with approvers (org/team), chosen with the role input', () => {
+  it('refuses a writer outside the team and accepts a team member', async () => {
+    api.setPermission('dba1', 'write');
+    api.setTeamMembers('acme', 'dba', ['dba1']);
+    const j = await started({ inputs: { role: 'e2e-dba-approved' } });
+    expect(j.outputs().role).toBe('e2e-dba-approved');
+    const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
+    const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (5, 'team')`);
+    const check = await pendingCheckRun(last);
+    comment('reviewer1', `/tollgate approve ${check.external_id}`);
+    await waitFor('the refusal of reviewer1', () => (String(api.checkRuns().find((c) => c.id === check.id)!.output.summary).includes("not in this role's approvers") ? true : undefined));
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 5`)).toEqual([]);
+    comment('dba1', `/tollgate approve ${check.external_id}`);
+    expect((await insert).code).toBe(0);
+    const done = await completedCheckRun(check.id);
+    expect(done.conclusion).toBe('success');
+    expect(done.output.summary).toContain('dba1');
+    expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 5`)).toEqual([{ id: 5 }]);
+    expect((await j.post()).code).toBe(0);
   });
 });
 
