@@ -45,7 +45,14 @@ const SPECS: Record<string, DdlSpec> = {
   CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? (b.authrole as N | undefined)?.rolename ?? '')}`] },
   CreateFunctionStmt: { kind: C, target: ['funcname'], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
   AlterFunctionStmt: { kind: A, target: ['func'], objects: (b, w) => [w.createdNameOf(stringFields((b.func as N).objname))] },
-  DefineStmt: { kind: C, target: ['defnames'], objects: (b, w) => [`${kindLabel(b.kind)}:${w.createdNameOf(stringFields(b.defnames))}`] },
+  DefineStmt: {
+    kind: C,
+    target: ['defnames'],
+    objects: (b, w) => {
+      const name = w.createdNameOf(stringFields(b.defnames));
+      return [ROUTINE_TYPES.has(String(b.kind)) ? name : `${kindLabel(b.kind)}:${name}`];
+    },
+  },
   CreateDomainStmt: { kind: C, target: ['domainname'], objects: (b, w) => [`domain:${w.createdNameOf(stringFields(b.domainname))}`] },
   AlterDomainStmt: { kind: A, target: ['typeName'], objects: (b, w) => [`domain:${w.createdNameOf(stringFields(b.typeName))}`] },
   CreateEnumStmt: { kind: C, target: ['typeName'], objects: (b, w) => [`type:${w.createdNameOf(stringFields(b.typeName))}`] },
@@ -126,8 +133,20 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
     const base = type === 'CreateStmt' ? b : ((b.base ?? {}) as N);
     for (const p of list(base.inhRelations)) for (const k of w.relKeysOf(p)) w.add({ kind: 'alter', object: k });
   }
+  if (type === 'AlterTableStmt') {
+    // ATTACH / DETACH PARTITION changes the partition too.
+    for (const c of list(b.cmds)) {
+      const def = unwrapIf(unwrapIf(c, 'AlterTableCmd').def, 'PartitionCmd');
+      if (def.name && typeof def.name === 'object') for (const k of w.relKeysOf(def.name)) w.add({ kind: 'alter', object: k });
+    }
+  }
+  if (type === 'CreateSchemaStmt' && typeof b.schemaname === 'string') {
+    // Objects created inside CREATE SCHEMA land in the new schema.
+    w.withSearchPath([b.schemaname], () => w.walk(b.schemaElts, null, null));
+  }
   const skip = new Set(spec.target ?? []);
   skip.add('inhRelations');
+  if (type === 'CreateSchemaStmt' && typeof b.schemaname === 'string') skip.add('schemaElts');
   for (const k in b) {
     if (skip.has(k)) continue;
     if (type === 'CreateForeignTableStmt' && k === 'base') continue;
@@ -136,9 +155,6 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
   if (type === 'CreateForeignTableStmt') {
     const base = (b.base ?? {}) as N;
     for (const k in base) if (k !== 'relation' && k !== 'inhRelations') w.walk(base[k], null, null);
-  }
-  if (type === 'CreateTableAsStmt') {
-    // The query of CREATE TABLE AS / CREATE MATERIALIZED VIEW was walked above with the rest.
   }
   return { kind, outputs: null };
 }
@@ -162,7 +178,7 @@ function objectOf(objtype: unknown, relation: N | undefined, object: unknown, w:
   const t = String(objtype ?? '');
   if (relation) {
     const keys = w.relKeysOf(relation);
-    return RELATION_TYPES.has(t) ? keys : keys.map((k) => `${kindLabel(t)}:${k}`);
+    return RELATION_TYPES.has(t) || TABLE_PART_TYPES.has(t) ? keys : keys.map((k) => `${kindLabel(t)}:${k}`);
   }
   return [describe(t, object, w)];
 }
@@ -181,9 +197,21 @@ function describe(t: string, object: unknown, w: Walker): string {
   if (RELATION_TYPES.has(t)) return tableKey(parts, w);
   // A part of a table (column, constraint, trigger, policy, rule): the change is to the table.
   if (TABLE_PART_TYPES.has(t) && parts.length >= 2) return tableKey(parts.slice(0, -1), w);
-  const name = parts.length >= 2 ? parts.slice(-2).join('.') : parts[0]!;
-  return `${label}:${name}`;
+  // Routines are named like relations (`schema.name`, as CREATE FUNCTION names them); other objects
+  // in schemas get their type as a prefix; objects outside schemas keep their bare name.
+  if (GLOBAL_TYPES.has(t)) return `${label}:${parts.join('.')}`;
+  const name = w.createdNameOf(parts);
+  return ROUTINE_TYPES.has(t) ? name : `${label}:${name}`;
 }
+
+const ROUTINE_TYPES = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE']);
+
+const GLOBAL_TYPES = new Set([
+  'OBJECT_SCHEMA', 'OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_EXTENSION', 'OBJECT_LANGUAGE', 'OBJECT_TABLESPACE',
+  'OBJECT_FOREIGN_SERVER', 'OBJECT_FDW', 'OBJECT_EVENT_TRIGGER', 'OBJECT_PUBLICATION', 'OBJECT_SUBSCRIPTION',
+  'OBJECT_ACCESS_METHOD', 'OBJECT_CAST', 'OBJECT_TRANSFORM', 'OBJECT_USER_MAPPING', 'OBJECT_PARAMETER_ACL',
+  'OBJECT_LARGEOBJECT',
+]);
 
 const TABLE_PART_TYPES = new Set(['OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT', 'OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RULE']);
 

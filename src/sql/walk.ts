@@ -36,6 +36,9 @@ const EXPRESSION_NODES = new Set([
 ]);
 
 
+/** Nodes that hold only constants: nothing to record, nothing to read. */
+const LEAF_NODES = new Set(['A_Const', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'ParamRef', 'A_Star']);
+
 export interface StatementResult {
   kind: Kind;
   outputs: OutputColumn[] | null;
@@ -56,7 +59,18 @@ export class Walker {
   /** In `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the row's name column and 'x'. */
   private settingsRow: { refs: string[][]; name: string } | null = null;
 
-  constructor(readonly searchPath: string[]) {}
+  constructor(public searchPath: string[]) {}
+
+  /** Runs `fn` with another search path (CREATE SCHEMA s CREATE TABLE t … creates s.t). */
+  withSearchPath<T>(path: string[], fn: () => T): T {
+    const saved = this.searchPath;
+    this.searchPath = path;
+    try {
+      return fn();
+    } finally {
+      this.searchPath = saved;
+    }
+  }
 
   add(a: Access): void {
     this.accesses.push(a);
@@ -723,12 +737,18 @@ export class Walker {
       return;
     }
     const o = v as N;
-    const keys = Object.keys(o);
-    if (keys.length === 1) {
-      const t = keys[0]!;
-      const c = t.charCodeAt(0);
+    // A wrapped node is an object with exactly one key, capitalised (struct fields never are).
+    let only: string | undefined;
+    let count = 0;
+    for (const k in o) {
+      if (++count > 1) break;
+      only = k;
+    }
+    if (count === 1) {
+      const c = only!.charCodeAt(0);
       if (c >= 65 && c <= 90) {
-        this.node(t, o[t] as N, scope, out);
+        if (LEAF_NODES.has(only!)) return;
+        this.node(only!, o[only!] as N, scope, out);
         return;
       }
     }
@@ -746,7 +766,7 @@ export class Walker {
       this.withClause(o, scope, scope?.ctes ?? null);
       return;
     }
-    for (const k of keys) this.walk(o[k], scope, out);
+    for (const k in o) this.walk(o[k], scope, out);
   }
 
   private node(type: string, b: N, scope: Scope | null, out: string[] | null): void {

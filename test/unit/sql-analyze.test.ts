@@ -450,3 +450,41 @@ describe('more settings and transactions', () => {
     expectAccesses("SELECT 1 + 2 WHERE 3 BETWEEN 1 AND 5 AND 'a' LIKE 'b' AND 1 IN (1, 2) AND a->>'k' = 'v'", [{ kind: 'select' }]);
   });
 });
+
+describe('DDL objects', () => {
+  it('CREATE SCHEMA … CREATE TABLE creates in the new schema', () => {
+    expectAccesses('CREATE SCHEMA s CREATE TABLE t (a int) CREATE VIEW v AS SELECT * FROM t', [
+      { kind: 'create', object: 'schema:s' },
+      { kind: 'create', object: 's.t' },
+      { kind: 'create', object: 's.v' },
+      { kind: 'select', object: 's.t' },
+    ]);
+  });
+  it('partitions change their parent', () => {
+    expectAccesses('CREATE TABLE p1 PARTITION OF parent FOR VALUES IN (1)', [{ kind: 'create', object: 'public.p1' }, { kind: 'alter', object: 'public.parent' }]);
+    expectAccesses('ALTER TABLE t ATTACH PARTITION p FOR VALUES IN (1)', [
+      { kind: 'alter', object: 'public.t' }, { kind: 'alter', object: 'public.p' }, { kind: 'select', object: 'public.p' },
+    ]);
+  });
+  it('routines are schema.name, other schema objects typed, global objects bare', () => {
+    expectAccesses('DROP FUNCTION f(int), s.g', [{ kind: 'drop', object: 'public.f' }, { kind: 'drop', object: 's.g' }]);
+    expectAccesses('CREATE FUNCTION s.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$', [{ kind: 'create', object: 's.f' }]);
+    expectAccesses('DROP TYPE x', [{ kind: 'drop', object: 'type:public.x' }]);
+    expectAccesses('DROP SCHEMA s CASCADE', [{ kind: 'drop', object: 'schema:s' }]);
+    expectAccesses('GRANT USAGE ON SCHEMA s TO bob', [{ kind: 'grant', object: 'schema:s' }]);
+    expectAccesses('GRANT ALL ON ALL TABLES IN SCHEMA public TO bob', [{ kind: 'grant', object: 'public.*' }]);
+    expectAccesses('CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = f)', [{ kind: 'create', object: 'operator:public.===' }]);
+    expectAccesses('ALTER TABLE t RENAME COLUMN a TO b', [{ kind: 'alter', object: 'public.t' }]);
+  });
+  it('expressions inside DDL are walked (index expressions, rule actions, SQL function bodies)', () => {
+    expectAccesses('CREATE INDEX ON t USING gin (f(x))', [{ kind: 'create', object: 'public.t' }, { kind: 'call', object: 'public.f' }]);
+    expectAccesses('CREATE RULE r AS ON INSERT TO t DO INSTEAD DELETE FROM u', [{ kind: 'create', object: 'public.t' }, { kind: 'delete', object: 'public.u' }]);
+    expectAccesses('CREATE FUNCTION f() RETURNS int BEGIN ATOMIC; DELETE FROM t; SELECT 1; END', [
+      { kind: 'create', object: 'public.f' }, { kind: 'delete', object: 'public.t' },
+    ]);
+    expectAccesses('CREATE TABLE t (LIKE secret INCLUDING ALL)', [{ kind: 'create', object: 'public.t' }, { kind: 'select', object: 'public.secret' }]);
+  });
+  it('utility statements that are dangerous by themselves', () => {
+    expectAccesses("LOAD '/tmp/evil.so'", [{ kind: 'other', object: 'load:/tmp/evil.so', exact: true }]);
+  });
+});
