@@ -19,7 +19,7 @@ const USAGE =
 
 class ServeUsageError extends Error {}
 
-interface ServeIo {
+export interface ServeIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
@@ -42,6 +42,10 @@ const processIo: ServeIo = {
 export async function run(argv: readonly string[], io: ServeIo = processIo): Promise<number> {
   let config: ProxyConfig;
   let generatedPassword: string | null = null;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   try {
     const flags = parseServeFlags(argv);
     if (flags.config !== undefined) {
