@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initSql, parseSql } from '../../src/sql/parser.js';
 import { analyze } from '../../src/sql/analyze.js';
+import { Walker } from '../../src/sql/walk.js';
+import { AnalysisError } from '../../src/sql/errors.js';
 
 beforeAll(async () => {
   await initSql();
@@ -88,3 +90,23 @@ describe('PostgreSQL regression SQL (a sample of files)', () => {
     expect(decided).toBeGreaterThan(parsed * 0.99);
   });
 });
+
+describe('fail closed on what was never reviewed', () => {
+  it('an unknown statement type is an error naming it', () => {
+    expect(() => new Walker(['public']).statement({ FrobnicateStmt: {} }, null)).toThrow(new AnalysisError('unsupported statement FrobnicateStmt'));
+  });
+  it('an unknown expression node is an error naming it', () => {
+    const tree = { SelectStmt: { targetList: [{ ResTarget: { val: { Var: { varno: 1 } } } }], op: 'SETOP_NONE' } };
+    expect(() => new Walker(['public']).statement(tree, null)).toThrow(new AnalysisError('unsupported node Var'));
+  });
+  it('an unknown FROM item is an error naming it', () => {
+    const tree = { SelectStmt: { fromClause: [{ RangeTblRef: { rtindex: 1 } }], op: 'SETOP_NONE' } };
+    expect(() => new Walker(['public']).statement(tree, null)).toThrow(new AnalysisError('unsupported FROM item RangeTblRef'));
+  });
+  it('analyze() turns such errors into a denied statement, never an exception', () => {
+    // Not text at all: a caller bug, still no exception.
+    const r = analyze(42 as unknown as string);
+    expect(r).toEqual([{ sql: '', kind: 'other', accesses: [], outputs: null, error: 'statement is not text', literalSensitive: false }]);
+  });
+});
+
