@@ -474,7 +474,7 @@ describe('main refuses to start', () => {
 
   it('no role matches: the error names the claims checked', async () => {
     const { j, message } = await refused({ claims: { repository: 'evil/app' } });
-    expect(message).toBe(`no role in ${join(j.workspace, 'tollgate.yml')} matches the claims (checked repository="evil/app", ref="refs/pull/12/merge" against roles e2e-writer). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
+    expect(message).toBe(`no role in ${join(j.workspace, 'tollgate.yml')} matches the claims (checked repository="evil/app", ref="refs/pull/12/merge" against roles e2e-writer, e2e-dba-approved). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
   });
 
   it('a proxy that cannot listen fails the step with its own error', async () => {
