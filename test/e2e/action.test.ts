@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGithubApi, type GithubApi } from '../support/github-api.js';
 import { foreignKey, startOidcIssuer } from '../support/oidc-issuer.js';
@@ -363,6 +364,72 @@ describe('a role with approvers (org/team), chosen with the role input', () => {
     expect(done.output.summary).toContain('dba1');
     expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 5`)).toEqual([{ id: 5 }]);
     expect((await j.post()).code).toBe(0);
+  });
+});
+
+describe('the kit: the starter workflow calling the reusable migration workflow', () => {
+  type Obj = Record<string, any>;
+  const starter = parse(readFileSync('workflows/db-migration.yml', 'utf8')) as Obj;
+  const call = starter.jobs.migrate as Obj;
+  const reusable = parse(readFileSync(call.uses.replace(/^[^/]+\/[^/]+\/(.*)@.*$/, '$1'), 'utf8')) as Obj;
+  const declared = reusable.on.workflow_call.inputs as Obj;
+  const steps = reusable.jobs.migrate.steps as Obj[];
+
+  /** `${{ inputs.x }}` / `${{ secrets.x }}` as GitHub evaluates them for this call. */
+  function evaluate(value: string, secrets: Record<string, string>): string {
+    return value.replace(/\$\{\{\s*(inputs|secrets)\.([A-Za-z0-9_-]+)\s*\}\}/g, (_m, ctx: string, name: string) => {
+      if (ctx === 'secrets') return secrets[name] ?? '';
+      return String(call.with[name] ?? declared[name]?.default ?? '');
+    });
+  }
+
+  it("runs the starter's command behind the gateway with the reusable workflow's steps", async () => {
+    const secrets = { 'upstream-url': UPSTREAM };
+    const gateway = steps.find((st) => st.id === 'gateway')!;
+    const migrate = steps.find((st) => st.name === 'Migrate')!;
+    const withs = Object.fromEntries(Object.entries(gateway.with as Obj).map(([k, v]) => [k, evaluate(String(v), secrets)]));
+    const policyPath = call.with.policy as string;
+    const policy = `version: 1
+roles:
+  migrator:
+    match: { repository: acme/app, ref: refs/heads/main }
+    postgres:
+      rules:
+        - { action: allow, kinds: [ddl, write, read], objects: ["${SCHEMA}.*"] }
+        - { action: deny,  kinds: [any] }
+`;
+    issuer.requestServer.claims = claims({ ref: 'refs/heads/main', event_name: 'push', sub: 'repo:acme/app:ref:refs/heads/main' });
+    const j = new Job({
+      dist,
+      // What the workflow passes, plus what only a test sets: the local issuer, a free port, the local API.
+      inputs: { ...withs, 'oidc-issuer': issuer.url, listen: '127.0.0.1:0', 'github-token': api.token },
+      eventName: 'push',
+      event: PUSH_EVENT,
+      tokenRequest: { url: issuer.requestServer.url, token: issuer.requestServer.token },
+      apiUrl: api.url,
+      workspace: {
+        [policyPath]: policy,
+        'migrations/latest.sql': `CREATE TABLE ${SCHEMA}.migrated (id int PRIMARY KEY);\nINSERT INTO ${SCHEMA}.migrated VALUES (1);\n`,
+      },
+    });
+    jobs.push(j);
+    expect(withs.upstream).toBe(UPSTREAM);
+    expect(withs.policy).toBe('.github/tollgate.yml');
+    const main = await j.main();
+    expect(main.code, main.stdout).toBe(0);
+    sessionSecrets.push(j.exported().PGPASSWORD!);
+    const env = Object.fromEntries(Object.entries(migrate.env as Obj).map(([k, v]) => [k, evaluate(String(v), secrets)]));
+    expect(migrate.run).toBe('bash -eo pipefail -c "$TOLLGATE_COMMAND"');
+    const ran = await j.shell(migrate.run, env, evaluate(String(migrate['working-directory']), secrets));
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(await rows(`SELECT id FROM ${SCHEMA}.migrated`)).toEqual([{ id: 1 }]);
+    // A statement outside the policy fails the migration step.
+    const bad = await j.shell(migrate.run, { TOLLGATE_COMMAND: `psql -v ON_ERROR_STOP=1 -c "DROP SCHEMA ${SCHEMA} CASCADE"` });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ERROR: {2}tollgate: denied/);
+    const post = await j.post();
+    expect(post.code, post.stdout).toBe(0);
+    expect(j.summary()).toContain(`DROP SCHEMA ${SCHEMA} CASCADE`);
   });
 });
 

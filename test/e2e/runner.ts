@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface StepResult {
   code: number | null;
@@ -87,7 +87,7 @@ export class Job {
   readonly runnerTemp: string;
   readonly steps: { name: string; result: StepResult }[] = [];
 
-  constructor(private readonly o: JobOptions) {
+  constructor(readonly o: JobOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-job-'));
     this.workspace = join(this.dir, 'workspace');
     this.runnerTemp = join(this.dir, 'runner-temp');
@@ -102,7 +102,10 @@ export class Job {
     };
     for (const f of [this.files.env, this.files.output, this.files.state, this.files.summary]) writeFileSync(f, '');
     writeFileSync(this.files.event, JSON.stringify(o.event));
-    for (const [p, content] of Object.entries(o.workspace ?? {})) writeFileSync(join(this.workspace, p), content);
+    for (const [p, content] of Object.entries(o.workspace ?? {})) {
+      mkdirSync(dirname(join(this.workspace, p)), { recursive: true });
+      writeFileSync(join(this.workspace, p), content);
+    }
   }
 
   /** What every step of the job sees from the runner. */
@@ -168,6 +171,11 @@ export class Job {
   /** A `run: psql …` step: plain psql, configured only by what main exported. */
   psql(sql: string, timeoutMs = 60_000): Promise<StepResult> {
     return this.run('psql', 'psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], this.runnerEnv(), this.workspace, timeoutMs);
+  }
+
+  /** A `run:` step with its own `env:` and `working-directory:`, as bash runs it. */
+  shell(script: string, env: Record<string, string> = {}, workingDirectory = '.'): Promise<StepResult> {
+    return this.run('run', 'bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], { ...this.runnerEnv(), ...env }, resolve(this.workspace, workingDirectory));
   }
 
   async post(): Promise<StepResult> {
