@@ -297,7 +297,13 @@ export class ProxyConnection {
 
   /** Ends both sides now. */
   close(): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed') {
+      // Already ending (a FATAL was sent): make sure both sockets are gone.
+      this.client.destroy();
+      this.upstream?.socket.destroy();
+      this.closedResolve();
+      return;
+    }
     this.drainAudit();
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -385,6 +391,7 @@ export class ProxyConnection {
     this.upstream?.socket.destroy();
     this.client.end();
     this.client.once('close', () => this.closedResolve());
+    // A peer that never closes its side must not keep the socket (and a drain) waiting.
     setTimeout(() => this.close(), 1000).unref();
   }
 
@@ -468,6 +475,7 @@ export class ProxyConnection {
         this.phase = 'closed';
         this.client.end();
         this.closedResolve();
+        setTimeout(() => this.client.destroy(), 1000).unref();
         if (!key) return;
         return this.deps.sendCancel(this.deps.config.upstream, key).catch((err: Error) => {
           this.deps.logger.warn(`tollgate: cancel request failed: ${err.message}`);
