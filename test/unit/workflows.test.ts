@@ -230,3 +230,22 @@ describe('starter workflows (workflows/)', () => {
     for (const p of [...reusable.filter((r) => !r.endsWith('ci.yml')), ...starters]) expect(readme).toContain(p.split('/').pop());
   });
 });
+
+describe('documentation', () => {
+  // What the READMEs tell users to write must exist here: `uses: <owner>/tollgate@<ref>` (the action) or
+  // `uses: <owner>/tollgate/<path>@<ref>` (a reusable workflow), whatever owner the text uses.
+  const docs = ['README.md', 'workflows/README.md', ...starters, ...reusable].filter((p) => existsSync(p));
+
+  it.each(docs)('%s: every `uses:` of tollgate resolves to a file in this repository', (doc) => {
+    const text = readFileSync(doc, 'utf8');
+    for (const m of text.matchAll(/uses:\s*['"]?([A-Za-z0-9_.-]+)\/tollgate(\/[^@\s'"]+)?@[A-Za-z0-9_.-]+/g)) {
+      const path = m[2] ? m[2].slice(1) : 'action.yml';
+      expect(existsSync(path), `${doc}: ${m[0]} names ${path}, which does not exist`).toBe(true);
+      if (m[2]) expect(Object.keys(load(path).on as Obj), `${doc}: ${path} is reusable`).toContain('workflow_call');
+    }
+  });
+
+  it('workflows/README.md shows how to call the reusable workflow', () => {
+    expect(readFileSync('workflows/README.md', 'utf8')).toMatch(/uses: <org>\/tollgate\/\.github\/workflows\/<file>@<ref>/);
+  });
+});
