@@ -18,8 +18,6 @@ import { startDaemon } from './daemon.js';
 import { policyDefaults, roleFor } from './policy-glue.js';
 
 const DAEMON_START_TIMEOUT_MS = 30_000;
-const FALLBACK_SESSION_TTL_MS = 60 * 60_000;
-const FALLBACK_APPROVAL_TIMEOUT_MS = 30 * 60_000;
 
 export async function run(): Promise<void> {
   // Everything secret we learn goes here first, so even an unexpected error message cannot show it.
@@ -42,7 +40,8 @@ export async function run(): Promise<void> {
     const { policy, role } = roleFor(policyPath, claims as Record<string, unknown>, inputs.role);
     const defaults = policyDefaults(policy);
 
-    const ttlMs = Math.min(defaults.sessionTtlMs ?? FALLBACK_SESSION_TTL_MS, inputs.sessionTtlMs ?? Infinity);
+    // The policy's ttl is an upper bound the workflow can shorten, never extend.
+    const ttlMs = Math.min(defaults.sessionTtlMs, inputs.sessionTtlMs ?? Infinity);
     const session = newSession(ttlMs);
     core.setSecret(session.secret);
     redact.push(session.secret);
@@ -65,7 +64,7 @@ export async function run(): Promise<void> {
       claims: claims as Record<string, unknown>,
       session: { id: session.id, secret: session.secret, expiresAt: session.expiresAt },
       auditPath,
-      approvalTimeoutMs: inputs.approvalTimeoutMs ?? defaults.approvalTimeoutMs ?? FALLBACK_APPROVAL_TIMEOUT_MS,
+      approvalTimeoutMs: inputs.approvalTimeoutMs ?? defaults.approvalTimeoutMs,
       approval,
       maskKey,
     };
