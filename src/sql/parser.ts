@@ -43,19 +43,28 @@ export function normalizeSql(sql: string): string {
   const out = normalizeSync(sql);
   // libpg-query's normalizeSync throws only for errors starting "syntax error"; for the others
   // ("unterminated quoted string…", grammar checks) it RETURNS the message as if it were the
-  // normalised text. Normalising only replaces constants, so the text before the first possible
-  // constant must survive unchanged; a message never starts with it.
-  if (!out.startsWith(stablePrefix(sql))) throw new Error('statement does not parse');
+  // normalised text. A real normalisation is the input with some tokens replaced by $n: check that.
+  if (!isNormalizationOf(sql, out)) throw new Error('statement does not parse');
   return out;
 }
 
 /**
- * The start of the text that no constant can touch: up to two characters before the first quote,
- * digit or `$` (E'', U&'', B'', .5). A statement never starts with a constant, so it is not blank.
+ * True when `out` is `input` with one or more non-empty pieces replaced by `$n` parameters (and is
+ * otherwise identical): the segments of `out` between its `$n` occur in `input`, in order, each gap
+ * non-empty, with the same start and end.
  */
-function stablePrefix(sql: string): string {
-  const m = /['0-9$]/.exec(sql);
-  const prefix = m ? sql.slice(0, Math.max(0, m.index - 2)) : sql;
-  if (prefix.trim() === '') throw new Error('statement does not parse');
-  return prefix;
+export function isNormalizationOf(input: string, out: string): boolean {
+  const parts = out.split(/\$\d+/);
+  if (parts.length === 1) return out === input;
+  const first = parts[0]!;
+  if (!input.startsWith(first)) return false;
+  let pos = first.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const seg = parts[i]!;
+    const j = input.indexOf(seg, pos + 1);
+    if (j < 0) return false;
+    pos = j + seg.length;
+  }
+  const last = parts[parts.length - 1]!;
+  return input.length - last.length > pos && input.endsWith(last);
 }

@@ -32,7 +32,7 @@ const EXPRESSION_NODES = new Set([
   'CoalesceExpr', 'MinMaxExpr', 'SQLValueFunction', 'XmlExpr', 'RowExpr', 'GroupingFunc', 'SetToDefault',
   'CurrentOfExpr', 'NamedArgExpr', 'MergeSupportFunc', 'Constraint', 'ObjectWithArgs', 'AccessPriv',
   'FunctionParameter', 'StatsElem', 'PublicationObjSpec', 'PublicationTable', 'AlterTableCmd',
-  'ATAlterConstraint', 'ReplicaIdentityStmt', 'CreateOpClassItem', 'VacuumRelation', 'WithClause',
+  'ATAlterConstraint', 'ReplicaIdentityStmt', 'CreateOpClassItem', 'VacuumRelation',
 ]);
 
 
@@ -699,6 +699,7 @@ export class Walker {
     for (const o of list(options)) {
       const d = unwrapIf(o, 'DefElem');
       if (d.defname !== 'transaction_read_only') continue;
+      this.literalSensitive = true; // READ ONLY / READ WRITE arrive as a constant
       const c = unwrapIf(d.arg, 'A_Const');
       const on = c.ival && typeof c.ival.ival === 'number' && c.ival.ival !== 0;
       if (!on) this.add({ kind: 'set', object: setting });
@@ -835,6 +836,9 @@ export class Walker {
       case 'RangeTableFunc':
       case 'JsonTable':
         this.fromItem({ [type]: b }, { entries: [], outer: scope, ctes: scope?.ctes ?? null });
+        return;
+      case 'WithClause':
+        this.withClause(b, scope, scope?.ctes ?? null);
         return;
       case 'CommonTableExpr':
         throw new AnalysisError('CTE outside a WITH clause');

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintSync } from 'libpg-query';
 import { initSql } from '../../src/sql/parser.js';
 import { redactLiterals, shapeKey } from '../../src/sql/shape.js';
+import { isNormalizationOf } from '../../src/sql/parser.js';
 
 beforeAll(async () => {
   await initSql();
@@ -49,3 +50,25 @@ describe('redactLiterals', () => {
     expect(redactLiterals("SELECT 'é")).toBe('<unparsable statement, 10 bytes>');
   });
 });
+
+describe('normalisation is checked (libpg-query returns some parse errors as text)', () => {
+  it('statements whose keywords become constants still have a shape', () => {
+    expect(shapeKey('SELECT * FROM t WHERE active = true AND id = 5')).toBe('SELECT * FROM t WHERE active = $1 AND id = $2');
+    expect(shapeKey('SET TRANSACTION READ WRITE')).toBe('SET TRANSACTION $1 WRITE');
+    expect(shapeKey('SET TRANSACTION READ ONLY')).toBe('SET TRANSACTION $1 ONLY');
+  });
+  it('an error message is never taken for a normalisation', () => {
+    expect(shapeKey("SELECT 'é")).toBeNull();
+    expect(shapeKey('WITH x AS (SELECT 1) SELECT * FROM t FETCH FIRST 1 ROW WITH TIES')).toBeNull();
+    expect(redactLiterals("SELECT 'hunter2")).toBe('<unparsable statement, 15 bytes>');
+  });
+  it('isNormalizationOf', () => {
+    expect(isNormalizationOf("SELECT 'a', 1", 'SELECT $1, $2')).toBe(true);
+    expect(isNormalizationOf('SELECT 1 /* c */ , $1', 'SELECT $2 /* c */ , $1')).toBe(true);
+    expect(isNormalizationOf('SELECT 1', 'SELECT 1')).toBe(true);
+    expect(isNormalizationOf("SELECT 'x", 'unterminated quoted string at or near "\'x"')).toBe(false);
+    expect(isNormalizationOf('SELECT a', 'SELECT $1a')).toBe(false);
+    expect(isNormalizationOf('SELECT 1, 2', 'SELECT $1, 2, $2')).toBe(false);
+  });
+});
+
