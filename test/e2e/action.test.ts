@@ -349,8 +349,10 @@ describe('a role with approvers (org/team), chosen with the role input', () => {
   it('refuses a writer outside the team and accepts a team member', async () => {
     api.setPermission('dba1', 'write');
     api.setTeamMembers('acme', 'dba', ['dba1']);
-    const j = await started({ inputs: { role: 'e2e-dba-approved' } });
+    const j = await started({ inputs: { role: 'e2e-dba-approved', 'session-ttl': '2h' } });
     expect(j.outputs().role).toBe('e2e-dba-approved');
+    // The policy's session_ttl (60m) bounds what the workflow asks for.
+    expect(Date.parse(j.outputs()['expires-at']!)).toBeLessThanOrEqual(Date.now() + 60 * 60_000);
     const last = Math.max(0, ...api.checkRuns().map((c) => c.id));
     const insert = j.psql(`INSERT INTO ${SCHEMA}.orders VALUES (5, 'team')`);
     const check = await pendingCheckRun(last);
