@@ -101,6 +101,11 @@ export interface ConnectionDeps {
   createScram(secret: string): ScramServerLike;
   cancelKeys: CancelKeys;
   logger: Logger;
+  /**
+   * False when the role has no masks at all: result columns then need no catalog lookup and no
+   * Describe of their own. Default true (look everything up).
+   */
+  masksConfigured?: boolean;
   now?: () => Date;
 }
 
@@ -827,7 +832,8 @@ export class ProxyConnection {
       this.statements.set(m.name, stmt);
       this.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval } });
       // Learn the result columns now: a client may Bind/Execute without ever asking Describe.
-      this.forward(P.describe('S', m.name), { t: 'describeS', stmt, injected: true });
+      if (this.deps.masksConfigured === false) stmt.plan = null;
+      else this.forward(P.describe('S', m.name), { t: 'describeS', stmt, injected: true });
     };
     if (d.decision === 'allow') return proceed();
     if (d.decision === 'deny' || !s) return refuse(deniedRefusal(s?.rule ?? null, s?.reason ?? 'denied'), s);
@@ -1223,6 +1229,10 @@ export class ProxyConnection {
     onFail?: (reason: string) => boolean,
   ): Promise<void> | void {
     const lineage = s?.masked ?? [];
+    if (this.deps.masksConfigured === false && lineage.length === 0) {
+      then(null);
+      return;
+    }
     const key = lineage.length
       ? `${f.body.toString('latin1')}\u0000${lineage.map((m) => `${m.index}:${m.strategy}:${m.column}`).join(',')}`
       : f.body.toString('latin1');

@@ -88,6 +88,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     createScram: (secret) => new ScramServer(secret),
     cancelKeys,
     logger,
+    masksConfigured: policyEngine ? policyEngine.role.masks.length > 0 : true,
     now: deps.now,
   };
 
