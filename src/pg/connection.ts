@@ -10,6 +10,26 @@
 // The proxy answers some requests itself (denials). To put those answers in the right place of the
 // response stream, every forwarded request that produces a response gets an entry in `pending`;
 // local answers are entries too, emitted when they reach the head of the queue.
+//
+// Behaviour worth knowing (the README's proxy section repeats it):
+// - A denied statement never reaches the upstream. Its ReadyForQuery carries the status the
+//   upstream last reported: a denial inside a transaction leaves the transaction usable ('T'),
+//   where a server-side error would have put it in 'E'. In an extended-protocol batch the messages
+//   before the denied Parse have already run and are kept (PostgreSQL would roll back the implicit
+//   transaction); the rest of the batch up to Sync is skipped, as after a server error.
+// - A result the proxy refuses after the upstream ran the statement (mask plan failed, COPY of
+//   masked columns) ends with an error; the upstream query is cancelled and nothing more reaches
+//   the client until ReadyForQuery. Messages pipelined behind it up to Sync may still have run.
+// - Every Parse is followed by a Describe of the proxy's own (its answer is not forwarded), so
+//   the result columns of a prepared statement are known even when the client never describes it.
+// - Bind/Describe/Execute of a statement or portal the proxy did not see parsed (SQL PREPARE and
+//   DECLARE share those namespaces) are refused: the proxy cannot vouch for what they run.
+// - The search path is followed: once an allowed statement may have changed it, the proxy waits
+//   for what is in flight and reads `current_schemas(false)` from the upstream before the next
+//   decision, and again after every transaction end. Inside an unsynced extended-protocol batch
+//   that cannot be done, so such a statement is refused.
+// - Session expiry is checked at Query, Parse and Execute (a statement prepared before expiry does
+//   not run after it). FunctionCall is always refused.
 
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
