@@ -572,7 +572,8 @@ describe('secrets', () => {
   it('no log, output, env file, state, summary, proxy log or audit log shows the upstream password or a session secret', () => {
     expect(jobs.length).toBeGreaterThan(10);
     expect(sessionSecrets.length).toBeGreaterThan(5);
-    const upstreamForms = [UPSTREAM_PASSWORD, UPSTREAM, encodeURIComponent(UPSTREAM_PASSWORD)];
+    // The upstream credentials, and the job's GitHub token, which no one but the proxy needs.
+    const upstreamForms = [UPSTREAM_PASSWORD, UPSTREAM, encodeURIComponent(UPSTREAM_PASSWORD), api.token];
     // What reviewers see on the pull request: every check run the proxy created or updated.
     const toGithub = JSON.stringify(api.calls().map((c) => c.body));
     expect(api.calls({ method: 'POST', path: /check-runs$/ }).length).toBeGreaterThanOrEqual(4); // something to scan
