@@ -10,7 +10,8 @@ import { AuditLog } from '../audit/log.js';
 import type { AuditEntry } from '../audit/types.js';
 import { GithubApprover } from '../approval/github.js';
 import { loadPolicy } from '../policy/load.js';
-import { createEngine } from '../policy/sql-analyzer.js';
+import type { Analyzer } from '../policy/engine.js';
+import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
@@ -62,7 +63,11 @@ function defaultApprover(config: ProxyConfig, approvers: readonly string[] | nul
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<RunningProxy> {
   const logger = deps.logger ?? stderrLogger;
   await initSql();
-  const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role);
+  // The engine's decision cache and the audit log's redaction both key on the statement's
+  // normalised text: computing it once per statement saves a parse on every simple query.
+  const shapes = recentShapes();
+  const analyzer: Analyzer = { analyze: sqlAnalyzer.analyze, shapeKey: shapes };
+  const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role, { analyzer });
   const engine: EngineLike = deps.engine ?? policyEngine!;
   const approver = deps.approver ?? defaultApprover(config, policyEngine ? policyEngine.role.approvers : null);
   const audit = await AuditLog.open(config.auditPath, {
@@ -80,7 +85,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     audit: { append: (e: AuditEntry) => audit.append(e) },
     approver,
     redact: redactLiterals,
-    shapeKey,
+    shapeKey: shapes,
     maskValue,
     maskKey: Buffer.from(config.maskKey, 'utf8'),
     connectUpstream: (url, opts) => connectUpstream(url, opts),
@@ -160,4 +165,20 @@ function upstreamSecrets(url: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * shapeKey with a memory of the last few statements: the engine asks for a statement's shape when
+ * deciding it and the connection asks again when it writes the audit record a moment later.
+ */
+function recentShapes(size = 64): (sql: string) => string | null {
+  const memo = new Map<string, string | null>();
+  return (sql) => {
+    const hit = memo.get(sql);
+    if (hit !== undefined) return hit;
+    const shape = shapeKey(sql);
+    if (memo.size >= size) memo.delete(memo.keys().next().value as string);
+    memo.set(sql, shape);
+    return shape;
+  };
 }
