@@ -481,6 +481,17 @@ export class Walker {
     return this.targetList(exprs, withOldNew);
   }
 
+  /**
+   * A write whose conditions or new values read the target's columns reads the target (PostgreSQL
+   * asks for SELECT on them too): `DELETE … WHERE ssn LIKE '1%'` learns from its row count.
+   */
+  private readsOf(sources: string[], keys: string[]): void {
+    for (const k of keys) {
+      const prefix = `${k}.`;
+      if (sources.some((x) => x.startsWith(prefix))) this.add({ kind: 'select', object: k });
+    }
+  }
+
   private dmlScope(b: N, scope: Scope | null): Scope {
     const ctes = b.withClause ? this.withClause(b.withClause, scope?.outer ?? null, scope?.ctes ?? null) : scope?.ctes ?? null;
     return { entries: [], outer: scope, ctes };
@@ -498,11 +509,14 @@ export class Walker {
     this.walk(b.cols, here, null);
     const oc = b.onConflictClause as N | undefined;
     if (oc) {
-      const conflictScope: Scope = { entries: here.entries.concat(tableEntry('excluded', keys, null)), outer: scope, ctes: here.ctes };
+      // `excluded` is the row proposed for insertion, not a read of the table.
+      const conflictScope: Scope = { entries: here.entries.concat(opaqueEntry('excluded', [])), outer: scope, ctes: here.ctes };
       if (oc.action === 'ONCONFLICT_UPDATE') for (const k of keys) this.add({ kind: 'update', object: k });
       this.walk(oc.infer, conflictScope, null);
-      this.walk(oc.targetList, conflictScope, null);
-      this.walk(oc.whereClause, conflictScope, null);
+      const read: string[] = [];
+      this.walk(oc.targetList, conflictScope, read);
+      this.walk(oc.whereClause, conflictScope, read);
+      this.readsOf(read, keys);
     }
     return this.returning(b.returningClause, keys, here);
   }
@@ -511,8 +525,10 @@ export class Walker {
     const here = this.dmlScope(b, scope);
     const keys = this.target(b.relation, 'update', here);
     for (const f of list(b.fromClause)) this.fromItem(f, here);
-    this.walk(b.targetList, here, null);
-    this.walk(b.whereClause, here, null);
+    const read: string[] = [];
+    this.walk(b.targetList, here, read);
+    this.walk(b.whereClause, here, read);
+    this.readsOf(read, keys);
     return this.returning(b.returningClause, keys, here);
   }
 
@@ -520,7 +536,9 @@ export class Walker {
     const here = this.dmlScope(b, scope);
     const keys = this.target(b.relation, 'delete', here);
     for (const f of list(b.usingClause)) this.fromItem(f, here);
-    this.walk(b.whereClause, here, null);
+    const read: string[] = [];
+    this.walk(b.whereClause, here, read);
+    this.readsOf(read, keys);
     return this.returning(b.returningClause, keys, here);
   }
 
@@ -528,17 +546,19 @@ export class Walker {
     const here = this.dmlScope(b, scope);
     const keys = this.target(b.relation, 'merge', here);
     if (b.sourceRelation) this.fromItem(b.sourceRelation, here);
-    this.walk(b.joinCondition, here, null);
+    const read: string[] = [];
+    this.walk(b.joinCondition, here, read);
     for (const w of list(b.mergeWhenClauses)) {
       const wc = unwrapIf(w, 'MergeWhenClause') as N;
       const ct = String(wc.commandType ?? '');
       const kind: Kind | null = ct === 'CMD_UPDATE' ? 'update' : ct === 'CMD_INSERT' ? 'insert' : ct === 'CMD_DELETE' ? 'delete' : ct === 'CMD_NOTHING' ? null : 'merge';
       if (ct && kind === 'merge') throw new AnalysisError(`unsupported MERGE action ${ct}`);
       if (kind) for (const k of keys) this.add({ kind, object: k });
-      this.walk(wc.condition, here, null);
-      this.walk(wc.targetList, here, null);
-      this.walk(wc.values, here, null);
+      this.walk(wc.condition, here, read);
+      this.walk(wc.targetList, here, read);
+      this.walk(wc.values, here, read);
     }
+    this.readsOf(read, keys);
     return this.returning(b.returningClause, keys, here);
   }
 

@@ -142,8 +142,12 @@ describe('statements and wrappers', () => {
   it('PREPARE is the prepared statement plus prepare; EXECUTE names it', () => {
     const p = analyze('PREPARE p(int) AS DELETE FROM t WHERE a = $1')[0]!;
     expect(p.kind).toBe('prepare');
-    expect(p.accesses).toEqual([{ kind: 'prepare', object: 'p' }, { kind: 'delete', object: 'public.t' }]);
-    expect(p.defines).toEqual({ namespace: 'prepared', name: 'p', accesses: [{ kind: 'delete', object: 'public.t' }], outputs: null });
+    expect(p.accesses).toEqual([{ kind: 'prepare', object: 'p' }, { kind: 'delete', object: 'public.t' }, { kind: 'select', object: 'public.t' }]);
+    expect(p.defines).toEqual({
+      namespace: 'prepared', name: 'p',
+      accesses: [{ kind: 'delete', object: 'public.t' }, { kind: 'select', object: 'public.t' }],
+      outputs: null,
+    });
     const e = analyze('EXECUTE p(1)')[0]!;
     expect(e.kind).toBe('execute');
     expect(e.accesses).toEqual([{ kind: 'execute', object: 'p' }]);
@@ -224,8 +228,20 @@ describe('statements and wrappers', () => {
     expectAccesses('DELETE FROM t RETURNING *', [{ kind: 'delete', object: 'public.t' }, { kind: 'select', object: 'public.t' }]);
   });
   it('UPDATE … FROM and DELETE … USING read the other tables', () => {
-    expectAccesses('UPDATE a SET x = b.x FROM b WHERE a.id = b.id', [{ kind: 'update', object: 'public.a' }, { kind: 'select', object: 'public.b' }]);
-    expectAccesses('DELETE FROM a USING b WHERE a.id = b.id', [{ kind: 'delete', object: 'public.a' }, { kind: 'select', object: 'public.b' }]);
+    expectAccesses('UPDATE a SET x = b.x FROM b WHERE b.id = 1', [{ kind: 'update', object: 'public.a' }, { kind: 'select', object: 'public.b' }]);
+    expectAccesses('DELETE FROM a USING b WHERE b.id = 1', [{ kind: 'delete', object: 'public.a' }, { kind: 'select', object: 'public.b' }]);
+  });
+  it('a write whose conditions or values read the target reads it', () => {
+    expectAccesses('UPDATE a SET x = b.x FROM b WHERE a.id = b.id', [
+      { kind: 'update', object: 'public.a' }, { kind: 'select', object: 'public.b' }, { kind: 'select', object: 'public.a' },
+    ]);
+    expectAccesses("DELETE FROM users WHERE ssn LIKE '1%'", [{ kind: 'delete', object: 'public.users' }, { kind: 'select', object: 'public.users' }]);
+    expectAccesses('UPDATE t SET n = n + 1', [{ kind: 'update', object: 'public.t' }, { kind: 'select', object: 'public.t' }]);
+    expectAccesses('UPDATE t SET n = 1', [{ kind: 'update', object: 'public.t' }]);
+    expectAccesses('DELETE FROM t', [{ kind: 'delete', object: 'public.t' }]);
+    expectAccesses('INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET n = t.n + 1', [
+      { kind: 'insert', object: 'public.t' }, { kind: 'update', object: 'public.t' }, { kind: 'select', object: 'public.t' },
+    ]);
   });
   it('MERGE is merge plus each action on the target, and reads the source', () => {
     expectAccesses('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)', [
@@ -233,11 +249,13 @@ describe('statements and wrappers', () => {
       { kind: 'update', object: 'public.t' },
       { kind: 'insert', object: 'public.t' },
       { kind: 'select', object: 'public.s' },
+      { kind: 'select', object: 'public.t' },
     ]);
     expectAccesses('MERGE INTO t USING (SELECT * FROM s) x ON t.id = x.id WHEN MATCHED THEN DELETE', [
       { kind: 'merge', object: 'public.t' },
       { kind: 'delete', object: 'public.t' },
       { kind: 'select', object: 'public.s' },
+      { kind: 'select', object: 'public.t' },
     ]);
   });
   it('set operations, LATERAL, sub-selects in every clause', () => {
@@ -373,7 +391,10 @@ describe('settings by other names', () => {
     expect(r[2]!.accesses).toEqual([{ kind: 'select', object: 'app.t' }]);
   });
   it('writing pg_settings is exact', () => {
-    expectAccesses("UPDATE pg_settings SET setting = 'admin' WHERE name = 'role'", [{ kind: 'update', object: 'pg_catalog.pg_settings', exact: true }]);
+    expectAccesses("UPDATE pg_settings SET setting = 'admin' WHERE name = 'role'", [
+      { kind: 'update', object: 'pg_catalog.pg_settings', exact: true },
+      { kind: 'select', object: 'pg_catalog.pg_settings' },
+    ]);
   });
   it('SET TRANSACTION is a transaction statement; session characteristics are settings', () => {
     expectAccesses('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', [{ kind: 'transaction' }]);
