@@ -83,7 +83,8 @@ export function opaqueEntry(name: string | null, sources: string[]): Entry {
     name,
     relKeys: null,
     column: () => ({ sources, definite: false }),
-    star: () => [{ name: name ?? '*', sources: sources.slice() }],
+    // Width unknown: one `*` output, like a base table.
+    star: () => [{ name: '*', sources: sources.slice() }],
     whole: () => sources,
   };
 }

@@ -86,6 +86,12 @@ describe('output-column lineage', () => {
     expect(outputs('SELECT x FROM users u, unnest(u.tags) AS x')).toEqual([{ name: 'x', sources: ['public.users.x', 'public.users.tags'] }]);
     expect(outputs('SELECT x.x FROM users u, unnest(u.tags) AS x')).toEqual([{ name: 'x', sources: ['public.users.tags'] }]);
   });
+  it('a function in FROM is one output of unknown width under *', () => {
+    expect(outputs('SELECT * FROM users u, unnest(u.tags) t')).toEqual([
+      { name: '*', sources: ['public.users.*'] },
+      { name: '*', sources: ['public.users.tags'] },
+    ]);
+  });
   it('a join alias names both sides', () => {
     expect(outputs('SELECT j.email FROM (users JOIN accounts USING (id)) j')).toEqual([
       { name: 'email', sources: ['public.users.email', 'public.accounts.email'] },
