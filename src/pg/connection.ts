@@ -18,8 +18,9 @@
 //   before the denied Parse have already run and are kept (PostgreSQL would roll back the implicit
 //   transaction); the rest of the batch up to Sync is skipped, as after a server error.
 // - A result the proxy refuses after the upstream ran the statement (mask plan failed, COPY of
-//   masked columns) ends with an error; the upstream query is cancelled and nothing more reaches
-//   the client until ReadyForQuery. Messages pipelined behind it up to Sync may still have run.
+//   masked columns) ends with an error; the rest of the result is read and dropped (not cancelled:
+//   a late cancel could hit the next statement) and nothing more reaches the client until
+//   ReadyForQuery. Messages pipelined behind it up to Sync may still have run.
 // - Every Parse is followed by a Describe of the proxy's own (its answer is not forwarded), so
 //   the result columns of a prepared statement are known even when the client never describes it.
 // - Bind/Describe/Execute of a statement or portal the proxy did not see parsed (SQL PREPARE and
@@ -1292,8 +1293,8 @@ export class ProxyConnection {
       if (req) this.auditStatement(req.sql, req.decision, req.time, req.start, { decision: 'deny', reason: r.message, approval: req.approval });
       if (head.t === 'query') head.idx = head.reqs.length;
     }
-    // Stop the upstream's work on a result nobody will read.
-    if (this.upstream) this.deps.sendCancel(this.deps.config.upstream, this.upstream.backendKey).catch(() => {});
+    // No CancelRequest here: a cancel is asynchronous and could land on the client's next
+    // statement instead. The rest of the result is read and dropped.
   }
 
   // -------------------------------------------------------------------------------------------

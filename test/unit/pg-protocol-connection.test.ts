@@ -31,6 +31,7 @@ const engine: EngineLike = {
 };
 
 let server: Server;
+let catalogFails = false;
 let port = 0;
 const audit: AuditEntry[] = [];
 const config: ProxyConfig = {
@@ -53,7 +54,10 @@ beforeAll(async () => {
     CREATE TABLE ${SCHEMA}.people (id int, email text); INSERT INTO ${SCHEMA}.people VALUES (1, 'a@x.org'), (2, NULL);`);
   await admin.end();
   const { ColumnCatalog } = await import('../../src/pg/catalog.js');
-  const catalog = new ColumnCatalog(UPSTREAM);
+  const real = new ColumnCatalog(UPSTREAM);
+  const catalog = {
+    resolve: (oid: number, attnum: number) => (catalogFails ? Promise.reject(new Error('catalog unavailable')) : real.resolve(oid, attnum)),
+  };
   const deps: ConnectionDeps = {
     config,
     engine,
@@ -147,6 +151,27 @@ describe('ProxyConnection (stand-in policy, real upstream)', () => {
     const r = await c.query(`SELECT lower(email) AS masked_expr FROM ${SCHEMA}.people WHERE id = 1`);
     expect(r.rows).toEqual([{ masked_expr: '***' }]);
     await c.end();
+  });
+
+  it('refuses a result whose columns the catalog cannot name (fail closed), and stays usable', async () => {
+    catalogFails = true;
+    try {
+      const c = client();
+      await c.connect();
+      await expect(c.query(`SELECT id, email FROM ${SCHEMA}.people`)).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringMatching(/^tollgate: denied: result refused: cannot resolve result column "id"/),
+      });
+      expect((await c.query('SELECT 5 AS five')).rows).toEqual([{ five: 5 }]);
+      await expect(c.query({ text: `SELECT email FROM ${SCHEMA}.people WHERE id = $1`, values: [1] })).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringMatching(/result refused: cannot resolve result column "email"/),
+      });
+      expect((await c.query({ text: 'SELECT $1::int AS v', values: [6] })).rows).toEqual([{ v: 6 }]);
+      await c.end();
+    } finally {
+      catalogFails = false;
+    }
   });
 
   it('refuses startup parameters that would change the session', () => {
