@@ -509,3 +509,20 @@ describe('DDL objects', () => {
     expectAccesses("LOAD '/tmp/evil.so'", [{ kind: 'other', object: 'load:/tmp/evil.so', exact: true }]);
   });
 });
+
+describe('names of functions', () => {
+  it('U&"" and quoted function names are exact', () => {
+    expectAccesses(`SELECT U&"pg_read_fil\\0065"('/etc/passwd')`, [{ kind: 'call', object: 'pg_catalog.pg_read_file', exact: true }, { kind: 'select' }]);
+    expectAccesses(`SELECT "pg_read_file"('/etc/passwd')`, [{ kind: 'call', object: 'pg_catalog.pg_read_file', exact: true }, { kind: 'select' }]);
+    expectAccesses(`SELECT "LOWER"(x) FROM t`, [{ kind: 'call', object: 'public.LOWER' }, { kind: 'select', object: 'public.t' }]);
+    expectAccesses('SELECT PG_CATALOG.LOWER(x) FROM t', [{ kind: 'select', object: 'public.t' }]);
+  });
+  it('dangerous names are exact in any schema', () => {
+    expectAccesses("SELECT ext.dblink_exec('host=x', 'DROP TABLE t')", [{ kind: 'call', object: 'ext.dblink_exec', exact: true }, { kind: 'select' }]);
+  });
+  it('CREATE TABLE … AS EXECUTE names the prepared statement', () => {
+    const r = analyze('CREATE TABLE x AS EXECUTE p')[0]!;
+    expect(r.accesses).toEqual([{ kind: 'create', object: 'public.x' }, { kind: 'execute', object: 'p' }]);
+    expect(r.uses).toEqual({ namespace: 'prepared', name: 'p' });
+  });
+});
