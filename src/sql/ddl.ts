@@ -26,8 +26,8 @@ const grantKind = (b: N): Kind => (b.is_grant ? 'grant' : 'revoke');
 
 const SPECS: Record<string, DdlSpec> = {
   CreateStmt: { kind: C, target: ['relation'], objects: (b, w) => [w.createdKeyOf(b.relation)] },
-  CreateForeignTableStmt: { kind: C, target: ['base'], objects: (b, w) => [w.createdKeyOf((b.base as N).relation)] },
-  CreateTableAsStmt: { kind: C, target: ['into'], objects: (b, w) => [w.createdKeyOf((b.into as N).rel)] },
+  CreateForeignTableStmt: { kind: C, target: ['base'], objects: (b, w) => [w.createdKeyOf((b.base as N | undefined)?.relation)] },
+  CreateTableAsStmt: { kind: C, target: ['into'], objects: (b, w) => [w.createdKeyOf((b.into as N | undefined)?.rel)] },
   ViewStmt: { kind: C, target: ['view'], objects: (b, w) => [w.createdKeyOf(b.view)] },
   CreateSeqStmt: { kind: C, target: ['sequence'], objects: (b, w) => [w.createdKeyOf(b.sequence)] },
   AlterSeqStmt: { kind: A, target: ['sequence'], objects: (b, w) => w.relKeysOf(b.sequence) },
@@ -44,7 +44,7 @@ const SPECS: Record<string, DdlSpec> = {
   TruncateStmt: { kind: 'truncate', target: ['relations'], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
   CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? (b.authrole as N | undefined)?.rolename ?? '')}`] },
   CreateFunctionStmt: { kind: C, target: ['funcname'], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
-  AlterFunctionStmt: { kind: A, target: ['func'], objects: (b, w) => [w.createdNameOf(stringFields((b.func as N).objname))] },
+  AlterFunctionStmt: { kind: A, target: ['func'], objects: (b, w) => [w.createdNameOf(stringFields((b.func as N | undefined)?.objname))] },
   DefineStmt: {
     kind: C,
     target: ['defnames'],

@@ -14,7 +14,8 @@ export interface RangeVarLike {
 }
 
 /** Candidate `schema.name` keys of a relation that is read or written. */
-export function relationKeys(rv: RangeVarLike, searchPath: string[]): string[] {
+export function relationKeys(rv: RangeVarLike | undefined, searchPath: string[]): string[] {
+  if (!rv) throw new AnalysisError('relation missing');
   const name = rv.relname;
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
   if (rv.schemaname) return [`${rv.schemaname}.${name}`];
@@ -37,7 +38,8 @@ export function splitPath(searchPath: string[]): { before: string[]; after: stri
 }
 
 /** The `schema.name` a CREATE puts a new relation into (temporary → pg_temp, else the first schema). */
-export function createdKey(rv: RangeVarLike, searchPath: string[]): string {
+export function createdKey(rv: RangeVarLike | undefined, searchPath: string[]): string {
+  if (!rv) throw new AnalysisError('created relation missing');
   const name = rv.relname;
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
   if (rv.schemaname) return `${rv.schemaname}.${name}`;
@@ -49,6 +51,7 @@ export function createdKey(rv: RangeVarLike, searchPath: string[]): string {
 
 /** Unqualified or qualified name parts → `schema.name` for a created non-relation object. */
 export function createdName(parts: string[], searchPath: string[]): string {
+  if (!parts.length) throw new AnalysisError('object name missing');
   if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
   const first = searchPath.find((x) => x !== 'pg_catalog');
   if (!first) throw new AnalysisError('empty search path: cannot resolve created object');

@@ -887,7 +887,7 @@ export class Walker {
     return relationKeys(unwrapIf(rvNode, 'RangeVar') as N, this.searchPath);
   }
 
-  createdKeyOf(rv: N): string {
+  createdKeyOf(rv: N | undefined): string {
     return createdKey(rv, this.searchPath);
   }
 
