@@ -17,6 +17,9 @@ export interface AnalyzeOptions {
 export function analyze(sql: string, opts: AnalyzeOptions = {}): StatementAnalysis[] {
   let searchPath = opts.searchPath ?? ['public'];
   if (typeof sql !== 'string') return [failed('', 'statement is not text')];
+  if (!Array.isArray(searchPath) || !searchPath.every((s) => typeof s === 'string' && s !== '')) {
+    return [failed(sql, 'search path is not a list of schema names')];
+  }
   // The parser is C: it would stop at a NUL and analyse less than the server is sent.
   if (sql.includes('\u0000')) return [failed('', 'statement contains a NUL byte')];
   if (sql.trim() === '') return [];

@@ -107,6 +107,8 @@ describe('fail closed on what was never reviewed', () => {
     // Not text at all: a caller bug, still no exception.
     const r = analyze(42 as unknown as string);
     expect(r).toEqual([{ sql: '', kind: 'other', accesses: [], outputs: null, error: 'statement is not text', literalSensitive: false }]);
+    const p = analyze('SELECT 1', { searchPath: [''] });
+    expect(p.map((x) => [x.error, x.accesses])).toEqual([['search path is not a list of schema names', []]]);
   });
 });
 
