@@ -702,6 +702,16 @@ export class ProxyConnection {
     }
   }
 
+  /**
+   * SQL PREPARE and DECLARE share their namespaces with protocol statements and portals: once one
+   * (re)defines a name, what the proxy knew under that name (its mask plan) no longer applies.
+   */
+  private forgetShadowed(s: StatementDecision | undefined): void {
+    if (!s?.defines) return;
+    if (s.defines.namespace === 'prepared') this.statements.delete(s.defines.name);
+    else this.portals.delete(s.defines.name);
+  }
+
   private rememberDefinition(s: StatementDecision | undefined): void {
     if (s?.defines) this.definitions.set(`${s.defines.namespace}:${s.defines.name}`, s.defines);
   }
@@ -758,7 +768,10 @@ export class ProxyConnection {
     const d = this.decide(m.sql);
     const proceed = (approval?: AuditEntry['approval']): void => {
       const reqs: Req[] = d.statements.map((s) => ({ time, start, sql: s.sql, decision: s, approval }));
-      for (const s of d.statements) this.notePathChange(s);
+      for (const s of d.statements) {
+        this.notePathChange(s);
+        this.forgetShadowed(s);
+      }
       this.forward(m.raw, { t: 'query', reqs, idx: 0, active: null });
     };
     const refuse = (r: Refusal, approval?: AuditEntry['approval']): void => {
@@ -911,6 +924,7 @@ export class ProxyConnection {
     }
     const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval };
     this.notePathChange(stmt.decision);
+    this.forgetShadowed(stmt.decision);
     this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
   }
 

@@ -20,6 +20,7 @@ roles:
       rules:
         - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
         - { action: allow, kinds: [call], objects: ["pg_catalog.pg_sleep"] }
+        - { action: allow, kinds: [prepare, deallocate] }
         - { action: deny, kinds: [any] }
 `;
 
@@ -249,5 +250,21 @@ describe('after authentication', () => {
     const v = await verifyAuditFile(proxy.auditPath);
     expect(v).toMatchObject({ ok: true });
     expect(proxy.audit().some((l) => l.type === 'sql' && l.decision === 'deny' && (l.reason ?? '').includes('function-call'))).toBe(true);
+  });
+});
+
+describe('names shared by SQL and the protocol', () => {
+  it('forgets a protocol statement once SQL PREPARE redefines its name', async () => {
+    const c = await RawClient.session(proxy.port, proxy.password);
+    c.send(Buffer.concat([P.parse('shared', 'SELECT 1 AS one'), P.sync()]));
+    await c.next(P.B.ReadyForQuery);
+    c.send(P.query('DEALLOCATE shared'));
+    await c.next(P.B.ReadyForQuery);
+    c.send(P.query('PREPARE shared AS SELECT 2 AS two'));
+    await c.next(P.B.ReadyForQuery);
+    c.send(Buffer.concat([P.bind('', 'shared'), P.execute(''), P.sync()]));
+    const e = await c.next(P.B.ErrorResponse);
+    expect(P.decodeErrorFields(e.body).get('M')).toMatch(/prepared statement "shared" was not prepared through the extended protocol/);
+    c.destroy();
   });
 });
