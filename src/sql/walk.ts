@@ -684,6 +684,10 @@ export class Walker {
       this.literalSensitive = true;
       checkClientEncoding(k === 'VAR_SET_VALUE' ? constString(list(b.args)[0]) : null);
     }
+    if (name === 'standard_conforming_strings') {
+      this.literalSensitive = true;
+      checkConformingStrings(k === 'VAR_SET_VALUE' ? constText(list(b.args)[0]) : null);
+    }
     if (name === 'search_path') {
       this.literalSensitive = true;
       if (k === 'VAR_SET_VALUE') {
@@ -736,6 +740,7 @@ export class Walker {
     if (name === null) throw new AnalysisError('set_config with a setting name that is not a constant');
     const setting = name.toLowerCase();
     if (setting === 'client_encoding') checkClientEncoding(constString(args[1]));
+    if (setting === 'standard_conforming_strings') checkConformingStrings(constString(args[1]));
     if (setting === 'search_path') {
       const v = constString(args[1]);
       if (v === null) throw new AnalysisError('set_config of search_path to a value that is not a constant');
@@ -981,6 +986,25 @@ function checkClientEncoding(value: string | null): void {
   if (value === null || !['utf8', 'utf-8', 'unicode'].includes(value.toLowerCase())) {
     throw new AnalysisError('SET client_encoding to anything but UTF8 is refused');
   }
+}
+
+/**
+ * The gateway's parser reads strings as standard_conforming_strings = on does: with it off, `\'`
+ * no longer ends a string and the server would run text the gateway read as a string (a bypass).
+ */
+function checkConformingStrings(value: string | null): void {
+  if (value === null || !['on', 'true', 'yes', '1', 't', 'y'].includes(value.toLowerCase())) {
+    throw new AnalysisError('SET standard_conforming_strings to anything but on is refused');
+  }
+}
+
+/** A constant's text: strings as they are, integers in decimal. */
+function constText(v: unknown): string | null {
+  const s = constString(v);
+  if (s !== null) return s;
+  const c = unwrapIf(v, 'A_Const');
+  if (c.ival && typeof c.ival === 'object') return String(c.ival.ival ?? 0);
+  return null;
 }
 
 /** A search_path value as text (`a, "B", pg_catalog`) → schema names, as the server splits it. */

@@ -526,3 +526,22 @@ describe('names of functions', () => {
     expect(r.uses).toEqual({ namespace: 'prepared', name: 'p' });
   });
 });
+
+describe('settings that change how the server reads text', () => {
+  it('standard_conforming_strings may only stay on', () => {
+    for (const ok of ['SET standard_conforming_strings = on', 'SET standard_conforming_strings TO true', 'SET standard_conforming_strings = 1']) {
+      const r = analyze(ok)[0]!;
+      expect([ok, r.error, r.accesses]).toEqual([ok, undefined, [{ kind: 'set', object: 'standard_conforming_strings' }]]);
+      expect(r.literalSensitive).toBe(true);
+    }
+    for (const bad of [
+      'SET standard_conforming_strings = off',
+      "SET standard_conforming_strings = 'false'",
+      'SET standard_conforming_strings = 0',
+      'SET standard_conforming_strings TO DEFAULT',
+      "SELECT set_config('standard_conforming_strings', 'off', false)",
+    ]) {
+      expect([bad, analyze(bad)[0]!.error]).toEqual([bad, 'SET standard_conforming_strings to anything but on is refused']);
+    }
+  });
+});
