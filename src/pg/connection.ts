@@ -1199,11 +1199,11 @@ export class ProxyConnection {
           this.refuseResult(stmt.planError ?? 'the result columns of this statement are unknown');
           return;
         }
+        if (code !== P.B.DataRow && (stmt.plan || stmt.decision?.masked.length)) {
+          this.refuseResult('COPY cannot mask columns; the statement reads masked columns');
+          return;
+        }
         if (stmt.plan) {
-          if (code !== P.B.DataRow) {
-            this.refuseResult('COPY cannot mask columns; the statement reads masked columns');
-            return;
-          }
           item.active = { plan: stmt.plan, formats: item.portal.formats };
           item.req.masked = stmt.plan.masked;
         }

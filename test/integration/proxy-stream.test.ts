@@ -17,7 +17,7 @@ roles:
     match: { repository: acme/* }
     postgres:
       rules:
-        - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
+        - { action: allow, kinds: [read, copy_to], objects: ["${S}.*", "pg_catalog.*"] }
         - { action: deny, kinds: [any] }
       masks:
         - { columns: ["${S}.big.email"], strategy: hash }
@@ -88,5 +88,19 @@ describe('masked streaming', () => {
     expect(r.rows[0].email).not.toBe(r.rows[1].email);
     expect(JSON.stringify(r.rows)).not.toContain('example.org');
     await c.end();
+  });
+});
+
+describe('COPY of masked columns', () => {
+  it('is refused in the extended protocol too', async () => {
+    const c = await RawClient.session(proxy.port, proxy.password);
+    c.send(Buffer.concat([P.parse('', `COPY (SELECT email FROM ${S}.big WHERE id < 3) TO STDOUT`), P.bind('', ''), P.execute(''), P.sync()]));
+    const e = await c.next(P.B.ErrorResponse);
+    expect(P.decodeErrorFields(e.body).get('M')).toMatch(/^tollgate: denied: result refused: COPY cannot mask columns/);
+    await c.next(P.B.ReadyForQuery);
+    expect(c.frames.some((f) => f.code === P.B.CopyData)).toBe(false);
+    c.send(P.query('SELECT 1'));
+    await c.next(P.B.CommandComplete);
+    c.destroy();
   });
 });
