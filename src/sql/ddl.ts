@@ -140,6 +140,12 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
       if (def.name && typeof def.name === 'object') for (const k of w.relKeysOf(def.name)) w.add({ kind: 'alter', object: k });
     }
   }
+  if ((type === 'AlterRoleSetStmt' || type === 'AlterDatabaseSetStmt') && b.setstmt) {
+    // A per-role / per-database default applies at every later login (the proxy's own upstream
+    // sessions included): checked like a SET (`role` exact, client_encoding and
+    // standard_conforming_strings refused).
+    w.statementOf('VariableSetStmt', b.setstmt as N, null);
+  }
   if (type === 'CreateSchemaStmt' && typeof b.schemaname === 'string') {
     // Objects created inside CREATE SCHEMA land in the new schema.
     w.withSearchPath([b.schemaname], () => w.walk(b.schemaElts, null, null));

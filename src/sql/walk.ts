@@ -215,7 +215,10 @@ export class Walker {
         return { kind: 'select', outputs: null };
       default:
         if (isDdlStatement(type)) {
+          // Settings inside DDL (ALTER ROLE … SET, CREATE FUNCTION … SET) do not change this session.
+          const path = this.newSearchPath;
           const r = ddlAccesses(type, b, this);
+          this.newSearchPath = path;
           return { kind: r.kind, outputs: r.outputs };
         }
         throw new AnalysisError(`unsupported statement ${type}`);
@@ -579,6 +582,7 @@ export class Walker {
     inner.statement(b.query, scope);
     this.literalSensitive ||= inner.literalSensitive;
     this.uses ??= inner.uses;
+    if (analyze && inner.newSearchPath) this.newSearchPath = inner.newSearchPath;
     this.add({ kind: 'explain' });
     for (const a of inner.accesses) {
       if (analyze || a.kind === 'call' || a.exact) this.add(a);
@@ -630,6 +634,8 @@ export class Walker {
     inner.depth = this.depth;
     const r = inner.statement(b.query, null);
     this.literalSensitive ||= inner.literalSensitive;
+    // It would change name resolution later, at an EXECUTE this analysis cannot see coming.
+    if (inner.newSearchPath) throw new AnalysisError('a prepared statement that changes the search path is refused');
     this.add({ kind: 'prepare', object: name });
     for (const a of inner.accesses) this.add(a);
     this.walk(b.argtypes, null, null);
@@ -643,6 +649,7 @@ export class Walker {
     inner.depth = this.depth;
     const r = inner.statement(b.query, scope);
     this.literalSensitive ||= inner.literalSensitive;
+    if (inner.newSearchPath) throw new AnalysisError('a cursor that changes the search path is refused');
     for (const a of inner.accesses) this.add(a);
     this.defines = { namespace: 'cursor', name, accesses: dedupeAccesses(inner.accesses), outputs: r.outputs };
     return { kind: 'select', outputs: null };
@@ -693,7 +700,7 @@ export class Walker {
       if (k === 'VAR_SET_VALUE') {
         const path = list(b.args).map((a) => constString(a));
         if (path.some((p) => p === null)) throw new AnalysisError('SET search_path to a value that is not a list of names');
-        this.newSearchPath = path as string[];
+        this.newSearchPath = (path as string[]).filter((x) => x !== ''); // '' names no schema
       } else {
         this.newSearchPath = 'reset';
       }
@@ -744,7 +751,10 @@ export class Walker {
     if (setting === 'search_path') {
       const v = constString(args[1]);
       if (v === null) throw new AnalysisError('set_config of search_path to a value that is not a constant');
-      this.newSearchPath = parseSearchPath(v);
+      // Whether a function call runs at all depends on the rows and conditions around it: later
+      // names may resolve through either path, so every schema of both is a candidate.
+      const before = Array.isArray(this.newSearchPath) ? this.newSearchPath : this.searchPath;
+      this.newSearchPath = [...new Set([...parseSearchPath(v), ...before])];
     }
     const exact = setting === 'role' || setting === 'session_authorization';
     this.add(exact ? { kind: 'set', object: setting, exact: true } : { kind: 'set', object: setting });

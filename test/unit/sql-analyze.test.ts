@@ -370,11 +370,29 @@ describe('settings by other names', () => {
     const r = analyze("SELECT pg_catalog.set_config('search_path', 'app, public', false); SELECT * FROM t");
     expect(r[0]!.searchPathChange).toEqual(['app', 'public']);
     expect(r[1]!.accesses).toEqual([{ kind: 'select', object: 'app.t' }, { kind: 'select', object: 'public.t' }]);
+    // The call may not run (no row, false condition): the old path stays a candidate.
+    const c = analyze("SELECT CASE WHEN false THEN set_config('search_path', 'x', false) END; SELECT * FROM secret");
+    expect(c[0]!.searchPathChange).toEqual(['x', 'public']);
+    expect(c[1]!.accesses).toEqual([{ kind: 'select', object: 'x.secret' }, { kind: 'select', object: 'public.secret' }]);
   });
   it('an empty search path leaves unqualified user tables unresolvable (as the server does)', () => {
-    const r = analyze("SELECT pg_catalog.set_config('search_path', '', false); SELECT * FROM t; SELECT * FROM pg_class");
+    const r = analyze("SET search_path = ''; SELECT * FROM t; SELECT * FROM pg_class");
     expect(r[1]!.error).toBe('empty search path: cannot resolve relation');
     expect(r[2]!.accesses).toEqual([{ kind: 'select', object: 'pg_catalog.pg_class' }]);
+  });
+  it('settings inside DDL do not change this session, but are checked', () => {
+    const r = analyze('ALTER ROLE bob SET search_path = evil; SELECT * FROM t');
+    expect(r[0]!.accesses).toEqual([{ kind: 'alter', object: 'role:bob' }, { kind: 'set', object: 'search_path' }]);
+    expect(r[0]!.searchPathChange).toBeUndefined();
+    expect(r[1]!.accesses).toEqual([{ kind: 'select', object: 'public.t' }]);
+    expect(analyze('ALTER ROLE bob SET standard_conforming_strings = off')[0]!.error).toBe('SET standard_conforming_strings to anything but on is refused');
+    expect(analyze("ALTER DATABASE d SET client_encoding = 'SJIS'")[0]!.error).toBe('SET client_encoding to anything but UTF8 is refused');
+    expectAccesses('ALTER ROLE bob IN DATABASE d SET role = admin', [{ kind: 'alter', object: 'role:bob' }, { kind: 'set', object: 'role', exact: true }]);
+    const f = analyze("CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = evil AS 'select 1'; SELECT * FROM t");
+    expect(f[1]!.accesses).toEqual([{ kind: 'select', object: 'public.t' }]);
+  });
+  it('a prepared statement or cursor that would change the search path is refused', () => {
+    expect(analyze("PREPARE p AS SELECT set_config('search_path', 'x', false)")[0]!.error).toBe('a prepared statement that changes the search path is refused');
   });
   it('pg_catalog placed after other schemas lets them shadow built-ins', () => {
     const r = analyze('SET search_path = public, pg_catalog; SELECT lower(x) FROM pg_class');
