@@ -33,14 +33,20 @@ export function analyze(sql: string, opts: AnalyzeOptions = {}): StatementAnalys
   // stmt_location / stmt_len are byte offsets into the UTF-8 text: the server's own split.
   const bytes = Buffer.from(sql, 'utf8');
   const out: StatementAnalysis[] = [];
+  // Every path this message has used: a ROLLBACK (or COMMIT ending a SET LOCAL) may bring back any.
+  const seen: string[][] = [searchPath];
   for (const raw of stmts) {
     const start = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
     const text = bytes.subarray(start, end).toString('utf8').trim();
     const r = analyzeOne(text, raw.stmt, searchPath);
     out.push(r.analysis);
-    if (r.searchPath === 'reset') searchPath = opts.searchPath ?? ['public'];
-    else if (r.searchPath) searchPath = r.searchPath;
+    if (r.searchPath) {
+      searchPath = r.searchPath === 'reset' ? (opts.searchPath ?? ['public']) : r.searchPath;
+      seen.push(searchPath);
+    } else if (r.analysis.kind === 'transaction' && seen.length > 1) {
+      searchPath = [...new Set(seen.flat())];
+    }
   }
   return out;
 }

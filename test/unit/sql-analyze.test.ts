@@ -403,6 +403,11 @@ describe('settings by other names', () => {
       { kind: 'call', object: 'public.lower' },
     ]));
   });
+  it('a transaction end after a path change may bring back any path of the message', () => {
+    const r = analyze('BEGIN; SET LOCAL search_path = x; SELECT * FROM a; ROLLBACK; SELECT * FROM t');
+    expect(r[2]!.accesses).toEqual([{ kind: 'select', object: 'x.a' }]);
+    expect(r[4]!.accesses).toEqual([{ kind: 'select', object: 'public.t' }, { kind: 'select', object: 'x.t' }]);
+  });
   it('RESET search_path returns to the caller\'s path', () => {
     const r = analyze('SET search_path = x; RESET search_path; SELECT * FROM t', { searchPath: ['app'] });
     expect(r[1]!.searchPathChange).toBe('reset');
