@@ -127,6 +127,12 @@ export interface ConnectionDeps {
    * Describe of their own. Default true (look everything up).
    */
   masksConfigured?: boolean;
+  /**
+   * Whether a mask may cover a column of `schema.table` (any object the analysis names). Upstream
+   * error and notice texts of statements touching such objects are withheld where they can carry
+   * values (`invalid input syntax for type integer: "ann@example.org"`). Default: none masked.
+   */
+  objectHasMasks?: (object: string) => boolean;
   now?: () => Date;
 }
 
@@ -977,7 +983,8 @@ export class ProxyConnection {
     const code = f.code;
     // Asynchronous messages can arrive at any time.
     if (code === P.B.NoticeResponse || code === P.B.NotificationResponse) {
-      if (!this.suppressUntilReady) this.sendClient(f.raw);
+      if (this.suppressUntilReady) return;
+      this.sendClient(code === P.B.NoticeResponse ? this.scrubMessage(f, this.currentDecision()) : f.raw);
       return;
     }
     if (code === P.B.ParameterStatus) {
@@ -1102,7 +1109,7 @@ export class ProxyConnection {
         if (req) this.finishReq(req, P.decodeErrorFields(f.body).get('C'));
         item.idx = item.reqs.length; // the rest of the message does not run
         item.active = null;
-        this.sendClient(f.raw);
+        this.sendClient(this.scrubMessage(f, req?.decision));
         return;
       case P.B.ReadyForQuery:
         this.readyForQuery(f);
@@ -1237,7 +1244,8 @@ export class ProxyConnection {
     const sqlstate = P.decodeErrorFields(f.body).get('C');
     if (item.t === 'execute') this.finishReq(item.req, sqlstate);
     if (item.t === 'parse') this.finishReq(item.req, sqlstate);
-    this.sendClient(f.raw);
+    const decision = item.t === 'execute' ? item.portal.stmt.decision : item.t === 'parse' || item.t === 'describeS' ? item.stmt.decision : undefined;
+    this.sendClient(this.scrubMessage(f, decision));
     // The upstream now skips everything up to Sync: so do the expectations.
     let i = 0;
     while (i < this.pending.length && this.pending[i]!.t !== 'sync') {
@@ -1294,6 +1302,35 @@ export class ProxyConnection {
 
   private mask(f: P.BackendFrame, a: ActivePlan): Buffer {
     return maskDataRow(f.body, a.plan, a.formats, this.deps.maskKey, this.deps.maskValue);
+  }
+
+  /** The decision of the statement the upstream is working on, if any. */
+  private currentDecision(): StatementDecision | undefined {
+    const head = this.pending[0];
+    if (!head) return undefined;
+    if (head.t === 'query') return head.reqs[head.idx]?.decision;
+    if (head.t === 'execute') return head.portal.stmt.decision;
+    return undefined;
+  }
+
+  /**
+   * An upstream ErrorResponse/NoticeResponse as the client may see it. For a statement that touches
+   * masked data, texts that can quote values are withheld (message of value-bearing SQLSTATE
+   * classes, detail, hint, context); the SQLSTATE and the object names stay.
+   */
+  private scrubMessage(f: P.BackendFrame, s: StatementDecision | undefined): Buffer {
+    const has = this.deps.objectHasMasks;
+    if (!has) return f.raw;
+    const touches = !s || s.masked.length > 0 || s.accesses.some((a) => a.object !== undefined && has(a.object));
+    if (!touches) return f.raw;
+    const fields = P.decodeErrorFields(f.body);
+    const code = fields.get('C') ?? 'XX000';
+    const out = new Map<string, string>();
+    for (const [k, v] of fields) if (!'DHWq'.includes(k)) out.set(k, v);
+    if (VALUE_BEARING.has(code.slice(0, 2)) || code === '00000' || code.startsWith('01')) {
+      out.set('M', `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code})`);
+    }
+    return P.fieldsMessage(f.code === P.B.NoticeResponse ? 'N' : 'E', out);
   }
 
   /** The proxy will not pass this result on: an error now, and nothing more until ReadyForQuery. */
@@ -1405,6 +1442,12 @@ export class ProxyConnection {
     });
   }
 }
+
+/**
+ * SQLSTATE classes whose messages can quote data values: data exceptions, integrity violations
+ * (keys in the detail), PL/pgSQL RAISE, routine exceptions, internal errors.
+ */
+const VALUE_BEARING = new Set(['22', '23', 'P0', '38', '39', '2F', 'XX']);
 
 /** The statement that decides a multi-statement message (the most restrictive). */
 function decidingStatement(d: Decision): StatementDecision | undefined {

@@ -541,6 +541,13 @@ function noticeLike(code: 'E' | 'N', f: ErrorFields): Buffer {
   return w.flush(code);
 }
 
+/** An ErrorResponse ('E') or NoticeResponse ('N') from raw fields (one-letter code → text). */
+export function fieldsMessage(code: 'E' | 'N', fields: Map<string, string>): Buffer {
+  const w = new MessageWriter();
+  for (const [k, v] of fields) w.byte(k.charCodeAt(0)).cstring(v.replace(/\0/g, ''));
+  return w.byte(0).flush(code);
+}
+
 export function errorResponse(f: ErrorFields): Buffer {
   return noticeLike('E', f);
 }

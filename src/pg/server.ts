@@ -9,6 +9,7 @@ import { TerminalApprover } from '../approval/terminal.js';
 import { AuditLog } from '../audit/log.js';
 import type { AuditEntry } from '../audit/types.js';
 import { GithubApprover } from '../approval/github.js';
+import type { Role } from '../policy/compile.js';
 import { loadPolicy } from '../policy/load.js';
 import type { Analyzer } from '../policy/engine.js';
 import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
@@ -94,6 +95,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     cancelKeys,
     logger,
     masksConfigured: policyEngine ? policyEngine.role.masks.length > 0 : true,
+    objectHasMasks: policyEngine && policyEngine.role.masks.length > 0 ? (object) => objectHasMasks(policyEngine.role, object) : undefined,
     now: deps.now,
   };
 
@@ -181,4 +183,13 @@ function recentShapes(size = 64): (sql: string) => string | null {
     memo.set(sql, shape);
     return shape;
   };
+}
+
+/** Whether any mask pattern of `role` can cover a column of `schema.name` (unqualified: assume so). */
+function objectHasMasks(role: Role, object: string): boolean {
+  const dot = object.indexOf('.');
+  if (dot <= 0) return true;
+  const schema = object.slice(0, dot);
+  const table = object.slice(dot + 1);
+  return role.masks.some((m) => m.columns.some((p) => p.schema.test(schema) && p.table.test(table)));
 }

@@ -214,6 +214,27 @@ describe('node-postgres (extended protocol)', () => {
     await c.end();
   });
 
+  it('withholds upstream error texts that could quote a masked value', async () => {
+    const c = client();
+    await c.connect();
+    for (const q of [`SELECT email::int FROM ${S}.people WHERE id = 1`, { text: `SELECT email::int FROM ${S}.people WHERE id = $1`, values: [1] }]) {
+      const err = await c.query(q as string).then(
+        () => null,
+        (e: Error & { code?: string; detail?: string }) => e,
+      );
+      expect(err?.code).toBe('22P02');
+      expect(err?.message).toBe('tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE 22P02)');
+      expect(JSON.stringify(err)).not.toContain('ann@example.org');
+    }
+    // A table without masked columns keeps the server's own message.
+    const plain = await c.query(`SELECT 'abc'::int FROM ${S}.items`).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(plain?.message).toBe('invalid input syntax for type integer: "abc"');
+    await c.end();
+  });
+
   it('cancels a running query through the proxy', async () => {
     const c = client();
     await c.connect();
