@@ -32,7 +32,7 @@
 // - Session expiry is checked at Query, Parse and Execute (a statement prepared before expiry does
 //   not run after it). FunctionCall is always refused.
 
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -42,6 +42,7 @@ import type { DecideContext } from '../policy/engine.js';
 import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
 import type { NamedDefinition } from '../sql/types.js';
 import type { ProxyConfig } from './config.js';
+import { CancelKeys } from './cancel-keys.js';
 import { ProtocolError, SQLSTATE, deniedRefusal, sessionExpiredRefusal, type Refusal } from './errors.js';
 import {
   buildMaskPlan,
@@ -51,7 +52,11 @@ import {
   type MaskPlan,
   type MaskValueFn,
 } from './mask-plan.js';
+import { parseNameArray } from './name-array.js';
 import * as P from './protocol.js';
+import { checkStartupParams, isUtf8Name } from './startup-params.js';
+
+export { CancelKeys, checkStartupParams, isUtf8Name, parseNameArray };
 
 // ---------------------------------------------------------------------------------------------
 // What a connection needs from the rest of the program (wired by server.ts).
@@ -77,30 +82,6 @@ export interface ScramServerLike {
 export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
-}
-
-/** Proxy-issued cancel keys → the upstream backend that runs the client's queries. */
-export class CancelKeys {
-  private readonly byPid = new Map<number, { secret: Buffer; upstream: { pid: number; secret: Buffer } }>();
-
-  issue(upstream: { pid: number; secret: Buffer }): { pid: number; secret: Buffer } {
-    let pid: number;
-    do pid = randomBytes(4).readUInt32BE(0) & 0x7fffffff;
-    while (pid === 0 || this.byPid.has(pid));
-    const secret = randomBytes(4);
-    this.byPid.set(pid, { secret, upstream });
-    return { pid, secret };
-  }
-
-  lookup(pid: number, secret: Buffer): { pid: number; secret: Buffer } | null {
-    const e = this.byPid.get(pid);
-    if (!e || e.secret.length !== secret.length || !timingSafeEqual(e.secret, secret)) return null;
-    return e.upstream;
-  }
-
-  release(pid: number): void {
-    this.byPid.delete(pid);
-  }
 }
 
 export interface ConnectionDeps {
@@ -134,61 +115,6 @@ export interface ConnectionDeps {
    */
   objectHasMasks?: (object: string) => boolean;
   now?: () => Date;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Startup parameters.
-//
-// The upstream session is opened with the proxy's own parameters; a client's are never forwarded.
-// Parameters that would change what the server executes or as whom (`options`, `role`,
-// `search_path`, `session_authorization`, `replication`, any other GUC) are refused. A few that
-// drivers always send are accepted: `user` (must be `tollgate`), `database` (ignored: the upstream
-// URL names the database), `application_name` (passed on), `client_encoding` (must be UTF8) and
-// the display settings `DateStyle` (must be ISO), `TimeZone` and `extra_float_digits`, which are
-// accepted but NOT applied (the upstream keeps its defaults; a client may `SET` them, which the
-// policy always allows).
-
-const ACCEPTED_PARAMS = new Set(['user', 'database', 'application_name', 'client_encoding', 'datestyle', 'timezone', 'extra_float_digits']);
-
-/** PostgreSQL compares encoding names ignoring case and non-alphanumerics (`UTF-8`, `utf8`, `unicode`). */
-export function isUtf8Name(value: string): boolean {
-  const n = value.toLowerCase().replace(/[^a-z0-9]/g, '');
-  return n === 'utf8' || n === 'unicode';
-}
-
-export function checkStartupParams(params: Map<string, string>): Refusal | null {
-  for (const [rawName, value] of params) {
-    const name = rawName.toLowerCase();
-    if (name.startsWith('_pq_.')) continue; // protocol extensions: answered with NegotiateProtocolVersion
-    if (!ACCEPTED_PARAMS.has(name)) {
-      return {
-        code: SQLSTATE.rejectedConnection,
-        message: `tollgate: startup parameter "${rawName}" is not allowed`,
-        detail: 'the gateway opens the upstream session with its own parameters; options, role, search_path and other settings cannot be passed at connect',
-      };
-    }
-    if (name === 'user' && value !== 'tollgate') {
-      return {
-        code: SQLSTATE.invalidAuthorization,
-        message: `tollgate: unknown user "${value}"`,
-        hint: 'connect as user "tollgate" with the session password',
-      };
-    }
-    if (name === 'client_encoding' && !isUtf8Name(value)) {
-      return {
-        code: SQLSTATE.rejectedConnection,
-        message: `tollgate: client_encoding "${value}" is not allowed; only UTF8 is`,
-        hint: 'set PGCLIENTENCODING=UTF8',
-      };
-    }
-    if (name === 'datestyle' && !/^\s*iso\b/i.test(value)) {
-      return { code: SQLSTATE.rejectedConnection, message: `tollgate: DateStyle "${value}" is not allowed; only ISO is` };
-    }
-  }
-  if (!params.has('user')) {
-    return { code: SQLSTATE.invalidAuthorization, message: 'tollgate: no user name given in the startup packet' };
-  }
-  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1466,33 +1392,4 @@ function pushMerged(list: Buffer[], buf: Buffer): void {
   } else {
     list.push(buf);
   }
-}
-
-/** Parses PostgreSQL's text form of a name[] (`{public,"my schema"}`); null when malformed. */
-export function parseNameArray(text: string): string[] | null {
-  if (!text.startsWith('{') || !text.endsWith('}')) return null;
-  const body = text.slice(1, -1);
-  const out: string[] = [];
-  if (body === '') return out;
-  let i = 0;
-  while (i <= body.length) {
-    let item = '';
-    if (body[i] === '"') {
-      i++;
-      while (i < body.length && body[i] !== '"') {
-        if (body[i] === '\\') i++;
-        item += body[i] ?? '';
-        i++;
-      }
-      if (body[i] !== '"') return null;
-      i++;
-    } else {
-      while (i < body.length && body[i] !== ',') item += body[i++];
-    }
-    out.push(item);
-    if (i >= body.length) break;
-    if (body[i] !== ',') return null;
-    i++;
-  }
-  return out;
 }
