@@ -15,6 +15,13 @@
 //                are part of the read that uses them.
 // Functions not in the generated catalog at all (newer server, extension) are never pure: they resolve
 // through the search path and become `call` accesses.
+//
+// Deliberate choices: pg_get_*def / pg_get_expr / pg_get_userbyid and the other catalog-by-OID
+// readers, has_*_privilege, to_reg*, pg_*_size, current_setting and version() are pure — they read
+// catalog definitions or metadata that pg_catalog relations already expose, and psql's \d family and
+// pg_dump need them. currval / pg_sequence_last_value (a sequence named by an argument) are effects.
+// table_to_xml & co., cursor_to_xml, query_to_xml, ts_stat, ts_rewrite, currtid* read a table, cursor
+// or query given as an argument — something the walk cannot see — so they are dangerous.
 import catalog from './catalog.generated.json' with { type: 'json' };
 
 export type BuiltinClass = 'pure' | 'effect' | 'dangerous';
