@@ -26,6 +26,8 @@ export interface ServeIo {
   env: NodeJS.ProcessEnv;
   /** Installs the stop signal handlers; tests pass their own trigger. */
   onStop: (stop: () => void) => void;
+  /** Called with the exit code once stopped (the real process makes sure it ends). */
+  exited?: (code: number) => void;
 }
 
 const processIo: ServeIo = {
@@ -37,6 +39,9 @@ const processIo: ServeIo = {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   },
+  // Everything is closed by now; a handle someone left open (a TTY stdin) must not keep the
+  // daemon alive after SIGTERM.
+  exited: (code) => void setTimeout(() => process.exit(code), 500).unref(),
 };
 
 export async function run(argv: readonly string[], io: ServeIo = processIo): Promise<number> {
@@ -77,13 +82,15 @@ export async function run(argv: readonly string[], io: ServeIo = processIo): Pro
 
   await new Promise<void>((resolve) => io.onStop(resolve));
   io.stderr.write('tollgate: stopping: letting running statements finish\n');
+  let code = 0;
   try {
     await proxy.close({ graceMs: 10_000 });
   } catch (err) {
     io.stderr.write(`tollgate serve: error while stopping: ${(err as Error).message}\n`);
-    return 1;
+    code = 1;
   }
-  return 0;
+  io.exited?.(code);
+  return code;
 }
 
 type ServeFlags = Partial<Record<'policy' | 'role' | 'upstream' | 'listen' | 'audit' | 'config', string>>;
