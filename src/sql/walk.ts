@@ -38,6 +38,12 @@ const EXPRESSION_NODES = new Set([
 ]);
 
 
+/**
+ * Nesting (statements, queries and expressions together) beyond which a statement is refused rather
+ * than risk the JavaScript stack; 1000-term UNION chains and operator chains stay well inside.
+ */
+const MAX_DEPTH = 1500;
+
 /** Nodes that hold only constants: nothing to record, nothing to read. */
 const LEAF_NODES = new Set(['A_Const', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'ParamRef', 'A_Star']);
 
@@ -87,7 +93,7 @@ export class Walker {
   }
 
   statementOf(type: string, b: N, scope: Scope | null): StatementResult {
-    if (++this.depth > 200) throw new AnalysisError('statement nested too deeply');
+    if (++this.depth > MAX_DEPTH) throw new AnalysisError('statement nested too deeply');
     try {
       return this.dispatch(type, b, scope);
     } finally {
@@ -231,7 +237,7 @@ export class Walker {
 
   /** A SELECT (plain, VALUES or set operation); returns its output lineage. */
   select(b: N, outer: Scope | null, ctesIn: CteScope | null): OutputColumn[] {
-    if (++this.depth > 200) throw new AnalysisError('query nested too deeply');
+    if (++this.depth > MAX_DEPTH) throw new AnalysisError('query nested too deeply');
     try {
       return this.selectInner(b, outer, ctesIn);
     } finally {
@@ -808,7 +814,7 @@ export class Walker {
   }
 
   private node(type: string, b: N, scope: Scope | null, out: string[] | null): void {
-    if (++this.depth > 1000) throw new AnalysisError('expression nested too deeply');
+    if (++this.depth > MAX_DEPTH) throw new AnalysisError('expression nested too deeply');
     try {
       this.nodeInner(type, b, scope, out);
     } finally {

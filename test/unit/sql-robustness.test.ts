@@ -52,7 +52,20 @@ describe('odd input never throws', () => {
       for (const s of r) expect(s.error !== undefined || s.accesses.length > 0).toBe(true);
     }
   });
+  it('long but ordinary chains are analysed', () => {
+    const union = analyze('SELECT a FROM t' + ' UNION SELECT a FROM t'.repeat(1000))[0]!;
+    expect([union.error, union.accesses]).toEqual([undefined, [{ kind: 'select', object: 'public.t' }]]);
+    const plus = analyze('SELECT ' + Array.from({ length: 1000 }, (_, i) => `a${i}`).join(' + ') + ' FROM t')[0]!;
+    expect([plus.error, plus.accesses]).toEqual([undefined, [{ kind: 'select', object: 'public.t' }]]);
+    expect(plus.outputs![0]!.sources).toHaveLength(1000);
+  });
   it('nesting beyond the parser or the walk is denied with a reason', () => {
+    for (const sql of ['SELECT a FROM t' + ' UNION SELECT a FROM t'.repeat(4000), 'SELECT ' + '(SELECT '.repeat(1000) + '1' + ')'.repeat(1000)]) {
+      const r = analyze(sql);
+      expect(r).toHaveLength(1);
+      expect(r[0]!.error).toMatch(/nested too deeply|too deeply nested|stack/);
+      expect(r[0]!.accesses).toEqual([]);
+    }
     const r = analyze('SELECT ' + '('.repeat(100000) + '1' + ')'.repeat(100000));
     expect(r).toHaveLength(1);
     expect(r[0]!.error).toBeTruthy();
