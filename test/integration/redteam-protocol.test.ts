@@ -204,6 +204,34 @@ describe('extended protocol: names, portals and pipelines around a denial', () =
   });
 });
 
+describe('simple protocol: several statements in one Query', () => {
+  it('one denied statement denies the whole message: nothing of it runs, transaction control included', async () => {
+    const w = await login();
+    for (const sql of [
+      `INSERT INTO ${S}.scratch VALUES ('PLANTED-s1'); DELETE FROM ${S}.users`,
+      `BEGIN; INSERT INTO ${S}.scratch VALUES ('PLANTED-s2'); COMMIT; DELETE FROM ${S}.secret`,
+      `DELETE FROM ${S}.users; INSERT INTO ${S}.scratch VALUES ('PLANTED-s3')`,
+      `SELECT 'PLANTED-s4'; SELECT * FROM ${S}.secret`,
+      `INSERT INTO ${S}.scratch VALUES ('PLANTED-s5');;; ; DROP TABLE ${S}.users`,
+    ]) {
+      const m = await w.query(sql);
+      expect(types(m)).toBe('EZ');
+      expectDenied(m);
+    }
+    expect(await untouched(S)).toEqual({ users: 1, secret: 1 });
+    expect(rows(await w.query(`SELECT count(*) FROM ${S}.scratch`))).toEqual([['0']]);
+    w.end();
+  });
+
+  it('an all-allowed message runs whole and masks each result by its own statement', async () => {
+    const w = await login();
+    const m = await w.query(`SELECT 'PLANTED-s6' AS a; SELECT lower(email) AS e FROM ${S}.users; SELECT id, ssn FROM ${S}.users`);
+    expect(types(m)).toBe('TDCTDCTDCZ');
+    expect(rows(m)).toEqual([['PLANTED-s6'], ['***'], ['1', null]]);
+    w.end();
+  });
+});
+
 describe('messages out of place', () => {
   it('refuses the FunctionCall message with 42501 and keeps the session', async () => {
     const w = await login();
