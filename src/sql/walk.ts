@@ -470,7 +470,11 @@ export class Walker {
   }
 
   /** RETURNING: rows of the target flow out, so it is a read of the target too. */
-  private returning(rc: N | undefined, keys: string[], here: Scope): OutputColumn[] | null {
+  /**
+   * `written`: sources of the values the statement writes. RETURNING hands the new rows back, so what
+   * was copied in from elsewhere (`INSERT INTO t SELECT email FROM users RETURNING *`) flows out too.
+   */
+  private returning(rc: N | undefined, keys: string[], here: Scope, written: string[]): OutputColumn[] | null {
     const exprs = rc ? list(rc.exprs) : [];
     if (!exprs.length) {
       this.walk(rc, here, null);
@@ -489,7 +493,9 @@ export class Walker {
       outer: { entries: names.map((n) => tableEntry(n, keys, null)), outer: here.outer, ctes: here.ctes },
       ctes: here.ctes,
     };
-    return this.targetList(exprs, withOldNew);
+    const outs = this.targetList(exprs, withOldNew);
+    if (!written.length) return outs;
+    return outs.map((o) => ({ name: o.name, sources: dedupe(o.sources.concat(written)) }));
   }
 
   /**
@@ -510,11 +516,12 @@ export class Walker {
 
   private insert(b: N, scope: Scope | null): OutputColumn[] | null {
     const here = this.dmlScope(b, scope);
+    const written: string[] = [];
     // The source query does not see the target table.
     if (b.selectStmt) {
       const [qt, qb] = unwrap(b.selectStmt);
       if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported INSERT source ${qt}`);
-      this.select(qb, scope, here.ctes);
+      written.push(...unionSources(this.select(qb, scope, here.ctes)));
     }
     const keys = this.target(b.relation, 'insert', here);
     this.walk(b.cols, here, null);
@@ -524,23 +531,26 @@ export class Walker {
       const conflictScope: Scope = { entries: here.entries.concat(opaqueEntry('excluded', [])), outer: scope, ctes: here.ctes };
       if (oc.action === 'ONCONFLICT_UPDATE') for (const k of keys) this.add({ kind: 'update', object: k });
       this.walk(oc.infer, conflictScope, null);
-      const read: string[] = [];
-      this.walk(oc.targetList, conflictScope, read);
+      const values: string[] = [];
+      this.walk(oc.targetList, conflictScope, values);
+      const read = values.slice();
       this.walk(oc.whereClause, conflictScope, read);
       this.readsOf(read, keys);
+      written.push(...values);
     }
-    return this.returning(b.returningClause, keys, here);
+    return this.returning(b.returningClause, keys, here, dedupe(written));
   }
 
   private update(b: N, scope: Scope | null): OutputColumn[] | null {
     const here = this.dmlScope(b, scope);
     const keys = this.target(b.relation, 'update', here);
     for (const f of list(b.fromClause)) this.fromItem(f, here);
-    const read: string[] = [];
-    this.walk(b.targetList, here, read);
+    const values: string[] = [];
+    this.walk(b.targetList, here, values);
+    const read = values.slice();
     this.walk(b.whereClause, here, read);
     this.readsOf(read, keys);
-    return this.returning(b.returningClause, keys, here);
+    return this.returning(b.returningClause, keys, here, dedupe(values));
   }
 
   private delete(b: N, scope: Scope | null): OutputColumn[] | null {
@@ -550,7 +560,7 @@ export class Walker {
     const read: string[] = [];
     this.walk(b.whereClause, here, read);
     this.readsOf(read, keys);
-    return this.returning(b.returningClause, keys, here);
+    return this.returning(b.returningClause, keys, here, []);
   }
 
   private merge(b: N, scope: Scope | null): OutputColumn[] | null {
@@ -558,6 +568,7 @@ export class Walker {
     const keys = this.target(b.relation, 'merge', here);
     if (b.sourceRelation) this.fromItem(b.sourceRelation, here);
     const read: string[] = [];
+    const written: string[] = [];
     this.walk(b.joinCondition, here, read);
     for (const w of list(b.mergeWhenClauses)) {
       const wc = unwrapIf(w, 'MergeWhenClause') as N;
@@ -566,11 +577,14 @@ export class Walker {
       if (ct && kind === 'merge') throw new AnalysisError(`unsupported MERGE action ${ct}`);
       if (kind) for (const k of keys) this.add({ kind, object: k });
       this.walk(wc.condition, here, read);
-      this.walk(wc.targetList, here, read);
-      this.walk(wc.values, here, read);
+      const values: string[] = [];
+      this.walk(wc.targetList, here, values);
+      this.walk(wc.values, here, values);
+      read.push(...values);
+      written.push(...values);
     }
     this.readsOf(read, keys);
-    return this.returning(b.returningClause, keys, here);
+    return this.returning(b.returningClause, keys, here, dedupe(written));
   }
 
   private explain(b: N, scope: Scope | null): StatementResult {

@@ -107,6 +107,17 @@ describe('output-column lineage', () => {
     expect(outputs('UPDATE users SET email = $1 RETURNING old.email AS was')).toEqual([{ name: 'was', sources: ['public.users.email'] }]);
     expect(outputs('DELETE FROM users')).toBeNull();
   });
+  it('RETURNING carries what the statement copied in from elsewhere', () => {
+    expect(outputs('INSERT INTO other SELECT email FROM users RETURNING *')).toEqual([{ name: '*', sources: ['public.other.*', 'public.users.email'] }]);
+    expect(outputs('UPDATE t SET note = u.email FROM users u WHERE u.id = t.uid RETURNING note')).toEqual([
+      // `note` may also be a column of users (FROM items are visible in RETURNING).
+      { name: 'note', sources: ['public.t.note', 'public.users.note', 'public.users.email'] },
+    ]);
+    expect(outputs("INSERT INTO t (a) VALUES ('x') RETURNING a")).toEqual([{ name: 'a', sources: ['public.t.a'] }]);
+    expect(outputs('MERGE INTO t USING users u ON t.id = u.id WHEN NOT MATCHED THEN INSERT VALUES (u.id, u.email) RETURNING t.*')).toEqual([
+      { name: '*', sources: ['public.t.*', 'public.users.id', 'public.users.email'] },
+    ]);
+  });
   it('a data-modifying CTE returns its rows', () => {
     expect(outputs('WITH d AS (DELETE FROM users RETURNING email) SELECT * FROM d')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
   });
