@@ -66,6 +66,7 @@ function analyzeOne(
     if (w.defines) analysis.defines = w.defines;
     if (w.uses) analysis.uses = w.uses;
     if (w.newSearchPath) analysis.searchPathChange = w.newSearchPath;
+    if (w.derived.length) analysis.derived = [...new Set(w.derived)];
     return { analysis, searchPath: w.newSearchPath };
   } catch (err) {
     const reason = err instanceof AnalysisError

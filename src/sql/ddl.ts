@@ -7,7 +7,8 @@
 import type { Kind, OutputColumn } from './types.js';
 import { AnalysisError } from './errors.js';
 import type { Walker } from './walk.js';
-import { type N, list, stringFields, unwrapIf } from './ast.js';
+import { type N, list, stringFields, unwrap, unwrapIf } from './ast.js';
+import { unionSources } from './scope.js';
 
 interface DdlSpec {
   kind: Kind | ((b: N) => Kind);
@@ -152,6 +153,13 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
   }
   const skip = new Set(spec.target ?? []);
   skip.add('inhRelations');
+  if ((type === 'CreateTableAsStmt' || type === 'ViewStmt') && b.query) {
+    // The new table (or the view, read later with its owner's rights) holds the query's columns.
+    const [qt, qb] = unwrap(b.query);
+    const outs = qt === 'SelectStmt' ? w.select(qb, null, null) : w.statementOf(qt, qb, null).outputs;
+    w.derived.push(...unionSources(outs ?? []));
+    skip.add('query');
+  }
   if (type === 'CreateSchemaStmt' && typeof b.schemaname === 'string') skip.add('schemaElts');
   for (const k in b) {
     if (skip.has(k)) continue;

@@ -76,6 +76,13 @@ export interface StatementAnalysis {
    * rollbacks revert it at transaction end: when unsure of the current path, deny).
    */
   searchPathChange?: string[] | 'reset';
+  /**
+   * (Added by sql.) Sources (`schema.table.column`, `schema.table.*`) whose values the statement
+   * stores somewhere else: INSERT … SELECT, UPDATE … SET, MERGE, ON CONFLICT DO UPDATE, SELECT … INTO,
+   * CREATE TABLE … AS, CREATE [MATERIALIZED] VIEW. A masked column here would be readable unmasked
+   * through the copy (or the view) afterwards: the policy should not allow it.
+   */
+  derived?: string[];
 }
 
 /** (Added by sql.) A prepared statement or cursor defined by PREPARE / DECLARE. */

@@ -64,6 +64,8 @@ export class Walker {
    */
   newSearchPath: string[] | 'reset' | undefined;
   private depth = 0;
+  /** Sources of values stored elsewhere by the statement (see StatementAnalysis.derived). */
+  derived: string[] = [];
   /** In `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the row's name column and 'x'. */
   private settingsRow: { refs: string[][]; name: string } | null = null;
 
@@ -253,7 +255,7 @@ export class Walker {
       this.add({ kind: 'create', object: createdKey(rel, this.searchPath) });
     }
     const here: Scope = { entries: [], outer, ctes };
-    let outputs: OutputColumn[];
+    let outputs: OutputColumn[] = [];
     if (b.op && b.op !== 'SETOP_NONE') {
       if (!b.larg || !b.rarg) throw new AnalysisError('set operation without both sides');
       const left = this.select(b.larg, outer, ctes);
@@ -297,6 +299,7 @@ export class Walker {
         : here.entries.flatMap((e) => e.relKeys ?? []);
       for (const k of keys) this.add({ kind: 'lock', object: k });
     }
+    if (b.intoClause) this.derived.push(...unionSources(outputs));
     return outputs;
   }
 
@@ -538,6 +541,7 @@ export class Walker {
       this.readsOf(read, keys);
       written.push(...values);
     }
+    this.derived.push(...written);
     return this.returning(b.returningClause, keys, here, dedupe(written));
   }
 
@@ -550,6 +554,7 @@ export class Walker {
     const read = values.slice();
     this.walk(b.whereClause, here, read);
     this.readsOf(read, keys);
+    this.derived.push(...values);
     return this.returning(b.returningClause, keys, here, dedupe(values));
   }
 
@@ -584,6 +589,7 @@ export class Walker {
       written.push(...values);
     }
     this.readsOf(read, keys);
+    this.derived.push(...written);
     return this.returning(b.returningClause, keys, here, dedupe(written));
   }
 
@@ -605,6 +611,7 @@ export class Walker {
     this.literalSensitive ||= inner.literalSensitive;
     this.uses ??= inner.uses;
     if (analyze && inner.newSearchPath) this.newSearchPath = inner.newSearchPath;
+    if (analyze) this.derived.push(...inner.derived);
     this.add({ kind: 'explain' });
     for (const a of inner.accesses) {
       if (analyze || a.kind === 'call' || a.exact) this.add(a);
@@ -658,6 +665,7 @@ export class Walker {
     this.literalSensitive ||= inner.literalSensitive;
     // It would change name resolution later, at an EXECUTE this analysis cannot see coming.
     if (inner.newSearchPath) throw new AnalysisError('a prepared statement that changes the search path is refused');
+    this.derived.push(...inner.derived);
     this.add({ kind: 'prepare', object: name });
     for (const a of inner.accesses) this.add(a);
     this.walk(b.argtypes, null, null);

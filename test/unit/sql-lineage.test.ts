@@ -132,3 +132,28 @@ describe('output-column lineage', () => {
     expect(outputs('CREATE TABLE t (a int)')).toBeNull();
   });
 });
+
+describe('derived: values stored elsewhere (a mask bypass if allowed)', () => {
+  function derived(sql: string): string[] | undefined {
+    const r = analyze(sql);
+    expect(r).toHaveLength(1);
+    expect(r[0]!.error).toBeUndefined();
+    return r[0]!.derived;
+  }
+  it('copies and views of masked columns are reported', () => {
+    expect(derived('CREATE TABLE x AS SELECT lower(email) FROM users')).toEqual(['public.users.email']);
+    expect(derived('CREATE VIEW v AS SELECT email FROM users')).toEqual(['public.users.email']);
+    expect(derived('CREATE MATERIALIZED VIEW mv AS SELECT * FROM users')).toEqual(['public.users.*']);
+    expect(derived('SELECT email INTO x FROM users')).toEqual(['public.users.email']);
+    expect(derived('INSERT INTO x SELECT * FROM users')).toEqual(['public.users.*']);
+    expect(derived('UPDATE x SET a = (SELECT ssn FROM users LIMIT 1)')).toEqual(['public.users.ssn', 'public.x.ssn']);
+    expect(derived('WITH d AS (INSERT INTO log SELECT email FROM users RETURNING 1) SELECT 1')).toEqual(['public.users.email']);
+    expect(derived('PREPARE p AS INSERT INTO x SELECT email FROM users')).toEqual(['public.users.email']);
+  });
+  it('plain reads and constant writes store nothing', () => {
+    expect(derived('SELECT email FROM users')).toBeUndefined();
+    expect(derived("INSERT INTO t VALUES (1, 'x')")).toBeUndefined();
+    expect(derived('EXPLAIN INSERT INTO x SELECT email FROM users')).toBeUndefined();
+  });
+});
+
