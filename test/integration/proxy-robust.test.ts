@@ -95,6 +95,18 @@ describe('before authentication', () => {
     expect(fatalOf(d)).toEqual({ code: '28000', message: 'tollgate: unknown user "postgres"' });
   });
 
+  it('negotiates protocol 3.0 with a client asking for 3.2 and protocol options', async () => {
+    const c = await RawClient.open(proxy.port);
+    c.send(P.startupMessage({ user: 'tollgate', database: 'test', '_pq_.something': 'on' }, (3 << 16) | 2));
+    const v = await c.next(P.B.NegotiateProtocolVersion);
+    expect(v.body.readInt32BE(0)).toBe(0); // newest minor version supported
+    expect(v.body.readInt32BE(4)).toBe(1);
+    expect(v.body.subarray(8).toString()).toBe('_pq_.something\0');
+    const auth = await c.next(P.B.Authentication);
+    expect(auth.body.readInt32BE(0)).toBe(10); // SASL
+    c.destroy();
+  });
+
   it('closes a connection that sends a query before authenticating', async () => {
     const c = await RawClient.open(proxy.port);
     c.send(P.startupMessage({ user: 'tollgate', database: 'test' }));
