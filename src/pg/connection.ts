@@ -402,6 +402,7 @@ export class ProxyConnection {
       this.inbox = [];
       this.inboxHead = 0;
       this.flush();
+      if (this.draining && this.phase === 'ready' && this.idle) this.shutdownNow();
     } catch (err) {
       this.internalError(err);
     }
