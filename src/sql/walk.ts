@@ -13,8 +13,10 @@ import {
   resolveColumn, tableEntry, unionSources,
 } from './scope.js';
 import { ddlAccesses, isDdlStatement } from './ddl.js';
-import { checkClientEncoding, checkConformingStrings, constText, isFalseOption, parseSearchPath, settingsRowOf } from './settings.js';
+import { checkClientEncoding, checkConformingStrings, constText, parseSearchPath, settingsRowOf } from './settings.js';
 import { figureName, mergeSetOp } from './outputs.js';
+import { deleteStmt, insertStmt, mergeStmt, updateStmt } from './dml.js';
+import { copyStmt, declareStmt, explainStmt, prepareStmt } from './wrappers.js';
 import { type N, constString, list, nameParts, str, stringFields, stringList, unwrap, unwrapIf } from './ast.js';
 
 
@@ -63,7 +65,8 @@ export class Walker {
    * ('reset' = back to the session's path).
    */
   newSearchPath: string[] | 'reset' | undefined;
-  private depth = 0;
+  /** Current nesting (statements, queries, expressions); see MAX_DEPTH. */
+  depth = 0;
   /** Sources of values stored elsewhere by the statement (see StatementAnalysis.derived). */
   derived: string[] = [];
   /** In `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the row's name column and 'x'. */
@@ -113,19 +116,19 @@ export class Walker {
         return { kind: 'select', outputs: into ? null : outputs };
       }
       case 'InsertStmt':
-        return { kind: 'insert', outputs: this.insert(b, scope) };
+        return { kind: 'insert', outputs: insertStmt(this, b, scope) };
       case 'UpdateStmt':
-        return { kind: 'update', outputs: this.update(b, scope) };
+        return { kind: 'update', outputs: updateStmt(this, b, scope) };
       case 'DeleteStmt':
-        return { kind: 'delete', outputs: this.delete(b, scope) };
+        return { kind: 'delete', outputs: deleteStmt(this, b, scope) };
       case 'MergeStmt':
-        return { kind: 'merge', outputs: this.merge(b, scope) };
+        return { kind: 'merge', outputs: mergeStmt(this, b, scope) };
       case 'ExplainStmt':
-        return this.explain(b, scope);
+        return explainStmt(this, b, scope);
       case 'CopyStmt':
-        return this.copy(b, scope);
+        return copyStmt(this, b, scope);
       case 'PrepareStmt':
-        return this.prepare(b);
+        return prepareStmt(this, b);
       case 'ExecuteStmt': {
         this.add({ kind: 'execute', object: str(b.name, 'EXECUTE name') });
         this.uses = { namespace: 'prepared', name: b.name };
@@ -136,7 +139,7 @@ export class Walker {
         this.add(b.isall || !b.name ? { kind: 'deallocate' } : { kind: 'deallocate', object: b.name });
         return { kind: 'deallocate', outputs: null };
       case 'DeclareCursorStmt':
-        return this.declare(b, scope);
+        return declareStmt(this, b, scope);
       case 'FetchStmt': {
         // The cursor's reads were decided at DECLARE; FETCH returns its rows (see `uses`).
         this.add({ kind: 'select' });
@@ -310,7 +313,7 @@ export class Walker {
     return relationKeys(rv, this.searchPath);
   }
 
-  private withClause(w: N, outer: Scope | null, parent: CteScope | null): CteScope {
+  withClause(w: N, outer: Scope | null, parent: CteScope | null): CteScope {
     const scope: CteScope = { names: new Map(), parent };
     const items = list(w.ctes).map((c) => unwrapIf(c, 'CommonTableExpr') as N);
     if (w.recursive) {
@@ -334,7 +337,7 @@ export class Walker {
     return scope;
   }
 
-  private targetList(targets: unknown, here: Scope): OutputColumn[] {
+  targetList(targets: unknown, here: Scope): OutputColumn[] {
     const outputs: OutputColumn[] = [];
     for (const t of list(targets)) {
       const rt = unwrapIf(t, 'ResTarget') as N;
@@ -455,234 +458,8 @@ export class Walker {
     }
   }
 
-  private lateralScope(here: Scope, lateral: boolean): Scope {
+  lateralScope(here: Scope, lateral: boolean): Scope {
     return lateral ? { entries: here.entries.slice(), outer: here.outer, ctes: here.ctes } : { entries: [], outer: here.outer, ctes: here.ctes };
-  }
-
-  /** The target of INSERT/UPDATE/DELETE/MERGE: never a CTE, always a table. */
-  private target(rv: N | undefined, kind: Kind, here: Scope): string[] {
-    if (!rv) throw new AnalysisError(`${kind} without a target table`);
-    const keys = relationKeys(rv, this.searchPath);
-    for (const k of keys) {
-      // Writing pg_settings is set_config by another name.
-      this.add(k === 'pg_catalog.pg_settings' ? { kind, object: k, exact: true } : { kind, object: k });
-    }
-    const alias = (rv.alias as N | undefined)?.aliasname;
-    here.entries.push(tableEntry(alias ?? rv.relname, keys, null));
-    return keys;
-  }
-
-  /** RETURNING: rows of the target flow out, so it is a read of the target too. */
-  /**
-   * `written`: sources of the values the statement writes. RETURNING hands the new rows back, so what
-   * was copied in from elsewhere (`INSERT INTO t SELECT email FROM users RETURNING *`) flows out too.
-   */
-  private returning(rc: N | undefined, keys: string[], here: Scope, written: string[]): OutputColumn[] | null {
-    const exprs = rc ? list(rc.exprs) : [];
-    if (!exprs.length) {
-      this.walk(rc, here, null);
-      return null;
-    }
-    for (const k of keys) this.add({ kind: 'select', object: k });
-    // RETURNING old.* / new.* (PostgreSQL 18), with optional renames.
-    const names = ['old', 'new'];
-    for (const o of list(rc!.options)) {
-      const ro = unwrapIf(o, 'ReturningOption') as N;
-      if (typeof ro.value === 'string') names.push(ro.value);
-    }
-    // old/new are reachable by name only: an outer level keeps them out of `RETURNING *`.
-    const withOldNew: Scope = {
-      entries: here.entries,
-      outer: { entries: names.map((n) => tableEntry(n, keys, null)), outer: here.outer, ctes: here.ctes },
-      ctes: here.ctes,
-    };
-    const outs = this.targetList(exprs, withOldNew);
-    if (!written.length) return outs;
-    return outs.map((o) => ({ name: o.name, sources: dedupe(o.sources.concat(written)) }));
-  }
-
-  /**
-   * A write whose conditions or new values read the target's columns reads the target (PostgreSQL
-   * asks for SELECT on them too): `DELETE … WHERE ssn LIKE '1%'` learns from its row count.
-   */
-  private readsOf(sources: string[], keys: string[]): void {
-    for (const k of keys) {
-      const prefix = `${k}.`;
-      if (sources.some((x) => x.startsWith(prefix))) this.add({ kind: 'select', object: k });
-    }
-  }
-
-  private dmlScope(b: N, scope: Scope | null): Scope {
-    const ctes = b.withClause ? this.withClause(b.withClause, scope?.outer ?? null, scope?.ctes ?? null) : scope?.ctes ?? null;
-    return { entries: [], outer: scope, ctes };
-  }
-
-  private insert(b: N, scope: Scope | null): OutputColumn[] | null {
-    const here = this.dmlScope(b, scope);
-    const written: string[] = [];
-    // The source query does not see the target table.
-    if (b.selectStmt) {
-      const [qt, qb] = unwrap(b.selectStmt);
-      if (qt !== 'SelectStmt') throw new AnalysisError(`unsupported INSERT source ${qt}`);
-      written.push(...unionSources(this.select(qb, scope, here.ctes)));
-    }
-    const keys = this.target(b.relation, 'insert', here);
-    this.walk(b.cols, here, null);
-    const oc = b.onConflictClause as N | undefined;
-    if (oc) {
-      // `excluded` is the row proposed for insertion, not a read of the table.
-      const conflictScope: Scope = { entries: here.entries.concat(opaqueEntry('excluded', [])), outer: scope, ctes: here.ctes };
-      if (oc.action === 'ONCONFLICT_UPDATE') for (const k of keys) this.add({ kind: 'update', object: k });
-      this.walk(oc.infer, conflictScope, null);
-      const values: string[] = [];
-      this.walk(oc.targetList, conflictScope, values);
-      const read = values.slice();
-      this.walk(oc.whereClause, conflictScope, read);
-      this.readsOf(read, keys);
-      written.push(...values);
-    }
-    this.derived.push(...written);
-    return this.returning(b.returningClause, keys, here, dedupe(written));
-  }
-
-  private update(b: N, scope: Scope | null): OutputColumn[] | null {
-    const here = this.dmlScope(b, scope);
-    const keys = this.target(b.relation, 'update', here);
-    for (const f of list(b.fromClause)) this.fromItem(f, here);
-    const values: string[] = [];
-    this.walk(b.targetList, here, values);
-    const read = values.slice();
-    this.walk(b.whereClause, here, read);
-    this.readsOf(read, keys);
-    this.derived.push(...values);
-    return this.returning(b.returningClause, keys, here, dedupe(values));
-  }
-
-  private delete(b: N, scope: Scope | null): OutputColumn[] | null {
-    const here = this.dmlScope(b, scope);
-    const keys = this.target(b.relation, 'delete', here);
-    for (const f of list(b.usingClause)) this.fromItem(f, here);
-    const read: string[] = [];
-    this.walk(b.whereClause, here, read);
-    this.readsOf(read, keys);
-    return this.returning(b.returningClause, keys, here, []);
-  }
-
-  private merge(b: N, scope: Scope | null): OutputColumn[] | null {
-    const here = this.dmlScope(b, scope);
-    const keys = this.target(b.relation, 'merge', here);
-    if (b.sourceRelation) this.fromItem(b.sourceRelation, here);
-    const read: string[] = [];
-    const written: string[] = [];
-    this.walk(b.joinCondition, here, read);
-    for (const w of list(b.mergeWhenClauses)) {
-      const wc = unwrapIf(w, 'MergeWhenClause') as N;
-      const ct = String(wc.commandType ?? '');
-      const kind: Kind | null = ct === 'CMD_UPDATE' ? 'update' : ct === 'CMD_INSERT' ? 'insert' : ct === 'CMD_DELETE' ? 'delete' : ct === 'CMD_NOTHING' ? null : 'merge';
-      if (ct && kind === 'merge') throw new AnalysisError(`unsupported MERGE action ${ct}`);
-      if (kind) for (const k of keys) this.add({ kind, object: k });
-      this.walk(wc.condition, here, read);
-      const values: string[] = [];
-      this.walk(wc.targetList, here, values);
-      this.walk(wc.values, here, values);
-      read.push(...values);
-      written.push(...values);
-    }
-    this.readsOf(read, keys);
-    this.derived.push(...written);
-    return this.returning(b.returningClause, keys, here, dedupe(written));
-  }
-
-  private explain(b: N, scope: Scope | null): StatementResult {
-    let analyze = false;
-    for (const o of list(b.options)) {
-      const d = unwrapIf(o, 'DefElem') as N;
-      if (d.defname !== 'analyze') continue;
-      // Any ANALYZE option that is not clearly false counts: the statement would run.
-      if (d.arg === undefined) analyze = true;
-      else {
-        this.literalSensitive = true;
-        if (!isFalseOption(d.arg)) analyze = true;
-      }
-    }
-    const inner = new Walker(this.searchPath);
-    inner.depth = this.depth;
-    inner.statement(b.query, scope);
-    this.literalSensitive ||= inner.literalSensitive;
-    this.uses ??= inner.uses;
-    if (analyze && inner.newSearchPath) this.newSearchPath = inner.newSearchPath;
-    if (analyze) this.derived.push(...inner.derived);
-    this.add({ kind: 'explain' });
-    for (const a of inner.accesses) {
-      if (analyze || a.kind === 'call' || a.exact) this.add(a);
-      // Plain EXPLAIN only plans: what the statement would touch becomes `explain` of that object.
-      // Calls stay calls: the planner may evaluate functions while folding constants.
-      else if (a.object !== undefined) this.add({ kind: 'explain', object: a.object });
-    }
-    return { kind: 'explain', outputs: [{ name: 'QUERY PLAN', sources: [] }] };
-  }
-
-  private copy(b: N, scope: Scope | null): StatementResult {
-    const from = !!b.is_from;
-    const kind: Kind = from ? 'copy_from' : 'copy_to';
-    let outputs: OutputColumn[] | null = null;
-    if (b.filename !== undefined || b.is_program) {
-      // Server-side file or program: the object is the literal, so the literal decides the access.
-      this.literalSensitive = true;
-      const what = typeof b.filename === 'string' ? b.filename : '';
-      this.add({ kind, object: b.is_program ? `program:${what}` : `file:${what}`, exact: true });
-    }
-    if (b.query) {
-      const r = this.statement(b.query, scope);
-      outputs = r.outputs;
-      this.add({ kind });
-    } else if (b.relation) {
-      const keys = relationKeys(b.relation, this.searchPath);
-      const attrs = stringList(b.attlist);
-      for (const k of keys) {
-        this.add({ kind, object: k });
-        if (!from) this.add({ kind: 'select', object: k });
-      }
-      if (!from) {
-        outputs = attrs.length
-          ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${a}`) }))
-          : [{ name: '*', sources: keys.map((k) => `${k}.*`) }];
-      }
-      const here: Scope = { entries: [tableEntry(b.relation.relname, keys, null)], outer: null, ctes: null };
-      this.walk(b.whereClause, here, null);
-    } else {
-      throw new AnalysisError('COPY without a table or query');
-    }
-    this.walk(b.options, null, null);
-    return { kind, outputs };
-  }
-
-  private prepare(b: N): StatementResult {
-    const name = str(b.name, 'PREPARE name');
-    const inner = new Walker(this.searchPath);
-    inner.depth = this.depth;
-    const r = inner.statement(b.query, null);
-    this.literalSensitive ||= inner.literalSensitive;
-    // It would change name resolution later, at an EXECUTE this analysis cannot see coming.
-    if (inner.newSearchPath) throw new AnalysisError('a prepared statement that changes the search path is refused');
-    this.derived.push(...inner.derived);
-    this.add({ kind: 'prepare', object: name });
-    for (const a of inner.accesses) this.add(a);
-    this.walk(b.argtypes, null, null);
-    this.defines = { namespace: 'prepared', name, accesses: dedupeAccesses(inner.accesses), outputs: r.outputs };
-    return { kind: 'prepare', outputs: null };
-  }
-
-  private declare(b: N, scope: Scope | null): StatementResult {
-    const name = str(b.portalname, 'cursor name');
-    const inner = new Walker(this.searchPath);
-    inner.depth = this.depth;
-    const r = inner.statement(b.query, scope);
-    this.literalSensitive ||= inner.literalSensitive;
-    if (inner.newSearchPath) throw new AnalysisError('a cursor that changes the search path is refused');
-    for (const a of inner.accesses) this.add(a);
-    this.defines = { namespace: 'cursor', name, accesses: dedupeAccesses(inner.accesses), outputs: r.outputs };
-    return { kind: 'select', outputs: null };
   }
 
   private set(b: N): StatementResult {
