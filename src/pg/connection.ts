@@ -188,8 +188,8 @@ export class ProxyConnection {
   private backBusy = false;
 
   private readonly pending: Item[] = [];
-  private toClient: Buffer[] = [];
-  private toUpstream: Buffer[] = [];
+  private readonly toClient = new OutputRun();
+  private readonly toUpstream = new OutputRun();
   private clientBlocked = false; // client socket buffer full → pause upstream
   private upstreamBlocked = false; // upstream socket buffer full → pause client
 
@@ -295,11 +295,11 @@ export class ProxyConnection {
   }
 
   private sendClient(buf: Buffer): void {
-    pushMerged(this.toClient, buf);
+    this.toClient.push(buf);
   }
 
   private sendUpstream(buf: Buffer): void {
-    pushMerged(this.toUpstream, buf);
+    this.toUpstream.push(buf);
   }
 
   private flush(): void {
@@ -307,10 +307,9 @@ export class ProxyConnection {
       this.drainAudit();
       return;
     }
-    if (this.toUpstream.length && this.upstream) {
-      const data = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
-      this.toUpstream = [];
-      if (!this.upstream.socket.write(data) && !this.upstreamBlocked) {
+    const toUpstream = this.upstream ? this.toUpstream.take() : null;
+    if (toUpstream && this.upstream) {
+      if (!this.upstream.socket.write(toUpstream) && !this.upstreamBlocked) {
         this.upstreamBlocked = true;
         this.upstream.socket.once('drain', () => {
           this.upstreamBlocked = false;
@@ -319,10 +318,9 @@ export class ProxyConnection {
         this.updateFlow();
       }
     }
-    if (this.toClient.length) {
-      const data = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
-      this.toClient = [];
-      if (!this.client.write(data) && !this.clientBlocked) {
+    const toClient = this.toClient.take();
+    if (toClient) {
+      if (!this.client.write(toClient) && !this.clientBlocked) {
         this.clientBlocked = true;
         this.updateFlow();
       }
@@ -1385,12 +1383,40 @@ function unexpected(code: number, what: string): ProtocolError {
   return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code)}' in answer to ${what}`);
 }
 
-/** Appends `buf`, extending the last buffer instead when `buf` directly follows it in memory. */
-function pushMerged(list: Buffer[], buf: Buffer): void {
-  const last = list[list.length - 1];
-  if (last && last.buffer === buf.buffer && last.byteOffset + last.length === buf.byteOffset) {
-    list[list.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length);
-  } else {
-    list.push(buf);
+/**
+ * Bytes waiting to be written, collected without copying: a message that directly follows the
+ * previous one in memory (the next frame of the same input chunk) only extends the current run, so
+ * forwarded traffic leaves as whole slices of the chunks it arrived in.
+ */
+class OutputRun {
+  private parts: Buffer[] = [];
+  private run: ArrayBufferLike | null = null;
+  private start = 0;
+  private end = 0;
+
+  push(buf: Buffer): void {
+    if (this.run === buf.buffer && this.end === buf.byteOffset) {
+      this.end += buf.length;
+      return;
+    }
+    this.seal();
+    this.run = buf.buffer;
+    this.start = buf.byteOffset;
+    this.end = buf.byteOffset + buf.length;
+  }
+
+  /** Everything collected as one buffer (null when nothing is waiting); empties the run. */
+  take(): Buffer | null {
+    this.seal();
+    if (this.parts.length === 0) return null;
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts = [];
+    return data;
+  }
+
+  private seal(): void {
+    if (this.run === null) return;
+    this.parts.push(Buffer.from(this.run, this.start, this.end - this.start));
+    this.run = null;
   }
 }
