@@ -495,6 +495,9 @@ export function startupParameters(t: UpstreamTarget, opts: ConnectOptions = {}):
     user: t.user,
     database: t.database,
     client_encoding: 'UTF8',
+    // The gateway parses strings as the server does only with standard_conforming_strings on
+    // (`'a\'` ends at the quote). A database or role default of off must not change that.
+    standard_conforming_strings: 'on',
     application_name: t.applicationName ?? opts.applicationName ?? 'tollgate',
   };
 }
@@ -536,6 +539,10 @@ export async function connectUpstream(url: string, opts: ConnectOptions = {}): P
           const enc = parameters.get('client_encoding');
           if (enc !== undefined && enc.toUpperCase() !== 'UTF8') {
             throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', `${where}: server reports client_encoding ${enc}, expected UTF8`);
+          }
+          const scs = parameters.get('standard_conforming_strings');
+          if (scs !== undefined && scs !== 'on') {
+            throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', `${where}: server reports standard_conforming_strings ${scs}, expected on`);
           }
           const leftover = reader.detach();
           return { socket: reader.socket, backendKey, parameters, leftover, tls: secure };

@@ -188,6 +188,24 @@ describe('connectUpstream against PostgreSQL', () => {
     }
   });
 
+  it('keeps standard_conforming_strings on even when the role defaults it to off', async () => {
+    // With it off, `'a\\'` would not end at the quote on the server while the gateway's parser says it does.
+    const role = `tollgate_scs_${suffix}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`ALTER ROLE ${role} SET standard_conforming_strings = off`);
+    try {
+      const up = await connectUpstream(url(role));
+      try {
+        expect(up.parameters.get('standard_conforming_strings')).toBe('on');
+        expect(await simpleQuery(up, `SELECT current_setting('standard_conforming_strings')`)).toEqual([['on']]);
+      } finally {
+        up.socket.destroy();
+      }
+    } finally {
+      await admin.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('authenticates with SCRAM-SHA-256', async () => {
     const up = await connectUpstream(url(roles.scram, PASSWORDS.scram));
     try {
