@@ -2,7 +2,7 @@
 // (engine.ts adds those), so it can be tested with hand-made analyses.
 import type { Access, NamedDefinition, StatementAnalysis } from '../sql/types.js';
 import type { PostgresRule, Role } from './compile.js';
-import { maskedOutputs } from './masks.js';
+import { maskedOutputs, maskOverSources } from './masks.js';
 import type { Action, Decision, StatementDecision } from './types.js';
 
 /**
@@ -96,6 +96,18 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     return { ...base, decision: 'deny', rule: null, reason: 'what the statement accesses could not be determined', masked };
   }
   if (problem) return { ...base, decision: 'deny', rule: null, reason: problem, masked };
+  // A masked column copied into a table, a view or a row written elsewhere would be readable
+  // unmasked through the copy afterwards: no rule can allow that.
+  const copied = analysis.derived ? maskOverSources(role, analysis.derived) : null;
+  if (copied) {
+    return {
+      ...base,
+      decision: 'deny',
+      rule: null,
+      reason: `the statement stores data of the masked column ${copied.column} elsewhere, where it would be readable unmasked`,
+      masked,
+    };
+  }
   let worst: AccessDecision | null = null;
   let deciding: Access | undefined;
   for (const access of analysis.accesses) {

@@ -57,6 +57,19 @@ function maskForSource(role: Role, source: string): MaskMatch | null {
 }
 
 /**
+ * The strictest mask over any of `sources` (lineage entries such as `schema.table.column` or
+ * `schema.table.*`), or null when none is masked. Used for values a statement stores elsewhere.
+ */
+export function maskOverSources(role: Role, sources: readonly string[]): MaskMatch | null {
+  let best: MaskMatch | null = null;
+  for (const source of sources) {
+    const m = maskForSource(role, source);
+    if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
+  }
+  return best;
+}
+
+/**
  * A `*` the analysis could not expand (a table's columns need the catalog): it stands for an
  * unknown number of result columns. Those are plain table columns, which the proxy masks by their
  * table OID and attribute number, so the star itself is not reported here.
