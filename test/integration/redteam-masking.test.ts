@@ -159,6 +159,58 @@ describe('cursors and prepared statements used in a later message (regression: b
   });
 });
 
+describe('regressions of red-team findings fixed during the session', () => {
+  it('an Execute of a stale portal name that a SQL cursor took over is not served with the old mask plan', async () => {
+    w.reset();
+    w.send(P.query('BEGIN'), P.parse('h', "SELECT 'PLANTED-r1'::text AS e, 'x'::text AS s"), P.bind('c2', 'h'), P.execute('c2'), P.sync(), P.query('COMMIT'));
+    await w.ready(3);
+    expect(types(await w.query(q('DECLARE c2 CURSOR WITH HOLD FOR SELECT email, ssn FROM S.users')))).toBe('CZ');
+    w.reset();
+    w.send(P.execute('c2'), P.sync());
+    await w.ready();
+    expect(types(w.msgs)).toBe('EZ');
+    expect(errors(w.msgs)[0]).toMatchObject({ code: '42501', message: 'tollgate: denied: portal "c2" was not prepared through the extended protocol; the gateway cannot vouch for it' });
+    expectNoSecret(w.msgs);
+    expect(rows(await w.query('FETCH ALL FROM c2'))).toEqual([['***', null]]);
+  });
+
+  for (const [sql, code] of [
+    ['SELECT email::int FROM S.users', '22P02'],
+    ['SELECT ssn::date FROM S.users', '22008'],
+    ["SELECT 1 FROM S.users WHERE email::int > 0 AND 'PLANTED-r2' <> ''", '22P02'],
+    ['SELECT email::uuid FROM S.users', '22P02'],
+    ['SELECT email::inet FROM S.users', '22P02'],
+    ['SELECT xmlparse(document email) FROM S.users', '2200M'],
+    ["SELECT format('%s %s', email) FROM S.users", '22023'],
+    ['SELECT v::int FROM (SELECT email AS v FROM S.users) t', '22P02'],
+    ['SELECT * FROM S.users WHERE id = (SELECT email FROM S.users)::int', '22P02'],
+  ] as const) {
+    it(`withholds the upstream error text that would quote the value: ${sql}`, async () => {
+      const m = await w.query(q(sql));
+      expect(types(m).endsWith('EZ')).toBe(true);
+      expect(errors(m)).toEqual([
+        { severity: 'ERROR', code, message: `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code})`, detail: undefined },
+      ]);
+      expectNoSecret(m);
+    });
+  }
+
+  it('a write that copies a masked column elsewhere (laundering) is denied, RETURNING or not', async () => {
+    for (const sql of [
+      "INSERT INTO S.scratch SELECT email FROM S.users WHERE 'PLANTED-r3' <> '' RETURNING t",
+      'INSERT INTO S.scratch SELECT lower(email) FROM S.users',
+      'INSERT INTO S.scratch VALUES ((SELECT email FROM S.users))',
+      'WITH x AS (INSERT INTO S.scratch SELECT ssn FROM S.users RETURNING t) SELECT * FROM x',
+    ]) {
+      const m = await w.query(q(sql));
+      expect(types(m)).toBe('EZ');
+      expect(errors(m)[0]!.code).toBe('42501');
+      expect(errors(m)[0]!.message).toMatch(/^tollgate: denied: the statement stores data of the masked column (rt_mask_\w+\.users\.email|\*\.ssn) elsewhere, where it would be readable unmasked$/);
+    }
+    expect(rows(await w.query(q('SELECT count(*) FROM S.scratch')))).toEqual([['0']]);
+  });
+});
+
 describe('psql \\gdesc (Parse and Describe, nothing executed)', () => {
   function psql(input: string): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve) => {
