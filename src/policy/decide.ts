@@ -96,18 +96,6 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     return { ...base, decision: 'deny', rule: null, reason: 'what the statement accesses could not be determined', masked };
   }
   if (problem) return { ...base, decision: 'deny', rule: null, reason: problem, masked };
-  // A masked column copied into a table, a view or a row written elsewhere would be readable
-  // unmasked through the copy afterwards: no rule can allow that.
-  const copied = analysis.derived ? maskOverSources(role, analysis.derived) : null;
-  if (copied) {
-    return {
-      ...base,
-      decision: 'deny',
-      rule: null,
-      reason: `the statement stores data of the masked column ${copied.column} elsewhere, where it would be readable unmasked`,
-      masked,
-    };
-  }
   let worst: AccessDecision | null = null;
   let deciding: Access | undefined;
   for (const access of analysis.accesses) {
@@ -115,6 +103,20 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     if (!worst || RANK[d.action] > RANK[worst.action]) {
       worst = d;
       deciding = access;
+    }
+  }
+  if (worst!.action !== 'deny') {
+    // A masked column copied into a table, a view or a row written elsewhere would be readable
+    // unmasked through the copy afterwards: no rule can allow that.
+    const copied = analysis.derived ? maskOverSources(role, analysis.derived) : null;
+    if (copied) {
+      return {
+        ...base,
+        decision: 'deny',
+        rule: null,
+        reason: `the statement stores data of the masked column ${copied.column} elsewhere, where it would be readable unmasked`,
+        masked,
+      };
     }
   }
   return {
