@@ -102,36 +102,79 @@ class BodyReader {
  * and 4 for startup-phase packets (int32 length only). Lengths include themselves, never the code.
  */
 class Framer {
-  private pending: Buffer | null = null;
+  /** The start of a message that did not fit its chunk: its pieces, joined once it is complete. */
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  /** Total length of the pending message (header included), once its header is known. */
+  private partTotal = -1;
 
   /** Calls `onFrame(raw)` for each complete frame in `chunk` plus buffered bytes. */
   feed(chunk: Buffer, headerLen: () => 4 | 5, maxLen: () => number, onFrame: (raw: Buffer) => void): void {
-    let buf = chunk;
-    if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
-      this.pending = null;
-    }
     let off = 0;
-    while (off < buf.length) {
+    if (this.partsLen > 0) {
+      // Finish the pending message with only the bytes it needs; the rest of the chunk is then
+      // cut in place (copying whole chunks would double the traffic on large results).
+      off = this.continuePending(chunk, headerLen, maxLen, onFrame);
+      if (off < 0) return;
+    }
+    while (off < chunk.length) {
       const h = headerLen();
-      if (buf.length - off < h) break;
-      const len = buf.readInt32BE(off + h - 4);
-      if (len < 4) throw new ProtocolError(`message length ${len} is below the minimum of 4`);
-      const max = maxLen();
-      if (len > max) throw new ProtocolError(`message length ${len} exceeds the maximum of ${max}`);
-      const total = h - 4 + len;
-      if (buf.length - off < total) break;
-      const raw = buf.subarray(off, off + total);
+      if (chunk.length - off < h) break;
+      const total = frameTotal(chunk, off, h, maxLen());
+      if (chunk.length - off < total) break;
+      const raw = chunk.subarray(off, off + total);
       off += total;
       onFrame(raw);
     }
-    // Keep only the unfinished tail; copy it so the large chunk it came from can be freed.
-    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+    if (off < chunk.length) {
+      // Copy the tail so the chunk it came from can be freed while we wait for the rest.
+      const tail = Buffer.from(chunk.subarray(off));
+      this.parts = [tail];
+      this.partsLen = tail.length;
+      this.partTotal = -1;
+      const h = headerLen();
+      if (tail.length >= h) this.partTotal = frameTotal(tail, 0, h, maxLen());
+    }
+  }
+
+  /** Returns the offset in `chunk` after the completed message, or -1 when it is still incomplete. */
+  private continuePending(chunk: Buffer, headerLen: () => 4 | 5, maxLen: () => number, onFrame: (raw: Buffer) => void): number {
+    let off = 0;
+    const h = headerLen();
+    if (this.partTotal < 0) {
+      const take = Math.min(h - this.partsLen, chunk.length);
+      this.parts.push(Buffer.from(chunk.subarray(0, take)));
+      this.partsLen += take;
+      off = take;
+      if (this.partsLen < h) return -1;
+      this.partTotal = frameTotal(Buffer.concat(this.parts, this.partsLen), 0, h, maxLen());
+    }
+    const need = this.partTotal - this.partsLen;
+    if (chunk.length - off < need) {
+      if (off < chunk.length) this.parts.push(Buffer.from(chunk.subarray(off)));
+      this.partsLen += chunk.length - off;
+      return -1;
+    }
+    this.parts.push(chunk.subarray(off, off + need));
+    const raw = Buffer.concat(this.parts, this.partTotal);
+    this.parts = [];
+    this.partsLen = 0;
+    this.partTotal = -1;
+    onFrame(raw);
+    return off + need;
   }
 
   get buffered(): number {
-    return this.pending ? this.pending.length : 0;
+    return this.partsLen;
   }
+}
+
+/** A frame's total size (header included) from its length field, checked before anything is allocated. */
+function frameTotal(buf: Buffer, off: number, headerLen: 4 | 5, max: number): number {
+  const len = buf.readInt32BE(off + headerLen - 4);
+  if (len < 4) throw new ProtocolError(`message length ${len} is below the minimum of 4`);
+  if (len > max) throw new ProtocolError(`message length ${len} exceeds the maximum of ${max}`);
+  return headerLen - 4 + len;
 }
 
 export interface ParserLimits {
