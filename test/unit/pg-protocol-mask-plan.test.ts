@@ -1,0 +1,73 @@
+// Mask plans from RowDescription + lineage + catalog, and the DataRow rewrite.
+
+import { describe, expect, it } from 'vitest';
+import { buildMaskPlan, formatOf, maskDataRow, MaskPlanError } from '../../src/pg/mask-plan.js';
+import * as P from '../../src/pg/protocol.js';
+
+const field = (name: string, tableOid: number, attnum: number, typeOid = 25): P.FieldDescription => ({
+  name,
+  tableOid,
+  attnum,
+  typeOid,
+  typeSize: -1,
+  typeModifier: -1,
+  format: 0,
+});
+
+const catalog = {
+  resolve: async (oid: number, attnum: number) => (oid === 100 ? { schema: 'app', table: 'users', column: ['id', 'email', 'ssn'][attnum - 1]! } : null),
+};
+const rules = {
+  maskForColumn: (schema: string, table: string, column: string) =>
+    schema === 'app' && table === 'users' && column === 'email' ? { strategy: 'redact' as const, column: 'app.users.email' } : null,
+};
+
+describe('buildMaskPlan', () => {
+  it('masks by catalog origin and by lineage, and returns null when nothing is masked', async () => {
+    const plan = await buildMaskPlan(
+      [field('id', 100, 1, 23), field('email', 100, 2), field('lower', 0, 0)],
+      [{ index: 2, name: 'lower', strategy: 'hash', column: 'app.users.email' }],
+      catalog,
+      rules,
+    );
+    expect(plan?.maskedIndexes).toEqual([1, 2]);
+    expect(plan?.masked).toEqual([
+      { name: 'email', strategy: 'redact', column: 'app.users.email' },
+      { name: 'lower', strategy: 'hash', column: 'app.users.email' },
+    ]);
+    expect(await buildMaskPlan([field('id', 100, 1, 23), field('x', 0, 0)], [], catalog, rules)).toBeNull();
+  });
+
+  it('fails closed when the catalog cannot name a column or throws', async () => {
+    await expect(buildMaskPlan([field('mystery', 999, 1)], [], catalog, rules)).rejects.toThrow(MaskPlanError);
+    const broken = { resolve: async () => Promise.reject(new Error('connection lost')) };
+    await expect(buildMaskPlan([field('email', 100, 2)], [], broken, rules)).rejects.toThrow(/cannot resolve result column "email" \(connection lost\)/);
+  });
+});
+
+describe('formatOf', () => {
+  it('follows Bind: none = text, one = all, else per column', () => {
+    expect(formatOf([], 3)).toBe(0);
+    expect(formatOf([1], 3)).toBe(1);
+    expect(formatOf([0, 1], 1)).toBe(1);
+    expect(formatOf([0, 1], 0)).toBe(0);
+  });
+});
+
+describe('maskDataRow', () => {
+  const plan = { columns: [null, { strategy: 'redact' as const, typeOid: 25 }], maskedIndexes: [1], masked: [] };
+  const mask = (_s: string, v: Buffer | null, format: 0 | 1) => (v === null ? null : Buffer.from(`masked/${format}`));
+
+  it('rewrites only the masked fields, keeping NULLs and other columns byte for byte', () => {
+    const row = P.dataRow([Buffer.from('1'), Buffer.from('a@b.c')]);
+    const out = maskDataRow(row.subarray(5), plan, [0, 1], Buffer.from('k'), mask);
+    expect(P.decodeDataRow(out.subarray(5)).map((v) => v?.toString() ?? null)).toEqual(['1', 'masked/1']);
+    const nul = maskDataRow(P.dataRow([Buffer.from('2'), null]).subarray(5), plan, [], Buffer.from('k'), mask);
+    expect(P.decodeDataRow(nul.subarray(5))).toEqual([Buffer.from('2'), null]);
+  });
+
+  it('refuses a row whose column count differs from the description', () => {
+    const row = P.dataRow([Buffer.from('1')]);
+    expect(() => maskDataRow(row.subarray(5), plan, [], Buffer.from('k'), mask)).toThrow(/DataRow has 1 columns, RowDescription had 2/);
+  });
+});
