@@ -3,6 +3,8 @@
 // log at once, and a statement so large that the parser runs out of memory. Afterwards the audit
 // chain must verify, keep every completed record, and hold no planted literal.
 
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Approver, ReviewOutcome, ReviewRequest } from '../../src/approval/types.js';
 import * as P from '../../src/pg/protocol.js';
@@ -127,6 +129,26 @@ describe('audit log under stress', () => {
       await proxy.stop();
     }
   });
+});
+
+describe('an unauthenticated client streaming a huge message', () => {
+  it('does not stall other sessions while it streams', async () => {
+    const proxy = await startTestProxy({ policy: redteamPolicy(S) });
+    const flood = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/redteam/flood.mjs', import.meta.url)), String(proxy.port), '128'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now();
+        const w = await Wire.login(proxy.port, proxy.password);
+        expect(rows(await w.query(`SELECT 'PLANTED-f${i}'`))).toEqual([[`PLANTED-f${i}`]]);
+        w.end();
+        expect(Date.now() - t0).toBeLessThan(1_000);
+      }
+    } finally {
+      flood.kill();
+      await proxy.stop();
+    }
+  }, 20_000);
 });
 
 describe('a statement too large for the parser', () => {
