@@ -114,6 +114,12 @@ export interface ConnectionDeps {
    * values (`invalid input syntax for type integer: "ann@example.org"`). Default: none masked.
    */
   objectHasMasks?: (object: string) => boolean;
+  /**
+   * Shared by all connections: bumped after a statement that may change table definitions ran, so
+   * cached column names and mask plans are looked up again (a renamed column must not keep the
+   * plan of its old name).
+   */
+  schema?: { epoch: number; changed(): void };
   now?: () => Date;
 }
 
@@ -218,6 +224,7 @@ export class ProxyConnection {
   private draining = false;
   private readonly abort = new AbortController();
   private readonly planCache = new Map<string, MaskPlan | null>();
+  private planEpoch = 0;
   private readonly redactCache = new Map<string, string>();
   private readonly redactByShape = new Map<string, string>();
   private auditPending: (() => AuditEntry)[] = [];
@@ -1204,6 +1211,10 @@ export class ProxyConnection {
     const key = lineage.length
       ? `${f.body.toString('latin1')}\u0000${lineage.map((m) => `${m.index}:${m.strategy}:${m.column}`).join(',')}`
       : f.body.toString('latin1');
+    if (this.deps.schema && this.deps.schema.epoch !== this.planEpoch) {
+      this.planCache.clear();
+      this.planEpoch = this.deps.schema.epoch;
+    }
     const cached = this.planCache.get(key);
     if (cached !== undefined) {
       then(cached);
@@ -1359,6 +1370,7 @@ export class ProxyConnection {
   }
 
   private finishReq(req: Req, sqlstate?: string): void {
+    if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) this.deps.schema.changed();
     this.auditStatement(req.sql, req.decision, req.time, req.start, {
       approval: req.approval,
       masked: req.masked,
@@ -1373,6 +1385,11 @@ export class ProxyConnection {
  * (keys in the detail), PL/pgSQL RAISE, routine exceptions, internal errors.
  */
 const VALUE_BEARING = new Set(['22', '23', 'P0', '38', '39', '2F', 'XX']);
+
+/** Statements after which the catalog may name columns differently. */
+function changesSchema(s: StatementDecision): boolean {
+  return s.accesses.some((a) => a.kind === 'create' || a.kind === 'alter' || a.kind === 'drop');
+}
 
 /** The statement that decides a multi-statement message (the most restrictive). */
 function decidingStatement(d: Decision): StatementDecision | undefined {

@@ -79,6 +79,13 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
   const catalog = deps.catalog ?? ownCatalog!;
   const cancelKeys = new CancelKeys();
+  const schema = {
+    epoch: 0,
+    changed() {
+      this.epoch++;
+      ownCatalog?.invalidate();
+    },
+  };
   const connDeps: ConnectionDeps = {
     config,
     engine,
@@ -94,6 +101,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     createScram: (secret) => new ScramServer(secret),
     cancelKeys,
     logger,
+    schema,
     masksConfigured: policyEngine ? policyEngine.role.masks.length > 0 : true,
     objectHasMasks: policyEngine && policyEngine.role.masks.length > 0 ? (object) => objectHasMasks(policyEngine.role, object) : undefined,
     now: deps.now,

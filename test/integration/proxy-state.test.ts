@@ -20,9 +20,10 @@ roles:
         - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
         - { action: allow, kinds: [set, reset], objects: [search_path] }
         - { action: allow, kinds: [prepare, execute, deallocate] }
+        - { action: allow, kinds: [alter], objects: ["${S}.renames"] }
         - { action: deny, kinds: [any] }
       masks:
-        - { columns: ["${S}.people.email"], strategy: redact }
+        - { columns: ["${S}.people.email", "${S}.renames.email"], strategy: redact }
 `;
 
 let proxy: TestProxy;
@@ -42,7 +43,8 @@ beforeAll(async () => {
     CREATE SCHEMA ${S}; CREATE SCHEMA ${H};
     CREATE TABLE ${S}.people (id int, email text); INSERT INTO ${S}.people VALUES (1, 'ann@example.org');
     CREATE TABLE ${H}.people (id int, secret text); INSERT INTO ${H}.people VALUES (1, 'hidden-value');
-    CREATE TABLE public.people_${process.pid} (id int);`);
+    CREATE TABLE public.people_${process.pid} (id int);
+    CREATE TABLE ${S}.renames (id int, email text, note text); INSERT INTO ${S}.renames VALUES (1, 'old@example.org', 'note-secret@example.org');`);
   proxy = await startTestProxy({ policy });
 });
 
@@ -120,6 +122,23 @@ describe('SQL prepared statements and cursors', () => {
     const c = new pg.Client(proxy.pg);
     await c.connect();
     await expect(c.query('EXECUTE never_prepared')).rejects.toMatchObject({ code: '42501' });
+    await c.end();
+  });
+});
+
+describe('schema changes', () => {
+  it('masks a column renamed to a masked name, in this session and in others', async () => {
+    const c = new pg.Client(proxy.pg);
+    await c.connect();
+    expect((await c.query(`SELECT note AS x FROM ${S}.renames`)).rows).toEqual([{ x: 'note-secret@example.org' }]);
+    await c.query(`ALTER TABLE ${S}.renames RENAME COLUMN email TO email_old`);
+    await c.query(`ALTER TABLE ${S}.renames RENAME COLUMN note TO email`);
+    const r = await c.query(`SELECT email AS x FROM ${S}.renames`);
+    expect(r.rows[0].x).not.toContain('note-secret');
+    const other = new pg.Client(proxy.pg);
+    await other.connect();
+    expect((await other.query(`SELECT email AS x FROM ${S}.renames`)).rows[0].x).not.toContain('note-secret');
+    await other.end();
     await c.end();
   });
 });

@@ -19,14 +19,15 @@ const SCHEMA = `tg_conn_${process.pid}`;
 const engine: EngineLike = {
   decide(sql: string): Decision {
     const decision = /forbidden/i.test(sql) ? 'deny' : /needs_review/i.test(sql) ? 'review' : 'allow';
+    const accesses = /^ALTER/i.test(sql) ? [{ kind: 'alter' as const, object: 'x.y' }] : [];
     const masked = /masked_expr/.test(sql) ? [{ index: 0, name: 'x', strategy: 'redact' as MaskStrategy, column: 'x.y.z' }] : [];
     return {
       decision,
-      statements: [{ sql, kind: 'select', decision, rule: 'roles.test.postgres.rules[0]', reason: `stand-in ${decision}`, accesses: [], masked }],
+      statements: [{ sql, kind: 'select', decision, rule: 'roles.test.postgres.rules[0]', reason: `stand-in ${decision}`, accesses, masked }],
     };
   },
   maskForColumn(_s, table, column) {
-    return table === 'people' && column === 'email' ? { strategy: 'redact', column: `${SCHEMA}.people.email` } : null;
+    return (table === 'people' || table === 'people2') && column === 'email' ? { strategy: 'redact', column: `${SCHEMA}.${table}.email` } : null;
   },
 };
 
@@ -51,7 +52,8 @@ beforeAll(async () => {
   const admin = new pg.Client({ connectionString: UPSTREAM });
   await admin.connect();
   await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA};
-    CREATE TABLE ${SCHEMA}.people (id int, email text); INSERT INTO ${SCHEMA}.people VALUES (1, 'a@x.org'), (2, NULL);`);
+    CREATE TABLE ${SCHEMA}.people (id int, email text); INSERT INTO ${SCHEMA}.people VALUES (1, 'a@x.org'), (2, NULL);
+    CREATE TABLE ${SCHEMA}.people2 (id int, email text, note text); INSERT INTO ${SCHEMA}.people2 VALUES (1, 'e', 'n@x.org');`);
   await admin.end();
   const { ColumnCatalog } = await import('../../src/pg/catalog.js');
   const real = new ColumnCatalog(UPSTREAM);
@@ -72,6 +74,13 @@ beforeAll(async () => {
     createScram: (s) => new ScramServer(s),
     cancelKeys: new CancelKeys(),
     logger: { info: () => {}, warn: () => {} },
+    schema: {
+      epoch: 0,
+      changed() {
+        this.epoch++;
+        real.invalidate();
+      },
+    },
   };
   server = createServer((sock) => {
     sock.on('error', () => {});
@@ -172,6 +181,17 @@ describe('ProxyConnection (stand-in policy, real upstream)', () => {
     } finally {
       catalogFails = false;
     }
+  });
+
+  it('forgets cached column names and mask plans after DDL (a renamed column gets its new mask)', async () => {
+    const c = client();
+    await c.connect();
+    expect((await c.query(`SELECT note AS x FROM ${SCHEMA}.people2`)).rows).toEqual([{ x: 'n@x.org' }]);
+    await c.query(`ALTER TABLE ${SCHEMA}.people2 RENAME COLUMN email TO email_old`);
+    await c.query(`ALTER TABLE ${SCHEMA}.people2 RENAME COLUMN note TO email`);
+    // The same RowDescription bytes as before (alias x, same table and attribute number).
+    expect((await c.query(`SELECT email AS x FROM ${SCHEMA}.people2`)).rows).toEqual([{ x: '***' }]);
+    await c.end();
   });
 
   it('refuses startup parameters that would change the session', () => {
