@@ -50,10 +50,12 @@ import {
   MaskPlanError,
   type CatalogLike,
   type MaskPlan,
+  type MaskRules,
   type MaskValueFn,
 } from './mask-plan.js';
 import { parseNameArray } from './name-array.js';
 import * as P from './protocol.js';
+import type { ViewOriginsLike } from './view-origins.js';
 import { checkStartupParams, isUtf8Name } from './startup-params.js';
 
 export { CancelKeys, checkStartupParams, isUtf8Name, parseNameArray };
@@ -120,6 +122,8 @@ export interface ConnectionDeps {
    * plan of its old name).
    */
   schema?: { epoch: number; changed(): void };
+  /** What views read (their result columns carry the view's own OID): masked when they read masked columns. */
+  views?: ViewOriginsLike;
   now?: () => Date;
 }
 
@@ -225,6 +229,10 @@ export class ProxyConnection {
   private readonly abort = new AbortController();
   private readonly planCache = new Map<string, MaskPlan | null>();
   private planEpoch = 0;
+  private readonly maskRules: MaskRules = {
+    maskForColumn: (schema, table, column) => this.deps.engine.maskForColumn(schema, table, column),
+    tableHasMasks: (schema, table) => (this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true),
+  };
   private readonly redactCache = new Map<string, string>();
   private readonly redactByShape = new Map<string, string>();
   private auditPending: (() => AuditEntry)[] = [];
@@ -1221,7 +1229,7 @@ export class ProxyConnection {
       return;
     }
     const fields = P.decodeRowDescription(f.body);
-    return buildMaskPlan(fields, lineage, this.deps.catalog, this.deps.engine).then(
+    return buildMaskPlan(fields, lineage, this.deps.catalog, this.maskRules, this.deps.views).then(
       (plan) => {
         if (this.planCache.size > 500) this.planCache.clear();
         this.planCache.set(key, plan);

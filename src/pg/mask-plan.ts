@@ -7,6 +7,7 @@
 
 import type { MaskStrategy, MaskedOutput } from '../policy/types.js';
 import { dataRow, decodeDataRow, type FieldDescription } from './protocol.js';
+import type { ViewOriginsLike } from './view-origins.js';
 
 export interface CatalogLike {
   resolve(tableOid: number, attnum: number): Promise<{ schema: string; table: string; column: string } | null>;
@@ -14,7 +15,12 @@ export interface CatalogLike {
 
 export interface MaskRules {
   maskForColumn(schema: string, table: string, column: string): { strategy: MaskStrategy; column: string } | null;
+  /** Whether any mask may cover a column of schema.table (for whole-row reads). Default: yes. */
+  tableHasMasks?(schema: string, table: string): boolean;
 }
+
+/** Stricter strategies win when a value mixes several masked columns. */
+const STRICTNESS: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
 export type MaskValueFn = (strategy: MaskStrategy, value: Buffer | null, format: 0 | 1, typeOid: number, key: Buffer) => Buffer | null;
 
@@ -44,6 +50,7 @@ export async function buildMaskPlan(
   lineage: readonly MaskedOutput[],
   catalog: CatalogLike,
   rules: MaskRules,
+  views?: ViewOriginsLike,
 ): Promise<MaskPlan | null> {
   const columns: MaskPlan['columns'] = [];
   const masked: MaskPlan['masked'] = [];
@@ -63,6 +70,7 @@ export async function buildMaskPlan(
       }
       if (!origin) throw new MaskPlanError(`cannot resolve result column "${f.name}" in the upstream catalog`);
       found = rules.maskForColumn(origin.schema, origin.table, origin.column);
+      if (!found && views) found = await maskFromView(f, views, rules);
     }
     if (found) {
       columns.push({ strategy: found.strategy, typeOid: f.typeOid });
@@ -92,4 +100,25 @@ export function maskDataRow(body: Buffer, plan: MaskPlan, formats: readonly numb
     values[i] = maskValue(c.strategy, values[i]!, formatOf(formats, i), c.typeOid, key);
   }
   return dataRow(values);
+}
+
+/** A column of a view: masked (strictest strategy) when the view reads any masked column. */
+async function maskFromView(f: FieldDescription, views: ViewOriginsLike, rules: MaskRules): Promise<{ strategy: MaskStrategy; column: string } | null> {
+  let origins;
+  try {
+    origins = await views.origins(f.tableOid);
+  } catch (err) {
+    throw new MaskPlanError(`cannot tell what result column "${f.name}" reads (${(err as Error).message})`);
+  }
+  if (!origins) return null;
+  let best: { strategy: MaskStrategy; column: string } | null = null;
+  for (const o of origins) {
+    const m = o.column !== null
+      ? rules.maskForColumn(o.schema, o.table, o.column)
+      : (rules.tableHasMasks?.(o.schema, o.table) ?? true)
+        ? { strategy: 'redact' as const, column: `${o.schema}.${o.table}.*` }
+        : null;
+    if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
+  }
+  return best;
 }

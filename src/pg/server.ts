@@ -22,6 +22,7 @@ import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type
 import { maskValue } from './mask-values.js';
 import { ScramServer } from './scram.js';
 import { connectUpstream } from './upstream.js';
+import { ViewOrigins } from './view-origins.js';
 
 export interface ProxyDeps {
   approver?: Approver;
@@ -79,11 +80,13 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
   const catalog = deps.catalog ?? ownCatalog!;
   const cancelKeys = new CancelKeys();
+  const views = deps.catalog ? undefined : new ViewOrigins(config.upstream);
   const schema = {
     epoch: 0,
     changed() {
       this.epoch++;
       ownCatalog?.invalidate();
+      views?.invalidate();
     },
   };
   const connDeps: ConnectionDeps = {
@@ -102,6 +105,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     cancelKeys,
     logger,
     schema,
+    views,
     masksConfigured: policyEngine ? policyEngine.role.masks.length > 0 : true,
     objectHasMasks: policyEngine && policyEngine.role.masks.length > 0 ? (object) => objectHasMasks(policyEngine.role, object) : undefined,
     now: deps.now,
@@ -158,6 +162,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
         for (const c of live) c.close();
         await stopped;
         ownCatalog?.close();
+        views?.close();
         await approver.close?.();
         await audit.close();
       })();

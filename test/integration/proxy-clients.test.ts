@@ -17,7 +17,7 @@ roles:
     match: { repository: acme/* }
     postgres:
       rules:
-        - { action: allow, kinds: [read], objects: ["${S}.people", "${S}.items", "pg_catalog.*", "information_schema.*"] }
+        - { action: allow, kinds: [read], objects: ["${S}.people", "${S}.items", "${S}.*_view", "${S}.people_view2", "pg_catalog.*", "information_schema.*"] }
         - { action: allow, kinds: [insert, update, copy_from, copy_to], objects: ["${S}.items"] }
         - { action: allow, kinds: [call], objects: ["pg_catalog.pg_sleep"] }
         - { action: deny, kinds: [any] }
@@ -56,7 +56,10 @@ beforeAll(async () => {
     CREATE TABLE ${S}.people (id int PRIMARY KEY, name text, email text, ssn text);
     INSERT INTO ${S}.people VALUES (1, 'Ann', 'ann@example.org', '123-45-6789'), (2, 'Bob', NULL, '987-65-4321');
     CREATE TABLE ${S}.items (id int, label text);
-    CREATE TABLE ${S}.secret (id int);`);
+    CREATE TABLE ${S}.secret (id int);
+    CREATE VIEW ${S}.people_view AS SELECT id, email FROM ${S}.people;
+    CREATE VIEW ${S}.people_view2 AS SELECT * FROM ${S}.people_view;
+    CREATE VIEW ${S}.items_view AS SELECT id, label FROM ${S}.items;`);
   proxy = await startTestProxy({ policy });
 });
 
@@ -211,6 +214,20 @@ describe('node-postgres (extended protocol)', () => {
       const r = await c.query(`SELECT ${expr} FROM ${S}.people p WHERE id = 1`);
       expect(JSON.stringify(r.rows)).not.toMatch(/ann@example\.org/i);
     }
+    await c.end();
+  });
+
+  it('masks what views read from masked columns, through views of views', async () => {
+    const c = client();
+    await c.connect();
+    for (const v of ['people_view', 'people_view2']) {
+      const r = await c.query(`SELECT * FROM ${S}.${v} WHERE id = 1`);
+      expect(r.rows).toHaveLength(1);
+      expect(JSON.stringify(r.rows)).not.toContain('ann@example.org');
+    }
+    await c.query(`INSERT INTO ${S}.items VALUES (9, 'nine')`);
+    const plain = await c.query(`SELECT * FROM ${S}.items_view WHERE id = 9`);
+    expect(plain.rows).toEqual([{ id: 9, label: 'nine' }]);
     await c.end();
   });
 

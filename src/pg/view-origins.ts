@@ -1,0 +1,95 @@
+// Which table columns a view reads. A RowDescription names a view's own OID and column for
+// `SELECT * FROM some_view`, so a mask on the table behind it would not match by name: the proxy
+// asks the upstream's catalog what the view (and the views it reads, recursively) depends on.
+// PostgreSQL records which columns a view's query uses, not which output column each one feeds,
+// so a view that reads any masked column has all its result columns masked (over-masking is safe).
+
+import { SimpleQuerySession } from './catalog.js';
+
+/** A column a view reads; `column` null when it reads the whole row (`t.*` as one value). */
+export interface ViewOrigin {
+  schema: string;
+  table: string;
+  column: string | null;
+}
+
+export interface ViewOriginsLike {
+  /** The columns the relation reads when it is a view or materialized view; null for a table. */
+  origins(relationOid: number): Promise<ViewOrigin[] | null>;
+}
+
+const MAX_OID = 4294967295;
+
+export class ViewOrigins implements ViewOriginsLike {
+  private session: Promise<SimpleQuerySession> | null = null;
+  private readonly cache = new Map<number, Promise<ViewOrigin[] | null>>();
+
+  constructor(private readonly url: string) {}
+
+  origins(relationOid: number): Promise<ViewOrigin[] | null> {
+    if (!Number.isInteger(relationOid) || relationOid <= 0 || relationOid > MAX_OID) {
+      return Promise.reject(new TypeError(`bad relation OID ${relationOid}`));
+    }
+    let hit = this.cache.get(relationOid);
+    if (!hit) {
+      hit = this.lookup(relationOid);
+      // A failed lookup is not remembered: the next result asks again (and is refused meanwhile).
+      hit.catch(() => this.cache.delete(relationOid));
+      this.cache.set(relationOid, hit);
+    }
+    return hit;
+  }
+
+  /** Forgets everything (after DDL). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  close(): void {
+    const s = this.session;
+    this.session = null;
+    void s?.then((x) => x.close(), () => undefined);
+  }
+
+  private async getSession(): Promise<SimpleQuerySession> {
+    if (this.session) {
+      const s = await this.session.catch(() => null);
+      if (s && !s.closed) return s;
+    }
+    const opening = SimpleQuerySession.open(this.url).then(async (s) => {
+      await s.query('SET search_path TO pg_catalog, pg_temp');
+      return s;
+    });
+    this.session = opening;
+    return opening;
+  }
+
+  private async lookup(oid: number): Promise<ViewOrigin[] | null> {
+    const s = await this.getSession();
+    const kind = await s.query(`SELECT relkind FROM pg_catalog.pg_class WHERE oid = ${oid}`);
+    const relkind = kind[0]?.[0];
+    if (relkind === undefined || relkind === null) throw new Error(`relation OID ${oid} is not in the catalog`);
+    if (relkind !== 'v' && relkind !== 'm') return null;
+    // Every relation column the view's rewrite rule uses, following views through views.
+    const rows = await s.query(`
+      WITH RECURSIVE uses(rel, sub) AS (
+        SELECT d.refobjid, d.refobjsubid
+          FROM pg_catalog.pg_rewrite r
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+         WHERE r.ev_class = ${oid} AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+        UNION
+        SELECT d.refobjid, d.refobjsubid
+          FROM uses u
+          JOIN pg_catalog.pg_rewrite r ON r.ev_class = u.rel
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+         WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+      )
+      SELECT n.nspname, c.relname, CASE WHEN u.sub > 0 THEN a.attname END
+        FROM uses u
+        JOIN pg_catalog.pg_class c ON c.oid = u.rel
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = u.rel AND a.attnum = u.sub
+       WHERE c.relkind IN ('r', 'p', 'f', 'm', 'v')`);
+    return rows.map((r) => ({ schema: r[0] ?? '', table: r[1] ?? '', column: r[2] ?? null }));
+  }
+}
