@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
-import { closeAndCheckAudit, dropSchema, redteamPolicy, seedSchema, uniqueSchema, SECRET_EMAIL, SECRET_SSN } from '../fixtures/redteam/env.js';
+import { admin, closeAndCheckAudit, dropSchema, redteamPolicy, seedSchema, uniqueSchema, SECRET_EMAIL, SECRET_SSN } from '../fixtures/redteam/env.js';
 import { errors, rows, types, Wire, type Msg } from '../fixtures/redteam/wire.js';
 
 const S = uniqueSchema('mask');
@@ -18,7 +18,13 @@ let w: Wire;
 beforeAll(async () => {
   await seedSchema(S);
   // COPY TO is allowed, so only the masking can refuse `COPY (SELECT email …) TO STDOUT`.
-  proxy = await startTestProxy({ policy: redteamPolicy(S, `        - { action: allow, kinds: [copy_to], objects: ["${S}.users"] }\n`) });
+  await admin(`CREATE VIEW ${S}.users_v AS SELECT id, email FROM ${S}.users`);
+  proxy = await startTestProxy({
+    policy: redteamPolicy(
+      S,
+      `        - { action: allow, kinds: [copy_to], objects: ["${S}.users"] }\n        - { action: allow, kinds: [read], objects: ["${S}.users_v"] }\n`,
+    ),
+  });
   w = await Wire.login(proxy.port, proxy.password);
 });
 
@@ -232,6 +238,26 @@ describe('regressions of red-team findings fixed during the session', () => {
       expect(errors(m)[0]!.message).toMatch(/^tollgate: denied: the statement stores data of the masked column (rt_mask_\w+\.users\.email|\*\.ssn) elsewhere, where it would be readable unmasked$/);
     }
     expect(rows(await w.query(q('SELECT count(*) FROM S.scratch')))).toEqual([['0']]);
+  });
+});
+
+describe('catalog relations that hold values or credentials (regression: readable until ~05:05)', () => {
+  for (const rel of ['pg_stats', 'pg_statistic', 'pg_authid', 'pg_shadow', 'pg_stat_activity', 'pg_user_mapping', 'pg_subscription', 'pg_largeobject']) {
+    it(`denies reading pg_catalog.${rel} although the policy allows read on pg_catalog.*`, async () => {
+      const m = await w.query(`SELECT * FROM pg_catalog.${rel} WHERE 'PLANTED-c1' <> '' LIMIT 1`);
+      expect(types(m)).toBe('EZ');
+      expect(errors(m)[0]!.code).toBe('42501');
+      expect(errors(m)[0]!.message.startsWith(`tollgate: denied: select on pg_catalog.${rel} is dangerous: only a rule naming kind select and object pg_catalog.${rel} exactly`)).toBe(true);
+    });
+  }
+});
+
+describe('views over a masked table (regression: clear until ~05:05)', () => {
+  it('masks a view column that is the masked column', async () => {
+    const m = await w.query(q("SELECT id, email FROM S.users_v WHERE 'PLANTED-v1' <> ''"));
+    expect(errors(m)).toEqual([]);
+    expect(rows(m)[0]![1]).toBe('***');
+    expectNoSecret(m);
   });
 });
 
