@@ -19,6 +19,7 @@ roles:
         - { action: allow, kinds: [read], objects: ["public.*", "pg_catalog.*", "information_schema.*"] }
         - { action: allow, kinds: [copy_to, lock], objects: ["public.*"] }
         - { action: allow, kinds: [call], objects: ["pg_catalog.set_config"] }
+        - { action: allow, kinds: [select], objects: ["pg_catalog.pg_subscription"] }
         - { action: allow, kinds: [set, reset], objects: [synchronize_seqscans, idle_in_transaction_session_timeout, lock_timeout, row_security, search_path, quote_all_identifiers, default_transaction_isolation, transaction, restrict_nonsystem_relation_kind] }
         - { action: deny, kinds: [any] }
       masks:
