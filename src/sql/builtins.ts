@@ -33,6 +33,9 @@ const DANGEROUS_NAMES = new Set([
   'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir', 'pg_ls_archive_statusdir', 'pg_ls_logicalmapdir',
   'pg_ls_logicalsnapdir', 'pg_ls_replslotdir', 'pg_current_logfile', 'pg_hba_file_rules',
   'pg_ident_file_mappings', 'pg_show_all_file_settings',
+  // other sessions' query text (what pg_stat_activity.query shows; pg_stat_statements' function is
+  // an extension's, in whatever schema it was installed)
+  'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
   // adminpack (installs into pg_catalog)
   'pg_file_write', 'pg_file_rename', 'pg_file_unlink', 'pg_file_sync', 'pg_logdir_ls',
   // large objects (server-side file import/export and direct object access)
@@ -101,6 +104,55 @@ const HARMLESS_VOLATILE = new Set([
 const FUNCTIONS = catalog.functions as Record<string, string>;
 const RELATIONS = new Set<string>(catalog.relations);
 const OPERATORS = new Set<string>(catalog.operators);
+
+/**
+ * Catalog relations whose rows are secrets or copies of table data (SENSITIVE RELATIONS): any access
+ * to them is exact, so `read` on `pg_catalog.*` — what psql's \d family and migration tools need —
+ * does not reach them; only a rule naming the kind and the relation itself may allow it.
+ * Chosen from the generated catalog (PostgreSQL 15):
+ *   password hashes            pg_authid.rolpassword, pg_shadow.passwd
+ *   FDW credentials            pg_user_mapping.umoptions, pg_user_mappings.umoptions
+ *   replication credentials    pg_subscription.subconninfo (pg_dump reads it: its role names it)
+ *   large-object contents      pg_largeobject.data
+ *   column values (masks leak) pg_statistic.stavalues*, pg_stats.most_common_vals/histogram_bounds,
+ *                              pg_statistic_ext_data, pg_stats_ext, pg_stats_ext_exprs
+ *   other sessions' SQL        pg_stat_activity.query (literals of everyone's statements)
+ *   server configuration files pg_hba_file_rules, pg_file_settings, pg_ident_file_mappings
+ * Deliberately NOT here: pg_roles / pg_user / pg_group (passwords shown as ********), pg_settings
+ * (current values of this session; psql and pg_dump read it), pg_statistic_ext (definitions, no
+ * values), pg_largeobject_metadata (owners and ACLs, pg_dump reads it), pg_foreign_server (postgres_fdw
+ * refuses passwords in server options), pg_stat_wal_receiver (its conninfo has the password
+ * obfuscated), pg_prepared_statements / pg_cursors (this session's own), pg_db_role_setting
+ * (per-role settings, the same class as pg_settings; psql's \drds and pg_dump read it).
+ */
+const SENSITIVE_CATALOG_RELATIONS = new Set([
+  'pg_authid', 'pg_shadow',
+  'pg_user_mapping', 'pg_user_mappings',
+  'pg_subscription',
+  'pg_largeobject',
+  'pg_statistic', 'pg_stats', 'pg_statistic_ext_data', 'pg_stats_ext', 'pg_stats_ext_exprs',
+  'pg_stat_activity',
+  'pg_hba_file_rules', 'pg_file_settings', 'pg_ident_file_mappings',
+]);
+
+/** Sensitive relations outside pg_catalog, by qualified name (FDW option values, as above). */
+const SENSITIVE_QUALIFIED = new Set([
+  'information_schema.user_mapping_options', 'information_schema._pg_user_mappings',
+]);
+
+/** Extension views with other sessions' query text, sensitive in whatever schema they were installed. */
+const SENSITIVE_ANY_SCHEMA = new Set(['pg_stat_statements']);
+
+/** The sensitive pg_catalog relation names (for tests and documentation). */
+export const SENSITIVE_RELATIONS: readonly string[] = [...SENSITIVE_CATALOG_RELATIONS].sort();
+
+/** True when an access to `key` (`schema.name`) must be exact: see SENSITIVE_CATALOG_RELATIONS. */
+export function isSensitiveRelation(key: string): boolean {
+  if (key.startsWith('pg_catalog.') && SENSITIVE_CATALOG_RELATIONS.has(key.slice('pg_catalog.'.length))) return true;
+  if (SENSITIVE_QUALIFIED.has(key)) return true;
+  // The last part is the relation (a quoted schema may hold dots: over-matching is the safe side).
+  return SENSITIVE_ANY_SCHEMA.has(key.slice(key.lastIndexOf('.') + 1));
+}
 
 /** The server version the catalog was generated from. */
 export const CATALOG_SERVER_VERSION: string = catalog.serverVersion;

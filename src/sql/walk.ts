@@ -13,6 +13,7 @@ import {
   resolveColumn, tableEntry, unionSources,
 } from './scope.js';
 import { ddlAccesses, isDdlStatement } from './ddl.js';
+import { isSensitiveRelation } from './builtins.js';
 import { checkClientEncoding, checkConformingStrings, constText, parseSearchPath, settingsRowOf } from './settings.js';
 import { figureName, mergeSetOp } from './outputs.js';
 import { deleteStmt, insertStmt, mergeStmt, updateStmt } from './dml.js';
@@ -86,6 +87,9 @@ export class Walker {
   }
 
   add(a: Access): void {
+    // Catalog relations holding secrets or copies of data: whatever the statement does to them, only
+    // a rule naming the kind and the relation itself may allow it (builtins.ts, SENSITIVE_*).
+    if (a.object !== undefined && !a.exact && isSensitiveRelation(a.object)) a = { ...a, exact: true };
     this.accesses.push(a);
   }
 
