@@ -18,11 +18,14 @@ let w: Wire;
 beforeAll(async () => {
   await seedSchema(S);
   // COPY TO is allowed, so only the masking can refuse `COPY (SELECT email …) TO STDOUT`.
-  await admin(`CREATE VIEW ${S}.users_v AS SELECT id, email FROM ${S}.users`);
+  await admin(`CREATE VIEW ${S}.users_v AS SELECT id, email FROM ${S}.users;
+    CREATE VIEW ${S}.v2 AS SELECT id, lower(email) AS le, email || '' AS cat FROM ${S}.users;
+    CREATE VIEW ${S}.vv AS SELECT * FROM ${S}.v2;
+    CREATE MATERIALIZED VIEW ${S}.mv AS SELECT id, email, lower(email) AS le FROM ${S}.users;`);
   proxy = await startTestProxy({
     policy: redteamPolicy(
       S,
-      `        - { action: allow, kinds: [copy_to], objects: ["${S}.users"] }\n        - { action: allow, kinds: [read], objects: ["${S}.users_v"] }\n`,
+      `        - { action: allow, kinds: [copy_to], objects: ["${S}.users"] }\n        - { action: allow, kinds: [read], objects: ["${S}.users_v", "${S}.v2", "${S}.vv", "${S}.mv"] }\n`,
     ),
   });
   w = await Wire.login(proxy.port, proxy.password);
@@ -259,6 +262,18 @@ describe('views over a masked table (regression: clear until ~05:05)', () => {
     expect(rows(m)[0]![1]).toBe('***');
     expectNoSecret(m);
   });
+
+  for (const [sql, expected] of [
+    ['SELECT le, cat FROM S.v2', [['***', '***']]],
+    ['SELECT le FROM S.vv', [['***']]],
+    ["SELECT email, le FROM S.mv WHERE 'PLANTED-v2' <> ''", [['***', '***']]],
+  ] as const) {
+    it(`masks computed view and materialized-view columns: ${sql}`, async () => {
+      const m = await w.query(q(sql));
+      expect(rows(m)).toEqual(expected);
+      expectNoSecret(m);
+    });
+  }
 });
 
 describe('psql \\gdesc (Parse and Describe, nothing executed)', () => {
