@@ -53,6 +53,9 @@ const PLANTED: [string, string][] = [
   [`SELECT ARRAY['PLANTED-a34']`, ''],
   [`SELECT interval 'PLANTED-a35'`, '22007'],
   [`SELECT 'PLANTED-a36' AS x WHERE 'PLANTED-a37' IS NOT NULL`, ''],
+  // Identifiers the canonical JSON of the hash chain must survive (line separators, astral planes, escapes).
+  ['SELECT 1 AS "a\u2028b\u2029c", 2 AS "\u{1F600}", 3 AS "q\\"\"x", 4 AS "\u{10FFFD}", \'PLANTED-a38\' AS "\u0085"', ''],
+  ['SELECT 1 AS "\ud7ff\ue000\ufeff", \'PLANTED-a39\' AS "\t\r"', ''],
 ];
 
 describe('planted literals never reach the audit log', () => {
