@@ -36,6 +36,9 @@ export function exportGateway(e: GatewayEndpoint): string {
   core.exportVariable('PGPASSWORD', e.secret);
   core.exportVariable('PGDATABASE', e.database);
   core.exportVariable('PGSSLMODE', 'disable');
+  // The gateway parses UTF8 only and refuses other client encodings; libpq derives the encoding from
+  // the locale, and under LANG=C that would be SQL_ASCII.
+  core.exportVariable('PGCLIENTENCODING', 'UTF8');
   core.exportVariable('DATABASE_URL', url);
   return url;
 }

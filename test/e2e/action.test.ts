@@ -188,8 +188,8 @@ describe('a job with the gateway', () => {
     const j = await started();
     expect(issuer.requestServer.requests.at(-1)).toEqual({ audience: 'tollgate', authorized: true });
     const env = j.exported();
-    expect(Object.keys(env).sort()).toEqual(['DATABASE_URL', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGSSLMODE', 'PGUSER']);
-    expect(env).toMatchObject({ PGHOST: '127.0.0.1', PGUSER: 'tollgate', PGDATABASE: 'test', PGSSLMODE: 'disable' });
+    expect(Object.keys(env).sort()).toEqual(['DATABASE_URL', 'PGCLIENTENCODING', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGSSLMODE', 'PGUSER']);
+    expect(env).toMatchObject({ PGHOST: '127.0.0.1', PGUSER: 'tollgate', PGDATABASE: 'test', PGSSLMODE: 'disable', PGCLIENTENCODING: 'UTF8' });
     expect(Number(env.PGPORT)).toBeGreaterThan(0);
     expect(env.DATABASE_URL).toBe(`postgres://tollgate:${encodeURIComponent(env.PGPASSWORD!)}@127.0.0.1:${env.PGPORT}/test?sslmode=disable`);
     const out = j.outputs();
