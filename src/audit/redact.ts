@@ -184,6 +184,51 @@ function at(re: RegExp, text: string, index: number): string | null {
 }
 
 
+/**
+ * Access objects whose text after the prefix is a statement literal, not a name: a server file or a
+ * program's command line (COPY … TO/FROM 'f' / PROGRAM 'cmd') and a library path (LOAD 'lib'). The
+ * policy decides on the whole object; the log keeps only the prefix.
+ */
+const LITERAL_OBJECT = /^(file|program|load):([\s\S]*)$/;
+
+/** What a literal becomes in the log: the same placeholder stripLiterals puts in statements. */
+export const LITERAL_MARK = '?';
+
+/** `program:curl -H …` → `program:?`; any other object unchanged. */
+export function redactLiteralObject(object: string): string {
+  const m = LITERAL_OBJECT.exec(object);
+  return m ? `${m[1]}:${LITERAL_MARK}` : object;
+}
+
+/**
+ * A function that hides, in any text, the literals carried by `accesses` (see LITERAL_OBJECT): each
+ * whole object becomes `prefix:?`, then any other occurrence of the bare literal becomes `?` (a reason
+ * may quote it differently; a short literal may mangle a word, which is better than logging it).
+ */
+export function compileLiteralHider(accesses: unknown): (text: string) => string {
+  const objects = new Set<string>();
+  const literals = new Set<string>();
+  if (Array.isArray(accesses)) {
+    for (const a of accesses) {
+      const object = a !== null && typeof a === 'object' ? (a as Record<string, unknown>).object : undefined;
+      const m = typeof object === 'string' ? LITERAL_OBJECT.exec(object) : null;
+      if (!m) continue;
+      objects.add(m[0]);
+      if (m[2]) literals.add(m[2]);
+    }
+  }
+  if (objects.size === 0) return (text) => text;
+  // Longest first, so a literal that contains another is replaced whole.
+  const whole = [...objects].sort((a, b) => b.length - a.length);
+  const bare = [...literals].sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const o of whole) if (out.includes(o)) out = out.split(o).join(redactLiteralObject(o));
+    for (const l of bare) if (out.includes(l)) out = out.split(l).join(LITERAL_MARK);
+    return out;
+  };
+}
+
 function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
@@ -191,7 +236,8 @@ function num(value: unknown): number | undefined {
 /**
  * A copy of `entry` with only the fields and types of AuditEntry (anything else, e.g. a stray `params`
  * or `value`, is dropped), statement literals stripped, and secrets and tokens replaced in every string
- * (`secrets` may be a compiled scrubber from compileScrubber).
+ * (`secrets` may be a compiled scrubber from compileScrubber). Literals inside access objects
+ * (`file:`, `program:`, `load:`) become `?` there and in the reason and the approval's reason.
  * Never throws: a record with a wrongly typed field is still recorded, without that field.
  */
 export function sanitizeEntry(
@@ -201,6 +247,9 @@ export function sanitizeEntry(
   const e = entry as unknown as Record<string, unknown>;
   const scrub = typeof secrets === 'function' ? secrets : compileScrubber(secrets);
   const s = (v: unknown) => (typeof v === 'string' ? scrub(v) : undefined);
+  // Texts that may quote an access object: built from the entry's own accesses, before scrubbing.
+  const hide = compileLiteralHider(e.accesses);
+  const h = (v: unknown) => (typeof v === 'string' ? scrub(hide(v)) : undefined);
   const out: AuditEntry = {
     time: s(e.time) ?? new Date().toISOString(),
     session: s(e.session) ?? '',
@@ -230,14 +279,14 @@ export function sanitizeEntry(
       .filter((a): a is Record<string, unknown> => a !== null && typeof a === 'object')
       .map((a) => {
         const access: NonNullable<AuditEntry['accesses']>[number] = { kind: (s(a.kind) ?? 'other') as never };
-        if (typeof a.object === 'string') access.object = s(a.object)!;
+        if (typeof a.object === 'string') access.object = scrub(redactLiteralObject(a.object));
         if (typeof a.exact === 'boolean') access.exact = a.exact;
         return access;
       });
   }
   if (e.rule === null) out.rule = null;
   else if (typeof e.rule === 'string') out.rule = s(e.rule)!;
-  if (typeof e.reason === 'string') out.reason = s(e.reason)!;
+  if (typeof e.reason === 'string') out.reason = h(e.reason)!;
   const ap = e.approval as Record<string, unknown> | undefined;
   if (ap && typeof ap === 'object') {
     const approval: NonNullable<AuditEntry['approval']> = {
@@ -246,7 +295,7 @@ export function sanitizeEntry(
       via: s(ap.via) ?? '',
     };
     for (const k of ['approver', 'at', 'where', 'reason'] as const) {
-      const v = s(ap[k]);
+      const v = k === 'reason' ? h(ap[k]) : s(ap[k]);
       if (v !== undefined) approval[k] = v;
     }
     out.approval = approval;
