@@ -47,7 +47,9 @@ export async function runPost(): Promise<void> {
     } else {
       const verdict = await verifyAuditFile(auditPath);
       if (!verdict.ok) failures.push(`The audit log's hash chain is broken at line ${verdict.line}: ${verdict.reason}. The log cannot be trusted.`);
-      else core.info(`tollgate: audit chain verified (${verdict.count} records).`);
+      // The head hash in the job log (kept by GitHub, outside the runner) anchors the chain: a log
+      // later cut short or rewritten whole no longer ends in this hash.
+      else core.info(`tollgate: audit chain verified (${verdict.count} records, head ${verdict.head}).`);
 
       const upload = await uploadAuditLog(auditPath, `tollgate-audit-${sessionId}`);
       if (upload.uploaded) core.info(`tollgate: audit log uploaded as artifact "${upload.name}".`);

@@ -225,7 +225,7 @@ describe('a job with the gateway', () => {
     if (process.env.TOLLGATE_E2E_DUMP) for (const st of j.steps) console.log(`--- ${st.name}\n${st.result.stdout}\n${st.result.stderr}`), console.log(j.summary());
     expect(post.code, `post failed:\n${post.stdout}\n${post.stderr}`).toBe(0);
     expect(post.stdout).toContain('tollgate: proxy stopped.');
-    expect(post.stdout).toMatch(/tollgate: audit chain verified \(\d+ records\)\./);
+    expect(post.stdout).toMatch(/tollgate: audit chain verified \(\d+ records, head [0-9a-f]{64}\)\./);
     // No artifact service in this environment: said so, with the path, and the job does not fail.
     expect(post.stdout).toContain(`::notice::tollgate: audit log not uploaded: the artifact service is not available to this step`);
     const summary = j.summary();
