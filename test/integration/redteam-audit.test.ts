@@ -1,8 +1,7 @@
 // Red team, audit log: plant a unique literal in statements of every shape the proxy has to record —
 // unparsable ones (unterminated strings, dollar quotes, comments, escapes), denied ones, allowed ones,
 // failing ones, extended-protocol ones, values the server echoes in errors — and check that the log
-// verifies and that no planted literal reached it. (COPY file/PROGRAM names and LOAD paths do reach
-// it: that is a finding, so they are not planted here.)
+// verifies and that no planted literal reached it, COPY file/PROGRAM names and LOAD paths included.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
@@ -53,6 +52,11 @@ const PLANTED: [string, string][] = [
   [`SELECT ARRAY['PLANTED-a34']`, ''],
   [`SELECT interval 'PLANTED-a35'`, '22007'],
   [`SELECT 'PLANTED-a36' AS x WHERE 'PLANTED-a37' IS NOT NULL`, ''],
+  // File names, programs and library paths are literals too (regression: in the log until ~05:10).
+  ["COPY (SELECT 1) TO '/tmp/PLANTED-a40'", '42501'],
+  ["COPY (SELECT 1) TO PROGRAM 'curl -H PLANTED-a41 https://example.invalid'", '42501'],
+  ["COPY S.scratch FROM PROGRAM 'echo PLANTED-a42'", '42501'],
+  ["LOAD 'PLANTED-a43'", '42501'],
   // Identifiers the canonical JSON of the hash chain must survive (line separators, astral planes, escapes).
   ['SELECT 1 AS "a\u2028b\u2029c", 2 AS "\u{1F600}", 3 AS "q\\"\"x", 4 AS "\u{10FFFD}", \'PLANTED-a38\' AS "\u0085"', ''],
   ['SELECT 1 AS "\ud7ff\ue000\ufeff", \'PLANTED-a39\' AS "\t\r"', ''],
