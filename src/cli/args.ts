@@ -3,6 +3,20 @@
 // single line on stderr and exit code 2.
 import { parseArgs } from 'node:util';
 
+/** Where a command writes its lines; tests pass their own to capture them. */
+export interface CliIO {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Standard input as text, for `--file -` (default: the process's). */
+  stdin?: () => string;
+}
+
+/** The process's own stdout and stderr, one line per call. */
+export const stdio: CliIO = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
 /** A mistake in how the command was called (exit code 2, one line, no stack trace). */
 export class UsageError extends Error {
   override readonly name = 'UsageError';

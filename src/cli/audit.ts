@@ -2,18 +2,10 @@
 // broken line, 2 for usage errors or a file that cannot be read.
 
 import { verifyAuditFile } from '../audit/verify.js';
+import { stdio, type CliIO } from './args.js';
 
 const USAGE = 'usage: tollgate audit verify FILE.jsonl';
 
-export interface CliIO {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-const stdio: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
 
 /** `argv` are the arguments after `audit` (a leading `audit` is tolerated). Returns the exit code. */
 export async function run(argv: string[], io: CliIO = stdio): Promise<number> {

@@ -7,21 +7,10 @@ import { loadPolicy } from '../policy/load.js';
 import { getRole, selectRole } from '../policy/roles.js';
 import { createEngine } from '../policy/sql-analyzer.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
-import { exactlyOne, parseFlags, required, UsageError } from './args.js';
+import { exactlyOne, parseFlags, required, stdio, UsageError, type CliIO } from './args.js';
 
 export const USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)';
 
-export interface CliIO {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** Standard input as text, for `--file -` (default: the process's). */
-  stdin?: () => string;
-}
-
-const stdio: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
 
 /** Bad input: reported as one line, exit 2. */
 class InputError extends Error {}

@@ -4,7 +4,7 @@
 // or break another, and a command whose module is missing says so instead of crashing.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from './args.js';
+import { stdio, UsageError, type CliIO } from './args.js';
 
 export interface Command {
   /** Arguments after the command name, for the usage text. */
@@ -22,15 +22,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   audit: { usage: 'audit verify F.jsonl', summary: 'check the hash chain of an audit log', load: () => import('./audit.js') },
 };
 
-export interface CliIO {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-const stdio: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
 
 export function usage(commands: Readonly<Record<string, Command>> = COMMANDS): string {
   const lines = Object.values(commands).flatMap((c) => [`  tollgate ${c.usage}`, `      ${c.summary}`]);
