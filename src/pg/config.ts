@@ -41,4 +41,15 @@ export interface ProxyConfig {
   approval: ApprovalConfig;
   /** Key for the `hash` mask strategy (HMAC); random per session unless given. */
   maskKey: string;
+  /**
+   * Largest Query/Parse/FunctionCall message a client may send, in bytes (length field included).
+   * Larger ones end the connection with FATAL 08P01 as soon as their header arrives. The proxy
+   * analyses statements on its event loop, so huge ones would stall every session. Default 16 MiB
+   * (protocol.ts DEFAULT_MAX_STATEMENT_LENGTH); Bind and CopyData keep PostgreSQL's 1 GiB.
+   */
+  maxStatementBytes?: number;
+  /** A client that has not completed startup and SCRAM within this many ms gets FATAL 08P01. Default 30 000. */
+  authTimeoutMs?: number;
+  /** Concurrent client connections (authenticated or not); more get FATAL 53300. Default 64. */
+  maxClientConnections?: number;
 }

@@ -268,6 +268,13 @@ export class ProxyConnection {
     if (this.idle) this.shutdownNow();
   }
 
+  /** The authentication deadline (server.ts) passed: a client still in startup/SASL is refused. */
+  authDeadline(seconds: number): void {
+    if (this.phase !== 'startup' && this.phase !== 'sasl-first' && this.phase !== 'sasl-final') return;
+    this.auditEvent('auth', 'deny', 'authentication timeout');
+    this.fatal({ code: SQLSTATE.protocolViolation, message: `tollgate: canceling authentication due to timeout (${seconds} s)` });
+  }
+
   /** Ends both sides now. */
   close(): void {
     if (this.phase === 'closed') {
@@ -500,6 +507,7 @@ export class ProxyConnection {
     this.sendClient(P.authenticationSASLFinal(res.serverFinal));
     this.sendClient(P.authenticationOk());
     this.phase = 'connecting';
+    this.fparser.authenticated(this.deps.config.maxStatementBytes); // large messages allowed from now on
     this.flush();
     return this.connectUpstream();
   }

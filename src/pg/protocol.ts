@@ -11,6 +11,17 @@ import { ProtocolError } from './errors.js';
 export const MAX_MESSAGE_LENGTH = 0x3fffffff;
 /** Startup packets are tiny; PostgreSQL caps them at 10 000 bytes (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_LENGTH = 10_000;
+/** A password or SASL message during authentication (PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH). */
+export const MAX_AUTH_MESSAGE_LENGTH = 65_535;
+/** Every message that carries no SQL and no data (PostgreSQL's PQ_SMALL_MESSAGE_LIMIT). */
+export const MAX_SMALL_MESSAGE_LENGTH = 10_000;
+/**
+ * Default cap for a message carrying SQL text (Query, Parse) or call arguments (FunctionCall).
+ * Lower than PostgreSQL's 1 GiB because the proxy analyses every statement synchronously: a
+ * 32 MiB statement held the event loop (every session) for seconds. Bind and CopyData carry
+ * values, not SQL, and keep MAX_MESSAGE_LENGTH.
+ */
+export const DEFAULT_MAX_STATEMENT_LENGTH = 16 << 20;
 
 export const PROTOCOL_3_0 = 196608; // 3 << 16
 export const SSL_REQUEST_CODE = 80877103;
@@ -108,19 +119,23 @@ class Framer {
   /** Total length of the pending message (header included), once its header is known. */
   private partTotal = -1;
 
-  /** Calls `onFrame(raw)` for each complete frame in `chunk` plus buffered bytes. */
-  feed(chunk: Buffer, headerLen: () => 4 | 5, maxLen: () => number, onFrame: (raw: Buffer) => void): void {
+  /**
+   * Calls `onFrame(raw)` for each complete frame in `chunk` plus buffered bytes. `check` sees each
+   * frame's type byte (-1 for an untyped packet) and declared length as soon as its header is
+   * complete, before its body is buffered, and throws to refuse it.
+   */
+  feed(chunk: Buffer, headerLen: () => 4 | 5, check: LengthCheck, onFrame: (raw: Buffer) => void): void {
     let off = 0;
     if (this.partsLen > 0) {
       // Finish the pending message with only the bytes it needs; the rest of the chunk is then
       // cut in place (copying whole chunks would double the traffic on large results).
-      off = this.continuePending(chunk, headerLen, maxLen, onFrame);
+      off = this.continuePending(chunk, headerLen, check, onFrame);
       if (off < 0) return;
     }
     while (off < chunk.length) {
       const h = headerLen();
       if (chunk.length - off < h) break;
-      const total = frameTotal(chunk, off, h, maxLen());
+      const total = frameTotal(chunk, off, h, check);
       if (chunk.length - off < total) break;
       const raw = chunk.subarray(off, off + total);
       off += total;
@@ -133,12 +148,12 @@ class Framer {
       this.partsLen = tail.length;
       this.partTotal = -1;
       const h = headerLen();
-      if (tail.length >= h) this.partTotal = frameTotal(tail, 0, h, maxLen());
+      if (tail.length >= h) this.partTotal = frameTotal(tail, 0, h, check);
     }
   }
 
   /** Returns the offset in `chunk` after the completed message, or -1 when it is still incomplete. */
-  private continuePending(chunk: Buffer, headerLen: () => 4 | 5, maxLen: () => number, onFrame: (raw: Buffer) => void): number {
+  private continuePending(chunk: Buffer, headerLen: () => 4 | 5, check: LengthCheck, onFrame: (raw: Buffer) => void): number {
     let off = 0;
     const h = headerLen();
     if (this.partTotal < 0) {
@@ -147,11 +162,13 @@ class Framer {
       this.partsLen += take;
       off = take;
       if (this.partsLen < h) return -1;
-      this.partTotal = frameTotal(Buffer.concat(this.parts, this.partsLen), 0, h, maxLen());
+      this.partTotal = frameTotal(Buffer.concat(this.parts, this.partsLen), 0, h, check);
     }
     const need = this.partTotal - this.partsLen;
     if (chunk.length - off < need) {
-      if (off < chunk.length) this.parts.push(Buffer.from(chunk.subarray(off)));
+      // The rest of the chunk belongs to this message: keep it as it is (no copy). The pieces are
+      // joined once, when the message is complete, so an N-byte message costs O(N).
+      if (off < chunk.length) this.parts.push(chunk.subarray(off));
       this.partsLen += chunk.length - off;
       return -1;
     }
@@ -169,37 +186,79 @@ class Framer {
   }
 }
 
+/** Refuses (throws ProtocolError) a frame by its type byte (-1: untyped) and declared length. */
+type LengthCheck = (code: number, len: number) => void;
+
 /** A frame's total size (header included) from its length field, checked before anything is allocated. */
-function frameTotal(buf: Buffer, off: number, headerLen: 4 | 5, max: number): number {
+function frameTotal(buf: Buffer, off: number, headerLen: 4 | 5, check: LengthCheck): number {
   const len = buf.readInt32BE(off + headerLen - 4);
   if (len < 4) throw new ProtocolError(`message length ${len} is below the minimum of 4`);
-  if (len > max) throw new ProtocolError(`message length ${len} exceeds the maximum of ${max}`);
+  check(headerLen === 5 ? buf[off]! : -1, len);
   return headerLen - 4 + len;
 }
 
+function checkMax(len: number, max: number): void {
+  if (len > max) throw new ProtocolError(`message length ${len} exceeds the maximum of ${max}`);
+}
+
 export interface ParserLimits {
+  /** Hard cap for any typed message (default MAX_MESSAGE_LENGTH); Bind and CopyData may reach it. */
   maxMessageLength?: number;
   maxStartupLength?: number;
+  /** Query, Parse, FunctionCall (default DEFAULT_MAX_STATEMENT_LENGTH, never above maxMessageLength). */
+  maxStatementLength?: number;
+}
+
+/** Frontend message names by type byte, for errors that say which message was refused. */
+const FRONTEND_NAMES: Record<string, string> = {
+  Q: 'Query',
+  P: 'Parse',
+  B: 'Bind',
+  D: 'Describe',
+  E: 'Execute',
+  C: 'Close',
+  S: 'Sync',
+  H: 'Flush',
+  X: 'Terminate',
+  F: 'FunctionCall',
+  d: 'CopyData',
+  c: 'CopyDone',
+  f: 'CopyFail',
+  p: 'password/SASL response',
+};
+
+function unknownType(code: number): ProtocolError {
+  return new ProtocolError(`unknown frontend message type 0x${code.toString(16).padStart(2, '0')}`);
 }
 
 /**
  * Client → server. Starts in the startup phase (untyped packets); after a StartupMessage it reads
  * typed messages. SSLRequest/GSSENCRequest keep it in the startup phase (the server answers 'N' and
  * the client then sends its StartupMessage).
+ *
+ * Message lengths are limited per type and phase, as PostgreSQL does, and checked at the header
+ * (before the body is buffered): until `authenticated()` is called, a password/SASL message may
+ * have MAX_AUTH_MESSAGE_LENGTH bytes and anything else MAX_SMALL_MESSAGE_LENGTH, so an
+ * unauthenticated client can make the proxy hold at most 64 KiB. Afterwards Query, Parse and
+ * FunctionCall may reach the statement limit, Bind and CopyData the message limit, and every other
+ * message MAX_SMALL_MESSAGE_LENGTH. (A client that pipelines a large Query behind its last SASL
+ * message, before AuthenticationOk, is refused: no real client does.)
  */
 export class FrontendParser {
   private readonly framer = new Framer();
-  private startupPhase = true;
+  private phase: 'startup' | 'auth' | 'ready' = 'startup';
   private readonly maxMessage: number;
   private readonly maxStartup: number;
+  private maxStatement: number;
 
   constructor(limits: ParserLimits = {}) {
     this.maxMessage = limits.maxMessageLength ?? MAX_MESSAGE_LENGTH;
     this.maxStartup = limits.maxStartupLength ?? MAX_STARTUP_LENGTH;
+    this.maxStatement = Math.min(limits.maxStatementLength ?? DEFAULT_MAX_STATEMENT_LENGTH, this.maxMessage);
   }
 
   get inStartup(): boolean {
-    return this.startupPhase;
+    return this.phase === 'startup';
   }
 
   /** Bytes held back waiting for the rest of a message. */
@@ -207,18 +266,55 @@ export class FrontendParser {
     return this.framer.buffered;
   }
 
+  /**
+   * The client has authenticated: large messages are allowed from now on. `maxStatementLength`
+   * replaces the statement limit given to the constructor (the proxy's configured value).
+   */
+  authenticated(maxStatementLength?: number): void {
+    this.phase = 'ready';
+    if (maxStatementLength !== undefined) {
+      if (!Number.isInteger(maxStatementLength) || maxStatementLength < 4) {
+        throw new TypeError(`maxStatementLength must be an integer of at least 4, not ${maxStatementLength}`);
+      }
+      this.maxStatement = Math.min(maxStatementLength, this.maxMessage);
+    }
+  }
+
   /** Throws ProtocolError on malformed input; the connection must then be closed. */
   parse(chunk: Buffer, onMessage: (msg: FrontendMessage) => void): void {
     this.framer.feed(
       chunk,
-      () => (this.startupPhase ? 4 : 5),
-      () => (this.startupPhase ? this.maxStartup : this.maxMessage),
+      () => (this.phase === 'startup' ? 4 : 5),
+      (code, len) => this.checkLength(code, len),
       (raw) => {
-        const msg = this.startupPhase ? decodeStartupPacket(raw) : decodeFrontendMessage(raw);
-        if (msg.type === 'startup') this.startupPhase = false;
+        const msg = this.phase === 'startup' ? decodeStartupPacket(raw) : decodeFrontendMessage(raw);
+        if (msg.type === 'startup') this.phase = 'auth';
         onMessage(msg);
       },
     );
+  }
+
+  private checkLength(code: number, len: number): void {
+    if (code < 0) return checkMax(len, this.maxStartup);
+    checkMax(len, this.maxMessage);
+    const c = String.fromCharCode(code);
+    const name = FRONTEND_NAMES[c];
+    if (name === undefined) throw unknownType(code);
+    let max: number;
+    let why: string;
+    if (this.phase === 'auth') {
+      max = c === 'p' ? MAX_AUTH_MESSAGE_LENGTH : MAX_SMALL_MESSAGE_LENGTH;
+      why = 'before authentication completes';
+    } else if (c === 'Q' || c === 'P' || c === 'F') {
+      max = this.maxStatement;
+      why = 'for a statement';
+    } else if (c === 'B' || c === 'd') {
+      return; // values, not SQL: the message limit above applies
+    } else {
+      max = MAX_SMALL_MESSAGE_LENGTH;
+      why = 'for this message type';
+    }
+    if (len > max) throw new ProtocolError(`${name} message length ${len} exceeds the maximum of ${max} ${why}`);
   }
 }
 
@@ -336,7 +432,7 @@ function decodeFrontendMessage(raw: Buffer): FrontendMessage {
     case 'p':
       return { type: 'password', raw, body };
     default:
-      throw new ProtocolError(`unknown frontend message type 0x${raw[0]!.toString(16).padStart(2, '0')}`);
+      throw unknownType(raw[0]!);
   }
 }
 
@@ -379,7 +475,7 @@ export class BackendParser {
     this.framer.feed(
       chunk,
       () => 5,
-      () => this.maxMessage,
+      (_code, len) => checkMax(len, this.maxMessage),
       (raw) => onFrame({ code: raw[0]!, raw, body: raw.subarray(5) }),
     );
   }
