@@ -6,9 +6,10 @@
 // column through tollgate and reports the proxy's peak resident memory.
 //
 // Environment: PGHOST/PGPORT of the real server (default 127.0.0.1:5432, user postgres),
-// BENCH_SECONDS per run (default 5), BENCH_ROUNDS (default 3), BENCH_SCALE (default 1).
+// BENCH_SECONDS per run (default 5), BENCH_ROUNDS (default 3), BENCH_SCALE (default 1), BENCH_DIST
+// (the build to run, default dist/), BENCH_NODE_FLAGS (extra node flags for the proxy, e.g. to profile).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,7 +21,8 @@ const port = Number(process.env.PGPORT ?? 5432);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const scale = Number(process.env.BENCH_SCALE ?? 1);
-const withMemory = process.argv.includes('--memory');
+const memoryOnly = process.argv.includes('--memory-only');
+const withMemory = memoryOnly || process.argv.includes('--memory');
 const db = 'tollgate_bench';
 const password = 'bench-secret-not-for-production';
 const work = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
@@ -104,12 +106,14 @@ function uidOf(user) {
 }
 
 async function startTollgate(policyFile) {
-  const cli = join(root, 'dist', 'cli.js');
-  if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run npm run build first');
+  // BENCH_DIST: another build's directory (to compare two builds without touching dist/).
+  const cli = join(resolve(root, process.env.BENCH_DIST ?? 'dist'), 'cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
   const p = await freePort();
   const child = spawn(
     process.execPath,
     [
+      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       cli, 'serve',
       '--policy', policyFile,
       '--role', 'bench',
@@ -155,10 +159,12 @@ async function measureMemory(tollgate) {
        SELECT g AS id, 'person' || g || '@example.com' AS email FROM generate_series(1, 5000000) g;`,
     db,
   );
+  // The sampler runs on this process's event loop, so psql runs as an async child (a spawnSync would
+  // block every sample and report 0).
   let peak = 0;
   const sample = setInterval(() => {
     try {
-      const status = execFileSync('cat', [`/proc/${tollgate.child.pid}/status`], { encoding: 'utf8' });
+      const status = readFileSync(`/proc/${tollgate.child.pid}/status`, 'utf8');
       const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
       peak = Math.max(peak, rss);
     } catch {
@@ -166,10 +172,17 @@ async function measureMemory(tollgate) {
     }
   }, 50);
   const started = Date.now();
-  const r = spawnSync('sh', ['-c', `psql -h 127.0.0.1 -p ${tollgate.port} -U tollgate -d ${db} -tAc 'SELECT id, email FROM bench_people' | tail -n 1`], {
-    encoding: 'utf8',
-    env: { ...process.env, PGPASSWORD: password },
-    maxBuffer: 1 << 20,
+  const r = await new Promise((res, rej) => {
+    const child = spawn('sh', ['-c', `psql -h 127.0.0.1 -p ${tollgate.port} -U tollgate -d ${db} -tAc 'SELECT id, email FROM bench_people' | tail -n 1`], {
+      env: { ...process.env, PGPASSWORD: password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', rej);
+    child.on('close', (status) => res({ status, stdout, stderr }));
   });
   clearInterval(sample);
   psql('DROP TABLE IF EXISTS bench_people', db);
@@ -215,7 +228,7 @@ async function main() {
   ];
   try {
     const cells = [];
-    for (const mode of ['simple', 'prepared']) {
+    for (const mode of memoryOnly ? [] : ['simple', 'prepared']) {
       for (const clients of [1, 8]) {
         const runs = Object.fromEntries(paths.map((p) => [p.name, []]));
         for (let r = 0; r < rounds; r++) {

@@ -2,6 +2,7 @@
 // canonicalJson(line), so a verifier can recompute every byte: any edit, even one that keeps the JSON
 // meaning (spacing, key order, a duplicate key that a naive reader would see first), is detected.
 
+import * as cryptoModule from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /** `prev` of the first line of every log. */
@@ -21,8 +22,9 @@ function serialize(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + serialize(value[i]);
+    if (value.length === 0) return '[]';
+    let out = `[${serialize(value[0])}`;
+    for (let i = 1; i < value.length; i++) out += `,${serialize(value[i])}`;
     return `${out}]`;
   }
   const obj = value as Record<string, unknown>;
@@ -32,17 +34,21 @@ function serialize(value: unknown): string {
     const known = frozenJson.get(obj);
     if (known !== undefined) return known;
   }
-  const keys = Object.keys(obj).sort();
+  const keys = Object.keys(obj);
+  // Keys in code-unit order: the default sort compares UTF-16 code units, which is that order.
+  if (keys.length > 1) keys.sort();
   let out = '{';
   let first = true;
+  let primitives = true;
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${serialize(v)}`;
+    if (v !== null && typeof v === 'object') primitives = false;
+    out += first ? `${JSON.stringify(k)}:${serialize(v)}` : `,${JSON.stringify(k)}:${serialize(v)}`;
     first = false;
   }
   out += '}';
-  if (frozen && Object.values(obj).every((v) => v === null || typeof v !== 'object')) frozenJson.set(obj, out);
+  if (frozen && primitives) frozenJson.set(obj, out);
   return out;
 }
 
@@ -53,23 +59,35 @@ export function lineHash(lineWithoutHash: Record<string, unknown>): string {
   return sha256(canonicalJson(lineWithoutHash));
 }
 
+/** crypto.hash (Node ≥ 20.12) is a one-shot SHA-256 without a Hash object per line. */
+const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /**
  * The writer's fast path: `body` must already be plain JSON data (strings, finite numbers, booleans,
- * null, arrays, plain objects), as sanitizeEntry produces. Serializes the top level once and returns
- * the hash and the canonical line with the hash inserted at its sorted place.
+ * null, arrays, plain objects), as sanitizeEntry produces. Serializes each top-level field once, in
+ * sorted key order, into the part before `hash` and the part after it; the hash is computed over the line
+ * without `hash` (the two parts joined), and the line is the two parts with the hash
+ * between them. Equal to canonicalJson({...body, hash}) byte for byte.
  */
 export function sealLine(body: Record<string, unknown>): { hash: string; text: string } {
-  const parts = Object.keys(body)
-    .filter((k) => body[k] !== undefined && k !== 'hash')
-    .sort()
-    .map((k) => [k, `${JSON.stringify(k)}:${serialize(body[k])}`] as const);
-  const hash = sha256(`{${parts.map((p) => p[1]).join(',')}}`);
-  const at = parts.findIndex(([k]) => k > 'hash');
-  const withHash = parts.map((p) => p[1]);
-  withHash.splice(at < 0 ? withHash.length : at, 0, `"hash":${JSON.stringify(hash)}`);
-  return { hash, text: `{${withHash.join(',')}}` };
+  const keys = Object.keys(body);
+  keys.sort();
+  let before = '';
+  let after = '';
+  for (const k of keys) {
+    if (k === 'hash') continue;
+    const v = body[k];
+    if (v === undefined) continue;
+    const field = `${JSON.stringify(k)}:${serialize(v)}`;
+    if (k < 'hash') before = before === '' ? field : `${before},${field}`;
+    else after = after === '' ? field : `${after},${field}`;
+  }
+  const hash = sha256(`{${before}${before !== '' && after !== '' ? ',' : ''}${after}}`);
+  const hashField = `"hash":"${hash}"`;
+  const text = `{${before === '' ? '' : `${before},`}${hashField}${after === '' ? '' : `,${after}`}}`;
+  return { hash, text };
 }

@@ -3,6 +3,7 @@
 // fsynced. Each line is canonicalJson({...entry, seq, prev, hash}) where hash = SHA-256 of the line
 // without `hash` and prev = the previous line's hash (GENESIS for the first line).
 
+import { writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { canonicalJson, GENESIS, lineHash, sealLine } from './canonical.js';
 import { compileScrubber, sanitizeEntry } from './redact.js';
@@ -65,6 +66,8 @@ export class AuditLog {
     const writer = new OrderedWriter(
       {
         write: async (data) => (await handle.write(data)).bytesWritten,
+        // Appends to a local file land in the page cache: a direct write per drained batch.
+        writeSync: (data) => writeSync(handle.fd, data),
         sync: () => handle.sync(),
         close: () => handle.close(),
       },
