@@ -20,6 +20,7 @@ import { ColumnCatalog } from './catalog.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
 import { maskValue } from './mask-values.js';
+import { errorResponse, FrontendParser } from './protocol.js';
 import { ScramServer } from './scram.js';
 import { connectUpstream } from './upstream.js';
 import { ViewOrigins } from './view-origins.js';
@@ -45,6 +46,11 @@ export interface RunningProxy {
    */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
+
+/** Concurrent client connections unless ProxyConfig.maxClientConnections says otherwise. */
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 64;
+/** Time to complete startup and SCRAM unless ProxyConfig.authTimeoutMs says otherwise. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 30_000;
 
 const stderrLogger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -112,6 +118,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   };
 
   const live = new Set<ProxyConnection>();
+  const maxClients = positiveInt(config.maxClientConnections, DEFAULT_MAX_CLIENT_CONNECTIONS, 'maxClientConnections');
+  const authTimeoutMs = positiveInt(config.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS, 'authTimeoutMs');
+  let refusing = 0;
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.on('error', () => {}); // the connection's own handler closes it; never crash the process
     try {
@@ -119,9 +128,26 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
         socket.destroy();
         return;
       }
+      if (live.size >= maxClients) {
+        // Like PostgreSQL: no session (and no upstream connection) for a client over the limit.
+        // Refusals in progress are bounded too, so a flood of them cannot pile up.
+        if (refusing >= maxClients) {
+          socket.destroy();
+          return;
+        }
+        refusing++;
+        refuseTooMany(socket, connDeps, authTimeoutMs, () => refusing--);
+        return;
+      }
       const conn = new ProxyConnection(socket, connDeps);
       live.add(conn);
-      void conn.closed.then(() => live.delete(conn));
+      // PostgreSQL's authentication_timeout: an unauthenticated client must not hold a slot.
+      const deadline = setTimeout(() => conn.authDeadline(authTimeoutMs / 1000), authTimeoutMs);
+      deadline.unref();
+      void conn.closed.then(() => {
+        clearTimeout(deadline);
+        live.delete(conn);
+      });
       conn.start();
     } catch (err) {
       logger.warn(`tollgate: cannot start a connection: ${(err as Error).message}`);
@@ -170,6 +196,61 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     },
   };
 }
+
+function positiveInt(v: number | undefined, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`tollgate: ${what} must be a positive integer, not ${v}`);
+  return v;
+}
+
+/**
+ * Answers a client over the connection limit as PostgreSQL does: after its startup packet (so a
+ * client that first asks for SSL reads 'N', then the error), FATAL 53300. A CancelRequest is still
+ * honoured: a client at the limit must be able to stop its own query.
+ */
+function refuseTooMany(socket: Socket, deps: ConnectionDeps, timeoutMs: number, done: () => void): void {
+  const parser = new FrontendParser();
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    socket.removeAllListeners('data');
+    // A peer that never closes its side must not keep the socket.
+    setTimeout(() => socket.destroy(), 1000).unref();
+    done();
+  };
+  const timer = setTimeout(() => {
+    finish();
+    socket.destroy();
+  }, Math.min(timeoutMs, 10_000));
+  timer.unref();
+  socket.on('close', finish);
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      parser.parse(chunk, (m) => {
+        if (finished) return;
+        if (m.type === 'sslRequest' || m.type === 'gssEncRequest') {
+          socket.write('N');
+        } else if (m.type === 'cancelRequest') {
+          finish();
+          socket.end();
+          const key = deps.cancelKeys.lookup(m.pid, m.secret);
+          if (key) deps.sendCancel(deps.config.upstream, key).catch((err: Error) => deps.logger.warn(`tollgate: cancel request failed: ${err.message}`));
+        } else {
+          finish();
+          socket.end(errorResponse({ severity: 'FATAL', code: TOO_MANY_CONNECTIONS, message: 'sorry, too many clients already' }));
+        }
+      });
+    } catch {
+      finish();
+      socket.destroy();
+    }
+  });
+}
+
+/** SQLSTATE too_many_connections. */
+const TOO_MANY_CONNECTIONS = '53300';
 
 /** The upstream URL's password (and its decoded form) must never reach the audit log. */
 function upstreamSecrets(url: string): string[] {
