@@ -40,7 +40,7 @@ import type { ReviewOutcome, Approver } from '../approval/types.js';
 import type { AuditEntry } from '../audit/types.js';
 import type { DecideContext } from '../policy/engine.js';
 import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
-import type { NamedDefinition } from '../sql/types.js';
+import type { Access, NamedDefinition } from '../sql/types.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys } from './cancel-keys.js';
 import { ProtocolError, SQLSTATE, deniedRefusal, sessionExpiredRefusal, type Refusal } from './errors.js';
@@ -90,7 +90,11 @@ export interface ConnectionDeps {
   config: ProxyConfig;
   engine: EngineLike;
   catalog: CatalogLike;
-  audit: { append(entry: AuditEntry): void };
+  /**
+   * The audit log. `writeError` (AuditLog's) non-null means records are not reaching the disk:
+   * every new statement is then denied (nothing may run unrecorded).
+   */
+  audit: { append(entry: AuditEntry): void; readonly writeError?: unknown };
   approver: Approver;
   redact(sql: string): string;
   /**
@@ -100,7 +104,7 @@ export interface ConnectionDeps {
   shapeKey?(sql: string): string | null;
   maskValue: MaskValueFn;
   maskKey: Buffer;
-  connectUpstream(url: string, opts: { applicationName?: string }): Promise<UpstreamSession>;
+  connectUpstream(url: string, opts: { applicationName?: string; searchPath?: string }): Promise<UpstreamSession>;
   sendCancel(url: string, key: { pid: number; secret: Buffer }): Promise<void>;
   createScram(secret: string): ScramServerLike;
   cancelKeys: CancelKeys;
@@ -124,6 +128,11 @@ export interface ConnectionDeps {
   schema?: { epoch: number; changed(): void };
   /** What views read (their result columns carry the view's own OID): masked when they read masked columns. */
   views?: ViewOriginsLike;
+  /**
+   * The search path every upstream session is opened with (a startup parameter, so a role or
+   * database default never applies and RESET returns to it). Default ['public'].
+   */
+  searchPath?: readonly string[];
   now?: () => Date;
 }
 
@@ -139,6 +148,8 @@ interface Stmt {
   plan: MaskPlan | null | undefined;
   planError?: string;
   approval?: AuditEntry['approval'];
+  /** The search path it was decided under (pathKey): the server re-plans it under the current one. */
+  path: string;
 }
 
 interface Portal {
@@ -156,6 +167,8 @@ interface Req {
   approval?: AuditEntry['approval'];
   masked?: MaskPlan['masked'];
   rows?: number;
+  /** The search path it was decided under (pathKey), null when unsure; kept with a PREPARE it defines. */
+  path?: string | null;
 }
 
 interface ActivePlan {
@@ -171,7 +184,8 @@ type Item =
   | { t: 'describeP'; portal: Portal }
   | { t: 'bind' }
   | { t: 'close' }
-  | { t: 'sync' }
+  /** `ignorable`: sent after an Execute that may start COPY IN, which makes the server ignore it. */
+  | { t: 'sync'; ignorable?: boolean }
   | { t: 'execute'; portal: Portal; req: Req; active: ActivePlan | null; started: boolean }
   /** The proxy's own `current_schemas(false)` lookup: nothing of it reaches the client. */
   | { t: 'lookup'; schemas: string[] | null; failed: boolean; done: () => void };
@@ -219,9 +233,22 @@ export class ProxyConnection {
    * deciding whenever it may have changed since (`pathStale`): after such a statement and after
    * every transaction end (a rollback or SET LOCAL reverts it).
    */
-  private searchPath: string[] | undefined;
+  private searchPath: string[];
+  /** The path the upstream session was opened with: its default (RESET, DISCARD ALL return to it). */
+  private readonly pinnedPath: string[];
+  /** Every schema any path of this session named: a rollback may bring any of them back. */
+  private readonly pathsUsed = new Set<string>();
   private pathTouched = false;
   private pathStale = false;
+  /** SQL PREPARE'd statements: the path each was decided under (null: unsure → EXECUTE refused). */
+  private readonly definitionPaths = new Map<string, string | null>();
+  /**
+   * The upstream is in COPY IN (CopyInResponse seen, CommandComplete/ErrorResponse not yet): it
+   * ignores Sync and Flush then, so they must not get a pending item.
+   */
+  private copyIn = false;
+  /** An Execute of COPY FROM was forwarded and the client has not ended the copy yet. */
+  private copyExpected = false;
   /** Extended-protocol messages were forwarded since the last Sync. */
   private extendedOpen = false;
   private idleWaiters: (() => void)[] = [];
@@ -240,7 +267,11 @@ export class ProxyConnection {
   /** Resolves when both sockets are gone. */
   readonly closed = new Promise<void>((r) => (this.closedResolve = r));
 
-  constructor(private readonly client: Socket, private readonly deps: ConnectionDeps) {}
+  constructor(private readonly client: Socket, private readonly deps: ConnectionDeps) {
+    this.pinnedPath = [...(deps.searchPath ?? ['public'])];
+    this.searchPath = [...this.pinnedPath];
+    for (const x of this.pinnedPath) this.pathsUsed.add(x);
+  }
 
   start(): void {
     this.client.setNoDelay(true);
@@ -515,7 +546,10 @@ export class ProxyConnection {
   private async connectUpstream(): Promise<void> {
     let up: UpstreamSession;
     try {
-      up = await this.deps.connectUpstream(this.deps.config.upstream, { applicationName: this.applicationName });
+      up = await this.deps.connectUpstream(this.deps.config.upstream, {
+        applicationName: this.applicationName,
+        searchPath: this.pinnedPath.map(quoteIdent).join(', '),
+      });
     } catch (err) {
       // The error text may name the host; never the password (connectUpstream's contract).
       this.deps.logger.warn(`tollgate: upstream connection failed: ${(err as Error).message}`);
@@ -577,14 +611,28 @@ export class ProxyConnection {
         return;
       }
       case 'sync':
+        if (this.copyIn) {
+          // PostgreSQL ignores a Sync during COPY IN (libpq sends one): no answer will come.
+          this.sendUpstream(m.raw);
+          return;
+        }
         this.skipUntilSync = false;
+        if (this.copyExpected) {
+          // Whether the server ignores it depends on whether the COPY starts: decided at CopyInResponse.
+          this.forward(m.raw, { t: 'sync', ignorable: true });
+          return;
+        }
         this.forward(m.raw, { t: 'sync' });
         this.extendedOpen = false;
         return;
-      case 'flush':
-      case 'copyData':
       case 'copyDone':
       case 'copyFail':
+        this.copyIn = false;
+        this.copyExpected = false;
+        this.sendUpstream(m.raw);
+        return;
+      case 'flush':
+      case 'copyData':
         // COPY data carries no SQL; the COPY statement itself was decided at Query/Parse.
         this.sendUpstream(m.raw);
         return;
@@ -625,6 +673,7 @@ export class ProxyConnection {
    * extended-protocol pipeline).
    */
   private searchPathReady(): Promise<Refusal | null> | Refusal | null {
+    if (this.deps.audit.writeError) return deniedRefusal(null, 'audit log unavailable');
     if (!this.pathTouched || !this.pathStale) return null;
     if (this.extendedOpen) {
       return deniedRefusal(null, 'the search path may have changed inside this pipeline; send Sync before the next statement');
@@ -644,16 +693,38 @@ export class ProxyConnection {
     // In a failed transaction the lookup fails too: keep the last known path (only ROLLBACK can run).
     if (!item.failed && item.schemas) {
       this.searchPath = item.schemas;
+      for (const x of item.schemas) this.pathsUsed.add(x);
       this.pathStale = false;
     }
   }
 
-  /** Marks the search path as possibly changed when an allowed statement touches it. */
+  /**
+   * Marks the search path as possibly changed by an allowed statement. Once anything may have set it
+   * (SET/RESET search_path, set_config, a user function or DO block), every statement that can move
+   * it (transaction control incl. ROLLBACK TO and AND CHAIN, RESET ALL, DISCARD, DDL, another call)
+   * makes the proxy read it again before its next decision.
+   */
   private notePathChange(s: StatementDecision | undefined): void {
-    if (s && s.accesses.some((a) => (a.kind === 'set' || a.kind === 'reset') && a.object === 'search_path')) {
-      this.pathTouched = true;
-      this.pathStale = true;
-    }
+    if (!s) return;
+    if (setsPath(s)) this.pathTouched = true;
+    if (this.pathTouched && mayMovePath(s)) this.pathStale = true;
+  }
+
+  /** pathKey of the path statement `i` of a message was decided under, null when an earlier one may have moved it. */
+  private pathAt(statements: readonly StatementDecision[], i: number): string | null {
+    for (let j = 0; j < i; j++) if (mayMovePath(statements[j]!)) return null;
+    return pathKey(this.searchPath);
+  }
+
+  /**
+   * A prepared statement is re-planned by the server under the search path of its use: one decided
+   * under another path is refused (it would resolve names the policy never saw).
+   */
+  private preparedElsewhere(name: string, decidedUnder: string | null | undefined, now: string | null): Refusal | null {
+    if (decidedUnder !== undefined && decidedUnder !== null && decidedUnder === now) return null;
+    const r = deniedRefusal(null, `prepared statement "${name}" was prepared under another search_path`);
+    r.detail = `${r.detail}; PostgreSQL re-plans a prepared statement under the current search_path, which the gateway did not decide it under: prepare it again`;
+    return r;
   }
 
   /**
@@ -666,8 +737,11 @@ export class ProxyConnection {
     else this.portals.delete(s.defines.name);
   }
 
-  private rememberDefinition(s: StatementDecision | undefined): void {
-    if (s?.defines) this.definitions.set(`${s.defines.namespace}:${s.defines.name}`, s.defines);
+  private rememberDefinition(s: StatementDecision | undefined, path: string | null | undefined): void {
+    if (!s?.defines) return;
+    const key = `${s.defines.namespace}:${s.defines.name}`;
+    this.definitions.set(key, s.defines);
+    this.definitionPaths.set(key, path ?? null);
   }
 
   private enqueueLocal(make: () => Buffer[]): void {
@@ -686,15 +760,31 @@ export class ProxyConnection {
   /** Decides; never throws (an engine failure is a denial). */
   private decide(sql: string): Decision {
     try {
-      const ctx: DecideContext = { definitions: this.lookupDefinition };
-      if (this.searchPath) ctx.searchPath = this.searchPath;
-      return this.deps.engine.decide(sql, ctx);
+      const d = this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: this.searchPath });
+      if (d.statements.length < 2) return d;
+      // Several statements in one message: the analysis follows SET search_path inside it, but not
+      // what a transaction end, ROLLBACK TO, RESET or a function may bring back. Those resolve
+      // unqualified names under every schema the session has used (and the session default).
+      const st = d.statements;
+      let moves = false;
+      for (let i = 0; i < st.length - 1; i++) {
+        if (!mayMovePath(st[i]!)) continue;
+        moves = true;
+        if (resetsAll(st[i]!) && st.slice(0, i).some(setsPath)) {
+          return denyAll(sql, 'this message sets the search path and then resets it (RESET ALL, DISCARD, SET … FROM CURRENT) before more statements; send them as separate messages');
+        }
+        if (st[i]!.accesses.some(mayRunSql)) {
+          return denyAll(sql, 'a function or DO block in this message may change the search path before the statements after it; send them as separate messages');
+        }
+      }
+      if (!moves) return d;
+      const others = [...this.pathsUsed].filter((x) => !this.searchPath.includes(x));
+      if (others.length === 0) return d;
+      const all = [...this.searchPath, ...others].filter((x) => x !== 'pg_catalog');
+      if (this.searchPath.includes('pg_catalog') || this.pathsUsed.has('pg_catalog')) all.push('pg_catalog');
+      return this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: all });
     } catch (err) {
-      const reason = `the statement could not be analysed (${(err as Error).message})`;
-      return {
-        decision: 'deny',
-        statements: [{ sql, kind: 'other', decision: 'deny', rule: null, reason, accesses: [], masked: [] }],
-      };
+      return denyAll(sql, `the statement could not be analysed (${(err as Error).message})`);
     }
   }
 
@@ -719,9 +809,19 @@ export class ProxyConnection {
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r }), P.readyForQuery(this.txStatus)]);
       return;
     }
-    const d = this.decide(m.sql);
+    const decided = this.sessionChecks(this.decide(m.sql));
+    if (!(decided instanceof Promise)) return this.onQueryDecided(m, decided, time, start);
+    return decided.then((d) => {
+      if (this.phase === 'closed') return;
+      const r = this.onQueryDecided(m, d, time, start);
+      this.flush();
+      return r;
+    });
+  }
+
+  private onQueryDecided(m: Extract<P.FrontendMessage, { type: 'query' }>, d: Decision, time: string, start: number): Promise<void> | void {
     const proceed = (approval?: AuditEntry['approval']): void => {
-      const reqs: Req[] = d.statements.map((s) => ({ time, start, sql: s.sql, decision: s, approval }));
+      const reqs: Req[] = d.statements.map((s, i) => ({ time, start, sql: s.sql, decision: s, approval, path: this.pathAt(d.statements, i) }));
       for (const s of d.statements) {
         this.notePathChange(s);
         this.forgetShadowed(s);
@@ -812,13 +912,30 @@ export class ProxyConnection {
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
     };
     if (this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), undefined);
-    const d = this.decide(m.sql);
+    const decided = this.sessionChecks(this.decide(m.sql));
+    if (!(decided instanceof Promise)) return this.onParseDecided(m, decided, time, start, refuse);
+    return decided.then((d) => {
+      if (this.phase === 'closed') return;
+      const r = this.onParseDecided(m, d, time, start, refuse);
+      this.flush();
+      return r;
+    });
+  }
+
+  private onParseDecided(
+    m: Extract<P.FrontendMessage, { type: 'parse' }>,
+    d: Decision,
+    time: string,
+    start: number,
+    refuse: (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']) => void,
+  ): Promise<void> | void {
     const s = d.statements.length === 1 ? d.statements[0]! : decidingStatement(d);
+    const path = pathKey(this.searchPath);
     const proceed = (approval?: AuditEntry['approval']): void => {
-      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval };
+      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval, path };
       const prev = this.statements.get(m.name);
       this.statements.set(m.name, stmt);
-      this.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval } });
+      this.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval, path } });
       // Learn the result columns now: a client may Bind/Execute without ever asking Describe.
       if (this.deps.masksConfigured === false) stmt.plan = null;
       else this.forward(P.describe('S', m.name), { t: 'describeS', stmt, injected: true });
@@ -834,6 +951,70 @@ export class ProxyConnection {
     });
   }
 
+  /**
+   * What the policy cannot see but the session can: an EXECUTE of a statement PREPAREd under another
+   * search path, a COPY TO of a table (or a view of one) with masked columns (COPY has no
+   * RowDescription to mask by). Either turns the decision into a denial.
+   */
+  private sessionChecks(d: Decision): Decision | Promise<Decision> {
+    if (d.decision === 'deny') return d;
+    const st = d.statements;
+    for (const [i, s] of st.entries()) {
+      if (s.uses?.namespace !== 'prepared') continue;
+      const name = s.uses.name;
+      const key = `prepared:${name}`;
+      let defined = this.definitionPaths.get(key);
+      for (let j = 0; j < i; j++) if (st[j]!.defines?.namespace === 'prepared' && st[j]!.defines!.name === name) defined = this.pathAt(st, j);
+      const r = this.preparedElsewhere(name, defined, this.pathAt(st, i));
+      if (r) return denied(d, s, r.message.replace(/^tollgate: denied: /, ''), r.detail);
+    }
+    const copy = this.copyMasked(d);
+    if (copy === null) return d;
+    const toDecision = (why: string | null): Decision => (why === null ? d : denied(d, undefined, `result refused: ${why}`));
+    return copy instanceof Promise ? copy.then(toDecision) : toDecision(copy);
+  }
+
+  /** Why a COPY … TO in `d` would stream masked values, or null. */
+  private copyMasked(d: Decision): Promise<string | null> | string | null {
+    if (this.deps.masksConfigured === false) return null;
+    const objects = new Set<string>();
+    for (const s of d.statements) {
+      if (!s.accesses.some((a) => a.kind === 'copy_to')) continue;
+      if (s.masked.length) return 'COPY cannot mask columns; the statement reads masked columns';
+      for (const a of s.accesses) {
+        if (a.object === undefined || a.object.startsWith('program:') || a.object.startsWith('file:')) continue;
+        objects.add(a.object);
+      }
+    }
+    const checks: Promise<string | null>[] = [];
+    for (const o of objects) {
+      const dot = o.indexOf('.');
+      if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
+      const schema = o.slice(0, dot);
+      const table = o.slice(dot + 1);
+      if (this.tableHasMasks(schema, table)) return `COPY cannot mask columns; ${o} has masked columns`;
+      if (schema === 'pg_catalog' || schema === 'information_schema') continue;
+      const views = this.deps.views;
+      if (!views?.originsByName) return `COPY cannot mask columns; whether ${o} is a view of masked columns cannot be checked`;
+      checks.push(
+        views.originsByName(schema, table).then(
+          (origins) => (origins?.some((x) => this.originMasked(x.schema, x.table, x.column)) ? `COPY cannot mask columns; the view ${o} reads masked columns` : null),
+          (err: Error) => `COPY: the view check of ${o} failed (${err.message})`,
+        ),
+      );
+    }
+    if (checks.length === 0) return null;
+    return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
+  }
+
+  private tableHasMasks(schema: string, table: string): boolean {
+    return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true;
+  }
+
+  private originMasked(schema: string, table: string, column: string | null): boolean {
+    return column === null ? this.tableHasMasks(schema, table) : this.deps.engine.maskForColumn(schema, table, column) !== null;
+  }
+
   /** A reference to a statement or portal the proxy never saw (e.g. made by SQL PREPARE/DECLARE): refused. */
   private refuseUnknown(what: string): void {
     const r = deniedRefusal(null, `${what} was not prepared through the extended protocol; the gateway cannot vouch for it`);
@@ -842,9 +1023,29 @@ export class ProxyConnection {
     this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
   }
 
-  private onBind(m: Extract<P.FrontendMessage, { type: 'bind' }>): void {
+  private onBind(m: Extract<P.FrontendMessage, { type: 'bind' }>): Promise<void> | void {
     const stmt = this.statements.get(m.statement);
     if (!stmt) return this.refuseUnknown(`prepared statement "${m.statement}"`);
+    // The server plans the statement again at Bind when the search path changed since Parse.
+    const ready = this.searchPathReady();
+    if (ready === null) return this.onBindChecked(m, stmt);
+    const go = (r: Refusal | null): void => {
+      if (this.phase === 'closed') return;
+      if (r === null) return this.onBindChecked(m, stmt);
+      this.refuseExtended(stmt.sql, r);
+    };
+    return ready instanceof Promise ? ready.then(go) : go(ready);
+  }
+
+  private refuseExtended(sql: string, r: Refusal): void {
+    this.auditSimple(sql, 'deny', null, r.message);
+    this.skipUntilSync = true;
+    this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+  }
+
+  private onBindChecked(m: Extract<P.FrontendMessage, { type: 'bind' }>, stmt: Stmt): void {
+    const r = this.preparedElsewhere(stmt.name || '(unnamed)', stmt.path, pathKey(this.searchPath));
+    if (r) return this.refuseExtended(stmt.sql, r);
     const portal: Portal = { name: m.portal, stmt, formats: m.resultFormats };
     this.portals.set(m.portal, portal);
     this.forward(m.raw, { t: 'bind' });
@@ -868,6 +1069,7 @@ export class ProxyConnection {
     const stmt = portal.stmt;
     const time = new Date().toISOString();
     const start = performance.now();
+    if (this.deps.audit.writeError) return this.refuseExtended(stmt.sql, deniedRefusal(null, 'audit log unavailable'));
     if (this.expired()) {
       // A statement prepared before expiry must not run after it.
       const r = sessionExpiredRefusal(this.deps.config.session.expiresAt);
@@ -876,7 +1078,8 @@ export class ProxyConnection {
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
       return;
     }
-    const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval };
+    const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval, path: stmt.path };
+    if (stmt.decision?.accesses.some((a) => a.kind === 'copy_from')) this.copyExpected = true;
     this.notePathChange(stmt.decision);
     this.forgetShadowed(stmt.decision);
     this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
@@ -971,6 +1174,8 @@ export class ProxyConnection {
       this.emitLocalHead();
       return;
     }
+    if (code === P.B.CopyInResponse) this.enterCopyIn();
+    else if (code === P.B.ErrorResponse || code === P.B.CommandComplete) this.copyIn = false;
     switch (item.t) {
       case 'query':
         return this.onQueryResponse(item, f);
@@ -987,10 +1192,25 @@ export class ProxyConnection {
     }
   }
 
+  /**
+   * The upstream entered COPY IN: the Syncs the client sent after the Execute that started it were
+   * read during the copy and ignored, so no ReadyForQuery answers them.
+   */
+  private enterCopyIn(): void {
+    this.copyIn = true;
+    for (let i = this.pending.length - 1; i > 0; i--) {
+      const it = this.pending[i]!;
+      if (it.t === 'sync' && it.ignorable) this.pending.splice(i, 1);
+    }
+  }
+
   private readyForQuery(f: P.BackendFrame): void {
     const status = P.decodeReadyForQuery(f.body);
-    // A transaction ended: a rollback or SET LOCAL may have reverted the search path.
+    // A transaction ended: a rollback or SET LOCAL may have reverted the path. (ROLLBACK TO and
+    // AND CHAIN keep the status: mayMovePath marks them. BEGIN must not trigger a lookup: it
+    // would be the transaction's first query.)
     if (this.pathTouched && status === 'I' && this.txStatus !== 'I') this.pathStale = true;
+    this.copyExpected = false;
     this.txStatus = status;
     this.suppressUntilReady = false;
     this.sendClient(f.raw);
@@ -1045,7 +1265,7 @@ export class ProxyConnection {
         if (req) {
           if (f.code === P.B.CommandComplete) {
             req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
-            this.rememberDefinition(req.decision);
+            this.rememberDefinition(req.decision, req.path);
           }
           this.finishReq(req);
         }
@@ -1170,7 +1390,7 @@ export class ProxyConnection {
         return;
       case P.B.CommandComplete:
         item.req.rows = P.rowsFromTag(P.decodeCommandComplete(f.body));
-        this.rememberDefinition(item.portal.stmt.decision);
+        this.rememberDefinition(item.portal.stmt.decision, item.req.path);
         this.finishReq(item.req);
         this.sendClient(f.raw);
         this.popItem();
@@ -1402,9 +1622,67 @@ export class ProxyConnection {
  */
 const VALUE_BEARING = new Set(['22', '23', 'P0', '38', '39', '2F', 'XX']);
 
+/** A DO block or a call that may run SQL of its own (a user function, a dangerous built-in): it may SET anything. */
+function mayRunSql(a: Access): boolean {
+  return a.kind === 'do' || (a.kind === 'call' && (a.exact === true || !a.object?.startsWith('pg_catalog.')));
+}
+
+/** The statement sets the search path itself (or may: a function can call set_config). */
+function setsPath(s: StatementDecision): boolean {
+  return s.accesses.some((a) => ((a.kind === 'set' || a.kind === 'reset') && a.object === 'search_path') || mayRunSql(a));
+}
+
+/**
+ * The statement may move the session's search path once it was ever changed: transaction control
+ * (ROLLBACK, ROLLBACK TO, COMMIT of a SET LOCAL, AND CHAIN), RESET ALL / DISCARD, SET … FROM
+ * CURRENT, DDL (a created or renamed schema changes what the path names), calls.
+ */
+function mayMovePath(s: StatementDecision): boolean {
+  if (setsPath(s)) return true;
+  if ((s.kind === 'transaction' || s.accesses.some((a) => a.kind === 'transaction')) && !keepsPath(s.sql)) return true;
+  return s.accesses.some((a) => a.kind === 'reset' || a.kind === 'create' || a.kind === 'alter' || a.kind === 'drop');
+}
+
+/**
+ * Transaction statements that never move the search path: BEGIN, START TRANSACTION, SAVEPOINT,
+ * RELEASE, SET TRANSACTION. (A lookup of the path between BEGIN and SET TRANSACTION would be the
+ * transaction's first query and break it.) Anything else, or any doubt, counts as moving it.
+ */
+function keepsPath(sql: string): boolean {
+  const text = sql.replace(/^(?:\s+|--[^\n]*(?:\n|$)|\/\*[^*]*\*+(?:[^/*][^*]*\*+)*\/)*/, '');
+  return /^(?:begin|start\s+transaction|savepoint|release|set\s+transaction)\b/i.test(text) && !/\band\s+chain\b/i.test(text);
+}
+
+/** RESET ALL, DISCARD ALL or SET search_path FROM CURRENT: the analysis cannot follow where they lead. */
+function resetsAll(s: StatementDecision): boolean {
+  return s.accesses.some(
+    (a) => (a.kind === 'reset' && a.object === 'all') || (a.kind === 'set' && a.object === 'search_path' && /\bfrom\s+current\b/i.test(s.sql)),
+  );
+}
+
+/** A search path as a comparable key. */
+function pathKey(path: readonly string[]): string {
+  return JSON.stringify(path);
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A decision denying the whole message. */
+function denyAll(sql: string, reason: string): Decision {
+  return { decision: 'deny', statements: [{ sql, kind: 'other', decision: 'deny', rule: null, reason, accesses: [], masked: [] }] };
+}
+
 /** Statements after which the catalog may name columns differently. */
 function changesSchema(s: StatementDecision): boolean {
   return s.accesses.some((a) => a.kind === 'create' || a.kind === 'alter' || a.kind === 'drop');
+}
+
+/** `d` denied by the session (not the policy): `s` (else every statement) carries the reason. */
+function denied(d: Decision, s: StatementDecision | undefined, reason: string, detail?: string): Decision {
+  const mark = (x: StatementDecision): StatementDecision => ({ ...x, decision: 'deny', rule: null, reason: detail ? `${reason} (${detail})` : reason });
+  return { decision: 'deny', statements: d.statements.map((x) => (!s || x === s ? mark(x) : x)) };
 }
 
 /** The statement that decides a multi-statement message (the most restrictive). */

@@ -55,6 +55,12 @@ export interface Upstream {
 export interface ConnectOptions {
   /** application_name sent upstream; the URL's `application_name` wins over the default 'tollgate'. */
   applicationName?: string;
+  /**
+   * The session's search_path, sent as a startup parameter (default `public`). A startup value
+   * overrides `ALTER ROLE/DATABASE … SET search_path` and is what RESET / SET … TO DEFAULT return
+   * to, so the gateway knows the path its name resolution must use.
+   */
+  searchPath?: string;
   /** Whole handshake deadline (TCP, TLS, auth, startup). Default: URL connect_timeout, else 10 s. */
   timeoutMs?: number;
 }
@@ -499,6 +505,9 @@ export function startupParameters(t: UpstreamTarget, opts: ConnectOptions = {}):
     // (`'a\'` ends at the quote). A database or role default of off must not change that.
     standard_conforming_strings: 'on',
     application_name: t.applicationName ?? opts.applicationName ?? 'tollgate',
+    // The gateway resolves unqualified names with this path: pin it, never inherit "$user" or a
+    // role/database default the policy knows nothing of.
+    search_path: opts.searchPath ?? 'public',
   };
 }
 

@@ -16,6 +16,11 @@ export interface ViewOrigin {
 export interface ViewOriginsLike {
   /** The columns the relation reads when it is a view or materialized view; null for a table. */
   origins(relationOid: number): Promise<ViewOrigin[] | null>;
+  /**
+   * The same for a relation named `schema.name` (COPY has no RowDescription to carry an OID);
+   * null when it is not a view (or does not exist: the statement then fails on the server).
+   */
+  originsByName?(schema: string, name: string): Promise<ViewOrigin[] | null>;
 }
 
 const MAX_OID = 4294967295;
@@ -38,6 +43,17 @@ export class ViewOrigins implements ViewOriginsLike {
       this.cache.set(relationOid, hit);
     }
     return hit;
+  }
+
+  async originsByName(schema: string, name: string): Promise<ViewOrigin[] | null> {
+    const s = await this.getSession();
+    const rows = await s.query(
+      `SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${quoteLiteral(schema)} AND c.relname = ${quoteLiteral(name)}`,
+    );
+    const oid = Number(rows[0]?.[0]);
+    if (!rows.length || !Number.isInteger(oid)) return null;
+    return this.origins(oid);
   }
 
   /** Forgets everything (after DDL). */
@@ -92,4 +108,10 @@ export class ViewOrigins implements ViewOriginsLike {
        WHERE c.relkind IN ('r', 'p', 'f', 'm', 'v')`);
     return rows.map((r) => ({ schema: r[0] ?? '', table: r[1] ?? '', column: r[2] ?? null }));
   }
+}
+
+/** A string literal for a session with standard_conforming_strings on (the proxy pins it). */
+function quoteLiteral(v: string): string {
+  if (v.includes('\u0000')) throw new TypeError('a name with a NUL byte');
+  return `'${v.replace(/'/g, "''")}'`;
 }
