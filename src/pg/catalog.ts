@@ -2,17 +2,32 @@
 // a client really receives. RowDescription carries (table OID, attribute number) per column; this
 // module turns them into names through its own small upstream session and caches them by table OID.
 //
+// Partitions and inheritance children: a RowDescription names the partition a value came from
+// (`SELECT email FROM users_p1`), so each name also carries the table's ancestors (pg_inherits,
+// recursively), and `inheritedMaskNames` lets a mask on any ancestor cover it.
+//
 // Fail closed: when a column cannot be named (lookup error, timeout, a table OID the catalog
 // session cannot see — e.g. a table created in the client's still-open transaction), `resolve`
 // REJECTS with CatalogError and the proxy must deny rather than pass the value through.
 
+import type { MaskStrategy } from '../policy/types.js';
 import { B, BackendParser, decodeDataRow, decodeErrorFields, query } from './protocol.js';
 import { connectUpstream, type ConnectOptions, type Upstream } from './upstream.js';
+
+export interface RelationName {
+  schema: string;
+  table: string;
+}
 
 export interface ColumnName {
   schema: string;
   table: string;
   column: string;
+  /**
+   * The partitioned tables / inheritance parents of `table`, nearest first (a partition's parent,
+   * then its parent…). Empty for a table that is nobody's child.
+   */
+  ancestors?: readonly RelationName[];
 }
 
 export type CatalogErrorCode = 'ERR_CATALOG_LOOKUP' | 'ERR_CATALOG_NOT_FOUND' | 'ERR_CATALOG_CLOSED';
@@ -154,6 +169,22 @@ interface TableEntry {
   columns: Map<number, ColumnName>;
 }
 
+/** Every ancestor of each table (pg_inherits followed upwards), nearest first. */
+function ancestorsSql(oids: number[]): string {
+  return (
+    'WITH RECURSIVE up(child, parent, depth, seq) AS (' +
+    ' SELECT i.inhrelid, i.inhparent, 1, i.inhseqno FROM pg_catalog.pg_inherits i' +
+    ` WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[])` +
+    ' UNION ALL' +
+    ' SELECT u.child, i.inhparent, u.depth OPERATOR(pg_catalog.+) 1, i.inhseqno FROM up u' +
+    ' JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.parent' +
+    ') SELECT u.child, n.nspname, c.relname FROM up u' +
+    ' JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) u.parent' +
+    ' JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace' +
+    ' ORDER BY u.child, u.depth, u.seq'
+  );
+}
+
 const MAX_OID = 0xffffffff;
 const BATCH_MAX = 200;
 
@@ -276,6 +307,15 @@ export class ColumnCatalog {
       try {
         const session = await this.getSession();
         const rows = await session.query(lookupSql(chunk));
+        const parents = await session.query(ancestorsSql(chunk));
+        const ancestors = new Map<number, RelationName[]>();
+        for (const [relid, schema, table] of parents) {
+          if (relid == null || schema == null || table == null) throw new Error('unexpected NULL in the catalog answer');
+          const list = ancestors.get(Number(relid)) ?? [];
+          // Multiple inheritance can reach one ancestor twice: keep its nearest position.
+          if (!list.some((a) => a.schema === schema && a.table === table)) list.push({ schema, table });
+          ancestors.set(Number(relid), list);
+        }
         const found = new Map<number, TableEntry>();
         for (const [relid, schema, table, attnum, column] of rows) {
           if (relid == null || schema == null || table == null || attnum == null || column == null) {
@@ -284,7 +324,7 @@ export class ColumnCatalog {
           const oid = Number(relid);
           let e = found.get(oid);
           if (!e) found.set(oid, (e = { schema, table, columns: new Map() }));
-          e.columns.set(Number(attnum), { schema, table, column });
+          e.columns.set(Number(attnum), { schema, table, column, ancestors: ancestors.get(oid) ?? [] });
         }
         for (const oid of chunk) {
           const e = found.get(oid);
@@ -297,4 +337,40 @@ export class ColumnCatalog {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Stricter strategies win when several ancestors carry a mask (as mask-plan.ts does for values). */
+const STRICTNESS: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
+
+export type MaskLookup = (schema: string, table: string, column: string) => { strategy: MaskStrategy } | null;
+
+/**
+ * A catalog whose names make masks on partitioned tables and inheritance parents cover their
+ * partitions and children: a column of `users_p1` is reported under the name (its own table's or
+ * an ancestor's) whose mask is strictest, its own name when none has one. The mask plan then
+ * looks that name up as usual. Columns of a partition or child have their parent's names (except
+ * a child's own extra columns, which an ancestor's mask cannot name unless its pattern does).
+ */
+export function inheritedMaskNames<C extends { resolve(tableOid: number, attnum: number): Promise<ColumnName | null> }>(
+  catalog: C,
+  maskFor: MaskLookup,
+): { resolve(tableOid: number, attnum: number): Promise<ColumnName | null> } {
+  return {
+    async resolve(tableOid, attnum) {
+      const name = await catalog.resolve(tableOid, attnum);
+      if (!name?.ancestors?.length) return name;
+      let best: ColumnName = name;
+      let bestMask = maskFor(name.schema, name.table, name.column);
+      for (const a of name.ancestors) {
+        const m = maskFor(a.schema, a.table, name.column);
+        if (m && (!bestMask || STRICTNESS[m.strategy] > STRICTNESS[bestMask.strategy])) {
+          best = { ...name, schema: a.schema, table: a.table };
+          bestMask = m;
+        }
+      }
+      return best;
+    },
+  };
 }

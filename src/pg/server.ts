@@ -16,7 +16,7 @@ import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
-import { ColumnCatalog } from './catalog.js';
+import { ColumnCatalog, inheritedMaskNames } from './catalog.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
 import { maskValue } from './mask-values.js';
@@ -84,7 +84,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     onError: (err) => logger.warn(`tollgate: ${err.message}`),
   });
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
-  const catalog = deps.catalog ?? ownCatalog!;
+  // A mask on a partitioned table or inheritance parent also covers its partitions and children.
+  const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog!, (schema, table, column) => engine.maskForColumn(schema, table, column));
   const cancelKeys = new CancelKeys();
   const views = deps.catalog ? undefined : new ViewOrigins(config.upstream);
   const schema = {

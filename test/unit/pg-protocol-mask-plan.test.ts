@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildMaskPlan, formatOf, maskDataRow, MaskPlanError } from '../../src/pg/mask-plan.js';
 import * as P from '../../src/pg/protocol.js';
+import { inheritedMaskNames, type ColumnName } from '../../src/pg/catalog.js';
+import type { MaskStrategy } from '../../src/policy/types.js';
 
 const field = (name: string, tableOid: number, attnum: number, typeOid = 25): P.FieldDescription => ({
   name,
@@ -69,5 +71,37 @@ describe('maskDataRow', () => {
   it('refuses a row whose column count differs from the description', () => {
     const row = P.dataRow([Buffer.from('1')]);
     expect(() => maskDataRow(row.subarray(5), plan, [], Buffer.from('k'), mask)).toThrow(/DataRow has 1 columns, RowDescription had 2/);
+  });
+});
+
+describe('inheritedMaskNames (partitions and inheritance children, F5b)', () => {
+  const names: Record<number, ColumnName> = {
+    200: { schema: 'app', table: 'users_p1', column: 'email', ancestors: [{ schema: 'app', table: 'users' }] },
+    201: { schema: 'app', table: 'users_p2a', column: 'ssn', ancestors: [{ schema: 'app', table: 'users_p2' }, { schema: 'app', table: 'users' }] },
+    202: { schema: 'app', table: 'other_child', column: 'email', ancestors: [{ schema: 'app', table: 'other' }] },
+    203: { schema: 'app', table: 'users', column: 'email', ancestors: [] },
+  };
+  const inner = { resolve: async (oid: number) => (oid === 0 ? null : names[oid]!) };
+  const masks: Record<string, MaskStrategy> = {
+    'app.users.email': 'redact',
+    'app.users.ssn': 'partial',
+    'app.users_p2.ssn': 'null',
+    'app.users_p2a.ssn': 'hash',
+  };
+  const lookup = (s: string, t: string, c: string) => (masks[`${s}.${t}.${c}`] ? { strategy: masks[`${s}.${t}.${c}`]! } : null);
+  const cat = inheritedMaskNames(inner, lookup);
+
+  it('names the column after the ancestor whose mask is strictest, else keeps its own name', async () => {
+    expect(await cat.resolve(200, 2)).toEqual({ ...names[200], table: 'users' });
+    // own hash, parent null, root partial: the parent's null wins
+    expect(await cat.resolve(201, 3)).toEqual({ ...names[201], table: 'users_p2' });
+    expect(await cat.resolve(202, 2)).toEqual(names[202]);
+    expect(await cat.resolve(203, 2)).toEqual(names[203]);
+    expect(await cat.resolve(0, 0)).toBeNull();
+  });
+
+  it('passes a lookup failure on (the plan then fails closed)', async () => {
+    const failing = inheritedMaskNames({ resolve: () => Promise.reject(new Error('lookup failed')) }, lookup);
+    await expect(failing.resolve(1, 1)).rejects.toThrow('lookup failed');
   });
 });

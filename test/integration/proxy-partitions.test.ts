@@ -1,0 +1,94 @@
+// Red-team finding F5b: a mask on a partitioned table (or an inheritance parent) must also cover
+// its partitions and children, read directly by name. RowDescription names the partition a column
+// came from, so the catalog reports the table's ancestors and the mask lookup follows them.
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+
+const S = `tg_parts_${process.pid}`;
+const policy = `
+version: 1
+roles:
+  test:
+    match: { repository: acme/* }
+    postgres:
+      rules:
+        - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
+        - { action: deny, kinds: [any] }
+      masks:
+        - { columns: ["${S}.users.email"], strategy: redact }
+        - { columns: ["${S}.users.ssn"], strategy: redact }
+        - { columns: ["${S}.users_p1.ssn"], strategy: "null" }
+        - { columns: ["${S}.legacy.email"], strategy: "null" }
+`;
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+let proxy: TestProxy;
+let client: pg.Client;
+
+beforeAll(async () => {
+  await admin(`DROP SCHEMA IF EXISTS ${S} CASCADE; CREATE SCHEMA ${S};
+    CREATE TABLE ${S}.users (id int, email text, ssn text) PARTITION BY RANGE (id);
+    CREATE TABLE ${S}.users_p1 PARTITION OF ${S}.users FOR VALUES FROM (0) TO (100);
+    CREATE TABLE ${S}.users_p2 PARTITION OF ${S}.users FOR VALUES FROM (100) TO (200) PARTITION BY LIST (id);
+    CREATE TABLE ${S}.users_p2a PARTITION OF ${S}.users_p2 FOR VALUES IN (150);
+    INSERT INTO ${S}.users VALUES (1, 'ann@secret.example', '111-22-3333'), (150, 'cid@secret.example', '333-44-5555');
+    CREATE TABLE ${S}.legacy (id int, email text);
+    CREATE TABLE ${S}.legacy_child (note text) INHERITS (${S}.legacy);
+    INSERT INTO ${S}.legacy_child VALUES (2, 'bob@secret.example', 'plain note');
+    CREATE TABLE ${S}.plain (id int, email text);
+    INSERT INTO ${S}.plain VALUES (3, 'open@example.org');`);
+  proxy = await startTestProxy({ policy });
+  client = new pg.Client(proxy.pg);
+  await client.connect();
+});
+
+afterAll(async () => {
+  await client?.end().catch(() => {});
+  await proxy?.stop();
+  await admin(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+});
+
+async function rows(sql: string, values?: unknown[]): Promise<unknown[][]> {
+  const r = await client.query({ text: sql, values, rowMode: 'array' });
+  return r.rows as unknown[][];
+}
+
+describe('masks on partitioned tables and inheritance parents (F5b)', () => {
+  it('mask the parent and every partition, at any depth', async () => {
+    expect(await rows(`SELECT email FROM ${S}.users ORDER BY id`)).toEqual([['***'], ['***']]);
+    expect(await rows(`SELECT email FROM ${S}.users_p1`)).toEqual([['***']]);
+    expect(await rows(`SELECT email FROM ${S}.users_p2`)).toEqual([['***']]);
+    expect(await rows(`SELECT id, email FROM ${S}.users_p2a`)).toEqual([[150, '***']]);
+  });
+
+  it('mask a partition read through the extended protocol too', async () => {
+    expect(await rows(`SELECT email FROM ${S}.users_p1 WHERE id = $1`, [1])).toEqual([['***']]);
+  });
+
+  it('mask an inheritance child, not its own extra columns', async () => {
+    expect(await rows(`SELECT id, email, note FROM ${S}.legacy_child`)).toEqual([[2, null, 'plain note']]);
+    expect(await rows(`SELECT email FROM ${S}.legacy`)).toEqual([[null]]);
+  });
+
+  it('apply the strictest of the partition’s own mask and its ancestors’ masks', async () => {
+    // users_p1.ssn: own mask null beats the parent's redact; users_p2a.ssn: only the root's redact.
+    expect(await rows(`SELECT ssn FROM ${S}.users_p1`)).toEqual([[null]]);
+    expect(await rows(`SELECT ssn FROM ${S}.users_p2a`)).toEqual([['***']]);
+  });
+
+  it('leave tables without masked ancestors alone', async () => {
+    expect(await rows(`SELECT id, email FROM ${S}.plain`)).toEqual([[3, 'open@example.org']]);
+    expect(await rows(`SELECT id FROM ${S}.users_p1`)).toEqual([[1]]);
+  });
+});
