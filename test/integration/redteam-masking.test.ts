@@ -244,6 +244,22 @@ describe('regressions of red-team findings fixed during the session', () => {
   });
 });
 
+describe('COPY of a whole table with masked columns (regression: streamed in clear until ~05:15)', () => {
+  for (const sql of ['COPY S.users TO STDOUT', 'COPY (SELECT * FROM S.users) TO STDOUT', 'COPY (TABLE S.users) TO STDOUT', "COPY (SELECT u.* FROM S.users u WHERE 'PLANTED-c2' <> '') TO STDOUT"]) {
+    it(`refuses ${sql}, simple and extended`, async () => {
+      const simple = await w.query(q(sql));
+      w.reset();
+      w.send(P.parse('', q(sql)), P.bind('', ''), P.execute(''), P.sync());
+      await w.ready();
+      for (const m of [simple, [...w.msgs]]) {
+        expect(types(m)).toBe('EZ');
+        expect(errors(m)[0]).toMatchObject({ code: '42501', message: `tollgate: denied: result refused: COPY cannot mask columns; ${S}.users has masked columns` });
+        expectNoSecret(m);
+      }
+    });
+  }
+});
+
 describe('catalog relations that hold values or credentials (regression: readable until ~05:05)', () => {
   for (const rel of ['pg_stats', 'pg_statistic', 'pg_authid', 'pg_shadow', 'pg_stat_activity', 'pg_user_mapping', 'pg_subscription', 'pg_largeobject']) {
     it(`denies reading pg_catalog.${rel} although the policy allows read on pg_catalog.*`, async () => {

@@ -119,6 +119,47 @@ describe('search path', () => {
     expectDenied(await w.query('SELECT v FROM secret'));
   });
 
+  it('ROLLBACK TO SAVEPOINT that reverts the path is followed (regression: deny bypass until ~05:15)', async () => {
+    expect(types(await w.query(`SET search_path = ${H}`))).toBe('CZ');
+    expect(types(await w.query('BEGIN; SAVEPOINT a'))).toBe('CCZ');
+    expect(types(await w.query(`SET search_path = ${A}`))).toBe('CZ');
+    expect(rows(await w.query('SELECT v FROM secret'))).toEqual([['harmless']]);
+    expect(types(await w.query('ROLLBACK TO SAVEPOINT a'))).toBe('CZ');
+    expectDenied(await w.query("SELECT v FROM secret WHERE v <> 'PLANTED-n5'"));
+    expect(types(await w.query('COMMIT'))).toBe('CZ');
+  });
+
+  it('COMMIT AND CHAIN after SET LOCAL is followed (regression)', async () => {
+    expect(types(await w.query(`SET search_path = ${H}`))).toBe('CZ');
+    expect(types(await w.query('BEGIN'))).toBe('CZ');
+    expect(types(await w.query(`SET LOCAL search_path = ${A}`))).toBe('CZ');
+    expect(rows(await w.query('SELECT v FROM secret'))).toEqual([['harmless']]);
+    expect(types(await w.query('COMMIT AND CHAIN'))).toBe('CZ');
+    expectDenied(await w.query('SELECT v FROM secret'));
+    expect(types(await w.query('COMMIT'))).toBe('CZ');
+  });
+
+  it('a prepared statement used under another search path is refused, protocol and SQL (regression: re-planned by the server until ~05:15)', async () => {
+    expect(types(await w.query(`SET search_path = ${A}`))).toBe('CZ');
+    w.reset();
+    w.send(P.parse('rp', 'SELECT v FROM secret'), P.sync());
+    await w.ready();
+    expect(types(await w.query('PREPARE rp2 AS SELECT v FROM secret'))).toBe('CZ');
+    expect(types(await w.query(`SET search_path = ${H}`))).toBe('CZ');
+    w.reset();
+    w.send(P.bind('', 'rp'), P.execute(''), P.sync());
+    await w.ready();
+    expectDenied(w.msgs, 'tollgate: denied: prepared statement "rp" was prepared under another search_path');
+    const sql = await w.query('EXECUTE rp2');
+    expectDenied(sql);
+    expect(errors(sql)[0]!.message).toMatch(/^tollgate: denied: prepared statement "rp2" was prepared under another search_path/);
+    expect(types(await w.query(`SET search_path = ${A}`))).toBe('CZ');
+    w.reset();
+    w.send(P.bind('', 'rp'), P.execute(''), P.sync());
+    await w.ready();
+    expect(rows(w.msgs)).toEqual([['harmless']]);
+  });
+
   it('a search path changed inside an unsynced pipeline is refused until Sync', async () => {
     expect(types(await w.query(`SET search_path = ${A}`))).toBe('CZ');
     w.reset();
@@ -127,6 +168,31 @@ describe('search path', () => {
     expect(types(w.msgs)).toBe('12CEZ');
     expectDenied(w.msgs, 'tollgate: denied: the search path may have changed inside this pipeline; send Sync before the next statement');
     expectDenied(await w.query('SELECT v FROM secret'));
+  });
+});
+
+describe('the upstream role\'s own default search path (regression: "$user" schema read as public until ~05:15)', () => {
+  it('resolves unqualified names in the path the gateway pinned, not in the role\'s "$user" schema', async () => {
+    const R = `rt_nrole_${process.pid}`;
+    await admin(`DROP SCHEMA IF EXISTS ${R} CASCADE; DROP ROLE IF EXISTS ${R}; CREATE ROLE ${R} LOGIN; CREATE SCHEMA ${R} AUTHORIZATION ${R};
+      CREATE TABLE ${R}.secret (v text); INSERT INTO ${R}.secret VALUES ('HIDDEN-ROW'); ALTER TABLE ${R}.secret OWNER TO ${R};`);
+    const p = await startTestProxy({
+      policy: policy.replace(`objects: ["${A}.*", "pg_catalog.*"]`, `objects: ["public.*", "pg_catalog.*"]`),
+      upstream: `postgres://${R}@127.0.0.1:5432/test`,
+    });
+    try {
+      const c = await Wire.login(p.port, p.password);
+      expectDenied(await c.query(`SELECT v FROM ${R}.secret`));
+      const m = await c.query("SELECT v FROM secret WHERE v <> 'PLANTED-n6'");
+      // Decided as public.secret (allowed) and run as public.secret, which does not exist: never R.secret.
+      expect(rows(m)).toEqual([]);
+      expect(errors(m).map((e) => e.code)).toEqual(['42P01']);
+      expect(rows(await c.query('SELECT current_schemas(false)'))).toEqual([['{public}']]);
+      c.end();
+    } finally {
+      await p.stop();
+      await admin(`DROP SCHEMA IF EXISTS ${R} CASCADE; DROP ROLE IF EXISTS ${R}`);
+    }
   });
 });
 

@@ -269,6 +269,20 @@ describe('messages out of place', () => {
     await admin(`TRUNCATE ${S}.scratch`);
   });
 
+  it('extended-protocol COPY FROM STDIN with the Sync libpq sends during COPY keeps the session in step (regression)', async () => {
+    const w = await login();
+    w.reset();
+    w.send(P.parse('', `COPY ${S}.scratch FROM STDIN`), P.bind('', ''), P.describe('P', ''), P.execute(''), P.sync());
+    await w.next((x) => x.type === 'G');
+    w.send(copyDataMsg('PLANTED-c3\n'), copyDoneMsg(), P.sync());
+    await w.ready();
+    expect(types(w.msgs)).toBe('12nGCZ');
+    expect(rows(await w.query("SELECT 'PLANTED-c4'"))).toEqual([['PLANTED-c4']]);
+    expect(rows(await w.query(`SELECT count(*) FROM ${S}.scratch`))).toEqual([['1']]);
+    w.end();
+    await admin(`TRUNCATE ${S}.scratch`);
+  });
+
   it('a Query sent during COPY IN ends that session (the server drops it); the proxy keeps serving', async () => {
     const w = await login();
     w.reset();
