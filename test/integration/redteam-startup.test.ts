@@ -148,6 +148,25 @@ describe('protocol versions, sizes and requests before startup', () => {
     await stillServing();
   });
 
+  it('refuses oversized messages at their header: 1 GiB before the password, 32 MiB statements after (regression for the buffering DoS)', async () => {
+    const w = await Wire.open(proxy.port);
+    w.send(P.startupMessage(base));
+    await w.next((x) => x.type === 'R');
+    w.reset();
+    const p = Buffer.alloc(5);
+    p[0] = 0x70;
+    p.writeInt32BE(0x3fffffff, 1);
+    w.send(p);
+    await expectFatal(w, '08P01', 'tollgate: protocol violation: password/SASL response message length 1073741823 exceeds the maximum of 65535 before authentication completes');
+    const a = await Wire.login(proxy.port, proxy.password);
+    const q = Buffer.alloc(5);
+    q[0] = 0x51;
+    q.writeInt32BE(32 * 1024 * 1024, 1);
+    a.send(q);
+    await expectFatal(a, '08P01', 'tollgate: protocol violation: Query message length 33554432 exceeds the maximum of 16777216 for a statement');
+    await stillServing();
+  });
+
   it('answers SSLRequest and GSSENCRequest with N, then a normal login works', async () => {
     const w = await Wire.open(proxy.port);
     w.expectRawByte();
