@@ -74,20 +74,46 @@ function sha256(text: string): string {
  * between them. Equal to canonicalJson({...body, hash}) byte for byte.
  */
 export function sealLine(body: Record<string, unknown>): { hash: string; text: string } {
-  const keys = Object.keys(body);
-  keys.sort();
   let before = '';
   let after = '';
-  for (const k of keys) {
-    if (k === 'hash') continue;
-    const v = body[k];
-    if (v === undefined) continue;
-    const field = `${JSON.stringify(k)}:${serialize(v)}`;
-    if (k < 'hash') before = before === '' ? field : `${before},${field}`;
-    else after = after === '' ? field : `${after},${field}`;
+  if (onlyLineFields(body)) {
+    // The usual case: the fields of an AuditLine, walked in their precomputed sorted order.
+    for (let i = 0; i < LINE_FIELDS.length; i++) {
+      const v = body[LINE_FIELDS[i]!];
+      if (v === undefined) continue;
+      const field = LINE_PREFIXES[i]! + (typeof v === 'string' ? JSON.stringify(v) : serialize(v));
+      if (i < HASH_AT) before = before === '' ? field : `${before},${field}`;
+      else after = after === '' ? field : `${after},${field}`;
+    }
+  } else {
+    const keys = Object.keys(body);
+    keys.sort();
+    for (const k of keys) {
+      if (k === 'hash') continue;
+      const v = body[k];
+      if (v === undefined) continue;
+      const field = `${JSON.stringify(k)}:${serialize(v)}`;
+      if (k < 'hash') before = before === '' ? field : `${before},${field}`;
+      else after = after === '' ? field : `${after},${field}`;
+    }
   }
   const hash = sha256(`{${before}${before !== '' && after !== '' ? ',' : ''}${after}}`);
   const hashField = `"hash":"${hash}"`;
   const text = `{${before === '' ? '' : `${before},`}${hashField}${after === '' ? '' : `,${after}`}}`;
   return { hash, text };
+}
+
+/** AuditLine's fields other than `hash`, in code-unit order, with their serialized `"key":` prefixes. */
+const LINE_FIELDS: readonly string[] = [
+  'accesses', 'approval', 'decision', 'durationMs', 'identity', 'masked', 'prev', 'reason', 'role', 'rows',
+  'rule', 'seq', 'session', 'sqlstate', 'statement', 'time', 'type',
+].sort();
+const LINE_FIELD_SET = new Set(LINE_FIELDS);
+const LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
+/** Index of the first field that sorts after `hash`. */
+const HASH_AT = LINE_FIELDS.findIndex((k) => k > 'hash');
+
+function onlyLineFields(body: Record<string, unknown>): boolean {
+  for (const k in body) if (!LINE_FIELD_SET.has(k) && Object.prototype.hasOwnProperty.call(body, k)) return false;
+  return true;
 }
