@@ -17,10 +17,12 @@ export interface ViewOriginsLike {
   /** The columns the relation reads when it is a view or materialized view; null for a table. */
   origins(relationOid: number): Promise<ViewOrigin[] | null>;
   /**
-   * The same for a relation named `schema.name` (COPY has no RowDescription to carry an OID);
-   * null when it is not a view (or does not exist: the statement then fails on the server).
+   * The columns a relation named `schema.name` hands out (COPY has no RowDescription to carry an
+   * OID): a view's or materialized view's origins as above; a table's own columns under its own
+   * name and under every table it inherits from (a partition of a masked table is masked). Null
+   * when there is no such relation (the statement then fails on the server).
    */
-  originsByName?(schema: string, name: string): Promise<ViewOrigin[] | null>;
+  readsByName?(schema: string, name: string): Promise<ViewOrigin[] | null>;
 }
 
 const MAX_OID = 4294967295;
@@ -45,15 +47,30 @@ export class ViewOrigins implements ViewOriginsLike {
     return hit;
   }
 
-  async originsByName(schema: string, name: string): Promise<ViewOrigin[] | null> {
+  async readsByName(schema: string, name: string): Promise<ViewOrigin[] | null> {
     const s = await this.getSession();
-    const rows = await s.query(
-      `SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    const rel = await s.query(
+      `SELECT c.oid, c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = ${quoteLiteral(schema)} AND c.relname = ${quoteLiteral(name)}`,
     );
-    const oid = Number(rows[0]?.[0]);
-    if (!rows.length || !Number.isInteger(oid)) return null;
-    return this.origins(oid);
+    if (!rel.length) return null;
+    const oid = Number(rel[0]![0]);
+    if (!Number.isInteger(oid) || oid <= 0) throw new Error(`relation ${schema}.${name} has no valid OID`);
+    const view = await this.origins(oid);
+    if (view) return view;
+    // A table: its columns under its own name and the names of the tables it inherits from.
+    const rows = await s.query(`
+      WITH RECURSIVE anc(rel) AS (
+        SELECT ${oid}::pg_catalog.oid
+        UNION
+        SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN anc ON i.inhrelid = anc.rel
+      )
+      SELECT n.nspname, c.relname, a.attname
+        FROM anc
+        JOIN pg_catalog.pg_class c ON c.oid = anc.rel
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = anc.rel AND a.attnum > 0 AND NOT a.attisdropped`);
+    return rows.map((r) => ({ schema: r[0] ?? '', table: r[1] ?? '', column: r[2] ?? null }));
   }
 
   /** Forgets everything (after DDL). */
