@@ -160,6 +160,16 @@ describe('search path', () => {
     expect(rows(w.msgs)).toEqual([['harmless']]);
   });
 
+  it('a PREPARE in a message that moves the path afterwards is never run under the later path', async () => {
+    expect(types(await w.query(`SET search_path = ${A}; PREPARE mx AS SELECT v FROM secret WHERE v <> 'PLANTED-n7'; SET search_path = ${H}`))).toBe('CCCZ');
+    const m = await w.query('EXECUTE mx');
+    expectDenied(m);
+    expect(errors(m)[0]!.message).toMatch(/^tollgate: denied: prepared statement "mx" was prepared under another search_path/);
+    const one = await w.query(`SET search_path = ${A}; PREPARE mq AS SELECT v FROM secret; SET search_path = ${H}; EXECUTE mq`);
+    expectDenied(one);
+    expect(JSON.stringify(rows(one))).not.toContain('HIDDEN');
+  });
+
   it('a search path changed inside an unsynced pipeline is refused until Sync', async () => {
     expect(types(await w.query(`SET search_path = ${A}`))).toBe('CZ');
     w.reset();
