@@ -171,10 +171,29 @@ interface TableEntry {
 
 /** Every ancestor of each table (pg_inherits followed upwards), nearest first. */
 function ancestorsSql(oids: number[]): string {
+  return ancestorsWhere(`i.inhrelid OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[])`);
+}
+
+/** A string literal (the session has standard_conforming_strings on: only quotes need doubling). */
+function literal(s: string): string {
+  if (s.includes('\0')) throw new TypeError('a name may not contain a NUL byte');
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/** The ancestors of one table given by name. */
+function ancestorsByNameSql(schema: string, table: string): string {
+  return ancestorsWhere(
+    'i.inhrelid OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_class c' +
+      ' JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace' +
+      ` WHERE n.nspname OPERATOR(pg_catalog.=) ${literal(schema)} AND c.relname OPERATOR(pg_catalog.=) ${literal(table)})`,
+  );
+}
+
+function ancestorsWhere(where: string): string {
   return (
     'WITH RECURSIVE up(child, parent, depth, seq) AS (' +
     ' SELECT i.inhrelid, i.inhparent, 1, i.inhseqno FROM pg_catalog.pg_inherits i' +
-    ` WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY ('{${oids.join(',')}}'::pg_catalog.oid[])` +
+    ` WHERE ${where}` +
     ' UNION ALL' +
     ' SELECT u.child, i.inhparent, u.depth OPERATOR(pg_catalog.+) 1, i.inhseqno FROM up u' +
     ' JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.parent' +
@@ -217,6 +236,7 @@ export class ColumnCatalog {
   private session: Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>> | null = null;
   private readonly open: () => Promise<Pick<SimpleQuerySession, 'query' | 'close' | 'closed'>>;
   private closedForGood = false;
+  private readonly byName = new Map<string, Promise<readonly RelationName[]>>();
 
   constructor(url: string, opts: ColumnCatalogOptions = {}) {
     this.open = opts.open ?? (() => SimpleQuerySession.open(url, opts));
@@ -253,9 +273,36 @@ export class ColumnCatalog {
     });
   }
 
+  /**
+   * The ancestors (partitioned tables, inheritance parents) of a table given by name, nearest
+   * first; empty for a table nobody's child or not found. Rejects when the lookup fails. For names
+   * that come without an OID (what a view reads, view-origins.ts).
+   */
+  ancestorsOf(schema: string, table: string): Promise<readonly RelationName[]> {
+    const key = `${schema}\0${table}`;
+    let hit = this.byName.get(key);
+    if (!hit) {
+      hit = (async () => {
+        const session = await this.getSession();
+        const rows = await session.query(ancestorsByNameSql(schema, table));
+        const list: RelationName[] = [];
+        for (const [, s, t] of rows) {
+          if (s == null || t == null) throw new Error('unexpected NULL in the catalog answer');
+          if (!list.some((a) => a.schema === s && a.table === t)) list.push({ schema: s, table: t });
+        }
+        return list;
+      })();
+      // A failed lookup is not remembered: the next result asks again (and is refused meanwhile).
+      hit.catch(() => this.byName.delete(key));
+      this.byName.set(key, hit);
+    }
+    return hit;
+  }
+
   /** Forgets every cached name (e.g. after DDL). */
   invalidate(): void {
     this.tables.clear();
+    this.byName.clear();
   }
 
   close(): void {
@@ -373,4 +420,27 @@ export function inheritedMaskNames<C extends { resolve(tableOid: number, attnum:
       return best;
     },
   };
+}
+
+interface ViewOriginLike {
+  schema: string;
+  table: string;
+  column: string | null;
+}
+
+/**
+ * What a view reads, plus the same columns of every ancestor of each table it reads: a view over
+ * a partition is then masked by a mask on the partitioned table (the mask plan takes the
+ * strictest mask over a view's origins).
+ */
+export async function addAncestorOrigins<O extends ViewOriginLike>(
+  list: O[] | null,
+  ancestorsOf: (schema: string, table: string) => Promise<readonly RelationName[]>,
+): Promise<O[] | null> {
+  if (!list) return list;
+  const out = [...list];
+  for (const o of list) {
+    for (const a of await ancestorsOf(o.schema, o.table)) out.push({ ...o, schema: a.schema, table: a.table });
+  }
+  return out;
 }

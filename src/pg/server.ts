@@ -16,14 +16,14 @@ import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
-import { ColumnCatalog, inheritedMaskNames } from './catalog.js';
+import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames } from './catalog.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
 import { maskValue } from './mask-values.js';
 import { errorResponse, FrontendParser } from './protocol.js';
 import { ScramServer } from './scram.js';
 import { connectUpstream } from './upstream.js';
-import { ViewOrigins } from './view-origins.js';
+import { ViewOrigins, type ViewOrigin } from './view-origins.js';
 
 export interface ProxyDeps {
   approver?: Approver;
@@ -45,6 +45,17 @@ export interface RunningProxy {
    * session, flushes and closes the audit log.
    */
   close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+/** What views read, including the partitioned tables / parents of the partitions / children they read. */
+class InheritingViewOrigins extends ViewOrigins {
+  constructor(url: string, private readonly catalog: ColumnCatalog) {
+    super(url);
+  }
+
+  override async origins(relationOid: number): Promise<ViewOrigin[] | null> {
+    return addAncestorOrigins(await super.origins(relationOid), (schema, table) => this.catalog.ancestorsOf(schema, table));
+  }
 }
 
 /** Concurrent client connections unless ProxyConfig.maxClientConnections says otherwise. */
@@ -87,7 +98,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   // A mask on a partitioned table or inheritance parent also covers its partitions and children.
   const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog!, (schema, table, column) => engine.maskForColumn(schema, table, column));
   const cancelKeys = new CancelKeys();
-  const views = deps.catalog ? undefined : new ViewOrigins(config.upstream);
+  const views = ownCatalog ? new InheritingViewOrigins(config.upstream, ownCatalog) : undefined;
   const schema = {
     epoch: 0,
     changed() {

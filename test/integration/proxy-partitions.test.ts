@@ -46,6 +46,8 @@ beforeAll(async () => {
     CREATE TABLE ${S}.legacy (id int, email text);
     CREATE TABLE ${S}.legacy_child (note text) INHERITS (${S}.legacy);
     INSERT INTO ${S}.legacy_child VALUES (2, 'bob@secret.example', 'plain note');
+    CREATE VIEW ${S}.p1_view AS SELECT email FROM ${S}.users_p1;
+    CREATE VIEW ${S}.child_view AS SELECT note, email FROM ${S}.legacy_child;
     CREATE TABLE ${S}.plain (id int, email text);
     INSERT INTO ${S}.plain VALUES (3, 'open@example.org');`);
   proxy = await startTestProxy({ policy });
@@ -85,6 +87,12 @@ describe('masks on partitioned tables and inheritance parents (F5b)', () => {
     // users_p1.ssn: own mask null beats the parent's redact; users_p2a.ssn: only the root's redact.
     expect(await rows(`SELECT ssn FROM ${S}.users_p1`)).toEqual([[null]]);
     expect(await rows(`SELECT ssn FROM ${S}.users_p2a`)).toEqual([['***']]);
+  });
+
+  it('mask a view over a partition or a child (the view reads a masked ancestor column)', async () => {
+    expect(await rows(`SELECT email FROM ${S}.p1_view`)).toEqual([['***']]);
+    // A view that reads any masked column has all its columns masked (the strictest: null).
+    expect(await rows(`SELECT note, email FROM ${S}.child_view`)).toEqual([[null, null]]);
   });
 
   it('leave tables without masked ancestors alone', async () => {

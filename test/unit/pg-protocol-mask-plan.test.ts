@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildMaskPlan, formatOf, maskDataRow, MaskPlanError } from '../../src/pg/mask-plan.js';
 import * as P from '../../src/pg/protocol.js';
-import { inheritedMaskNames, type ColumnName } from '../../src/pg/catalog.js';
+import { addAncestorOrigins, inheritedMaskNames, type ColumnName } from '../../src/pg/catalog.js';
 import type { MaskStrategy } from '../../src/policy/types.js';
 
 const field = (name: string, tableOid: number, attnum: number, typeOid = 25): P.FieldDescription => ({
@@ -103,5 +103,29 @@ describe('inheritedMaskNames (partitions and inheritance children, F5b)', () => 
   it('passes a lookup failure on (the plan then fails closed)', async () => {
     const failing = inheritedMaskNames({ resolve: () => Promise.reject(new Error('lookup failed')) }, lookup);
     await expect(failing.resolve(1, 1)).rejects.toThrow('lookup failed');
+  });
+});
+
+describe('addAncestorOrigins (views over partitions, F5b)', () => {
+  it('adds the same column of every ancestor of each relation a view reads', async () => {
+    const anc = async (s: string, t: string) => (s === 'app' && t === 'users_p1' ? [{ schema: 'app', table: 'users' }] : []);
+    expect(
+      await addAncestorOrigins(
+        [
+          { schema: 'app', table: 'users_p1', column: 'email' },
+          { schema: 'app', table: 'users_p1', column: null },
+          { schema: 'app', table: 'plain', column: 'id' },
+        ],
+        anc,
+      ),
+    ).toEqual([
+      { schema: 'app', table: 'users_p1', column: 'email' },
+      { schema: 'app', table: 'users_p1', column: null },
+      { schema: 'app', table: 'plain', column: 'id' },
+      { schema: 'app', table: 'users', column: 'email' },
+      { schema: 'app', table: 'users', column: null },
+    ]);
+    expect(await addAncestorOrigins(null, anc)).toBeNull();
+    await expect(addAncestorOrigins([{ schema: 'a', table: 'b', column: 'c' }], () => Promise.reject(new Error('lookup failed')))).rejects.toThrow('lookup failed');
   });
 });
