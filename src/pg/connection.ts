@@ -17,18 +17,34 @@
 //   where a server-side error would have put it in 'E'. In an extended-protocol batch the messages
 //   before the denied Parse have already run and are kept (PostgreSQL would roll back the implicit
 //   transaction); the rest of the batch up to Sync is skipped, as after a server error.
-// - A result the proxy refuses after the upstream ran the statement (mask plan failed, COPY of
-//   masked columns) ends with an error; the rest of the result is read and dropped (not cancelled:
+// - A result the proxy refuses after the upstream ran the statement (mask plan failed, result
+//   columns unknown) ends with an error; the rest of the result is read and dropped (not cancelled:
 //   a late cancel could hit the next statement) and nothing more reaches the client until
-//   ReadyForQuery. Messages pipelined behind it up to Sync may still have run.
+//   ReadyForQuery. Messages the client pipelined behind it up to Sync were already forwarded and
+//   still run (each was decided and allowed on its own); the error's detail says so, so the client
+//   is not told they were skipped. (Holding every pipeline until each result is known would cost a
+//   round trip per statement; COPY TO of masked columns, the common case, is denied before it runs.)
 // - Every Parse is followed by a Describe of the proxy's own (its answer is not forwarded), so
 //   the result columns of a prepared statement are known even when the client never describes it.
 // - Bind/Describe/Execute of a statement or portal the proxy did not see parsed (SQL PREPARE and
 //   DECLARE share those namespaces) are refused: the proxy cannot vouch for what they run.
-// - The search path is followed: once an allowed statement may have changed it, the proxy waits
-//   for what is in flight and reads `current_schemas(false)` from the upstream before the next
-//   decision, and again after every transaction end. Inside an unsynced extended-protocol batch
-//   that cannot be done, so such a statement is refused.
+// - The search path is pinned: the upstream session is opened with the proxy's own `search_path`
+//   startup parameter (`deps.searchPath`, default public), so "$user" and role/database defaults
+//   never apply and RESET / DISCARD ALL / SET … TO DEFAULT return to the path decisions assume.
+//   Once anything may have set it (SET/RESET search_path, set_config, a user function, DO), every
+//   statement that can move it (transaction control but BEGIN/SAVEPOINT/RELEASE, ROLLBACK TO,
+//   AND CHAIN, RESET, DISCARD, DDL, calls) and every transaction end makes the proxy wait for what
+//   is in flight and read `current_schemas(false)` before the next decision or Bind. Inside an
+//   unsynced extended-protocol batch that cannot be done, so such a Parse/Bind is refused. A
+//   message of several statements where one may move the path before the next is decided under
+//   every schema the session has used (RESET ALL / DISCARD / FROM CURRENT after a SET in the same
+//   message, or a call before more statements, is refused).
+// - The server re-plans a prepared statement under the search path current at Bind / EXECUTE: a
+//   statement (protocol Parse or SQL PREPARE) decided under another path is refused there.
+// - COPY … TO of a relation with masked columns (by the catalog: a table's columns, a view's
+//   origins) is denied before it runs: COPY has no RowDescription, nothing could be masked.
+// - COPY IN: PostgreSQL ignores Sync and Flush during COPY IN, so those get no pending entry.
+// - When the audit log reports a write error, every new statement is denied.
 // - Session expiry is checked at Query, Parse and Execute (a statement prepared before expiry does
 //   not run after it). FunctionCall is always refused.
 
@@ -1517,6 +1533,10 @@ export class ProxyConnection {
   /** The proxy will not pass this result on: an error now, and nothing more until ReadyForQuery. */
   private refuseResult(reason: string): void {
     const r = deniedRefusal(null, `result refused: ${reason}`);
+    if (this.extendedOpen) {
+      // The client pipelined more behind it: those messages were forwarded and still run.
+      r.detail = `${r.detail}; messages sent after this statement before Sync were already forwarded and may have run`;
+    }
     this.sendClient(P.errorResponse({ severity: 'ERROR', ...r }));
     this.suppressUntilReady = true;
     const head = this.pending[0];

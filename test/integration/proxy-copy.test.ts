@@ -97,6 +97,33 @@ describe('F3: COPY TO of masked data is denied', () => {
   });
 });
 
+describe('F17: a refused COPY in a pipeline', () => {
+  it('is denied at Parse, so nothing pipelined behind it up to Sync runs', async () => {
+    const w = await Wire.login(proxy.port, proxy.password);
+    try {
+      for (let i = 0; i < 3; i++) {
+        w.reset();
+        w.send(
+          P.parse('', `COPY (SELECT email FROM ${S}.users) TO STDOUT`),
+          P.bind('', ''),
+          P.execute(''),
+          P.parse('', `INSERT INTO ${S}.scratch VALUES ('after-refusal')`),
+          P.bind('', ''),
+          P.execute(''),
+          P.sync(),
+        );
+        await w.ready();
+        expect(types(w.msgs)).toBe('EZ');
+        expect(errors(w.msgs)[0]!.message).toMatch(REFUSED);
+      }
+      const r = await admin(`SELECT count(*)::int AS n FROM ${S}.scratch WHERE t = 'after-refusal'`);
+      expect(r.rows[0].n).toBe(0);
+    } finally {
+      w.end();
+    }
+  });
+});
+
 describe('F7: Sync and Flush during COPY IN', () => {
   it("libpq's PQexecParams(COPY … FROM STDIN): one ReadyForQuery for two Syncs, the connection stays in step", async () => {
     const w = await Wire.login(proxy.port, proxy.password);
