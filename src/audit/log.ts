@@ -103,9 +103,12 @@ export class AuditLog {
       this.scrub,
     );
     clean.identity = this.identityOf(entry.identity);
-    const body = { ...clean, seq: this.seq + 1, prev: this.prev };
-    const { hash, text } = sealLine(body as unknown as Record<string, unknown>);
-    const line: AuditLine = { ...body, hash };
+    // sanitizeEntry returned a fresh object: it becomes the line (no copies on the hot path).
+    const line = clean as AuditLine;
+    line.seq = this.seq + 1;
+    line.prev = this.prev;
+    const { hash, text } = sealLine(line as unknown as Record<string, unknown>);
+    line.hash = hash;
     this.writer.push(Buffer.from(`${text}\n`, 'utf8'));
     this.seq = line.seq;
     this.prev = hash;

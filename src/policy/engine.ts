@@ -9,6 +9,7 @@
 //     of several statements (its per-statement texts cannot be rebuilt from a shape).
 // Decisions handed out are frozen and shared: callers must not mutate them.
 import type { StatementAnalysis } from '../sql/types.js';
+import { rememberStatementShape } from '../sql/shape.js';
 import { LruMap } from './cache.js';
 import type { Policy, Role } from './compile.js';
 import { decideAnalyses, needsSession, type DefinitionLookup } from './decide.js';
@@ -138,6 +139,8 @@ export class PolicyEngine {
       if (entry) {
         this.stats.shapeHits++;
         const text = TEXT_OF[entry.textOf](sql);
+        // The audit record asks for the statement text's shape next: spare it a second normalisation.
+        if (entry.textOf !== 'same') rememberStatementShape(text, shape!, TEXT_OF[entry.textOf]);
         const analysis = { ...entry.analysis, sql: text };
         const decision = freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
         // Remember the exact text too: a client that repeats it skips even the normaliser.
@@ -173,6 +176,7 @@ export class PolicyEngine {
     this.exact.set(exactKey, { analyses, decision, needsSession: session });
     if (shapeKey !== null && analyses.length === 1 && !analyses[0]!.literalSensitive) {
       const textOf = textOfFor(sql, analyses[0]!.sql);
+      if (textOf && textOf !== 'same') rememberStatementShape(analyses[0]!.sql, shape!, TEXT_OF[textOf]);
       if (textOf) {
         this.shapes.set(shapeKey, {
           analysis: analyses[0]!,

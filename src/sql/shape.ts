@@ -3,15 +3,44 @@
 // hit a cached decision). Not the fingerprint: it ignores EXECUTE/PREPARE names and more, so
 // `EXECUTE a` and `EXECUTE b` share a fingerprint — a cache keyed on it would be a bypass.
 import { scanSync } from 'libpg-query';
-import { normalizeSql } from './parser.js';
+import { isNormalizationOf, normalizeSql } from './parser.js';
 
 /** PostgreSQL's normalised text (constants → $n), or null when the text does not parse. */
 export function shapeKey(sql: string): string | null {
+  const known = recent.get(sql);
+  if (known !== undefined) return known;
+  let shape: string | null;
   try {
-    return normalizeSql(sql);
+    shape = normalizeSql(sql);
   } catch {
-    return null;
+    shape = null;
   }
+  remember(sql, shape);
+  return shape;
+}
+
+/**
+ * The shapes of the last few texts. The engine asks for a message's shape when deciding it and the
+ * proxy asks again for its statement's text (the message without its final semicolon) when it
+ * writes the audit record: the normaliser (a WASM call of tens of µs) runs once per statement.
+ */
+const recent = new Map<string, string | null>();
+const RECENT = 256;
+
+function remember(sql: string, shape: string | null): void {
+  if (recent.size >= RECENT) recent.delete(recent.keys().next().value as string);
+  recent.set(sql, shape);
+}
+
+/**
+ * Records the shape of `text`, a statement cut from a message whose shape is `messageShape` by
+ * `cut` (trimming, dropping final semicolons: nothing a constant can contain), as `cut(messageShape)`,
+ * only when the normaliser's own check agrees that it is `text` with constants replaced by $n.
+ */
+export function rememberStatementShape(text: string, messageShape: string, cut: (s: string) => string): void {
+  if (recent.has(text)) return;
+  const shape = cut(messageShape);
+  if (isNormalizationOf(text, shape)) remember(text, shape);
 }
 
 /** Token kinds whose text may carry a value: constants and comments. */
