@@ -299,6 +299,12 @@ export class ColumnCatalog {
     return hit;
   }
 
+  /** Runs one read-only catalog query on the lookup session (text rows). */
+  async query(sql: string): Promise<(string | null)[][]> {
+    const session = await this.getSession();
+    return session.query(sql);
+  }
+
   /** Forgets every cached name (e.g. after DDL). */
   invalidate(): void {
     this.tables.clear();
@@ -443,4 +449,65 @@ export async function addAncestorOrigins<O extends ViewOriginLike>(
     for (const a of await ancestorsOf(o.schema, o.table)) out.push({ ...o, schema: a.schema, table: a.table });
   }
   return out;
+}
+
+/** Every inheritance link in the database: child (schema, table) → its ancestors, nearest first. */
+const ALL_ANCESTORS_SQL =
+  'WITH RECURSIVE up(child, parent, depth, seq) AS (' +
+  ' SELECT i.inhrelid, i.inhparent, 1, i.inhseqno FROM pg_catalog.pg_inherits i' +
+  ' UNION ALL' +
+  ' SELECT u.child, i.inhparent, u.depth OPERATOR(pg_catalog.+) 1, i.inhseqno FROM up u' +
+  ' JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.parent' +
+  ') SELECT cn.nspname, cc.relname, pn.nspname, pc.relname FROM up u' +
+  ' JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) u.child' +
+  ' JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) cc.relnamespace' +
+  ' JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) u.parent' +
+  ' JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace' +
+  ' ORDER BY u.child, u.depth, u.seq';
+
+/**
+ * A synchronous view of the database's partitions and inheritance children, for checks that
+ * cannot wait for a lookup (is this object possibly masked, when deciding whether an upstream
+ * error text may be shown). Loaded in the background and again after DDL through the proxy; until
+ * the first load succeeds `ancestors` answers undefined. A child created by another session after
+ * the last load is unknown until the next one: callers needing certainty use ColumnCatalog.
+ */
+export class InheritanceMap {
+  private map: Map<string, RelationName[]> | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+
+  constructor(private readonly query: (sql: string) => Promise<(string | null)[][]>) {}
+
+  /** The ancestors of schema.table (empty: none known); undefined before the first load. */
+  ancestors(schema: string, table: string): readonly RelationName[] | undefined {
+    if (!this.map) return undefined;
+    return this.map.get(`${schema}\0${table}`) ?? [];
+  }
+
+  /** (Re)loads; concurrent calls share one load and a call during a load schedules one more. */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        const rows = await this.query(ALL_ANCESTORS_SQL);
+        const map = new Map<string, RelationName[]>();
+        for (const [cs, ct, ps, pt] of rows) {
+          if (cs == null || ct == null || ps == null || pt == null) throw new Error('unexpected NULL in the catalog answer');
+          const key = `${cs}\0${ct}`;
+          const list = map.get(key) ?? [];
+          if (!list.some((a) => a.schema === ps && a.table === pt)) list.push({ schema: ps, table: pt });
+          map.set(key, list);
+        }
+        this.map = map;
+      } while (this.again);
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
 }

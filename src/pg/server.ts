@@ -16,7 +16,7 @@ import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
-import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames } from './catalog.js';
+import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap } from './catalog.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
 import { maskValue } from './mask-values.js';
@@ -99,12 +99,19 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog!, (schema, table, column) => engine.maskForColumn(schema, table, column));
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config.upstream, ownCatalog) : undefined;
+  // Which tables are partitions/children of which (synchronous answers for error-text scrubbing).
+  const inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql)) : null;
+  const loadInheritance = (): void => {
+    inheritance?.refresh().catch((err: Error) => logger.warn(`tollgate: cannot read the table inheritance catalog: ${err.message}`));
+  };
+  loadInheritance();
   const schema = {
     epoch: 0,
     changed() {
       this.epoch++;
       ownCatalog?.invalidate();
       views?.invalidate();
+      loadInheritance();
     },
   };
   const connDeps: ConnectionDeps = {
@@ -125,7 +132,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     schema,
     views,
     masksConfigured: policyEngine ? policyEngine.role.masks.length > 0 : true,
-    objectHasMasks: policyEngine && policyEngine.role.masks.length > 0 ? (object) => objectHasMasks(policyEngine.role, object) : undefined,
+    objectHasMasks:
+      policyEngine && policyEngine.role.masks.length > 0 ? (object) => objectHasMasks(policyEngine.role, object, inheritance) : undefined,
     now: deps.now,
   };
 
@@ -291,11 +299,16 @@ function recentShapes(size = 64): (sql: string) => string | null {
   };
 }
 
-/** Whether any mask pattern of `role` can cover a column of `schema.name` (unqualified: assume so). */
-function objectHasMasks(role: Role, object: string): boolean {
+/**
+ * Whether any mask pattern of `role` can cover a column of `schema.name` or of a table it is a
+ * partition/child of, as far as `inheritance` knows (unqualified: assume so).
+ */
+function objectHasMasks(role: Role, object: string, inheritance: InheritanceMap | null): boolean {
   const dot = object.indexOf('.');
   if (dot <= 0) return true;
   const schema = object.slice(0, dot);
   const table = object.slice(dot + 1);
-  return role.masks.some((m) => m.columns.some((p) => p.schema.test(schema) && p.table.test(table)));
+  const covers = (s: string, t: string): boolean => role.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
+  if (covers(schema, table)) return true;
+  return (inheritance?.ancestors(schema, table) ?? []).some((a) => covers(a.schema, a.table));
 }

@@ -95,6 +95,22 @@ describe('masks on partitioned tables and inheritance parents (F5b)', () => {
     expect(await rows(`SELECT note, email FROM ${S}.child_view`)).toEqual([[null, null]]);
   });
 
+  it('withhold value-quoting upstream errors of statements reading a partition of a masked table', async () => {
+    const err = await client.query(`SELECT 1 FROM ${S}.users_p1 WHERE email::int = 1`).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect({ code: err?.code, message: err?.message }).toEqual({
+      code: '22P02',
+      message: 'tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE 22P02)',
+    });
+    const plain = await client.query(`SELECT 1 FROM ${S}.plain WHERE email::int = 1`).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect({ code: plain?.code, message: plain?.message }).toEqual({ code: '22P02', message: 'invalid input syntax for type integer: "open@example.org"' });
+  });
+
   it('leave tables without masked ancestors alone', async () => {
     expect(await rows(`SELECT id, email FROM ${S}.plain`)).toEqual([[3, 'open@example.org']]);
     expect(await rows(`SELECT id FROM ${S}.users_p1`)).toEqual([[1]]);
