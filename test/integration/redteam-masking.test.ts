@@ -253,7 +253,9 @@ describe('COPY of a whole table with masked columns (regression: streamed in cle
       await w.ready();
       for (const m of [simple, [...w.msgs]]) {
         expect(types(m)).toBe('EZ');
-        expect(errors(m)[0]).toMatchObject({ code: '42501', message: `tollgate: denied: result refused: COPY cannot mask columns; ${S}.users has masked columns` });
+        expect(errors(m)[0]!.code).toBe('42501');
+        // The wording after the table name is the proxy's to choose ("has masked columns", "has or reads …").
+        expect(errors(m)[0]!.message.startsWith(`tollgate: denied: result refused: COPY cannot mask columns; ${S}.users has `)).toBe(true);
         expectNoSecret(m);
       }
     });
