@@ -56,6 +56,7 @@ import type { ReviewOutcome, Approver } from '../approval/types.js';
 import type { AuditEntry } from '../audit/types.js';
 import type { DecideContext } from '../policy/engine.js';
 import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
+import { analyze } from '../sql/analyze.js';
 import type { Access, NamedDefinition } from '../sql/types.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys } from './cancel-keys.js';
@@ -726,6 +727,18 @@ export class ProxyConnection {
     if (this.pathTouched && mayMovePath(s)) this.pathStale = true;
   }
 
+  /**
+   * Remembers every schema a SET search_path / set_config of this message names. Only the path a
+   * message ends with is read back from the server; a ROLLBACK TO may later restore one set in
+   * between, and unqualified names must then be decided under it too.
+   */
+  private notePathsNamed(sql: string, st: readonly StatementDecision[]): void {
+    if (!st.some((s) => s.accesses.some((a) => (a.kind === 'set' || a.kind === 'reset') && a.object === 'search_path'))) return;
+    for (const a of analyze(sql, { searchPath: [...this.searchPath] })) {
+      if (Array.isArray(a.searchPathChange)) for (const x of a.searchPathChange) this.pathsUsed.add(x);
+    }
+  }
+
   /** pathKey of the path statement `i` of a message was decided under, null when an earlier one may have moved it. */
   private pathAt(statements: readonly StatementDecision[], i: number): string | null {
     for (let j = 0; j < i; j++) if (mayMovePath(statements[j]!)) return null;
@@ -777,6 +790,7 @@ export class ProxyConnection {
   private decide(sql: string): Decision {
     try {
       const d = this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: this.searchPath });
+      this.notePathsNamed(sql, d.statements);
       if (d.statements.length < 2) return d;
       // Several statements in one message: the analysis follows SET search_path inside it, but not
       // what a transaction end, ROLLBACK TO, RESET or a function may bring back. Those resolve

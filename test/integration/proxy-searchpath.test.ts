@@ -162,6 +162,27 @@ describe('F10: statements that move the search path behind the proxy', () => {
   });
 });
 
+describe('F10: a path set in the middle of a message and restored later', () => {
+  it('ROLLBACK TO a savepoint taken between two SETs of one message brings back a path never read back', async () => {
+    // public is readable here, so only H (never read back from the server) can deny.
+    const p = await startTestProxy({ policy: policy.replace(`objects: ["${A}.*", "pg_catalog.*"]`, `objects: ["${A}.*", "public.*", "pg_catalog.*"]`) });
+    const w = await login(p);
+    try {
+      await w.query('BEGIN');
+      expect(errors(await w.query(`SET search_path = ${H}; SAVEPOINT b; SET search_path = ${A}`))).toEqual([]);
+      expect(rows(await w.query('SELECT v FROM secret'))).toEqual([['harmless']]);
+      denied(await w.query('ROLLBACK TO SAVEPOINT b; SELECT v FROM secret'));
+      expect(rows(await w.query('SELECT pg_catalog.current_schemas(false)'))).toEqual([[`{${A}}`]]); // the denied message never ran
+      await w.query('ROLLBACK TO SAVEPOINT b');
+      denied(await w.query('SELECT v FROM secret'));
+      await w.query('ROLLBACK');
+    } finally {
+      w.end();
+      await p.stop();
+    }
+  });
+});
+
 describe('F14: prepared statements under a later search path', () => {
   it('protocol Parse: Bind after the path changed is refused', async () => {
     const w = await login(proxy);
