@@ -25,7 +25,7 @@ export interface ColumnName {
   column: string;
   /**
    * The partitioned tables / inheritance parents of `table`, nearest first (a partition's parent,
-   * then its parent…). Empty for a table that is nobody's child.
+   * then its parent…). Absent for a table that is nobody's child.
    */
   ancestors?: readonly RelationName[];
 }
@@ -377,7 +377,8 @@ export class ColumnCatalog {
           const oid = Number(relid);
           let e = found.get(oid);
           if (!e) found.set(oid, (e = { schema, table, columns: new Map() }));
-          e.columns.set(Number(attnum), { schema, table, column, ancestors: ancestors.get(oid) ?? [] });
+          const up = ancestors.get(oid);
+          e.columns.set(Number(attnum), up ? { schema, table, column, ancestors: up } : { schema, table, column });
         }
         for (const oid of chunk) {
           const e = found.get(oid);
