@@ -761,9 +761,32 @@ export class ProxyConnection {
    * (re)defines a name, what the proxy knew under that name (its mask plan) no longer applies.
    */
   private forgetShadowed(s: StatementDecision | undefined): void {
-    if (!s?.defines) return;
+    if (!s) return;
+    this.forgetDropped(s);
+    if (!s.defines) return;
     if (s.defines.namespace === 'prepared') this.statements.delete(s.defines.name);
     else this.portals.delete(s.defines.name);
+  }
+
+  /**
+   * DEALLOCATE, CLOSE and DISCARD ALL drop prepared statements and cursors upstream: their SQL
+   * definitions must go too, or a protocol statement or portal made later under the same name
+   * would be EXECUTEd / FETCHed as the old, harmless definition (F2c). Forgotten when decided:
+   * if the statement then fails, a later EXECUTE is refused as unknown (fail closed).
+   */
+  private forgetDropped(s: StatementDecision): void {
+    for (const a of s.accesses) {
+      const all = (a.kind === 'deallocate' && a.object === undefined) || (a.kind === 'reset' && a.object === 'all'); // DISCARD ALL (RESET ALL too: forgetting more is safe)
+      if (all) {
+        this.definitions.clear();
+        this.definitionPaths.clear();
+      } else if (a.kind === 'deallocate' && a.object !== undefined) {
+        for (const ns of ['prepared', 'cursor']) {
+          this.definitions.delete(`${ns}:${a.object}`);
+          this.definitionPaths.delete(`${ns}:${a.object}`);
+        }
+      }
+    }
   }
 
   private rememberDefinition(s: StatementDecision | undefined, path: string | null | undefined): void {
@@ -964,6 +987,9 @@ export class ProxyConnection {
     const path = pathKey(this.searchPath);
     const proceed = (approval?: AuditEntry['approval']): void => {
       const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval, path };
+      // One namespace upstream: SQL EXECUTE of this name now runs this statement, not a PREPAREd one.
+      this.definitions.delete(`prepared:${m.name}`);
+      this.definitionPaths.delete(`prepared:${m.name}`);
       const prev = this.statements.get(m.name);
       this.statements.set(m.name, stmt);
       this.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval, path } });
@@ -1085,6 +1111,8 @@ export class ProxyConnection {
   private onBindChecked(m: Extract<P.FrontendMessage, { type: 'bind' }>, stmt: Stmt): void {
     const r = this.preparedElsewhere(stmt.name || '(unnamed)', stmt.path, pathKey(this.searchPath));
     if (r) return this.refuseExtended(stmt.sql, r);
+    // One namespace upstream: SQL FETCH of this name now reads this portal, not a DECLAREd cursor (F2b).
+    this.definitions.delete(`cursor:${m.portal}`);
     const portal: Portal = { name: m.portal, stmt, formats: m.resultFormats };
     this.portals.set(m.portal, portal);
     this.forward(m.raw, { t: 'bind' });
