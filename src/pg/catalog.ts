@@ -11,6 +11,7 @@
 // REJECTS with CatalogError and the proxy must deny rather than pass the value through.
 
 import type { MaskStrategy } from '../policy/types.js';
+import type { NamedDefinition, OutputColumn, StatementAnalysis } from '../sql/types.js';
 import { B, BackendParser, decodeDataRow, decodeErrorFields, query } from './protocol.js';
 import { connectUpstream, type ConnectOptions, type Upstream } from './upstream.js';
 
@@ -480,6 +481,11 @@ export class InheritanceMap {
 
   constructor(private readonly query: (sql: string) => Promise<(string | null)[][]>) {}
 
+  /** Whether a load has succeeded (until then `ancestors` answers undefined). */
+  get loaded(): boolean {
+    return this.map !== null;
+  }
+
   /** The ancestors of schema.table (empty: none known); undefined before the first load. */
   ancestors(schema: string, table: string): readonly RelationName[] | undefined {
     if (!this.map) return undefined;
@@ -511,4 +517,50 @@ export class InheritanceMap {
     });
     return this.running;
   }
+}
+
+/** `schema.table.column` (or `.*`) split as policy/masks.ts splits lineage sources; null otherwise. */
+function splitSource(source: string): { schema: string; table: string; column: string } | null {
+  const first = source.indexOf('.');
+  const last = source.lastIndexOf('.');
+  if (first <= 0 || last <= first + 1 || last === source.length - 1) return null;
+  return { schema: source.slice(0, first), table: source.slice(first + 1, last), column: source.slice(last + 1) };
+}
+
+function withAncestorsOf(sources: readonly string[], ancestorsOf: (schema: string, table: string) => readonly RelationName[]): string[] {
+  const out = [...sources];
+  for (const src of sources) {
+    const p = splitSource(src);
+    if (!p) continue;
+    for (const a of ancestorsOf(p.schema, p.table)) {
+      const extra = `${a.schema}.${a.table}.${p.column}`;
+      if (!out.includes(extra)) out.push(extra);
+    }
+  }
+  return out;
+}
+
+function outputsWithAncestors(outputs: OutputColumn[] | null, ancestorsOf: (schema: string, table: string) => readonly RelationName[]): OutputColumn[] | null {
+  return outputs && outputs.map((o) => ({ ...o, sources: withAncestorsOf(o.sources, ancestorsOf) }));
+}
+
+/**
+ * The analysis's lineage as the masks must see it: every source column of a partition or
+ * inheritance child also names the same column of each ancestor, so a mask on the partitioned
+ * table covers `lower(email) FROM users_p1`, a copy of it stored elsewhere (`derived`), and what a
+ * PREPARE / DECLARE will return. New objects; the input is not changed.
+ */
+export function withAncestorSources(
+  analyses: StatementAnalysis[],
+  ancestorsOf: (schema: string, table: string) => readonly RelationName[],
+): StatementAnalysis[] {
+  return analyses.map((a) => {
+    const out: StatementAnalysis = { ...a, outputs: outputsWithAncestors(a.outputs, ancestorsOf) };
+    if (a.derived) out.derived = withAncestorsOf(a.derived, ancestorsOf);
+    if (a.defines) {
+      const d: NamedDefinition = { ...a.defines, outputs: outputsWithAncestors(a.defines.outputs, ancestorsOf) };
+      out.defines = d;
+    }
+    return out;
+  });
 }

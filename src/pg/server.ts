@@ -16,7 +16,7 @@ import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
-import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap } from './catalog.js';
+import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap, withAncestorSources } from './catalog.js';
 import type { ProxyConfig } from './config.js';
 import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
 import { maskValue } from './mask-values.js';
@@ -85,7 +85,23 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   // The engine's decision cache and the audit log's redaction both key on the statement's
   // normalised text: computing it once per statement saves a parse on every simple query.
   const shapes = recentShapes();
-  const analyzer: Analyzer = { analyze: sqlAnalyzer.analyze, shapeKey: shapes };
+  let inheritance: InheritanceMap | null = null;
+  // Set below when the role has masks: lineage through partitions must reach their parents' masks.
+  let lineageInheritance: InheritanceMap | null = null;
+  const analyzer: Analyzer = {
+    analyze: (sql, options) => {
+      const analyses = sqlAnalyzer.analyze(sql, options);
+      const map = lineageInheritance;
+      if (!map) return analyses;
+      if (!map.loaded) {
+        // Fail closed (the engine does not cache a failed analysis): try to load it again.
+        loadInheritance();
+        throw new Error('the table inheritance catalog (partitions of masked tables) could not be read from the upstream');
+      }
+      return withAncestorSources(analyses, (schema, table) => map.ancestors(schema, table) ?? []);
+    },
+    shapeKey: shapes,
+  };
   const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role, { analyzer });
   const engine: EngineLike = deps.engine ?? policyEngine!;
   const approver = deps.approver ?? defaultApprover(config, policyEngine ? policyEngine.role.approvers : null);
@@ -100,11 +116,17 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config.upstream, ownCatalog) : undefined;
   // Which tables are partitions/children of which (synchronous answers for error-text scrubbing).
-  const inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql)) : null;
+  inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql)) : null;
   const loadInheritance = (): void => {
     inheritance?.refresh().catch((err: Error) => logger.warn(`tollgate: cannot read the table inheritance catalog: ${err.message}`));
   };
-  loadInheritance();
+  if (inheritance && policyEngine && policyEngine.role.masks.length > 0) {
+    lineageInheritance = inheritance;
+    // Before listening: decisions are cached, so none may be made without knowing the partitions.
+    await inheritance.refresh().catch((err: Error) => logger.warn(`tollgate: cannot read the table inheritance catalog: ${err.message}`));
+  } else {
+    loadInheritance();
+  }
   const schema = {
     epoch: 0,
     changed() {

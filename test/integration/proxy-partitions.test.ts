@@ -15,6 +15,7 @@ roles:
     postgres:
       rules:
         - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
+        - { action: allow, kinds: [insert], objects: ["${S}.scratch"] }
         - { action: deny, kinds: [any] }
       masks:
         - { columns: ["${S}.users.email"], strategy: redact }
@@ -49,6 +50,7 @@ beforeAll(async () => {
     CREATE VIEW ${S}.p1_view AS SELECT email FROM ${S}.users_p1;
     CREATE VIEW ${S}.child_view AS SELECT note, email FROM ${S}.legacy_child;
     CREATE TABLE ${S}.plain (id int, email text);
+    CREATE TABLE ${S}.scratch (t text);
     INSERT INTO ${S}.plain VALUES (3, 'open@example.org');`);
   proxy = await startTestProxy({ policy });
   client = new pg.Client(proxy.pg);
@@ -110,6 +112,24 @@ describe('masks on partitioned tables and inheritance parents (F5b)', () => {
       (e: Error & { code?: string }) => e,
     );
     expect({ code: plain?.code, message: plain?.message }).toEqual({ code: '22P02', message: 'invalid input syntax for type integer: "open@example.org"' });
+  });
+
+  it('mask computed columns over a partition or a child (lineage through the inheritance catalog)', async () => {
+    expect(await rows(`SELECT lower(email) FROM ${S}.users_p1`)).toEqual([['***']]);
+    expect(await rows(`SELECT upper(email) AS e FROM ${S}.users_p2a`)).toEqual([['***']]);
+    expect(await rows(`SELECT email || '' FROM ${S}.legacy_child`)).toEqual([[null]]);
+    expect(await rows(`SELECT lower(email) FROM ${S}.users_p1 WHERE id = $1`, [1])).toEqual([['***']]);
+    expect(await rows(`SELECT lower(email) FROM ${S}.plain`)).toEqual([['open@example.org']]);
+  });
+
+  it('deny storing a partition’s masked column elsewhere', async () => {
+    const err = await client.query(`INSERT INTO ${S}.scratch SELECT email FROM ${S}.users_p1`).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err?.code).toBe('42501');
+    expect(err?.message).toBe(`tollgate: denied: the statement stores data of the masked column ${S}.users.email elsewhere, where it would be readable unmasked`);
+    expect(await rows(`INSERT INTO ${S}.scratch SELECT email FROM ${S}.plain RETURNING 1`)).toEqual([[1]]);
   });
 
   it('leave tables without masked ancestors alone', async () => {

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildMaskPlan, formatOf, maskDataRow, MaskPlanError } from '../../src/pg/mask-plan.js';
 import * as P from '../../src/pg/protocol.js';
-import { addAncestorOrigins, inheritedMaskNames, type ColumnName } from '../../src/pg/catalog.js';
+import { addAncestorOrigins, inheritedMaskNames, withAncestorSources, type ColumnName } from '../../src/pg/catalog.js';
+import type { StatementAnalysis } from '../../src/sql/types.js';
 import type { MaskStrategy } from '../../src/policy/types.js';
 
 const field = (name: string, tableOid: number, attnum: number, typeOid = 25): P.FieldDescription => ({
@@ -127,5 +128,34 @@ describe('addAncestorOrigins (views over partitions, F5b)', () => {
     ]);
     expect(await addAncestorOrigins(null, anc)).toBeNull();
     await expect(addAncestorOrigins([{ schema: 'a', table: 'b', column: 'c' }], () => Promise.reject(new Error('lookup failed')))).rejects.toThrow('lookup failed');
+  });
+});
+
+describe('withAncestorSources (lineage through partitions, F5b)', () => {
+  it('adds each ancestor’s column to the outputs, derived copies and definitions, without changing the input', () => {
+    const anc = (s: string, t: string) => (s === 'app' && t === 'users_p1' ? [{ schema: 'app', table: 'users' }] : []);
+    const input = {
+      sql: 'x',
+      kind: 'read',
+      accesses: [],
+      literalSensitive: false,
+      outputs: [
+        { name: 'lower', sources: ['app.users_p1.email'] },
+        { name: 'u', sources: ['app.users_p1.*', 'app.plain.id'] },
+        { name: 'odd', sources: ['weird'] },
+      ],
+      derived: ['app.users_p1.ssn'],
+      defines: { namespace: 'cursor', name: 'c', accesses: [], outputs: [{ name: 'e', sources: ['app.users_p1.email'] }] },
+    } as unknown as StatementAnalysis;
+    const frozen = JSON.stringify(input);
+    const [out] = withAncestorSources([input], anc);
+    expect(out!.outputs).toEqual([
+      { name: 'lower', sources: ['app.users_p1.email', 'app.users.email'] },
+      { name: 'u', sources: ['app.users_p1.*', 'app.plain.id', 'app.users.*'] },
+      { name: 'odd', sources: ['weird'] },
+    ]);
+    expect(out!.derived).toEqual(['app.users_p1.ssn', 'app.users.ssn']);
+    expect(out!.defines!.outputs).toEqual([{ name: 'e', sources: ['app.users_p1.email', 'app.users.email'] }]);
+    expect(JSON.stringify(input)).toBe(frozen);
   });
 });
