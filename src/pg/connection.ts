@@ -780,7 +780,12 @@ export class ProxyConnection {
       if (all) {
         this.definitions.clear();
         this.definitionPaths.clear();
+        for (const name of [...this.statements.keys()]) if (name !== '') this.statements.delete(name);
+        for (const name of [...this.portals.keys()]) if (name !== '') this.portals.delete(name);
       } else if (a.kind === 'deallocate' && a.object !== undefined) {
+        // DEALLOCATE drops protocol statements of the name too, CLOSE protocol portals.
+        this.statements.delete(a.object);
+        this.portals.delete(a.object);
         for (const ns of ['prepared', 'cursor']) {
           this.definitions.delete(`${ns}:${a.object}`);
           this.definitionPaths.delete(`${ns}:${a.object}`);
@@ -959,6 +964,14 @@ export class ProxyConnection {
   private onParseDecide(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
     const time = new Date().toISOString();
     const start = performance.now();
+    if (m.name !== '' && (this.statements.has(m.name) || this.definitions.has(`prepared:${m.name}`))) {
+      // The server would refuse it (42P05) — but a Bind pipelined behind it is read before that
+      // answer comes: answering here keeps every portal bound to the statement the server uses (F20).
+      this.auditSimple(m.sql, 'error', null, `prepared statement "${m.name}" already exists`);
+      this.skipUntilSync = true;
+      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${m.name}" already exists` })]);
+      return;
+    }
     const refuse = (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']): void => {
       if (s) this.auditStatement(m.sql, s, time, start, { decision: approval ? 'review' : 'deny', approval, reason: r.message });
       else this.auditSimple(m.sql, 'deny', null, r.message);
