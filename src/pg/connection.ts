@@ -964,14 +964,6 @@ export class ProxyConnection {
   private onParseDecide(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
     const time = new Date().toISOString();
     const start = performance.now();
-    if (m.name !== '' && (this.statements.has(m.name) || this.definitions.has(`prepared:${m.name}`))) {
-      // The server would refuse it (42P05) — but a Bind pipelined behind it is read before that
-      // answer comes: answering here keeps every portal bound to the statement the server uses (F20).
-      this.auditSimple(m.sql, 'error', null, `prepared statement "${m.name}" already exists`);
-      this.skipUntilSync = true;
-      this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${m.name}" already exists` })]);
-      return;
-    }
     const refuse = (r: Refusal, s: StatementDecision | undefined, approval?: AuditEntry['approval']): void => {
       if (s) this.auditStatement(m.sql, s, time, start, { decision: approval ? 'review' : 'deny', approval, reason: r.message });
       else this.auditSimple(m.sql, 'deny', null, r.message);
@@ -999,6 +991,15 @@ export class ProxyConnection {
     const s = d.statements.length === 1 ? d.statements[0]! : decidingStatement(d);
     const path = pathKey(this.searchPath);
     const proceed = (approval?: AuditEntry['approval']): void => {
+      if (m.name !== '' && (this.statements.has(m.name) || this.definitions.has(`prepared:${m.name}`))) {
+        // The server would refuse it (42P05) — but a Bind pipelined behind it is read before that
+        // answer comes: answering here keeps every portal bound to the statement the server uses (F20).
+        if (s) this.auditStatement(m.sql, s, time, start, { decision: 'error', approval, reason: `prepared statement "${m.name}" already exists`, sqlstate: '42P05' });
+        else this.auditSimple(m.sql, 'error', null, `prepared statement "${m.name}" already exists`);
+        this.skipUntilSync = true;
+        this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${m.name}" already exists` })]);
+        return;
+      }
       const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval, path };
       // One namespace upstream: SQL EXECUTE of this name now runs this statement, not a PREPAREd one.
       this.definitions.delete(`prepared:${m.name}`);
