@@ -486,6 +486,11 @@ export class InheritanceMap {
     return this.map !== null;
   }
 
+  /** Loaded, and no table of the database is a partition or inheritance child. */
+  get none(): boolean {
+    return this.map !== null && this.map.size === 0;
+  }
+
   /** The ancestors of schema.table (empty: none known); undefined before the first load. */
   ancestors(schema: string, table: string): readonly RelationName[] | undefined {
     if (!this.map) return undefined;

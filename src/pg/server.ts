@@ -92,7 +92,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     analyze: (sql, options) => {
       const analyses = sqlAnalyzer.analyze(sql, options);
       const map = lineageInheritance;
-      if (!map) return analyses;
+      if (!map || map.none) return analyses;
       if (!map.loaded) {
         // Fail closed (the engine does not cache a failed analysis): try to load it again.
         loadInheritance();
