@@ -1586,10 +1586,22 @@ export class ProxyConnection {
     return P.fieldsMessage(f.code === P.B.NoticeResponse ? 'N' : 'E', out);
   }
 
+  /** Whether requests behind the current one, up to the next Sync/ReadyForQuery, were already forwarded. */
+  private runsBehind(): boolean {
+    const head = this.pending[0];
+    if (head?.t === 'query') return head.idx < head.reqs.length - 1;
+    for (let i = 1; i < this.pending.length; i++) {
+      const t = this.pending[i]!.t;
+      if (t === 'sync' || t === 'query') return false;
+      if (t !== 'local' && t !== 'lookup') return true;
+    }
+    return false;
+  }
+
   /** The proxy will not pass this result on: an error now, and nothing more until ReadyForQuery. */
   private refuseResult(reason: string): void {
     const r = deniedRefusal(null, `result refused: ${reason}`);
-    if (this.extendedOpen) {
+    if (this.runsBehind()) {
       // The client pipelined more behind it: those messages were forwarded and still run.
       r.detail = `${r.detail}; messages sent after this statement before Sync were already forwarded and may have run`;
     }

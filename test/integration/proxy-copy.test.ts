@@ -124,6 +124,45 @@ describe('F17: a refused COPY in a pipeline', () => {
   });
 });
 
+describe('F17: a result refused after it ran, with more pipelined behind it', () => {
+  it("the error's detail says the messages behind it may have run (they did)", async () => {
+    // A catalog that cannot answer: the result columns of a read cannot be checked for masks.
+    const broken = await startTestProxy({
+      policy: redteamPolicy(S),
+      deps: { catalog: { resolve: () => Promise.reject(new Error('catalog unavailable')) } },
+    });
+    const w = await Wire.login(broken.port, broken.password);
+    try {
+      w.send(
+        P.parse('', `SELECT id FROM ${S}.users`),
+        P.bind('', ''),
+        P.execute(''),
+        P.parse('', `INSERT INTO ${S}.scratch VALUES ('f17-behind')`),
+        P.bind('', ''),
+        P.execute(''),
+        P.sync(),
+      );
+      await w.ready();
+      expect(types(w.msgs)).toBe('12EZ');
+      const e = errors(w.msgs)[0]!;
+      expect(e.code).toBe('42501');
+      expect(e.message).toMatch(/^tollgate: denied: result refused: /);
+      expect(e.detail).toMatch(/messages sent after this statement before Sync were already forwarded and may have run$/);
+      const r = await admin(`SELECT count(*)::int AS n FROM ${S}.scratch WHERE t = 'f17-behind'`);
+      expect(r.rows[0].n).toBe(1);
+      // Alone (Sync right after it), the detail does not claim anything ran behind it.
+      w.reset();
+      w.send(P.parse('', `SELECT id FROM ${S}.users`), P.bind('', ''), P.execute(''), P.sync());
+      await w.ready();
+      expect(types(w.msgs)).toBe('12EZ');
+      expect(errors(w.msgs)[0]!.detail).not.toMatch(/may have run/);
+    } finally {
+      w.end();
+      await broken.stop();
+    }
+  });
+});
+
 describe('F7: Sync and Flush during COPY IN', () => {
   it("libpq's PQexecParams(COPY … FROM STDIN): one ReadyForQuery for two Syncs, the connection stays in step", async () => {
     const w = await Wire.login(proxy.port, proxy.password);
