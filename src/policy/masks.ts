@@ -70,12 +70,18 @@ export function maskOverSources(role: Role, sources: readonly string[]): MaskMat
 }
 
 /**
- * A `*` the analysis could not expand (a table's columns need the catalog): it stands for an
- * unknown number of result columns. Those are plain table columns, which the proxy masks by their
- * table OID and attribute number, so the star itself is not reported here.
+ * A `*` the analysis could not expand stands for an unknown number of result columns. When the
+ * analysis marks it as base tables' plain columns (`tableColumns`), the proxy masks those by their
+ * table OID and attribute number, so the star itself is not reported here. Any other `*` (function
+ * in FROM, set operation, `(expr).*`) comes with table OID 0: nothing but the lineage can mask it.
  */
 function isStar(out: OutputColumn): boolean {
-  return out.name === '*' && out.sources.length > 0 && out.sources.every((s) => s.endsWith('.*'));
+  return out.name === '*';
+}
+
+function isTableColumns(out: OutputColumn): boolean {
+  // Absent: a `*` built before the analysis said which kind it is (all sources whole rows → a table's).
+  return out.tableColumns !== false && out.sources.length > 0 && out.sources.every((s) => s.endsWith('.*'));
 }
 
 export interface MaskedOutputs {
@@ -93,14 +99,22 @@ export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | nul
   if (!outputs || role.masks.length === 0) return { masked, problem: null };
   let afterStar = false;
   for (const [index, out] of outputs.entries()) {
-    if (isStar(out)) {
+    if (isStar(out) && isTableColumns(out)) {
       afterStar = true;
       continue;
     }
-    let best: MaskMatch | null = null;
-    for (const source of out.sources) {
-      const m = maskForSource(role, source);
-      if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
+    const best = maskOverSources(role, out.sources);
+    if (isStar(out)) {
+      // Columns that derive from the masked data, but how many and where is unknown: no index
+      // can mark them, and the proxy's catalog path sees table OID 0.
+      if (best) {
+        return {
+          masked: [],
+          problem: `result columns of a * over a function, a set operation or (expression).* carry masked data (${best.column}) but their number and positions in the result are unknown: list the columns instead of *`,
+        };
+      }
+      afterStar = true;
+      continue;
     }
     if (!best) continue;
     if (afterStar) {

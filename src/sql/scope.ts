@@ -17,8 +17,14 @@ export interface Entry {
   relKeys: string[] | null;
   /** The column `c` of this item, or null when the item certainly has no such column. */
   column(c: string): ColumnHit | null;
-  /** What `item.*` / `*` expands to. */
+  /** What `item.*` expands to. */
   star(): OutputColumn[];
+  /**
+   * What the item adds to a bare `*` of its FROM level when that differs from star(): the sides of
+   * a JOIN … USING leave out the merged columns (they come first, once), a NATURAL join's sides add
+   * one `*` of unknown width for the whole join.
+   */
+  levelStar?(): OutputColumn[];
   /** Sources of the whole row (`SELECT u FROM users u`, `row_to_json(u)`). */
   whole(): string[];
 }
@@ -52,7 +58,8 @@ export function tableEntry(name: string, keys: string[], aliasCols: string[] | n
       if (aliasCols && aliasCols.includes(c)) return { sources: whole, definite: true };
       return { sources: keys.map((k) => `${k}.${c}`), definite: false };
     },
-    star: () => [{ name: '*', sources: whole }],
+    // Plain columns of a base table: RowDescription names them, the proxy masks them by catalog.
+    star: () => [{ name: '*', sources: whole, tableColumns: true }],
     whole: () => whole,
   };
 }
@@ -72,24 +79,57 @@ export function derivedEntry(name: string | null, cols: OutputColumn[], aliasCol
       if (hasUnknownWidth) return { sources: unionSources(renamed.filter((o) => o.name === '*')), definite: false };
       return null;
     },
-    star: () => renamed.map((o) => ({ name: o.name, sources: o.sources.slice() })),
+    star: () => renamed.map((o) => ({ ...o, sources: o.sources.slice() })),
     whole: () => all,
   };
 }
 
-/** An item whose every column derives from the same sources (function in FROM, XMLTABLE…). */
-export function opaqueEntry(name: string | null, sources: string[]): Entry {
+/**
+ * An item whose every column derives from the same sources (function in FROM, XMLTABLE…): all the
+ * sources of all its arguments, sub-selects included. `columns` are its column names when their
+ * number is known (column definition lists, built-ins of fixed shape); otherwise `*` is one output
+ * of unknown width, NOT a table's columns: the server sends them with table OID 0.
+ */
+export function opaqueEntry(name: string | null, sources: string[], columns: string[] | null = null): Entry {
   return {
     name,
     relKeys: null,
     column: () => ({ sources, definite: false }),
-    // Width unknown: one `*` output, like a base table.
-    star: () => [{ name: '*', sources: sources.slice() }],
+    star: () => (columns ? columns.map((c) => ({ name: c, sources: sources.slice() })) : [{ name: '*', sources: sources.slice(), tableColumns: false }]),
     whole: () => sources,
   };
 }
 
-/** `(a JOIN b) AS j`: one name over both sides. */
+/** The columns a bare `*` of one FROM level expands to. */
+export function levelStar(e: Entry): OutputColumn[] {
+  return e.levelStar ? e.levelStar() : e.star();
+}
+
+/**
+ * The merged columns of `JOIN … USING (cols)`, first in a bare `*`: each may be either side's
+ * column, coerced or COALESCEd (FULL JOIN), so the server may send it with table OID 0 and only the
+ * lineage can mask it. Unnamed: references reach the sides themselves.
+ */
+export function mergedEntry(cols: OutputColumn[]): Entry {
+  return { name: null, relKeys: null, column: () => null, star: () => cols, whole: () => [] };
+}
+
+/** One side of `JOIN … USING`: a bare `*` leaves out the merged columns (already listed first). */
+export function usingSide(e: Entry, using: string[]): Entry {
+  return { ...e, levelStar: () => levelStar(e).filter((o) => o.name === '*' || !using.includes(o.name)) };
+}
+
+/**
+ * A NATURAL join: which columns merge is unknown without the catalog, so a bare `*` over it is one
+ * `*` of unknown width carrying everything (never a table's plain columns); sides add nothing.
+ */
+export function naturalJoin(sides: Entry[]): Entry[] {
+  const all = dedupe(sides.flatMap((e) => levelStar(e).flatMap((o) => o.sources)));
+  const whole: Entry = { name: null, relKeys: null, column: () => null, star: () => [{ name: '*', sources: all, tableColumns: false }], whole: () => [] };
+  return [whole, ...sides.map((e) => ({ ...e, levelStar: () => [] }))];
+}
+
+/** `(a JOIN b) AS j`: one name over both sides (`j.*` is the join's bare `*`). */
 export function joinEntry(name: string, inner: Entry[]): Entry {
   return {
     name,
@@ -99,16 +139,18 @@ export function joinEntry(name: string, inner: Entry[]): Entry {
       if (!hits.length) return null;
       return { sources: dedupe(hits.flatMap((h) => h.sources)), definite: hits.some((h) => h.definite) };
     },
-    star: () => inner.flatMap((e) => e.star()),
+    star: () => inner.flatMap(levelStar),
     whole: () => dedupe(inner.flatMap((e) => e.whole())),
   };
 }
 
 function renameColumns(cols: OutputColumn[], names: string[]): OutputColumn[] {
   if (cols.some((c) => c.name === '*')) {
-    // Width unknown: every renamed column may come from anything inside.
+    // Width unknown: every renamed column may come from anything inside, and the columns not
+    // renamed follow as a `*` (plain table columns only if everything inside was).
     const all = unionSources(cols);
-    return names.map((n) => ({ name: n, sources: all }));
+    const rest: OutputColumn = { name: '*', sources: all, tableColumns: cols.every((c) => c.tableColumns === true) };
+    return [...names.map((n) => ({ name: n, sources: all })), rest];
   }
   return cols.map((c, i) => ({ name: i < names.length ? names[i]! : c.name, sources: c.sources }));
 }

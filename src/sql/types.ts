@@ -38,6 +38,16 @@ export interface Access {
 export interface OutputColumn {
   name: string;
   sources: string[];
+  /**
+   * (Added by sql, F19.) On a `*` output (unknown number of columns): true when it stands for base
+   * tables' own columns as plain column references (`SELECT *`, `t.*`, `TABLE t`, `COPY t TO` over
+   * tables, also through sub-selects and CTEs): RowDescription names each by table OID and attribute
+   * number, so the proxy masks them by catalog. false for any other `*` (a function in FROM, a set
+   * operation, `(expr).*`, a NATURAL join): its columns come with table OID 0 and only the lineage
+   * can mask them. The analysis sets it on every `*`; when absent, a `*` whose sources are all
+   * `schema.table.*` counts as table columns (the contract before F19).
+   */
+  tableColumns?: boolean;
 }
 
 export interface StatementAnalysis {

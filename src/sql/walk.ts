@@ -7,15 +7,15 @@
 // so a construct nobody reviewed is denied rather than guessed.
 import type { Access, Kind, NamedDefinition, OutputColumn } from './types.js';
 import { AnalysisError } from './errors.js';
-import { createdKey, createdName, functionAccesses, operatorAccesses, relationKeys, type RangeVarLike } from './names.js';
+import { createdKey, createdName, functionAccesses, operatorAccesses, relationKeys, splitPath, type RangeVarLike } from './names.js';
 import {
-  type CteScope, type Entry, type Scope, dedupe, derivedEntry, findCte, joinEntry, opaqueEntry,
-  resolveColumn, tableEntry, unionSources,
+  type CteScope, type Entry, type Scope, dedupe, derivedEntry, findCte, joinEntry, levelStar, mergedEntry,
+  naturalJoin, opaqueEntry, resolveColumn, tableEntry, unionSources, usingSide,
 } from './scope.js';
 import { ddlAccesses, isDdlStatement } from './ddl.js';
 import { isSensitiveRelation } from './builtins.js';
 import { checkClientEncoding, checkConformingStrings, constText, parseSearchPath, settingsRowOf } from './settings.js';
-import { figureName, mergeSetOp } from './outputs.js';
+import { fixedColumnsOf, figureName, mergeSetOp } from './outputs.js';
 import { deleteStmt, insertStmt, mergeStmt, updateStmt } from './dml.js';
 import { copyStmt, declareStmt, explainStmt, prepareStmt } from './wrappers.js';
 import { type N, constString, list, nameParts, str, stringFields, stringList, unwrap, unwrapIf } from './ast.js';
@@ -129,8 +129,12 @@ export class Walker {
         return { kind: 'merge', outputs: mergeStmt(this, b, scope) };
       case 'ExplainStmt':
         return explainStmt(this, b, scope);
-      case 'CopyStmt':
-        return copyStmt(this, b, scope);
+      case 'CopyStmt': {
+        const r = copyStmt(this, b, scope);
+        // `COPY table TO`: its `*` is the table's own columns (the proxy checks those by catalog).
+        if (b.relation && r.outputs) r.outputs = r.outputs.map((o) => (o.name === '*' ? { ...o, tableColumns: true } : o));
+        return r;
+      }
       case 'PrepareStmt':
         return prepareStmt(this, b);
       case 'ExecuteStmt': {
@@ -350,17 +354,23 @@ export class Walker {
       if (cref && isStarRef(cref)) {
         const parts = stringFields(cref.fields);
         if (!parts.length) {
-          for (const e of here.entries) outputs.push(...e.star());
+          for (const e of here.entries) outputs.push(...levelStar(e));
         } else {
           const e = findLocal(here, parts);
           if (e) outputs.push(...e.star());
-          else outputs.push({ name: '*', sources: resolveColumn(here, parts, true) });
+          else outputs.push({ name: '*', sources: resolveColumn(here, parts, true), tableColumns: false });
         }
         continue;
       }
       const out: string[] = [];
       this.walk(val, here, out);
       this.walk(rt.indirection, here, out);
+      if (isIndirectionStar(val)) {
+        // `(expr).*`: the fields of a composite value, as many as its type has, sent with table
+        // OID 0 (even `(u).*` is refused by the proxy's catalog path as nothing names them).
+        outputs.push({ name: '*', sources: dedupe(out), tableColumns: false });
+        continue;
+      }
       outputs.push({ name: typeof rt.name === 'string' ? rt.name : figureName(val), sources: dedupe(out) });
     }
     return outputs;
@@ -397,10 +407,15 @@ export class Walker {
       }
       case 'RangeFunction': {
         // Functions in FROM see the items before them (implicitly LATERAL).
+        // Every column may carry anything its arguments read (sub-selects included): a whole row
+        // passed in comes out as columns (unnest, json_populate_record, json_each…) with table OID 0.
         const sub = this.lateralScope(here, true);
         const out: string[] = [];
         let fname: string | null = null;
-        for (const pair of list(b.functions)) {
+        const functions = list(b.functions);
+        // Column names when their number is known for every function; null: `*` of unknown width.
+        let columns: string[] | null = [];
+        for (const pair of functions) {
           const items = list((unwrapIf(pair, 'List') as N).items);
           const fn = items[0];
           if (fn) {
@@ -408,10 +423,16 @@ export class Walker {
             fname ??= figureName(fn);
           }
           this.walk(items[1], sub, null);
+          const defs = list(functions.length === 1 && !list(items[1]).length ? b.coldeflist : items[1]);
+          const cols = defs.length ? defs.map((d) => String((unwrapIf(d, 'ColumnDef') as N).colname ?? '?column?')) : this.fixedColumns(fn);
+          columns = columns && cols ? columns.concat(cols) : null;
         }
         this.walk(b.coldeflist, sub, null);
+        if (columns && b.ordinality) columns.push('ordinality');
         const alias = b.alias as N | undefined;
-        here.entries.push(opaqueEntry(alias?.aliasname ?? fname, dedupe(out)));
+        const aliasCols = alias ? stringList(alias.colnames) : [];
+        if (columns) columns = columns.map((c, i) => aliasCols[i] ?? c);
+        here.entries.push(opaqueEntry(alias?.aliasname ?? fname, dedupe(out), columns));
         return;
       }
       case 'JoinExpr': {
@@ -419,13 +440,24 @@ export class Walker {
         this.fromItem(b.larg, here);
         this.fromItem(b.rarg, here);
         this.walk(b.quals, here, null);
+        const using = stringList(b.usingClause);
+        let merged: OutputColumn[] = [];
+        if (b.isNatural) {
+          here.entries.splice(start, here.entries.length - start, ...naturalJoin(here.entries.slice(start)));
+        } else if (using.length) {
+          // Merged columns come first in `*`, from either side (a FULL JOIN's COALESCE of both).
+          const sides = here.entries.slice(start);
+          merged = using.map((c) => ({ name: c, sources: dedupe(sides.flatMap((e) => e.column(c)?.sources ?? [])) }));
+          here.entries.splice(start, sides.length, mergedEntry(merged), ...sides.map((e) => usingSide(e, using)));
+        }
         const alias = b.alias as N | undefined;
         const joinName = alias?.aliasname ?? (b.join_using_alias as N | undefined)?.aliasname;
         if (alias?.aliasname) {
           const inner = here.entries.splice(start);
           here.entries.push(joinEntry(alias.aliasname, inner));
         } else if (joinName) {
-          here.entries.push(joinEntry(joinName, here.entries.slice(start)));
+          // `JOIN … USING (c) AS j`: `j.*` is the merged columns; a bare `*` has them already.
+          here.entries.push({ ...joinEntry(joinName, here.entries.slice(start)), star: () => merged, levelStar: () => [] });
         }
         return;
       }
@@ -460,6 +492,19 @@ export class Walker {
       default:
         throw new AnalysisError(`unsupported FROM item ${type}`);
     }
+  }
+
+  /**
+   * The column names of a pg_catalog set-returning function whose result shape does not depend on
+   * its arguments' types; null for anything else (unnest, json_populate_record… expand a composite
+   * argument into as many columns as its type has).
+   */
+  private fixedColumns(fn: unknown): string[] | null {
+    if (!fn || typeof fn !== 'object' || !('FuncCall' in (fn as N))) return null;
+    const parts = stringFields(((fn as N).FuncCall as N).funcname);
+    const name = parts[parts.length - 1];
+    const builtin = parts.length === 2 ? parts[0] === 'pg_catalog' : parts.length === 1 && splitPath(this.searchPath).before.length === 0;
+    return builtin && name ? fixedColumnsOf(name) : null;
   }
 
   lateralScope(here: Scope, lateral: boolean): Scope {
@@ -733,6 +778,13 @@ export class Walker {
 
 function isStar(f: unknown): boolean {
   return !!f && typeof f === 'object' && 'A_Star' in (f as N);
+}
+
+/** `(expr).*` in a target list. */
+function isIndirectionStar(val: N | undefined): boolean {
+  const ind = val && (val as N).A_Indirection as N | undefined;
+  const fields = ind ? list(ind.indirection) : [];
+  return fields.length > 0 && isStar(fields[fields.length - 1]);
 }
 
 function isStarRef(cref: N): boolean {

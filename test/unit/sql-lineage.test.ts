@@ -39,13 +39,13 @@ describe('output-column lineage', () => {
     expect(outputs('SELECT (u).email FROM users u')).toEqual([{ name: 'email', sources: ['public.users.u', 'public.users.*'] }]);
   });
   it('star expansion, per table', () => {
-    expect(outputs('SELECT * FROM users')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('SELECT * FROM users')).toEqual([{ name: '*', sources: ['public.users.*'], tableColumns: true }]);
     expect(outputs('SELECT * FROM users u JOIN s.orders o ON o.uid = u.id')).toEqual([
-      { name: '*', sources: ['public.users.*'] },
-      { name: '*', sources: ['s.orders.*'] },
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+      { name: '*', sources: ['s.orders.*'], tableColumns: true },
     ]);
-    expect(outputs('SELECT o.* FROM users u JOIN s.orders o ON o.uid = u.id')).toEqual([{ name: '*', sources: ['s.orders.*'] }]);
-    expect(outputs('TABLE users')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('SELECT o.* FROM users u JOIN s.orders o ON o.uid = u.id')).toEqual([{ name: '*', sources: ['s.orders.*'], tableColumns: true }]);
+    expect(outputs('TABLE users')).toEqual([{ name: '*', sources: ['public.users.*'], tableColumns: true }]);
   });
   it('subquery aliases in FROM', () => {
     expect(outputs('SELECT x.e FROM (SELECT email AS e FROM users) x')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
@@ -88,8 +88,8 @@ describe('output-column lineage', () => {
   });
   it('a function in FROM is one output of unknown width under *', () => {
     expect(outputs('SELECT * FROM users u, unnest(u.tags) t')).toEqual([
-      { name: '*', sources: ['public.users.*'] },
-      { name: '*', sources: ['public.users.tags'] },
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+      { name: '*', sources: ['public.users.tags'], tableColumns: false },
     ]);
   });
   it('a join alias names both sides', () => {
@@ -102,7 +102,7 @@ describe('output-column lineage', () => {
   });
   it('RETURNING produces outputs', () => {
     expect(outputs('UPDATE users SET name = $1 RETURNING email')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
-    expect(outputs('DELETE FROM users RETURNING *')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('DELETE FROM users RETURNING *')).toEqual([{ name: '*', sources: ['public.users.*'], tableColumns: true }]);
     expect(outputs('INSERT INTO users (id) VALUES (1) RETURNING lower(email) AS e')).toEqual([{ name: 'e', sources: ['public.users.email'] }]);
     expect(outputs('UPDATE users SET email = $1 RETURNING old.email AS was')).toEqual([{ name: 'was', sources: ['public.users.email'] }]);
     expect(outputs('DELETE FROM users')).toBeNull();
@@ -122,7 +122,7 @@ describe('output-column lineage', () => {
     expect(outputs('WITH d AS (DELETE FROM users RETURNING email) SELECT * FROM d')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
   });
   it('COPY … TO carries the table or the query', () => {
-    expect(outputs('COPY users TO STDOUT')).toEqual([{ name: '*', sources: ['public.users.*'] }]);
+    expect(outputs('COPY users TO STDOUT')).toEqual([{ name: '*', sources: ['public.users.*'], tableColumns: true }]);
     expect(outputs('COPY users (email) TO STDOUT')).toEqual([{ name: 'email', sources: ['public.users.email'] }]);
     expect(outputs('COPY (SELECT lower(email) FROM users) TO STDOUT')).toEqual([{ name: 'lower', sources: ['public.users.email'] }]);
   });
