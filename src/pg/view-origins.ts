@@ -89,10 +89,9 @@ export class ViewOrigins implements ViewOriginsLike {
       const s = await this.session.catch(() => null);
       if (s && !s.closed) return s;
     }
-    const opening = SimpleQuerySession.open(this.url).then(async (s) => {
-      await s.query('SET search_path TO pg_catalog, pg_temp');
-      return s;
-    });
+    // The path is pinned at startup, not by SET: a session-level SET would leak into the client's
+    // session on upstreams that multiplex one backend (PGlite in `tollgate demo`).
+    const opening = SimpleQuerySession.open(this.url, { searchPath: 'pg_catalog, pg_temp', applicationName: 'tollgate-catalog' });
     this.session = opening;
     return opening;
   }
