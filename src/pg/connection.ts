@@ -1726,8 +1726,11 @@ function mayRunSql(a: Access): boolean {
 
 /** The statement sets the search path itself (or may: a function can call set_config). */
 function setsPath(s: StatementDecision): boolean {
-  return s.accesses.some((a) => ((a.kind === 'set' || a.kind === 'reset') && a.object === 'search_path') || mayRunSql(a));
+  return s.accesses.some((a) => ((a.kind === 'set' || a.kind === 'reset') && a.object !== undefined && PATH_SETTINGS.has(a.object)) || mayRunSql(a));
 }
+
+/** Settings that change what the search path names: the path itself, and the role "$user" expands to. */
+const PATH_SETTINGS = new Set(['search_path', 'role', 'session_authorization']);
 
 /**
  * The statement may move the session's search path once it was ever changed: transaction control
