@@ -7,7 +7,8 @@
 // URL names the database), `application_name` (passed on), `client_encoding` (must be UTF8) and
 // the display settings `DateStyle` (must be ISO), `TimeZone` and `extra_float_digits`, which are
 // accepted but NOT applied (the upstream keeps its defaults; a client may `SET` them, which the
-// policy always allows).
+// policy always allows). The upstream session's `search_path` is the proxy's own (public, see
+// upstream.ts startupParameters), so a client cannot choose where unqualified names resolve.
 
 import { SQLSTATE, type Refusal } from './errors.js';
 
