@@ -140,7 +140,13 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     config,
     engine,
     catalog,
-    audit: { append: (e: AuditEntry) => audit.append(e) },
+    // writeError lets a connection deny new statements while the log cannot be written (fail closed).
+    audit: {
+      append: (e: AuditEntry) => audit.append(e),
+      get writeError() {
+        return audit.writeError;
+      },
+    },
     approver,
     redact: redactLiterals,
     shapeKey: shapes,
