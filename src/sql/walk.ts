@@ -423,7 +423,9 @@ export class Walker {
             fname ??= figureName(fn);
           }
           this.walk(items[1], sub, null);
-          const defs = list(functions.length === 1 && !list(items[1]).length ? b.coldeflist : items[1]);
+          // ROWS FROM (f() AS (a int), …): each function's own list; else the item's.
+          const own = list((unwrapIf(items[1], 'List') as N).items);
+          const defs = own.length ? own : functions.length === 1 ? list(b.coldeflist) : [];
           const cols = defs.length ? defs.map((d) => String((unwrapIf(d, 'ColumnDef') as N).colname ?? '?column?')) : this.fixedColumns(fn);
           columns = columns && cols ? columns.concat(cols) : null;
         }
@@ -475,7 +477,10 @@ export class Walker {
         this.walk(b.namespaces, sub, null);
         this.walk(b.columns, sub, out);
         const alias = b.alias as N | undefined;
-        here.entries.push(opaqueEntry(alias?.aliasname ?? 'xmltable', dedupe(out)));
+        // XMLTABLE's COLUMNS are its result columns, one each (FOR ORDINALITY included).
+        const names = list(b.columns).map((c) => String((unwrapIf(c, 'RangeTableFuncCol') as N).colname ?? '?column?'));
+        const aliasCols = alias ? stringList(alias.colnames) : [];
+        here.entries.push(opaqueEntry(alias?.aliasname ?? 'xmltable', dedupe(out), names.length ? names.map((c, i) => aliasCols[i] ?? c) : null));
         return;
       }
       case 'JsonTable': {
