@@ -92,6 +92,72 @@ describe('output-column lineage', () => {
       { name: '*', sources: ['public.users.tags'], tableColumns: false },
     ]);
   });
+  it('F19: a * over a function in FROM carries all its arguments (sub-selects included), never table columns', () => {
+    const row = ['public.users.u', 'public.users.*'];
+    expect(outputs('SELECT * FROM unnest((SELECT array_agg(u) FROM users u))')).toEqual([{ name: '*', sources: row, tableColumns: false }]);
+    expect(outputs('SELECT t.* FROM json_populate_record(null::users, (SELECT row_to_json(u) FROM users u)) t')).toEqual([
+      { name: '*', sources: row, tableColumns: false },
+    ]);
+    expect(outputs('SELECT * FROM users u, LATERAL unnest(ARRAY[u.email]) e')).toEqual([
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+      { name: '*', sources: ['public.users.email'], tableColumns: false },
+    ]);
+    expect(outputs('SELECT * FROM generate_series(1, 3)')).toEqual([{ name: 'generate_series', sources: [] }]);
+  });
+  it('F19: known widths: built-ins of fixed shape, column definition lists, ORDINALITY, alias names', () => {
+    const row = ['public.users.u', 'public.users.*'];
+    expect(outputs('SELECT * FROM json_each((SELECT row_to_json(u) FROM users u)) WITH ORDINALITY AS j(k)')).toEqual([
+      { name: 'k', sources: row },
+      { name: 'value', sources: row },
+      { name: 'ordinality', sources: row },
+    ]);
+    expect(outputs('SELECT * FROM ROWS FROM (jsonb_to_record((SELECT to_jsonb(u) FROM users u)) AS (a int, b text), generate_series(1, 2)) r')).toEqual([
+      { name: 'a', sources: row },
+      { name: 'b', sources: row },
+      { name: 'generate_series', sources: row },
+    ]);
+    // A user function of the same name may shadow a built-in when the path puts pg_catalog later.
+    expect(analyze('SELECT * FROM json_each(x)', { searchPath: ['app', 'pg_catalog'] })[0]!.outputs).toEqual([
+      { name: '*', sources: [], tableColumns: false },
+    ]);
+  });
+  it('F19: set operations, (expr).* and NATURAL joins are a * of unknown width, not table columns', () => {
+    expect(outputs('SELECT * FROM users UNION SELECT * FROM accounts')).toEqual([
+      { name: '*', sources: ['public.users.*', 'public.accounts.*'], tableColumns: false },
+    ]);
+    expect(outputs('SELECT (u).* FROM users u')).toEqual([{ name: '*', sources: ['public.users.u', 'public.users.*'], tableColumns: false }]);
+    expect(outputs('SELECT * FROM users NATURAL JOIN accounts')).toEqual([
+      { name: '*', sources: ['public.users.*', 'public.accounts.*'], tableColumns: false },
+    ]);
+  });
+  it('F19: JOIN USING lists the merged columns first, with both sides', () => {
+    const merged = { name: 'id', sources: ['public.users.id', 'public.accounts.id'] };
+    const stars = [
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+      { name: '*', sources: ['public.accounts.*'], tableColumns: true },
+    ];
+    expect(outputs('SELECT * FROM users FULL JOIN accounts USING (id)')).toEqual([merged, ...stars]);
+    expect(outputs('SELECT * FROM (users JOIN accounts USING (id)) j')).toEqual([merged, ...stars]);
+    expect(outputs('SELECT j.* FROM users JOIN accounts USING (id) AS j')).toEqual([merged]);
+    expect(outputs('SELECT * FROM (SELECT id, email FROM users) a JOIN accounts USING (id)')).toEqual([
+      merged,
+      { name: 'email', sources: ['public.users.email'] },
+      stars[1],
+    ]);
+  });
+  it('F19: table columns stay table columns through sub-selects and CTEs; renaming leaves the rest a *', () => {
+    expect(outputs('WITH c AS (SELECT * FROM users) SELECT * FROM (SELECT * FROM c) s')).toEqual([
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+    ]);
+    expect(outputs('SELECT * FROM (SELECT * FROM users) t(a)')).toEqual([
+      { name: 'a', sources: ['public.users.*'] },
+      { name: '*', sources: ['public.users.*'], tableColumns: true },
+    ]);
+    expect(outputs('SELECT * FROM (SELECT *, 1 AS n FROM users) t(a)')).toEqual([
+      { name: 'a', sources: ['public.users.*'] },
+      { name: '*', sources: ['public.users.*'], tableColumns: false },
+    ]);
+  });
   it('a join alias names both sides', () => {
     expect(outputs('SELECT j.email FROM (users JOIN accounts USING (id)) j')).toEqual([
       { name: 'email', sources: ['public.users.email', 'public.accounts.email'] },
