@@ -1568,8 +1568,8 @@ export class ProxyConnection {
 
   /**
    * An upstream ErrorResponse/NoticeResponse as the client may see it. For a statement that touches
-   * masked data, texts that can quote values are withheld (message of value-bearing SQLSTATE
-   * classes, detail, hint, context); the SQLSTATE and the object names stay.
+   * masked data, texts that can quote values are withheld (the message unless its class is
+   * value-free, and always detail, hint, context); the SQLSTATE and the other fields stay.
    */
   private scrubMessage(f: P.BackendFrame, s: StatementDecision | undefined): Buffer {
     const has = this.deps.objectHasMasks;
@@ -1580,7 +1580,7 @@ export class ProxyConnection {
     const code = fields.get('C') ?? 'XX000';
     const out = new Map<string, string>();
     for (const [k, v] of fields) if (!'DHWq'.includes(k)) out.set(k, v);
-    if (VALUE_BEARING.has(code.slice(0, 2)) || code === '00000' || code.startsWith('01')) {
+    if (!VALUE_FREE.has(code.slice(0, 2)) && code !== '42501') {
       out.set('M', `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code})`);
     }
     return P.fieldsMessage(f.code === P.B.NoticeResponse ? 'N' : 'E', out);
@@ -1686,8 +1686,13 @@ export class ProxyConnection {
     durationMs: number,
     extra: { decision?: AuditEntry['decision']; reason?: string; approval?: AuditEntry['approval']; masked?: MaskPlan['masked']; rows?: number; sqlstate?: string },
   ): AuditEntry {
+    // One literal in a fixed shape (no spread of base()): this runs once per statement.
     const e: AuditEntry = {
-      ...this.base('sql', time),
+      time,
+      session: this.deps.config.session.id,
+      identity: this.deps.config.claims,
+      role: this.deps.config.role,
+      type: 'sql',
       statement: this.redacted(sql),
       accesses: s?.accesses ?? [],
       decision: extra.decision ?? s?.decision ?? 'error',
@@ -1714,10 +1719,13 @@ export class ProxyConnection {
 }
 
 /**
- * SQLSTATE classes whose messages can quote data values: data exceptions, integrity violations
- * (keys in the detail), PL/pgSQL RAISE, routine exceptions, internal errors.
+ * SQLSTATE classes whose messages cannot quote data values (connection, transaction state and
+ * rollback, resources and limits, operator intervention, system errors). Every other class can:
+ * data exceptions and integrity violations quote values, and even "object" errors do when a value
+ * is used as a name (`email::regclass` → 3F000 schema "<value>", `current_setting(email)` → 42704).
+ * So for a statement touching masked data, only these keep their message (and 42501).
  */
-const VALUE_BEARING = new Set(['22', '23', 'P0', '38', '39', '2F', 'XX']);
+const VALUE_FREE = new Set(['08', '25', '40', '53', '54', '55', '57', '58']);
 
 /** A DO block or a call that may run SQL of its own (a user function, a dangerous built-in): it may SET anything. */
 function mayRunSql(a: Access): boolean {

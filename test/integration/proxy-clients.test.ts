@@ -243,6 +243,19 @@ describe('node-postgres (extended protocol)', () => {
       expect(err?.message).toBe('tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE 22P02)');
       expect(JSON.stringify(err)).not.toContain('ann@example.org');
     }
+    // Object-name errors quote the value too when the value is used as a name.
+    for (const [q, code] of [
+      [`SELECT email::regclass FROM ${S}.people WHERE id = 1`, '3F000'],
+      [`SELECT current_setting(email) FROM ${S}.people WHERE id = 1`, '42704'],
+    ] as const) {
+      const err = await c.query(q).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(err?.code).toBe(code);
+      expect(err?.message).toBe(`tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code})`);
+      expect(JSON.stringify(err)).not.toContain('ann@example');
+    }
     // A table without masked columns keeps the server's own message.
     const plain = await c.query(`SELECT 'abc'::int FROM ${S}.items`).then(
       () => null,
