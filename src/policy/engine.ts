@@ -103,6 +103,8 @@ export class PolicyEngine {
   private readonly exact: LruMap<string, ExactEntry>;
   private readonly shapes: LruMap<string, ShapeEntry>;
   private readonly stats = { exactHits: 0, shapeHits: 0, misses: 0 };
+  private lastPath: string[] | null = null;
+  private lastPathKey = '';
 
   constructor(policy: Policy, role: string, options: EngineOptions) {
     this.policy = policy;
@@ -119,7 +121,7 @@ export class PolicyEngine {
     // The search path changes what names resolve to: it is part of every key. JSON cannot contain
     // a raw NUL, and a server rejects SQL text with one, so the key is unambiguous. No search
     // path (the analysis's default) and an empty one are different keys.
-    const pathKey = ctx.searchPath ? JSON.stringify(ctx.searchPath) : '-';
+    const pathKey = ctx.searchPath ? this.pathKeyOf(ctx.searchPath) : '-';
     const exactKey = `${pathKey}\u0000${sql}`;
     const cached = this.exact.get(exactKey);
     if (cached) {
@@ -142,7 +144,9 @@ export class PolicyEngine {
         // The audit record asks for the statement text's shape next: spare it a second normalisation.
         if (entry.textOf !== 'same') rememberStatementShape(text, shape!, TEXT_OF[entry.textOf]);
         const analysis = { ...entry.analysis, sql: text };
-        const decision = freezeDecision({ decision: entry.decision, statements: [{ ...entry.statement, sql: text }] });
+        // The entry's statement is frozen all the way down already: only the new objects need it.
+        const statement = Object.freeze({ ...entry.statement, sql: text });
+        const decision = Object.freeze({ decision: entry.decision, statements: Object.freeze([statement]) as StatementDecision[] });
         // Remember the exact text too: a client that repeats it skips even the normaliser.
         this.exact.set(exactKey, { analyses: [analysis], decision, needsSession: entry.needsSession });
         return lookup && entry.needsSession ? freezeDecision(decideAnalyses(this.role, [analysis], lookup)) : decision;
@@ -188,6 +192,18 @@ export class PolicyEngine {
       }
     }
     return lookup && session ? freezeDecision(decideAnalyses(this.role, analyses, lookup)) : decision;
+  }
+
+  /**
+   * JSON of the search path, remembered for the last path seen: a session decides every statement
+   * under the same path. Compared by content (a caller may reuse and change its array).
+   */
+  private pathKeyOf(path: readonly string[]): string {
+    const last = this.lastPath;
+    if (last && last.length === path.length && last.every((x, i) => x === path[i])) return this.lastPathKey;
+    this.lastPath = [...path];
+    this.lastPathKey = JSON.stringify(path);
+    return this.lastPathKey;
   }
 
   /** Decides already analysed statements (no cache). */
