@@ -110,7 +110,7 @@ export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | nul
       if (best) {
         return {
           masked: [],
-          problem: `result columns of a * over a function, a set operation or (expression).* carry masked data (${best.column}) but their number and positions in the result are unknown: list the columns instead of *`,
+          problem: `result columns of a * over something other than a table (a function in FROM, a set operation, (expression).*, a NATURAL join) carry masked data (${best.column}) but their number and positions in the result are unknown: list the columns instead of *`,
         };
       }
       afterStar = true;

@@ -22,7 +22,7 @@ roles:
 `;
 
 const UNKNOWN = (column: string): string =>
-  `result columns of a * over a function, a set operation or (expression).* carry masked data (${column}) but their number and positions in the result are unknown: list the columns instead of *`;
+  `result columns of a * over something other than a table (a function in FROM, a set operation, (expression).*, a NATURAL join) carry masked data (${column}) but their number and positions in the result are unknown: list the columns instead of *`;
 const AFTER_STAR = (name: string, column: string): string =>
   `result column "${name}" carries masked data (${column}) but follows a *, so its position in the result is unknown: list the columns instead of *`;
 const READ_USERS = 'select on s.users allowed by roles.test.postgres.rules[0]';
