@@ -95,15 +95,12 @@ const MASKED: [string, (string | null)[][]][] = [
   ['TABLE S.users', [['1', '***', null]]],
   ['SELECT email FROM ONLY S.users', [['***']]],
   ["SELECT current_setting('PLANTED.m4', true), email, ssn FROM S.users", [[null, '***', null]]],
-  ['SELECT (u).* FROM S.users u', [[null, '***', null]]],
-  ['SELECT * FROM S.users NATURAL JOIN S.users u2', [['1', '***', null]]],
   ['SELECT x.* FROM S.users u, LATERAL (SELECT u.email) x', [['***']]],
   ['SELECT DISTINCT ON (email) email FROM S.users', [['***']]],
   ['SELECT * FROM jsonb_to_record((SELECT to_jsonb(u) FROM S.users u)) AS x(email text)', [[null]]],
   ['SELECT (jsonb_each_text(to_jsonb(u))).value FROM S.users u', [[null], [null], [null]]],
   ["SELECT (SELECT string_agg(x, ',') FROM unnest(ARRAY[email]) x) FROM S.users", [['***']]],
   ['SELECT unnest(ARRAY[email, ssn]) FROM S.users', [[null], [null]]],
-  ['SELECT * FROM unnest((SELECT array_agg(email) FROM S.users))', [['***']]],
   ["SELECT split_part(email, '@', 2) FROM S.users", [['***']]],
   ['SELECT email FROM (TABLE S.users) t', [[null]]],
   ['SELECT t.c2 FROM (SELECT * FROM S.users) AS t(c1, c2)', [[null]]],
@@ -120,6 +117,28 @@ const MASKED: [string, (string | null)[][]][] = [
   ["SELECT * FROM string_to_table((SELECT email FROM S.users), ',')", [['***']]],
   ['SELECT * FROM jsonb_array_elements_text((SELECT jsonb_agg(email) FROM S.users))', [['***']]],
 ];
+
+// A `*` whose width the gateway cannot know without the catalog (a function in FROM, (expr).*, a
+// NATURAL join) over masked data: denied rather than guessed (the server sends these columns with
+// table OID 0, so the catalog cannot mask them either).
+const DENIED_UNKNOWN_WIDTH = [
+  'SELECT (u).* FROM S.users u',
+  'SELECT * FROM S.users NATURAL JOIN S.users u2',
+  'SELECT * FROM unnest((SELECT array_agg(email) FROM S.users))',
+  'SELECT * FROM unnest((SELECT array_agg(u) FROM S.users u))',
+];
+
+describe('simple protocol: a * of unknown width over masked data', () => {
+  for (const sql of DENIED_UNKNOWN_WIDTH) {
+    it(sql, async () => {
+      const m = await w.query(q(sql));
+      expect(errors(m)[0]).toMatchObject({ code: '42501' });
+      expect(errors(m)[0]!.message).toMatch(/^tollgate: denied: result columns of a \* over something other than a table .* list the columns instead of \*$/);
+      expect(rows(m)).toEqual([]);
+      expectNoSecret(m);
+    });
+  }
+});
 
 describe('simple protocol: derived values of masked columns', () => {
   for (const [sql, expected] of MASKED) {
