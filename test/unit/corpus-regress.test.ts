@@ -22,8 +22,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Parsed statements the analysis may fail on (each is denied); above this the test fails. */
 const MAX_ANALYSIS_ERRORS = 25;
-/** No single decision may take longer than this (ms): a hang is a failure, not a slow pass. */
-const MAX_DECIDE_MS = 2000;
+/** No single decision may take longer than this (ms): a hang is a failure, not a slow pass (the slowest
+ * takes ~40 ms; the bound leaves room for a loaded CI machine). */
+const MAX_DECIDE_MS = 10_000;
 
 /** What a read-only role may be allowed to do at all. */
 function isReadOnly(a: Access): boolean {
