@@ -1013,13 +1013,9 @@ export class ProxyConnection {
     };
     if (d.decision === 'allow') return proceed();
     if (d.decision === 'deny' || !s) return refuse(deniedRefusal(s?.rule ?? null, s?.reason ?? 'denied'), s);
-    return this.review(m.sql, s).then(({ approved, approval, refusal }) => {
-      if (this.phase === 'closed') return;
-      if (approved && this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), s, approval);
-      if (approved) proceed(approval);
-      else refuse(refusal!, s, approval);
-      this.flush();
-    });
+    // `review`: Parse (and Bind) change nothing upstream, so they are forwarded unreviewed; the
+    // review happens at each Execute, where one approval covers exactly that one execution (F18).
+    return proceed();
   }
 
   /**
@@ -1144,7 +1140,7 @@ export class ProxyConnection {
     }
   }
 
-  private onExecute(m: Extract<P.FrontendMessage, { type: 'execute' }>): void {
+  private onExecute(m: Extract<P.FrontendMessage, { type: 'execute' }>): Promise<void> | void {
     const portal = this.portals.get(m.portal);
     if (!portal) return this.refuseUnknown(`portal "${m.portal}"`);
     const stmt = portal.stmt;
@@ -1159,11 +1155,27 @@ export class ProxyConnection {
       this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
       return;
     }
-    const req: Req = { time, start, sql: stmt.sql, decision: stmt.decision, approval: stmt.approval, path: stmt.path };
-    if (stmt.decision?.accesses.some((a) => a.kind === 'copy_from')) this.copyExpected = true;
-    this.notePathChange(stmt.decision);
-    this.forgetShadowed(stmt.decision);
-    this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
+    const s = stmt.decision;
+    const run = (approval?: AuditEntry['approval']): void => {
+      const req: Req = { time, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
+      if (s?.accesses.some((a) => a.kind === 'copy_from')) this.copyExpected = true;
+      this.notePathChange(s);
+      this.forgetShadowed(s);
+      this.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
+    };
+    if (s?.decision !== 'review') return run();
+    // One approval per execution (F18): this Execute, and what is pipelined behind it, waits here.
+    return this.review(stmt.sql, s).then(({ approved, approval, refusal }) => {
+      if (this.phase === 'closed') return;
+      const r = !approved ? refusal! : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
+      if (r === null) run(approval);
+      else {
+        this.auditStatement(stmt.sql, s, time, start, { decision: 'review', approval, reason: r.message });
+        this.skipUntilSync = true;
+        this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', ...r })]);
+      }
+      this.flush();
+    });
   }
 
   // -------------------------------------------------------------------------------------------
