@@ -102,7 +102,13 @@ export class SimpleQuerySession {
 
   private start(): void {
     const next = this.queue[0];
-    if (!next || this.dead) return;
+    // Idle, a helper session must not keep the process alive; with a query out it must, or a
+    // lookup awaited before the proxy listens lets the process exit (code 0) half-way through startup.
+    if (!next || this.dead) {
+      this.upstream.socket.unref();
+      return;
+    }
+    this.upstream.socket.ref();
     this.current = { rows: [], error: null };
     this.timer = setTimeout(() => this.fail(new SimpleQueryError(`catalog query timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
     this.timer.unref();
