@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { createRequire as __tgCreateRequire } from 'node:module';
 import { fileURLToPath as __tgFileURLToPath } from 'node:url';
 import { dirname as __tgDirname } from 'node:path';
