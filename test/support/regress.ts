@@ -6,8 +6,9 @@
 // (libpg-query), never by a hand-written lexer: a chunk of lines is parsed as a whole and cut with the
 // parser's `stmt_location`/`stmt_len`; a chunk the parser rejects is cut at the scanner's `;` tokens
 // and each piece is parsed alone, so one deliberate syntax error costs one statement, not a file.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadModule, parseSync, scanSync } from 'libpg-query';
 
 export interface RegressStatement {
@@ -19,7 +20,21 @@ export interface RegressStatement {
   parseError?: string;
 }
 
-export const REGRESS_DIR = '/work/shared/corpora/postgres-regress-17';
+/**
+ * The shared corpus (not vendored: 4.4 MB of PostgreSQL's own tests). Found through
+ * TOLLGATE_REGRESS_DIR, else `../shared/` next to the checkout, else the workplace's /work/shared.
+ * Missing everywhere → the suites that need it fail (they are never skipped).
+ */
+export const REGRESS_DIR = findRegressDir();
+
+function findRegressDir(): string {
+  const candidates = [
+    process.env.TOLLGATE_REGRESS_DIR,
+    fileURLToPath(new URL('../../../shared/corpora/postgres-regress-17', import.meta.url)),
+    '/work/shared/corpora/postgres-regress-17',
+  ].filter((d): d is string => Boolean(d));
+  return candidates.find((d) => existsSync(d)) ?? candidates[candidates.length - 1]!;
+}
 
 // Meta-commands that end the current query buffer and send it, as `;` would.
 const TRAILER = /\\(?:gset|gexec|gdesc|gx|g|crosstabview|watch|bind)(?:\s.*)?$/;

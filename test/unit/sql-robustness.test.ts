@@ -1,15 +1,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initSql, parseSql } from '../../src/sql/parser.js';
 import { analyze } from '../../src/sql/analyze.js';
 import { Walker } from '../../src/sql/walk.js';
 import { AnalysisError } from '../../src/sql/errors.js';
+import { REGRESS_DIR } from '../support/regress.js';
 
 beforeAll(async () => {
   await initSql();
 });
 
-const CORPUS = new URL('../../../shared/corpora/postgres-regress-17/', import.meta.url);
+const CORPUS = REGRESS_DIR;
 
 /** Statements of a regression file: psql meta-commands and COPY data stripped, split after `;` lines. */
 function statements(text: string): string[] {
@@ -80,7 +82,7 @@ describe('PostgreSQL regression SQL (a sample of files)', () => {
     let decided = 0;
     const errors: string[] = [];
     for (const f of files) {
-      for (const sql of statements(readFileSync(new URL(f, CORPUS), 'utf8'))) {
+      for (const sql of statements(readFileSync(join(CORPUS, f), 'utf8'))) {
         try {
           parseSql(sql);
         } catch {
