@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
-import { startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_cli_${process.pid}`;
 
@@ -27,16 +27,6 @@ roles:
 `;
 
 let proxy: TestProxy;
-
-async function admin(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 function run(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

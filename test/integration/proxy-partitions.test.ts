@@ -4,7 +4,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_parts_${process.pid}`;
 const policy = `
@@ -23,16 +23,6 @@ roles:
         - { columns: ["${S}.users_p1.ssn"], strategy: "null" }
         - { columns: ["${S}.legacy.email"], strategy: "null" }
 `;
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 let proxy: TestProxy;
 let client: pg.Client;

@@ -4,7 +4,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScriptedApprover, startTestProxy, TEST_UPSTREAM } from '../support/proxy.js';
+import { ScriptedApprover, admin, startTestProxy, TEST_UPSTREAM } from '../support/proxy.js';
 
 const S = `tg_review_exec_${process.pid}`;
 
@@ -20,16 +20,6 @@ roles:
         - { action: allow, kinds: [prepare, execute, deallocate], objects: ["*"] }
         - { action: deny, kinds: [any] }
 `;
-
-async function admin(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const remaining = async (): Promise<string[]> => (await admin(`SELECT t FROM ${S}.scratch ORDER BY t`)).rows.map((r) => r.t as string);
 

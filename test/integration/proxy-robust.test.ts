@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditFile } from '../../src/audit/verify.js';
 import * as P from '../../src/pg/protocol.js';
-import { RawClient, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { RawClient, admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_rob_${process.pid}`;
 const policy = `
@@ -26,16 +26,6 @@ roles:
 
 let proxy: TestProxy;
 let healthy: pg.Client;
-
-async function admin(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function stillServing(): Promise<void> {
   expect((await healthy.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);

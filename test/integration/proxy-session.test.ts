@@ -2,7 +2,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScriptedApprover, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { ScriptedApprover, admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_sess_${process.pid}`;
 
@@ -18,16 +18,6 @@ roles:
         - { action: allow, kinds: [call], objects: ["pg_catalog.pg_sleep"] }
         - { action: deny, kinds: [any] }
 `;
-
-async function admin(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const count = async (): Promise<number> => (await admin(`SELECT count(*)::int AS n FROM ${S}.orders`)).rows[0].n;
 

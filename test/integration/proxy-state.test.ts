@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNameArray } from '../../src/pg/connection.js';
-import { startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_st_${process.pid}`;
 const H = `tg_proxy_hid_${process.pid}`;
@@ -27,16 +27,6 @@ roles:
 `;
 
 let proxy: TestProxy;
-
-async function admin(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   await admin(`DROP SCHEMA IF EXISTS ${S} CASCADE; DROP SCHEMA IF EXISTS ${H} CASCADE;

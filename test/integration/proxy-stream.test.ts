@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
-import { RawClient, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
+import { RawClient, admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_stream_${process.pid}`;
 const ROWS = 300_000;
@@ -24,16 +24,6 @@ roles:
 `;
 
 let proxy: TestProxy;
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   await admin(`DROP SCHEMA IF EXISTS ${S} CASCADE; CREATE SCHEMA ${S};

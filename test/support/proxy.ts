@@ -2,6 +2,7 @@
 // policy given as YAML text, a temporary audit log and a known session password. Reused by the
 // proxy, action and demo suites.
 
+import pg from 'pg';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,17 @@ import { startProxy, type ProxyDeps, type RunningProxy } from '../../src/pg/serv
 
 /** The test database (trust auth). Override with TOLLGATE_TEST_UPSTREAM. */
 export const TEST_UPSTREAM = process.env.TOLLGATE_TEST_UPSTREAM ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Runs one statement directly on the upstream as its superuser (test set-up and checks, never through the proxy). */
+export async function admin(sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: TEST_UPSTREAM });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
 
 export interface TestProxyOptions {
   /** Policy YAML. The role to use is `role` (default `test`). */
