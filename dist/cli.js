@@ -26617,7 +26617,7 @@ var init_connection = __esm({
             this.enqueueLocal(() => [errorResponse({ severity: "ERROR", code: "42P05", message: `prepared statement "${m.name}" already exists` })]);
             return;
           }
-          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, approval, path };
+          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path };
           this.definitions.delete(`prepared:${m.name}`);
           this.definitionPaths.delete(`prepared:${m.name}`);
           const prev = this.statements.get(m.name);

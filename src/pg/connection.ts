@@ -164,7 +164,6 @@ interface Stmt {
   /** undefined until the upstream described it; null = nothing to mask. */
   plan: MaskPlan | null | undefined;
   planError?: string;
-  approval?: AuditEntry['approval'];
   /** The search path it was decided under (pathKey): the server re-plans it under the current one. */
   path: string;
 }
@@ -1000,7 +999,7 @@ export class ProxyConnection {
         this.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', code: '42P05', message: `prepared statement "${m.name}" already exists` })]);
         return;
       }
-      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, approval, path };
+      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, path };
       // One namespace upstream: SQL EXECUTE of this name now runs this statement, not a PREPAREd one.
       this.definitions.delete(`prepared:${m.name}`);
       this.definitionPaths.delete(`prepared:${m.name}`);
