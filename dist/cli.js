@@ -22871,6 +22871,10 @@ var init_redact = __esm({
 });
 
 // src/audit/writer.ts
+function progress(n) {
+  if (n <= 0) throw new Error("write made no progress");
+  return n;
+}
 var RETRY_MS, OrderedWriter;
 var init_writer = __esm({
   "src/audit/writer.ts"() {
@@ -22947,44 +22951,43 @@ var init_writer = __esm({
       }
       async writeAll() {
         while (this.queue.length > 0) {
-          const batch = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue);
-          const taken = this.queue.length;
+          const { batch, taken } = this.nextBatch();
           let written = 0;
           try {
-            while (written < batch.length) {
-              const n = await this.sink.write(batch.subarray(written));
-              if (n <= 0) throw new Error("write made no progress");
-              written += n;
-            }
+            while (written < batch.length) written += progress(await this.sink.write(batch.subarray(written)));
           } catch (err) {
-            const rest = batch.subarray(written);
-            this.queue.splice(0, taken, ...rest.length > 0 ? [rest] : []);
-            throw this.fail(err);
+            throw this.keepUnwritten(batch, taken, written, err);
           }
-          this.queue.splice(0, taken);
-          this.lastError = null;
+          this.written(taken);
         }
       }
       /** writeAll with a synchronous sink: same batching, same keeping of unwritten bytes on failure. */
       writeAllSync(write) {
         while (this.queue.length > 0) {
-          const batch = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue);
-          const taken = this.queue.length;
+          const { batch, taken } = this.nextBatch();
           let written = 0;
           try {
-            while (written < batch.length) {
-              const n = write(batch.subarray(written));
-              if (n <= 0) throw new Error("write made no progress");
-              written += n;
-            }
+            while (written < batch.length) written += progress(write(batch.subarray(written)));
           } catch (err) {
-            const rest = batch.subarray(written);
-            this.queue.splice(0, taken, ...rest.length > 0 ? [rest] : []);
-            throw this.fail(err);
+            throw this.keepUnwritten(batch, taken, written, err);
           }
-          this.queue.splice(0, taken);
-          this.lastError = null;
+          this.written(taken);
         }
+      }
+      /** Everything queued, as one buffer (one system call), and how many queue entries it covers. */
+      nextBatch() {
+        const taken = this.queue.length;
+        return { batch: taken === 1 ? this.queue[0] : Buffer.concat(this.queue), taken };
+      }
+      written(taken) {
+        this.queue.splice(0, taken);
+        this.lastError = null;
+      }
+      /** Keeps the unwritten tail at the front, ahead of anything appended meanwhile; returns the error to throw. */
+      keepUnwritten(batch, taken, written, err) {
+        const rest = batch.subarray(written);
+        this.queue.splice(0, taken, ...rest.length > 0 ? [rest] : []);
+        return this.fail(err);
       }
       fail(err) {
         const e = this.describe(err);

@@ -97,46 +97,47 @@ export class OrderedWriter {
 
   private async writeAll(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
-      const taken = this.queue.length;
+      const { batch, taken } = this.nextBatch();
       let written = 0;
       try {
-        while (written < batch.length) {
-          const n = await this.sink.write(batch.subarray(written));
-          if (n <= 0) throw new Error('write made no progress');
-          written += n;
-        }
+        while (written < batch.length) written += progress(await this.sink.write(batch.subarray(written)));
       } catch (err) {
-        // Keep the unwritten tail at the front, ahead of anything appended meanwhile.
-        const rest = batch.subarray(written);
-        this.queue.splice(0, taken, ...(rest.length > 0 ? [rest] : []));
-        throw this.fail(err);
+        throw this.keepUnwritten(batch, taken, written, err);
       }
-      this.queue.splice(0, taken);
-      this.lastError = null;
+      this.written(taken);
     }
   }
 
   /** writeAll with a synchronous sink: same batching, same keeping of unwritten bytes on failure. */
   private writeAllSync(write: (data: Uint8Array) => number): void {
     while (this.queue.length > 0) {
-      const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
-      const taken = this.queue.length;
+      const { batch, taken } = this.nextBatch();
       let written = 0;
       try {
-        while (written < batch.length) {
-          const n = write(batch.subarray(written));
-          if (n <= 0) throw new Error('write made no progress');
-          written += n;
-        }
+        while (written < batch.length) written += progress(write(batch.subarray(written)));
       } catch (err) {
-        const rest = batch.subarray(written);
-        this.queue.splice(0, taken, ...(rest.length > 0 ? [rest] : []));
-        throw this.fail(err);
+        throw this.keepUnwritten(batch, taken, written, err);
       }
-      this.queue.splice(0, taken);
-      this.lastError = null;
+      this.written(taken);
     }
+  }
+
+  /** Everything queued, as one buffer (one system call), and how many queue entries it covers. */
+  private nextBatch(): { batch: Uint8Array; taken: number } {
+    const taken = this.queue.length;
+    return { batch: taken === 1 ? this.queue[0]! : Buffer.concat(this.queue), taken };
+  }
+
+  private written(taken: number): void {
+    this.queue.splice(0, taken);
+    this.lastError = null;
+  }
+
+  /** Keeps the unwritten tail at the front, ahead of anything appended meanwhile; returns the error to throw. */
+  private keepUnwritten(batch: Uint8Array, taken: number, written: number, err: unknown): Error {
+    const rest = batch.subarray(written);
+    this.queue.splice(0, taken, ...(rest.length > 0 ? [rest] : []));
+    return this.fail(err);
   }
 
   private fail(err: unknown): Error {
@@ -146,4 +147,10 @@ export class OrderedWriter {
     this.lastError = e;
     return e;
   }
+}
+
+/** A write that reports no progress would loop forever: treat it as a failure. */
+function progress(n: number): number {
+  if (n <= 0) throw new Error('write made no progress');
+  return n;
 }
