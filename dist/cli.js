@@ -21760,32 +21760,24 @@ var init_analyze = __esm({
 
 // src/sql/shape.ts
 function shapeKey(sql) {
-  const known = recent.get(sql);
-  if (known !== void 0) return known;
-  let shape;
   try {
-    shape = normalizeSql(sql);
+    return normalizeSql(sql);
   } catch {
-    shape = null;
+    return null;
   }
-  remember(sql, shape);
-  return shape;
-}
-function remember(sql, shape) {
-  if (recent.size >= RECENT) recent.delete(recent.keys().next().value);
-  recent.set(sql, shape);
-}
-function rememberStatementShape(text, messageShape, cut) {
-  if (recent.has(text)) return;
-  const shape = cut(messageShape);
-  if (isNormalizationOf(text, shape)) remember(text, shape);
 }
 function redactLiterals(sql) {
-  const fallback = `<unparsable statement, ${Buffer.byteLength(sql, "utf8")} bytes>`;
   let normalized;
   try {
     normalized = normalizeSql(sql);
-    if (!MAY_HOLD_VALUE.test(normalized)) return normalized.trimEnd();
+  } catch {
+    return `<unparsable statement, ${Buffer.byteLength(sql, "utf8")} bytes>`;
+  }
+  return redactNormalized(normalized);
+}
+function redactNormalized(normalized) {
+  if (!MAY_HOLD_VALUE.test(normalized)) return normalized.trimEnd();
+  try {
     const bytes = Buffer.from(normalized, "utf8");
     const tokens = (0, import_libpg_query2.scanSync)(normalized).tokens;
     const parts = [];
@@ -21800,17 +21792,15 @@ function redactLiterals(sql) {
     parts.push(bytes.subarray(at2));
     return Buffer.concat(parts).toString("utf8").trimEnd();
   } catch {
-    return fallback;
+    return `<unparsable statement, ${Buffer.byteLength(normalized, "utf8")} bytes>`;
   }
 }
-var import_libpg_query2, recent, RECENT, VALUE_TOKENS, MAY_HOLD_VALUE;
+var import_libpg_query2, VALUE_TOKENS, MAY_HOLD_VALUE;
 var init_shape = __esm({
   "src/sql/shape.ts"() {
     "use strict";
     import_libpg_query2 = __toESM(require_wasm(), 1);
     init_parser();
-    recent = /* @__PURE__ */ new Map();
-    RECENT = 256;
     VALUE_TOKENS = /* @__PURE__ */ new Set(["SCONST", "USCONST", "BCONST", "XCONST", "ICONST", "FCONST", "C_COMMENT", "SQL_COMMENT"]);
     MAY_HOLD_VALUE = /['"]|--|\/\*|\$[^0-9]|(?<![\w$])\d/;
   }
@@ -21825,27 +21815,40 @@ var init_cache = __esm({
       constructor(capacity) {
         this.capacity = capacity;
         if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("capacity must be a positive integer");
+        this.half = Math.max(1, Math.floor(capacity / 2));
       }
       capacity;
-      map = /* @__PURE__ */ new Map();
+      young = /* @__PURE__ */ new Map();
+      old = /* @__PURE__ */ new Map();
+      half;
+      /** Entries held (at most `capacity`). */
       get size() {
-        return this.map.size;
+        return this.young.size + this.old.size;
       }
       get(key) {
-        const value = this.map.get(key);
-        if (value !== void 0) {
-          this.map.delete(key);
-          this.map.set(key, value);
+        const value = this.young.get(key);
+        if (value !== void 0) return value;
+        const aged = this.old.get(key);
+        if (aged !== void 0) {
+          this.old.delete(key);
+          this.insert(key, aged);
         }
-        return value;
+        return aged;
       }
       set(key, value) {
-        this.map.delete(key);
-        this.map.set(key, value);
-        if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value);
+        this.old.delete(key);
+        this.insert(key, value);
       }
       clear() {
-        this.map.clear();
+        this.young.clear();
+        this.old.clear();
+      }
+      insert(key, value) {
+        if (!this.young.has(key) && this.young.size >= this.half) {
+          this.old = this.young;
+          this.young = /* @__PURE__ */ new Map();
+        }
+        this.young.set(key, value);
       }
     };
   }
@@ -22085,6 +22088,10 @@ function textOfFor(message, statement) {
   for (const t of ["same", "trim", "strip"]) if (TEXT_OF[t](message) === statement) return t;
   return null;
 }
+function statementShape(statement, messageShape, textOf) {
+  const shape = TEXT_OF[textOf](messageShape);
+  return isNormalizationOf(statement, shape) ? shape : void 0;
+}
 function freezeDecision(d) {
   for (const s of d.statements) {
     for (const a of s.accesses) Object.freeze(a);
@@ -22101,7 +22108,7 @@ var TEXT_OF, PolicyEngine;
 var init_engine = __esm({
   "src/policy/engine.ts"() {
     "use strict";
-    init_shape();
+    init_parser();
     init_cache();
     init_decide();
     init_masks();
@@ -22149,13 +22156,10 @@ var init_engine = __esm({
           const entry = this.shapes.get(shapeKey2);
           if (entry) {
             this.stats.shapeHits++;
-            const text = TEXT_OF[entry.textOf](sql);
-            if (entry.textOf !== "same") rememberStatementShape(text, shape, TEXT_OF[entry.textOf]);
-            const analysis = { ...entry.analysis, sql: text };
-            const statement = Object.freeze({ ...entry.statement, sql: text });
+            const statement = Object.freeze({ ...entry.statement, sql: TEXT_OF[entry.textOf](sql) });
             const decision2 = Object.freeze({ decision: entry.decision, statements: Object.freeze([statement]) });
-            this.exact.set(exactKey, { analyses: [analysis], decision: decision2, needsSession: entry.needsSession });
-            return lookup && entry.needsSession ? freezeDecision(decideAnalyses(this.role, [analysis], lookup)) : decision2;
+            if (!(lookup && entry.needsSession)) return decision2;
+            return freezeDecision(decideAnalyses(this.role, [{ ...entry.analysis, sql: statement.sql }], lookup));
           }
         }
         this.stats.misses++;
@@ -22183,12 +22187,13 @@ var init_engine = __esm({
         this.exact.set(exactKey, { analyses, decision, needsSession: session });
         if (shapeKey2 !== null && analyses.length === 1 && !analyses[0].literalSensitive) {
           const textOf = textOfFor(sql, analyses[0].sql);
-          if (textOf && textOf !== "same") rememberStatementShape(analyses[0].sql, shape, TEXT_OF[textOf]);
           if (textOf) {
+            const statement = decision.statements[0];
+            const stmtShape = statementShape(statement.sql, shape, textOf);
             this.shapes.set(shapeKey2, {
               analysis: analyses[0],
               decision: decision.decision,
-              statement: decision.statements[0],
+              statement: stmtShape === void 0 ? statement : Object.freeze({ ...statement, shape: stmtShape }),
               textOf,
               needsSession: session
             });
@@ -22536,9 +22541,16 @@ function serialize(value) {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) {
     if (value.length === 0) return "[]";
+    const frozen2 = Object.isFrozen(value);
+    if (frozen2) {
+      const known = frozenJson.get(value);
+      if (known !== void 0) return known;
+    }
     let out2 = `[${serialize(value[0])}`;
     for (let i = 1; i < value.length; i++) out2 += `,${serialize(value[i])}`;
-    return `${out2}]`;
+    out2 += "]";
+    if (frozen2 && value.every((v) => v === null || typeof v !== "object" || frozenJson.has(v))) frozenJson.set(value, out2);
+    return out2;
   }
   const obj2 = value;
   const frozen = Object.isFrozen(obj2);
@@ -22770,14 +22782,23 @@ function compileLiteralHider(accesses) {
     return out;
   };
 }
+function cleanAccesses(accesses, scrub) {
+  return accesses.filter((a) => a !== null && typeof a === "object").map((a) => {
+    const access = { kind: typeof a.kind === "string" ? scrub(a.kind) : "other" };
+    if (typeof a.object === "string") access.object = scrub(redactLiteralObject(a.object));
+    if (typeof a.exact === "boolean") access.exact = a.exact;
+    return access;
+  });
+}
 function num(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : void 0;
 }
-function sanitizeEntry(entry, secrets = []) {
+function sanitizeEntry(entry, secrets = [], memo2) {
   const e = entry;
   const scrub = typeof secrets === "function" ? secrets : compileScrubber(secrets);
   const s = (v) => typeof v === "string" ? scrub(v) : void 0;
-  const hide2 = compileLiteralHider(e.accesses);
+  const known = memo2?.accessesOf(e.accesses);
+  const hide2 = known?.hide ?? compileLiteralHider(e.accesses);
   const h = (v) => typeof v === "string" ? scrub(hide2(v)) : void 0;
   const out = {
     time: s(e.time) ?? (/* @__PURE__ */ new Date()).toISOString(),
@@ -22797,16 +22818,11 @@ function sanitizeEntry(entry, secrets = []) {
     }
   }
   if (typeof e.statement === "string") {
-    out.statement = UNPARSABLE.test(e.statement) ? e.statement : scrub(stripLiterals(e.statement));
+    const clean = (text) => UNPARSABLE.test(text) ? text : scrub(stripLiterals(text));
+    out.statement = memo2 ? memo2.statement(e.statement, clean) : clean(e.statement);
   }
-  if (Array.isArray(e.accesses)) {
-    out.accesses = e.accesses.filter((a) => a !== null && typeof a === "object").map((a) => {
-      const access = { kind: s(a.kind) ?? "other" };
-      if (typeof a.object === "string") access.object = scrub(redactLiteralObject(a.object));
-      if (typeof a.exact === "boolean") access.exact = a.exact;
-      return access;
-    });
-  }
+  if (known) out.accesses = known.clean;
+  else if (Array.isArray(e.accesses)) out.accesses = cleanAccesses(e.accesses, scrub);
   if (e.rule === null) out.rule = null;
   else if (typeof e.rule === "string") out.rule = s(e.rule);
   if (typeof e.reason === "string") out.reason = h(e.reason);
@@ -22833,7 +22849,7 @@ function sanitizeEntry(entry, secrets = []) {
   if (typeof e.sqlstate === "string" && /^[0-9A-Z]{5}$/.test(e.sqlstate)) out.sqlstate = e.sqlstate;
   return out;
 }
-var DECISIONS, TYPES, UNPARSABLE, JWT_SHAPE, AUDIT_CLAIMS, SECRET_MARK, TOKEN_MARK, PARAM, DOLLAR_TAG, WORD, NUMBER, LITERAL_OBJECT, LITERAL_MARK;
+var DECISIONS, TYPES, UNPARSABLE, JWT_SHAPE, AUDIT_CLAIMS, SECRET_MARK, TOKEN_MARK, PARAM, DOLLAR_TAG, WORD, NUMBER, LITERAL_OBJECT, LITERAL_MARK, SanitizeMemo;
 var init_redact = __esm({
   "src/audit/redact.ts"() {
     "use strict";
@@ -22867,6 +22883,34 @@ var init_redact = __esm({
     NUMBER = /[0-9_]*\.?[0-9_]*(?:[eE][+-]?[0-9_]+)?[A-Za-z0-9_]*/y;
     LITERAL_OBJECT = /^(file|program|load):([\s\S]*)$/;
     LITERAL_MARK = "?";
+    SanitizeMemo = class {
+      constructor(scrub) {
+        this.scrub = scrub;
+      }
+      scrub;
+      accesses = /* @__PURE__ */ new WeakMap();
+      statements = /* @__PURE__ */ new Map();
+      /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
+      accessesOf(value) {
+        if (!Array.isArray(value) || !Object.isFrozen(value) || !value.every((a) => a === null || typeof a !== "object" || Object.isFrozen(a))) return void 0;
+        let known = this.accesses.get(value);
+        if (!known) {
+          const clean = Object.freeze(cleanAccesses(value, this.scrub).map((a) => Object.freeze(a)));
+          known = { clean, hide: compileLiteralHider(value) };
+          this.accesses.set(value, known);
+        }
+        return known;
+      }
+      statement(text, clean) {
+        let out = this.statements.get(text);
+        if (out === void 0) {
+          out = clean(text);
+          if (this.statements.size >= 1e3) this.statements.clear();
+          this.statements.set(text, out);
+        }
+        return out;
+      }
+    };
   }
 });
 
@@ -22875,11 +22919,13 @@ function progress(n) {
   if (n <= 0) throw new Error("write made no progress");
   return n;
 }
-var RETRY_MS, OrderedWriter;
+var RETRY_MS, BATCH_MS, BATCH_BYTES, OrderedWriter;
 var init_writer = __esm({
   "src/audit/writer.ts"() {
     "use strict";
     RETRY_MS = 1e3;
+    BATCH_MS = 5;
+    BATCH_BYTES = 256 * 1024;
     OrderedWriter = class {
       constructor(sink, describe5, onError) {
         this.sink = sink;
@@ -22889,9 +22935,15 @@ var init_writer = __esm({
       sink;
       describe;
       onError;
+      // Lines wait as strings and become bytes once per batch: one conversion per system call.
       queue = [];
       draining = null;
       scheduled = false;
+      timer = null;
+      /** String length or bytes queued (an estimate of the batch size). */
+      queued = 0;
+      /** performance.now() of the last drain. */
+      lastWrite = -Infinity;
       lastError = null;
       /** The last write error, cleared once a later write succeeds. */
       get error() {
@@ -22899,18 +22951,28 @@ var init_writer = __esm({
       }
       /** Bytes queued and not yet written. */
       get pendingBytes() {
-        return this.queue.reduce((n, b) => n + b.length, 0);
+        return this.queue.reduce((n, b) => n + (typeof b === "string" ? Buffer.byteLength(b, "utf8") : b.length), 0);
       }
       push(data) {
         this.queue.push(data);
-        if (this.scheduled || this.draining) return;
+        this.queued += data.length;
+        if (this.draining) return;
+        if (this.queued >= BATCH_BYTES && this.timer) {
+          clearTimeout(this.timer);
+          this.timer = null;
+          this.scheduled = false;
+        }
+        if (this.scheduled) return;
         this.scheduled = true;
         const go = () => {
           this.scheduled = false;
+          this.timer = null;
           void this.drain().catch(() => void 0);
         };
+        const since = performance.now() - this.lastWrite;
         if (this.lastError) setTimeout(go, RETRY_MS).unref();
-        else setImmediate(go);
+        else if (since >= BATCH_MS || this.queued >= BATCH_BYTES) setImmediate(go);
+        else this.timer = setTimeout(go, BATCH_MS - since);
       }
       /** Writes everything queued so far; rejects with the write error when bytes remain unwritten. */
       async flush() {
@@ -22977,16 +23039,20 @@ var init_writer = __esm({
       /** Everything queued, as one buffer (one system call), and how many queue entries it covers. */
       nextBatch() {
         const taken = this.queue.length;
-        return { batch: taken === 1 ? this.queue[0] : Buffer.concat(this.queue), taken };
+        if (this.queue.every((x) => typeof x === "string")) return { batch: Buffer.from(this.queue.join(""), "utf8"), taken };
+        return { batch: Buffer.concat(this.queue.map((x) => typeof x === "string" ? Buffer.from(x, "utf8") : x)), taken };
       }
       written(taken) {
         this.queue.splice(0, taken);
+        this.queued = this.queue.reduce((n, x) => n + x.length, 0);
+        this.lastWrite = performance.now();
         this.lastError = null;
       }
       /** Keeps the unwritten tail at the front, ahead of anything appended meanwhile; returns the error to throw. */
       keepUnwritten(batch, taken, written, err) {
         const rest = batch.subarray(written);
         this.queue.splice(0, taken, ...rest.length > 0 ? [rest] : []);
+        this.queued = this.queue.reduce((n, x) => n + x.length, 0);
         return this.fail(err);
       }
       fail(err) {
@@ -23084,6 +23150,7 @@ var init_log = __esm({
         this.prev = prev;
         this.opts = opts;
         this.scrub = compileScrubber(opts.secrets ?? []);
+        this.memo = new SanitizeMemo(this.scrub);
       }
       path;
       writer;
@@ -23093,6 +23160,7 @@ var init_log = __esm({
       closed = false;
       closing = null;
       scrub;
+      memo;
       identityCache = null;
       /**
        * Opens (creating with mode 0600) the log at `path`. An existing log is continued: its last line must
@@ -23136,7 +23204,8 @@ var init_log = __esm({
         if (this.closed) throw new AuditLogError("ERR_AUDIT_CLOSED", `audit log ${this.path}: append after close`);
         const clean = sanitizeEntry(
           { ...entry, identity: {}, session: entry.session || this.opts.session || "" },
-          this.scrub
+          this.scrub,
+          this.memo
         );
         clean.identity = this.identityOf(entry.identity);
         const line = clean;
@@ -23144,8 +23213,8 @@ var init_log = __esm({
         line.prev = this.prev;
         const { hash: hash2, text } = sealLine(line);
         line.hash = hash2;
-        this.writer.push(Buffer.from(`${text}
-`, "utf8"));
+        this.writer.push(`${text}
+`);
         this.seq = line.seq;
         this.prev = hash2;
         return line;
@@ -27189,29 +27258,23 @@ var init_connection = __esm({
       }
       // -------------------------------------------------------------------------------------------
       // Audit
-      redacted(sql) {
-        let r = this.redactCache.get(sql);
+      /**
+       * The statement as the audit log and reviewers see it: literals and comments removed. A statement
+       * decided from the engine's shape cache brings its normalised text: redacted once per shape.
+       */
+      redacted(sql, shape) {
+        const byShape = shape !== void 0 && this.deps.redactShape;
+        const cache = byShape ? this.redactByShape : this.redactCache;
+        const key = byShape ? shape : sql;
+        let r = cache.get(key);
         if (r !== void 0) return r;
-        let shape = null;
         try {
-          shape = this.deps.shapeKey ? this.deps.shapeKey(sql) : null;
+          r = byShape ? this.deps.redactShape(shape) : this.deps.redact(sql);
         } catch {
-          shape = null;
+          r = "(statement could not be redacted)";
         }
-        r = shape === null ? void 0 : this.redactByShape.get(shape);
-        if (r === void 0) {
-          try {
-            r = this.deps.redact(sql);
-          } catch {
-            r = "(statement could not be redacted)";
-          }
-          if (shape !== null) {
-            if (this.redactByShape.size > 1e3) this.redactByShape.clear();
-            this.redactByShape.set(shape, r);
-          }
-        }
-        if (this.redactCache.size > 1e3) this.redactCache.clear();
-        this.redactCache.set(sql, r);
+        if (cache.size >= 1e3) cache.clear();
+        cache.set(key, r);
         return r;
       }
       base(type, time2 = (/* @__PURE__ */ new Date()).toISOString()) {
@@ -27242,7 +27305,7 @@ var init_connection = __esm({
           identity: this.deps.config.claims,
           role: this.deps.config.role,
           type: "sql",
-          statement: this.redacted(sql),
+          statement: this.redacted(sql, s?.shape),
           accesses: s?.accesses ?? [],
           decision: extra.decision ?? s?.decision ?? "error",
           rule: s?.rule ?? null,
@@ -27536,7 +27599,6 @@ function defaultApprover(config2, approvers) {
 async function startProxy(config2, deps = {}) {
   const logger = deps.logger ?? stderrLogger;
   await initSql();
-  const shapes = recentShapes();
   let inheritance = null;
   let lineageInheritance = null;
   const analyzer = {
@@ -27550,7 +27612,7 @@ async function startProxy(config2, deps = {}) {
       }
       return withAncestorSources(analyses, (schema2, table) => map.ancestors(schema2, table) ?? []);
     },
-    shapeKey: shapes
+    shapeKey
   };
   const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config2.policyPath), config2.role, { analyzer });
   const engine = deps.engine ?? policyEngine;
@@ -27596,7 +27658,7 @@ async function startProxy(config2, deps = {}) {
     },
     approver: approver2,
     redact: redactLiterals,
-    shapeKey: shapes,
+    redactShape: redactNormalized,
     maskValue,
     maskKey: Buffer.from(config2.maskKey, "utf8"),
     connectUpstream: (url2, opts) => connectUpstream(url2, opts),
@@ -27682,7 +27744,8 @@ async function startProxy(config2, deps = {}) {
         await audit.close();
       })();
       return closed;
-    }
+    },
+    flushAudit: () => audit.flush()
   };
 }
 function positiveInt(v, dflt, what) {
@@ -27737,17 +27800,6 @@ function upstreamSecrets(url2) {
   } catch {
     return [];
   }
-}
-function recentShapes(size = 64) {
-  const memo2 = /* @__PURE__ */ new Map();
-  return (sql) => {
-    const hit = memo2.get(sql);
-    if (hit !== void 0) return hit;
-    const shape = shapeKey(sql);
-    if (memo2.size >= size) memo2.delete(memo2.keys().next().value);
-    memo2.set(sql, shape);
-    return shape;
-  };
 }
 function objectHasMasks(role2, object, inheritance) {
   const dot = object.indexOf(".");

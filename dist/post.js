@@ -107785,9 +107785,16 @@ function serialize(value) {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) {
     if (value.length === 0) return "[]";
+    const frozen2 = Object.isFrozen(value);
+    if (frozen2) {
+      const known = frozenJson.get(value);
+      if (known !== void 0) return known;
+    }
     let out2 = `[${serialize(value[0])}`;
     for (let i = 1; i < value.length; i++) out2 += `,${serialize(value[i])}`;
-    return `${out2}]`;
+    out2 += "]";
+    if (frozen2 && value.every((v) => v === null || typeof v !== "object" || frozenJson.has(v))) frozenJson.set(value, out2);
+    return out2;
   }
   const obj = value;
   const frozen = Object.isFrozen(obj);

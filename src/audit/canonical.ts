@@ -23,9 +23,18 @@ function serialize(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
+    // A frozen array of frozen flat objects (an access list the policy engine hands out for every
+    // statement of a shape) cannot change: serialized once.
+    const frozen = Object.isFrozen(value);
+    if (frozen) {
+      const known = frozenJson.get(value);
+      if (known !== undefined) return known;
+    }
     let out = `[${serialize(value[0])}`;
     for (let i = 1; i < value.length; i++) out += `,${serialize(value[i])}`;
-    return `${out}]`;
+    out += ']';
+    if (frozen && value.every((v) => v === null || typeof v !== 'object' || frozenJson.has(v))) frozenJson.set(value, out);
+    return out;
   }
   const obj = value as Record<string, unknown>;
   // A frozen object of primitives (the session's identity, the same on every line) is serialized once.

@@ -6,7 +6,7 @@
 import { writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { canonicalJson, GENESIS, lineHash, sealLine } from './canonical.js';
-import { compileScrubber, sanitizeEntry } from './redact.js';
+import { compileScrubber, SanitizeMemo, sanitizeEntry } from './redact.js';
 import type { AuditEntry, AuditLine } from './types.js';
 import { OrderedWriter } from './writer.js';
 
@@ -39,6 +39,7 @@ export class AuditLog {
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly scrub: (text: string) => string;
+  private readonly memo: SanitizeMemo;
   private identityCache: { source: unknown; snapshot: [string, unknown][]; clean: AuditEntry['identity'] } | null = null;
 
   private constructor(
@@ -49,6 +50,7 @@ export class AuditLog {
     private readonly opts: AuditLogOptions,
   ) {
     this.scrub = compileScrubber(opts.secrets ?? []);
+    this.memo = new SanitizeMemo(this.scrub);
   }
 
   /**
@@ -101,6 +103,7 @@ export class AuditLog {
     const clean = sanitizeEntry(
       { ...entry, identity: {}, session: entry.session || this.opts.session || '' },
       this.scrub,
+      this.memo,
     );
     clean.identity = this.identityOf(entry.identity);
     // sanitizeEntry returned a fresh object: it becomes the line (no copies on the hot path).
@@ -109,7 +112,7 @@ export class AuditLog {
     line.prev = this.prev;
     const { hash, text } = sealLine(line as unknown as Record<string, unknown>);
     line.hash = hash;
-    this.writer.push(Buffer.from(`${text}\n`, 'utf8'));
+    this.writer.push(`${text}\n`);
     this.seq = line.seq;
     this.prev = hash;
     return line;

@@ -229,6 +229,53 @@ export function compileLiteralHider(accesses: unknown): (text: string) => string
   };
 }
 
+function cleanAccesses(accesses: unknown[], scrub: (text: string) => string): NonNullable<AuditEntry['accesses']> {
+  return accesses
+    .filter((a): a is Record<string, unknown> => a !== null && typeof a === 'object')
+    .map((a) => {
+      const access: NonNullable<AuditEntry['accesses']>[number] = { kind: (typeof a.kind === 'string' ? scrub(a.kind) : 'other') as never };
+      if (typeof a.object === 'string') access.object = scrub(redactLiteralObject(a.object));
+      if (typeof a.exact === 'boolean') access.exact = a.exact;
+      return access;
+    });
+}
+
+/**
+ * What sanitizeEntry can reuse across the entries of one log, all computed by the same rules: the
+ * clean form of an accesses array the policy engine froze (a cached decision hands out the same
+ * array for every statement of its shape), and the clean text of a statement seen lately. `scrub`
+ * must be the same on every call.
+ */
+export class SanitizeMemo {
+  private readonly accesses = new WeakMap<object, { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string }>();
+  private readonly statements = new Map<string, string>();
+
+  constructor(private readonly scrub: (text: string) => string) {}
+
+  /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
+  accessesOf(value: unknown): { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string } | undefined {
+    if (!Array.isArray(value) || !Object.isFrozen(value) || !value.every((a) => a === null || typeof a !== 'object' || Object.isFrozen(a))) return undefined;
+    let known = this.accesses.get(value);
+    if (!known) {
+      // Frozen too: the serializer reuses the JSON of frozen values.
+      const clean = Object.freeze(cleanAccesses(value, this.scrub).map((a) => Object.freeze(a)));
+      known = { clean: clean as NonNullable<AuditEntry['accesses']>, hide: compileLiteralHider(value) };
+      this.accesses.set(value, known);
+    }
+    return known;
+  }
+
+  statement(text: string, clean: (text: string) => string): string {
+    let out = this.statements.get(text);
+    if (out === undefined) {
+      out = clean(text);
+      if (this.statements.size >= 1000) this.statements.clear();
+      this.statements.set(text, out);
+    }
+    return out;
+  }
+}
+
 function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
@@ -243,12 +290,14 @@ function num(value: unknown): number | undefined {
 export function sanitizeEntry(
   entry: AuditEntry,
   secrets: readonly string[] | ((text: string) => string) = [],
+  memo?: SanitizeMemo,
 ): AuditEntry {
   const e = entry as unknown as Record<string, unknown>;
   const scrub = typeof secrets === 'function' ? secrets : compileScrubber(secrets);
   const s = (v: unknown) => (typeof v === 'string' ? scrub(v) : undefined);
+  const known = memo?.accessesOf(e.accesses);
   // Texts that may quote an access object: built from the entry's own accesses, before scrubbing.
-  const hide = compileLiteralHider(e.accesses);
+  const hide = known?.hide ?? compileLiteralHider(e.accesses);
   const h = (v: unknown) => (typeof v === 'string' ? scrub(hide(v)) : undefined);
   const out: AuditEntry = {
     time: s(e.time) ?? new Date().toISOString(),
@@ -272,18 +321,11 @@ export function sanitizeEntry(
   }
   if (typeof e.statement === 'string') {
     // The SQL module's placeholder for text it could not parse carries only a size: keep it readable.
-    out.statement = UNPARSABLE.test(e.statement) ? e.statement : scrub(stripLiterals(e.statement));
+    const clean = (text: string) => (UNPARSABLE.test(text) ? text : scrub(stripLiterals(text)));
+    out.statement = memo ? memo.statement(e.statement, clean) : clean(e.statement);
   }
-  if (Array.isArray(e.accesses)) {
-    out.accesses = e.accesses
-      .filter((a): a is Record<string, unknown> => a !== null && typeof a === 'object')
-      .map((a) => {
-        const access: NonNullable<AuditEntry['accesses']>[number] = { kind: (s(a.kind) ?? 'other') as never };
-        if (typeof a.object === 'string') access.object = scrub(redactLiteralObject(a.object));
-        if (typeof a.exact === 'boolean') access.exact = a.exact;
-        return access;
-      });
-  }
+  if (known) out.accesses = known.clean;
+  else if (Array.isArray(e.accesses)) out.accesses = cleanAccesses(e.accesses, scrub);
   if (e.rule === null) out.rule = null;
   else if (typeof e.rule === 'string') out.rule = s(e.rule)!;
   if (typeof e.reason === 'string') out.reason = h(e.reason)!;

@@ -4,6 +4,10 @@
 // surfaced through `error`, `onError` and a rejecting flush().
 
 const RETRY_MS = 1_000;
+/** A busy log is written at most this often (a drain for flush()/close() writes at once)... */
+const BATCH_MS = 5;
+/** ...or as soon as this much waits. */
+const BATCH_BYTES = 256 * 1024;
 
 export interface Sink {
   /** Writes a prefix of `data`, resolving with how many bytes were written. */
@@ -19,9 +23,15 @@ export interface Sink {
 }
 
 export class OrderedWriter {
-  private queue: Uint8Array[] = [];
+  // Lines wait as strings and become bytes once per batch: one conversion per system call.
+  private queue: (string | Uint8Array)[] = [];
   private draining: Promise<void> | null = null;
   private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** String length or bytes queued (an estimate of the batch size). */
+  private queued = 0;
+  /** performance.now() of the last drain. */
+  private lastWrite = -Infinity;
   private lastError: Error | null = null;
 
   constructor(
@@ -37,21 +47,34 @@ export class OrderedWriter {
 
   /** Bytes queued and not yet written. */
   get pendingBytes(): number {
-    return this.queue.reduce((n, b) => n + b.length, 0);
+    return this.queue.reduce((n, b) => n + (typeof b === 'string' ? Buffer.byteLength(b, 'utf8') : b.length), 0);
   }
 
-  push(data: Uint8Array): void {
+  push(data: string | Uint8Array): void {
     this.queue.push(data);
-    if (this.scheduled || this.draining) return;
+    this.queued += data.length;
+    if (this.draining) return;
+    // Enough for one large write: do not wait for the batch timer.
+    if (this.queued >= BATCH_BYTES && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.scheduled = false;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     const go = () => {
       this.scheduled = false;
+      this.timer = null;
       void this.drain().catch(() => undefined);
     };
-    // Coalesce the appends of one tick into one write; while writes fail, retry once a second
-    // instead of on every append (flush() always retries at once).
+    // While writes fail, retry once a second instead of on every append (flush() always retries
+    // at once). A quiet log writes at the end of this tick; a busy one (written less than BATCH_MS
+    // ago) gathers what comes within BATCH_MS into one write: one system call per batch, not per
+    // statement, on the proxy's hot path.
+    const since = performance.now() - this.lastWrite;
     if (this.lastError) setTimeout(go, RETRY_MS).unref();
-    else setImmediate(go);
+    else if (since >= BATCH_MS || this.queued >= BATCH_BYTES) setImmediate(go);
+    else this.timer = setTimeout(go, BATCH_MS - since);
   }
 
   /** Writes everything queued so far; rejects with the write error when bytes remain unwritten. */
@@ -125,11 +148,14 @@ export class OrderedWriter {
   /** Everything queued, as one buffer (one system call), and how many queue entries it covers. */
   private nextBatch(): { batch: Uint8Array; taken: number } {
     const taken = this.queue.length;
-    return { batch: taken === 1 ? this.queue[0]! : Buffer.concat(this.queue), taken };
+    if (this.queue.every((x) => typeof x === 'string')) return { batch: Buffer.from(this.queue.join(''), 'utf8'), taken };
+    return { batch: Buffer.concat(this.queue.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))), taken };
   }
 
   private written(taken: number): void {
     this.queue.splice(0, taken);
+    this.queued = this.queue.reduce((n, x) => n + x.length, 0);
+    this.lastWrite = performance.now();
     this.lastError = null;
   }
 
@@ -137,6 +163,7 @@ export class OrderedWriter {
   private keepUnwritten(batch: Uint8Array, taken: number, written: number, err: unknown): Error {
     const rest = batch.subarray(written);
     this.queue.splice(0, taken, ...(rest.length > 0 ? [rest] : []));
+    this.queued = this.queue.reduce((n, x) => n + x.length, 0);
     return this.fail(err);
   }
 

@@ -114,11 +114,8 @@ export interface ConnectionDeps {
   audit: { append(entry: AuditEntry): void; readonly writeError?: unknown };
   approver: Approver;
   redact(sql: string): string;
-  /**
-   * PostgreSQL's normalised text (constants → $n), or null. When given, redaction is cached by it:
-   * statements that differ only in their literals are redacted once.
-   */
-  shapeKey?(sql: string): string | null;
+  /** redact() for a text PostgreSQL already normalised (a StatementDecision's `shape`). */
+  redactShape?(shape: string): string;
   maskValue: MaskValueFn;
   maskKey: Buffer;
   connectUpstream(url: string, opts: { applicationName?: string; searchPath?: string }): Promise<UpstreamSession>;
@@ -1631,29 +1628,23 @@ export class ProxyConnection {
   // -------------------------------------------------------------------------------------------
   // Audit
 
-  private redacted(sql: string): string {
-    let r = this.redactCache.get(sql);
+  /**
+   * The statement as the audit log and reviewers see it: literals and comments removed. A statement
+   * decided from the engine's shape cache brings its normalised text: redacted once per shape.
+   */
+  private redacted(sql: string, shape?: string): string {
+    const byShape = shape !== undefined && this.deps.redactShape;
+    const cache = byShape ? this.redactByShape : this.redactCache;
+    const key = byShape ? shape : sql;
+    let r = cache.get(key);
     if (r !== undefined) return r;
-    let shape: string | null = null;
     try {
-      shape = this.deps.shapeKey ? this.deps.shapeKey(sql) : null;
+      r = byShape ? this.deps.redactShape!(shape) : this.deps.redact(sql);
     } catch {
-      shape = null;
+      r = '(statement could not be redacted)';
     }
-    r = shape === null ? undefined : this.redactByShape.get(shape);
-    if (r === undefined) {
-      try {
-        r = this.deps.redact(sql);
-      } catch {
-        r = '(statement could not be redacted)';
-      }
-      if (shape !== null) {
-        if (this.redactByShape.size > 1000) this.redactByShape.clear();
-        this.redactByShape.set(shape, r);
-      }
-    }
-    if (this.redactCache.size > 1000) this.redactCache.clear();
-    this.redactCache.set(sql, r);
+    if (cache.size >= 1000) cache.clear();
+    cache.set(key, r);
     return r;
   }
 
@@ -1704,7 +1695,7 @@ export class ProxyConnection {
       identity: this.deps.config.claims,
       role: this.deps.config.role,
       type: 'sql',
-      statement: this.redacted(sql),
+      statement: this.redacted(sql, s?.shape),
       accesses: s?.accesses ?? [],
       decision: extra.decision ?? s?.decision ?? 'error',
       rule: s?.rule ?? null,

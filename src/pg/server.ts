@@ -14,7 +14,7 @@ import { loadPolicy } from '../policy/load.js';
 import type { Analyzer } from '../policy/engine.js';
 import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
-import { redactLiterals, shapeKey } from '../sql/shape.js';
+import { redactLiterals, redactNormalized, shapeKey } from '../sql/shape.js';
 import { sendCancel } from './cancel.js';
 import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap, withAncestorSources } from './catalog.js';
 import type { ProxyConfig } from './config.js';
@@ -45,6 +45,8 @@ export interface RunningProxy {
    * session, flushes and closes the audit log.
    */
   close(opts?: { graceMs?: number }): Promise<void>;
+  /** Resolves when every audit record appended so far is on disk (a busy log batches its writes). */
+  flushAudit(): Promise<void>;
 }
 
 /** What views read, including the partitioned tables / parents of the partitions / children they read. */
@@ -82,9 +84,6 @@ function defaultApprover(config: ProxyConfig, approvers: readonly string[] | nul
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<RunningProxy> {
   const logger = deps.logger ?? stderrLogger;
   await initSql();
-  // The engine's decision cache and the audit log's redaction both key on the statement's
-  // normalised text: computing it once per statement saves a parse on every simple query.
-  const shapes = recentShapes();
   let inheritance: InheritanceMap | null = null;
   // Set below when the role has masks: lineage through partitions must reach their parents' masks.
   let lineageInheritance: InheritanceMap | null = null;
@@ -100,7 +99,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       }
       return withAncestorSources(analyses, (schema, table) => map.ancestors(schema, table) ?? []);
     },
-    shapeKey: shapes,
+    shapeKey,
   };
   const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role, { analyzer });
   const engine: EngineLike = deps.engine ?? policyEngine!;
@@ -149,7 +148,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     },
     approver,
     redact: redactLiterals,
-    shapeKey: shapes,
+    redactShape: redactNormalized,
     maskValue,
     maskKey: Buffer.from(config.maskKey, 'utf8'),
     connectUpstream: (url, opts) => connectUpstream(url, opts),
@@ -242,6 +241,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       })();
       return closed;
     },
+    flushAudit: () => audit.flush(),
   };
 }
 
@@ -311,21 +311,6 @@ function upstreamSecrets(url: string): string[] {
   }
 }
 
-/**
- * shapeKey with a memory of the last few statements: the engine asks for a statement's shape when
- * deciding it and the connection asks again when it writes the audit record a moment later.
- */
-function recentShapes(size = 64): (sql: string) => string | null {
-  const memo = new Map<string, string | null>();
-  return (sql) => {
-    const hit = memo.get(sql);
-    if (hit !== undefined) return hit;
-    const shape = shapeKey(sql);
-    if (memo.size >= size) memo.delete(memo.keys().next().value as string);
-    memo.set(sql, shape);
-    return shape;
-  };
-}
 
 /**
  * Whether any mask pattern of `role` can cover a column of `schema.name` or of a table it is a

@@ -1,33 +1,50 @@
-// A bounded map that forgets the least recently used entry when full. Map keeps insertion order,
-// so a hit re-inserts its key at the end and eviction takes the first key.
+// A bounded map that forgets the least recently used entries when full, approximately: two
+// generations of at most capacity/2 entries each. New entries go into the young one; a hit in the
+// old one moves the entry to the young one; when the young one is full it becomes the old one and
+// the old one is dropped. A hit in the young generation touches nothing, so the hot path (the same
+// shapes, over and over) costs one Map lookup instead of a delete and a re-insert per hit.
 
 export class LruMap<K, V> {
-  private readonly map = new Map<K, V>();
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+  private readonly half: number;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError('capacity must be a positive integer');
+    this.half = Math.max(1, Math.floor(capacity / 2));
   }
 
+  /** Entries held (at most `capacity`). */
   get size(): number {
-    return this.map.size;
+    return this.young.size + this.old.size;
   }
 
   get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
+    const value = this.young.get(key);
+    if (value !== undefined) return value;
+    const aged = this.old.get(key);
+    if (aged !== undefined) {
+      this.old.delete(key);
+      this.insert(key, aged);
     }
-    return value;
+    return aged;
   }
 
   set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+    this.old.delete(key);
+    this.insert(key, value);
   }
 
   clear(): void {
-    this.map.clear();
+    this.young.clear();
+    this.old.clear();
+  }
+
+  private insert(key: K, value: V): void {
+    if (!this.young.has(key) && this.young.size >= this.half) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(key, value);
   }
 }

@@ -8,8 +8,8 @@
 //     accesses depend on a literal (`literalSensitive`) is never cached by shape, nor is a message
 //     of several statements (its per-statement texts cannot be rebuilt from a shape).
 // Decisions handed out are frozen and shared: callers must not mutate them.
+import { isNormalizationOf } from '../sql/parser.js';
 import type { StatementAnalysis } from '../sql/types.js';
-import { rememberStatementShape } from '../sql/shape.js';
 import { LruMap } from './cache.js';
 import type { Policy, Role } from './compile.js';
 import { decideAnalyses, needsSession, type DefinitionLookup } from './decide.js';
@@ -83,6 +83,16 @@ interface ShapeEntry {
   needsSession: boolean;
 }
 
+/**
+ * The shape of a statement cut from a message by `textOf` (trimming, dropping final semicolons:
+ * nothing a constant can contain): the same cut of the message's shape, kept only when PostgreSQL's
+ * normalisation check agrees that it is the statement's text with constants replaced by $n.
+ */
+function statementShape(statement: string, messageShape: string, textOf: TextOf): string | undefined {
+  const shape = TEXT_OF[textOf](messageShape);
+  return isNormalizationOf(statement, shape) ? shape : undefined;
+}
+
 function freezeDecision(d: Decision): Decision {
   for (const s of d.statements) {
     for (const a of s.accesses) Object.freeze(a);
@@ -140,16 +150,12 @@ export class PolicyEngine {
       const entry = this.shapes.get(shapeKey);
       if (entry) {
         this.stats.shapeHits++;
-        const text = TEXT_OF[entry.textOf](sql);
-        // The audit record asks for the statement text's shape next: spare it a second normalisation.
-        if (entry.textOf !== 'same') rememberStatementShape(text, shape!, TEXT_OF[entry.textOf]);
-        const analysis = { ...entry.analysis, sql: text };
         // The entry's statement is frozen all the way down already: only the new objects need it.
-        const statement = Object.freeze({ ...entry.statement, sql: text });
+        // Not remembered by exact text: texts that differ only in literals would fill that level.
+        const statement = Object.freeze({ ...entry.statement, sql: TEXT_OF[entry.textOf](sql) });
         const decision = Object.freeze({ decision: entry.decision, statements: Object.freeze([statement]) as StatementDecision[] });
-        // Remember the exact text too: a client that repeats it skips even the normaliser.
-        this.exact.set(exactKey, { analyses: [analysis], decision, needsSession: entry.needsSession });
-        return lookup && entry.needsSession ? freezeDecision(decideAnalyses(this.role, [analysis], lookup)) : decision;
+        if (!(lookup && entry.needsSession)) return decision;
+        return freezeDecision(decideAnalyses(this.role, [{ ...entry.analysis, sql: statement.sql }], lookup));
       }
     }
 
@@ -180,12 +186,13 @@ export class PolicyEngine {
     this.exact.set(exactKey, { analyses, decision, needsSession: session });
     if (shapeKey !== null && analyses.length === 1 && !analyses[0]!.literalSensitive) {
       const textOf = textOfFor(sql, analyses[0]!.sql);
-      if (textOf && textOf !== 'same') rememberStatementShape(analyses[0]!.sql, shape!, TEXT_OF[textOf]);
       if (textOf) {
+        const statement = decision.statements[0]!;
+        const stmtShape = statementShape(statement.sql, shape!, textOf);
         this.shapes.set(shapeKey, {
           analysis: analyses[0]!,
           decision: decision.decision,
-          statement: decision.statements[0]!,
+          statement: stmtShape === undefined ? statement : Object.freeze({ ...statement, shape: stmtShape }),
           textOf,
           needsSession: session,
         });

@@ -29,6 +29,12 @@ export interface StatementDecision {
    * from the analysis: a caller that tracks its session remembers it once the statement ran.
    */
   defines?: NamedDefinition;
+  /**
+   * (Added by the engine's shape cache.) PostgreSQL's normalised text of this statement (constants
+   * as $n), which every statement decided from the same cache entry shares: the audit log redacts
+   * it once per shape instead of normalising each statement again.
+   */
+  shape?: string;
   /** (Added by policy.) The prepared statement or cursor this statement runs (EXECUTE, FETCH). */
   uses?: { namespace: 'prepared' | 'cursor'; name: string };
 }

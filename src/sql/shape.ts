@@ -3,44 +3,15 @@
 // hit a cached decision). Not the fingerprint: it ignores EXECUTE/PREPARE names and more, so
 // `EXECUTE a` and `EXECUTE b` share a fingerprint — a cache keyed on it would be a bypass.
 import { scanSync } from 'libpg-query';
-import { isNormalizationOf, normalizeSql } from './parser.js';
+import { normalizeSql } from './parser.js';
 
 /** PostgreSQL's normalised text (constants → $n), or null when the text does not parse. */
 export function shapeKey(sql: string): string | null {
-  const known = recent.get(sql);
-  if (known !== undefined) return known;
-  let shape: string | null;
   try {
-    shape = normalizeSql(sql);
+    return normalizeSql(sql);
   } catch {
-    shape = null;
+    return null;
   }
-  remember(sql, shape);
-  return shape;
-}
-
-/**
- * The shapes of the last few texts. The engine asks for a message's shape when deciding it and the
- * proxy asks again for its statement's text (the message without its final semicolon) when it
- * writes the audit record: the normaliser (a WASM call of tens of µs) runs once per statement.
- */
-const recent = new Map<string, string | null>();
-const RECENT = 256;
-
-function remember(sql: string, shape: string | null): void {
-  if (recent.size >= RECENT) recent.delete(recent.keys().next().value as string);
-  recent.set(sql, shape);
-}
-
-/**
- * Records the shape of `text`, a statement cut from a message whose shape is `messageShape` by
- * `cut` (trimming, dropping final semicolons: nothing a constant can contain), as `cut(messageShape)`,
- * only when the normaliser's own check agrees that it is `text` with constants replaced by $n.
- */
-export function rememberStatementShape(text: string, messageShape: string, cut: (s: string) => string): void {
-  if (recent.has(text)) return;
-  const shape = cut(messageShape);
-  if (isNormalizationOf(text, shape)) remember(text, shape);
 }
 
 /** Token kinds whose text may carry a value: constants and comments. */
@@ -55,12 +26,23 @@ const MAY_HOLD_VALUE = /['"]|--|\/\*|\$[^0-9]|(?<![\w$])\d/;
  * replaced by `?`. Unparsable text yields only its size.
  */
 export function redactLiterals(sql: string): string {
-  const fallback = `<unparsable statement, ${Buffer.byteLength(sql, 'utf8')} bytes>`;
   let normalized: string;
   try {
     normalized = normalizeSql(sql);
-    // Most statements leave nothing for the scanner to find: skip it (it is the slow part).
-    if (!MAY_HOLD_VALUE.test(normalized)) return normalized.trimEnd();
+  } catch {
+    return `<unparsable statement, ${Buffer.byteLength(sql, 'utf8')} bytes>`;
+  }
+  return redactNormalized(normalized);
+}
+
+/**
+ * redactLiterals for a text already normalised by PostgreSQL (a shapeKey result): statements of one
+ * shape share their redacted text, so a caller that knows the shape redacts once per shape.
+ */
+export function redactNormalized(normalized: string): string {
+  // Most statements leave nothing for the scanner to find: skip it (it is the slow part).
+  if (!MAY_HOLD_VALUE.test(normalized)) return normalized.trimEnd();
+  try {
     const bytes = Buffer.from(normalized, 'utf8');
     const tokens = scanSync(normalized).tokens;
     const parts: Buffer[] = [];
@@ -77,6 +59,6 @@ export function redactLiterals(sql: string): string {
     parts.push(bytes.subarray(at));
     return Buffer.concat(parts).toString('utf8').trimEnd();
   } catch {
-    return fallback;
+    return `<unparsable statement, ${Buffer.byteLength(normalized, 'utf8')} bytes>`;
   }
 }

@@ -280,7 +280,7 @@ describe('audit log', () => {
   it('has one line per request, with redacted statements and no planted values', async () => {
     // Let the writer reach the disk.
     await new Promise((r) => setTimeout(r, 200));
-    const lines = proxy.audit();
+    const lines = (await proxy.audit());
     const sql = lines.filter((l) => l.type === 'sql');
     expect(sql.length).toBeGreaterThan(10);
     const text = JSON.stringify(lines);

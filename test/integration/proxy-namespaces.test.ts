@@ -109,7 +109,7 @@ describe('F20: a Parse of a name that exists, with a Bind pipelined behind it', 
     }
     await new Promise((r) => setTimeout(r, 200));
     // The execution is recorded as the INSERT the server ran (not as the refused SELECT).
-    const executed = proxy.audit().filter((l) => l.rows !== undefined && /scratch|harmless/.test(l.statement ?? ''));
+    const executed = (await proxy.audit()).filter((l) => l.rows !== undefined && /scratch|harmless/.test(l.statement ?? ''));
     expect(executed.map((l) => l.statement)).toEqual([expect.stringMatching(/^INSERT INTO \S+\.scratch VALUES/)]);
     expect(executed[0]!.rows).toBe(1);
   });

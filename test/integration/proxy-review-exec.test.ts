@@ -58,7 +58,7 @@ describe('review per execution (F18)', () => {
       expect(await remaining()).toEqual(['row4', 'row5', 'row6']);
       await new Promise((r) => setTimeout(r, 100));
       // Each execution's own approval is in the audit log: who, when, where.
-      const lines = proxy.audit().filter((l) => l.type === 'sql' && l.approval);
+      const lines = (await proxy.audit()).filter((l) => l.type === 'sql' && l.approval);
       expect(lines.map((l) => [l.decision, l.approval!.approved, l.approval!.approver, l.approval!.where, l.rows])).toEqual([
         ['review', true, 'alice', 'terminal', 1],
         ['review', true, 'alice', 'terminal', 1],
@@ -92,7 +92,7 @@ describe('review per execution (F18)', () => {
       expect(approver.requests.length).toBe(3);
       expect(await remaining()).toEqual(['row2', 'row4', 'row5', 'row6']);
       await new Promise((r) => setTimeout(r, 100));
-      const lines = proxy.audit().filter((l) => l.type === 'sql' && l.approval);
+      const lines = (await proxy.audit()).filter((l) => l.type === 'sql' && l.approval);
       expect(lines.map((l) => [l.decision, l.approval!.approved, l.approval!.approver])).toEqual([
         ['review', true, 'alice'],
         ['review', false, 'bob'],

@@ -251,7 +251,7 @@ describe('after authentication', () => {
     await new Promise((r) => setTimeout(r, 300));
     const v = await verifyAuditFile(proxy.auditPath);
     expect(v).toMatchObject({ ok: true });
-    expect(proxy.audit().some((l) => l.type === 'sql' && l.decision === 'deny' && (l.reason ?? '').includes('function-call'))).toBe(true);
+    expect((await proxy.audit()).some((l) => l.type === 'sql' && l.decision === 'deny' && (l.reason ?? '').includes('function-call'))).toBe(true);
   });
 });
 

@@ -80,7 +80,7 @@ describe('review', () => {
 
   it('records the approval in the audit log', async () => {
     await new Promise((r) => setTimeout(r, 200));
-    const lines = proxy.audit().filter((l) => l.type === 'sql' && l.approval);
+    const lines = (await proxy.audit()).filter((l) => l.type === 'sql' && l.approval);
     expect(lines.map((l) => [l.decision, l.approval!.approved, l.approval!.via])).toEqual([
       ['review', true, 'terminal'],
       ['review', false, 'terminal'],

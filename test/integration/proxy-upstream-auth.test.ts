@@ -51,7 +51,7 @@ describe('SCRAM upstream', () => {
       expect(r.rows).toEqual([{ u: ROLE, s: ROLE }]);
       await c.end();
       await new Promise((res) => setTimeout(res, 200));
-      const text = JSON.stringify(proxy.audit());
+      const text = JSON.stringify((await proxy.audit()));
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(encodeURIComponent(PASSWORD));
     } finally {
@@ -66,7 +66,7 @@ describe('SCRAM upstream', () => {
       const c = new pg.Client(proxy.pg);
       await expect(c.connect()).rejects.toMatchObject({ code: '08006', message: 'tollgate: cannot connect to the upstream database' });
       await new Promise((res) => setTimeout(res, 200));
-      const lines = proxy.audit();
+      const lines = (await proxy.audit());
       expect(lines.some((l) => l.type === 'connect' && l.decision === 'error')).toBe(true);
       expect(JSON.stringify(lines)).not.toContain('wrong-password');
     } finally {

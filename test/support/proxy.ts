@@ -51,8 +51,8 @@ export interface TestProxy extends RunningProxy {
   pg: { host: string; port: number; user: string; password: string; database: string };
   /** libpq environment for psql/pgbench/pg_dump. */
   env: NodeJS.ProcessEnv;
-  /** The audit log's lines (what has reached the disk). */
-  audit(): AuditLine[];
+  /** The audit log's lines, once every record appended so far has reached the disk. */
+  audit(): Promise<AuditLine[]>;
   /** close() and remove the temporary directory. */
   stop(): Promise<void>;
 }
@@ -97,13 +97,15 @@ export async function startTestProxy(opts: TestProxyOptions): Promise<TestProxy>
       return proxy.connections;
     },
     close: (o) => proxy.close(o),
+    flushAudit: () => proxy.flushAudit(),
     password,
     auditPath,
     dir,
     config,
     pg: { host: '127.0.0.1', port: proxy.port, user: 'tollgate', password, database: 'test' },
     env,
-    audit() {
+    async audit() {
+      await proxy.flushAudit();
       let text = '';
       try {
         text = readFileSync(auditPath, 'utf8');
