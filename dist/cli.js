@@ -17010,8 +17010,10 @@ var require_wasm = __commonJS({
 });
 
 // src/sql/parser.ts
+import { setFlagsFromString } from "node:v8";
 function initSql() {
   if (!ready) {
+    setFlagsFromString("--liftoff-only");
     ready = (0, import_libpg_query.loadModule)().then(
       () => {
         loaded = true;

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // npm run bench: pgbench select-only (-S) through three paths — direct, pgbouncer (session pooling)
-// and tollgate — interleaved round by round so that drift on this shared machine hits all three alike.
-// Prints one JSON document: TPS per path and cell, ratios to direct, tollgate's ratio to pgbouncer,
-// and the latency each path adds. With --memory it also streams a 5-million-row SELECT with a masked
+// and tollgate — plus a plain Node.js byte pipe (scripts/node-pipe.mjs) as the floor of any Node.js
+// proxy, interleaved round by round so that drift on this shared machine hits all of them alike.
+// Before measuring, each mode runs once through tollgate and the pipe unmeasured (BENCH_WARMUP
+// seconds, default 2), so the JIT has compiled the hot path as it has in a job that runs for minutes.
+// Prints one JSON document: TPS per path and cell, ratios to direct, tollgate's ratio to pgbouncer
+// and to the Node pipe, and the latency each path adds. With --memory it also streams a 5-million-row SELECT with a masked
 // column through tollgate and reports the proxy's peak resident memory.
 //
 // Environment: PGHOST/PGPORT of the real server (default 127.0.0.1:5432, user postgres),
@@ -21,6 +24,7 @@ const port = Number(process.env.PGPORT ?? 5432);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const scale = Number(process.env.BENCH_SCALE ?? 1);
+const warmup = Number(process.env.BENCH_WARMUP ?? 2);
 const memoryOnly = process.argv.includes('--memory-only');
 const withMemory = memoryOnly || process.argv.includes('--memory');
 const db = 'tollgate_bench';
@@ -133,9 +137,16 @@ async function startTollgate(policyFile) {
   return { port: p, child };
 }
 
-function pgbench(path, mode, clients) {
+async function startNodePipe() {
+  const p = await freePort();
+  const child = spawn(process.execPath, [join(root, 'scripts', 'node-pipe.mjs'), String(p), host, String(port)], { stdio: 'ignore' });
+  await waitForPort(p, child, 'node pipe');
+  return { port: p, child };
+}
+
+function pgbench(path, mode, clients, time = seconds) {
   const args = ['-h', '127.0.0.1', '-p', String(path.port), '-U', path.user, '-S', '-n', '-M', mode,
-    '-c', String(clients), '-j', String(clients), '-T', String(seconds), db];
+    '-c', String(clients), '-j', String(clients), '-T', String(time), db];
   const r = spawnSync('pgbench', args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: path.password ?? '' } });
   const tps = /tps = ([\d.]+)/.exec(r.stdout);
   const lat = /latency average = ([\d.]+) ms/.exec(r.stdout);
@@ -221,12 +232,20 @@ async function main() {
 
   const bouncer = await startPgbouncer();
   const tollgate = await startTollgate(policy);
+  const pipe = await startNodePipe();
   const paths = [
     { name: 'direct', port, user: 'postgres' },
     { name: 'pgbouncer', port: bouncer.port, user: 'postgres' },
     { name: 'tollgate', port: tollgate.port, user: 'tollgate', password },
+    { name: 'nodePipe', port: pipe.port, user: 'postgres' },
   ];
   try {
+    if (!memoryOnly && warmup > 0) {
+      for (const mode of ['simple', 'prepared']) {
+        for (const p of paths.filter((x) => x.name === 'tollgate' || x.name === 'nodePipe')) pgbench(p, mode, 8, warmup);
+      }
+      log(`warmed up tollgate and the node pipe (${warmup}s per mode)`);
+    }
     const cells = [];
     for (const mode of memoryOnly ? [] : ['simple', 'prepared']) {
       for (const clients of [1, 8]) {
@@ -243,18 +262,29 @@ async function main() {
           mode,
           clients,
           tps,
-          ratioToDirect: { pgbouncer: round(tps.pgbouncer / tps.direct), tollgate: round(tps.tollgate / tps.direct) },
+          ratioToDirect: {
+            pgbouncer: round(tps.pgbouncer / tps.direct),
+            tollgate: round(tps.tollgate / tps.direct),
+            nodePipe: round(tps.nodePipe / tps.direct),
+          },
           tollgateVsPgbouncer: round(tps.tollgate / tps.pgbouncer),
-          addedLatencyMs: { pgbouncer: round(lat.pgbouncer - lat.direct, 4), tollgate: round(lat.tollgate - lat.direct, 4) },
+          nodePipeVsPgbouncer: round(tps.nodePipe / tps.pgbouncer),
+          tollgateVsNodePipe: round(tps.tollgate / tps.nodePipe),
+          addedLatencyMs: {
+            pgbouncer: round(lat.pgbouncer - lat.direct, 4),
+            tollgate: round(lat.tollgate - lat.direct, 4),
+            nodePipe: round(lat.nodePipe - lat.direct, 4),
+          },
         });
       }
     }
-    const result = { tool: 'pgbench -S', seconds, rounds, scale, node: process.version, cells };
+    const result = { tool: 'pgbench -S', seconds, rounds, warmupSeconds: memoryOnly ? 0 : warmup, scale, node: process.version, cells };
     if (withMemory) result.memory = await measureMemory(tollgate);
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } finally {
     tollgate.child.kill('SIGTERM');
     bouncer.child.kill('SIGTERM');
+    pipe.child.kill('SIGTERM');
   }
 }
 
