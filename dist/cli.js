@@ -22583,15 +22583,14 @@ function sha256(text) {
   return oneShot ? oneShot("sha256", text, "hex") : createHash("sha256").update(text, "utf8").digest("hex");
 }
 function sealLine(body) {
-  let before = "";
-  let after = "";
+  const fieldsBefore = [];
+  const fieldsAfter = [];
   if (onlyLineFields(body)) {
     for (let i = 0; i < LINE_FIELDS.length; i++) {
       const v = body[LINE_FIELDS[i]];
       if (v === void 0) continue;
       const field = LINE_PREFIXES[i] + (typeof v === "string" ? JSON.stringify(v) : serialize(v));
-      if (i < HASH_AT) before = before === "" ? field : `${before},${field}`;
-      else after = after === "" ? field : `${after},${field}`;
+      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(field);
     }
   } else {
     const keys = Object.keys(body);
@@ -22600,11 +22599,11 @@ function sealLine(body) {
       if (k === "hash") continue;
       const v = body[k];
       if (v === void 0) continue;
-      const field = `${JSON.stringify(k)}:${serialize(v)}`;
-      if (k < "hash") before = before === "" ? field : `${before},${field}`;
-      else after = after === "" ? field : `${after},${field}`;
+      (k < "hash" ? fieldsBefore : fieldsAfter).push(`${JSON.stringify(k)}:${serialize(v)}`);
     }
   }
+  const before = fieldsBefore.join(",");
+  const after = fieldsAfter.join(",");
   const hash2 = sha256(`{${before}${before !== "" && after !== "" ? "," : ""}${after}}`);
   const hashField = `"hash":"${hash2}"`;
   const text = `{${before === "" ? "" : `${before},`}${hashField}${after === "" ? "" : `,${after}`}}`;
@@ -22797,7 +22796,7 @@ function num(value) {
 }
 function sanitizeEntry(entry, secrets = [], memo2) {
   const e = entry;
-  const scrub = typeof secrets === "function" ? secrets : compileScrubber(secrets);
+  const scrub = memo2 ? memo2.scrubbed : typeof secrets === "function" ? secrets : compileScrubber(secrets);
   const s = (v) => typeof v === "string" ? scrub(v) : void 0;
   const known = memo2?.accessesOf(e.accesses);
   const hide2 = known?.hide ?? compileLiteralHider(e.accesses);
@@ -22892,6 +22891,20 @@ var init_redact = __esm({
       scrub;
       accesses = /* @__PURE__ */ new WeakMap();
       statements = /* @__PURE__ */ new Map();
+      texts = /* @__PURE__ */ new Map();
+      /**
+       * scrub(text), remembered: most strings of a line (role, rule, reason, session, decision) are the
+       * same on every line, and scrubbing tries every form of every secret.
+       */
+      scrubbed = (text) => {
+        let out = this.texts.get(text);
+        if (out === void 0) {
+          out = this.scrub(text);
+          if (this.texts.size >= 1e3) this.texts.clear();
+          this.texts.set(text, out);
+        }
+        return out;
+      };
       /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
       accessesOf(value) {
         if (!Array.isArray(value) || !Object.isFrozen(value) || !value.every((a) => a === null || typeof a !== "object" || Object.isFrozen(a))) return void 0;

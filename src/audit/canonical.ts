@@ -83,16 +83,17 @@ function sha256(text: string): string {
  * between them. Equal to canonicalJson({...body, hash}) byte for byte.
  */
 export function sealLine(body: Record<string, unknown>): { hash: string; text: string } {
-  let before = '';
-  let after = '';
+  // Fields gathered in arrays and joined once: the joins are flat strings, so hashing and writing
+  // the line do not each walk a tree of small concatenations.
+  const fieldsBefore: string[] = [];
+  const fieldsAfter: string[] = [];
   if (onlyLineFields(body)) {
     // The usual case: the fields of an AuditLine, walked in their precomputed sorted order.
     for (let i = 0; i < LINE_FIELDS.length; i++) {
       const v = body[LINE_FIELDS[i]!];
       if (v === undefined) continue;
       const field = LINE_PREFIXES[i]! + (typeof v === 'string' ? JSON.stringify(v) : serialize(v));
-      if (i < HASH_AT) before = before === '' ? field : `${before},${field}`;
-      else after = after === '' ? field : `${after},${field}`;
+      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(field);
     }
   } else {
     const keys = Object.keys(body);
@@ -101,11 +102,11 @@ export function sealLine(body: Record<string, unknown>): { hash: string; text: s
       if (k === 'hash') continue;
       const v = body[k];
       if (v === undefined) continue;
-      const field = `${JSON.stringify(k)}:${serialize(v)}`;
-      if (k < 'hash') before = before === '' ? field : `${before},${field}`;
-      else after = after === '' ? field : `${after},${field}`;
+      (k < 'hash' ? fieldsBefore : fieldsAfter).push(`${JSON.stringify(k)}:${serialize(v)}`);
     }
   }
+  const before = fieldsBefore.join(',');
+  const after = fieldsAfter.join(',');
   const hash = sha256(`{${before}${before !== '' && after !== '' ? ',' : ''}${after}}`);
   const hashField = `"hash":"${hash}"`;
   const text = `{${before === '' ? '' : `${before},`}${hashField}${after === '' ? '' : `,${after}`}}`;

@@ -249,8 +249,23 @@ function cleanAccesses(accesses: unknown[], scrub: (text: string) => string): No
 export class SanitizeMemo {
   private readonly accesses = new WeakMap<object, { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string }>();
   private readonly statements = new Map<string, string>();
+  private readonly texts = new Map<string, string>();
 
   constructor(private readonly scrub: (text: string) => string) {}
+
+  /**
+   * scrub(text), remembered: most strings of a line (role, rule, reason, session, decision) are the
+   * same on every line, and scrubbing tries every form of every secret.
+   */
+  readonly scrubbed = (text: string): string => {
+    let out = this.texts.get(text);
+    if (out === undefined) {
+      out = this.scrub(text);
+      if (this.texts.size >= 1000) this.texts.clear();
+      this.texts.set(text, out);
+    }
+    return out;
+  };
 
   /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
   accessesOf(value: unknown): { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string } | undefined {
@@ -293,7 +308,7 @@ export function sanitizeEntry(
   memo?: SanitizeMemo,
 ): AuditEntry {
   const e = entry as unknown as Record<string, unknown>;
-  const scrub = typeof secrets === 'function' ? secrets : compileScrubber(secrets);
+  const scrub = memo ? memo.scrubbed : typeof secrets === 'function' ? secrets : compileScrubber(secrets);
   const s = (v: unknown) => (typeof v === 'string' ? scrub(v) : undefined);
   const known = memo?.accessesOf(e.accesses);
   // Texts that may quote an access object: built from the entry's own accesses, before scrubbing.
