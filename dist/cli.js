@@ -21785,8 +21785,8 @@ function redactNormalized(normalized) {
     const parts = [];
     let at2 = 0;
     for (const t of tokens) {
-      const quoted = t.tokenName === "UNKNOWN" && /['$]/.test(t.text) && !/^\$\d+$/.test(t.text);
-      if (!VALUE_TOKENS.has(t.tokenName) && !quoted) continue;
+      const quoted2 = t.tokenName === "UNKNOWN" && /['$]/.test(t.text) && !/^\$\d+$/.test(t.text);
+      if (!VALUE_TOKENS.has(t.tokenName) && !quoted2) continue;
       const comment = t.tokenName === "C_COMMENT" || t.tokenName === "SQL_COMMENT";
       parts.push(bytes.subarray(at2, t.start), Buffer.from(comment ? "" : "?"));
       at2 = t.end;
@@ -22589,8 +22589,8 @@ function sealLine(body) {
     for (let i = 0; i < LINE_FIELDS.length; i++) {
       const v = body[LINE_FIELDS[i]];
       if (v === void 0) continue;
-      const field = LINE_PREFIXES[i] + (typeof v === "string" ? JSON.stringify(v) : serialize(v));
-      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(field);
+      const text2 = typeof v === "string" ? LINE_REPEATS[i] ? quoteRepeated(v) : JSON.stringify(v) : serialize(v);
+      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(LINE_PREFIXES[i] + text2);
     }
   } else {
     const keys = Object.keys(body);
@@ -22609,11 +22609,20 @@ function sealLine(body) {
   const text = `{${before === "" ? "" : `${before},`}${hashField}${after === "" ? "" : `,${after}`}}`;
   return { hash: hash2, text };
 }
+function quoteRepeated(text) {
+  let json = quoted.get(text);
+  if (json === void 0) {
+    json = JSON.stringify(text);
+    if (quoted.size >= 1e3) quoted.clear();
+    quoted.set(text, json);
+  }
+  return json;
+}
 function onlyLineFields(body) {
   for (const k in body) if (!LINE_FIELD_SET.has(k) && Object.prototype.hasOwnProperty.call(body, k)) return false;
   return true;
 }
-var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, HASH_AT;
+var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, LINE_REPEATS, quoted, HASH_AT;
 var init_canonical = __esm({
   "src/audit/canonical.ts"() {
     "use strict";
@@ -22641,6 +22650,8 @@ var init_canonical = __esm({
     ].sort();
     LINE_FIELD_SET = new Set(LINE_FIELDS);
     LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
+    LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
+    quoted = /* @__PURE__ */ new Map();
     HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
   }
 });

@@ -107847,6 +107847,7 @@ var LINE_FIELDS = [
 ].sort();
 var LINE_FIELD_SET = new Set(LINE_FIELDS);
 var LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
+var LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
 var HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
 
 // src/audit/verify.ts

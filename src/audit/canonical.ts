@@ -92,8 +92,8 @@ export function sealLine(body: Record<string, unknown>): { hash: string; text: s
     for (let i = 0; i < LINE_FIELDS.length; i++) {
       const v = body[LINE_FIELDS[i]!];
       if (v === undefined) continue;
-      const field = LINE_PREFIXES[i]! + (typeof v === 'string' ? JSON.stringify(v) : serialize(v));
-      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(field);
+      const text = typeof v === 'string' ? (LINE_REPEATS[i] ? quoteRepeated(v) : JSON.stringify(v)) : serialize(v);
+      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(LINE_PREFIXES[i]! + text);
     }
   } else {
     const keys = Object.keys(body);
@@ -120,6 +120,23 @@ const LINE_FIELDS: readonly string[] = [
 ].sort();
 const LINE_FIELD_SET = new Set(LINE_FIELDS);
 const LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
+/**
+ * Fields whose string is usually the same as on the lines before (a session's statements share their
+ * role, session, rule, reason and, by shape, their statement text): their JSON is remembered.
+ */
+const LINE_REPEATS: readonly boolean[] = LINE_FIELDS.map((k) => ['decision', 'reason', 'role', 'rule', 'session', 'sqlstate', 'statement', 'type'].includes(k));
+const quoted = new Map<string, string>();
+
+function quoteRepeated(text: string): string {
+  let json = quoted.get(text);
+  if (json === undefined) {
+    json = JSON.stringify(text);
+    if (quoted.size >= 1000) quoted.clear();
+    quoted.set(text, json);
+  }
+  return json;
+}
+
 /** Index of the first field that sorts after `hash`. */
 const HASH_AT = LINE_FIELDS.findIndex((k) => k > 'hash');
 
