@@ -41,6 +41,8 @@ export class AuditLog {
   private readonly scrub: (text: string) => string;
   private readonly memo: SanitizeMemo;
   private identityCache: { source: unknown; snapshot: [string, unknown][]; clean: AuditEntry['identity'] } | null = null;
+  /** Entries passed to appendLater, in order, not yet sealed. */
+  private kept: (() => AuditEntry)[] = [];
 
   private constructor(
     readonly path: string,
@@ -78,17 +80,22 @@ export class AuditLog {
           ? err
           : new AuditLogError('ERR_AUDIT_WRITE', `audit log ${path}: write failed, records kept in memory for retry: ${(err as Error).message}`, { cause: err }),
       opts.onError as ((err: Error) => void) | undefined,
+      // The records kept by appendLater are sealed when the writer drains (a batch at a time).
+      () => log.sealKept(),
     );
-    return new AuditLog(path, writer, seq, hash, opts);
+    const log = new AuditLog(path, writer, seq, hash, opts);
+    return log;
   }
 
   /** Number of lines in the log (including those still queued). */
   get count(): number {
+    this.sealKept();
     return this.seq;
   }
 
   /** Hash of the last line appended (GENESIS for an empty log): the chain's head, worth publishing. */
   get head(): string {
+    this.sealKept();
     return this.prev;
   }
 
@@ -100,6 +107,40 @@ export class AuditLog {
   /** Records one entry; returns the line as it will be on disk. Never waits for the disk. */
   append(entry: AuditEntry): AuditLine {
     if (this.closed) throw new AuditLogError('ERR_AUDIT_CLOSED', `audit log ${this.path}: append after close`);
+    this.sealKept();
+    return this.seal(entry);
+  }
+
+  /**
+   * Records the entry `build` returns, built and sealed with the next batch written (within a few
+   * milliseconds, or at once by flush(), close(), count or head), in the order of the calls. The
+   * proxy's hot path uses this: building, hashing and writing a batch of lines in one go costs less
+   * than one line at a time between the statements. `build` must capture what it records when called
+   * here (times, durations): only the formatting happens later.
+   */
+  appendLater(build: () => AuditEntry): void {
+    if (this.closed) throw new AuditLogError('ERR_AUDIT_CLOSED', `audit log ${this.path}: append after close`);
+    this.kept.push(build);
+    this.writer.wake();
+  }
+
+  private sealKept(): void {
+    if (this.kept.length === 0) return;
+    const kept = this.kept;
+    this.kept = [];
+    for (const build of kept) {
+      let entry: AuditEntry;
+      try {
+        entry = build();
+      } catch (err) {
+        // Never silently lost: the line says a record could not be built, and why.
+        entry = { time: new Date().toISOString(), session: '', identity: {}, role: '', type: 'session', decision: 'error', reason: `an audit record could not be built: ${(err as Error)?.message ?? String(err)}` };
+      }
+      this.seal(entry);
+    }
+  }
+
+  private seal(entry: AuditEntry): AuditLine {
     const clean = sanitizeEntry(
       { ...entry, identity: {}, session: entry.session || this.opts.session || '' },
       this.scrub,

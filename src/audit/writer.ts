@@ -34,10 +34,18 @@ export class OrderedWriter {
   private lastWrite = -Infinity;
   private lastError: Error | null = null;
 
+  /** True while produce() runs: what it pushes is written by the drain that called it. */
+  private producing = false;
+
+  /**
+   * @param produce called at the start of every drain, to push what its owner kept for later (the
+   *   audit log seals its records in batches): see wake().
+   */
   constructor(
     private readonly sink: Sink,
     private readonly describe: (err: unknown) => Error,
     private readonly onError?: (err: Error) => void,
+    private readonly produce?: () => void,
   ) {}
 
   /** The last write error, cleared once a later write succeeds. */
@@ -53,6 +61,11 @@ export class OrderedWriter {
   push(data: string | Uint8Array): void {
     this.queue.push(data);
     this.queued += data.length;
+    if (!this.producing) this.wake();
+  }
+
+  /** Schedules a drain, as push() does: for an owner whose produce() has something to push. */
+  wake(): void {
     if (this.draining) return;
     // Enough for one large write: do not wait for the batch timer.
     if (this.queued >= BATCH_BYTES && this.timer) {
@@ -99,6 +112,17 @@ export class OrderedWriter {
   }
 
   /** One drain at a time; a call while one runs waits for it and then drains what came since. */
+  /** Lets the owner push what it kept back (see the constructor), once per batch. */
+  private collect(): void {
+    if (!this.produce) return;
+    this.producing = true;
+    try {
+      this.produce();
+    } finally {
+      this.producing = false;
+    }
+  }
+
   private drain(): Promise<void> {
     if (this.draining) {
       return this.draining.then(() => (this.queue.length > 0 && !this.draining ? this.drain() : undefined));
@@ -119,7 +143,7 @@ export class OrderedWriter {
   }
 
   private async writeAll(): Promise<void> {
-    while (this.queue.length > 0) {
+    for (this.collect(); this.queue.length > 0; this.collect()) {
       const { batch, taken } = this.nextBatch();
       let written = 0;
       try {
@@ -133,7 +157,7 @@ export class OrderedWriter {
 
   /** writeAll with a synchronous sink: same batching, same keeping of unwritten bytes on failure. */
   private writeAllSync(write: (data: Uint8Array) => number): void {
-    while (this.queue.length > 0) {
+    for (this.collect(); this.queue.length > 0; this.collect()) {
       const { batch, taken } = this.nextBatch();
       let written = 0;
       try {

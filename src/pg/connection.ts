@@ -111,7 +111,12 @@ export interface ConnectionDeps {
    * The audit log. `writeError` (AuditLog's) non-null means records are not reaching the disk:
    * every new statement is then denied (nothing may run unrecorded).
    */
-  audit: { append(entry: AuditEntry): void; readonly writeError?: unknown };
+  audit: {
+    append(entry: AuditEntry): void;
+    /** When given, statement records are handed over as builders, built and sealed in batches. */
+    appendLater?(build: () => AuditEntry): void;
+    readonly writeError?: unknown;
+  };
   approver: Approver;
   redact(sql: string): string;
   /** redact() for a text PostgreSQL already normalised (a StatementDecision's `shape`). */
@@ -399,7 +404,17 @@ export class ProxyConnection {
     if (this.auditPending.length === 0) return;
     const list = this.auditPending;
     this.auditPending = [];
-    for (const build of list) this.append(build());
+    const later = this.deps.audit.appendLater;
+    for (const build of list) {
+      if (!later) this.append(build());
+      else {
+        try {
+          later.call(this.deps.audit, build);
+        } catch (err) {
+          this.auditFailed(err);
+        }
+      }
+    }
   }
 
   /** A FATAL error to the client, then close. */
@@ -1656,10 +1671,14 @@ export class ProxyConnection {
     try {
       this.deps.audit.append(e);
     } catch (err) {
-      // An audit log that cannot be written must stop the data path (fail closed).
-      this.deps.logger.warn(`tollgate: audit log write failed: ${(err as Error).message}`);
-      this.fatal({ code: SQLSTATE.internalError, message: 'tollgate: the audit log cannot be written' });
+      this.auditFailed(err);
     }
+  }
+
+  /** An audit log that cannot be written must stop the data path (fail closed). */
+  private auditFailed(err: unknown): void {
+    this.deps.logger.warn(`tollgate: audit log write failed: ${(err as Error).message}`);
+    this.fatal({ code: SQLSTATE.internalError, message: 'tollgate: the audit log cannot be written' });
   }
 
   private auditEvent(type: 'connect' | 'auth', decision: AuditEntry['decision'], reason: string): void {

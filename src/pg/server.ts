@@ -142,6 +142,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     // writeError lets a connection deny new statements while the log cannot be written (fail closed).
     audit: {
       append: (e: AuditEntry) => audit.append(e),
+      appendLater: (build: () => AuditEntry) => audit.appendLater(build),
       get writeError() {
         return audit.writeError;
       },
