@@ -20280,6 +20280,8 @@ function ddlAccesses(type, b, w) {
       if (def.name && typeof def.name === "object") for (const k of w.relKeysOf(def.name)) w.add({ kind: "alter", object: k });
     }
   }
+  if (type === "RenameStmt" || type === "AlterObjectSchemaStmt") w.derived.push(...renamedSources(b, w));
+  if (type === "AlterTableStmt") w.derived.push(...generatedSources(b, w));
   if ((type === "AlterRoleSetStmt" || type === "AlterDatabaseSetStmt") && b.setstmt) {
     w.statementOf("VariableSetStmt", b.setstmt, null);
   }
@@ -20305,6 +20307,46 @@ function ddlAccesses(type, b, w) {
     for (const k in base) if (k !== "relation" && k !== "inhRelations") w.walk(base[k], null, null);
   }
   return { kind, outputs: null };
+}
+function renamedByName(b) {
+  return !b.relation && typeof b.subname === "string" ? { String: { sval: b.subname } } : void 0;
+}
+function renamedSources(b, w) {
+  const t = String(b.renameType ?? b.objectType ?? "");
+  if (t === "OBJECT_SCHEMA") return typeof b.subname === "string" ? [b.subname] : [];
+  if (!b.relation) return [];
+  const keys = w.relKeysOf(b.relation);
+  if (t === "OBJECT_COLUMN") return typeof b.subname === "string" ? keys.map((k) => `${k}.${b.subname}`) : [];
+  return RELATION_TYPES.has(t) ? keys.map((k) => `${k}.*`) : [];
+}
+function generatedSources(b, w) {
+  const out = [];
+  const keys = w.relKeysOf(b.relation);
+  const refs = (node2) => {
+    if (Array.isArray(node2)) return node2.forEach(refs);
+    if (!node2 || typeof node2 !== "object") return;
+    const n = node2;
+    if (n.ColumnRef) {
+      const fields = list(n.ColumnRef.fields);
+      const last = fields[fields.length - 1];
+      const name = last && typeof last.String?.sval === "string" ? last.String.sval : "*";
+      for (const k of keys) out.push(`${k}.${name}`);
+      return;
+    }
+    for (const k in n) refs(n[k]);
+  };
+  for (const c of list(b.cmds)) {
+    const cmd = unwrapIf(c, "AlterTableCmd");
+    const def = cmd.def;
+    if (!def) continue;
+    const column = unwrapIf(def, "ColumnDef");
+    for (const con of list(column.constraints)) {
+      const k = unwrapIf(con, "Constraint");
+      if (k.contype === "CONSTR_GENERATED") refs(k.raw_expr);
+    }
+    if (cmd.subtype === "AT_SetExpression") refs(def);
+  }
+  return out;
 }
 function kindLabel(k) {
   return String(k ?? "object").replace(/^OBJECT_/, "").toLowerCase();
@@ -20474,7 +20516,8 @@ var init_ddl = __esm({
       GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
       GrantStmt: { kind: grantKind, target: ["objects"], objects: grantObjects },
       DropStmt: { kind: D, target: ["objects"], objects: dropObjects },
-      RenameStmt: { kind: A, target: ["relation", "object"], objects: (b, w) => objectOf(b.renameType, b.relation, b.object, w) },
+      // Schemas, databases, roles, tablespaces… are renamed by their old name in `subname`.
+      RenameStmt: { kind: A, target: ["relation", "object"], objects: (b, w) => objectOf(b.renameType, b.relation, b.object ?? renamedByName(b), w) },
       AlterObjectSchemaStmt: { kind: A, target: ["relation", "object"], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
       AlterOwnerStmt: { kind: A, target: ["relation", "object"], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
       AlterObjectDependsStmt: { kind: A, target: ["relation", "object"], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
@@ -22010,7 +22053,7 @@ function decideStatement(role2, analysis) {
         ...base,
         decision: "deny",
         rule: null,
-        reason: `the statement stores data of the masked column ${copied.column} elsewhere, where it would be readable unmasked`,
+        reason: `the statement stores data of the masked column ${copied.column} elsewhere or under another name, where it would be readable unmasked`,
         masked
       };
     }
@@ -25459,6 +25502,15 @@ async function addAncestorOrigins(list2, ancestorsOf) {
   }
   return out;
 }
+function sameMap(a, b) {
+  if (a.size !== b.size) return false;
+  for (const [key, list2] of a) {
+    const other = b.get(key);
+    if (!other || other.length !== list2.length) return false;
+    if (list2.some((x) => !other.some((y) => y.schema === x.schema && y.table === x.table))) return false;
+  }
+  return true;
+}
 function splitSource(source) {
   const first = source.indexOf(".");
   const last = source.lastIndexOf(".");
@@ -25764,13 +25816,23 @@ var init_catalog = __esm({
     STRICTNESS2 = { partial: 0, hash: 1, redact: 2, null: 3 };
     ALL_ANCESTORS_SQL = "WITH RECURSIVE up(child, parent, depth, seq) AS ( SELECT i.inhrelid, i.inhparent, 1, i.inhseqno FROM pg_catalog.pg_inherits i UNION ALL SELECT u.child, i.inhparent, u.depth OPERATOR(pg_catalog.+) 1, i.inhseqno FROM up u JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.parent) SELECT cn.nspname, cc.relname, pn.nspname, pc.relname FROM up u JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) u.child JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) cc.relnamespace JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) u.parent JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace ORDER BY u.child, u.depth, u.seq";
     InheritanceMap = class {
-      constructor(query2) {
+      /**
+       * @param onChange called when a load finds other partitions/children than the load before: what
+       *   was decided with the old map (the policy engine's cached decisions) must be decided again.
+       */
+      constructor(query2, onChange) {
         this.query = query2;
+        this.onChange = onChange;
       }
       query;
+      onChange;
       map = null;
       running = null;
       again = false;
+      /** The load in progress, if any (a decision that must see a schema change waits for it). */
+      get loading() {
+        return this.running;
+      }
       /** Whether a load has succeeded (until then `ancestors` answers undefined). */
       get loaded() {
         return this.map !== null;
@@ -25802,7 +25864,9 @@ var init_catalog = __esm({
               if (!list2.some((a) => a.schema === ps && a.table === pt)) list2.push({ schema: ps, table: pt });
               map.set(key, list2);
             }
+            const before = this.map;
             this.map = map;
+            if (before !== null && !sameMap(before, map)) this.onChange?.();
           } while (this.again);
         })().finally(() => {
           this.running = null;
@@ -26095,6 +26159,8 @@ var init_connection = __esm({
       /** Drop every upstream message until ReadyForQuery (a result the proxy refused to pass on). */
       suppressUntilReady = false;
       txStatus = "I";
+      /** DDL ran since the last ReadyForQuery outside a transaction block (see readyForQuery). */
+      schemaChangedInBlock = false;
       /** Prepared statements and cursors defined by allowed PREPARE / DECLARE that ran (for EXECUTE / FETCH). */
       definitions = /* @__PURE__ */ new Map();
       lookupDefinition = (ns, name) => this.definitions.get(`${ns}:${name}`);
@@ -26513,6 +26579,8 @@ var init_connection = __esm({
        */
       searchPathReady() {
         if (this.deps.audit.writeError) return deniedRefusal(null, "audit log unavailable");
+        const settling = this.deps.schema?.settling?.();
+        if (settling) return settling.then(() => this.searchPathReady(), () => this.searchPathReady());
         if (!this.pathTouched || !this.pathStale) return null;
         if (this.extendedOpen) {
           return deniedRefusal(null, "the search path may have changed inside this pipeline; send Sync before the next statement");
@@ -27053,6 +27121,10 @@ var init_connection = __esm({
       readyForQuery(f) {
         const status = decodeReadyForQuery(f.body);
         if (this.pathTouched && status === "I" && this.txStatus !== "I") this.pathStale = true;
+        if (this.schemaChangedInBlock && status === "I") {
+          this.schemaChangedInBlock = false;
+          this.deps.schema?.changed();
+        }
         this.copyExpected = false;
         this.txStatus = status;
         this.suppressUntilReady = false;
@@ -27418,7 +27490,10 @@ var init_connection = __esm({
         return e;
       }
       finishReq(req, sqlstate) {
-        if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) this.deps.schema.changed();
+        if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) {
+          this.deps.schema.changed();
+          this.schemaChangedInBlock = true;
+        }
         this.auditStatement(req.sql, req.decision, req.time, req.start, {
           approval: req.approval,
           masked: req.masked,
@@ -27725,7 +27800,7 @@ async function startProxy(config2, deps = {}) {
   const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog, (schema2, table, column) => engine.maskForColumn(schema2, table, column));
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config2.upstream, ownCatalog) : void 0;
-  inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql)) : null;
+  inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql), () => policyEngine?.clearCache()) : null;
   const loadInheritance = () => {
     inheritance?.refresh().catch((err) => logger.warn(`tollgate: cannot read the table inheritance catalog: ${err.message}`));
   };
@@ -27742,7 +27817,9 @@ async function startProxy(config2, deps = {}) {
       ownCatalog?.invalidate();
       views?.invalidate();
       loadInheritance();
-    }
+    },
+    // Masked data can reach lineage through partitions: the next decision waits for the reload.
+    settling: () => lineageInheritance?.loading ?? null
   };
   const connDeps = {
     config: config2,

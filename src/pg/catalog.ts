@@ -485,7 +485,19 @@ export class InheritanceMap {
   private running: Promise<void> | null = null;
   private again = false;
 
-  constructor(private readonly query: (sql: string) => Promise<(string | null)[][]>) {}
+  /**
+   * @param onChange called when a load finds other partitions/children than the load before: what
+   *   was decided with the old map (the policy engine's cached decisions) must be decided again.
+   */
+  constructor(
+    private readonly query: (sql: string) => Promise<(string | null)[][]>,
+    private readonly onChange?: () => void,
+  ) {}
+
+  /** The load in progress, if any (a decision that must see a schema change waits for it). */
+  get loading(): Promise<void> | null {
+    return this.running;
+  }
 
   /** Whether a load has succeeded (until then `ancestors` answers undefined). */
   get loaded(): boolean {
@@ -521,13 +533,25 @@ export class InheritanceMap {
           if (!list.some((a) => a.schema === ps && a.table === pt)) list.push({ schema: ps, table: pt });
           map.set(key, list);
         }
+        const before = this.map;
         this.map = map;
+        if (before !== null && !sameMap(before, map)) this.onChange?.();
       } while (this.again);
     })().finally(() => {
       this.running = null;
     });
     return this.running;
   }
+}
+
+function sameMap(a: Map<string, RelationName[]>, b: Map<string, RelationName[]>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, list] of a) {
+    const other = b.get(key);
+    if (!other || other.length !== list.length) return false;
+    if (list.some((x) => !other.some((y) => y.schema === x.schema && y.table === x.table))) return false;
+  }
+  return true;
 }
 
 /** `schema.table.column` (or `.*`) split as policy/masks.ts splits lineage sources; null otherwise. */

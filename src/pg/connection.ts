@@ -144,7 +144,12 @@ export interface ConnectionDeps {
    * cached column names and mask plans are looked up again (a renamed column must not keep the
    * plan of its old name).
    */
-  schema?: { epoch: number; changed(): void };
+  schema?: {
+    epoch: number;
+    changed(): void;
+    /** A reload of what the schema change affects, still running: decisions wait for it. */
+    settling?(): Promise<void> | null;
+  };
   /** What views read (their result columns carry the view's own OID): masked when they read masked columns. */
   views?: ViewOriginsLike;
   /**
@@ -242,6 +247,8 @@ export class ProxyConnection {
   /** Drop every upstream message until ReadyForQuery (a result the proxy refused to pass on). */
   private suppressUntilReady = false;
   private txStatus: 'I' | 'T' | 'E' = 'I';
+  /** DDL ran since the last ReadyForQuery outside a transaction block (see readyForQuery). */
+  private schemaChangedInBlock = false;
   /** Prepared statements and cursors defined by allowed PREPARE / DECLARE that ran (for EXECUTE / FETCH). */
   private readonly definitions = new Map<string, NamedDefinition>();
   private readonly lookupDefinition = (ns: NamedDefinition['namespace'], name: string) => this.definitions.get(`${ns}:${name}`);
@@ -702,6 +709,10 @@ export class ProxyConnection {
    */
   private searchPathReady(): Promise<Refusal | null> | Refusal | null {
     if (this.deps.audit.writeError) return deniedRefusal(null, 'audit log unavailable');
+    // After DDL, which tables are partitions of which is being read again (a table may have just
+    // become a partition of a masked one): decide with the new answer, not the old one.
+    const settling = this.deps.schema?.settling?.();
+    if (settling) return settling.then(() => this.searchPathReady(), () => this.searchPathReady());
     if (!this.pathTouched || !this.pathStale) return null;
     if (this.extendedOpen) {
       return deniedRefusal(null, 'the search path may have changed inside this pipeline; send Sync before the next statement');
@@ -1314,6 +1325,12 @@ export class ProxyConnection {
     // AND CHAIN keep the status: mayMovePath marks them. BEGIN must not trigger a lookup: it
     // would be the transaction's first query.)
     if (this.pathTouched && status === 'I' && this.txStatus !== 'I') this.pathStale = true;
+    // DDL inside a transaction block is invisible to the proxy's catalog connection until it
+    // commits: read the schema again when the block ends (once more after autocommitted DDL).
+    if (this.schemaChangedInBlock && status === 'I') {
+      this.schemaChangedInBlock = false;
+      this.deps.schema?.changed();
+    }
     this.copyExpected = false;
     this.txStatus = status;
     this.suppressUntilReady = false;
@@ -1729,7 +1746,12 @@ export class ProxyConnection {
   }
 
   private finishReq(req: Req, sqlstate?: string): void {
-    if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) this.deps.schema.changed();
+    if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) {
+      this.deps.schema.changed();
+      // Inside a transaction block (known or opened by the same message) the change is not
+      // visible to the catalog connection yet: read again once the block has ended.
+      this.schemaChangedInBlock = true;
+    }
     this.auditStatement(req.sql, req.decision, req.time, req.start, {
       approval: req.approval,
       masked: req.masked,

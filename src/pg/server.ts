@@ -115,7 +115,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config.upstream, ownCatalog) : undefined;
   // Which tables are partitions/children of which (synchronous answers for error-text scrubbing).
-  inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql)) : null;
+  // When partitions change, decisions cached under the old map (lineage of computed columns over a
+  // table that is now a partition of a masked one) are dropped.
+  inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql), () => policyEngine?.clearCache()) : null;
   const loadInheritance = (): void => {
     inheritance?.refresh().catch((err: Error) => logger.warn(`tollgate: cannot read the table inheritance catalog: ${err.message}`));
   };
@@ -134,6 +136,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       views?.invalidate();
       loadInheritance();
     },
+    // Masked data can reach lineage through partitions: the next decision waits for the reload.
+    settling: () => lineageInheritance?.loading ?? null,
   };
   const connDeps: ConnectionDeps = {
     config,

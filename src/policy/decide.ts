@@ -114,7 +114,7 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
         ...base,
         decision: 'deny',
         rule: null,
-        reason: `the statement stores data of the masked column ${copied.column} elsewhere, where it would be readable unmasked`,
+        reason: `the statement stores data of the masked column ${copied.column} elsewhere or under another name, where it would be readable unmasked`,
         masked,
       };
     }

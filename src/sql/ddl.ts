@@ -110,7 +110,8 @@ const SPECS: Record<string, DdlSpec> = {
   GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
   GrantStmt: { kind: grantKind, target: ['objects'], objects: grantObjects },
   DropStmt: { kind: D, target: ['objects'], objects: dropObjects },
-  RenameStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.renameType, b.relation, b.object, w) },
+  // Schemas, databases, roles, tablespaces… are renamed by their old name in `subname`.
+  RenameStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.renameType, b.relation, b.object ?? renamedByName(b), w) },
   AlterObjectSchemaStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
   AlterOwnerStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
   AlterObjectDependsStmt: { kind: A, target: ['relation', 'object'], objects: (b, w) => objectOf(b.objectType, b.relation, b.object, w) },
@@ -141,6 +142,10 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
       if (def.name && typeof def.name === 'object') for (const k of w.relKeysOf(def.name)) w.add({ kind: 'alter', object: k });
     }
   }
+  // A mask names schema.table.column: a rename or a move, or a generated column computed from
+  // existing columns, makes their data readable under a name no mask covers. Recorded like a copy.
+  if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') w.derived.push(...renamedSources(b, w));
+  if (type === 'AlterTableStmt') w.derived.push(...generatedSources(b, w));
   if ((type === 'AlterRoleSetStmt' || type === 'AlterDatabaseSetStmt') && b.setstmt) {
     // A per-role / per-database default applies at every later login (the proxy's own upstream
     // sessions included): checked like a SET (`role` exact, client_encoding and
@@ -171,6 +176,60 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
     for (const k in base) if (k !== 'relation' && k !== 'inhRelations') w.walk(base[k], null, null);
   }
   return { kind, outputs: null };
+}
+
+function renamedByName(b: N): N | undefined {
+  return !b.relation && typeof b.subname === 'string' ? { String: { sval: b.subname } } : undefined;
+}
+
+/**
+ * The columns whose name a RENAME or SET SCHEMA changes, as lineage sources: `s.t.col` for a column,
+ * `s.t.*` for a relation, and the bare schema name for a schema (an unknown shape, which any mask
+ * covers: which tables it holds is not known here).
+ */
+function renamedSources(b: N, w: Walker): string[] {
+  const t = String(b.renameType ?? b.objectType ?? '');
+  if (t === 'OBJECT_SCHEMA') return typeof b.subname === 'string' ? [b.subname] : [];
+  if (!b.relation) return [];
+  const keys = w.relKeysOf(b.relation);
+  if (t === 'OBJECT_COLUMN') return typeof b.subname === 'string' ? keys.map((k) => `${k}.${b.subname as string}`) : [];
+  return RELATION_TYPES.has(t) ? keys.map((k) => `${k}.*`) : [];
+}
+
+/**
+ * The existing columns a generated column added or redefined by ALTER TABLE is computed from (it
+ * holds their data, already there, under its own name): `s.t.col`, or `s.t.*` for a reference the
+ * walk cannot name.
+ */
+function generatedSources(b: N, w: Walker): string[] {
+  const out: string[] = [];
+  const keys = w.relKeysOf(b.relation);
+  const refs = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(refs);
+    if (!node || typeof node !== 'object') return;
+    const n = node as N;
+    if (n.ColumnRef) {
+      const fields = list((n.ColumnRef as N).fields);
+      const last = fields[fields.length - 1] as N | undefined;
+      const name = last && typeof (last.String as N | undefined)?.sval === 'string' ? ((last.String as N).sval as string) : '*';
+      for (const k of keys) out.push(`${k}.${name}`);
+      return;
+    }
+    for (const k in n) refs(n[k]);
+  };
+  for (const c of list(b.cmds)) {
+    const cmd = unwrapIf(c, 'AlterTableCmd');
+    const def = cmd.def as N | undefined;
+    if (!def) continue;
+    const column = unwrapIf(def, 'ColumnDef');
+    for (const con of list(column.constraints)) {
+      const k = unwrapIf(con, 'Constraint');
+      if (k.contype === 'CONSTR_GENERATED') refs(k.raw_expr);
+    }
+    // ALTER COLUMN … SET EXPRESSION AS (…) (PostgreSQL 17) carries the expression as the def itself.
+    if (cmd.subtype === 'AT_SetExpression') refs(def);
+  }
+  return out;
 }
 
 function kindLabel(k: unknown): string {

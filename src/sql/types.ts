@@ -89,8 +89,9 @@ export interface StatementAnalysis {
   /**
    * (Added by sql.) Sources (`schema.table.column`, `schema.table.*`) whose values the statement
    * stores somewhere else: INSERT … SELECT, UPDATE … SET, MERGE, ON CONFLICT DO UPDATE, SELECT … INTO,
-   * CREATE TABLE … AS, CREATE [MATERIALIZED] VIEW. A masked column here would be readable unmasked
-   * through the copy (or the view) afterwards: the policy should not allow it.
+   * CREATE TABLE … AS, CREATE [MATERIALIZED] VIEW; or whose name it changes (RENAME, SET SCHEMA) or
+   * copies into a generated column (ALTER TABLE). A masked column here would be readable unmasked
+   * through the copy (or the view, or the new name) afterwards: the policy should not allow it.
    */
   derived?: string[];
 }

@@ -1,5 +1,6 @@
 // A masked column must not be copied somewhere it would be readable unmasked: INSERT … SELECT,
-// UPDATE … SET from it, CREATE TABLE AS, SELECT INTO, views. The policy cannot allow that.
+// UPDATE … SET from it, CREATE TABLE AS, SELECT INTO, views, generated columns; nor renamed or moved
+// away from the name its mask uses. The policy cannot allow that.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/policy/load.js';
 import { createEngine } from '../../src/policy/sql-analyzer.js';
@@ -11,7 +12,7 @@ roles:
     match: { repository: acme/* }
     postgres:
       rules:
-        - { action: allow, kinds: [read, write, ddl], objects: ["public.*"] }
+        - { action: allow, kinds: [read, write, ddl], objects: ["public.*", "schema:public"] }
       masks:
         - { columns: [public.users.email], strategy: redact }
         - { columns: ["*.ssn"], strategy: hash }
@@ -30,12 +31,22 @@ describe('copies of masked columns', () => {
     ['SELECT email INTO leak FROM users', 'public.users.email'],
     ['CREATE VIEW leak AS SELECT upper(email) AS e FROM users', 'public.users.email'],
     ['UPDATE orders SET status = (SELECT email FROM users LIMIT 1)', 'public.users.email'],
+    // A mask names schema.table.column: a new name would escape it.
+    ['ALTER TABLE users RENAME COLUMN email TO contact', 'public.users.email'],
+    ['ALTER TABLE public.users RENAME TO people', 'public.users.email'],
+    ['ALTER TABLE users SET SCHEMA archive', 'public.users.email'],
+    ['ALTER TABLE customers RENAME COLUMN ssn TO tax_id', '*.ssn'],
+    // Which tables a schema holds is not known here: any mask counts.
+    ['ALTER SCHEMA public RENAME TO old_public', 'public.users.email'],
+    // Under a `*.ssn` mask any table may hold an ssn column (the analysis has no catalog): fail closed.
+    ['ALTER TABLE orders RENAME TO purchases', '*.ssn'],
+    ['ALTER TABLE users ADD COLUMN contact text GENERATED ALWAYS AS (lower(email)) STORED', 'public.users.email'],
   ])('%s is denied', (sql, column) => {
     const d = e.decide(sql);
     expect(d.decision).toBe('deny');
     expect(d.statements[0]!.rule).toBeNull();
     expect(d.statements[0]!.reason).toBe(
-      `the statement stores data of the masked column ${column} elsewhere, where it would be readable unmasked`,
+      `the statement stores data of the masked column ${column} elsewhere or under another name, where it would be readable unmasked`,
     );
   });
 
@@ -43,6 +54,9 @@ describe('copies of masked columns', () => {
     'INSERT INTO orders(status) SELECT name FROM users',
     'CREATE TABLE names AS SELECT id, name FROM users',
     "UPDATE orders SET status = 'shipped' WHERE id = 1",
+    'ALTER TABLE users RENAME COLUMN name TO full_name',
+    'ALTER TABLE users ADD COLUMN name_upper text GENERATED ALWAYS AS (upper(name)) STORED',
+    'ALTER TABLE users ADD COLUMN note text',
   ])('%s, which copies nothing masked, is allowed', (sql) => {
     expect(e.decide(sql).decision).toBe('allow');
   });
