@@ -16,6 +16,8 @@ roles:
       rules:
         - { action: allow, kinds: [read], objects: ["${S}.*", "pg_catalog.*"] }
         - { action: allow, kinds: [insert], objects: ["${S}.scratch"] }
+        - { action: allow, kinds: [alter], objects: ["${S}.users", "${S}.late", "${S}.later"] }
+        - { action: allow, kinds: [transaction] }
         - { action: deny, kinds: [any] }
       masks:
         - { columns: ["${S}.users.email"], strategy: redact }
@@ -41,7 +43,11 @@ beforeAll(async () => {
     CREATE VIEW ${S}.child_view AS SELECT note, email FROM ${S}.legacy_child;
     CREATE TABLE ${S}.plain (id int, email text);
     CREATE TABLE ${S}.scratch (t text);
-    INSERT INTO ${S}.plain VALUES (3, 'open@example.org');`);
+    INSERT INTO ${S}.plain VALUES (3, 'open@example.org');
+    CREATE TABLE ${S}.late (id int, email text, ssn text);
+    INSERT INTO ${S}.late VALUES (250, 'late@secret.example', NULL);
+    CREATE TABLE ${S}.later (id int, email text, ssn text);
+    INSERT INTO ${S}.later VALUES (350, 'later@secret.example', NULL);`);
   proxy = await startTestProxy({ policy });
   client = new pg.Client(proxy.pg);
   await client.connect();
@@ -125,5 +131,29 @@ describe('masks on partitioned tables and inheritance parents (F5b)', () => {
   it('leave tables without masked ancestors alone', async () => {
     expect(await rows(`SELECT id, email FROM ${S}.plain`)).toEqual([[3, 'open@example.org']]);
     expect(await rows(`SELECT id FROM ${S}.users_p1`)).toEqual([[1]]);
+  });
+});
+
+// A table that becomes a partition of a masked table while the proxy runs: computed columns over it
+// are masked only through the inheritance map, and decisions are cached. After an ATTACH through the
+// proxy, a statement decided before (and cached) must be decided again, not before the proxy has read
+// the new partitions — also when the ATTACH ran inside a transaction block, which the proxy's catalog
+// connection sees only after COMMIT.
+describe('a table attached as a partition of a masked table while the proxy runs', () => {
+  const lower = (table: string) => `SELECT lower(email) AS e FROM ${S}.${table}`;
+
+  it('is read in clear before, and masked (not served from the cache) right after the ATTACH', async () => {
+    expect(await rows(lower('late'))).toEqual([['late@secret.example']]);
+    await client.query(`ALTER TABLE ${S}.users ATTACH PARTITION ${S}.late FOR VALUES FROM (200) TO (300)`);
+    // The very next statement, same text as the cached one.
+    expect(await rows(lower('late'))).toEqual([['***']]);
+  });
+
+  it('after an ATTACH inside a transaction block, once the block has committed', async () => {
+    expect(await rows(lower('later'))).toEqual([['later@secret.example']]);
+    await client.query('BEGIN');
+    await client.query(`ALTER TABLE ${S}.users ATTACH PARTITION ${S}.later FOR VALUES FROM (300) TO (400)`);
+    await client.query('COMMIT');
+    expect(await rows(lower('later'))).toEqual([['***']]);
   });
 });
