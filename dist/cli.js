@@ -23073,7 +23073,6 @@ var init_writer = __esm({
         await this.sync();
         await this.sink.close();
       }
-      /** One drain at a time; a call while one runs waits for it and then drains what came since. */
       /** Lets the owner push what it kept back (see the constructor), once per batch. */
       collect() {
         if (!this.produce) return;
@@ -23084,6 +23083,7 @@ var init_writer = __esm({
           this.producing = false;
         }
       }
+      /** One drain at a time; a call while one runs waits for it and then drains what came since. */
       drain() {
         if (this.draining) {
           return this.draining.then(() => this.queue.length > 0 && !this.draining ? this.drain() : void 0);
@@ -23320,13 +23320,19 @@ var init_log = __esm({
         const kept = this.kept;
         this.kept = [];
         for (const build of kept) {
-          let entry;
           try {
-            entry = build();
+            this.seal(build());
           } catch (err) {
-            entry = { time: (/* @__PURE__ */ new Date()).toISOString(), session: "", identity: {}, role: "", type: "session", decision: "error", reason: `an audit record could not be built: ${err?.message ?? String(err)}` };
+            this.seal({
+              time: (/* @__PURE__ */ new Date()).toISOString(),
+              session: "",
+              identity: {},
+              role: "",
+              type: "session",
+              decision: "error",
+              reason: `an audit record could not be built: ${err?.message ?? String(err)}`
+            });
           }
-          this.seal(entry);
         }
       }
       seal(entry) {
@@ -26573,14 +26579,15 @@ var init_connection = __esm({
         }
       }
       /**
-       * Before deciding: if the search path may have changed, wait for everything in flight, then read
+       * Before deciding: refuse while the audit log cannot be written; wait for a schema reload still
+       * running after DDL; if the search path may have changed, wait for everything in flight, then read
        * it from the upstream. Returns a refusal when it cannot be known (changed inside an unsynced
        * extended-protocol pipeline).
        */
-      searchPathReady() {
+      readyToDecide() {
         if (this.deps.audit.writeError) return deniedRefusal(null, "audit log unavailable");
         const settling = this.deps.schema?.settling?.();
-        if (settling) return settling.then(() => this.searchPathReady(), () => this.searchPathReady());
+        if (settling) return settling.then(() => this.readyToDecide(), () => this.readyToDecide());
         if (!this.pathTouched || !this.pathStale) return null;
         if (this.extendedOpen) {
           return deniedRefusal(null, "the search path may have changed inside this pipeline; send Sync before the next statement");
@@ -26720,7 +26727,7 @@ var init_connection = __esm({
         }
       }
       onQuery(m) {
-        const ready2 = this.searchPathReady();
+        const ready2 = this.readyToDecide();
         if (ready2 === null) return this.onQueryDecide(m);
         const go = (r) => {
           if (this.phase === "closed") return;
@@ -26811,7 +26818,7 @@ var init_connection = __esm({
         return { approved: false, approval, refusal: deniedRefusal(s.rule, why) };
       }
       onParse(m) {
-        const ready2 = this.searchPathReady();
+        const ready2 = this.readyToDecide();
         if (ready2 === null) return this.onParseDecide(m);
         const go = (r) => {
           if (this.phase === "closed") return;
@@ -26940,7 +26947,7 @@ var init_connection = __esm({
       onBind(m) {
         const stmt = this.statements.get(m.statement);
         if (!stmt) return this.refuseUnknown(`prepared statement "${m.statement}"`);
-        const ready2 = this.searchPathReady();
+        const ready2 = this.readyToDecide();
         if (ready2 === null) return this.onBindChecked(m, stmt);
         const go = (r) => {
           if (this.phase === "closed") return;

@@ -129,14 +129,20 @@ export class AuditLog {
     const kept = this.kept;
     this.kept = [];
     for (const build of kept) {
-      let entry: AuditEntry;
       try {
-        entry = build();
+        this.seal(build());
       } catch (err) {
         // Never silently lost: the line says a record could not be built, and why.
-        entry = { time: new Date().toISOString(), session: '', identity: {}, role: '', type: 'session', decision: 'error', reason: `an audit record could not be built: ${(err as Error)?.message ?? String(err)}` };
+        this.seal({
+          time: new Date().toISOString(),
+          session: '',
+          identity: {},
+          role: '',
+          type: 'session',
+          decision: 'error',
+          reason: `an audit record could not be built: ${(err as Error)?.message ?? String(err)}`,
+        });
       }
-      this.seal(entry);
     }
   }
 

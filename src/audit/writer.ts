@@ -111,7 +111,6 @@ export class OrderedWriter {
     await this.sink.close();
   }
 
-  /** One drain at a time; a call while one runs waits for it and then drains what came since. */
   /** Lets the owner push what it kept back (see the constructor), once per batch. */
   private collect(): void {
     if (!this.produce) return;
@@ -123,6 +122,7 @@ export class OrderedWriter {
     }
   }
 
+  /** One drain at a time; a call while one runs waits for it and then drains what came since. */
   private drain(): Promise<void> {
     if (this.draining) {
       return this.draining.then(() => (this.queue.length > 0 && !this.draining ? this.drain() : undefined));

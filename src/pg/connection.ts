@@ -703,16 +703,17 @@ export class ProxyConnection {
   }
 
   /**
-   * Before deciding: if the search path may have changed, wait for everything in flight, then read
+   * Before deciding: refuse while the audit log cannot be written; wait for a schema reload still
+   * running after DDL; if the search path may have changed, wait for everything in flight, then read
    * it from the upstream. Returns a refusal when it cannot be known (changed inside an unsynced
    * extended-protocol pipeline).
    */
-  private searchPathReady(): Promise<Refusal | null> | Refusal | null {
+  private readyToDecide(): Promise<Refusal | null> | Refusal | null {
     if (this.deps.audit.writeError) return deniedRefusal(null, 'audit log unavailable');
     // After DDL, which tables are partitions of which is being read again (a table may have just
     // become a partition of a masked one): decide with the new answer, not the old one.
     const settling = this.deps.schema?.settling?.();
-    if (settling) return settling.then(() => this.searchPathReady(), () => this.searchPathReady());
+    if (settling) return settling.then(() => this.readyToDecide(), () => this.readyToDecide());
     if (!this.pathTouched || !this.pathStale) return null;
     if (this.extendedOpen) {
       return deniedRefusal(null, 'the search path may have changed inside this pipeline; send Sync before the next statement');
@@ -869,7 +870,7 @@ export class ProxyConnection {
   }
 
   private onQuery(m: Extract<P.FrontendMessage, { type: 'query' }>): Promise<void> | void {
-    const ready = this.searchPathReady();
+    const ready = this.readyToDecide();
     if (ready === null) return this.onQueryDecide(m);
     const go = (r: Refusal | null): Promise<void> | void => {
       if (this.phase === 'closed') return;
@@ -971,7 +972,7 @@ export class ProxyConnection {
   }
 
   private onParse(m: Extract<P.FrontendMessage, { type: 'parse' }>): Promise<void> | void {
-    const ready = this.searchPathReady();
+    const ready = this.readyToDecide();
     if (ready === null) return this.onParseDecide(m);
     const go = (r: Refusal | null): Promise<void> | void => {
       if (this.phase === 'closed') return;
@@ -1124,7 +1125,7 @@ export class ProxyConnection {
     const stmt = this.statements.get(m.statement);
     if (!stmt) return this.refuseUnknown(`prepared statement "${m.statement}"`);
     // The server plans the statement again at Bind when the search path changed since Parse.
-    const ready = this.searchPathReady();
+    const ready = this.readyToDecide();
     if (ready === null) return this.onBindChecked(m, stmt);
     const go = (r: Refusal | null): void => {
       if (this.phase === 'closed') return;
