@@ -515,6 +515,16 @@ export class InheritanceMap {
     return this.map.get(`${schema}\0${table}`) ?? [];
   }
 
+  /**
+   * A reload that fails leaves the map unknown, not stale: a reload follows a schema change, so the
+   * old answer may be wrong (until a load succeeds, `ancestors` answers undefined and callers deny).
+   */
+  private forget(): void {
+    if (this.map === null) return;
+    this.map = null;
+    this.onChange?.();
+  }
+
   /** (Re)loads; concurrent calls share one load and a call during a load schedules one more. */
   refresh(): Promise<void> {
     if (this.running) {
@@ -524,10 +534,19 @@ export class InheritanceMap {
     this.running = (async () => {
       do {
         this.again = false;
-        const rows = await this.query(ALL_ANCESTORS_SQL);
+        let rows: (string | null)[][];
+        try {
+          rows = await this.query(ALL_ANCESTORS_SQL);
+        } catch (err) {
+          this.forget();
+          throw err;
+        }
         const map = new Map<string, RelationName[]>();
         for (const [cs, ct, ps, pt] of rows) {
-          if (cs == null || ct == null || ps == null || pt == null) throw new Error('unexpected NULL in the catalog answer');
+          if (cs == null || ct == null || ps == null || pt == null) {
+            this.forget();
+            throw new Error('unexpected NULL in the catalog answer');
+          }
           const key = `${cs}\0${ct}`;
           const list = map.get(key) ?? [];
           if (!list.some((a) => a.schema === ps && a.table === pt)) list.push({ schema: ps, table: pt });

@@ -319,14 +319,17 @@ function upstreamSecrets(url: string): string[] {
 
 /**
  * Whether any mask pattern of `role` can cover a column of `schema.name` or of a table it is a
- * partition/child of, as far as `inheritance` knows (unqualified: assume so).
+ * partition/child of, as far as `inheritance` knows (unqualified, or partitions unknown: assume so).
  */
-function objectHasMasks(role: Role, object: string, inheritance: InheritanceMap | null): boolean {
+export function objectHasMasks(role: Role, object: string, inheritance: InheritanceMap | null): boolean {
   const dot = object.indexOf('.');
   if (dot <= 0) return true;
   const schema = object.slice(0, dot);
   const table = object.slice(dot + 1);
   const covers = (s: string, t: string): boolean => role.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table)) return true;
-  return (inheritance?.ancestors(schema, table) ?? []).some((a) => covers(a.schema, a.table));
+  const ancestors = inheritance ? inheritance.ancestors(schema, table) : [];
+  // Not loaded (or its last reload failed): the table may be a partition of a masked one.
+  if (ancestors === undefined) return true;
+  return ancestors.some((a) => covers(a.schema, a.table));
 }
