@@ -5,6 +5,8 @@
 // x-ratelimit-reset (epoch seconds); a 403/429 secondary limit with retry-after means wait that many seconds;
 // without either header wait at least a minute, longer on each repeat.
 
+import { LruMap } from '../cache.js';
+
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -79,7 +81,7 @@ export class GithubClient {
   /** Shared by every request of this client: nothing is sent before this time (epoch ms). */
   private blockedUntil = 0;
   /** Last answer per page URL, for conditional requests (oldest dropped first). */
-  private readonly pages = new Map<string, { etag: string; data: unknown[]; link: string | null }>();
+  private readonly pages = new LruMap<string, { etag: string; data: unknown[]; link: string | null }>(PAGE_CACHE_SIZE);
 
   constructor(opts: GithubClientOptions) {
     this.base = new URL(opts.apiUrl.endsWith('/') ? opts.apiUrl : `${opts.apiUrl}/`);
@@ -139,7 +141,6 @@ export class GithubClient {
         const etag = res.headers.get('etag');
         this.pages.delete(url);
         if (etag && Array.isArray(data)) this.pages.set(url, { etag, data, link });
-        if (this.pages.size > PAGE_CACHE_SIZE) this.pages.delete(this.pages.keys().next().value!);
       }
       if (!Array.isArray(data)) throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', `GET ${path}: expected a list`);
       items.push(...(data as T[]));

@@ -4,6 +4,7 @@
 
 import * as cryptoModule from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { memoize } from '../cache.js';
 
 /** `prev` of the first line of every log. */
 export const GENESIS = '0'.repeat(64);
@@ -125,17 +126,7 @@ const LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
  * role, session, rule, reason and, by shape, their statement text): their JSON is remembered.
  */
 const LINE_REPEATS: readonly boolean[] = LINE_FIELDS.map((k) => ['decision', 'reason', 'role', 'rule', 'session', 'sqlstate', 'statement', 'type'].includes(k));
-const quoted = new Map<string, string>();
-
-function quoteRepeated(text: string): string {
-  let json = quoted.get(text);
-  if (json === undefined) {
-    json = JSON.stringify(text);
-    if (quoted.size >= 1000) quoted.clear();
-    quoted.set(text, json);
-  }
-  return json;
-}
+const quoteRepeated = memoize((text: string) => JSON.stringify(text), 1000);
 
 /** Index of the first field that sorts after `hash`. */
 const HASH_AT = LINE_FIELDS.findIndex((k) => k > 'hash');

@@ -3,6 +3,7 @@
 // it keeps only the fields and types an AuditEntry has, strips any literal or comment that survived,
 // and replaces every known secret and anything shaped like a JWT.
 
+import { memoize } from '../cache.js';
 import type { AuditEntry } from './types.js';
 
 const DECISIONS = new Set(['allow', 'deny', 'review', 'error']);
@@ -248,24 +249,19 @@ function cleanAccesses(accesses: unknown[], scrub: (text: string) => string): No
  */
 export class SanitizeMemo {
   private readonly accesses = new WeakMap<object, { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string }>();
-  private readonly statements = new Map<string, string>();
-  private readonly texts = new Map<string, string>();
-
-  constructor(private readonly scrub: (text: string) => string) {}
 
   /**
    * scrub(text), remembered: most strings of a line (role, rule, reason, session, decision) are the
    * same on every line, and scrubbing tries every form of every secret.
    */
-  readonly scrubbed = (text: string): string => {
-    let out = this.texts.get(text);
-    if (out === undefined) {
-      out = this.scrub(text);
-      if (this.texts.size >= 1000) this.texts.clear();
-      this.texts.set(text, out);
-    }
-    return out;
-  };
+  readonly scrubbed: (text: string) => string;
+  /** cleanStatement(text), remembered (a statement of one shape has one redacted text). */
+  readonly statement: (text: string) => string;
+
+  constructor(private readonly scrub: (text: string) => string) {
+    this.scrubbed = memoize(scrub, 1000);
+    this.statement = memoize((text: string) => cleanStatement(text, scrub), 1000);
+  }
 
   /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
   accessesOf(value: unknown): { clean: NonNullable<AuditEntry['accesses']>; hide: (text: string) => string } | undefined {
@@ -279,16 +275,12 @@ export class SanitizeMemo {
     }
     return known;
   }
+}
 
-  statement(text: string, clean: (text: string) => string): string {
-    let out = this.statements.get(text);
-    if (out === undefined) {
-      out = clean(text);
-      if (this.statements.size >= 1000) this.statements.clear();
-      this.statements.set(text, out);
-    }
-    return out;
-  }
+/** A statement's text for the log: any literal or comment that survived stripped, secrets scrubbed. */
+function cleanStatement(text: string, scrub: (text: string) => string): string {
+  // The SQL module's placeholder for text it could not parse carries only a size: keep it readable.
+  return UNPARSABLE.test(text) ? text : scrub(stripLiterals(text));
 }
 
 function num(value: unknown): number | undefined {
@@ -335,9 +327,7 @@ export function sanitizeEntry(
     }
   }
   if (typeof e.statement === 'string') {
-    // The SQL module's placeholder for text it could not parse carries only a size: keep it readable.
-    const clean = (text: string) => (UNPARSABLE.test(text) ? text : scrub(stripLiterals(text)));
-    out.statement = memo ? memo.statement(e.statement, clean) : clean(e.statement);
+    out.statement = memo ? memo.statement(e.statement) : cleanStatement(e.statement, scrub);
   }
   if (known) out.accesses = known.clean;
   else if (Array.isArray(e.accesses)) out.accesses = cleanAccesses(e.accesses, scrub);

@@ -8,6 +8,7 @@
 // Nothing here logs, and no error message contains a password, proof or key.
 
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LruMap } from '../cache.js';
 
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
 export const DEFAULT_SCRAM_ITERATIONS = 4096;
@@ -77,18 +78,13 @@ export function deriveScramVerifier(
 
 // `new ScramServer(password)` per connection must not rerun PBKDF2: keep the few verifiers of this
 // process keyed by a digest of (iterations, password). The secret itself is never stored here.
-const verifierCache = new Map<string, ScramVerifier>();
-const VERIFIER_CACHE_MAX = 8;
+const verifierCache = new LruMap<string, ScramVerifier>(8);
 
 function cachedVerifier(password: string, iterations: number): ScramVerifier {
   const id = createHash('sha256').update(`${iterations}\0`).update(password, 'utf8').digest('base64');
   let v = verifierCache.get(id);
   if (!v) {
     v = deriveScramVerifier(password, iterations);
-    if (verifierCache.size >= VERIFIER_CACHE_MAX) {
-      const oldest = verifierCache.keys().next().value;
-      if (oldest !== undefined) verifierCache.delete(oldest);
-    }
     verifierCache.set(id, v);
   }
   return v;

@@ -10,7 +10,7 @@
 // Decisions handed out are frozen and shared: callers must not mutate them.
 import { isNormalizationOf } from '../sql/parser.js';
 import type { StatementAnalysis } from '../sql/types.js';
-import { LruMap } from './cache.js';
+import { LruMap } from '../cache.js';
 import type { Policy, Role } from './compile.js';
 import { decideAnalyses, needsSession, type DefinitionLookup } from './decide.js';
 import { maskForColumn, type MaskMatch } from './masks.js';

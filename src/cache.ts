@@ -1,4 +1,7 @@
-// A bounded map that forgets the least recently used entries when full, approximately: two
+// Bounded caches for the hot path: the policy engine's decisions, the proxy's mask plans and
+// redactions, the audit log's repeated strings, SCRAM verifiers.
+//
+// LruMap is a bounded map that forgets the least recently used entries when full, approximately: two
 // generations of at most capacity/2 entries each. New entries go into the young one; a hit in the
 // old one moves the entry to the young one; when the young one is full it becomes the old one and
 // the old one is dropped. A hit in the young generation touches nothing, so the hot path (the same
@@ -35,6 +38,11 @@ export class LruMap<K, V> {
     this.insert(key, value);
   }
 
+  delete(key: K): void {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+
   clear(): void {
     this.young.clear();
     this.old.clear();
@@ -47,4 +55,21 @@ export class LruMap<K, V> {
     }
     this.young.set(key, value);
   }
+}
+
+/**
+ * `compute`, remembered for the last `capacity` or so keys. Only for pure functions of the key: the
+ * callers use it for strings that repeat from statement to statement (the same redaction, the same
+ * JSON of a rule's name), where computing again would be the same work each time.
+ */
+export function memoize<K, V>(compute: (key: K) => V, capacity: number): (key: K) => V {
+  const cache = new LruMap<K, V>(capacity);
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
 }
