@@ -21828,8 +21828,8 @@ function redactNormalized(normalized) {
     const parts = [];
     let at2 = 0;
     for (const t of tokens) {
-      const quoted2 = t.tokenName === "UNKNOWN" && /['$]/.test(t.text) && !/^\$\d+$/.test(t.text);
-      if (!VALUE_TOKENS.has(t.tokenName) && !quoted2) continue;
+      const quoted = t.tokenName === "UNKNOWN" && /['$]/.test(t.text) && !/^\$\d+$/.test(t.text);
+      if (!VALUE_TOKENS.has(t.tokenName) && !quoted) continue;
       const comment = t.tokenName === "C_COMMENT" || t.tokenName === "SQL_COMMENT";
       parts.push(bytes.subarray(at2, t.start), Buffer.from(comment ? "" : "?"));
       at2 = t.end;
@@ -21851,10 +21851,21 @@ var init_shape = __esm({
   }
 });
 
-// src/policy/cache.ts
+// src/cache.ts
+function memoize(compute, capacity) {
+  const cache = new LruMap(capacity);
+  return (key) => {
+    let value = cache.get(key);
+    if (value === void 0) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}
 var LruMap;
 var init_cache = __esm({
-  "src/policy/cache.ts"() {
+  "src/cache.ts"() {
     "use strict";
     LruMap = class {
       constructor(capacity) {
@@ -21883,6 +21894,10 @@ var init_cache = __esm({
       set(key, value) {
         this.old.delete(key);
         this.insert(key, value);
+      }
+      delete(key) {
+        this.young.delete(key);
+        this.old.delete(key);
       }
       clear() {
         this.young.clear();
@@ -22652,23 +22667,15 @@ function sealLine(body) {
   const text = `{${before === "" ? "" : `${before},`}${hashField}${after === "" ? "" : `,${after}`}}`;
   return { hash: hash2, text };
 }
-function quoteRepeated(text) {
-  let json = quoted.get(text);
-  if (json === void 0) {
-    json = JSON.stringify(text);
-    if (quoted.size >= 1e3) quoted.clear();
-    quoted.set(text, json);
-  }
-  return json;
-}
 function onlyLineFields(body) {
   for (const k in body) if (!LINE_FIELD_SET.has(k) && Object.prototype.hasOwnProperty.call(body, k)) return false;
   return true;
 }
-var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, LINE_REPEATS, quoted, HASH_AT;
+var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, LINE_REPEATS, quoteRepeated, HASH_AT;
 var init_canonical = __esm({
   "src/audit/canonical.ts"() {
     "use strict";
+    init_cache();
     GENESIS = "0".repeat(64);
     frozenJson = /* @__PURE__ */ new WeakMap();
     oneShot = cryptoModule.hash;
@@ -22694,7 +22701,7 @@ var init_canonical = __esm({
     LINE_FIELD_SET = new Set(LINE_FIELDS);
     LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
     LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
-    quoted = /* @__PURE__ */ new Map();
+    quoteRepeated = memoize((text) => JSON.stringify(text), 1e3);
     HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
   }
 });
@@ -22845,6 +22852,9 @@ function cleanAccesses(accesses, scrub) {
     return access;
   });
 }
+function cleanStatement(text, scrub) {
+  return UNPARSABLE.test(text) ? text : scrub(stripLiterals(text));
+}
 function num(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : void 0;
 }
@@ -22873,8 +22883,7 @@ function sanitizeEntry(entry, secrets = [], memo2) {
     }
   }
   if (typeof e.statement === "string") {
-    const clean = (text) => UNPARSABLE.test(text) ? text : scrub(stripLiterals(text));
-    out.statement = memo2 ? memo2.statement(e.statement, clean) : clean(e.statement);
+    out.statement = memo2 ? memo2.statement(e.statement) : cleanStatement(e.statement, scrub);
   }
   if (known) out.accesses = known.clean;
   else if (Array.isArray(e.accesses)) out.accesses = cleanAccesses(e.accesses, scrub);
@@ -22908,6 +22917,7 @@ var DECISIONS, TYPES, UNPARSABLE, JWT_SHAPE, AUDIT_CLAIMS, SECRET_MARK, TOKEN_MA
 var init_redact = __esm({
   "src/audit/redact.ts"() {
     "use strict";
+    init_cache();
     DECISIONS = /* @__PURE__ */ new Set(["allow", "deny", "review", "error"]);
     TYPES = /* @__PURE__ */ new Set(["sql", "connect", "auth", "session"]);
     UNPARSABLE = /^<unparsable statement, \d+ bytes>$/;
@@ -22941,24 +22951,18 @@ var init_redact = __esm({
     SanitizeMemo = class {
       constructor(scrub) {
         this.scrub = scrub;
+        this.scrubbed = memoize(scrub, 1e3);
+        this.statement = memoize((text) => cleanStatement(text, scrub), 1e3);
       }
       scrub;
       accesses = /* @__PURE__ */ new WeakMap();
-      statements = /* @__PURE__ */ new Map();
-      texts = /* @__PURE__ */ new Map();
       /**
        * scrub(text), remembered: most strings of a line (role, rule, reason, session, decision) are the
        * same on every line, and scrubbing tries every form of every secret.
        */
-      scrubbed = (text) => {
-        let out = this.texts.get(text);
-        if (out === void 0) {
-          out = this.scrub(text);
-          if (this.texts.size >= 1e3) this.texts.clear();
-          this.texts.set(text, out);
-        }
-        return out;
-      };
+      scrubbed;
+      /** cleanStatement(text), remembered (a statement of one shape has one redacted text). */
+      statement;
       /** Only frozen arrays of frozen accesses (they cannot change after the first look). */
       accessesOf(value) {
         if (!Array.isArray(value) || !Object.isFrozen(value) || !value.every((a) => a === null || typeof a !== "object" || Object.isFrozen(a))) return void 0;
@@ -22969,15 +22973,6 @@ var init_redact = __esm({
           this.accesses.set(value, known);
         }
         return known;
-      }
-      statement(text, clean) {
-        let out = this.statements.get(text);
-        if (out === void 0) {
-          out = clean(text);
-          if (this.statements.size >= 1e3) this.statements.clear();
-          this.statements.set(text, out);
-        }
-        return out;
       }
     };
   }
@@ -23578,6 +23573,7 @@ var GithubApiError, MAX_RATE_LIMIT_RETRIES, PAGE_CACHE_SIZE, GithubClient;
 var init_github_client = __esm({
   "src/approval/github-client.ts"() {
     "use strict";
+    init_cache();
     GithubApiError = class extends Error {
       constructor(code2, message, status) {
         super(message);
@@ -23606,7 +23602,7 @@ var init_github_client = __esm({
       /** Shared by every request of this client: nothing is sent before this time (epoch ms). */
       blockedUntil = 0;
       /** Last answer per page URL, for conditional requests (oldest dropped first). */
-      pages = /* @__PURE__ */ new Map();
+      pages = new LruMap(PAGE_CACHE_SIZE);
       constructor(opts) {
         this.base = new URL(opts.apiUrl.endsWith("/") ? opts.apiUrl : `${opts.apiUrl}/`);
         this.token = opts.token;
@@ -23664,7 +23660,6 @@ var init_github_client = __esm({
             const etag = res.headers.get("etag");
             this.pages.delete(url2);
             if (etag && Array.isArray(data)) this.pages.set(url2, { etag, data, link });
-            if (this.pages.size > PAGE_CACHE_SIZE) this.pages.delete(this.pages.keys().next().value);
           }
           if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path}: expected a list`);
           items.push(...data);
@@ -24740,10 +24735,6 @@ function cachedVerifier(password, iterations) {
   let v = verifierCache.get(id);
   if (!v) {
     v = deriveScramVerifier(password, iterations);
-    if (verifierCache.size >= VERIFIER_CACHE_MAX) {
-      const oldest = verifierCache.keys().next().value;
-      if (oldest !== void 0) verifierCache.delete(oldest);
-    }
     verifierCache.set(id, v);
   }
   return v;
@@ -24802,10 +24793,11 @@ function saslPrep(password) {
   }
   return mapped;
 }
-var SCRAM_SHA_256, DEFAULT_SCRAM_ITERATIONS, KEY_LEN, MAX_CLIENT_ITERATIONS, MAX_MESSAGE_LEN, ScramError, verifierCache, VERIFIER_CACHE_MAX, PRINTABLE_NO_COMMA, BASE64, ScramServer, ScramClient, MAP_TO_NOTHING, NON_ASCII_SPACE, PROHIBITED, UNASSIGNED, RAND_AL;
+var SCRAM_SHA_256, DEFAULT_SCRAM_ITERATIONS, KEY_LEN, MAX_CLIENT_ITERATIONS, MAX_MESSAGE_LEN, ScramError, verifierCache, PRINTABLE_NO_COMMA, BASE64, ScramServer, ScramClient, MAP_TO_NOTHING, NON_ASCII_SPACE, PROHIBITED, UNASSIGNED, RAND_AL;
 var init_scram = __esm({
   "src/pg/scram.ts"() {
     "use strict";
+    init_cache();
     SCRAM_SHA_256 = "SCRAM-SHA-256";
     DEFAULT_SCRAM_ITERATIONS = 4096;
     KEY_LEN = 32;
@@ -24819,8 +24811,7 @@ var init_scram = __esm({
         this.code = code2;
       }
     };
-    verifierCache = /* @__PURE__ */ new Map();
-    VERIFIER_CACHE_MAX = 8;
+    verifierCache = new LruMap(8);
     PRINTABLE_NO_COMMA = /^[\x21-\x2b\x2d-\x7e]+$/;
     BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
     ScramServer = class {
@@ -25852,6 +25843,15 @@ var init_catalog = __esm({
         if (!this.map) return void 0;
         return this.map.get(`${schema}\0${table}`) ?? [];
       }
+      /**
+       * A reload that fails leaves the map unknown, not stale: a reload follows a schema change, so the
+       * old answer may be wrong (until a load succeeds, `ancestors` answers undefined and callers deny).
+       */
+      forget() {
+        if (this.map === null) return;
+        this.map = null;
+        this.onChange?.();
+      }
       /** (Re)loads; concurrent calls share one load and a call during a load schedules one more. */
       refresh() {
         if (this.running) {
@@ -25861,10 +25861,19 @@ var init_catalog = __esm({
         this.running = (async () => {
           do {
             this.again = false;
-            const rows = await this.query(ALL_ANCESTORS_SQL);
+            let rows;
+            try {
+              rows = await this.query(ALL_ANCESTORS_SQL);
+            } catch (err) {
+              this.forget();
+              throw err;
+            }
             const map = /* @__PURE__ */ new Map();
             for (const [cs, ct, ps, pt] of rows) {
-              if (cs == null || ct == null || ps == null || pt == null) throw new Error("unexpected NULL in the catalog answer");
+              if (cs == null || ct == null || ps == null || pt == null) {
+                this.forget();
+                throw new Error("unexpected NULL in the catalog answer");
+              }
               const key = `${cs}\0${ct}`;
               const list2 = map.get(key) ?? [];
               if (!list2.some((a) => a.schema === ps && a.table === pt)) list2.push({ schema: ps, table: pt });
@@ -26073,6 +26082,13 @@ var init_startup_params = __esm({
 // src/pg/connection.ts
 import { randomUUID } from "node:crypto";
 import { performance as performance2 } from "node:perf_hooks";
+function redactOr(redact) {
+  try {
+    return redact();
+  } catch {
+    return "(statement could not be redacted)";
+  }
+}
 function mayRunSql(a) {
   return a.kind === "do" || a.kind === "call" && (a.exact === true || !a.object?.startsWith("pg_catalog."));
 }
@@ -26115,10 +26131,11 @@ function decidingStatement(d) {
 function unexpected(code2, what) {
   return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code2)}' in answer to ${what}`);
 }
-var ProxyConnection, VALUE_FREE, PATH_SETTINGS, OutputRun;
+var ProxyConnection, VALUE_FREE, PATH_SETTINGS, Lane, OutputRun;
 var init_connection = __esm({
   "src/pg/connection.ts"() {
     "use strict";
+    init_cache();
     init_analyze();
     init_cancel_keys();
     init_errors5();
@@ -26143,14 +26160,10 @@ var init_connection = __esm({
       scram = null;
       proxyKey = null;
       applicationName;
-      // Client → proxy message queue, processed one at a time (a handler may block: review, connect).
-      inbox = [];
-      inboxHead = 0;
-      frontBusy = false;
-      // Upstream → proxy frames.
-      bframes = [];
-      bframesHead = 0;
-      backBusy = false;
+      // Client → proxy messages and upstream → proxy frames, each handled in order, one at a time (a
+      // handler may block its side: review, connect, a catalog lookup).
+      front = new Lane();
+      back = new Lane();
       pending = [];
       toClient = new OutputRun();
       toUpstream = new OutputRun();
@@ -26197,14 +26210,15 @@ var init_connection = __esm({
       idleWaiters = [];
       draining = false;
       abort = new AbortController();
-      planCache = /* @__PURE__ */ new Map();
+      planCache = new LruMap(500);
       planEpoch = 0;
       maskRules = {
         maskForColumn: (schema, table, column) => this.deps.engine.maskForColumn(schema, table, column),
         tableHasMasks: (schema, table) => this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true
       };
-      redactCache = /* @__PURE__ */ new Map();
-      redactByShape = /* @__PURE__ */ new Map();
+      /** deps.redact and deps.redactShape, remembered: statements repeat (see redacted()). */
+      redactText = memoize((sql) => redactOr(() => this.deps.redact(sql)), 1e3);
+      redactShape = memoize((shape) => redactOr(() => this.deps.redactShape(shape)), 1e3);
       auditPending = [];
       closedResolve;
       /** Resolves when both sockets are gone. */
@@ -26221,7 +26235,7 @@ var init_connection = __esm({
       }
       /** True when nothing is in flight: no queued request, no held message. */
       get idle() {
-        return this.pending.length === 0 && this.inboxHead >= this.inbox.length && !this.frontBusy && !this.backBusy;
+        return this.pending.length === 0 && this.front.empty && !this.front.busy && !this.back.busy;
       }
       /** SIGTERM: let what runs finish, then end the session with an admin-shutdown error. */
       beginDrain() {
@@ -26269,10 +26283,10 @@ var init_connection = __esm({
         if (this.phase === "closed") return;
         const up = this.upstream?.socket;
         if (up) {
-          if (this.clientBlocked || this.backBusy) up.pause();
+          if (this.clientBlocked || this.back.busy) up.pause();
           else up.resume();
         }
-        if (this.upstreamBlocked || this.frontBusy) this.client.pause();
+        if (this.upstreamBlocked || this.front.busy) this.client.pause();
         else this.client.resume();
       }
       sendClient(buf) {
@@ -26348,7 +26362,7 @@ var init_connection = __esm({
       onClientData(chunk) {
         if (this.phase === "closed") return;
         try {
-          this.fparser.parse(chunk, (m) => this.inbox.push(m));
+          this.fparser.parse(chunk, this.front.push);
         } catch (err) {
           this.internalError(err);
           return;
@@ -26356,34 +26370,41 @@ var init_connection = __esm({
         this.runFront();
       }
       runFront() {
-        if (this.frontBusy || this.phase === "closed") return;
+        if (this.front.busy || this.phase === "closed") return;
         try {
-          while (this.inboxHead < this.inbox.length) {
-            const m = this.inbox[this.inboxHead++];
-            const r = this.onFrontend(m);
-            if (r) {
-              this.frontBusy = true;
-              this.flush();
-              this.updateFlow();
-              r.then(
-                () => {
-                  this.frontBusy = false;
-                  this.updateFlow();
-                  this.runFront();
-                },
-                (err) => this.internalError(err)
-              );
-              return;
-            }
-            if (this.phase === "closed") return;
-          }
-          this.inbox = [];
-          this.inboxHead = 0;
-          this.flush();
-          if (this.draining && this.phase === "ready" && this.idle) this.shutdownNow();
+          const emptied = this.runLane(this.front, (m) => this.onFrontend(m), () => this.runFront());
+          if (emptied && this.draining && this.phase === "ready" && this.idle) this.shutdownNow();
         } catch (err) {
           this.internalError(err);
         }
+      }
+      /**
+       * Handles a lane's items in order until it is empty (true) or a handler returns a promise: the
+       * lane is then busy (its socket paused) until it settles, and `resume` runs it again.
+       */
+      runLane(lane, handle, resume) {
+        while (lane.head < lane.items.length) {
+          const r = handle(lane.items[lane.head++]);
+          if (r) {
+            lane.busy = true;
+            this.flush();
+            this.updateFlow();
+            r.then(
+              () => {
+                lane.busy = false;
+                this.updateFlow();
+                resume();
+              },
+              (err) => this.internalError(err)
+            );
+            return false;
+          }
+          if (this.phase === "closed") return false;
+        }
+        lane.items = [];
+        lane.head = 0;
+        this.flush();
+        return true;
       }
       onFrontend(m) {
         switch (this.phase) {
@@ -27020,7 +27041,7 @@ var init_connection = __esm({
       onUpstreamData(chunk) {
         if (this.phase === "closed") return;
         try {
-          this.bparser.parse(chunk, (f) => this.bframes.push(f));
+          this.bparser.parse(chunk, this.back.push);
         } catch (err) {
           this.internalError(err);
           return;
@@ -27028,31 +27049,10 @@ var init_connection = __esm({
         this.runBack();
       }
       runBack() {
-        if (this.backBusy || this.phase === "closed") return;
+        if (this.back.busy || this.phase === "closed") return;
         try {
-          while (this.bframesHead < this.bframes.length) {
-            const f = this.bframes[this.bframesHead++];
-            const r = this.onBackend(f);
-            if (r) {
-              this.backBusy = true;
-              this.flush();
-              this.updateFlow();
-              r.then(
-                () => {
-                  this.backBusy = false;
-                  this.updateFlow();
-                  this.runBack();
-                },
-                (err) => this.internalError(err)
-              );
-              return;
-            }
-            if (this.phase === "closed") return;
-          }
-          this.bframes = [];
-          this.bframesHead = 0;
-          this.flush();
-          if (this.draining && this.idle) this.shutdownNow();
+          const emptied = this.runLane(this.back, (f) => this.onBackend(f), () => this.runBack());
+          if (emptied && this.draining && this.idle) this.shutdownNow();
         } catch (err) {
           this.internalError(err);
         }
@@ -27362,7 +27362,6 @@ var init_connection = __esm({
         const fields = decodeRowDescription(f.body);
         return buildMaskPlan(fields, lineage, this.deps.catalog, this.maskRules, this.deps.views).then(
           (plan) => {
-            if (this.planCache.size > 500) this.planCache.clear();
             this.planCache.set(key, plan);
             then(plan);
             this.flush();
@@ -27437,19 +27436,7 @@ var init_connection = __esm({
        * decided from the engine's shape cache brings its normalised text: redacted once per shape.
        */
       redacted(sql, shape) {
-        const byShape = shape !== void 0 && this.deps.redactShape;
-        const cache = byShape ? this.redactByShape : this.redactCache;
-        const key = byShape ? shape : sql;
-        let r = cache.get(key);
-        if (r !== void 0) return r;
-        try {
-          r = byShape ? this.deps.redactShape(shape) : this.deps.redact(sql);
-        } catch {
-          r = "(statement could not be redacted)";
-        }
-        if (cache.size >= 1e3) cache.clear();
-        cache.set(key, r);
-        return r;
+        return shape !== void 0 && this.deps.redactShape ? this.redactShape(shape) : this.redactText(sql);
       }
       base(type, time2 = (/* @__PURE__ */ new Date()).toISOString()) {
         return { time: time2, session: this.deps.config.session.id, identity: this.deps.config.claims, role: this.deps.config.role, type };
@@ -27511,6 +27498,18 @@ var init_connection = __esm({
     };
     VALUE_FREE = /* @__PURE__ */ new Set(["08", "25", "40", "53", "54", "55", "57", "58"]);
     PATH_SETTINGS = /* @__PURE__ */ new Set(["search_path", "role", "session_authorization"]);
+    Lane = class {
+      items = [];
+      head = 0;
+      busy = false;
+      /** Bound once: the parsers call it for every message. */
+      push = (item) => {
+        this.items.push(item);
+      };
+      get empty() {
+        return this.head >= this.items.length;
+      }
+    };
     OutputRun = class {
       parts = [];
       run = null;
@@ -27992,7 +27991,9 @@ function objectHasMasks(role2, object, inheritance) {
   const table = object.slice(dot + 1);
   const covers = (s, t) => role2.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table)) return true;
-  return (inheritance?.ancestors(schema, table) ?? []).some((a) => covers(a.schema, a.table));
+  const ancestors = inheritance ? inheritance.ancestors(schema, table) : [];
+  if (ancestors === void 0) return true;
+  return ancestors.some((a) => covers(a.schema, a.table));
 }
 var InheritingViewOrigins, DEFAULT_MAX_CLIENT_CONNECTIONS, DEFAULT_AUTH_TIMEOUT_MS, stderrLogger, TOO_MANY_CONNECTIONS;
 var init_server = __esm({

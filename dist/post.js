@@ -68372,7 +68372,7 @@ var require_async = __commonJS({
       function mapValuesSeries(obj, iteratee, callback) {
         return mapValuesLimit$1(obj, 1, iteratee, callback);
       }
-      function memoize(fn, hasher = (v) => v) {
+      function memoize2(fn, hasher = (v) => v) {
         var memo = /* @__PURE__ */ Object.create(null);
         var queues = /* @__PURE__ */ Object.create(null);
         var _fn = wrapAsync(fn);
@@ -68884,7 +68884,7 @@ var require_async = __commonJS({
         mapValues,
         mapValuesLimit: mapValuesLimit$1,
         mapValuesSeries,
-        memoize,
+        memoize: memoize2,
         nextTick,
         parallel,
         parallelLimit,
@@ -69013,7 +69013,7 @@ var require_async = __commonJS({
       exports3.mapValues = mapValues;
       exports3.mapValuesLimit = mapValuesLimit$1;
       exports3.mapValuesSeries = mapValuesSeries;
-      exports3.memoize = memoize;
+      exports3.memoize = memoize2;
       exports3.nextTick = nextTick;
       exports3.parallel = parallel;
       exports3.parallelLimit = parallelLimit;
@@ -107775,6 +107775,65 @@ import { createReadStream } from "node:fs";
 // src/audit/canonical.ts
 import * as cryptoModule from "node:crypto";
 import { createHash } from "node:crypto";
+
+// src/cache.ts
+var LruMap = class {
+  constructor(capacity) {
+    this.capacity = capacity;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("capacity must be a positive integer");
+    this.half = Math.max(1, Math.floor(capacity / 2));
+  }
+  capacity;
+  young = /* @__PURE__ */ new Map();
+  old = /* @__PURE__ */ new Map();
+  half;
+  /** Entries held (at most `capacity`). */
+  get size() {
+    return this.young.size + this.old.size;
+  }
+  get(key) {
+    const value = this.young.get(key);
+    if (value !== void 0) return value;
+    const aged = this.old.get(key);
+    if (aged !== void 0) {
+      this.old.delete(key);
+      this.insert(key, aged);
+    }
+    return aged;
+  }
+  set(key, value) {
+    this.old.delete(key);
+    this.insert(key, value);
+  }
+  delete(key) {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+  clear() {
+    this.young.clear();
+    this.old.clear();
+  }
+  insert(key, value) {
+    if (!this.young.has(key) && this.young.size >= this.half) {
+      this.old = this.young;
+      this.young = /* @__PURE__ */ new Map();
+    }
+    this.young.set(key, value);
+  }
+};
+function memoize(compute, capacity) {
+  const cache = new LruMap(capacity);
+  return (key) => {
+    let value = cache.get(key);
+    if (value === void 0) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}
+
+// src/audit/canonical.ts
 var GENESIS = "0".repeat(64);
 function canonicalJson(value) {
   const plain = JSON.parse(JSON.stringify(value) ?? "null");
@@ -107848,6 +107907,7 @@ var LINE_FIELDS = [
 var LINE_FIELD_SET = new Set(LINE_FIELDS);
 var LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
 var LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
+var quoteRepeated = memoize((text) => JSON.stringify(text), 1e3);
 var HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
 
 // src/audit/verify.ts

@@ -54,6 +54,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { ReviewOutcome, Approver } from '../approval/types.js';
 import type { AuditEntry } from '../audit/types.js';
+import { LruMap, memoize } from '../cache.js';
 import type { DecideContext } from '../policy/engine.js';
 import type { Decision, MaskStrategy, StatementDecision } from '../policy/types.js';
 import { analyze } from '../sql/analyze.js';
@@ -224,15 +225,10 @@ export class ProxyConnection {
   private proxyKey: { pid: number; secret: Buffer } | null = null;
   private applicationName: string | undefined;
 
-  // Client → proxy message queue, processed one at a time (a handler may block: review, connect).
-  private inbox: P.FrontendMessage[] = [];
-  private inboxHead = 0;
-  private frontBusy = false;
-
-  // Upstream → proxy frames.
-  private bframes: P.BackendFrame[] = [];
-  private bframesHead = 0;
-  private backBusy = false;
+  // Client → proxy messages and upstream → proxy frames, each handled in order, one at a time (a
+  // handler may block its side: review, connect, a catalog lookup).
+  private readonly front = new Lane<P.FrontendMessage>();
+  private readonly back = new Lane<P.BackendFrame>();
 
   private readonly pending: Item[] = [];
   private readonly toClient = new OutputRun();
@@ -279,14 +275,15 @@ export class ProxyConnection {
   private idleWaiters: (() => void)[] = [];
   private draining = false;
   private readonly abort = new AbortController();
-  private readonly planCache = new Map<string, MaskPlan | null>();
+  private readonly planCache = new LruMap<string, MaskPlan | null>(500);
   private planEpoch = 0;
   private readonly maskRules: MaskRules = {
     maskForColumn: (schema, table, column) => this.deps.engine.maskForColumn(schema, table, column),
     tableHasMasks: (schema, table) => (this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true),
   };
-  private readonly redactCache = new Map<string, string>();
-  private readonly redactByShape = new Map<string, string>();
+  /** deps.redact and deps.redactShape, remembered: statements repeat (see redacted()). */
+  private readonly redactText = memoize((sql: string) => redactOr(() => this.deps.redact(sql)), 1000);
+  private readonly redactShape = memoize((shape: string) => redactOr(() => this.deps.redactShape!(shape)), 1000);
   private auditPending: (() => AuditEntry)[] = [];
   private closedResolve!: () => void;
   /** Resolves when both sockets are gone. */
@@ -311,7 +308,7 @@ export class ProxyConnection {
 
   /** True when nothing is in flight: no queued request, no held message. */
   get idle(): boolean {
-    return this.pending.length === 0 && this.inboxHead >= this.inbox.length && !this.frontBusy && !this.backBusy;
+    return this.pending.length === 0 && this.front.empty && !this.front.busy && !this.back.busy;
   }
 
   /** SIGTERM: let what runs finish, then end the session with an admin-shutdown error. */
@@ -365,10 +362,10 @@ export class ProxyConnection {
     if (this.phase === 'closed') return;
     const up = this.upstream?.socket;
     if (up) {
-      if (this.clientBlocked || this.backBusy) up.pause();
+      if (this.clientBlocked || this.back.busy) up.pause();
       else up.resume();
     }
-    if (this.upstreamBlocked || this.frontBusy) this.client.pause();
+    if (this.upstreamBlocked || this.front.busy) this.client.pause();
     else this.client.resume();
   }
 
@@ -455,7 +452,7 @@ export class ProxyConnection {
   private onClientData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     try {
-      this.fparser.parse(chunk, (m) => this.inbox.push(m));
+      this.fparser.parse(chunk, this.front.push);
     } catch (err) {
       this.internalError(err);
       return;
@@ -464,34 +461,42 @@ export class ProxyConnection {
   }
 
   private runFront(): void {
-    if (this.frontBusy || this.phase === 'closed') return;
+    if (this.front.busy || this.phase === 'closed') return;
     try {
-      while (this.inboxHead < this.inbox.length) {
-        const m = this.inbox[this.inboxHead++]!;
-        const r = this.onFrontend(m);
-        if (r) {
-          this.frontBusy = true;
-          this.flush();
-          this.updateFlow();
-          r.then(
-            () => {
-              this.frontBusy = false;
-              this.updateFlow();
-              this.runFront();
-            },
-            (err) => this.internalError(err),
-          );
-          return;
-        }
-        if ((this.phase as Phase) === 'closed') return;
-      }
-      this.inbox = [];
-      this.inboxHead = 0;
-      this.flush();
-      if (this.draining && this.phase === 'ready' && this.idle) this.shutdownNow();
+      const emptied = this.runLane(this.front, (m) => this.onFrontend(m), () => this.runFront());
+      if (emptied && this.draining && this.phase === 'ready' && this.idle) this.shutdownNow();
     } catch (err) {
       this.internalError(err);
     }
+  }
+
+  /**
+   * Handles a lane's items in order until it is empty (true) or a handler returns a promise: the
+   * lane is then busy (its socket paused) until it settles, and `resume` runs it again.
+   */
+  private runLane<T>(lane: Lane<T>, handle: (item: T) => Promise<void> | void, resume: () => void): boolean {
+    while (lane.head < lane.items.length) {
+      const r = handle(lane.items[lane.head++]!);
+      if (r) {
+        lane.busy = true;
+        this.flush();
+        this.updateFlow();
+        r.then(
+          () => {
+            lane.busy = false;
+            this.updateFlow();
+            resume();
+          },
+          (err) => this.internalError(err),
+        );
+        return false;
+      }
+      if ((this.phase as Phase) === 'closed') return false;
+    }
+    lane.items = [];
+    lane.head = 0;
+    this.flush();
+    return true;
   }
 
   private onFrontend(m: P.FrontendMessage): Promise<void> | void {
@@ -1207,7 +1212,7 @@ export class ProxyConnection {
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     try {
-      this.bparser.parse(chunk, (f) => this.bframes.push(f));
+      this.bparser.parse(chunk, this.back.push);
     } catch (err) {
       this.internalError(err);
       return;
@@ -1216,31 +1221,10 @@ export class ProxyConnection {
   }
 
   private runBack(): void {
-    if (this.backBusy || this.phase === 'closed') return;
+    if (this.back.busy || this.phase === 'closed') return;
     try {
-      while (this.bframesHead < this.bframes.length) {
-        const f = this.bframes[this.bframesHead++]!;
-        const r = this.onBackend(f);
-        if (r) {
-          this.backBusy = true;
-          this.flush();
-          this.updateFlow();
-          r.then(
-            () => {
-              this.backBusy = false;
-              this.updateFlow();
-              this.runBack();
-            },
-            (err) => this.internalError(err),
-          );
-          return;
-        }
-        if ((this.phase as Phase) === 'closed') return;
-      }
-      this.bframes = [];
-      this.bframesHead = 0;
-      this.flush();
-      if (this.draining && this.idle) this.shutdownNow();
+      const emptied = this.runLane(this.back, (f) => this.onBackend(f), () => this.runBack());
+      if (emptied && this.draining && this.idle) this.shutdownNow();
     } catch (err) {
       this.internalError(err);
     }
@@ -1581,7 +1565,6 @@ export class ProxyConnection {
     const fields = P.decodeRowDescription(f.body);
     return buildMaskPlan(fields, lineage, this.deps.catalog, this.maskRules, this.deps.views).then(
       (plan) => {
-        if (this.planCache.size > 500) this.planCache.clear();
         this.planCache.set(key, plan);
         then(plan);
         this.flush();
@@ -1666,19 +1649,7 @@ export class ProxyConnection {
    * decided from the engine's shape cache brings its normalised text: redacted once per shape.
    */
   private redacted(sql: string, shape?: string): string {
-    const byShape = shape !== undefined && this.deps.redactShape;
-    const cache = byShape ? this.redactByShape : this.redactCache;
-    const key = byShape ? shape : sql;
-    let r = cache.get(key);
-    if (r !== undefined) return r;
-    try {
-      r = byShape ? this.deps.redactShape!(shape) : this.deps.redact(sql);
-    } catch {
-      r = '(statement could not be redacted)';
-    }
-    if (cache.size >= 1000) cache.clear();
-    cache.set(key, r);
-    return r;
+    return shape !== undefined && this.deps.redactShape ? this.redactShape(shape) : this.redactText(sql);
   }
 
   private base(type: AuditEntry['type'], time = new Date().toISOString()): Pick<AuditEntry, 'time' | 'session' | 'identity' | 'role' | 'type'> {
@@ -1771,6 +1742,15 @@ export class ProxyConnection {
  */
 const VALUE_FREE = new Set(['08', '25', '40', '53', '54', '55', '57', '58']);
 
+/** A redaction's result, or a fixed text when it fails (the log keeps the record either way). */
+function redactOr(redact: () => string): string {
+  try {
+    return redact();
+  } catch {
+    return '(statement could not be redacted)';
+  }
+}
+
 /** A DO block or a call that may run SQL of its own (a user function, a dangerous built-in): it may SET anything. */
 function mayRunSql(a: Access): boolean {
   return a.kind === 'do' || (a.kind === 'call' && (a.exact === true || !a.object?.startsWith('pg_catalog.')));
@@ -1851,6 +1831,21 @@ function unexpected(code: number, what: string): ProtocolError {
  * previous one in memory (the next frame of the same input chunk) only extends the current run, so
  * forwarded traffic leaves as whole slices of the chunks it arrived in.
  */
+/** One direction's queue: items in arrival order, `busy` while a handler's promise runs. */
+class Lane<T> {
+  items: T[] = [];
+  head = 0;
+  busy = false;
+  /** Bound once: the parsers call it for every message. */
+  readonly push = (item: T): void => {
+    this.items.push(item);
+  };
+
+  get empty(): boolean {
+    return this.head >= this.items.length;
+  }
+}
+
 class OutputRun {
   private parts: Buffer[] = [];
   private run: ArrayBufferLike | null = null;
