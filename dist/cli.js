@@ -143,9 +143,9 @@ var init_errors = __esm({
       code;
       /** Every problem found, in document order; `message` is the first one. */
       problems;
-      constructor(code2, message, problems = []) {
+      constructor(code3, message, problems = []) {
         super(message);
-        this.code = code2;
+        this.code = code3;
         this.problems = problems;
       }
     };
@@ -1299,8 +1299,8 @@ var require_stringifyString = __commonJS({
             case "u":
               {
                 str3 += json.slice(start, i);
-                const code2 = json.substr(i + 2, 4);
-                switch (code2) {
+                const code3 = json.substr(i + 2, 4);
+                switch (code3) {
                   case "0000":
                     str3 += "\\0";
                     break;
@@ -1326,8 +1326,8 @@ var require_stringifyString = __commonJS({
                     str3 += "\\P";
                     break;
                   default:
-                    if (code2.substr(0, 2) === "00")
-                      str3 += "\\x" + code2.substr(2);
+                    if (code3.substr(0, 2) === "00")
+                      str3 += "\\x" + code3.substr(2);
                     else
                       str3 += json.substr(i, 6);
                 }
@@ -2585,7 +2585,7 @@ var require_int = __commonJS({
       resolve: (str3, _onError, opt) => intResolve(str3, 2, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0o")
     };
-    var int = {
+    var int2 = {
       identify: intIdentify,
       default: true,
       tag: "tag:yaml.org,2002:int",
@@ -2602,7 +2602,7 @@ var require_int = __commonJS({
       resolve: (str3, _onError, opt) => intResolve(str3, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
-    exports.int = int;
+    exports.int = int2;
     exports.intHex = intHex;
     exports.intOct = intOct;
   }
@@ -2618,16 +2618,16 @@ var require_schema = __commonJS({
     var string3 = require_string();
     var bool = require_bool();
     var float = require_float();
-    var int = require_int();
+    var int2 = require_int();
     var schema = [
       map.map,
       seq.seq,
       string3.string,
       _null3.nullTag,
       bool.boolTag,
-      int.intOct,
-      int.int,
-      int.intHex,
+      int2.intOct,
+      int2.int,
+      int2.intHex,
       float.floatNaN,
       float.floatExp,
       float.float
@@ -3061,7 +3061,7 @@ var require_int2 = __commonJS({
       resolve: (str3, _onError, opt) => intResolve(str3, 1, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0")
     };
-    var int = {
+    var int2 = {
       identify: intIdentify,
       default: true,
       tag: "tag:yaml.org,2002:int",
@@ -3078,7 +3078,7 @@ var require_int2 = __commonJS({
       resolve: (str3, _onError, opt) => intResolve(str3, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
-    exports.int = int;
+    exports.int = int2;
     exports.intBin = intBin;
     exports.intHex = intHex;
     exports.intOct = intOct;
@@ -3273,7 +3273,7 @@ var require_schema3 = __commonJS({
     var binary = require_binary();
     var bool = require_bool2();
     var float = require_float2();
-    var int = require_int2();
+    var int2 = require_int2();
     var merge2 = require_merge();
     var omap = require_omap();
     var pairs = require_pairs();
@@ -3286,10 +3286,10 @@ var require_schema3 = __commonJS({
       _null3.nullTag,
       bool.trueTag,
       bool.falseTag,
-      int.intBin,
-      int.intOct,
-      int.int,
-      int.intHex,
+      int2.intBin,
+      int2.intOct,
+      int2.int,
+      int2.intHex,
       float.floatNaN,
       float.floatExp,
       float.float,
@@ -3316,7 +3316,7 @@ var require_tags = __commonJS({
     var string3 = require_string();
     var bool = require_bool();
     var float = require_float();
-    var int = require_int();
+    var int2 = require_int();
     var schema = require_schema();
     var schema$1 = require_schema2();
     var binary = require_binary();
@@ -3340,9 +3340,9 @@ var require_tags = __commonJS({
       floatExp: float.floatExp,
       floatNaN: float.floatNaN,
       floatTime: timestamp.floatTime,
-      int: int.int,
-      intHex: int.intHex,
-      intOct: int.intOct,
+      int: int2.int,
+      intHex: int2.intHex,
+      intOct: int2.intOct,
       intTime: timestamp.intTime,
       map: map.map,
       merge: merge2.merge,
@@ -3826,22 +3826,22 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code2, message) {
+      constructor(name, pos, code3, message) {
         super();
         this.name = name;
-        this.code = code2;
+        this.code = code3;
         this.message = message;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code2, message) {
-        super("YAMLParseError", pos, code2, message);
+      constructor(pos, code3, message) {
+        super("YAMLParseError", pos, code3, message);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code2, message) {
-        super("YAMLWarning", pos, code2, message);
+      constructor(pos, code3, message) {
+        super("YAMLWarning", pos, code3, message);
       }
     };
     var prettifyError = (src, lc) => (error2) => {
@@ -4666,7 +4666,7 @@ var require_resolve_block_scalar = __commonJS({
       const end = start + header.length + scalar.source.length;
       return { value, type, comment: header.comment, range: [start, end, end] };
     }
-    function parseBlockScalarHeader({ offset, props }, strict2, onError) {
+    function parseBlockScalarHeader({ offset, props }, strict3, onError) {
       if (props[0].type !== "block-scalar-header") {
         onError(props[0], "IMPOSSIBLE", "Block scalar header not found");
         return null;
@@ -4703,7 +4703,7 @@ var require_resolve_block_scalar = __commonJS({
             length += token.source.length;
             break;
           case "comment":
-            if (strict2 && !hasSpace) {
+            if (strict3 && !hasSpace) {
               const message = "Comments must be separated from other tokens by white space characters";
               onError(token, "MISSING_CHAR", message);
             }
@@ -4746,11 +4746,11 @@ var require_resolve_flow_scalar = __commonJS({
     "use strict";
     var Scalar = require_Scalar();
     var resolveEnd = require_resolve_end();
-    function resolveFlowScalar(scalar, strict2, onError) {
+    function resolveFlowScalar(scalar, strict3, onError) {
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
-      const _onError = (rel, code2, msg) => onError(offset + rel, code2, msg);
+      const _onError = (rel, code3, msg) => onError(offset + rel, code3, msg);
       switch (type) {
         case "scalar":
           _type = Scalar.Scalar.PLAIN;
@@ -4775,7 +4775,7 @@ var require_resolve_flow_scalar = __commonJS({
           };
       }
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, strict2, onError);
+      const re = resolveEnd.resolveEnd(end, valueEnd, strict3, onError);
       return {
         value,
         type: _type,
@@ -4948,9 +4948,9 @@ var require_resolve_flow_scalar = __commonJS({
     function parseCharCode(source, offset, length, onError) {
       const cc = source.substr(offset, length);
       const ok = cc.length === length && /^[0-9a-fA-F]+$/.test(cc);
-      const code2 = ok ? parseInt(cc, 16) : NaN;
+      const code3 = ok ? parseInt(cc, 16) : NaN;
       try {
-        return String.fromCodePoint(code2);
+        return String.fromCodePoint(code3);
       } catch {
         const raw = source.substr(offset - 2, length + 2);
         onError(offset - 2, "BAD_DQ_ESCAPE", `Invalid escape sequence ${raw}`);
@@ -5272,12 +5272,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code2, message, warning) => {
+        this.onError = (source, code3, message, warning) => {
           const pos = getErrorPos(source);
           if (warning)
-            this.warnings.push(new errors.YAMLWarning(pos, code2, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code3, message));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code2, message));
+            this.errors.push(new errors.YAMLParseError(pos, code3, message));
         };
         this.directives = new directives.Directives({ version: options.version || "1.2" });
         this.options = options;
@@ -5437,22 +5437,22 @@ var require_cst_scalar = __commonJS({
     var resolveFlowScalar = require_resolve_flow_scalar();
     var errors = require_errors();
     var stringifyString = require_stringifyString();
-    function resolveAsScalar(token, strict2 = true, onError) {
+    function resolveAsScalar(token, strict3 = true, onError) {
       if (token) {
-        const _onError = (pos, code2, message) => {
+        const _onError = (pos, code3, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code2, message);
+            onError(offset, code3, message);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code2, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code3, message);
         };
         switch (token.type) {
           case "scalar":
           case "single-quoted-scalar":
           case "double-quoted-scalar":
-            return resolveFlowScalar.resolveFlowScalar(token, strict2, _onError);
+            return resolveFlowScalar.resolveFlowScalar(token, strict3, _onError);
           case "block-scalar":
-            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict2 } }, token, _onError);
+            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict3 } }, token, _onError);
         }
       }
       return null;
@@ -7587,10 +7587,10 @@ var init_glob = __esm({
 });
 
 // src/policy/compile.ts
-function compileRule(role2, index, rule) {
+function compileRule(role2, index, rule2) {
   const kinds = /* @__PURE__ */ new Set();
   const namedKinds = /* @__PURE__ */ new Set();
-  for (const k of rule.kinds) {
+  for (const k of rule2.kinds) {
     if (GROUP_NAMES.has(k)) {
       for (const g of GROUPS[k]) kinds.add(g);
     } else {
@@ -7601,10 +7601,10 @@ function compileRule(role2, index, rule) {
   return {
     index,
     path: formatPath(["roles", role2, "postgres", "rules", index]),
-    action: rule.action,
+    action: rule2.action,
     kinds,
     namedKinds,
-    objects: rule.objects ? rule.objects.map((o) => compileGlob(o, ".")) : null
+    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
   };
 }
 function compileColumnPattern(source) {
@@ -7624,7 +7624,7 @@ function compilePolicy(doc, file) {
         globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
       })),
       approvers: r.approvers ?? null,
-      rules: (r.postgres?.rules ?? []).map((rule, i) => compileRule(name, i, rule)),
+      rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,
         path: formatPath(["roles", name, "postgres", "masks", i]),
@@ -7635,13 +7635,13 @@ function compilePolicy(doc, file) {
         upstreams: new Map(
           Object.entries(r.http?.upstreams ?? {}).map(([u, up]) => [u, { url: up.url, tokenEnv: up.token_env ?? null }])
         ),
-        rules: (r.http?.rules ?? []).map((rule, i) => ({
+        rules: (r.http?.rules ?? []).map((rule2, i) => ({
           index: i,
           path: formatPath(["roles", name, "http", "rules", i]),
-          action: rule.action,
-          methods: new Set(rule.methods),
-          paths: rule.paths.map((p) => compileGlob(p, "/")),
-          upstream: rule.upstream ?? null
+          action: rule2.action,
+          methods: new Set(rule2.methods),
+          paths: rule2.paths.map((p) => compileGlob(p, "/")),
+          upstream: rule2.upstream ?? null
         }))
       }
     });
@@ -8993,7 +8993,7 @@ var init_regexes = __esm({
 });
 
 // node_modules/zod/v4/core/checks.js
-var $ZodCheck, _whenHasLength, $ZodCheckMaxLength, $ZodCheckMinLength, $ZodCheckLengthEquals, $ZodCheckStringFormat, $ZodCheckRegex, $ZodCheckLowerCase, $ZodCheckUpperCase, $ZodCheckIncludes, $ZodCheckStartsWith, $ZodCheckEndsWith, $ZodCheckOverwrite;
+var $ZodCheck, _whenHasLength, numericOriginMap, $ZodCheckLessThan, $ZodCheckGreaterThan, $ZodCheckMultipleOf, $ZodCheckNumberFormat, $ZodCheckMaxLength, $ZodCheckMinLength, $ZodCheckLengthEquals, $ZodCheckStringFormat, $ZodCheckRegex, $ZodCheckLowerCase, $ZodCheckUpperCase, $ZodCheckIncludes, $ZodCheckStartsWith, $ZodCheckEndsWith, $ZodCheckOverwrite;
 var init_checks = __esm({
   "node_modules/zod/v4/core/checks.js"() {
     init_core();
@@ -9009,6 +9009,139 @@ var init_checks = __esm({
       const val = payload.value;
       return !nullish(val) && val.length !== void 0;
     };
+    numericOriginMap = {
+      number: "number",
+      bigint: "bigint",
+      object: "date"
+    };
+    $ZodCheckLessThan = /* @__PURE__ */ $constructor("$ZodCheckLessThan", (inst, def) => {
+      $ZodCheck.init(inst, def);
+      const origin = numericOriginMap[typeof def.value];
+      inst._zod.check = (payload) => {
+        if (def.inclusive ? payload.value <= def.value : payload.value < def.value) {
+          return;
+        }
+        payload.issues.push({
+          origin: numericOriginMap[typeof payload.value] ?? origin,
+          code: "too_big",
+          maximum: typeof def.value === "object" ? def.value.getTime() : def.value,
+          input: payload.value,
+          inclusive: def.inclusive,
+          inst,
+          continue: !def.abort
+        });
+      };
+    });
+    $ZodCheckGreaterThan = /* @__PURE__ */ $constructor("$ZodCheckGreaterThan", (inst, def) => {
+      $ZodCheck.init(inst, def);
+      const origin = numericOriginMap[typeof def.value];
+      inst._zod.check = (payload) => {
+        if (def.inclusive ? payload.value >= def.value : payload.value > def.value) {
+          return;
+        }
+        payload.issues.push({
+          origin: numericOriginMap[typeof payload.value] ?? origin,
+          code: "too_small",
+          minimum: typeof def.value === "object" ? def.value.getTime() : def.value,
+          input: payload.value,
+          inclusive: def.inclusive,
+          inst,
+          continue: !def.abort
+        });
+      };
+    });
+    $ZodCheckMultipleOf = /* @__PURE__ */ $constructor("$ZodCheckMultipleOf", (inst, def) => {
+      $ZodCheck.init(inst, def);
+      inst._zod.check = (payload) => {
+        if (typeof payload.value !== typeof def.value)
+          throw new Error("Cannot mix number and bigint in multiple_of check.");
+        const isMultiple = typeof payload.value === "bigint" ? (
+          // `value % 0n` throws, and nothing is a multiple of zero — the number branch already fails this way via NaN
+          def.value !== BigInt(0) && payload.value % def.value === BigInt(0)
+        ) : floatSafeRemainder(payload.value, def.value) === 0;
+        if (isMultiple)
+          return;
+        payload.issues.push({
+          origin: typeof payload.value,
+          code: "not_multiple_of",
+          divisor: def.value,
+          input: payload.value,
+          inst,
+          continue: !def.abort
+        });
+      };
+    });
+    $ZodCheckNumberFormat = /* @__PURE__ */ $constructor("$ZodCheckNumberFormat", (inst, def) => {
+      $ZodCheck.init(inst, def);
+      def.format = def.format || "float64";
+      const isInt = def.format?.includes("int");
+      const origin = isInt ? "int" : "number";
+      const [minimum, maximum] = NUMBER_FORMAT_RANGES[def.format];
+      inst._zod.check = (payload) => {
+        const input = payload.value;
+        if (isInt) {
+          if (!Number.isInteger(input)) {
+            payload.issues.push({
+              expected: origin,
+              format: def.format,
+              code: "invalid_type",
+              continue: false,
+              input,
+              inst
+            });
+            return;
+          }
+          if (!Number.isSafeInteger(input)) {
+            if (input > 0) {
+              payload.issues.push({
+                input,
+                code: "too_big",
+                maximum: Number.MAX_SAFE_INTEGER,
+                note: "Integers must be within the safe integer range.",
+                inst,
+                origin,
+                inclusive: true,
+                continue: !def.abort
+              });
+            } else {
+              payload.issues.push({
+                input,
+                code: "too_small",
+                minimum: Number.MIN_SAFE_INTEGER,
+                note: "Integers must be within the safe integer range.",
+                inst,
+                origin,
+                inclusive: true,
+                continue: !def.abort
+              });
+            }
+            return;
+          }
+        }
+        if (input < minimum) {
+          payload.issues.push({
+            origin: "number",
+            input,
+            code: "too_small",
+            minimum,
+            inclusive: true,
+            inst,
+            continue: !def.abort
+          });
+        }
+        if (input > maximum) {
+          payload.issues.push({
+            origin: "number",
+            input,
+            code: "too_big",
+            maximum,
+            inclusive: true,
+            inst,
+            continue: !def.abort
+          });
+        }
+      };
+    });
     $ZodCheckMaxLength = /* @__PURE__ */ $constructor("$ZodCheckMaxLength", (inst, def) => {
       var _a3;
       $ZodCheck.init(inst, def);
@@ -9368,14 +9501,14 @@ function isValidJWT(token, algorithm = null) {
     return false;
   }
 }
-function capSize(inst, size) {
+function capSize(inst, size2) {
   const caps = sizeCaps(inst._zod.def.checks);
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c) => c[0]));
   const parse2 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
-    const n = size(payload.value);
+    const n = size2(payload.value);
     if (n > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
       for (const [max, ch] of sizeCaps(inst._zod.def.checks)) {
         if (n > max && ch._zod.def.when(payload)) {
@@ -9682,7 +9815,7 @@ function handleRefineResult(result, payload, input, inst) {
     payload.issues.push(issue(_iss));
   }
 }
-var $ZodType, toStandardResult, $ZodString, $ZodStringFormat, $ZodGUID, $ZodUUID, $ZodEmail, URL_BAD_FORMAT, URL_UNPARSEABLE, asciiTabOrNewline, $ZodURL, $ZodEmoji, $ZodNanoID, $ZodCUID, $ZodCUID2, $ZodULID, $ZodXID, $ZodKSUID, $ZodISODateTime, $ZodISODate, $ZodISOTime, $ZodISODuration, $ZodIPv4, ipv6Alphabet, $ZodIPv6, $ZodCIDRv4, $ZodCIDRv6, base64Charset, $ZodBase64, base64urlCharset, $ZodBase64URL, $ZodE164, $ZodJWT, $ZodUnknown, $ZodNever, arraySize, $ZodArray, NO_SYMBOL_KEYS, $ZodObject, $ZodObjectJIT, $ZodUnion, $ZodIntersection, $ZodRecord, $ZodEnum, $ZodLiteral, $ZodTransform, $ZodOptional, $ZodExactOptional, $ZodNullable, $ZodDefault, $ZodPrefault, $ZodNonOptional, $ZodCatch, $ZodPipe, $ZodReadonly, $ZodCustom;
+var $ZodType, toStandardResult, $ZodString, $ZodStringFormat, $ZodGUID, $ZodUUID, $ZodEmail, URL_BAD_FORMAT, URL_UNPARSEABLE, asciiTabOrNewline, $ZodURL, $ZodEmoji, $ZodNanoID, $ZodCUID, $ZodCUID2, $ZodULID, $ZodXID, $ZodKSUID, $ZodISODateTime, $ZodISODate, $ZodISOTime, $ZodISODuration, $ZodIPv4, ipv6Alphabet, $ZodIPv6, $ZodCIDRv4, $ZodCIDRv6, base64Charset, $ZodBase64, base64urlCharset, $ZodBase64URL, $ZodE164, $ZodJWT, $ZodNumber, $ZodNumberFormat, $ZodUnknown, $ZodNever, arraySize, $ZodArray, NO_SYMBOL_KEYS, $ZodObject, $ZodObjectJIT, $ZodUnion, $ZodIntersection, $ZodRecord, $ZodEnum, $ZodLiteral, $ZodTransform, $ZodOptional, $ZodExactOptional, $ZodNullable, $ZodDefault, $ZodPrefault, $ZodNonOptional, $ZodCatch, $ZodPipe, $ZodReadonly, $ZodCustom;
 var init_schemas = __esm({
   "node_modules/zod/v4/core/schemas.js"() {
     init_checks();
@@ -10057,6 +10190,34 @@ var init_schemas = __esm({
           continue: !def.abort
         });
       };
+    });
+    $ZodNumber = /* @__PURE__ */ $constructor("$ZodNumber", (inst, def) => {
+      $ZodType.init(inst, def);
+      inst._zod.pattern = number;
+      inst._zod.parse = (payload, _ctx) => {
+        if (def.coerce)
+          try {
+            payload.value = Number(payload.value);
+          } catch (_) {
+          }
+        const input = payload.value;
+        if (typeof input === "number" && !Number.isNaN(input) && Number.isFinite(input)) {
+          return payload;
+        }
+        const received = typeof input === "number" ? Number.isNaN(input) ? "NaN" : !Number.isFinite(input) ? String(input) : void 0 : void 0;
+        payload.issues.push({
+          expected: "number",
+          code: "invalid_type",
+          input,
+          inst,
+          ...received ? { received } : {}
+        });
+        return payload;
+      };
+    });
+    $ZodNumberFormat = /* @__PURE__ */ $constructor("$ZodNumberFormat", (inst, def) => {
+      $ZodCheckNumberFormat.init(inst, def);
+      $ZodNumber.init(inst, def);
     });
     $ZodUnknown = /* @__PURE__ */ $constructor("$ZodUnknown", (inst, def) => {
       $ZodType.init(inst, def);
@@ -11520,6 +11681,20 @@ function _isoDuration(Class2, params) {
   });
 }
 // @__NO_SIDE_EFFECTS__
+function _number(Class2, params) {
+  return new Class2(snapshotChecks({ type: "number", checks: [], ...normalizeParams(params) }));
+}
+// @__NO_SIDE_EFFECTS__
+function _int(Class2, params) {
+  return new Class2({
+    type: "number",
+    check: "number_format",
+    abort: false,
+    format: "safeint",
+    ...normalizeParams(params)
+  });
+}
+// @__NO_SIDE_EFFECTS__
 function _unknown(Class2) {
   return new Class2({
     type: "unknown"
@@ -11530,6 +11705,50 @@ function _never(Class2, params) {
   return new Class2({
     type: "never",
     ...normalizeParams(params)
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _lt(value, params) {
+  return new $ZodCheckLessThan({
+    check: "less_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: false
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _lte(value, params) {
+  return new $ZodCheckLessThan({
+    check: "less_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: true
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _gt(value, params) {
+  return new $ZodCheckGreaterThan({
+    check: "greater_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: false
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _gte(value, params) {
+  return new $ZodCheckGreaterThan({
+    check: "greater_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: true
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _multipleOf(value, params) {
+  return new $ZodCheckMultipleOf({
+    check: "multiple_of",
+    ...normalizeParams(params),
+    value
   });
 }
 // @__NO_SIDE_EFFECTS__
@@ -12346,7 +12565,7 @@ function serializeDefaultValue(value, schema, ctx, json, params) {
   handleUnrepresentable(schema, ctx, json, params, "BigInt defaults cannot be represented in JSON Schema");
   return UNREPRESENTABLE_DEFAULT;
 }
-var narrowMin, narrowMax, narrowBoth, addDivisor, addPattern, intersectMime, setFormat, minContributor, maxContributor, formatContributor, contributors, formatMap, exactPatterns, exactPattern, stringProcessor, neverProcessor, unknownProcessor, enumProcessor, literalProcessor, customProcessor, transformProcessor, arrayProcessor, objectProcessor, unionProcessor, intersectionProcessor, pendingRecords, recordProcessor, nullableProcessor, nonoptionalProcessor, UNREPRESENTABLE_DEFAULT, defaultProcessor, prefaultProcessor, catchProcessor, pipeProcessor, readonlyProcessor, optionalProcessor;
+var narrowMin, narrowMax, narrowBoth, addDivisor, addPattern, intersectMime, setFormat, minContributor, maxContributor, formatContributor, contributors, formatMap, exactPatterns, exactPattern, stringProcessor, numberProcessor, neverProcessor, unknownProcessor, enumProcessor, literalProcessor, customProcessor, transformProcessor, arrayProcessor, objectProcessor, unionProcessor, intersectionProcessor, pendingRecords, recordProcessor, nullableProcessor, nonoptionalProcessor, UNREPRESENTABLE_DEFAULT, defaultProcessor, prefaultProcessor, catchProcessor, pipeProcessor, readonlyProcessor, optionalProcessor;
 var init_json_schema_processors = __esm({
   "node_modules/zod/v4/core/json-schema-processors.js"() {
     init_regexes();
@@ -12456,6 +12675,48 @@ var init_json_schema_processors = __esm({
             }))
           ];
         }
+      }
+    };
+    numberProcessor = (schema, ctx, _json, params) => {
+      const json = _json;
+      const { minimum, maximum, multipleOf, exclusiveMaximum, exclusiveMinimum, isInt } = aggregateChecks(schema);
+      json.type = isInt ? "integer" : "number";
+      const exMin = typeof exclusiveMinimum === "number" && exclusiveMinimum >= (minimum ?? Number.NEGATIVE_INFINITY);
+      const exMax = typeof exclusiveMaximum === "number" && exclusiveMaximum <= (maximum ?? Number.POSITIVE_INFINITY);
+      const legacy = ctx.target === "draft-04" || ctx.target === "openapi-3.0";
+      if (exMin) {
+        if (legacy) {
+          json.minimum = exclusiveMinimum;
+          json.exclusiveMinimum = true;
+        } else {
+          json.exclusiveMinimum = exclusiveMinimum;
+        }
+      } else if (typeof minimum === "number") {
+        json.minimum = minimum;
+      }
+      if (exMax) {
+        if (legacy) {
+          json.maximum = exclusiveMaximum;
+          json.exclusiveMaximum = true;
+        } else {
+          json.exclusiveMaximum = exclusiveMaximum;
+        }
+      } else if (typeof maximum === "number") {
+        json.maximum = maximum;
+      }
+      if (multipleOf) {
+        const divisors = /* @__PURE__ */ new Set();
+        for (const divisor of multipleOf) {
+          if (Number.isFinite(divisor) && divisor !== 0)
+            divisors.add(Math.abs(divisor));
+          else
+            handleUnrepresentable(schema, ctx, json, params, `A multipleOf divisor of ${divisor} cannot be represented in JSON Schema`);
+        }
+        const [first, ...rest] = divisors;
+        if (first !== void 0)
+          json.multipleOf = first;
+        if (rest.length)
+          json.allOf = [...json.allOf ?? [], ...rest.map((m) => ({ multipleOf: m }))];
       }
     };
     neverProcessor = (_schema, _ctx, json, _params) => {
@@ -12850,6 +13111,12 @@ function string2(params) {
 function url(params) {
   return _url(ZodURL, params);
 }
+function number2(params) {
+  return _number(ZodNumber, params);
+}
+function int(params) {
+  return _int(ZodNumberFormat, params);
+}
 function unknown() {
   return _unknown(ZodUnknown);
 }
@@ -12988,7 +13255,7 @@ function refine(fn, _params = {}) {
 function superRefine(fn, params) {
   return _superRefine(fn, params);
 }
-var ZodType, _ZodString, ZodString, ZodStringFormat, ZodISODateTime, ZodISODate, ZodISOTime, ZodISODuration, ZodEmail, ZodGUID, ZodUUID, ZodURL, ZodEmoji, ZodNanoID, ZodCUID, ZodCUID2, ZodULID, ZodXID, ZodKSUID, ZodIPv4, ZodIPv6, ZodCIDRv4, ZodCIDRv6, ZodBase64, ZodBase64URL, ZodE164, ZodJWT, ZodUnknown, ZodNever, ZodArray, ZodObject, ZodUnion, ZodIntersection, ZodRecord, ZodEnum, ZodLiteral, ZodTransform, ZodOptional, ZodExactOptional, ZodNullable, ZodDefault, ZodPrefault, ZodNonOptional, ZodCatch, ZodPipe, ZodReadonly, ZodCustom;
+var ZodType, _ZodString, ZodString, ZodStringFormat, ZodISODateTime, ZodISODate, ZodISOTime, ZodISODuration, ZodEmail, ZodGUID, ZodUUID, ZodURL, ZodEmoji, ZodNanoID, ZodCUID, ZodCUID2, ZodULID, ZodXID, ZodKSUID, ZodIPv4, ZodIPv6, ZodCIDRv4, ZodCIDRv6, ZodBase64, ZodBase64URL, ZodE164, ZodJWT, ZodNumber, ZodNumberFormat, ZodUnknown, ZodNever, ZodArray, ZodObject, ZodUnion, ZodIntersection, ZodRecord, ZodEnum, ZodLiteral, ZodTransform, ZodOptional, ZodExactOptional, ZodNullable, ZodDefault, ZodPrefault, ZodNonOptional, ZodCatch, ZodPipe, ZodReadonly, ZodCustom;
 var init_schemas2 = __esm({
   "node_modules/zod/v4/classic/schemas.js"() {
     init_core2();
@@ -13411,6 +13678,80 @@ var init_schemas2 = __esm({
       $ZodJWT.init(inst, def);
       ZodStringFormat.init(inst, def);
     });
+    ZodNumber = /* @__PURE__ */ $constructor(
+      "ZodNumber",
+      (inst, def) => {
+        $ZodNumber.init(inst, def);
+        ZodType.init(inst, def);
+        inst._zod.processJSONSchema = (ctx, json, params) => numberProcessor(inst, ctx, json, params);
+        inst.isFinite = true;
+      },
+      /* @__PURE__ */ util_exports.derived({
+        minValue: (inst) => {
+          const { minimum, exclusiveMinimum } = aggregateChecks(inst);
+          return Math.max(minimum ?? Number.NEGATIVE_INFINITY, exclusiveMinimum ?? Number.NEGATIVE_INFINITY);
+        },
+        maxValue: (inst) => {
+          const { maximum, exclusiveMaximum } = aggregateChecks(inst);
+          return Math.min(maximum ?? Number.POSITIVE_INFINITY, exclusiveMaximum ?? Number.POSITIVE_INFINITY);
+        },
+        isInt: (inst) => {
+          const { isInt, multipleOf } = aggregateChecks(inst);
+          return !!isInt || !!multipleOf?.some(Number.isSafeInteger);
+        },
+        format: (inst) => aggregateChecks(inst).format ?? null
+      }, {
+        gt(value, params) {
+          return this.check(_gt(value, params));
+        },
+        gte(value, params) {
+          return this.check(_gte(value, params));
+        },
+        min(value, params) {
+          return this.check(_gte(value, params));
+        },
+        lt(value, params) {
+          return this.check(_lt(value, params));
+        },
+        lte(value, params) {
+          return this.check(_lte(value, params));
+        },
+        max(value, params) {
+          return this.check(_lte(value, params));
+        },
+        int(params) {
+          return this.check(int(params));
+        },
+        safe(params) {
+          return this.check(int(params));
+        },
+        positive(params) {
+          return this.check(_gt(0, params));
+        },
+        nonnegative(params) {
+          return this.check(_gte(0, params));
+        },
+        negative(params) {
+          return this.check(_lt(0, params));
+        },
+        nonpositive(params) {
+          return this.check(_lte(0, params));
+        },
+        multipleOf(value, params) {
+          return this.check(_multipleOf(value, params));
+        },
+        step(value, params) {
+          return this.check(_multipleOf(value, params));
+        },
+        finite() {
+          return this;
+        }
+      })
+    );
+    ZodNumberFormat = /* @__PURE__ */ $constructor("ZodNumberFormat", (inst, def) => {
+      $ZodNumberFormat.init(inst, def);
+      ZodNumber.init(inst, def);
+    });
     ZodUnknown = /* @__PURE__ */ $constructor("ZodUnknown", (inst, def) => {
       $ZodUnknown.init(inst, def);
       ZodType.init(inst, def);
@@ -13707,17 +14048,121 @@ var init_zod = __esm({
   }
 });
 
-// src/policy/schema.ts
+// src/policy/mcp-schema.ts
 function strict(shape) {
   const known = Object.keys(shape).join(", ");
   return strictObject(shape, {
     error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
   });
 }
-function glob(what) {
-  return string2().regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+function parseSize(text) {
+  if (typeof text === "number") return Number.isSafeInteger(text) && text > 0 ? text : null;
+  const m = SIZE.exec(text);
+  if (!m) return null;
+  const n = Number(m[1]) * (m[2] === "MiB" ? 1024 * 1024 : m[2] === "KiB" ? 1024 : 1);
+  return n > 0 && Number.isSafeInteger(n) ? n : null;
 }
-var show, GLOB_PATTERN, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, HTTP_METHODS, NAME, upstream, pathGlob, httpRule, http, APPROVER, approver, role, policySchema;
+function compilesAsRegExp(source) {
+  try {
+    new RegExp(source, "gu");
+    return true;
+  } catch {
+    return false;
+  }
+}
+var show, GLOB_PATTERN, glob, MCP_SERVER_NAME, serverName, PIN_PATTERN, pin, ARGUMENT_NAME, argumentName, argumentGlob, condition, server, rule, fieldMask, SIZE, size, mcpSectionSchema;
+var init_mcp_schema = __esm({
+  "src/policy/mcp-schema.ts"() {
+    "use strict";
+    init_zod();
+    init_glob();
+    show = (value) => JSON.stringify(value) ?? String(value);
+    GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+    glob = (what) => string2().regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+    MCP_SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+    serverName = string2().regex(MCP_SERVER_NAME, {
+      error: (iss) => `bad server name ${show(iss.input)}: use letters, digits, _ . -`
+    });
+    PIN_PATTERN = /^sha256:[0-9a-f]{64}$/;
+    pin = string2().regex(PIN_PATTERN, {
+      error: (iss) => `expected sha256: and 64 lower-case hex digits (tollgate check --mcp --listing prints them), got ${show(iss.input)}`
+    });
+    ARGUMENT_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_.$-]*$/;
+    argumentName = string2().regex(ARGUMENT_NAME, {
+      error: (iss) => `bad argument name ${show(iss.input)}: use letters, digits, _ . - $`
+    });
+    argumentGlob = glob("Glob on a string argument: * within a /-segment, ** across /");
+    condition = union([argumentGlob, array(argumentGlob).min(1)], { error: "expected a glob or a list of globs" });
+    server = strict({
+      pin: _enum(["session", "policy"]).optional().describe("session: each tool is pinned at its first listing of the session; policy: only tools with a hash under `tools` may be used"),
+      tools: record(string2().min(1), pin).optional().describe("Tool name \u2192 pinned hash of its definition")
+    });
+    rule = strict({
+      action: _enum(["allow", "deny", "review"]),
+      tools: array(glob("Glob on the tool name")).min(1).optional(),
+      resources: array(glob("Glob on the resource URI: * within a /-segment, ** across /")).min(1).optional(),
+      prompts: array(glob("Glob on the prompt name")).min(1).optional(),
+      servers: array(serverName).min(1).optional().describe("Servers this rule is limited to; omitted = every server"),
+      arguments: record(argumentName, condition).optional().describe("Argument name \u2192 glob(s) its string value must match (absent or not a string \u2192 the rule does not match)"),
+      sql_argument: argumentName.optional().describe("The argument holding SQL: decided and masked by this role's postgres section")
+    });
+    fieldMask = strict({
+      fields: array(glob("JSON field name, or a dotted path with * per level")).min(1),
+      strategy: _enum(["redact", "hash", "partial", "null"])
+    });
+    SIZE = /^(\d+)\s*(B|KiB|MiB)?$/;
+    size = union([number2(), string2()]).refine((v) => parseSize(v) !== null, {
+      error: (iss) => `expected a size like 65536, 512KiB or 4MiB (greater than zero), got ${show(iss.input)}`
+    });
+    mcpSectionSchema = strict({
+      servers: record(serverName, server).optional().describe("Servers this role may be wrapped around, with their pins"),
+      rules: array(rule).optional().describe("First match wins; no match \u2192 deny"),
+      masks: array(fieldMask).optional().describe("JSON fields of tool results to mask"),
+      secret_patterns: array(
+        string2().min(1).refine(compilesAsRegExp, { error: (iss) => `not a valid regular expression: ${show(iss.input)}` })
+      ).optional().describe("Extra regular expressions for secrets in result text (built-in ones always apply)"),
+      max_result_bytes: size.optional().describe("Largest tool result passed on (default 1MiB); larger ones are refused")
+    }).superRefine((section, ctx) => {
+      const declared = section.servers ? Object.keys(section.servers) : null;
+      for (const [i, r] of (section.rules ?? []).entries()) {
+        const subjects = ["tools", "resources", "prompts"].filter((k) => r[k] !== void 0);
+        if (subjects.length !== 1) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["rules", i],
+            message: subjects.length === 0 ? "a rule needs one of tools, resources or prompts" : `a rule names one of tools, resources or prompts, not ${subjects.join(" and ")}`
+          });
+          continue;
+        }
+        if ((r.arguments !== void 0 || r.sql_argument !== void 0) && subjects[0] !== "tools") {
+          ctx.addIssue({ code: "custom", path: ["rules", i, r.arguments !== void 0 ? "arguments" : "sql_argument"], message: "only a tools rule has arguments" });
+        }
+        if (r.sql_argument !== void 0 && r.action === "deny") {
+          ctx.addIssue({ code: "custom", path: ["rules", i, "sql_argument"], message: "a deny rule has nothing to decide as SQL" });
+        }
+        if (declared) {
+          for (const [j, s] of (r.servers ?? []).entries()) {
+            if (!declared.includes(s)) {
+              ctx.addIssue({ code: "custom", path: ["rules", i, "servers", j], message: `unknown server ${show(s)} (declared: ${declared.join(", ") || "none"})` });
+            }
+          }
+        }
+      }
+    });
+  }
+});
+
+// src/policy/schema.ts
+function strict2(shape) {
+  const known = Object.keys(shape).join(", ");
+  return strictObject(shape, {
+    error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
+  });
+}
+function glob2(what) {
+  return string2().regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+}
+var show2, GLOB_PATTERN2, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, HTTP_METHODS, NAME, upstream, pathGlob, httpRule, http, APPROVER, approver, role, policySchema;
 var init_schema = __esm({
   "src/policy/schema.ts"() {
     "use strict";
@@ -13725,82 +14170,84 @@ var init_schema = __esm({
     init_types();
     init_duration();
     init_glob();
-    show = (value) => JSON.stringify(value) ?? String(value);
-    GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+    init_mcp_schema();
+    show2 = (value) => JSON.stringify(value) ?? String(value);
+    GLOB_PATTERN2 = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
     duration2 = string2().regex(DURATION_PATTERN, {
-      error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show(iss.input)}`
+      error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show2(iss.input)}`
     }).refine((text) => parseDuration(text) !== null, {
-      error: (iss) => `expected a duration greater than zero, got ${show(iss.input)}`
+      error: (iss) => `expected a duration greater than zero, got ${show2(iss.input)}`
     }).describe("Duration: hours, minutes, seconds in that order, e.g. 90s, 30m, 1h, 1h30m");
     action = _enum(["allow", "deny", "review"]);
     KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
     kindOrGroup = _enum(KIND_NAMES);
-    claimGlob = glob("Glob on the claim value: * within a path segment, ** across /");
+    claimGlob = glob2("Glob on the claim value: * within a path segment, ** across /");
     claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
-    objectGlob = glob("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
+    objectGlob = glob2("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
     COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
     columnGlob = string2().regex(COLUMN_PATTERN, {
-      error: (iss) => `bad column pattern ${show(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+      error: (iss) => `bad column pattern ${show2(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
     }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
-    postgresRule = strict({
+    postgresRule = strict2({
       action,
       kinds: array(kindOrGroup).min(1).describe("Statement kinds or groups (read, write, ddl, any)"),
       objects: array(objectGlob).min(1).optional().describe("Globs on schema.name; omitted = any object")
     });
-    mask = strict({
+    mask = strict2({
       columns: array(columnGlob).min(1),
       strategy: _enum(["redact", "hash", "partial", "null"])
     });
     HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
     NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-    upstream = strict({
-      url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` }),
+    upstream = strict2({
+      url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show2(iss.input)}` }),
       token_env: string2().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-        error: (iss) => `expected an environment variable name, got ${show(iss.input)}`
+        error: (iss) => `expected an environment variable name, got ${show2(iss.input)}`
       }).optional()
     });
-    pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show(iss.input)}` }).regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` });
-    httpRule = strict({
+    pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show2(iss.input)}` }).regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` });
+    httpRule = strict2({
       action,
       methods: array(_enum(HTTP_METHODS)).min(1),
       paths: array(pathGlob).min(1).describe("Globs on the request path: * within a segment, ** across /"),
       upstream: string2().optional().describe("Name of one upstream this rule is limited to")
     });
-    http = strict({
+    http = strict2({
       upstreams: record(string2().regex(NAME), upstream).optional(),
       rules: array(httpRule).optional()
     });
     APPROVER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
     approver = string2().regex(APPROVER, {
-      error: (iss) => `expected a GitHub login or org/team, got ${show(iss.input)}`
+      error: (iss) => `expected a GitHub login or org/team, got ${show2(iss.input)}`
     });
-    role = strict({
+    role = strict2({
       description: string2().optional(),
       match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
         error: "expected at least one claim to match (an empty match would accept every token)"
       }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
       approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
-      postgres: strict({
+      postgres: strict2({
         rules: array(postgresRule).optional().describe("First rule whose kinds and objects match an access wins"),
         masks: array(mask).optional()
       }).optional(),
-      http: http.optional()
+      http: http.optional(),
+      mcp: mcpSectionSchema.optional()
     });
-    policySchema = strict({
+    policySchema = strict2({
       version: literal(1),
-      defaults: strict({
+      defaults: strict2({
         session_ttl: duration2.optional(),
         approval_timeout: duration2.optional()
       }).optional(),
-      roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
+      roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show2(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
     }).superRefine((policy, ctx) => {
       for (const [name, r] of Object.entries(policy.roles)) {
-        for (const [i, rule] of (r.http?.rules ?? []).entries()) {
-          if (rule.upstream !== void 0 && !(rule.upstream in (r.http?.upstreams ?? {}))) {
+        for (const [i, rule2] of (r.http?.rules ?? []).entries()) {
+          if (rule2.upstream !== void 0 && !(rule2.upstream in (r.http?.upstreams ?? {}))) {
             ctx.addIssue({
               code: "custom",
               path: ["roles", name, "http", "rules", i, "upstream"],
-              message: `unknown upstream ${show(rule.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(", ") || "none"})`
+              message: `unknown upstream ${show2(rule2.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(", ") || "none"})`
             });
           }
         }
@@ -13816,8 +14263,8 @@ function loadPolicy(file) {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    const code2 = err.code;
-    const why = code2 === "ENOENT" ? "no such file" : code2 === "EISDIR" ? "is a directory" : code2 ?? "unreadable";
+    const code3 = err.code;
+    const why = code3 === "ENOENT" ? "no such file" : code3 === "EISDIR" ? "is a directory" : code3 ?? "unreadable";
     throw new PolicyError("ERR_POLICY_READ", `${file}: cannot read the policy file: ${why}`);
   }
   return parsePolicy(text, file);
@@ -14359,7 +14806,7 @@ var require_libpg_query = __commonJS({
           return str3;
         };
         var UTF8ToString = (ptr, maxBytesToRead, ignoreNul) => ptr ? UTF8ArrayToString(HEAPU8, ptr, maxBytesToRead, ignoreNul) : "";
-        var ___assert_fail = (condition, filename, line, func) => abort(`Assertion failed: ${UTF8ToString(condition)}, at: ` + [filename ? UTF8ToString(filename) : "unknown filename", line, func ? UTF8ToString(func) : "unknown function"]);
+        var ___assert_fail = (condition2, filename, line, func) => abort(`Assertion failed: ${UTF8ToString(condition2)}, at: ` + [filename ? UTF8ToString(filename) : "unknown filename", line, func ? UTF8ToString(func) : "unknown function"]);
         var __abort_js = () => abort("");
         var runtimeKeepaliveCounter = 0;
         var __emscripten_runtime_keepalive_clear = () => {
@@ -14377,13 +14824,13 @@ var require_libpg_query = __commonJS({
           quit_(1, e);
         };
         var keepRuntimeAlive = () => noExitRuntime || runtimeKeepaliveCounter > 0;
-        var _proc_exit = (code2) => {
-          EXITSTATUS = code2;
+        var _proc_exit = (code3) => {
+          EXITSTATUS = code3;
           if (!keepRuntimeAlive()) {
-            Module["onExit"]?.(code2);
+            Module["onExit"]?.(code3);
             ABORT = true;
           }
-          quit_(code2, new ExitStatus(code2));
+          quit_(code3, new ExitStatus(code3));
         };
         var exitJS = (status, implicit) => {
           EXITSTATUS = status;
@@ -14426,10 +14873,10 @@ var require_libpg_query = __commonJS({
           return 0;
         };
         var getHeapMax = () => 1073741824;
-        var alignMemory = (size, alignment) => Math.ceil(size / alignment) * alignment;
-        var growMemory = (size) => {
+        var alignMemory = (size2, alignment) => Math.ceil(size2 / alignment) * alignment;
+        var growMemory = (size2) => {
           var oldHeapSize = wasmMemory.buffer.byteLength;
-          var pages = (size - oldHeapSize + 65535) / 65536 | 0;
+          var pages = (size2 - oldHeapSize + 65535) / 65536 | 0;
           try {
             wasmMemory.grow(pages);
             updateMemoryViews();
@@ -14725,7 +15172,7 @@ var require_libpg_query = __commonJS({
             tty.output = [];
           }
         } } };
-        var mmapAlloc = (size) => {
+        var mmapAlloc = (size2) => {
           abort();
         };
         var MEMFS = { ops_table: null, mount(mount) {
@@ -14858,9 +15305,9 @@ var require_libpg_query = __commonJS({
         } }, stream_ops: { read(stream, buffer, offset, length, position) {
           var contents = stream.node.contents;
           if (position >= stream.node.usedBytes) return 0;
-          var size = Math.min(stream.node.usedBytes - position, length);
-          buffer.set(contents.subarray(position, position + size), offset);
-          return size;
+          var size2 = Math.min(stream.node.usedBytes - position, length);
+          buffer.set(contents.subarray(position, position + size2), offset);
+          return size2;
         }, write(stream, buffer, offset, length, position, canOwn) {
           if (buffer.buffer === HEAP8.buffer) {
             canOwn = false;
@@ -16233,17 +16680,17 @@ var require_libpg_query = __commonJS({
           function writeChunks(stream, buffer, offset, length, position) {
             var contents = stream.node.contents;
             if (position >= contents.length) return 0;
-            var size = Math.min(contents.length - position, length);
+            var size2 = Math.min(contents.length - position, length);
             if (contents.slice) {
-              for (var i = 0; i < size; i++) {
+              for (var i = 0; i < size2; i++) {
                 buffer[offset + i] = contents[position + i];
               }
             } else {
-              for (var i = 0; i < size; i++) {
+              for (var i = 0; i < size2; i++) {
                 buffer[offset + i] = contents.get(position + i);
               }
             }
-            return size;
+            return size2;
           }
           stream_ops.read = (stream, buffer, offset, length, position) => {
             FS.forceLoadFile(node2);
@@ -20625,8 +21072,8 @@ function isFalseOption(arg) {
   if (c.ival) return c.ival.ival === 0 || c.ival.ival === void 0;
   const bool = unwrapIf(arg, "Boolean");
   if ("boolval" in bool) return !bool.boolval;
-  const int = unwrapIf(arg, "Integer");
-  if (Object.keys(int).length === 0 || "ival" in int) return !int.ival;
+  const int2 = unwrapIf(arg, "Integer");
+  if (Object.keys(int2).length === 0 || "ival" in int2) return !int2.ival;
   return false;
 }
 var init_settings = __esm({
@@ -22005,16 +22452,16 @@ function stricter(a, b) {
 function describeAccess(a) {
   return a.object === void 0 ? a.kind : `${a.kind} on ${a.object}`;
 }
-function ruleCovers(rule, access) {
+function ruleCovers(rule2, access) {
   if (access.exact) {
-    if (!rule.namedKinds.has(access.kind)) return false;
-    if (access.object === void 0) return rule.objects === null;
-    return rule.objects !== null && rule.objects.some((g) => g.literal && g.source === access.object);
+    if (!rule2.namedKinds.has(access.kind)) return false;
+    if (access.object === void 0) return rule2.objects === null;
+    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.source === access.object);
   }
-  if (!rule.kinds.has(access.kind)) return false;
-  if (access.object === void 0 || rule.objects === null) return true;
+  if (!rule2.kinds.has(access.kind)) return false;
+  if (access.object === void 0 || rule2.objects === null) return true;
   const object = access.object;
-  return rule.objects.some((g) => g.test(object));
+  return rule2.objects.some((g) => g.test(object));
 }
 function isAlwaysAllowed(access) {
   if (access.exact) return null;
@@ -22027,9 +22474,9 @@ function isAlwaysAllowed(access) {
 function decideAccess(role2, access) {
   const always = isAlwaysAllowed(access);
   if (always) return { action: "allow", rule: null, reason: always };
-  for (const rule of role2.rules) {
-    if (ruleCovers(rule, access)) {
-      return { action: rule.action, rule, reason: `${describeAccess(access)} ${VERB[rule.action]} by ${rule.path}` };
+  for (const rule2 of role2.rules) {
+    if (ruleCovers(rule2, access)) {
+      return { action: rule2.action, rule: rule2, reason: `${describeAccess(access)} ${VERB[rule2.action]} by ${rule2.path}` };
     }
   }
   if (access.exact) {
@@ -22191,9 +22638,9 @@ var init_engine = __esm({
         this.policy = policy;
         this.role = getRole(policy, role2);
         this.analyzer = options.analyzer;
-        const size = options.cacheSize ?? 1e4;
-        this.exact = new LruMap(size);
-        this.shapes = new LruMap(size);
+        const size2 = options.cacheSize ?? 1e4;
+        this.exact = new LruMap(size2);
+        this.shapes = new LruMap(size2);
       }
       /** Decides a message (one or more statements) as a whole. Never throws: failures deny. */
       decide(sql, ctx = {}) {
@@ -22311,6 +22758,452 @@ var init_sql_analyzer = __esm({
   }
 });
 
+// src/mcp/decide.ts
+function argumentMatches(value, globs) {
+  if (typeof value !== "string") return false;
+  if (value.includes("\0")) return false;
+  if (value.split(/[\\/]/).includes("..")) return false;
+  return globs.some((g) => g.test(value));
+}
+function isRecord(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+function ruleMatches(rule2, target2) {
+  if (rule2.subject !== target2.subject) return false;
+  if (rule2.servers !== null && !rule2.servers.has(target2.server)) return false;
+  if (!rule2.patterns.some((g) => g.test(target2.name))) return false;
+  if (rule2.arguments.length === 0) return true;
+  const args = isRecord(target2.arguments) ? target2.arguments : {};
+  return rule2.arguments.every((c) => Object.hasOwn(args, c.name) && argumentMatches(args[c.name], c.globs));
+}
+function describeTarget(t) {
+  return `${NOUN[t.subject]} ${JSON.stringify(t.name)} on server ${JSON.stringify(t.server)}`;
+}
+function decideMcp(role2, target2) {
+  for (const rule2 of role2.rules) {
+    if (ruleMatches(rule2, target2)) {
+      return {
+        action: rule2.action,
+        rule: rule2.path,
+        reason: `${describeTarget(target2)} ${VERB2[rule2.action]} by ${rule2.path}`,
+        sqlArgument: rule2.action === "deny" ? null : rule2.sqlArgument
+      };
+    }
+  }
+  return { action: "deny", rule: null, reason: `no rule of role ${role2.role} allows ${describeTarget(target2)}`, sqlArgument: null };
+}
+function listable(role2, target2) {
+  for (const rule2 of role2.rules) {
+    if (rule2.subject !== target2.subject) continue;
+    if (rule2.servers !== null && !rule2.servers.has(target2.server)) continue;
+    if (!rule2.patterns.some((g) => g.test(target2.name))) continue;
+    if (rule2.arguments.length > 0) {
+      if (rule2.action !== "deny") return true;
+      continue;
+    }
+    return rule2.action !== "deny";
+  }
+  return false;
+}
+var NOUN, VERB2;
+var init_decide2 = __esm({
+  "src/mcp/decide.ts"() {
+    "use strict";
+    NOUN = { tools: "tool", resources: "resource", prompts: "prompt" };
+    VERB2 = { allow: "allowed", deny: "denied", review: "needs review" };
+  }
+});
+
+// src/mcp/sql.ts
+function denyAll(d, statementIndex, reason) {
+  return {
+    decision: "deny",
+    statements: d.statements.map((s, i) => i === statementIndex ? { ...s, decision: "deny", rule: null, reason } : s)
+  };
+}
+function decideSql(engine, sql) {
+  let analyses;
+  try {
+    analyses = analyze(sql, {});
+  } catch (err) {
+    analyses = [{ sql, kind: "other", accesses: [], outputs: null, literalSensitive: false, error: `the statement could not be analysed: ${err?.message ?? String(err)}` }];
+  }
+  if (analyses.length === 0) {
+    analyses = [{ sql, kind: "other", accesses: [], outputs: null, literalSensitive: false, error: "no SQL statement in the argument" }];
+  }
+  let decision = engine.decideAnalyses(analyses, noDefinitions);
+  const masked = /* @__PURE__ */ new Map();
+  let outputs = /* @__PURE__ */ new Set();
+  for (const [i, a] of analyses.entries()) {
+    for (const out of a.outputs ?? []) {
+      if (out.name === "*") {
+        const m = maskOverSources(engine.role, out.sources);
+        if (m && decision.decision !== "deny") {
+          decision = denyAll(
+            decision,
+            i,
+            `the columns of * carry data a mask may cover (${m.column}), and a tool result names columns only by name: list the columns instead of *`
+          );
+        }
+        outputs = null;
+      } else outputs?.add(out.name);
+    }
+    for (const m of decision.statements[i]?.masked ?? []) {
+      const prev = masked.get(m.name);
+      masked.set(m.name, prev === void 0 ? m.strategy : stricter2(prev, m.strategy));
+    }
+  }
+  return { decision, masked, outputs };
+}
+var noDefinitions, STRICTNESS2, stricter2;
+var init_sql = __esm({
+  "src/mcp/sql.ts"() {
+    "use strict";
+    init_masks();
+    init_analyze();
+    noDefinitions = () => void 0;
+    STRICTNESS2 = { partial: 0, hash: 1, redact: 2, null: 3 };
+    stricter2 = (a, b) => STRICTNESS2[a] >= STRICTNESS2[b] ? a : b;
+  }
+});
+
+// src/mcp/call.ts
+function firstWorst(d) {
+  return d.statements.find((s) => s.decision === d.decision) ?? d.statements[0];
+}
+function decideToolCall(role2, engine, target2) {
+  const rule2 = decideMcp(role2, target2);
+  if (rule2.action === "deny" || rule2.sqlArgument === null) return rule2;
+  const args = target2.arguments;
+  const value = args !== null && typeof args === "object" && !Array.isArray(args) ? args[rule2.sqlArgument] : void 0;
+  if (typeof value !== "string") {
+    return { ...rule2, action: "deny", reason: `argument ${JSON.stringify(rule2.sqlArgument)} must hold the SQL as a string (${rule2.rule} marks it as SQL)` };
+  }
+  if (engine === null) {
+    return { ...rule2, action: "deny", reason: "no SQL engine for this role (internal error): SQL arguments are denied" };
+  }
+  const sql = decideSql(engine, value);
+  const action2 = stricter(rule2.action, sql.decision.decision);
+  if (action2 === rule2.action && sql.decision.decision !== action2) return { ...rule2, sql };
+  const s = firstWorst(sql.decision);
+  if (rule2.action === sql.decision.decision) {
+    return { ...rule2, sql, reason: `${rule2.reason}; SQL: ${s?.reason ?? sql.decision.decision}` };
+  }
+  return { ...rule2, action: action2, rule: s?.rule ?? null, reason: s?.reason ?? `the SQL was decided ${action2}`, sql };
+}
+var init_call = __esm({
+  "src/mcp/call.ts"() {
+    "use strict";
+    init_decide();
+    init_decide2();
+    init_sql();
+  }
+});
+
+// src/audit/canonical.ts
+import * as cryptoModule from "node:crypto";
+import { createHash } from "node:crypto";
+function canonicalJson(value) {
+  const plain2 = JSON.parse(JSON.stringify(value) ?? "null");
+  return serialize(plain2);
+}
+function serialize(value) {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    const frozen2 = Object.isFrozen(value);
+    if (frozen2) {
+      const known = frozenJson.get(value);
+      if (known !== void 0) return known;
+    }
+    let out2 = `[${serialize(value[0])}`;
+    for (let i = 1; i < value.length; i++) out2 += `,${serialize(value[i])}`;
+    out2 += "]";
+    if (frozen2 && value.every((v) => v === null || typeof v !== "object" || frozenJson.has(v))) frozenJson.set(value, out2);
+    return out2;
+  }
+  const obj2 = value;
+  const frozen = Object.isFrozen(obj2);
+  if (frozen) {
+    const known = frozenJson.get(obj2);
+    if (known !== void 0) return known;
+  }
+  const keys = Object.keys(obj2);
+  if (keys.length > 1) keys.sort();
+  let out = "{";
+  let first = true;
+  let primitives = true;
+  for (const k of keys) {
+    const v = obj2[k];
+    if (v === void 0) continue;
+    if (v !== null && typeof v === "object") primitives = false;
+    out += first ? `${JSON.stringify(k)}:${serialize(v)}` : `,${JSON.stringify(k)}:${serialize(v)}`;
+    first = false;
+  }
+  out += "}";
+  if (frozen && primitives) frozenJson.set(obj2, out);
+  return out;
+}
+function lineHash(lineWithoutHash) {
+  return sha256(canonicalJson(lineWithoutHash));
+}
+function sha256(text) {
+  return oneShot ? oneShot("sha256", text, "hex") : createHash("sha256").update(text, "utf8").digest("hex");
+}
+function sealLine(body) {
+  const fieldsBefore = [];
+  const fieldsAfter = [];
+  if (onlyLineFields(body)) {
+    for (let i = 0; i < LINE_FIELDS.length; i++) {
+      const v = body[LINE_FIELDS[i]];
+      if (v === void 0) continue;
+      const text2 = typeof v === "string" ? LINE_REPEATS[i] ? quoteRepeated(v) : JSON.stringify(v) : serialize(v);
+      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(LINE_PREFIXES[i] + text2);
+    }
+  } else {
+    const keys = Object.keys(body);
+    keys.sort();
+    for (const k of keys) {
+      if (k === "hash") continue;
+      const v = body[k];
+      if (v === void 0) continue;
+      (k < "hash" ? fieldsBefore : fieldsAfter).push(`${JSON.stringify(k)}:${serialize(v)}`);
+    }
+  }
+  const before = fieldsBefore.join(",");
+  const after = fieldsAfter.join(",");
+  const hash2 = sha256(`{${before}${before !== "" && after !== "" ? "," : ""}${after}}`);
+  const hashField = `"hash":"${hash2}"`;
+  const text = `{${before === "" ? "" : `${before},`}${hashField}${after === "" ? "" : `,${after}`}}`;
+  return { hash: hash2, text };
+}
+function onlyLineFields(body) {
+  for (const k in body) if (!LINE_FIELD_SET.has(k) && Object.prototype.hasOwnProperty.call(body, k)) return false;
+  return true;
+}
+var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, LINE_REPEATS, quoteRepeated, HASH_AT;
+var init_canonical = __esm({
+  "src/audit/canonical.ts"() {
+    "use strict";
+    init_cache();
+    GENESIS = "0".repeat(64);
+    frozenJson = /* @__PURE__ */ new WeakMap();
+    oneShot = cryptoModule.hash;
+    LINE_FIELDS = [
+      "accesses",
+      "approval",
+      "decision",
+      "durationMs",
+      "identity",
+      "masked",
+      "prev",
+      "reason",
+      "role",
+      "rows",
+      "rule",
+      "seq",
+      "session",
+      "sqlstate",
+      "statement",
+      "time",
+      "type"
+    ].sort();
+    LINE_FIELD_SET = new Set(LINE_FIELDS);
+    LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
+    LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
+    quoteRepeated = memoize((text) => JSON.stringify(text), 1e3);
+    HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
+  }
+});
+
+// src/mcp/pins.ts
+import { createHash as createHash2 } from "node:crypto";
+function toolHash(tool) {
+  const body = {
+    name: tool.name,
+    title: tool.title ?? null,
+    description: tool.description ?? null,
+    inputSchema: tool.inputSchema ?? null,
+    outputSchema: tool.outputSchema ?? null,
+    annotations: tool.annotations ?? null
+  };
+  return `sha256:${createHash2("sha256").update(canonicalJson(body)).digest("hex")}`;
+}
+var PinBook;
+var init_pins = __esm({
+  "src/mcp/pins.ts"() {
+    "use strict";
+    init_canonical();
+    PinBook = class {
+      constructor(server2) {
+        this.server = server2;
+      }
+      server;
+      seen = /* @__PURE__ */ new Map();
+      /** Checks a definition as listed by the server now; under `pin: session` the first sighting pins it. */
+      check(tool) {
+        const hash2 = toolHash(tool);
+        const pinned = this.server.pins.get(tool.name);
+        if (pinned !== void 0) {
+          return pinned === hash2 ? { ok: true, hash: hash2 } : { ok: false, hash: hash2, reason: `the definition of tool ${JSON.stringify(tool.name)} changed: it hashes to ${hash2}, the policy pins ${pinned}` };
+        }
+        if (this.server.pin === "policy") {
+          return { ok: false, hash: hash2, reason: `tool ${JSON.stringify(tool.name)} has no pinned hash in the policy (pin: policy); its definition hashes to ${hash2}` };
+        }
+        if (this.server.pin === "session") {
+          const first = this.seen.get(tool.name);
+          if (first === void 0) this.seen.set(tool.name, hash2);
+          else if (first !== hash2) {
+            return { ok: false, hash: hash2, reason: `the definition of tool ${JSON.stringify(tool.name)} changed since its first listing in this session (${first} \u2192 ${hash2})` };
+          }
+        }
+        return { ok: true, hash: hash2 };
+      }
+    };
+  }
+});
+
+// src/mcp/policy.ts
+function mcpRoleOf(policy, role2) {
+  getRole(policy, role2);
+  const doc = policy.document.roles[role2].mcp ?? {};
+  return compileMcpSection(role2, doc);
+}
+function compileMcpSection(role2, doc) {
+  const at2 = (...p) => formatPath(["roles", role2, "mcp", ...p]);
+  return {
+    role: role2,
+    servers: doc.servers ? new Map(
+      Object.entries(doc.servers).map(([name, s]) => [name, { pin: s.pin ?? null, pins: new Map(Object.entries(s.tools ?? {})) }])
+    ) : null,
+    rules: (doc.rules ?? []).map((r, index) => {
+      const subject = r.tools ? "tools" : r.resources ? "resources" : "prompts";
+      return {
+        index,
+        path: at2("rules", index),
+        action: r.action,
+        subject,
+        patterns: (r.tools ?? r.resources ?? r.prompts ?? []).map((g) => compileGlob(g, "/")),
+        servers: r.servers ? new Set(r.servers) : null,
+        arguments: Object.entries(r.arguments ?? {}).map(([name, v]) => ({
+          name,
+          globs: (Array.isArray(v) ? v : [v]).map((g) => compileGlob(g, "/"))
+        })),
+        sqlArgument: r.sql_argument ?? null
+      };
+    }),
+    masks: (doc.masks ?? []).map((m, i) => ({ path: at2("masks", i), strategy: m.strategy, fields: m.fields.map((f) => compileGlob(f, ".")) })),
+    secretPatterns: (doc.secret_patterns ?? []).map((p) => new RegExp(p, "gu")),
+    maxResultBytes: doc.max_result_bytes === void 0 ? DEFAULT_MAX_RESULT_BYTES : parseSize(doc.max_result_bytes)
+  };
+}
+function serverPolicy(role2, name) {
+  if (role2.servers === null) return { pin: null, pins: /* @__PURE__ */ new Map() };
+  return role2.servers.get(name) ?? null;
+}
+var DEFAULT_MAX_RESULT_BYTES;
+var init_policy = __esm({
+  "src/mcp/policy.ts"() {
+    "use strict";
+    init_errors();
+    init_glob();
+    init_mcp_schema();
+    init_roles();
+    DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+  }
+});
+
+// src/cli/check-mcp.ts
+import { readFileSync as readFileSync2 } from "node:fs";
+function parseArguments(text) {
+  if (text === void 0) return {};
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new McpInputError(`--arguments: not valid JSON: ${err.message}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new McpInputError("--arguments: expected a JSON object");
+  return v;
+}
+function readListing(file) {
+  let v;
+  try {
+    v = JSON.parse(readFileSync2(file, "utf8"));
+  } catch (err) {
+    const code3 = err.code;
+    throw new McpInputError(`--listing ${file}: ${code3 === "ENOENT" ? "no such file" : err.message}`);
+  }
+  const tools = Array.isArray(v) ? v : v?.tools;
+  if (!Array.isArray(tools) || !tools.every((t) => t && typeof t === "object" && typeof t.name === "string")) {
+    throw new McpInputError(`--listing ${file}: expected a tools/list result ({"tools": [...]}) or an array of tools, each with a name`);
+  }
+  return tools;
+}
+function verdictJson(v, extra = {}) {
+  return {
+    ...extra,
+    decision: v.action,
+    rule: v.rule,
+    reason: v.reason,
+    ...v.sql ? {
+      sql: v.sql.decision.statements.map((s) => ({ sql: s.sql, kind: s.kind, decision: s.decision, rule: s.rule, reason: s.reason })),
+      masked: [...v.sql.masked].map(([name, strategy]) => ({ name, strategy }))
+    } : {}
+  };
+}
+async function checkMcp(policy, role2, flags, io) {
+  const mcp = mcpRoleOf(policy, role2);
+  const server2 = flags.server ?? (mcp.servers?.size === 1 ? [...mcp.servers.keys()][0] : DEFAULT_SERVER);
+  const sp = serverPolicy(mcp, server2);
+  if (!sp) throw new McpInputError(`server ${JSON.stringify(server2)} is not declared in roles.${role2}.mcp.servers (declared: ${[...mcp.servers.keys()].join(", ")})`);
+  const needsSql = mcp.rules.some((r) => r.sqlArgument !== null);
+  const engine = needsSql ? await createEngine(policy, role2) : null;
+  if (flags.tool === void 0 === (flags.listing === void 0)) throw new UsageError("with --mcp give exactly one of --tool or --listing");
+  if (flags.tool !== void 0) {
+    const v = decideToolCall(mcp, engine, { server: server2, subject: "tools", name: flags.tool, arguments: parseArguments(flags.arguments) });
+    if (flags.json) io.out(JSON.stringify(verdictJson(v, { server: server2, tool: flags.tool })));
+    else {
+      io.out(`${v.action.padEnd(6)}  tool ${flags.tool} on ${server2}  \u2014 ${v.reason}`);
+      if (v.sql && v.sql.masked.size > 0) io.out(`        masked in the result: ${[...v.sql.masked].map(([n, s]) => `${n} (${s})`).join(", ")}`);
+    }
+    return code(v.action);
+  }
+  if (flags.arguments !== void 0) throw new UsageError("--arguments goes with --tool, not --listing");
+  const pins = new PinBook(sp);
+  let worst = 0;
+  const rows = [];
+  for (const tool of readListing(flags.listing)) {
+    const pin2 = pins.check(tool);
+    const v = decideMcp(mcp, { server: server2, subject: "tools", name: tool.name, arguments: {} });
+    const shown = listable(mcp, { server: server2, subject: "tools", name: tool.name });
+    const action2 = !pin2.ok || !shown ? "deny" : v.action === "deny" ? "allow" : v.action;
+    const reason = !pin2.ok ? pin2.reason : v.action === "deny" && shown ? `listed: a rule with argument conditions may allow some calls (${v.reason})` : v.reason;
+    worst = Math.max(worst, action2 === "deny" ? 2 : action2 === "review" ? 1 : 0);
+    if (flags.json) rows.push({ tool: tool.name, decision: action2, rule: pin2.ok ? v.rule : null, reason, hash: toolHash(tool) });
+    else io.out(`${action2.padEnd(6)}  ${tool.name}  ${pin2.hash}  \u2014 ${reason}`);
+  }
+  if (flags.json) io.out(JSON.stringify({ server: server2, tools: rows }));
+  return [0, 3, 1][worst];
+}
+var McpInputError, DEFAULT_SERVER, code;
+var init_check_mcp = __esm({
+  "src/cli/check-mcp.ts"() {
+    "use strict";
+    init_call();
+    init_decide2();
+    init_pins();
+    init_policy();
+    init_sql_analyzer();
+    init_args();
+    McpInputError = class extends Error {
+    };
+    DEFAULT_SERVER = "default";
+    code = (a) => a === "deny" ? 1 : a === "review" ? 3 : 0;
+  }
+});
+
 // src/cli/check.ts
 var check_exports = {};
 __export(check_exports, {
@@ -22319,13 +23212,13 @@ __export(check_exports, {
   run: () => run,
   runCheck: () => runCheck
 });
-import { readFileSync as readFileSync2 } from "node:fs";
-function readText(file, what, stdin = () => readFileSync2(0, "utf8")) {
+import { readFileSync as readFileSync3 } from "node:fs";
+function readText(file, what, stdin = () => readFileSync3(0, "utf8")) {
   try {
-    return file === "-" ? stdin() : readFileSync2(file, "utf8");
+    return file === "-" ? stdin() : readFileSync3(file, "utf8");
   } catch (err) {
-    const code2 = err.code;
-    const why = code2 === "ENOENT" ? "no such file" : code2 === "EISDIR" ? "is a directory" : code2 ?? "unreadable";
+    const code3 = err.code;
+    const why = code3 === "ENOENT" ? "no such file" : code3 === "EISDIR" ? "is a directory" : code3 ?? "unreadable";
     throw new InputError(`cannot read ${what} ${file}: ${why}`);
   }
 }
@@ -22369,13 +23262,23 @@ function exitCode(d) {
 }
 async function runCheck(argv, io = stdio) {
   try {
-    const flags = parseFlags(argv, { string: ["policy", "role", "claims", "sql", "file"], boolean: ["json", "help"] });
+    const flags = parseFlags(argv, {
+      string: ["policy", "role", "claims", "sql", "file", "tool", "arguments", "server", "listing"],
+      boolean: ["json", "help", "mcp"]
+    });
     if (flags.help) {
       io.out(USAGE);
       return 0;
     }
     const policy = loadPolicy(required(flags.policy, "policy"));
     const role2 = exactlyOne(flags, ["role", "claims"]) === "role" ? getRole(policy, flags.role).name : roleFromClaims(policy, flags.claims);
+    if (flags.mcp) {
+      if (flags.sql !== void 0 || flags.file !== void 0) throw new UsageError("--mcp decides MCP requests: --sql and --file do not apply");
+      return await checkMcp(policy, role2, flags, io);
+    }
+    for (const f of ["tool", "arguments", "server", "listing"]) {
+      if (flags[f] !== void 0) throw new UsageError(`--${f} needs --mcp`);
+    }
     const sql = exactlyOne(flags, ["sql", "file"]) === "sql" ? flags.sql : readText(flags.file, "the SQL file", io.stdin);
     const engine = await createEngine(policy, role2);
     const decision = engine.decide(sql);
@@ -22388,7 +23291,7 @@ async function runCheck(argv, io = stdio) {
       io.err(`tollgate check: ${err.message} (${USAGE})`);
       return 2;
     }
-    if (err instanceof PolicyError || err instanceof InputError) {
+    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError) {
       io.err(`tollgate check: ${err.message}`);
       return 2;
     }
@@ -22407,8 +23310,9 @@ var init_check = __esm({
     init_load();
     init_roles();
     init_sql_analyzer();
+    init_check_mcp();
     init_args();
-    USAGE = "usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)";
+    USAGE = "usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)\n       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]";
     InputError = class extends Error {
     };
   }
@@ -22586,123 +23490,6 @@ request ${safe(p.req.id)} cancelled
         this.showNext();
       }
     };
-  }
-});
-
-// src/audit/canonical.ts
-import * as cryptoModule from "node:crypto";
-import { createHash } from "node:crypto";
-function canonicalJson(value) {
-  const plain2 = JSON.parse(JSON.stringify(value) ?? "null");
-  return serialize(plain2);
-}
-function serialize(value) {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) {
-    if (value.length === 0) return "[]";
-    const frozen2 = Object.isFrozen(value);
-    if (frozen2) {
-      const known = frozenJson.get(value);
-      if (known !== void 0) return known;
-    }
-    let out2 = `[${serialize(value[0])}`;
-    for (let i = 1; i < value.length; i++) out2 += `,${serialize(value[i])}`;
-    out2 += "]";
-    if (frozen2 && value.every((v) => v === null || typeof v !== "object" || frozenJson.has(v))) frozenJson.set(value, out2);
-    return out2;
-  }
-  const obj2 = value;
-  const frozen = Object.isFrozen(obj2);
-  if (frozen) {
-    const known = frozenJson.get(obj2);
-    if (known !== void 0) return known;
-  }
-  const keys = Object.keys(obj2);
-  if (keys.length > 1) keys.sort();
-  let out = "{";
-  let first = true;
-  let primitives = true;
-  for (const k of keys) {
-    const v = obj2[k];
-    if (v === void 0) continue;
-    if (v !== null && typeof v === "object") primitives = false;
-    out += first ? `${JSON.stringify(k)}:${serialize(v)}` : `,${JSON.stringify(k)}:${serialize(v)}`;
-    first = false;
-  }
-  out += "}";
-  if (frozen && primitives) frozenJson.set(obj2, out);
-  return out;
-}
-function lineHash(lineWithoutHash) {
-  return sha256(canonicalJson(lineWithoutHash));
-}
-function sha256(text) {
-  return oneShot ? oneShot("sha256", text, "hex") : createHash("sha256").update(text, "utf8").digest("hex");
-}
-function sealLine(body) {
-  const fieldsBefore = [];
-  const fieldsAfter = [];
-  if (onlyLineFields(body)) {
-    for (let i = 0; i < LINE_FIELDS.length; i++) {
-      const v = body[LINE_FIELDS[i]];
-      if (v === void 0) continue;
-      const text2 = typeof v === "string" ? LINE_REPEATS[i] ? quoteRepeated(v) : JSON.stringify(v) : serialize(v);
-      (i < HASH_AT ? fieldsBefore : fieldsAfter).push(LINE_PREFIXES[i] + text2);
-    }
-  } else {
-    const keys = Object.keys(body);
-    keys.sort();
-    for (const k of keys) {
-      if (k === "hash") continue;
-      const v = body[k];
-      if (v === void 0) continue;
-      (k < "hash" ? fieldsBefore : fieldsAfter).push(`${JSON.stringify(k)}:${serialize(v)}`);
-    }
-  }
-  const before = fieldsBefore.join(",");
-  const after = fieldsAfter.join(",");
-  const hash2 = sha256(`{${before}${before !== "" && after !== "" ? "," : ""}${after}}`);
-  const hashField = `"hash":"${hash2}"`;
-  const text = `{${before === "" ? "" : `${before},`}${hashField}${after === "" ? "" : `,${after}`}}`;
-  return { hash: hash2, text };
-}
-function onlyLineFields(body) {
-  for (const k in body) if (!LINE_FIELD_SET.has(k) && Object.prototype.hasOwnProperty.call(body, k)) return false;
-  return true;
-}
-var GENESIS, frozenJson, oneShot, LINE_FIELDS, LINE_FIELD_SET, LINE_PREFIXES, LINE_REPEATS, quoteRepeated, HASH_AT;
-var init_canonical = __esm({
-  "src/audit/canonical.ts"() {
-    "use strict";
-    init_cache();
-    GENESIS = "0".repeat(64);
-    frozenJson = /* @__PURE__ */ new WeakMap();
-    oneShot = cryptoModule.hash;
-    LINE_FIELDS = [
-      "accesses",
-      "approval",
-      "decision",
-      "durationMs",
-      "identity",
-      "masked",
-      "prev",
-      "reason",
-      "role",
-      "rows",
-      "rule",
-      "seq",
-      "session",
-      "sqlstate",
-      "statement",
-      "time",
-      "type"
-    ].sort();
-    LINE_FIELD_SET = new Set(LINE_FIELDS);
-    LINE_PREFIXES = LINE_FIELDS.map((k) => `${JSON.stringify(k)}:`);
-    LINE_REPEATS = LINE_FIELDS.map((k) => ["decision", "reason", "role", "rule", "session", "sqlstate", "statement", "type"].includes(k));
-    quoteRepeated = memoize((text) => JSON.stringify(text), 1e3);
-    HASH_AT = LINE_FIELDS.findIndex((k) => k > "hash");
   }
 });
 
@@ -23160,16 +23947,16 @@ function sameEntries(snapshot, obj2) {
   return true;
 }
 async function readTail(path) {
-  let size;
+  let size2;
   try {
     const st = await stat(path);
     if (!st.isFile()) return { seq: 0, hash: GENESIS };
-    size = st.size;
+    size2 = st.size;
   } catch (err) {
     if (err.code === "ENOENT") return { seq: 0, hash: GENESIS };
     throw new AuditLogError("ERR_AUDIT_OPEN", `audit log ${path}: ${err.message}`, { cause: err });
   }
-  if (size === 0) return { seq: 0, hash: GENESIS };
+  if (size2 === 0) return { seq: 0, hash: GENESIS };
   const refuse = (why) => new AuditLogError(
     "ERR_AUDIT_TAIL",
     `audit log ${path}: refusing to append: ${why}; run \`tollgate audit verify ${path}\` and move the file aside`
@@ -23177,10 +23964,10 @@ async function readTail(path) {
   const fh = await open2(path, "r");
   try {
     const last = Buffer.alloc(1);
-    await fh.read(last, 0, 1, size - 1);
+    await fh.read(last, 0, 1, size2 - 1);
     if (last[0] !== 10) throw refuse("the last line is incomplete (no final newline)");
     const chunk = 64 * 1024;
-    let from = size;
+    let from = size2;
     let tail = Buffer.alloc(0);
     let lineStart = -1;
     while (lineStart < 0) {
@@ -23220,9 +24007,9 @@ var init_log = __esm({
     init_redact();
     init_writer();
     AuditLogError = class extends Error {
-      constructor(code2, message, options) {
+      constructor(code3, message, options) {
         super(message, options);
-        this.code = code2;
+        this.code = code3;
         this.name = "AuditLogError";
       }
       code;
@@ -23454,12 +24241,12 @@ function checkRunSummary(s) {
     return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
   };
   const runId = claim2("run_id");
-  const run5 = runId && s.runUrl ? `[${code(runId)}](${s.runUrl})` : runId ? code(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
-  const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code).join(", ")}), other than the job's actor ${code(s.actor)}` : `a human with write access to the repository other than the job's actor ${code(s.actor)}`;
+  const run5 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
   const parts = [];
   if (s.outcome) parts.push(s.outcome, "");
   parts.push(
-    `tollgate holds a ${code(req.kind)} statement${req.object ? ` on ${code(req.object)}` : ""} until a permitted reviewer answers.`,
+    `tollgate holds a ${code2(req.kind)} statement${req.object ? ` on ${code2(req.object)}` : ""} until a permitted reviewer answers.`,
     "",
     "**Statement** (literals replaced by placeholders):",
     "",
@@ -23475,7 +24262,7 @@ function checkRunSummary(s) {
     `| Ref | ${cell(claim2("ref"))} |`,
     `| Rule | ${cell(req.rule ?? void 0)} |`,
     `| Reason | ${cell(req.reason)} |`,
-    `| Request id | ${code(id)} |`,
+    `| Request id | ${code2(id)} |`,
     `| Answer by | ${s.deadline.toISOString()} |`,
     "",
     "**How to answer:** comment on this pull request with exactly one of",
@@ -23489,13 +24276,13 @@ function checkRunSummary(s) {
     parts.push("", `**Refused answers** (${s.refusals.length}):`, "");
     const shown = s.refusals.slice(-REFUSALS_SHOWN);
     if (shown.length < s.refusals.length) parts.push(`- \u2026 ${s.refusals.length - shown.length} earlier refusals not shown`);
-    for (const r of shown) parts.push(`- ${code(r.login)}: ${flat(r.reason)} ([comment](${r.url}))`);
+    for (const r of shown) parts.push(`- ${code2(r.login)}: ${flat(r.reason)} ([comment](${r.url}))`);
   }
   const text = parts.join("\n");
   return text.length > SUMMARY_LIMIT ? `${text.slice(0, SUMMARY_LIMIT)}
 \u2026 (truncated)` : text;
 }
-function code(text) {
+function code2(text) {
   const s = flat(text);
   const run5 = "`".repeat(longestRun(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
@@ -23508,7 +24295,7 @@ ${text}
 ${f}`;
 }
 function cell(text) {
-  return text === void 0 || text === "" ? "\u2014" : code(text).replace(/\|/g, "\\|");
+  return text === void 0 || text === "" ? "\u2014" : code2(text).replace(/\|/g, "\\|");
 }
 function longestRun(s) {
   let max = 0;
@@ -23575,9 +24362,9 @@ var init_github_client = __esm({
     "use strict";
     init_cache();
     GithubApiError = class extends Error {
-      constructor(code2, message, status) {
+      constructor(code3, message, status) {
         super(message);
-        this.code = code2;
+        this.code = code3;
         this.status = status;
         this.name = "GithubApiError";
       }
@@ -23891,7 +24678,7 @@ var init_github = __esm({
           if (decided) {
             const at2 = new Date(Date.parse(decided.comment.created_at));
             const where = decided.comment.html_url;
-            const who = `${code(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
+            const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
             if (decided.verdict === "approve") {
               this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
               await this.complete(run5, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
@@ -24007,11 +24794,11 @@ var init_github = __esm({
 });
 
 // src/pg/errors.ts
-function deniedRefusal(rule, reason) {
+function deniedRefusal(rule2, reason) {
   return {
     code: SQLSTATE.insufficientPrivilege,
     message: `tollgate: denied: ${reason}`,
-    detail: `rule: ${rule ?? "(no rule matched)"}; reason: ${reason}`
+    detail: `rule: ${rule2 ?? "(no rule matched)"}; reason: ${reason}`
   };
 }
 function sessionExpiredRefusal(expiresAt) {
@@ -24057,26 +24844,26 @@ function frameTotal(buf, off, headerLen, check) {
 function checkMax(len, max) {
   if (len > max) throw new ProtocolError(`message length ${len} exceeds the maximum of ${max}`);
 }
-function unknownType(code2) {
-  return new ProtocolError(`unknown frontend message type 0x${code2.toString(16).padStart(2, "0")}`);
+function unknownType(code3) {
+  return new ProtocolError(`unknown frontend message type 0x${code3.toString(16).padStart(2, "0")}`);
 }
 function decodeStartupPacket(raw) {
   if (raw.length < 8) throw new ProtocolError(`startup packet of ${raw.length} bytes is too short`);
-  const code2 = raw.readInt32BE(4);
-  if (code2 === SSL_REQUEST_CODE) {
+  const code3 = raw.readInt32BE(4);
+  if (code3 === SSL_REQUEST_CODE) {
     if (raw.length !== 8) throw new ProtocolError("SSLRequest has a wrong length");
     return { type: "sslRequest", raw };
   }
-  if (code2 === GSSENC_REQUEST_CODE) {
+  if (code3 === GSSENC_REQUEST_CODE) {
     if (raw.length !== 8) throw new ProtocolError("GSSENCRequest has a wrong length");
     return { type: "gssEncRequest", raw };
   }
-  if (code2 === CANCEL_REQUEST_CODE) {
+  if (code3 === CANCEL_REQUEST_CODE) {
     if (raw.length < 16 || raw.length > 12 + 256) throw new ProtocolError("CancelRequest has a wrong length");
     return { type: "cancelRequest", raw, pid: raw.readInt32BE(8), secret: Buffer.from(raw.subarray(12)) };
   }
-  const major = code2 >>> 16;
-  if (major !== 3) throw new ProtocolError(`unsupported frontend protocol ${major}.${code2 & 65535}`);
+  const major = code3 >>> 16;
+  if (major !== 3) throw new ProtocolError(`unsupported frontend protocol ${major}.${code3 & 65535}`);
   const r = new BodyReader(raw.subarray(8), "StartupMessage");
   const params = /* @__PURE__ */ new Map();
   for (; ; ) {
@@ -24086,12 +24873,12 @@ function decodeStartupPacket(raw) {
     params.set(name, r.cstring());
   }
   r.end();
-  return { type: "startup", raw, protocol: code2, params };
+  return { type: "startup", raw, protocol: code3, params };
 }
 function decodeFrontendMessage(raw) {
-  const code2 = String.fromCharCode(raw[0]);
+  const code3 = String.fromCharCode(raw[0]);
   const body = raw.subarray(5);
-  switch (code2) {
+  switch (code3) {
     case "Q": {
       const r = new BodyReader(body, "Query");
       const sql = r.cstring();
@@ -24132,13 +24919,13 @@ function decodeFrontendMessage(raw) {
     }
     case "D":
     case "C": {
-      const what = code2 === "D" ? "Describe" : "Close";
+      const what = code3 === "D" ? "Describe" : "Close";
       const r = new BodyReader(body, what);
       const t = String.fromCharCode(r.byte());
       if (t !== "S" && t !== "P") throw new ProtocolError(`${what}: unknown target '${t}'`);
       const name = r.cstring();
       r.end();
-      return code2 === "D" ? { type: "describe", raw, target: t, name } : { type: "close", raw, target: t, name };
+      return code3 === "D" ? { type: "describe", raw, target: t, name } : { type: "close", raw, target: t, name };
     }
     case "E": {
       const r = new BodyReader(body, "Execute");
@@ -24245,7 +25032,7 @@ function decodeParameterStatus(body) {
   const value = r.cstring();
   return { name, value };
 }
-function noticeLike(code2, f) {
+function noticeLike(code3, f) {
   const w = new MessageWriter();
   const clean = (s) => s.replace(/\0/g, "");
   w.byte(83).cstring(f.severity);
@@ -24255,12 +25042,12 @@ function noticeLike(code2, f) {
   if (f.detail) w.byte(68).cstring(clean(f.detail));
   if (f.hint) w.byte(72).cstring(clean(f.hint));
   w.byte(0);
-  return w.flush(code2);
+  return w.flush(code3);
 }
-function fieldsMessage(code2, fields) {
+function fieldsMessage(code3, fields) {
   const w = new MessageWriter();
   for (const [k, v] of fields) w.byte(k.charCodeAt(0)).cstring(v.replace(/\0/g, ""));
-  return w.byte(0).flush(code2);
+  return w.byte(0).flush(code3);
 }
 function errorResponse(f) {
   return noticeLike("E", f);
@@ -24294,11 +25081,11 @@ function negotiateProtocolVersion(newestMinor, unrecognized) {
   return w.flush("v");
 }
 function dataRow(values) {
-  let size = 2;
-  for (const v of values) size += 4 + (v ? v.length : 0);
-  const out = Buffer.allocUnsafe(5 + size);
+  let size2 = 2;
+  for (const v of values) size2 += 4 + (v ? v.length : 0);
+  const out = Buffer.allocUnsafe(5 + size2);
   out[0] = 68;
-  out.writeInt32BE(4 + size, 1);
+  out.writeInt32BE(4 + size2, 1);
   out.writeInt16BE(values.length, 5);
   let off = 7;
   for (const v of values) {
@@ -24534,7 +25321,7 @@ var init_protocol = __esm({
         this.framer.feed(
           chunk,
           () => this.phase === "startup" ? 4 : 5,
-          (code2, len) => this.checkLength(code2, len),
+          (code3, len) => this.checkLength(code3, len),
           (raw) => {
             const msg = this.phase === "startup" ? decodeStartupPacket(raw) : decodeFrontendMessage(raw);
             if (msg.type === "startup") this.phase = "auth";
@@ -24542,12 +25329,12 @@ var init_protocol = __esm({
           }
         );
       }
-      checkLength(code2, len) {
-        if (code2 < 0) return checkMax(len, this.maxStartup);
+      checkLength(code3, len) {
+        if (code3 < 0) return checkMax(len, this.maxStartup);
         checkMax(len, this.maxMessage);
-        const c = String.fromCharCode(code2);
+        const c = String.fromCharCode(code3);
         const name = FRONTEND_NAMES[c];
-        if (name === void 0) throw unknownType(code2);
+        if (name === void 0) throw unknownType(code3);
         let max;
         let why;
         if (this.phase === "auth") {
@@ -24664,9 +25451,9 @@ var init_protocol = __esm({
         return this.push(b);
       }
       /** A typed message: code, int32 length (including itself), body. */
-      flush(code2) {
+      flush(code3) {
         const head = Buffer.allocUnsafe(5);
-        head[0] = code2.charCodeAt(0);
+        head[0] = code3.charCodeAt(0);
         head.writeInt32BE(this.size + 4, 1);
         return Buffer.concat([head, ...this.parts], 5 + this.size);
       }
@@ -24686,9 +25473,9 @@ var init_protocol = __esm({
 });
 
 // src/pg/md5.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 function md5Hex(data) {
-  return createHash2("md5").update(data).digest("hex");
+  return createHash3("md5").update(data).digest("hex");
 }
 function md5PasswordResponse(user, password, salt) {
   if (salt.length !== 4) throw new TypeError(`MD5 salt must be 4 bytes, got ${salt.length}`);
@@ -24702,12 +25489,12 @@ var init_md5 = __esm({
 });
 
 // src/pg/scram.ts
-import { createHash as createHash3, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash as createHash4, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 function hmac(key, data) {
   return createHmac("sha256", key).update(data).digest();
 }
 function sha2562(data) {
-  return createHash3("sha256").update(data).digest();
+  return createHash4("sha256").update(data).digest();
 }
 function xor(a, b) {
   const out = Buffer.allocUnsafe(a.length);
@@ -24731,7 +25518,7 @@ function deriveScramVerifier(password, iterations = DEFAULT_SCRAM_ITERATIONS, sa
   };
 }
 function cachedVerifier(password, iterations) {
-  const id = createHash3("sha256").update(`${iterations}\0`).update(password, "utf8").digest("base64");
+  const id = createHash4("sha256").update(`${iterations}\0`).update(password, "utf8").digest("base64");
   let v = verifierCache.get(id);
   if (!v) {
     v = deriveScramVerifier(password, iterations);
@@ -24775,8 +25562,8 @@ function newNonce() {
   return randomBytes(18).toString("base64");
 }
 function safeEqualText(a, b) {
-  const ab = createHash3("sha256").update(a).digest();
-  const bb = createHash3("sha256").update(b).digest();
+  const ab = createHash4("sha256").update(a).digest();
+  const bb = createHash4("sha256").update(b).digest();
   return timingSafeEqual(ab, bb) && a.length === b.length;
 }
 function saslName(user) {
@@ -24805,10 +25592,10 @@ var init_scram = __esm({
     MAX_MESSAGE_LEN = 4096;
     ScramError = class extends Error {
       code;
-      constructor(code2, message) {
+      constructor(code3, message) {
         super(message);
         this.name = "ScramError";
-        this.code = code2;
+        this.code = code3;
       }
     };
     verifierCache = new LruMap(8);
@@ -24996,7 +25783,7 @@ var init_scram = __esm({
 });
 
 // src/pg/upstream.ts
-import { readFileSync as readFileSync3 } from "node:fs";
+import { readFileSync as readFileSync4 } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 function urlError(msg) {
@@ -25075,7 +25862,7 @@ function parseUpstreamUrl(url2) {
     connectTimeoutMs
   };
 }
-function describeTarget(t) {
+function describeTarget2(t) {
   const host = t.host.includes(":") ? `[${t.host}]` : t.host;
   return `${t.user}@${host}:${t.port}/${t.database}`;
 }
@@ -25083,7 +25870,7 @@ function tlsOptions(t) {
   let ca;
   if (t.sslrootcert && t.sslrootcert !== "system") {
     try {
-      ca = readFileSync3(t.sslrootcert);
+      ca = readFileSync4(t.sslrootcert);
     } catch (err) {
       throw new UpstreamError("ERR_UPSTREAM_TLS", `cannot read sslrootcert ${t.sslrootcert}: ${err.code ?? "error"}`);
     }
@@ -25116,7 +25903,7 @@ function startTls(socket, t, where) {
   });
 }
 async function openTransport(t, track) {
-  const where = `upstream ${describeTarget(t)}`;
+  const where = `upstream ${describeTarget2(t)}`;
   const tcp = connectTcp(t);
   track(tcp);
   const unix = t.host.startsWith("/");
@@ -25273,7 +26060,7 @@ function startupParameters(t, opts = {}) {
 }
 async function connectUpstream(url2, opts = {}) {
   const t = parseUpstreamUrl(url2);
-  const where = `upstream ${describeTarget(t)}`;
+  const where = `upstream ${describeTarget2(t)}`;
   const timeoutMs = opts.timeoutMs ?? t.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   return withDeadline(timeoutMs, where, async (track) => {
     const { reader, tls: secure } = await openTransport(t, track);
@@ -25331,10 +26118,10 @@ var init_upstream = __esm({
       code;
       /** The server's SQLSTATE when the server itself refused. */
       sqlstate;
-      constructor(code2, message, sqlstate) {
+      constructor(code3, message, sqlstate) {
         super(message);
         this.name = "UpstreamError";
-        this.code = code2;
+        this.code = code3;
         this.sqlstate = sqlstate;
       }
     };
@@ -25425,7 +26212,7 @@ var init_upstream = __esm({
 // src/pg/cancel.ts
 async function sendCancel(url2, backendKey, timeoutMs = DEFAULT_CANCEL_TIMEOUT_MS) {
   const t = parseUpstreamUrl(url2);
-  const where = `cancel on upstream ${describeTarget(t)}`;
+  const where = `cancel on upstream ${describeTarget2(t)}`;
   await withDeadline(timeoutMs, where, async (track) => {
     const { reader } = await openTransport(t, track);
     const socket = reader.socket;
@@ -25482,7 +26269,7 @@ function inheritedMaskNames(catalog, maskFor) {
       let bestMask = maskFor(name.schema, name.table, name.column);
       for (const a of name.ancestors) {
         const m = maskFor(a.schema, a.table, name.column);
-        if (m && (!bestMask || STRICTNESS2[m.strategy] > STRICTNESS2[bestMask.strategy])) {
+        if (m && (!bestMask || STRICTNESS3[m.strategy] > STRICTNESS3[bestMask.strategy])) {
           best = { ...name, schema: a.schema, table: a.table };
           bestMask = m;
         }
@@ -25540,7 +26327,7 @@ function withAncestorSources(analyses, ancestorsOf) {
     return out;
   });
 }
-var CatalogError, SimpleQueryError, SimpleQuerySession, MAX_OID, BATCH_MAX, ColumnCatalog, STRICTNESS2, ALL_ANCESTORS_SQL, InheritanceMap;
+var CatalogError, SimpleQueryError, SimpleQuerySession, MAX_OID, BATCH_MAX, ColumnCatalog, STRICTNESS3, ALL_ANCESTORS_SQL, InheritanceMap;
 var init_catalog = __esm({
   "src/pg/catalog.ts"() {
     "use strict";
@@ -25548,10 +26335,10 @@ var init_catalog = __esm({
     init_upstream();
     CatalogError = class extends Error {
       code;
-      constructor(code2, message) {
+      constructor(code3, message) {
         super(message);
         this.name = "CatalogError";
-        this.code = code2;
+        this.code = code3;
       }
     };
     SimpleQueryError = class extends Error {
@@ -25618,9 +26405,9 @@ var init_catalog = __esm({
           this.fail(new SimpleQueryError(`catalog session: ${err.message}`));
         }
       }
-      onFrame(code2, body) {
+      onFrame(code3, body) {
         const cur = this.current;
-        switch (code2) {
+        switch (code3) {
           case B.DataRow:
             if (!cur) throw new Error("DataRow outside a query");
             cur.rows.push(decodeDataRow(body).map((v) => v === null ? null : v.toString("utf8")));
@@ -25649,7 +26436,7 @@ var init_catalog = __esm({
           case B.NotificationResponse:
             return;
           default:
-            throw new Error(`unexpected message '${String.fromCharCode(code2)}'`);
+            throw new Error(`unexpected message '${String.fromCharCode(code3)}'`);
         }
       }
       fail(err) {
@@ -25810,7 +26597,7 @@ var init_catalog = __esm({
         }
       }
     };
-    STRICTNESS2 = { partial: 0, hash: 1, redact: 2, null: 3 };
+    STRICTNESS3 = { partial: 0, hash: 1, redact: 2, null: 3 };
     ALL_ANCESTORS_SQL = "WITH RECURSIVE up(child, parent, depth, seq) AS ( SELECT i.inhrelid, i.inhparent, 1, i.inhseqno FROM pg_catalog.pg_inherits i UNION ALL SELECT u.child, i.inhparent, u.depth OPERATOR(pg_catalog.+) 1, i.inhseqno FROM up u JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.parent) SELECT cn.nspname, cc.relname, pn.nspname, pc.relname FROM up u JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) u.child JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) cc.relnamespace JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) u.parent JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace ORDER BY u.child, u.depth, u.seq";
     InheritanceMap = class {
       /**
@@ -25977,16 +26764,16 @@ async function maskFromView(f, views, rules) {
   let best = null;
   for (const o of origins) {
     const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${o.schema}.${o.table}.*` } : null;
-    if (m && (!best || STRICTNESS3[m.strategy] > STRICTNESS3[best.strategy])) best = m;
+    if (m && (!best || STRICTNESS4[m.strategy] > STRICTNESS4[best.strategy])) best = m;
   }
   return best;
 }
-var STRICTNESS3, MaskPlanError;
+var STRICTNESS4, MaskPlanError;
 var init_mask_plan = __esm({
   "src/pg/mask-plan.ts"() {
     "use strict";
     init_protocol();
-    STRICTNESS3 = { partial: 0, hash: 1, redact: 2, null: 3 };
+    STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
     MaskPlanError = class extends Error {
       code = "ERR_MASK_PLAN";
       constructor(message) {
@@ -26115,7 +26902,7 @@ function pathKey(path) {
 function quoteIdent(name) {
   return `"${name.replace(/"/g, '""')}"`;
 }
-function denyAll(sql, reason) {
+function denyAll2(sql, reason) {
   return { decision: "deny", statements: [{ sql, kind: "other", decision: "deny", rule: null, reason, accesses: [], masked: [] }] };
 }
 function changesSchema(s) {
@@ -26128,8 +26915,8 @@ function denied2(d, s, reason, detail) {
 function decidingStatement(d) {
   return d.statements.find((s) => s.decision === "deny") ?? d.statements.find((s) => s.decision === "review") ?? d.statements[0];
 }
-function unexpected(code2, what) {
-  return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code2)}' in answer to ${what}`);
+function unexpected(code3, what) {
+  return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code3)}' in answer to ${what}`);
 }
 var ProxyConnection, VALUE_FREE, PATH_SETTINGS, Lane, OutputRun;
 var init_connection = __esm({
@@ -26731,10 +27518,10 @@ var init_connection = __esm({
             if (!mayMovePath(st[i])) continue;
             moves = true;
             if (resetsAll(st[i]) && st.slice(0, i).some(setsPath)) {
-              return denyAll(sql, "this message sets the search path and then resets it (RESET ALL, DISCARD, SET \u2026 FROM CURRENT) before more statements; send them as separate messages");
+              return denyAll2(sql, "this message sets the search path and then resets it (RESET ALL, DISCARD, SET \u2026 FROM CURRENT) before more statements; send them as separate messages");
             }
             if (st[i].accesses.some(mayRunSql)) {
-              return denyAll(sql, "a function or DO block in this message may change the search path before the statements after it; send them as separate messages");
+              return denyAll2(sql, "a function or DO block in this message may change the search path before the statements after it; send them as separate messages");
             }
           }
           if (!moves) return d;
@@ -26744,7 +27531,7 @@ var init_connection = __esm({
           if (this.searchPath.includes("pg_catalog") || this.pathsUsed.has("pg_catalog")) all.push("pg_catalog");
           return this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: all });
         } catch (err) {
-          return denyAll(sql, `the statement could not be analysed (${err.message})`);
+          return denyAll2(sql, `the statement could not be analysed (${err.message})`);
         }
       }
       onQuery(m) {
@@ -27058,13 +27845,13 @@ var init_connection = __esm({
         }
       }
       onBackend(f) {
-        const code2 = f.code;
-        if (code2 === B.NoticeResponse || code2 === B.NotificationResponse) {
+        const code3 = f.code;
+        if (code3 === B.NoticeResponse || code3 === B.NotificationResponse) {
           if (this.suppressUntilReady) return;
-          this.sendClient(code2 === B.NoticeResponse ? this.scrubMessage(f, this.currentDecision()) : f.raw);
+          this.sendClient(code3 === B.NoticeResponse ? this.scrubMessage(f, this.currentDecision()) : f.raw);
           return;
         }
-        if (code2 === B.ParameterStatus) {
+        if (code3 === B.ParameterStatus) {
           const { name, value } = decodeParameterStatus(f.body);
           if (name === "client_encoding" && !isUtf8Name(value)) {
             this.fatal({ code: SQLSTATE.rejectedConnection, message: `tollgate: client_encoding changed to ${value}; only UTF8 is allowed` });
@@ -27076,14 +27863,14 @@ var init_connection = __esm({
         this.emitLocalHead();
         const item = this.pending[0];
         if (!item) {
-          if (code2 === B.ErrorResponse) {
+          if (code3 === B.ErrorResponse) {
             this.sendClient(f.raw);
             return;
           }
-          throw new ProtocolError(`unexpected upstream message '${String.fromCharCode(code2)}' with no request pending`);
+          throw new ProtocolError(`unexpected upstream message '${String.fromCharCode(code3)}' with no request pending`);
         }
         if (this.suppressUntilReady) {
-          if (code2 !== B.ReadyForQuery) return;
+          if (code3 !== B.ReadyForQuery) return;
           let i = 0;
           while (i < this.pending.length) {
             const t = this.pending[i++].t;
@@ -27097,13 +27884,13 @@ var init_connection = __esm({
           this.emitLocalHead();
           return;
         }
-        if (code2 === B.CopyInResponse) this.enterCopyIn();
-        else if (code2 === B.ErrorResponse || code2 === B.CommandComplete) this.copyIn = false;
+        if (code3 === B.CopyInResponse) this.enterCopyIn();
+        else if (code3 === B.ErrorResponse || code3 === B.CommandComplete) this.copyIn = false;
         switch (item.t) {
           case "query":
             return this.onQueryResponse(item, f);
           case "sync":
-            if (code2 !== B.ReadyForQuery) throw new ProtocolError(`unexpected '${String.fromCharCode(code2)}' before ReadyForQuery`);
+            if (code3 !== B.ReadyForQuery) throw new ProtocolError(`unexpected '${String.fromCharCode(code3)}' before ReadyForQuery`);
             this.readyForQuery(f);
             return;
           case "local":
@@ -27215,39 +28002,39 @@ var init_connection = __esm({
         }
       }
       onExtendedResponse(item, f) {
-        const code2 = f.code;
-        if (code2 === B.ErrorResponse) {
+        const code3 = f.code;
+        if (code3 === B.ErrorResponse) {
           this.onExtendedError(item, f);
           return;
         }
         switch (item.t) {
           case "parse":
-            if (code2 !== B.ParseComplete) throw unexpected(code2, "Parse");
+            if (code3 !== B.ParseComplete) throw unexpected(code3, "Parse");
             this.sendClient(f.raw);
             this.popItem();
             return;
           case "bind":
-            if (code2 !== B.BindComplete) throw unexpected(code2, "Bind");
+            if (code3 !== B.BindComplete) throw unexpected(code3, "Bind");
             this.sendClient(f.raw);
             this.popItem();
             return;
           case "close":
-            if (code2 !== B.CloseComplete) throw unexpected(code2, "Close");
+            if (code3 !== B.CloseComplete) throw unexpected(code3, "Close");
             this.sendClient(f.raw);
             this.popItem();
             return;
           case "describeS":
-            if (code2 === B.ParameterDescription) {
+            if (code3 === B.ParameterDescription) {
               if (!item.injected) this.sendClient(f.raw);
               return;
             }
-            if (code2 === B.NoData) {
+            if (code3 === B.NoData) {
               item.stmt.plan = null;
               if (!item.injected) this.sendClient(f.raw);
               this.popItem();
               return;
             }
-            if (code2 !== B.RowDescription) throw unexpected(code2, "Describe");
+            if (code3 !== B.RowDescription) throw unexpected(code3, "Describe");
             return this.planFor(
               f,
               item.stmt.decision,
@@ -27265,12 +28052,12 @@ var init_connection = __esm({
               }
             );
           case "describeP":
-            if (code2 === B.NoData) {
+            if (code3 === B.NoData) {
               this.sendClient(f.raw);
               this.popItem();
               return;
             }
-            if (code2 !== B.RowDescription) throw unexpected(code2, "Describe");
+            if (code3 !== B.RowDescription) throw unexpected(code3, "Describe");
             this.sendClient(f.raw);
             this.popItem();
             return;
@@ -27279,16 +28066,16 @@ var init_connection = __esm({
         }
       }
       onExecuteResponse(item, f) {
-        const code2 = f.code;
+        const code3 = f.code;
         if (!item.started) {
           item.started = true;
           const stmt = item.portal.stmt;
-          if (code2 === B.DataRow || code2 === B.CopyOutResponse || code2 === B.CopyBothResponse) {
+          if (code3 === B.DataRow || code3 === B.CopyOutResponse || code3 === B.CopyBothResponse) {
             if (stmt.planError !== void 0 || stmt.plan === void 0) {
               this.refuseResult(stmt.planError ?? "the result columns of this statement are unknown");
               return;
             }
-            if (code2 !== B.DataRow && (stmt.plan || stmt.decision?.masked.length)) {
+            if (code3 !== B.DataRow && (stmt.plan || stmt.decision?.masked.length)) {
               this.refuseResult("COPY cannot mask columns; the statement reads masked columns");
               return;
             }
@@ -27298,7 +28085,7 @@ var init_connection = __esm({
             }
           }
         }
-        switch (code2) {
+        switch (code3) {
           case B.DataRow:
             this.sendClient(item.active ? this.mask(f, item.active) : f.raw);
             return;
@@ -27395,11 +28182,11 @@ var init_connection = __esm({
         const touches = !s || s.masked.length > 0 || s.accesses.some((a) => a.object !== void 0 && has(a.object));
         if (!touches) return f.raw;
         const fields = decodeErrorFields(f.body);
-        const code2 = fields.get("C") ?? "XX000";
+        const code3 = fields.get("C") ?? "XX000";
         const out = /* @__PURE__ */ new Map();
         for (const [k, v] of fields) if (!"DHWq".includes(k)) out.set(k, v);
-        if (!VALUE_FREE.has(code2.slice(0, 2)) && code2 !== "42501") {
-          out.set("M", `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code2})`);
+        if (!VALUE_FREE.has(code3.slice(0, 2)) && code3 !== "42501") {
+          out.set("M", `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code3})`);
         }
         return fieldsMessage(f.code === B.NoticeResponse ? "N" : "E", out);
       }
@@ -27456,8 +28243,8 @@ var init_connection = __esm({
       auditEvent(type, decision, reason) {
         this.append({ ...this.base(type), decision, reason });
       }
-      auditSimple(sql, decision, rule, reason) {
-        this.append({ ...this.base("sql"), statement: this.redacted(sql), decision, rule, reason });
+      auditSimple(sql, decision, rule2, reason) {
+        this.append({ ...this.base("sql"), statement: this.redacted(sql), decision, rule: rule2, reason });
       }
       auditStatement(sql, s, time2, start, extra) {
         const durationMs = Math.round((performance2.now() - start) * 1e3) / 1e3;
@@ -27859,7 +28646,7 @@ async function startProxy(config2, deps = {}) {
   const maxClients = positiveInt(config2.maxClientConnections, DEFAULT_MAX_CLIENT_CONNECTIONS, "maxClientConnections");
   const authTimeoutMs = positiveInt(config2.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS, "authTimeoutMs");
   let refusing = 0;
-  const server = createServer({ noDelay: true }, (socket) => {
+  const server2 = createServer({ noDelay: true }, (socket) => {
     socket.on("error", () => {
     });
     try {
@@ -27890,16 +28677,16 @@ async function startProxy(config2, deps = {}) {
       socket.destroy();
     }
   });
-  server.on("error", (err) => logger.warn(`tollgate: listener error: ${err.message}`));
+  server2.on("error", (err) => logger.warn(`tollgate: listener error: ${err.message}`));
   let closing = false;
   await new Promise((resolve2, reject) => {
-    server.once("error", reject);
-    server.listen(config2.listen.port, config2.listen.host, () => {
-      server.off("error", reject);
+    server2.once("error", reject);
+    server2.listen(config2.listen.port, config2.listen.host, () => {
+      server2.off("error", reject);
       resolve2();
     });
   });
-  const addr = server.address();
+  const addr = server2.address();
   const port = typeof addr === "object" && addr ? addr.port : config2.listen.port;
   let closed = null;
   return {
@@ -27912,7 +28699,7 @@ async function startProxy(config2, deps = {}) {
       if (closed) return closed;
       closing = true;
       closed = (async () => {
-        const stopped = new Promise((r) => server.close(() => r()));
+        const stopped = new Promise((r) => server2.close(() => r()));
         for (const c of live) c.beginDrain();
         const grace = opts.graceMs ?? 1e4;
         const all = Promise.all([...live].map((c) => c.closed));
@@ -28087,16 +28874,16 @@ async function run2(argv, io = processIo) {
 `);
   await new Promise((resolve2) => io.onStop(resolve2));
   io.stderr.write("tollgate: stopping: letting running statements finish\n");
-  let code2 = 0;
+  let code3 = 0;
   try {
     await proxy.close({ graceMs: 1e4 });
   } catch (err) {
     io.stderr.write(`tollgate serve: error while stopping: ${err.message}
 `);
-    code2 = 1;
+    code3 = 1;
   }
-  io.exited?.(code2);
-  return code2;
+  io.exited?.(code3);
+  return code3;
 }
 function parseServeFlags(argv) {
   const known = /* @__PURE__ */ new Set(["policy", "role", "upstream", "listen", "audit", "config"]);
@@ -28156,11 +28943,11 @@ function safeUser() {
 }
 async function readAll(stream) {
   const chunks = [];
-  let size = 0;
+  let size2 = 0;
   for await (const c of stream) {
     const b = typeof c === "string" ? Buffer.from(c) : c;
-    size += b.length;
-    if (size > 1024 * 1024) throw new Error("the configuration on stdin is larger than 1 MiB");
+    size2 += b.length;
+    if (size2 > 1024 * 1024) throw new Error("the configuration on stdin is larger than 1 MiB");
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString("utf8");
@@ -28247,7 +29034,7 @@ var init_serve = __esm({
       },
       // Everything is closed by now; a handle someone left open (a TTY stdin) must not keep the
       // daemon alive after SIGTERM.
-      exited: (code2) => void setTimeout(() => process.exit(code2), 500).unref()
+      exited: (code3) => void setTimeout(() => process.exit(code3), 500).unref()
     };
   }
 });
@@ -30605,17 +31392,17 @@ var require_buffer_writer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Writer = void 0;
     var Writer = class {
-      constructor(size = 256) {
-        this.size = size;
+      constructor(size2 = 256) {
+        this.size = size2;
         this.offset = 5;
         this.headerPosition = 0;
-        this.buffer = Buffer.allocUnsafe(size);
+        this.buffer = Buffer.allocUnsafe(size2);
       }
-      ensure(size) {
+      ensure(size2) {
         const remaining = this.buffer.length - this.offset;
-        if (remaining < size) {
+        if (remaining < size2) {
           const oldBuffer = this.buffer;
-          const newSize = oldBuffer.length + (oldBuffer.length >> 1) + size;
+          const newSize = oldBuffer.length + (oldBuffer.length >> 1) + size2;
           this.buffer = Buffer.allocUnsafe(newSize);
           oldBuffer.copy(this.buffer, 0, 0, this.offset);
         }
@@ -30681,22 +31468,22 @@ var require_buffer_writer = __commonJS({
       /**
        * Appends an uninitialized block of {@link size} bytes to the buffer and returns its offset.
        */
-      reserveUnsafe(size) {
+      reserveUnsafe(size2) {
         const offset = this.offset;
-        this.ensure(size);
-        this.offset += size;
+        this.ensure(size2);
+        this.offset += size2;
         return offset;
       }
-      join(code2) {
-        if (code2) {
-          this.buffer[this.headerPosition] = code2;
+      join(code3) {
+        if (code3) {
+          this.buffer[this.headerPosition] = code3;
           const length = this.offset - (this.headerPosition + 1);
           this.buffer.writeInt32BE(length, this.headerPosition + 1);
         }
-        return this.buffer.slice(code2 ? 0 : 5, this.offset);
+        return this.buffer.slice(code3 ? 0 : 5, this.offset);
       }
-      flush(code2) {
-        const result = this.join(code2);
+      flush(code3) {
+        const result = this.join(code3);
         this.offset = 5;
         this.headerPosition = 0;
         this.buffer = Buffer.allocUnsafe(this.size);
@@ -30850,11 +31637,11 @@ var require_serializer = __commonJS({
       buffer.writeInt32BE(secretKey, 12);
       return buffer;
     };
-    var cstringMessage = (code2, string3) => {
+    var cstringMessage = (code3, string3) => {
       const stringLen = Buffer.byteLength(string3);
       const len = 4 + stringLen + 1;
       const buffer = Buffer.allocUnsafe(1 + len);
-      buffer[0] = code2;
+      buffer[0] = code3;
       buffer.writeInt32BE(len, 1);
       buffer.write(string3, 5, "utf-8");
       buffer[len] = 0;
@@ -30884,7 +31671,7 @@ var require_serializer = __commonJS({
     var copyFail = (message) => {
       return cstringMessage(102, message);
     };
-    var codeOnlyBuffer = (code2) => Buffer.from([code2, 0, 0, 0, 4]);
+    var codeOnlyBuffer = (code3) => Buffer.from([code3, 0, 0, 0, 4]);
     var flushBuffer = codeOnlyBuffer(
       72
       /* code.flush */
@@ -31013,11 +31800,11 @@ var require_parser2 = __commonJS({
         const bufferFullLength = this.bufferOffset + this.bufferLength;
         let offset = this.bufferOffset;
         while (offset + HEADER_LENGTH <= bufferFullLength) {
-          const code2 = this.buffer[offset];
+          const code3 = this.buffer[offset];
           const length = this.buffer.readUInt32BE(offset + CODE_LENGTH);
           const fullMessageLength = CODE_LENGTH + length;
           if (fullMessageLength + offset <= bufferFullLength) {
-            const message = this.handlePacket(offset + HEADER_LENGTH, code2, length, this.buffer);
+            const message = this.handlePacket(offset + HEADER_LENGTH, code3, length, this.buffer);
             callback(message);
             offset += fullMessageLength;
           } else {
@@ -31060,11 +31847,11 @@ var require_parser2 = __commonJS({
           this.bufferLength = buffer.byteLength;
         }
       }
-      handlePacket(offset, code2, length, bytes) {
+      handlePacket(offset, code3, length, bytes) {
         const { reader } = this;
         reader.setBuffer(offset, bytes);
         let message;
-        switch (code2) {
+        switch (code3) {
           case 50:
             message = messages_1.bindComplete;
             break;
@@ -31132,7 +31919,7 @@ var require_parser2 = __commonJS({
             message = parseCopyData(reader, length);
             break;
           default:
-            return new messages_1.DatabaseError("received invalid response: " + code2.toString(16), length, "error");
+            return new messages_1.DatabaseError("received invalid response: " + code3.toString(16), length, "error");
         }
         reader.setBuffer(0, emptyBuffer);
         message.length = length;
@@ -31215,12 +32002,12 @@ var require_parser2 = __commonJS({
       return new messages_1.BackendKeyDataMessage(LATEINIT_LENGTH, processID, secretKey);
     };
     var parseAuthenticationResponse = (reader, length) => {
-      const code2 = reader.int32();
+      const code3 = reader.int32();
       const message = {
         name: "authenticationOk",
         length
       };
-      switch (code2) {
+      switch (code3) {
         case 0:
           break;
         case 3:
@@ -31257,7 +32044,7 @@ var require_parser2 = __commonJS({
           message.data = reader.string(length - 8);
           break;
         default:
-          throw new Error("Unknown authenticationOk message type " + code2);
+          throw new Error("Unknown authenticationOk message type " + code3);
       }
       return message;
     };
@@ -31852,9 +32639,9 @@ var require_helper = __commonJS({
         }
       };
       for (var idx = 0; idx < fieldNames.length; idx += 1) {
-        var rule = rules[idx];
+        var rule2 = rules[idx];
         var value = entry[fieldNames[idx]] || "";
-        var res = rule(value);
+        var res = rule2(value);
         if (!res) {
           return false;
         }
@@ -33884,8 +34671,8 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     return 2;
   }
   try {
-    const code2 = await run5(rest);
-    return Number.isInteger(code2) ? code2 : 1;
+    const code3 = await run5(rest);
+    return Number.isInteger(code3) ? code3 : 1;
   } catch (err) {
     if (process.env.TOLLGATE_DEBUG) io.err(String(err?.stack ?? err));
     if (err instanceof UsageError || err?.name === "PolicyError") {
@@ -33907,8 +34694,8 @@ function isEntryPoint() {
 }
 if (isEntryPoint()) {
   main(process.argv.slice(2)).then(
-    (code2) => {
-      process.exitCode = code2;
+    (code3) => {
+      process.exitCode = code3;
     },
     (err) => {
       process.stderr.write(`tollgate: ${firstLine(err)}

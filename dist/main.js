@@ -3370,9 +3370,9 @@ var require_data_url = __commonJS({
       }
       return serialized;
     }
-    function collectASequenceOfCodePoints(condition, input, position) {
+    function collectASequenceOfCodePoints(condition2, input, position) {
       let result = "";
-      while (position.position < input.length && condition(input[position.position])) {
+      while (position.position < input.length && condition2(input[position.position])) {
         result += input[position.position];
         position.position++;
       }
@@ -5391,9 +5391,9 @@ var require_formdata_parser = __commonJS({
       name = new TextDecoder().decode(name).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
       return name;
     }
-    function collectASequenceOfBytes(condition, input, position) {
+    function collectASequenceOfBytes(condition2, input, position) {
       let start = position.position;
-      while (start < input.length && condition(input[start])) {
+      while (start < input.length && condition2(input[start])) {
         ++start;
       }
       return input.subarray(position.position, position.position = start);
@@ -8300,8 +8300,8 @@ var require_pool_base = __commonJS({
       }
       get [kSize]() {
         let ret = this[kQueued];
-        for (const { [kSize]: size } of this[kClients]) {
-          ret += size;
+        for (const { [kSize]: size2 } of this[kClients]) {
+          ret += size2;
         }
         return ret;
       }
@@ -9292,7 +9292,7 @@ var require_retry_handler = __commonJS({
             this.abort(contentLengthError);
             return false;
           }
-          const { start, size, end = size - 1 } = contentRange;
+          const { start, size: size2, end = size2 - 1 } = contentRange;
           if (this.start !== start || this.end != null && this.end !== end) {
             this.abort(
               new RequestRetryError("Content-Range mismatch", statusCode, {
@@ -9322,7 +9322,7 @@ var require_retry_handler = __commonJS({
               this.abort(contentLengthError);
               return false;
             }
-            const { start, size, end = size - 1 } = range;
+            const { start, size: size2, end = size2 - 1 } = range;
             assert2(
               start != null && Number.isFinite(start),
               "content-range mismatch"
@@ -12128,17 +12128,17 @@ var require_headers = __commonJS({
       }
       // https://fetch.spec.whatwg.org/#convert-header-names-to-a-sorted-lowercase-set
       toSortedArray() {
-        const size = this[kHeadersMap].size;
-        const array2 = new Array(size);
-        if (size <= 32) {
-          if (size === 0) {
+        const size2 = this[kHeadersMap].size;
+        const array2 = new Array(size2);
+        if (size2 <= 32) {
+          if (size2 === 0) {
             return array2;
           }
           const iterator = this[kHeadersMap][Symbol.iterator]();
           const firstValue = iterator.next().value;
           array2[0] = [firstValue[0], firstValue[1].value];
           assert2(firstValue[1].value !== null);
-          for (let i = 1, j = 0, right = 0, left = 0, pivot = 0, x, value; i < size; ++i) {
+          for (let i = 1, j = 0, right = 0, left = 0, pivot = 0, x, value; i < size2; ++i) {
             value = iterator.next().value;
             x = array2[i] = [value[0], value[1].value];
             assert2(x[1] !== null);
@@ -15116,7 +15116,7 @@ var require_util4 = __commonJS({
       return null;
     }
     function combineByteSequences(sequences) {
-      const size = sequences.reduce((a, b) => {
+      const size2 = sequences.reduce((a, b) => {
         return a + b.byteLength;
       }, 0);
       let offset = 0;
@@ -15124,7 +15124,7 @@ var require_util4 = __commonJS({
         a.set(b, offset);
         offset += b.byteLength;
         return a;
-      }, new Uint8Array(size));
+      }, new Uint8Array(size2));
     }
     module.exports = {
       staticPropertyDescriptors,
@@ -18557,13 +18557,13 @@ ${value}`;
           }
         }
       }
-      setEventFieldSize(field, size) {
-        const eventSize = this.eventSize - this.eventFieldSizes[field] + size;
+      setEventFieldSize(field, size2) {
+        const eventSize = this.eventSize - this.eventFieldSizes[field] + size2;
         if (this.maxEventSize > 0 && eventSize > this.maxEventSize) {
           throw createMaxEventSizeExceededError();
         }
         this.eventSize = eventSize;
-        this.eventFieldSizes[field] = size;
+        this.eventFieldSizes[field] = size2;
       }
       /**
        * @param {EventSourceStreamEvent} event
@@ -21592,7 +21592,7 @@ var require_int = __commonJS({
       resolve: (str, _onError, opt) => intResolve(str, 2, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0o")
     };
-    var int = {
+    var int2 = {
       identify: intIdentify,
       default: true,
       tag: "tag:yaml.org,2002:int",
@@ -21609,7 +21609,7 @@ var require_int = __commonJS({
       resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
-    exports.int = int;
+    exports.int = int2;
     exports.intHex = intHex;
     exports.intOct = intOct;
   }
@@ -21625,16 +21625,16 @@ var require_schema = __commonJS({
     var string3 = require_string();
     var bool = require_bool();
     var float = require_float();
-    var int = require_int();
+    var int2 = require_int();
     var schema = [
       map.map,
       seq.seq,
       string3.string,
       _null3.nullTag,
       bool.boolTag,
-      int.intOct,
-      int.int,
-      int.intHex,
+      int2.intOct,
+      int2.int,
+      int2.intHex,
       float.floatNaN,
       float.floatExp,
       float.float
@@ -22068,7 +22068,7 @@ var require_int2 = __commonJS({
       resolve: (str, _onError, opt) => intResolve(str, 1, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0")
     };
-    var int = {
+    var int2 = {
       identify: intIdentify,
       default: true,
       tag: "tag:yaml.org,2002:int",
@@ -22085,7 +22085,7 @@ var require_int2 = __commonJS({
       resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
-    exports.int = int;
+    exports.int = int2;
     exports.intBin = intBin;
     exports.intHex = intHex;
     exports.intOct = intOct;
@@ -22280,7 +22280,7 @@ var require_schema3 = __commonJS({
     var binary = require_binary();
     var bool = require_bool2();
     var float = require_float2();
-    var int = require_int2();
+    var int2 = require_int2();
     var merge2 = require_merge();
     var omap = require_omap();
     var pairs = require_pairs();
@@ -22293,10 +22293,10 @@ var require_schema3 = __commonJS({
       _null3.nullTag,
       bool.trueTag,
       bool.falseTag,
-      int.intBin,
-      int.intOct,
-      int.int,
-      int.intHex,
+      int2.intBin,
+      int2.intOct,
+      int2.int,
+      int2.intHex,
       float.floatNaN,
       float.floatExp,
       float.float,
@@ -22323,7 +22323,7 @@ var require_tags = __commonJS({
     var string3 = require_string();
     var bool = require_bool();
     var float = require_float();
-    var int = require_int();
+    var int2 = require_int();
     var schema = require_schema();
     var schema$1 = require_schema2();
     var binary = require_binary();
@@ -22347,9 +22347,9 @@ var require_tags = __commonJS({
       floatExp: float.floatExp,
       floatNaN: float.floatNaN,
       floatTime: timestamp.floatTime,
-      int: int.int,
-      intHex: int.intHex,
-      intOct: int.intOct,
+      int: int2.int,
+      intHex: int2.intHex,
+      intOct: int2.intOct,
       intTime: timestamp.intTime,
       map: map.map,
       merge: merge2.merge,
@@ -23673,7 +23673,7 @@ var require_resolve_block_scalar = __commonJS({
       const end = start + header2.length + scalar.source.length;
       return { value, type, comment: header2.comment, range: [start, end, end] };
     }
-    function parseBlockScalarHeader({ offset, props }, strict2, onError) {
+    function parseBlockScalarHeader({ offset, props }, strict3, onError) {
       if (props[0].type !== "block-scalar-header") {
         onError(props[0], "IMPOSSIBLE", "Block scalar header not found");
         return null;
@@ -23710,7 +23710,7 @@ var require_resolve_block_scalar = __commonJS({
             length += token.source.length;
             break;
           case "comment":
-            if (strict2 && !hasSpace) {
+            if (strict3 && !hasSpace) {
               const message2 = "Comments must be separated from other tokens by white space characters";
               onError(token, "MISSING_CHAR", message2);
             }
@@ -23753,7 +23753,7 @@ var require_resolve_flow_scalar = __commonJS({
     "use strict";
     var Scalar = require_Scalar();
     var resolveEnd = require_resolve_end();
-    function resolveFlowScalar(scalar, strict2, onError) {
+    function resolveFlowScalar(scalar, strict3, onError) {
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
@@ -23782,7 +23782,7 @@ var require_resolve_flow_scalar = __commonJS({
           };
       }
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, strict2, onError);
+      const re = resolveEnd.resolveEnd(end, valueEnd, strict3, onError);
       return {
         value,
         type: _type,
@@ -24444,7 +24444,7 @@ var require_cst_scalar = __commonJS({
     var resolveFlowScalar = require_resolve_flow_scalar();
     var errors = require_errors2();
     var stringifyString = require_stringifyString();
-    function resolveAsScalar(token, strict2 = true, onError) {
+    function resolveAsScalar(token, strict3 = true, onError) {
       if (token) {
         const _onError = (pos, code, message2) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
@@ -24457,9 +24457,9 @@ var require_cst_scalar = __commonJS({
           case "scalar":
           case "single-quoted-scalar":
           case "double-quoted-scalar":
-            return resolveFlowScalar.resolveFlowScalar(token, strict2, _onError);
+            return resolveFlowScalar.resolveFlowScalar(token, strict3, _onError);
           case "block-scalar":
-            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict2 } }, token, _onError);
+            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict3 } }, token, _onError);
         }
       }
       return null;
@@ -27842,7 +27842,7 @@ var decoder = new TextDecoder();
 var strictDecoder = new TextDecoder("utf-8", { fatal: true });
 var UINT32_RANGE = 2 ** 32;
 function concat(...buffers) {
-  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
+  const size2 = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size2);
   let i = 0;
   for (const buffer of buffers)
     buf.set(buffer, i), i += buffer.length;
@@ -28876,11 +28876,11 @@ function readPullRequest(path) {
     return void 0;
   }
   const pr = payload.pull_request;
-  const number2 = pr?.number;
+  const number3 = pr?.number;
   const sha = pr?.head?.sha;
-  if (typeof number2 !== "number" || !Number.isInteger(number2) || number2 <= 0) return void 0;
+  if (typeof number3 !== "number" || !Number.isInteger(number3) || number3 <= 0) return void 0;
   if (typeof sha !== "string" || !/^[0-9a-f]{40}$/.test(sha)) return void 0;
-  return { number: number2, headSha: sha };
+  return { number: number3, headSha: sha };
 }
 
 // src/action/inputs.ts
@@ -29199,10 +29199,10 @@ function compileGlob(pattern, separator) {
 var DEFAULT_SESSION_TTL = "60m";
 var DEFAULT_APPROVAL_TIMEOUT = "30m";
 var GROUP_NAMES = new Set(Object.keys(GROUPS));
-function compileRule(role2, index, rule) {
+function compileRule(role2, index, rule2) {
   const kinds = /* @__PURE__ */ new Set();
   const namedKinds = /* @__PURE__ */ new Set();
-  for (const k of rule.kinds) {
+  for (const k of rule2.kinds) {
     if (GROUP_NAMES.has(k)) {
       for (const g of GROUPS[k]) kinds.add(g);
     } else {
@@ -29213,10 +29213,10 @@ function compileRule(role2, index, rule) {
   return {
     index,
     path: formatPath(["roles", role2, "postgres", "rules", index]),
-    action: rule.action,
+    action: rule2.action,
     kinds,
     namedKinds,
-    objects: rule.objects ? rule.objects.map((o) => compileGlob(o, ".")) : null
+    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
   };
 }
 function compileColumnPattern(source) {
@@ -29236,7 +29236,7 @@ function compilePolicy(doc, file) {
         globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
       })),
       approvers: r.approvers ?? null,
-      rules: (r.postgres?.rules ?? []).map((rule, i) => compileRule(name, i, rule)),
+      rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,
         path: formatPath(["roles", name, "postgres", "masks", i]),
@@ -29247,13 +29247,13 @@ function compilePolicy(doc, file) {
         upstreams: new Map(
           Object.entries(r.http?.upstreams ?? {}).map(([u, up]) => [u, { url: up.url, tokenEnv: up.token_env ?? null }])
         ),
-        rules: (r.http?.rules ?? []).map((rule, i) => ({
+        rules: (r.http?.rules ?? []).map((rule2, i) => ({
           index: i,
           path: formatPath(["roles", name, "http", "rules", i]),
-          action: rule.action,
-          methods: new Set(rule.methods),
-          paths: rule.paths.map((p) => compileGlob(p, "/")),
-          upstream: rule.upstream ?? null
+          action: rule2.action,
+          methods: new Set(rule2.methods),
+          paths: rule2.paths.map((p) => compileGlob(p, "/")),
+          upstream: rule2.upstream ?? null
         }))
       }
     });
@@ -30573,6 +30573,139 @@ var _whenHasLength = (payload) => {
   const val = payload.value;
   return !nullish(val) && val.length !== void 0;
 };
+var numericOriginMap = {
+  number: "number",
+  bigint: "bigint",
+  object: "date"
+};
+var $ZodCheckLessThan = /* @__PURE__ */ $constructor("$ZodCheckLessThan", (inst, def) => {
+  $ZodCheck.init(inst, def);
+  const origin = numericOriginMap[typeof def.value];
+  inst._zod.check = (payload) => {
+    if (def.inclusive ? payload.value <= def.value : payload.value < def.value) {
+      return;
+    }
+    payload.issues.push({
+      origin: numericOriginMap[typeof payload.value] ?? origin,
+      code: "too_big",
+      maximum: typeof def.value === "object" ? def.value.getTime() : def.value,
+      input: payload.value,
+      inclusive: def.inclusive,
+      inst,
+      continue: !def.abort
+    });
+  };
+});
+var $ZodCheckGreaterThan = /* @__PURE__ */ $constructor("$ZodCheckGreaterThan", (inst, def) => {
+  $ZodCheck.init(inst, def);
+  const origin = numericOriginMap[typeof def.value];
+  inst._zod.check = (payload) => {
+    if (def.inclusive ? payload.value >= def.value : payload.value > def.value) {
+      return;
+    }
+    payload.issues.push({
+      origin: numericOriginMap[typeof payload.value] ?? origin,
+      code: "too_small",
+      minimum: typeof def.value === "object" ? def.value.getTime() : def.value,
+      input: payload.value,
+      inclusive: def.inclusive,
+      inst,
+      continue: !def.abort
+    });
+  };
+});
+var $ZodCheckMultipleOf = /* @__PURE__ */ $constructor("$ZodCheckMultipleOf", (inst, def) => {
+  $ZodCheck.init(inst, def);
+  inst._zod.check = (payload) => {
+    if (typeof payload.value !== typeof def.value)
+      throw new Error("Cannot mix number and bigint in multiple_of check.");
+    const isMultiple = typeof payload.value === "bigint" ? (
+      // `value % 0n` throws, and nothing is a multiple of zero — the number branch already fails this way via NaN
+      def.value !== BigInt(0) && payload.value % def.value === BigInt(0)
+    ) : floatSafeRemainder(payload.value, def.value) === 0;
+    if (isMultiple)
+      return;
+    payload.issues.push({
+      origin: typeof payload.value,
+      code: "not_multiple_of",
+      divisor: def.value,
+      input: payload.value,
+      inst,
+      continue: !def.abort
+    });
+  };
+});
+var $ZodCheckNumberFormat = /* @__PURE__ */ $constructor("$ZodCheckNumberFormat", (inst, def) => {
+  $ZodCheck.init(inst, def);
+  def.format = def.format || "float64";
+  const isInt = def.format?.includes("int");
+  const origin = isInt ? "int" : "number";
+  const [minimum, maximum] = NUMBER_FORMAT_RANGES[def.format];
+  inst._zod.check = (payload) => {
+    const input = payload.value;
+    if (isInt) {
+      if (!Number.isInteger(input)) {
+        payload.issues.push({
+          expected: origin,
+          format: def.format,
+          code: "invalid_type",
+          continue: false,
+          input,
+          inst
+        });
+        return;
+      }
+      if (!Number.isSafeInteger(input)) {
+        if (input > 0) {
+          payload.issues.push({
+            input,
+            code: "too_big",
+            maximum: Number.MAX_SAFE_INTEGER,
+            note: "Integers must be within the safe integer range.",
+            inst,
+            origin,
+            inclusive: true,
+            continue: !def.abort
+          });
+        } else {
+          payload.issues.push({
+            input,
+            code: "too_small",
+            minimum: Number.MIN_SAFE_INTEGER,
+            note: "Integers must be within the safe integer range.",
+            inst,
+            origin,
+            inclusive: true,
+            continue: !def.abort
+          });
+        }
+        return;
+      }
+    }
+    if (input < minimum) {
+      payload.issues.push({
+        origin: "number",
+        input,
+        code: "too_small",
+        minimum,
+        inclusive: true,
+        inst,
+        continue: !def.abort
+      });
+    }
+    if (input > maximum) {
+      payload.issues.push({
+        origin: "number",
+        input,
+        code: "too_big",
+        maximum,
+        inclusive: true,
+        inst,
+        continue: !def.abort
+      });
+    }
+  };
+});
 var $ZodCheckMaxLength = /* @__PURE__ */ $constructor("$ZodCheckMaxLength", (inst, def) => {
   var _a3;
   $ZodCheck.init(inst, def);
@@ -31286,6 +31419,34 @@ var $ZodJWT = /* @__PURE__ */ $constructor("$ZodJWT", (inst, def) => {
     });
   };
 });
+var $ZodNumber = /* @__PURE__ */ $constructor("$ZodNumber", (inst, def) => {
+  $ZodType.init(inst, def);
+  inst._zod.pattern = number;
+  inst._zod.parse = (payload, _ctx) => {
+    if (def.coerce)
+      try {
+        payload.value = Number(payload.value);
+      } catch (_) {
+      }
+    const input = payload.value;
+    if (typeof input === "number" && !Number.isNaN(input) && Number.isFinite(input)) {
+      return payload;
+    }
+    const received = typeof input === "number" ? Number.isNaN(input) ? "NaN" : !Number.isFinite(input) ? String(input) : void 0 : void 0;
+    payload.issues.push({
+      expected: "number",
+      code: "invalid_type",
+      input,
+      inst,
+      ...received ? { received } : {}
+    });
+    return payload;
+  };
+});
+var $ZodNumberFormat = /* @__PURE__ */ $constructor("$ZodNumberFormat", (inst, def) => {
+  $ZodCheckNumberFormat.init(inst, def);
+  $ZodNumber.init(inst, def);
+});
 var $ZodUnknown = /* @__PURE__ */ $constructor("$ZodUnknown", (inst, def) => {
   $ZodType.init(inst, def);
   inst._zod.parse = (payload) => payload;
@@ -31302,14 +31463,14 @@ var $ZodNever = /* @__PURE__ */ $constructor("$ZodNever", (inst, def) => {
     return payload;
   };
 });
-function capSize(inst, size) {
+function capSize(inst, size2) {
   const caps = sizeCaps(inst._zod.def.checks);
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c) => c[0]));
   const parse2 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
-    const n = size(payload.value);
+    const n = size2(payload.value);
     if (n > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
       for (const [max, ch] of sizeCaps(inst._zod.def.checks)) {
         if (n > max && ch._zod.def.when(payload)) {
@@ -33033,6 +33194,20 @@ function _isoDuration(Class2, params) {
   });
 }
 // @__NO_SIDE_EFFECTS__
+function _number(Class2, params) {
+  return new Class2(snapshotChecks({ type: "number", checks: [], ...normalizeParams(params) }));
+}
+// @__NO_SIDE_EFFECTS__
+function _int(Class2, params) {
+  return new Class2({
+    type: "number",
+    check: "number_format",
+    abort: false,
+    format: "safeint",
+    ...normalizeParams(params)
+  });
+}
+// @__NO_SIDE_EFFECTS__
 function _unknown(Class2) {
   return new Class2({
     type: "unknown"
@@ -33043,6 +33218,50 @@ function _never(Class2, params) {
   return new Class2({
     type: "never",
     ...normalizeParams(params)
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _lt(value, params) {
+  return new $ZodCheckLessThan({
+    check: "less_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: false
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _lte(value, params) {
+  return new $ZodCheckLessThan({
+    check: "less_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: true
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _gt(value, params) {
+  return new $ZodCheckGreaterThan({
+    check: "greater_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: false
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _gte(value, params) {
+  return new $ZodCheckGreaterThan({
+    check: "greater_than",
+    ...normalizeParams(params),
+    value,
+    inclusive: true
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _multipleOf(value, params) {
+  return new $ZodCheckMultipleOf({
+    check: "multiple_of",
+    ...normalizeParams(params),
+    value
   });
 }
 // @__NO_SIDE_EFFECTS__
@@ -33864,6 +34083,48 @@ var stringProcessor = (schema, ctx, _json, _params) => {
         }))
       ];
     }
+  }
+};
+var numberProcessor = (schema, ctx, _json, params) => {
+  const json = _json;
+  const { minimum, maximum, multipleOf, exclusiveMaximum, exclusiveMinimum, isInt } = aggregateChecks(schema);
+  json.type = isInt ? "integer" : "number";
+  const exMin = typeof exclusiveMinimum === "number" && exclusiveMinimum >= (minimum ?? Number.NEGATIVE_INFINITY);
+  const exMax = typeof exclusiveMaximum === "number" && exclusiveMaximum <= (maximum ?? Number.POSITIVE_INFINITY);
+  const legacy = ctx.target === "draft-04" || ctx.target === "openapi-3.0";
+  if (exMin) {
+    if (legacy) {
+      json.minimum = exclusiveMinimum;
+      json.exclusiveMinimum = true;
+    } else {
+      json.exclusiveMinimum = exclusiveMinimum;
+    }
+  } else if (typeof minimum === "number") {
+    json.minimum = minimum;
+  }
+  if (exMax) {
+    if (legacy) {
+      json.maximum = exclusiveMaximum;
+      json.exclusiveMaximum = true;
+    } else {
+      json.exclusiveMaximum = exclusiveMaximum;
+    }
+  } else if (typeof maximum === "number") {
+    json.maximum = maximum;
+  }
+  if (multipleOf) {
+    const divisors = /* @__PURE__ */ new Set();
+    for (const divisor of multipleOf) {
+      if (Number.isFinite(divisor) && divisor !== 0)
+        divisors.add(Math.abs(divisor));
+      else
+        handleUnrepresentable(schema, ctx, json, params, `A multipleOf divisor of ${divisor} cannot be represented in JSON Schema`);
+    }
+    const [first, ...rest] = divisors;
+    if (first !== void 0)
+      json.multipleOf = first;
+    if (rest.length)
+      json.allOf = [...json.allOf ?? [], ...rest.map((m) => ({ multipleOf: m }))];
   }
 };
 var neverProcessor = (_schema, _ctx, json, _params) => {
@@ -34703,6 +34964,86 @@ var ZodJWT = /* @__PURE__ */ $constructor("ZodJWT", (inst, def) => {
   $ZodJWT.init(inst, def);
   ZodStringFormat.init(inst, def);
 });
+var ZodNumber = /* @__PURE__ */ $constructor(
+  "ZodNumber",
+  (inst, def) => {
+    $ZodNumber.init(inst, def);
+    ZodType.init(inst, def);
+    inst._zod.processJSONSchema = (ctx, json, params) => numberProcessor(inst, ctx, json, params);
+    inst.isFinite = true;
+  },
+  /* @__PURE__ */ util_exports.derived({
+    minValue: (inst) => {
+      const { minimum, exclusiveMinimum } = aggregateChecks(inst);
+      return Math.max(minimum ?? Number.NEGATIVE_INFINITY, exclusiveMinimum ?? Number.NEGATIVE_INFINITY);
+    },
+    maxValue: (inst) => {
+      const { maximum, exclusiveMaximum } = aggregateChecks(inst);
+      return Math.min(maximum ?? Number.POSITIVE_INFINITY, exclusiveMaximum ?? Number.POSITIVE_INFINITY);
+    },
+    isInt: (inst) => {
+      const { isInt, multipleOf } = aggregateChecks(inst);
+      return !!isInt || !!multipleOf?.some(Number.isSafeInteger);
+    },
+    format: (inst) => aggregateChecks(inst).format ?? null
+  }, {
+    gt(value, params) {
+      return this.check(_gt(value, params));
+    },
+    gte(value, params) {
+      return this.check(_gte(value, params));
+    },
+    min(value, params) {
+      return this.check(_gte(value, params));
+    },
+    lt(value, params) {
+      return this.check(_lt(value, params));
+    },
+    lte(value, params) {
+      return this.check(_lte(value, params));
+    },
+    max(value, params) {
+      return this.check(_lte(value, params));
+    },
+    int(params) {
+      return this.check(int(params));
+    },
+    safe(params) {
+      return this.check(int(params));
+    },
+    positive(params) {
+      return this.check(_gt(0, params));
+    },
+    nonnegative(params) {
+      return this.check(_gte(0, params));
+    },
+    negative(params) {
+      return this.check(_lt(0, params));
+    },
+    nonpositive(params) {
+      return this.check(_lte(0, params));
+    },
+    multipleOf(value, params) {
+      return this.check(_multipleOf(value, params));
+    },
+    step(value, params) {
+      return this.check(_multipleOf(value, params));
+    },
+    finite() {
+      return this;
+    }
+  })
+);
+function number2(params) {
+  return _number(ZodNumber, params);
+}
+var ZodNumberFormat = /* @__PURE__ */ $constructor("ZodNumberFormat", (inst, def) => {
+  $ZodNumberFormat.init(inst, def);
+  ZodNumber.init(inst, def);
+});
+function int(params) {
+  return _int(ZodNumberFormat, params);
+}
 var ZodUnknown = /* @__PURE__ */ $constructor("ZodUnknown", (inst, def) => {
   $ZodUnknown.init(inst, def);
   ZodType.init(inst, def);
@@ -35092,7 +35433,7 @@ function superRefine(fn, params) {
   return _superRefine(fn, params);
 }
 
-// src/policy/schema.ts
+// src/policy/mcp-schema.ts
 var show = (value) => JSON.stringify(value) ?? String(value);
 function strict(shape) {
   const known = Object.keys(shape).join(", ");
@@ -35101,83 +35442,180 @@ function strict(shape) {
   });
 }
 var GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
-function glob(what) {
-  return string2().regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+var glob = (what) => string2().regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+var MCP_SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+var serverName = string2().regex(MCP_SERVER_NAME, {
+  error: (iss) => `bad server name ${show(iss.input)}: use letters, digits, _ . -`
+});
+var PIN_PATTERN = /^sha256:[0-9a-f]{64}$/;
+var pin = string2().regex(PIN_PATTERN, {
+  error: (iss) => `expected sha256: and 64 lower-case hex digits (tollgate check --mcp --listing prints them), got ${show(iss.input)}`
+});
+var ARGUMENT_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_.$-]*$/;
+var argumentName = string2().regex(ARGUMENT_NAME, {
+  error: (iss) => `bad argument name ${show(iss.input)}: use letters, digits, _ . - $`
+});
+var argumentGlob = glob("Glob on a string argument: * within a /-segment, ** across /");
+var condition = union([argumentGlob, array(argumentGlob).min(1)], { error: "expected a glob or a list of globs" });
+var server = strict({
+  pin: _enum(["session", "policy"]).optional().describe("session: each tool is pinned at its first listing of the session; policy: only tools with a hash under `tools` may be used"),
+  tools: record(string2().min(1), pin).optional().describe("Tool name \u2192 pinned hash of its definition")
+});
+var rule = strict({
+  action: _enum(["allow", "deny", "review"]),
+  tools: array(glob("Glob on the tool name")).min(1).optional(),
+  resources: array(glob("Glob on the resource URI: * within a /-segment, ** across /")).min(1).optional(),
+  prompts: array(glob("Glob on the prompt name")).min(1).optional(),
+  servers: array(serverName).min(1).optional().describe("Servers this rule is limited to; omitted = every server"),
+  arguments: record(argumentName, condition).optional().describe("Argument name \u2192 glob(s) its string value must match (absent or not a string \u2192 the rule does not match)"),
+  sql_argument: argumentName.optional().describe("The argument holding SQL: decided and masked by this role's postgres section")
+});
+var fieldMask = strict({
+  fields: array(glob("JSON field name, or a dotted path with * per level")).min(1),
+  strategy: _enum(["redact", "hash", "partial", "null"])
+});
+var SIZE = /^(\d+)\s*(B|KiB|MiB)?$/;
+function parseSize(text) {
+  if (typeof text === "number") return Number.isSafeInteger(text) && text > 0 ? text : null;
+  const m = SIZE.exec(text);
+  if (!m) return null;
+  const n = Number(m[1]) * (m[2] === "MiB" ? 1024 * 1024 : m[2] === "KiB" ? 1024 : 1);
+  return n > 0 && Number.isSafeInteger(n) ? n : null;
+}
+var size = union([number2(), string2()]).refine((v) => parseSize(v) !== null, {
+  error: (iss) => `expected a size like 65536, 512KiB or 4MiB (greater than zero), got ${show(iss.input)}`
+});
+function compilesAsRegExp(source) {
+  try {
+    new RegExp(source, "gu");
+    return true;
+  } catch {
+    return false;
+  }
+}
+var mcpSectionSchema = strict({
+  servers: record(serverName, server).optional().describe("Servers this role may be wrapped around, with their pins"),
+  rules: array(rule).optional().describe("First match wins; no match \u2192 deny"),
+  masks: array(fieldMask).optional().describe("JSON fields of tool results to mask"),
+  secret_patterns: array(
+    string2().min(1).refine(compilesAsRegExp, { error: (iss) => `not a valid regular expression: ${show(iss.input)}` })
+  ).optional().describe("Extra regular expressions for secrets in result text (built-in ones always apply)"),
+  max_result_bytes: size.optional().describe("Largest tool result passed on (default 1MiB); larger ones are refused")
+}).superRefine((section, ctx) => {
+  const declared = section.servers ? Object.keys(section.servers) : null;
+  for (const [i, r] of (section.rules ?? []).entries()) {
+    const subjects = ["tools", "resources", "prompts"].filter((k) => r[k] !== void 0);
+    if (subjects.length !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", i],
+        message: subjects.length === 0 ? "a rule needs one of tools, resources or prompts" : `a rule names one of tools, resources or prompts, not ${subjects.join(" and ")}`
+      });
+      continue;
+    }
+    if ((r.arguments !== void 0 || r.sql_argument !== void 0) && subjects[0] !== "tools") {
+      ctx.addIssue({ code: "custom", path: ["rules", i, r.arguments !== void 0 ? "arguments" : "sql_argument"], message: "only a tools rule has arguments" });
+    }
+    if (r.sql_argument !== void 0 && r.action === "deny") {
+      ctx.addIssue({ code: "custom", path: ["rules", i, "sql_argument"], message: "a deny rule has nothing to decide as SQL" });
+    }
+    if (declared) {
+      for (const [j, s] of (r.servers ?? []).entries()) {
+        if (!declared.includes(s)) {
+          ctx.addIssue({ code: "custom", path: ["rules", i, "servers", j], message: `unknown server ${show(s)} (declared: ${declared.join(", ") || "none"})` });
+        }
+      }
+    }
+  }
+});
+
+// src/policy/schema.ts
+var show2 = (value) => JSON.stringify(value) ?? String(value);
+function strict2(shape) {
+  const known = Object.keys(shape).join(", ");
+  return strictObject(shape, {
+    error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
+  });
+}
+var GLOB_PATTERN2 = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+function glob2(what) {
+  return string2().regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
 }
 var duration2 = string2().regex(DURATION_PATTERN, {
-  error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show(iss.input)}`
+  error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show2(iss.input)}`
 }).refine((text) => parseDuration2(text) !== null, {
-  error: (iss) => `expected a duration greater than zero, got ${show(iss.input)}`
+  error: (iss) => `expected a duration greater than zero, got ${show2(iss.input)}`
 }).describe("Duration: hours, minutes, seconds in that order, e.g. 90s, 30m, 1h, 1h30m");
 var action = _enum(["allow", "deny", "review"]);
 var KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
 var kindOrGroup = _enum(KIND_NAMES);
-var claimGlob = glob("Glob on the claim value: * within a path segment, ** across /");
+var claimGlob = glob2("Glob on the claim value: * within a path segment, ** across /");
 var claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
-var objectGlob = glob("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
+var objectGlob = glob2("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
 var COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
 var columnGlob = string2().regex(COLUMN_PATTERN, {
-  error: (iss) => `bad column pattern ${show(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+  error: (iss) => `bad column pattern ${show2(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
 }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
-var postgresRule = strict({
+var postgresRule = strict2({
   action,
   kinds: array(kindOrGroup).min(1).describe("Statement kinds or groups (read, write, ddl, any)"),
   objects: array(objectGlob).min(1).optional().describe("Globs on schema.name; omitted = any object")
 });
-var mask = strict({
+var mask = strict2({
   columns: array(columnGlob).min(1),
   strategy: _enum(["redact", "hash", "partial", "null"])
 });
 var HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 var NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-var upstream = strict({
-  url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` }),
+var upstream = strict2({
+  url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show2(iss.input)}` }),
   token_env: string2().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-    error: (iss) => `expected an environment variable name, got ${show(iss.input)}`
+    error: (iss) => `expected an environment variable name, got ${show2(iss.input)}`
   }).optional()
 });
-var pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show(iss.input)}` }).regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` });
-var httpRule = strict({
+var pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show2(iss.input)}` }).regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` });
+var httpRule = strict2({
   action,
   methods: array(_enum(HTTP_METHODS)).min(1),
   paths: array(pathGlob).min(1).describe("Globs on the request path: * within a segment, ** across /"),
   upstream: string2().optional().describe("Name of one upstream this rule is limited to")
 });
-var http2 = strict({
+var http2 = strict2({
   upstreams: record(string2().regex(NAME), upstream).optional(),
   rules: array(httpRule).optional()
 });
 var APPROVER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
 var approver = string2().regex(APPROVER, {
-  error: (iss) => `expected a GitHub login or org/team, got ${show(iss.input)}`
+  error: (iss) => `expected a GitHub login or org/team, got ${show2(iss.input)}`
 });
-var role = strict({
+var role = strict2({
   description: string2().optional(),
   match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
     error: "expected at least one claim to match (an empty match would accept every token)"
   }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
   approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
-  postgres: strict({
+  postgres: strict2({
     rules: array(postgresRule).optional().describe("First rule whose kinds and objects match an access wins"),
     masks: array(mask).optional()
   }).optional(),
-  http: http2.optional()
+  http: http2.optional(),
+  mcp: mcpSectionSchema.optional()
 });
-var policySchema = strict({
+var policySchema = strict2({
   version: literal(1),
-  defaults: strict({
+  defaults: strict2({
     session_ttl: duration2.optional(),
     approval_timeout: duration2.optional()
   }).optional(),
-  roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
+  roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show2(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
 }).superRefine((policy, ctx) => {
   for (const [name, r] of Object.entries(policy.roles)) {
-    for (const [i, rule] of (r.http?.rules ?? []).entries()) {
-      if (rule.upstream !== void 0 && !(rule.upstream in (r.http?.upstreams ?? {}))) {
+    for (const [i, rule2] of (r.http?.rules ?? []).entries()) {
+      if (rule2.upstream !== void 0 && !(rule2.upstream in (r.http?.upstreams ?? {}))) {
         ctx.addIssue({
           code: "custom",
           path: ["roles", name, "http", "rules", i, "upstream"],
-          message: `unknown upstream ${show(rule.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(", ") || "none"})`
+          message: `unknown upstream ${show2(rule2.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(", ") || "none"})`
         });
       }
     }

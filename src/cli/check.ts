@@ -7,9 +7,12 @@ import { loadPolicy } from '../policy/load.js';
 import { getRole, selectRole } from '../policy/roles.js';
 import { createEngine } from '../policy/sql-analyzer.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
+import { checkMcp, McpInputError } from './check-mcp.js';
 import { exactlyOne, parseFlags, required, stdio, UsageError, type CliIO } from './args.js';
 
-export const USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)';
+export const USAGE =
+  'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)\n' +
+  '       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]';
 
 
 /** Bad input: reported as one line, exit 2. */
@@ -74,7 +77,10 @@ export function exitCode(d: Decision): number {
 /** The command, testable in-process: returns the exit code, writes only through `io`. */
 export async function runCheck(argv: readonly string[], io: CliIO = stdio): Promise<number> {
   try {
-    const flags = parseFlags(argv, { string: ['policy', 'role', 'claims', 'sql', 'file'], boolean: ['json', 'help'] });
+    const flags = parseFlags(argv, {
+      string: ['policy', 'role', 'claims', 'sql', 'file', 'tool', 'arguments', 'server', 'listing'],
+      boolean: ['json', 'help', 'mcp'],
+    });
     if (flags.help) {
       io.out(USAGE);
       return 0;
@@ -83,6 +89,13 @@ export async function runCheck(argv: readonly string[], io: CliIO = stdio): Prom
     const role = exactlyOne(flags, ['role', 'claims']) === 'role'
       ? getRole(policy, flags.role!).name
       : roleFromClaims(policy, flags.claims!);
+    if (flags.mcp) {
+      if (flags.sql !== undefined || flags.file !== undefined) throw new UsageError('--mcp decides MCP requests: --sql and --file do not apply');
+      return await checkMcp(policy, role, flags, io);
+    }
+    for (const f of ['tool', 'arguments', 'server', 'listing'] as const) {
+      if (flags[f] !== undefined) throw new UsageError(`--${f} needs --mcp`);
+    }
     const sql = exactlyOne(flags, ['sql', 'file']) === 'sql' ? flags.sql! : readText(flags.file!, 'the SQL file', io.stdin);
 
     const engine = await createEngine(policy, role);
@@ -96,7 +109,7 @@ export async function runCheck(argv: readonly string[], io: CliIO = stdio): Prom
       io.err(`tollgate check: ${err.message} (${USAGE})`);
       return 2;
     }
-    if (err instanceof PolicyError || err instanceof InputError) {
+    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError) {
       io.err(`tollgate check: ${err.message}`);
       return 2;
     }

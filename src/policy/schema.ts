@@ -7,6 +7,7 @@ import * as z from 'zod';
 import { GROUPS, KINDS, type Group, type Kind } from '../sql/types.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { globProblem } from './glob.js';
+import { mcpSectionSchema } from './mcp-schema.js';
 
 const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
@@ -123,6 +124,7 @@ const role = strict({
     masks: z.array(mask).optional(),
   }).optional(),
   http: http.optional(),
+  mcp: mcpSectionSchema.optional(),
 });
 
 export const policySchema = strict({
