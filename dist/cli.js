@@ -22319,11 +22319,14 @@ var init_cache = __esm({
         this.capacity = capacity;
         if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("capacity must be a positive integer");
         this.half = Math.max(1, Math.floor(capacity / 2));
+        this.keepOld = capacity >= 2;
       }
       capacity;
       young = /* @__PURE__ */ new Map();
       old = /* @__PURE__ */ new Map();
       half;
+      /** Whether a full young generation is kept as the old one (false for capacity 1: it would make two). */
+      keepOld;
       /** Entries held (at most `capacity`). */
       get size() {
         return this.young.size + this.old.size;
@@ -22352,7 +22355,7 @@ var init_cache = __esm({
       }
       insert(key, value) {
         if (!this.young.has(key) && this.young.size >= this.half) {
-          this.old = this.young;
+          this.old = this.keepOld ? this.young : /* @__PURE__ */ new Map();
           this.young = /* @__PURE__ */ new Map();
         }
         this.young.set(key, value);

@@ -28811,6 +28811,31 @@ function newSession(ttlMs, now = /* @__PURE__ */ new Date()) {
   };
 }
 
+// src/policy/errors.ts
+var PolicyError = class extends Error {
+  name = "PolicyError";
+  code;
+  /** Every problem found, in document order; `message` is the first one. */
+  problems;
+  constructor(code, message2, problems = []) {
+    super(message2);
+    this.code = code;
+    this.problems = problems;
+  }
+};
+function formatProblem(p) {
+  return `${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ""}${p.message}`;
+}
+function formatPath(path) {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
 // src/action/errors.ts
 var ConfigurationError = class extends Error {
   name = "ConfigurationError";
@@ -28821,7 +28846,7 @@ var SafeFailure = class extends Error {
 function safeMessage(err, redact = []) {
   let text;
   if (err instanceof ConfigurationError || err instanceof SafeFailure) text = err.message;
-  else if (isCodedError(err)) text = err.message;
+  else if (err instanceof IdentityError || err instanceof PolicyError) text = err.message;
   else if (err instanceof Error) text = `internal error (${err.name}); rerun with ACTIONS_STEP_DEBUG for details`;
   else text = "internal error";
   for (const s of redact) if (s) text = text.split(s).join("***");
@@ -28831,11 +28856,6 @@ function debugDetail(err, redact = []) {
   let text = err instanceof Error ? err.stack ?? `${err.name}: ${err.message}` : String(err);
   for (const s of redact) if (s) text = text.split(s).join("***");
   return text;
-}
-function isCodedError(err) {
-  if (!(err instanceof Error) || "syscall" in err) return false;
-  const code = err.code;
-  return typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code);
 }
 
 // src/action/event.ts
@@ -29002,12 +29022,38 @@ var STATE = {
   logPath: "tollgate_log_path",
   sessionId: "tollgate_session_id",
   role: "tollgate_role",
-  listen: "tollgate_listen"
+  listen: "tollgate_listen",
+  sessionSecret: "tollgate_session_secret"
 };
 
 // src/action/daemon.ts
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync as readFileSync3 } from "node:fs";
+
+// src/audit/redact.ts
+var JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+var SECRET_MARK = "[secret]";
+var TOKEN_MARK = "[token]";
+function secretForms(secret) {
+  const forms = /* @__PURE__ */ new Set([
+    secret,
+    JSON.stringify(secret).slice(1, -1),
+    encodeURIComponent(secret),
+    Buffer.from(secret, "utf8").toString("base64").replace(/=+$/, ""),
+    Buffer.from(secret, "utf8").toString("base64url")
+  ]);
+  return [...forms].filter((f) => f.length > 0);
+}
+function compileScrubber(secrets) {
+  const forms = [...new Set(secrets.filter(Boolean).flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const form of forms) if (out.includes(form)) out = out.split(form).join(SECRET_MARK);
+    return out.includes("eyJ") ? out.replace(JWT_SHAPE, TOKEN_MARK) : out;
+  };
+}
+
+// src/action/daemon.ts
 var READY = /^tollgate: listening on (.+):(\d+)\s*$/m;
 async function startDaemon(opts) {
   const out = openSync(opts.logPath, "a", 384);
@@ -29058,8 +29104,7 @@ ${tail(log, opts.redact)}`);
   }
 }
 function tail(text, redact, lines = 20) {
-  let t = text.trimEnd().split("\n").slice(-lines).join("\n");
-  for (const s of redact) if (s) t = t.split(s).join("***");
+  const t = compileScrubber(redact)(text.trimEnd().split("\n").slice(-lines).join("\n"));
   return t || "(no output)";
 }
 function readLog(path) {
@@ -29078,6 +29123,26 @@ function daemonEnv(env) {
   return out;
 }
 var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// src/action/secrets.ts
+function upstreamSecrets(upstream2) {
+  if (!upstream2) return [];
+  const out = [upstream2];
+  let password = "";
+  try {
+    password = new URL(upstream2).password;
+  } catch {
+    return out;
+  }
+  if (password) {
+    out.push(password);
+    try {
+      out.push(decodeURIComponent(password));
+    } catch {
+    }
+  }
+  return [...new Set(out)];
+}
 
 // src/policy/load.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -29131,31 +29196,6 @@ function parseDuration2(text) {
   const [h, min, s] = [m[1], m[2], m[3]].map((part) => part === void 0 ? 0 : Number(part));
   const ms = ((h * 60 + min) * 60 + s) * 1e3;
   return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
-}
-
-// src/policy/errors.ts
-var PolicyError = class extends Error {
-  name = "PolicyError";
-  code;
-  /** Every problem found, in document order; `message` is the first one. */
-  problems;
-  constructor(code, message2, problems = []) {
-    super(message2);
-    this.code = code;
-    this.problems = problems;
-  }
-};
-function formatProblem(p) {
-  return `${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ""}${p.message}`;
-}
-function formatPath(path) {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
 }
 
 // src/policy/glob.ts
@@ -35888,6 +35928,7 @@ async function run() {
     saveState(STATE.logPath, logPath);
     saveState(STATE.sessionId, session.id);
     saveState(STATE.role, role2);
+    saveState(STATE.sessionSecret, session.secret);
     saveState(STATE.listen, `${started.host}:${started.port}`);
     const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });
     setOutputs({ sessionId: session.id, role: role2, expiresAt: session.expiresAt, databaseUrl });
@@ -35899,14 +35940,9 @@ async function run() {
   }
 }
 function maskUpstream(upstream2, redact) {
-  setSecret(upstream2);
-  redact.push(upstream2);
-  const password = new URL(upstream2).password;
-  if (password) {
-    for (const p of /* @__PURE__ */ new Set([password, decodeURIComponent(password)])) {
-      setSecret(p);
-      redact.push(p);
-    }
+  for (const s of upstreamSecrets(upstream2)) {
+    setSecret(s);
+    redact.push(s);
   }
 }
 function privateDir() {

@@ -86,9 +86,6 @@ function issueCommand(command, properties, message) {
   const cmd = new Command(command, properties, message);
   process.stdout.write(cmd.toString() + os.EOL);
 }
-function issue(name, message = "") {
-  issueCommand(name, {}, message);
-}
 function escapeData(s) {
   return toCommandValue(s).replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
 }
@@ -20382,6 +20379,16 @@ import * as os3 from "os";
 function setSecret(secret) {
   issueCommand("add-mask", {}, secret);
 }
+function getInput(name, options) {
+  const val = process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] || "";
+  if (options && options.required && !val) {
+    throw new Error(`Input required and not supplied: ${name}`);
+  }
+  if (options && options.trimWhitespace === false) {
+    return val;
+  }
+  return val.trim();
+}
 function setFailed(message) {
   process.exitCode = ExitCode.Failure;
   error(message);
@@ -20400,12 +20407,6 @@ function notice(message, properties = {}) {
 }
 function info(message) {
   process.stdout.write(message + os3.EOL);
-}
-function startGroup(name) {
-  issue("group", name);
-}
-function endGroup() {
-  issue("endgroup");
 }
 function getState(name) {
   return process.env[`STATE_${name}`] || "";
@@ -107782,11 +107783,14 @@ var LruMap = class {
     this.capacity = capacity;
     if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("capacity must be a positive integer");
     this.half = Math.max(1, Math.floor(capacity / 2));
+    this.keepOld = capacity >= 2;
   }
   capacity;
   young = /* @__PURE__ */ new Map();
   old = /* @__PURE__ */ new Map();
   half;
+  /** Whether a full young generation is kept as the old one (false for capacity 1: it would make two). */
+  keepOld;
   /** Entries held (at most `capacity`). */
   get size() {
     return this.young.size + this.old.size;
@@ -107815,7 +107819,7 @@ var LruMap = class {
   }
   insert(key, value) {
     if (!this.young.has(key) && this.young.size >= this.half) {
-      this.old = this.young;
+      this.old = this.keepOld ? this.young : /* @__PURE__ */ new Map();
       this.young = /* @__PURE__ */ new Map();
     }
     this.young.set(key, value);
@@ -108079,6 +108083,29 @@ function renderSummary(lines, opts) {
 `);
 }
 
+// src/identity/errors.ts
+var IdentityError = class extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.code = code;
+    this.name = "IdentityError";
+  }
+  code;
+};
+
+// src/policy/errors.ts
+var PolicyError = class extends Error {
+  name = "PolicyError";
+  code;
+  /** Every problem found, in document order; `message` is the first one. */
+  problems;
+  constructor(code, message, problems = []) {
+    super(message);
+    this.code = code;
+    this.problems = problems;
+  }
+};
+
 // src/action/errors.ts
 var ConfigurationError = class extends Error {
   name = "ConfigurationError";
@@ -108089,7 +108116,7 @@ var SafeFailure = class extends Error {
 function safeMessage(err, redact = []) {
   let text;
   if (err instanceof ConfigurationError || err instanceof SafeFailure) text = err.message;
-  else if (isCodedError(err)) text = err.message;
+  else if (err instanceof IdentityError || err instanceof PolicyError) text = err.message;
   else if (err instanceof Error) text = `internal error (${err.name}); rerun with ACTIONS_STEP_DEBUG for details`;
   else text = "internal error";
   for (const s of redact) if (s) text = text.split(s).join("***");
@@ -108099,11 +108126,6 @@ function debugDetail(err, redact = []) {
   let text = err instanceof Error ? err.stack ?? `${err.name}: ${err.message}` : String(err);
   for (const s of redact) if (s) text = text.split(s).join("***");
   return text;
-}
-function isCodedError(err) {
-  if (!(err instanceof Error) || "syscall" in err) return false;
-  const code = err.code;
-  return typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code);
 }
 
 // src/action/daemon.ts
@@ -108145,8 +108167,7 @@ async function stopDaemon(pid, graceMs) {
   return "killed";
 }
 function tail(text, redact, lines = 20) {
-  let t = text.trimEnd().split("\n").slice(-lines).join("\n");
-  for (const s of redact) if (s) t = t.split(s).join("***");
+  const t = compileScrubber(redact)(text.trimEnd().split("\n").slice(-lines).join("\n"));
   return t || "(no output)";
 }
 function readLog(path4) {
@@ -108198,8 +108219,46 @@ var STATE = {
   logPath: "tollgate_log_path",
   sessionId: "tollgate_session_id",
   role: "tollgate_role",
-  listen: "tollgate_listen"
+  listen: "tollgate_listen",
+  sessionSecret: "tollgate_session_secret"
 };
+
+// src/action/log-text.ts
+import { randomBytes } from "node:crypto";
+var UNTRUSTED_PREFIX = "| ";
+function neutralise(line) {
+  const text = line.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return `${UNTRUSTED_PREFIX}${text}`;
+}
+function untrustedBlock(title, text, secrets) {
+  const scrub = compileScrubber(secrets);
+  const token = randomBytes(16).toString("hex");
+  const lines = scrub(text).split("\n").map(neutralise);
+  return [`::group::${title}`, `::stop-commands::${token}`, ...lines, `::${token}::`, "::endgroup::"];
+}
+
+// src/action/secrets.ts
+function upstreamSecrets(upstream) {
+  if (!upstream) return [];
+  const out = [upstream];
+  let password = "";
+  try {
+    password = new URL(upstream).password;
+  } catch {
+    return out;
+  }
+  if (password) {
+    out.push(password);
+    try {
+      out.push(decodeURIComponent(password));
+    } catch {
+    }
+  }
+  return [...new Set(out)];
+}
+function knownSecrets(s) {
+  return [...upstreamSecrets(s.upstream), s.githubToken, s.sessionSecret].filter((x) => x.length > 0);
+}
 
 // src/action/teardown.ts
 var STOP_GRACE_MS = 1e4;
@@ -108214,20 +108273,18 @@ async function runPost() {
     const auditPath = getState(STATE.auditPath);
     const logPath = getState(STATE.logPath);
     const sessionId = getState(STATE.sessionId);
+    const secrets = knownSecrets({ upstream: getInput("upstream"), githubToken: getInput("github-token"), sessionSecret: getState(STATE.sessionSecret) });
     if (!isAlive(pid)) {
       failures.push(`The tollgate proxy (pid ${pid}) stopped during the job: steps after that could not reach the database, and statements it had not recorded are unaccounted for. Its last output:
-${tail(readLog(logPath), [])}`);
+${tail(readLog(logPath), secrets)}`);
     } else {
       const how = await stopDaemon(pid, STOP_GRACE_MS);
       if (how === "killed") warning(`tollgate: the proxy did not stop within ${STOP_GRACE_MS / 1e3}s of SIGTERM and was killed.`);
       else info("tollgate: proxy stopped.");
     }
     const daemonLog = readLog(logPath).trimEnd();
-    if (daemonLog) {
-      startGroup("tollgate proxy log");
-      info(daemonLog);
-      endGroup();
-    }
+    if (daemonLog) for (const line of untrustedBlock("tollgate proxy log", daemonLog, secrets)) process.stdout.write(`${line}
+`);
     if (!existsSync4(auditPath)) {
       failures.push(`The audit log ${auditPath} is missing: the session's statements cannot be accounted for.`);
     } else {

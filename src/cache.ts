@@ -6,15 +6,19 @@
 // old one moves the entry to the young one; when the young one is full it becomes the old one and
 // the old one is dropped. A hit in the young generation touches nothing, so the hot path (the same
 // shapes, over and over) costs one Map lookup instead of a delete and a re-insert per hit.
+// Both generations together never hold more than `capacity`: a capacity of 1 has no old generation.
 
 export class LruMap<K, V> {
   private young = new Map<K, V>();
   private old = new Map<K, V>();
   private readonly half: number;
+  /** Whether a full young generation is kept as the old one (false for capacity 1: it would make two). */
+  private readonly keepOld: boolean;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError('capacity must be a positive integer');
     this.half = Math.max(1, Math.floor(capacity / 2));
+    this.keepOld = capacity >= 2;
   }
 
   /** Entries held (at most `capacity`). */
@@ -50,7 +54,7 @@ export class LruMap<K, V> {
 
   private insert(key: K, value: V): void {
     if (!this.young.has(key) && this.young.size >= this.half) {
-      this.old = this.young;
+      this.old = this.keepOld ? this.young : new Map();
       this.young = new Map();
     }
     this.young.set(key, value);

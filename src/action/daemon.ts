@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { ProxyConfig } from '../pg/config.js';
+import { compileScrubber } from '../audit/redact.js';
 import { SafeFailure } from './errors.js';
 
 export interface StartedDaemon {
@@ -105,8 +106,7 @@ export async function stopDaemon(pid: number, graceMs: number): Promise<'stopped
 
 /** The last lines of the daemon's output, with every known secret removed. */
 export function tail(text: string, redact: readonly string[], lines = 20): string {
-  let t = text.trimEnd().split('\n').slice(-lines).join('\n');
-  for (const s of redact) if (s) t = t.split(s).join('***');
+  const t = compileScrubber(redact)(text.trimEnd().split('\n').slice(-lines).join('\n'));
   return t || '(no output)';
 }
 

@@ -15,6 +15,7 @@ import { approvalFromEvent } from './event.js';
 import { readInputs, upstreamDatabase } from './inputs.js';
 import { exportGateway, setOutputs, STATE } from './outputs.js';
 import { startDaemon } from './daemon.js';
+import { upstreamSecrets } from './secrets.js';
 import { policyDefaults, roleFor } from './policy-glue.js';
 
 const DAEMON_START_TIMEOUT_MS = 30_000;
@@ -76,6 +77,8 @@ export async function run(): Promise<void> {
     core.saveState(STATE.logPath, logPath);
     core.saveState(STATE.sessionId, session.id);
     core.saveState(STATE.role, role);
+    // Already in every later step's PGPASSWORD; post needs it to keep it out of what it prints.
+    core.saveState(STATE.sessionSecret, session.secret);
     core.saveState(STATE.listen, `${started.host}:${started.port}`);
 
     const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });
@@ -90,14 +93,9 @@ export async function run(): Promise<void> {
 
 /** The upstream URL and its password are secrets even if the workflow forgot to pass a secret. */
 function maskUpstream(upstream: string, redact: string[]): void {
-  core.setSecret(upstream);
-  redact.push(upstream);
-  const password = new URL(upstream).password;
-  if (password) {
-    for (const p of new Set([password, decodeURIComponent(password)])) {
-      core.setSecret(p);
-      redact.push(p);
-    }
+  for (const s of upstreamSecrets(upstream)) {
+    core.setSecret(s);
+    redact.push(s);
   }
 }
 

@@ -9,6 +9,8 @@ import { isAlive, readLog, stopDaemon, tail } from './daemon.js';
 import { uploadAuditLog } from './artifact.js';
 import { readAuditLines } from './audit-lines.js';
 import { STATE } from './outputs.js';
+import { untrustedBlock } from './log-text.js';
+import { knownSecrets } from './secrets.js';
 
 const STOP_GRACE_MS = 10_000;
 
@@ -23,10 +25,11 @@ export async function runPost(): Promise<void> {
     const auditPath = core.getState(STATE.auditPath);
     const logPath = core.getState(STATE.logPath);
     const sessionId = core.getState(STATE.sessionId);
+    const secrets = knownSecrets({ upstream: core.getInput('upstream'), githubToken: core.getInput('github-token'), sessionSecret: core.getState(STATE.sessionSecret) });
 
     // Checked before we stop it: a proxy that is gone now died during the job.
     if (!isAlive(pid)) {
-      failures.push(`The tollgate proxy (pid ${pid}) stopped during the job: steps after that could not reach the database, and statements it had not recorded are unaccounted for. Its last output:\n${tail(readLog(logPath), [])}`);
+      failures.push(`The tollgate proxy (pid ${pid}) stopped during the job: steps after that could not reach the database, and statements it had not recorded are unaccounted for. Its last output:\n${tail(readLog(logPath), secrets)}`);
     } else {
       const how = await stopDaemon(pid, STOP_GRACE_MS);
       if (how === 'killed') core.warning(`tollgate: the proxy did not stop within ${STOP_GRACE_MS / 1000}s of SIGTERM and was killed.`);
@@ -35,12 +38,9 @@ export async function runPost(): Promise<void> {
 
     // The detached proxy cannot write to the job log (main's pipe is gone): its own lines —
     // approval requests with their check run URLs, refused answers — are shown here.
+    // Its lines quote outsiders (a client's startup, a commenter's login): printed as data only.
     const daemonLog = readLog(logPath).trimEnd();
-    if (daemonLog) {
-      core.startGroup('tollgate proxy log');
-      core.info(daemonLog);
-      core.endGroup();
-    }
+    if (daemonLog) for (const line of untrustedBlock('tollgate proxy log', daemonLog, secrets)) process.stdout.write(`${line}\n`);
 
     if (!existsSync(auditPath)) {
       failures.push(`The audit log ${auditPath} is missing: the session's statements cannot be accounted for.`);

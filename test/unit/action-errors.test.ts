@@ -28,3 +28,25 @@ describe('safeMessage', () => {
     expect(safeMessage(new SafeFailure('proxy said: password hunter2 rejected'), ['hunter2'])).toBe('proxy said: password *** rejected');
   });
 });
+
+describe('safeMessage and coded errors that are not ours', () => {
+  it("never prints a Node ERR_* message, which echoes its argument", () => {
+    let err: unknown;
+    try {
+      Buffer.from('x', 'postgres://app:hunter2@db/x' as BufferEncoding);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('ERR_UNKNOWN_ENCODING');
+    expect((err as Error).message).toContain('hunter2');
+    expect(safeMessage(err)).toBe('internal error (TypeError); rerun with ACTIONS_STEP_DEBUG for details');
+  });
+
+  it('nor any other error whose code merely looks like ours', () => {
+    const fake = Object.assign(new Error('token ghs_secret123'), { code: 'ERR_OIDC_EXPIRED' });
+    expect(safeMessage(fake)).toBe('internal error (Error); rerun with ACTIONS_STEP_DEBUG for details');
+    const argType = (() => { try { Buffer.from(Symbol('x') as never); } catch (e) { return e; } })();
+    expect((argType as { code?: string }).code).toMatch(/^ERR_/);
+    expect(safeMessage(argType)).toMatch(/^internal error \(TypeError\)/);
+  });
+});

@@ -114,6 +114,46 @@ describe('post', () => {
     expect(alive(pid)).toBe(false);
   });
 
+  it("prints the proxy's log as data: no line can start a workflow command, secrets replaced", () => {
+    const pid = fakeDaemon();
+    const logPath = join(dir, 'hostile-proxy.log');
+    const hostile = [
+      'tollgate: listening on 127.0.0.1:6432',
+      '::error::pwned',
+      '::add-mask::Ada',
+      '::endgroup::',
+      '  ::warning file=x::indented',
+      '##[group]fake group',
+      '::stop-commands::guess',
+      'a\rb::error::carriage return',
+      'upstream postgres://app:s3cret-pw@db/x password s3cret-pw session sess-secret-1 token ghs_tok1',
+    ].join('\n');
+    writeFileSync(logPath, `${hostile}\n`);
+    const r = post({ ...state(pid, auditLog('printed.jsonl', ENTRIES)), tollgate_log_path: logPath, tollgate_session_secret: 'sess-secret-1' },
+      { INPUT_UPSTREAM: 'postgres://app:s3cret-pw@db/x', 'INPUT_GITHUB-TOKEN': 'ghs_tok1' });
+    expect(r.code, r.stdout).toBe(0);
+    const lines = r.stdout.split('\n');
+    const start = lines.indexOf('::group::tollgate proxy log');
+    expect(start).toBeGreaterThanOrEqual(0);
+    const stop = /^::stop-commands::([0-9a-f]{32})$/.exec(lines[start + 1]!);
+    expect(stop).not.toBeNull();
+    const end = lines.indexOf(`::${stop![1]}::`);
+    const block = lines.slice(start + 2, end);
+    expect(block).toEqual([
+      '| tollgate: listening on 127.0.0.1:6432',
+      '| ::error::pwned',
+      '| ::add-mask::Ada',
+      '| ::endgroup::',
+      '|   ::warning file=x::indented',
+      '| ##[group]fake group',
+      '| ::stop-commands::guess',
+      '| a\\u000db::error::carriage return',
+      '| upstream [secret] password [secret] session [secret] token [secret]',
+    ]);
+    expect(lines[end + 1]).toBe('::endgroup::');
+    expect(r.stdout).not.toMatch(/s3cret-pw|sess-secret-1|ghs_tok1/);
+  });
+
   it('fails the job when the audit log is missing', () => {
     const pid = fakeDaemon();
     const r = post(state(pid, join(dir, 'absent.jsonl')));

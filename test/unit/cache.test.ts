@@ -25,3 +25,29 @@ describe('memoize', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('LruMap capacity', () => {
+  it('LruMap(1) holds one entry, never two', () => {
+    const m = new LruMap<string, number>(1);
+    m.set('a', 1);
+    m.set('b', 2);
+    expect(m.size).toBe(1);
+    expect(m.get('a')).toBeUndefined();
+    expect(m.get('b')).toBe(2);
+    m.set('c', 3);
+    expect(m.size).toBe(1);
+    expect(m.get('c')).toBe(3);
+  });
+
+  it('never holds more than its capacity, whatever the order of sets and gets', () => {
+    for (const cap of [1, 2, 3, 4, 5, 7, 64]) {
+      const m = new LruMap<number, number>(cap);
+      for (let i = 0; i < cap * 10; i++) {
+        m.set(i, i);
+        m.get(i - 1);
+        m.get(Math.floor(i / 2));
+        expect(m.size).toBeLessThanOrEqual(cap);
+      }
+    }
+  });
+});
