@@ -29022,8 +29022,7 @@ var STATE = {
   logPath: "tollgate_log_path",
   sessionId: "tollgate_session_id",
   role: "tollgate_role",
-  listen: "tollgate_listen",
-  sessionSecret: "tollgate_session_secret"
+  listen: "tollgate_listen"
 };
 
 // src/action/daemon.ts
@@ -35928,7 +35927,6 @@ async function run() {
     saveState(STATE.logPath, logPath);
     saveState(STATE.sessionId, session.id);
     saveState(STATE.role, role2);
-    saveState(STATE.sessionSecret, session.secret);
     saveState(STATE.listen, `${started.host}:${started.port}`);
     const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });
     setOutputs({ sessionId: session.id, role: role2, expiresAt: session.expiresAt, databaseUrl });

@@ -108219,8 +108219,7 @@ var STATE = {
   logPath: "tollgate_log_path",
   sessionId: "tollgate_session_id",
   role: "tollgate_role",
-  listen: "tollgate_listen",
-  sessionSecret: "tollgate_session_secret"
+  listen: "tollgate_listen"
 };
 
 // src/action/log-text.ts
@@ -108273,7 +108272,7 @@ async function runPost() {
     const auditPath = getState(STATE.auditPath);
     const logPath = getState(STATE.logPath);
     const sessionId = getState(STATE.sessionId);
-    const secrets = knownSecrets({ upstream: getInput("upstream"), githubToken: getInput("github-token"), sessionSecret: getState(STATE.sessionSecret) });
+    const secrets = knownSecrets({ upstream: getInput("upstream"), githubToken: getInput("github-token"), sessionSecret: process.env.PGPASSWORD ?? "" });
     if (!isAlive(pid)) {
       failures.push(`The tollgate proxy (pid ${pid}) stopped during the job: steps after that could not reach the database, and statements it had not recorded are unaccounted for. Its last output:
 ${tail(readLog(logPath), secrets)}`);

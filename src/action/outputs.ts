@@ -58,5 +58,4 @@ export const STATE = {
   sessionId: 'tollgate_session_id',
   role: 'tollgate_role',
   listen: 'tollgate_listen',
-  sessionSecret: 'tollgate_session_secret',
 } as const;

@@ -77,8 +77,6 @@ export async function run(): Promise<void> {
     core.saveState(STATE.logPath, logPath);
     core.saveState(STATE.sessionId, session.id);
     core.saveState(STATE.role, role);
-    // Already in every later step's PGPASSWORD; post needs it to keep it out of what it prints.
-    core.saveState(STATE.sessionSecret, session.secret);
     core.saveState(STATE.listen, `${started.host}:${started.port}`);
 
     const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });

@@ -25,7 +25,8 @@ export async function runPost(): Promise<void> {
     const auditPath = core.getState(STATE.auditPath);
     const logPath = core.getState(STATE.logPath);
     const sessionId = core.getState(STATE.sessionId);
-    const secrets = knownSecrets({ upstream: core.getInput('upstream'), githubToken: core.getInput('github-token'), sessionSecret: core.getState(STATE.sessionSecret) });
+    const secrets = knownSecrets({ upstream: core.getInput('upstream'), githubToken: core.getInput('github-token'), sessionSecret: process.env.PGPASSWORD ?? '' });
+    // (the session secret reaches post as the PGPASSWORD main exported; it is never kept in state)
 
     // Checked before we stop it: a proxy that is gone now died during the job.
     if (!isAlive(pid)) {

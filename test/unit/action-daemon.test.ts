@@ -85,7 +85,7 @@ describe('startDaemon', () => {
   it('fails with the daemon\'s own error (secrets removed) when it exits before listening', async () => {
     const err = await startDaemon({ cliPath: FAILS, config: config('fails'), logPath: join(dir, 'fails.log'), timeoutMs: 10_000, redact: ['pw-SECRET'] }).catch((e) => e);
     expect(err).toBeInstanceOf(SafeFailure);
-    expect(err.message).toBe('The tollgate proxy exited with code 2 before it listened. Its output:\ntollgate: policy roles.x: bad glob; upstream postgres://u:***@h/db');
+    expect(err.message).toBe('The tollgate proxy exited with code 2 before it listened. Its output:\ntollgate: policy roles.x: bad glob; upstream postgres://u:[secret]@h/db');
   });
 
   it('fails, and kills it, when it does not listen in time', async () => {

@@ -129,8 +129,8 @@ describe('post', () => {
       'upstream postgres://app:s3cret-pw@db/x password s3cret-pw session sess-secret-1 token ghs_tok1',
     ].join('\n');
     writeFileSync(logPath, `${hostile}\n`);
-    const r = post({ ...state(pid, auditLog('printed.jsonl', ENTRIES)), tollgate_log_path: logPath, tollgate_session_secret: 'sess-secret-1' },
-      { INPUT_UPSTREAM: 'postgres://app:s3cret-pw@db/x', 'INPUT_GITHUB-TOKEN': 'ghs_tok1' });
+    const r = post({ ...state(pid, auditLog('printed.jsonl', ENTRIES)), tollgate_log_path: logPath },
+      { PGPASSWORD: 'sess-secret-1', INPUT_UPSTREAM: 'postgres://app:s3cret-pw@db/x', 'INPUT_GITHUB-TOKEN': 'ghs_tok1' });
     expect(r.code, r.stdout).toBe(0);
     const lines = r.stdout.split('\n');
     const start = lines.indexOf('::group::tollgate proxy log');
