@@ -4666,7 +4666,7 @@ var require_resolve_block_scalar = __commonJS({
       const end = start + header.length + scalar.source.length;
       return { value, type, comment: header.comment, range: [start, end, end] };
     }
-    function parseBlockScalarHeader({ offset, props }, strict3, onError) {
+    function parseBlockScalarHeader({ offset, props }, strict4, onError) {
       if (props[0].type !== "block-scalar-header") {
         onError(props[0], "IMPOSSIBLE", "Block scalar header not found");
         return null;
@@ -4703,7 +4703,7 @@ var require_resolve_block_scalar = __commonJS({
             length += token.source.length;
             break;
           case "comment":
-            if (strict3 && !hasSpace) {
+            if (strict4 && !hasSpace) {
               const message = "Comments must be separated from other tokens by white space characters";
               onError(token, "MISSING_CHAR", message);
             }
@@ -4746,7 +4746,7 @@ var require_resolve_flow_scalar = __commonJS({
     "use strict";
     var Scalar = require_Scalar();
     var resolveEnd = require_resolve_end();
-    function resolveFlowScalar(scalar, strict3, onError) {
+    function resolveFlowScalar(scalar, strict4, onError) {
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
@@ -4775,7 +4775,7 @@ var require_resolve_flow_scalar = __commonJS({
           };
       }
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, strict3, onError);
+      const re = resolveEnd.resolveEnd(end, valueEnd, strict4, onError);
       return {
         value,
         type: _type,
@@ -5437,7 +5437,7 @@ var require_cst_scalar = __commonJS({
     var resolveFlowScalar = require_resolve_flow_scalar();
     var errors = require_errors();
     var stringifyString = require_stringifyString();
-    function resolveAsScalar(token, strict3 = true, onError) {
+    function resolveAsScalar(token, strict4 = true, onError) {
       if (token) {
         const _onError = (pos, code3, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
@@ -5450,9 +5450,9 @@ var require_cst_scalar = __commonJS({
           case "scalar":
           case "single-quoted-scalar":
           case "double-quoted-scalar":
-            return resolveFlowScalar.resolveFlowScalar(token, strict3, _onError);
+            return resolveFlowScalar.resolveFlowScalar(token, strict4, _onError);
           case "block-scalar":
-            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict3 } }, token, _onError);
+            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict4 } }, token, _onError);
         }
       }
       return null;
@@ -7586,89 +7586,6 @@ var init_glob = __esm({
   }
 });
 
-// src/policy/compile.ts
-function compileRule(role2, index, rule2) {
-  const kinds = /* @__PURE__ */ new Set();
-  const namedKinds = /* @__PURE__ */ new Set();
-  for (const k of rule2.kinds) {
-    if (GROUP_NAMES.has(k)) {
-      for (const g of GROUPS[k]) kinds.add(g);
-    } else {
-      kinds.add(k);
-      namedKinds.add(k);
-    }
-  }
-  return {
-    index,
-    path: formatPath(["roles", role2, "postgres", "rules", index]),
-    action: rule2.action,
-    kinds,
-    namedKinds,
-    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
-  };
-}
-function compileColumnPattern(source) {
-  const parts = source.split(".");
-  while (parts.length < 3) parts.unshift("*");
-  const [schema, table, column] = parts.map((p) => compileGlob(p, "."));
-  return { source, schema, table, column };
-}
-function compilePolicy(doc, file) {
-  const roles = /* @__PURE__ */ new Map();
-  for (const [name, r] of Object.entries(doc.roles)) {
-    roles.set(name, {
-      name,
-      description: r.description ?? null,
-      match: Object.entries(r.match).map(([claim2, value]) => ({
-        claim: claim2,
-        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
-      })),
-      approvers: r.approvers ?? null,
-      rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
-      masks: (r.postgres?.masks ?? []).map((m, i) => ({
-        index: i,
-        path: formatPath(["roles", name, "postgres", "masks", i]),
-        strategy: m.strategy,
-        columns: m.columns.map(compileColumnPattern)
-      })),
-      http: {
-        upstreams: new Map(
-          Object.entries(r.http?.upstreams ?? {}).map(([u, up]) => [u, { url: up.url, tokenEnv: up.token_env ?? null }])
-        ),
-        rules: (r.http?.rules ?? []).map((rule2, i) => ({
-          index: i,
-          path: formatPath(["roles", name, "http", "rules", i]),
-          action: rule2.action,
-          methods: new Set(rule2.methods),
-          paths: rule2.paths.map((p) => compileGlob(p, "/")),
-          upstream: rule2.upstream ?? null
-        }))
-      }
-    });
-  }
-  return {
-    file,
-    version: 1,
-    sessionTtlMs: parseDuration(doc.defaults?.session_ttl ?? DEFAULT_SESSION_TTL),
-    approvalTimeoutMs: parseDuration(doc.defaults?.approval_timeout ?? DEFAULT_APPROVAL_TIMEOUT),
-    roles,
-    document: doc
-  };
-}
-var DEFAULT_SESSION_TTL, DEFAULT_APPROVAL_TIMEOUT, GROUP_NAMES;
-var init_compile = __esm({
-  "src/policy/compile.ts"() {
-    "use strict";
-    init_types();
-    init_duration();
-    init_errors();
-    init_glob();
-    DEFAULT_SESSION_TTL = "60m";
-    DEFAULT_APPROVAL_TIMEOUT = "30m";
-    GROUP_NAMES = new Set(Object.keys(GROUPS));
-  }
-});
-
 // node_modules/zod/v4/core/util.js
 var util_exports = {};
 __export(util_exports, {
@@ -8956,7 +8873,7 @@ function datetime(args) {
   const timeRegex = args.local ? `${qualified}|${timeSource({ precision: args.precision })}` : qualified;
   return new RegExp(`^${dateSource}T(?:${timeRegex})$`);
 }
-var cuid, cuid2, ulid, xid, ksuid, nanoid, duration, guid, uuid, email, _emoji, ipv4, ipv6, cidrv4, cidrv6, base64, base64url, httpProtocol, e164, dateSource, date, anyString, integer, number, lowercase, uppercase;
+var cuid, cuid2, ulid, xid, ksuid, nanoid, duration, guid, uuid, email, _emoji, ipv4, ipv6, cidrv4, cidrv6, base64, base64url, httpProtocol, e164, dateSource, date, anyString, integer, number, boolean, lowercase, uppercase;
 var init_regexes = __esm({
   "node_modules/zod/v4/core/regexes.js"() {
     cuid = /^[cC][0-9a-z]{6,}$/;
@@ -8987,6 +8904,7 @@ var init_regexes = __esm({
     anyString = /^[\s\S]{0,}$/;
     integer = /^-?\d+$/;
     number = /^-?\d+(?:\.\d+)?$/;
+    boolean = /^(?:true|false)$/i;
     lowercase = /^[^A-Z]*$/;
     uppercase = /^[^a-z]*$/;
   }
@@ -9815,7 +9733,7 @@ function handleRefineResult(result, payload, input, inst) {
     payload.issues.push(issue(_iss));
   }
 }
-var $ZodType, toStandardResult, $ZodString, $ZodStringFormat, $ZodGUID, $ZodUUID, $ZodEmail, URL_BAD_FORMAT, URL_UNPARSEABLE, asciiTabOrNewline, $ZodURL, $ZodEmoji, $ZodNanoID, $ZodCUID, $ZodCUID2, $ZodULID, $ZodXID, $ZodKSUID, $ZodISODateTime, $ZodISODate, $ZodISOTime, $ZodISODuration, $ZodIPv4, ipv6Alphabet, $ZodIPv6, $ZodCIDRv4, $ZodCIDRv6, base64Charset, $ZodBase64, base64urlCharset, $ZodBase64URL, $ZodE164, $ZodJWT, $ZodNumber, $ZodNumberFormat, $ZodUnknown, $ZodNever, arraySize, $ZodArray, NO_SYMBOL_KEYS, $ZodObject, $ZodObjectJIT, $ZodUnion, $ZodIntersection, $ZodRecord, $ZodEnum, $ZodLiteral, $ZodTransform, $ZodOptional, $ZodExactOptional, $ZodNullable, $ZodDefault, $ZodPrefault, $ZodNonOptional, $ZodCatch, $ZodPipe, $ZodReadonly, $ZodCustom;
+var $ZodType, toStandardResult, $ZodString, $ZodStringFormat, $ZodGUID, $ZodUUID, $ZodEmail, URL_BAD_FORMAT, URL_UNPARSEABLE, asciiTabOrNewline, $ZodURL, $ZodEmoji, $ZodNanoID, $ZodCUID, $ZodCUID2, $ZodULID, $ZodXID, $ZodKSUID, $ZodISODateTime, $ZodISODate, $ZodISOTime, $ZodISODuration, $ZodIPv4, ipv6Alphabet, $ZodIPv6, $ZodCIDRv4, $ZodCIDRv6, base64Charset, $ZodBase64, base64urlCharset, $ZodBase64URL, $ZodE164, $ZodJWT, $ZodNumber, $ZodNumberFormat, $ZodBoolean, $ZodUnknown, $ZodNever, arraySize, $ZodArray, NO_SYMBOL_KEYS, $ZodObject, $ZodObjectJIT, $ZodUnion, $ZodIntersection, $ZodRecord, $ZodEnum, $ZodLiteral, $ZodTransform, $ZodOptional, $ZodExactOptional, $ZodNullable, $ZodDefault, $ZodPrefault, $ZodNonOptional, $ZodCatch, $ZodPipe, $ZodReadonly, $ZodCustom;
 var init_schemas = __esm({
   "node_modules/zod/v4/core/schemas.js"() {
     init_checks();
@@ -10218,6 +10136,27 @@ var init_schemas = __esm({
     $ZodNumberFormat = /* @__PURE__ */ $constructor("$ZodNumberFormat", (inst, def) => {
       $ZodCheckNumberFormat.init(inst, def);
       $ZodNumber.init(inst, def);
+    });
+    $ZodBoolean = /* @__PURE__ */ $constructor("$ZodBoolean", (inst, def) => {
+      $ZodType.init(inst, def);
+      inst._zod.pattern = boolean;
+      inst._zod.parse = (payload, _ctx) => {
+        if (def.coerce)
+          try {
+            payload.value = Boolean(payload.value);
+          } catch (_) {
+          }
+        const input = payload.value;
+        if (typeof input === "boolean")
+          return payload;
+        payload.issues.push({
+          expected: "boolean",
+          code: "invalid_type",
+          input,
+          inst
+        });
+        return payload;
+      };
     });
     $ZodUnknown = /* @__PURE__ */ $constructor("$ZodUnknown", (inst, def) => {
       $ZodType.init(inst, def);
@@ -11402,7 +11341,7 @@ var init_registries = __esm({
 });
 
 // node_modules/zod/v4/core/compile.js
-var init_compile2 = __esm({
+var init_compile = __esm({
   "node_modules/zod/v4/core/compile.js"() {
   }
 });
@@ -11691,6 +11630,13 @@ function _int(Class2, params) {
     check: "number_format",
     abort: false,
     format: "safeint",
+    ...normalizeParams(params)
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function _boolean(Class2, params) {
+  return new Class2({
+    type: "boolean",
     ...normalizeParams(params)
   });
 }
@@ -12565,7 +12511,7 @@ function serializeDefaultValue(value, schema, ctx, json, params) {
   handleUnrepresentable(schema, ctx, json, params, "BigInt defaults cannot be represented in JSON Schema");
   return UNREPRESENTABLE_DEFAULT;
 }
-var narrowMin, narrowMax, narrowBoth, addDivisor, addPattern, intersectMime, setFormat, minContributor, maxContributor, formatContributor, contributors, formatMap, exactPatterns, exactPattern, stringProcessor, numberProcessor, neverProcessor, unknownProcessor, enumProcessor, literalProcessor, customProcessor, transformProcessor, arrayProcessor, objectProcessor, unionProcessor, intersectionProcessor, pendingRecords, recordProcessor, nullableProcessor, nonoptionalProcessor, UNREPRESENTABLE_DEFAULT, defaultProcessor, prefaultProcessor, catchProcessor, pipeProcessor, readonlyProcessor, optionalProcessor;
+var narrowMin, narrowMax, narrowBoth, addDivisor, addPattern, intersectMime, setFormat, minContributor, maxContributor, formatContributor, contributors, formatMap, exactPatterns, exactPattern, stringProcessor, numberProcessor, booleanProcessor, neverProcessor, unknownProcessor, enumProcessor, literalProcessor, customProcessor, transformProcessor, arrayProcessor, objectProcessor, unionProcessor, intersectionProcessor, pendingRecords, recordProcessor, nullableProcessor, nonoptionalProcessor, UNREPRESENTABLE_DEFAULT, defaultProcessor, prefaultProcessor, catchProcessor, pipeProcessor, readonlyProcessor, optionalProcessor;
 var init_json_schema_processors = __esm({
   "node_modules/zod/v4/core/json-schema-processors.js"() {
     init_regexes();
@@ -12718,6 +12664,9 @@ var init_json_schema_processors = __esm({
         if (rest.length)
           json.allOf = [...json.allOf ?? [], ...rest.map((m) => ({ multipleOf: m }))];
       }
+    };
+    booleanProcessor = (_schema, _ctx, json, _params) => {
+      json.type = "boolean";
     };
     neverProcessor = (_schema, _ctx, json, _params) => {
       json.not = {};
@@ -13007,7 +12956,7 @@ var init_core2 = __esm({
     init_locales();
     init_registries();
     init_doc();
-    init_compile2();
+    init_compile();
     init_api();
     init_to_json_schema();
     init_json_schema();
@@ -13116,6 +13065,9 @@ function number2(params) {
 }
 function int(params) {
   return _int(ZodNumberFormat, params);
+}
+function boolean2(params) {
+  return _boolean(ZodBoolean, params);
 }
 function unknown() {
   return _unknown(ZodUnknown);
@@ -13255,7 +13207,7 @@ function refine(fn, _params = {}) {
 function superRefine(fn, params) {
   return _superRefine(fn, params);
 }
-var ZodType, _ZodString, ZodString, ZodStringFormat, ZodISODateTime, ZodISODate, ZodISOTime, ZodISODuration, ZodEmail, ZodGUID, ZodUUID, ZodURL, ZodEmoji, ZodNanoID, ZodCUID, ZodCUID2, ZodULID, ZodXID, ZodKSUID, ZodIPv4, ZodIPv6, ZodCIDRv4, ZodCIDRv6, ZodBase64, ZodBase64URL, ZodE164, ZodJWT, ZodNumber, ZodNumberFormat, ZodUnknown, ZodNever, ZodArray, ZodObject, ZodUnion, ZodIntersection, ZodRecord, ZodEnum, ZodLiteral, ZodTransform, ZodOptional, ZodExactOptional, ZodNullable, ZodDefault, ZodPrefault, ZodNonOptional, ZodCatch, ZodPipe, ZodReadonly, ZodCustom;
+var ZodType, _ZodString, ZodString, ZodStringFormat, ZodISODateTime, ZodISODate, ZodISOTime, ZodISODuration, ZodEmail, ZodGUID, ZodUUID, ZodURL, ZodEmoji, ZodNanoID, ZodCUID, ZodCUID2, ZodULID, ZodXID, ZodKSUID, ZodIPv4, ZodIPv6, ZodCIDRv4, ZodCIDRv6, ZodBase64, ZodBase64URL, ZodE164, ZodJWT, ZodNumber, ZodNumberFormat, ZodBoolean, ZodUnknown, ZodNever, ZodArray, ZodObject, ZodUnion, ZodIntersection, ZodRecord, ZodEnum, ZodLiteral, ZodTransform, ZodOptional, ZodExactOptional, ZodNullable, ZodDefault, ZodPrefault, ZodNonOptional, ZodCatch, ZodPipe, ZodReadonly, ZodCustom;
 var init_schemas2 = __esm({
   "node_modules/zod/v4/classic/schemas.js"() {
     init_core2();
@@ -13752,6 +13704,11 @@ var init_schemas2 = __esm({
       $ZodNumberFormat.init(inst, def);
       ZodNumber.init(inst, def);
     });
+    ZodBoolean = /* @__PURE__ */ $constructor("ZodBoolean", (inst, def) => {
+      $ZodBoolean.init(inst, def);
+      ZodType.init(inst, def);
+      inst._zod.processJSONSchema = (ctx, json, params) => booleanProcessor(inst, ctx, json, params);
+    });
     ZodUnknown = /* @__PURE__ */ $constructor("ZodUnknown", (inst, def) => {
       $ZodUnknown.init(inst, def);
       ZodType.init(inst, def);
@@ -14048,8 +14005,265 @@ var init_zod = __esm({
   }
 });
 
-// src/policy/mcp-schema.ts
+// src/policy/http-schema.ts
 function strict(shape) {
+  const known = Object.keys(shape).join(", ");
+  return strictObject(shape, {
+    error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
+  });
+}
+function ruleVocabulary(rule2) {
+  const used = Object.keys(RULE_VOCABULARIES).filter(
+    (v) => RULE_VOCABULARIES[v].some((k) => rule2[k] !== void 0)
+  );
+  const keysOf = (v) => RULE_VOCABULARIES[v].filter((k) => rule2[k] !== void 0).join(", ");
+  if (used.length === 0) {
+    return { problem: "a rule needs paths (HTTP), pull/push/delete (registry) or verbs (kubernetes)" };
+  }
+  if (used.length > 1) {
+    return { problem: `a rule speaks one vocabulary: got ${used.map((v) => `${v} (${keysOf(v)})`).join(" and ")}` };
+  }
+  const vocabulary = used[0];
+  if (vocabulary === "http" && rule2.paths === void 0) return { problem: "an HTTP rule needs paths" };
+  if (vocabulary === "kubernetes" && rule2.verbs === void 0) return { problem: "a kubernetes rule needs verbs" };
+  return { vocabulary };
+}
+var show, GLOB_PATTERN, badGlob, glob, globOrList, HTTP_METHODS, UPSTREAM_TYPES, KUBERNETES_VERBS, RULE_VOCABULARIES, ENV_NAME, envName, auth, LISTEN, httpUpstreamSchema, pathGlob, repoPattern, HEADER_NAME, httpRuleSchema, httpSectionSchema;
+var init_http_schema = __esm({
+  "src/policy/http-schema.ts"() {
+    "use strict";
+    init_zod();
+    init_glob();
+    show = (value) => JSON.stringify(value) ?? String(value);
+    GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+    badGlob = (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}`;
+    glob = (what) => string2().regex(GLOB_PATTERN, { error: badGlob }).describe(what);
+    globOrList = (what) => union([glob(what), array(glob(what)).min(1)], { error: "expected a glob or a list of globs" });
+    HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    UPSTREAM_TYPES = ["http", "registry", "kubernetes"];
+    KUBERNETES_VERBS = [
+      "get",
+      "list",
+      "watch",
+      "create",
+      "update",
+      "patch",
+      "delete",
+      "deletecollection",
+      "exec",
+      "attach",
+      "port-forward",
+      "proxy"
+    ];
+    RULE_VOCABULARIES = {
+      http: ["methods", "paths", "query", "headers"],
+      registry: ["pull", "push", "delete"],
+      kubernetes: ["verbs", "resources", "namespaces", "names"]
+    };
+    ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+    envName = string2().regex(ENV_NAME, { error: (iss) => `expected an environment variable name, got ${show(iss.input)}` });
+    auth = strict({
+      bearer_env: envName.optional().describe("Environment variable holding the bearer token"),
+      basic: strict({ username_env: envName, password_env: envName }).optional().describe(
+        "Basic credentials; for a registry that answers with a Bearer challenge they are exchanged for tokens"
+      ),
+      client_cert: strict({ cert_env: envName, key_env: envName }).optional().describe("PEM client certificate and key (Kubernetes)")
+    }).refine((a) => [a.bearer_env, a.basic, a.client_cert].filter((x) => x !== void 0).length === 1, {
+      error: "expected exactly one of bearer_env, basic: { username_env, password_env }, client_cert: { cert_env, key_env }"
+    });
+    LISTEN = /^(?:127(?:\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/;
+    httpUpstreamSchema = strict({
+      url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` }).refine((u) => !/[?#]/.test(u), { error: (iss) => `expected a URL without query or fragment, got ${show(iss.input)}` }),
+      type: _enum(UPSTREAM_TYPES).optional().describe("What the upstream speaks: http (default), registry, kubernetes"),
+      listen: string2().regex(LISTEN, { error: (iss) => `expected a loopback host:port like 127.0.0.1:5000, got ${show(iss.input)}` }).optional().describe("Where the job connects on the runner; default 127.0.0.1:0 (any free port)"),
+      auth: auth.optional(),
+      ca_file: string2().min(1).optional().describe("PEM file of the CA that signs the upstream certificate"),
+      case_insensitive_paths: boolean2().optional().describe("The upstream reads paths without regard to case: match and forward them lower-cased"),
+      mask: array(string2().regex(/^[A-Za-z0-9_*-]+(?:\[\*\])?(?:\.[A-Za-z0-9_*-]+(?:\[\*\])?)*$/, {
+        error: (iss) => `bad JSON field ${show(iss.input)}: expected dotted names, * for any key and [*] for any item, e.g. data.* or spec.containers[*].env[*].value`
+      })).min(1).optional().describe("JSON response fields to mask, e.g. data.* or **.env[*].value"),
+      max_masked_body: number2().int().positive().optional().describe("Largest JSON body masked, in bytes (default 8 MiB); larger is refused")
+    });
+    pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show(iss.input)}` }).regex(GLOB_PATTERN, { error: badGlob });
+    repoPattern = string2().regex(/^[^:]+(?::[^:/]+)?$/, { error: (iss) => `expected repository or repository:tag, got ${show(iss.input)}` }).regex(GLOB_PATTERN, { error: badGlob }).describe("repository[:tag] glob, e.g. prod/api:* or staging/**");
+    HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+    httpRuleSchema = strict({
+      action: _enum(["allow", "deny", "review"]),
+      upstreams: array(string2()).min(1).optional().describe("Names of the upstreams this rule is limited to"),
+      methods: array(_enum(HTTP_METHODS)).min(1).optional().describe("HTTP methods; omitted = any"),
+      paths: array(pathGlob).min(1).optional().describe("Globs on the normalized request path: * within a segment, ** across /"),
+      query: record(string2().min(1), globOrList("Glob on the decoded query value")).optional().describe("Query parameters that must be present once with a matching value"),
+      headers: record(string2().regex(HEADER_NAME, { error: (iss) => `bad header name ${show(iss.input)}` }), globOrList("Glob on the header value")).optional().describe("Headers that must be present once with a matching value"),
+      pull: array(repoPattern).min(1).optional(),
+      push: array(repoPattern).min(1).optional(),
+      delete: array(repoPattern).min(1).optional(),
+      verbs: array(_enum(KUBERNETES_VERBS)).min(1).optional(),
+      resources: array(glob("resource, resource/subresource or resource.group")).min(1).optional(),
+      namespaces: array(glob("namespace")).min(1).optional(),
+      names: array(glob("object name")).min(1).optional()
+    });
+    httpSectionSchema = strict({
+      upstreams: record(string2().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, {
+        error: (iss) => `bad upstream name ${show(iss.input)}: use letters, digits, _ and - (it names TOLLGATE_<NAME>_URL)`
+      }), httpUpstreamSchema).optional(),
+      rules: array(httpRuleSchema).optional().describe("First rule that matches a request wins; no match = deny")
+    });
+  }
+});
+
+// src/policy/compile-http.ts
+function compileRepoPattern(source) {
+  const colon = source.indexOf(":");
+  const repository = colon < 0 ? source : source.slice(0, colon);
+  const reference = colon < 0 ? null : source.slice(colon + 1);
+  return { source, repository: compileGlob(repository, "/"), reference: reference === null ? null : compileGlob(reference, "/") };
+}
+function compileMatch(rule2) {
+  const v = ruleVocabulary(rule2);
+  if ("problem" in v) throw new TypeError(v.problem);
+  switch (v.vocabulary) {
+    case "http":
+      return {
+        vocabulary: "http",
+        methods: rule2.methods ? new Set(rule2.methods) : null,
+        paths: rule2.paths.map((p) => compileGlob(p, "/")),
+        foldedPaths: rule2.paths.map((p) => compileGlob(p.toLowerCase(), "/")),
+        query: new Map(Object.entries(rule2.query ?? {}).map(([k, g]) => [k, globs(g, "/")])),
+        headers: new Map(Object.entries(rule2.headers ?? {}).map(([k, g]) => [k.toLowerCase(), globs(g, "/")]))
+      };
+    case "registry":
+      return {
+        vocabulary: "registry",
+        pull: (rule2.pull ?? []).map(compileRepoPattern),
+        push: (rule2.push ?? []).map(compileRepoPattern),
+        delete: (rule2.delete ?? []).map(compileRepoPattern)
+      };
+    case "kubernetes":
+      return {
+        vocabulary: "kubernetes",
+        verbs: new Set(rule2.verbs),
+        resources: rule2.resources ? globs(rule2.resources, "/") : null,
+        namespaces: rule2.namespaces ? globs(rule2.namespaces, "/") : null,
+        names: rule2.names ? globs(rule2.names, "/") : null
+      };
+  }
+}
+function parseListen(text) {
+  const i = text.lastIndexOf(":");
+  return { host: text.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(text.slice(i + 1)) };
+}
+function compileHttpSection(role2, doc) {
+  const upstreams = /* @__PURE__ */ new Map();
+  for (const [name, u] of Object.entries(doc?.upstreams ?? {})) {
+    const a = u.auth;
+    const auth2 = !a ? { kind: "none" } : a.bearer_env !== void 0 ? { kind: "bearer", tokenEnv: a.bearer_env } : a.basic !== void 0 ? { kind: "basic", usernameEnv: a.basic.username_env, passwordEnv: a.basic.password_env } : { kind: "client_cert", certEnv: a.client_cert.cert_env, keyEnv: a.client_cert.key_env };
+    upstreams.set(name, {
+      name,
+      url: u.url.replace(/\/+$/, ""),
+      type: u.type ?? "http",
+      listen: u.listen ? parseListen(u.listen) : null,
+      auth: auth2,
+      caFile: u.ca_file ?? null,
+      caseInsensitivePaths: u.case_insensitive_paths ?? false,
+      mask: u.mask ?? [],
+      maxMaskedBody: u.max_masked_body ?? DEFAULT_MAX_MASKED_BODY
+    });
+  }
+  const rules = (doc?.rules ?? []).map((rule2, index) => ({
+    index,
+    path: formatPath(["roles", role2, "http", "rules", index]),
+    action: rule2.action,
+    upstreams: rule2.upstreams ? new Set(rule2.upstreams) : null,
+    match: compileMatch(rule2)
+  }));
+  return { upstreams, rules };
+}
+var DEFAULT_MAX_MASKED_BODY, globs;
+var init_compile_http = __esm({
+  "src/policy/compile-http.ts"() {
+    "use strict";
+    init_errors();
+    init_glob();
+    init_http_schema();
+    DEFAULT_MAX_MASKED_BODY = 8 * 1024 * 1024;
+    globs = (list2, sep) => (typeof list2 === "string" ? [list2] : list2).map((g) => compileGlob(g, sep));
+  }
+});
+
+// src/policy/compile.ts
+function compileRule(role2, index, rule2) {
+  const kinds = /* @__PURE__ */ new Set();
+  const namedKinds = /* @__PURE__ */ new Set();
+  for (const k of rule2.kinds) {
+    if (GROUP_NAMES.has(k)) {
+      for (const g of GROUPS[k]) kinds.add(g);
+    } else {
+      kinds.add(k);
+      namedKinds.add(k);
+    }
+  }
+  return {
+    index,
+    path: formatPath(["roles", role2, "postgres", "rules", index]),
+    action: rule2.action,
+    kinds,
+    namedKinds,
+    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
+  };
+}
+function compileColumnPattern(source) {
+  const parts = source.split(".");
+  while (parts.length < 3) parts.unshift("*");
+  const [schema, table, column] = parts.map((p) => compileGlob(p, "."));
+  return { source, schema, table, column };
+}
+function compilePolicy(doc, file) {
+  const roles = /* @__PURE__ */ new Map();
+  for (const [name, r] of Object.entries(doc.roles)) {
+    roles.set(name, {
+      name,
+      description: r.description ?? null,
+      match: Object.entries(r.match).map(([claim2, value]) => ({
+        claim: claim2,
+        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
+      })),
+      approvers: r.approvers ?? null,
+      rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
+      masks: (r.postgres?.masks ?? []).map((m, i) => ({
+        index: i,
+        path: formatPath(["roles", name, "postgres", "masks", i]),
+        strategy: m.strategy,
+        columns: m.columns.map(compileColumnPattern)
+      })),
+      http: compileHttpSection(name, r.http)
+    });
+  }
+  return {
+    file,
+    version: 1,
+    sessionTtlMs: parseDuration(doc.defaults?.session_ttl ?? DEFAULT_SESSION_TTL),
+    approvalTimeoutMs: parseDuration(doc.defaults?.approval_timeout ?? DEFAULT_APPROVAL_TIMEOUT),
+    roles,
+    document: doc
+  };
+}
+var DEFAULT_SESSION_TTL, DEFAULT_APPROVAL_TIMEOUT, GROUP_NAMES;
+var init_compile2 = __esm({
+  "src/policy/compile.ts"() {
+    "use strict";
+    init_types();
+    init_duration();
+    init_errors();
+    init_glob();
+    init_compile_http();
+    DEFAULT_SESSION_TTL = "60m";
+    DEFAULT_APPROVAL_TIMEOUT = "30m";
+    GROUP_NAMES = new Set(Object.keys(GROUPS));
+  }
+});
+
+// src/policy/mcp-schema.ts
+function strict2(shape) {
   const known = Object.keys(shape).join(", ");
   return strictObject(shape, {
     error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
@@ -14070,56 +14284,56 @@ function compilesAsRegExp(source) {
     return false;
   }
 }
-var show, GLOB_PATTERN, glob, MCP_SERVER_NAME, serverName, PIN_PATTERN, pin, ARGUMENT_NAME, argumentName, argumentGlob, condition, server, rule, fieldMask, SIZE, size, mcpSectionSchema;
+var show2, GLOB_PATTERN2, glob2, MCP_SERVER_NAME, serverName, PIN_PATTERN, pin, ARGUMENT_NAME, argumentName, argumentGlob, condition, server, rule, fieldMask, SIZE, size, mcpSectionSchema;
 var init_mcp_schema = __esm({
   "src/policy/mcp-schema.ts"() {
     "use strict";
     init_zod();
     init_glob();
-    show = (value) => JSON.stringify(value) ?? String(value);
-    GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
-    glob = (what) => string2().regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+    show2 = (value) => JSON.stringify(value) ?? String(value);
+    GLOB_PATTERN2 = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+    glob2 = (what) => string2().regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
     MCP_SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
     serverName = string2().regex(MCP_SERVER_NAME, {
-      error: (iss) => `bad server name ${show(iss.input)}: use letters, digits, _ . -`
+      error: (iss) => `bad server name ${show2(iss.input)}: use letters, digits, _ . -`
     });
     PIN_PATTERN = /^sha256:[0-9a-f]{64}$/;
     pin = string2().regex(PIN_PATTERN, {
-      error: (iss) => `expected sha256: and 64 lower-case hex digits (tollgate check --mcp --listing prints them), got ${show(iss.input)}`
+      error: (iss) => `expected sha256: and 64 lower-case hex digits (tollgate check --mcp --listing prints them), got ${show2(iss.input)}`
     });
     ARGUMENT_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_.$-]*$/;
     argumentName = string2().regex(ARGUMENT_NAME, {
-      error: (iss) => `bad argument name ${show(iss.input)}: use letters, digits, _ . - $`
+      error: (iss) => `bad argument name ${show2(iss.input)}: use letters, digits, _ . - $`
     });
-    argumentGlob = glob("Glob on a string argument: * within a /-segment, ** across /");
+    argumentGlob = glob2("Glob on a string argument: * within a /-segment, ** across /");
     condition = union([argumentGlob, array(argumentGlob).min(1)], { error: "expected a glob or a list of globs" });
-    server = strict({
+    server = strict2({
       pin: _enum(["session", "policy"]).optional().describe("session: each tool is pinned at its first listing of the session; policy: only tools with a hash under `tools` may be used"),
       tools: record(string2().min(1), pin).optional().describe("Tool name \u2192 pinned hash of its definition")
     });
-    rule = strict({
+    rule = strict2({
       action: _enum(["allow", "deny", "review"]),
-      tools: array(glob("Glob on the tool name")).min(1).optional(),
-      resources: array(glob("Glob on the resource URI: * within a /-segment, ** across /")).min(1).optional(),
-      prompts: array(glob("Glob on the prompt name")).min(1).optional(),
+      tools: array(glob2("Glob on the tool name")).min(1).optional(),
+      resources: array(glob2("Glob on the resource URI: * within a /-segment, ** across /")).min(1).optional(),
+      prompts: array(glob2("Glob on the prompt name")).min(1).optional(),
       servers: array(serverName).min(1).optional().describe("Servers this rule is limited to; omitted = every server"),
       arguments: record(argumentName, condition).optional().describe("Argument name \u2192 glob(s) its string value must match (absent or not a string \u2192 the rule does not match)"),
       sql_argument: argumentName.optional().describe("The argument holding SQL: decided and masked by this role's postgres section")
     });
-    fieldMask = strict({
-      fields: array(glob("JSON field name, or a dotted path with * per level")).min(1),
+    fieldMask = strict2({
+      fields: array(glob2("JSON field name, or a dotted path with * per level")).min(1),
       strategy: _enum(["redact", "hash", "partial", "null"])
     });
     SIZE = /^(\d+)\s*(B|KiB|MiB)?$/;
     size = union([number2(), string2()]).refine((v) => parseSize(v) !== null, {
-      error: (iss) => `expected a size like 65536, 512KiB or 4MiB (greater than zero), got ${show(iss.input)}`
+      error: (iss) => `expected a size like 65536, 512KiB or 4MiB (greater than zero), got ${show2(iss.input)}`
     });
-    mcpSectionSchema = strict({
+    mcpSectionSchema = strict2({
       servers: record(serverName, server).optional().describe("Servers this role may be wrapped around, with their pins"),
       rules: array(rule).optional().describe("First match wins; no match \u2192 deny"),
       masks: array(fieldMask).optional().describe("JSON fields of tool results to mask"),
       secret_patterns: array(
-        string2().min(1).refine(compilesAsRegExp, { error: (iss) => `not a valid regular expression: ${show(iss.input)}` })
+        string2().min(1).refine(compilesAsRegExp, { error: (iss) => `not a valid regular expression: ${show2(iss.input)}` })
       ).optional().describe("Extra regular expressions for secrets in result text (built-in ones always apply)"),
       max_result_bytes: size.optional().describe("Largest tool result passed on (default 1MiB); larger ones are refused")
     }).superRefine((section, ctx) => {
@@ -14143,7 +14357,7 @@ var init_mcp_schema = __esm({
         if (declared) {
           for (const [j, s] of (r.servers ?? []).entries()) {
             if (!declared.includes(s)) {
-              ctx.addIssue({ code: "custom", path: ["rules", i, "servers", j], message: `unknown server ${show(s)} (declared: ${declared.join(", ") || "none"})` });
+              ctx.addIssue({ code: "custom", path: ["rules", i, "servers", j], message: `unknown server ${show2(s)} (declared: ${declared.join(", ") || "none"})` });
             }
           }
         }
@@ -14153,16 +14367,16 @@ var init_mcp_schema = __esm({
 });
 
 // src/policy/schema.ts
-function strict2(shape) {
+function strict3(shape) {
   const known = Object.keys(shape).join(", ");
   return strictObject(shape, {
     error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
   });
 }
-function glob2(what) {
-  return string2().regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
+function glob3(what) {
+  return string2().regex(GLOB_PATTERN3, { error: (iss) => `bad glob ${show3(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
 }
-var show2, GLOB_PATTERN2, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, HTTP_METHODS, NAME, upstream, pathGlob, httpRule, http, APPROVER, approver, role, policySchema;
+var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
 var init_schema = __esm({
   "src/policy/schema.ts"() {
     "use strict";
@@ -14171,84 +14385,82 @@ var init_schema = __esm({
     init_duration();
     init_glob();
     init_mcp_schema();
-    show2 = (value) => JSON.stringify(value) ?? String(value);
-    GLOB_PATTERN2 = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
+    init_http_schema();
+    show3 = (value) => JSON.stringify(value) ?? String(value);
+    NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+    GLOB_PATTERN3 = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
     duration2 = string2().regex(DURATION_PATTERN, {
-      error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show2(iss.input)}`
+      error: (iss) => `expected a duration like 90s, 30m, 1h or 1h30m, got ${show3(iss.input)}`
     }).refine((text) => parseDuration(text) !== null, {
-      error: (iss) => `expected a duration greater than zero, got ${show2(iss.input)}`
+      error: (iss) => `expected a duration greater than zero, got ${show3(iss.input)}`
     }).describe("Duration: hours, minutes, seconds in that order, e.g. 90s, 30m, 1h, 1h30m");
     action = _enum(["allow", "deny", "review"]);
     KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
     kindOrGroup = _enum(KIND_NAMES);
-    claimGlob = glob2("Glob on the claim value: * within a path segment, ** across /");
+    claimGlob = glob3("Glob on the claim value: * within a path segment, ** across /");
     claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
-    objectGlob = glob2("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
+    objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
     COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
     columnGlob = string2().regex(COLUMN_PATTERN, {
-      error: (iss) => `bad column pattern ${show2(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+      error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
     }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
-    postgresRule = strict2({
+    postgresRule = strict3({
       action,
       kinds: array(kindOrGroup).min(1).describe("Statement kinds or groups (read, write, ddl, any)"),
       objects: array(objectGlob).min(1).optional().describe("Globs on schema.name; omitted = any object")
     });
-    mask = strict2({
+    mask = strict3({
       columns: array(columnGlob).min(1),
       strategy: _enum(["redact", "hash", "partial", "null"])
     });
-    HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-    NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-    upstream = strict2({
-      url: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show2(iss.input)}` }),
-      token_env: string2().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-        error: (iss) => `expected an environment variable name, got ${show2(iss.input)}`
-      }).optional()
-    });
-    pathGlob = string2().regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show2(iss.input)}` }).regex(GLOB_PATTERN2, { error: (iss) => `bad glob ${show2(iss.input)}: ${globProblem(String(iss.input))}` });
-    httpRule = strict2({
-      action,
-      methods: array(_enum(HTTP_METHODS)).min(1),
-      paths: array(pathGlob).min(1).describe("Globs on the request path: * within a segment, ** across /"),
-      upstream: string2().optional().describe("Name of one upstream this rule is limited to")
-    });
-    http = strict2({
-      upstreams: record(string2().regex(NAME), upstream).optional(),
-      rules: array(httpRule).optional()
-    });
     APPROVER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
     approver = string2().regex(APPROVER, {
-      error: (iss) => `expected a GitHub login or org/team, got ${show2(iss.input)}`
+      error: (iss) => `expected a GitHub login or org/team, got ${show3(iss.input)}`
     });
-    role = strict2({
+    role = strict3({
       description: string2().optional(),
       match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
         error: "expected at least one claim to match (an empty match would accept every token)"
       }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
       approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
-      postgres: strict2({
+      postgres: strict3({
         rules: array(postgresRule).optional().describe("First rule whose kinds and objects match an access wins"),
         masks: array(mask).optional()
       }).optional(),
-      http: http.optional(),
+      http: httpSectionSchema.optional(),
       mcp: mcpSectionSchema.optional()
     });
-    policySchema = strict2({
+    policySchema = strict3({
       version: literal(1),
-      defaults: strict2({
+      defaults: strict3({
         session_ttl: duration2.optional(),
         approval_timeout: duration2.optional()
       }).optional(),
-      roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show2(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
+      roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show3(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
     }).superRefine((policy, ctx) => {
       for (const [name, r] of Object.entries(policy.roles)) {
+        const upstreams = r.http?.upstreams ?? {};
+        const defined = Object.keys(upstreams).join(", ") || "none";
         for (const [i, rule2] of (r.http?.rules ?? []).entries()) {
-          if (rule2.upstream !== void 0 && !(rule2.upstream in (r.http?.upstreams ?? {}))) {
-            ctx.addIssue({
-              code: "custom",
-              path: ["roles", name, "http", "rules", i, "upstream"],
-              message: `unknown upstream ${show2(rule2.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(", ") || "none"})`
-            });
+          const at2 = ["roles", name, "http", "rules", i];
+          for (const [j, u] of (rule2.upstreams ?? []).entries()) {
+            if (!Object.hasOwn(upstreams, u)) {
+              ctx.addIssue({ code: "custom", path: [...at2, "upstreams", j], message: `unknown upstream ${show3(u)} (defined: ${defined})` });
+            }
+          }
+          const v = ruleVocabulary(rule2);
+          if ("problem" in v) {
+            ctx.addIssue({ code: "custom", path: at2, message: v.problem });
+            continue;
+          }
+          if (v.vocabulary === "http") continue;
+          const names = rule2.upstreams ?? Object.keys(upstreams);
+          const typed = names.filter((u) => (upstreams[u]?.type ?? "http") === v.vocabulary);
+          const wrong = (rule2.upstreams ?? []).filter((u) => Object.hasOwn(upstreams, u) && (upstreams[u]?.type ?? "http") !== v.vocabulary);
+          if (wrong.length > 0) {
+            ctx.addIssue({ code: "custom", path: [...at2, "upstreams"], message: `a ${v.vocabulary} rule names upstream ${show3(wrong[0])}, whose type is not ${v.vocabulary}` });
+          } else if (typed.length === 0) {
+            ctx.addIssue({ code: "custom", path: at2, message: `a ${v.vocabulary} rule needs an upstream with type: ${v.vocabulary} (defined: ${defined})` });
           }
         }
       }
@@ -14402,7 +14614,7 @@ var init_load = __esm({
   "src/policy/load.ts"() {
     "use strict";
     import_yaml = __toESM(require_dist(), 1);
-    init_compile();
+    init_compile2();
     init_errors();
     init_schema();
     EXPECTED = {
@@ -14417,8 +14629,8 @@ var init_load = __esm({
 });
 
 // src/policy/roles.ts
-function claimMatches(value, globs) {
-  return typeof value === "string" && globs.some((g) => g.test(value));
+function claimMatches(value, globs2) {
+  return typeof value === "string" && globs2.some((g) => g.test(value));
 }
 function firstMismatch(role2, claims) {
   for (const m of role2.match) {
@@ -14449,10 +14661,10 @@ function selectRole(policy, claims, wanted) {
     const role2 = getRole(policy, wanted);
     const miss = firstMismatch(role2, claims);
     if (miss) {
-      const globs = miss.globs.map((g) => g.source).join(" | ");
+      const globs2 = miss.globs.map((g) => g.source).join(" | ");
       throw new PolicyError(
         "ERR_ROLE_NO_MATCH",
-        `role ${JSON.stringify(wanted)} does not match the claims: ${showClaim(claims, miss.claim)} does not match ${globs}`
+        `role ${JSON.stringify(wanted)} does not match the claims: ${showClaim(claims, miss.claim)} does not match ${globs2}`
       );
     }
     return role2;
@@ -22455,42 +22667,42 @@ function stricter(a, b) {
 function describeAccess(a) {
   return a.object === void 0 ? a.kind : `${a.kind} on ${a.object}`;
 }
-function ruleCovers(rule2, access) {
-  if (access.exact) {
-    if (!rule2.namedKinds.has(access.kind)) return false;
-    if (access.object === void 0) return rule2.objects === null;
-    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.source === access.object);
+function ruleCovers(rule2, access2) {
+  if (access2.exact) {
+    if (!rule2.namedKinds.has(access2.kind)) return false;
+    if (access2.object === void 0) return rule2.objects === null;
+    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.source === access2.object);
   }
-  if (!rule2.kinds.has(access.kind)) return false;
-  if (access.object === void 0 || rule2.objects === null) return true;
-  const object = access.object;
+  if (!rule2.kinds.has(access2.kind)) return false;
+  if (access2.object === void 0 || rule2.objects === null) return true;
+  const object = access2.object;
   return rule2.objects.some((g) => g.test(object));
 }
-function isAlwaysAllowed(access) {
-  if (access.exact) return null;
-  if (access.kind === "transaction") return "transaction control is always allowed";
-  if ((access.kind === "set" || access.kind === "reset") && access.object !== void 0 && HARMLESS_SETTINGS.has(access.object)) {
-    return `${access.kind} ${access.object} is always allowed (a harmless session setting)`;
+function isAlwaysAllowed(access2) {
+  if (access2.exact) return null;
+  if (access2.kind === "transaction") return "transaction control is always allowed";
+  if ((access2.kind === "set" || access2.kind === "reset") && access2.object !== void 0 && HARMLESS_SETTINGS.has(access2.object)) {
+    return `${access2.kind} ${access2.object} is always allowed (a harmless session setting)`;
   }
   return null;
 }
-function decideAccess(role2, access) {
-  const always = isAlwaysAllowed(access);
+function decideAccess(role2, access2) {
+  const always = isAlwaysAllowed(access2);
   if (always) return { action: "allow", rule: null, reason: always };
   for (const rule2 of role2.rules) {
-    if (ruleCovers(rule2, access)) {
-      return { action: rule2.action, rule: rule2, reason: `${describeAccess(access)} ${VERB[rule2.action]} by ${rule2.path}` };
+    if (ruleCovers(rule2, access2)) {
+      return { action: rule2.action, rule: rule2, reason: `${describeAccess(access2)} ${VERB[rule2.action]} by ${rule2.path}` };
     }
   }
-  if (access.exact) {
-    const object = access.object === void 0 ? "" : ` and object ${access.object}`;
+  if (access2.exact) {
+    const object = access2.object === void 0 ? "" : ` and object ${access2.object}`;
     return {
       action: "deny",
       rule: null,
-      reason: `${describeAccess(access)} is dangerous: only a rule naming kind ${access.kind}${object} exactly (no group, no glob) may allow it`
+      reason: `${describeAccess(access2)} is dangerous: only a rule naming kind ${access2.kind}${object} exactly (no group, no glob) may allow it`
     };
   }
-  return { action: "deny", rule: null, reason: `no rule of role ${role2.name} allows ${describeAccess(access)}` };
+  return { action: "deny", rule: null, reason: `no rule of role ${role2.name} allows ${describeAccess(access2)}` };
 }
 function decideStatement(role2, analysis) {
   const base = { sql: analysis.sql, kind: analysis.kind, accesses: analysis.accesses };
@@ -22504,11 +22716,11 @@ function decideStatement(role2, analysis) {
   if (problem) return { ...base, decision: "deny", rule: null, reason: problem, masked };
   let worst = null;
   let deciding;
-  for (const access of analysis.accesses) {
-    const d = decideAccess(role2, access);
+  for (const access2 of analysis.accesses) {
+    const d = decideAccess(role2, access2);
     if (!worst || RANK[d.action] > RANK[worst.action]) {
       worst = d;
-      deciding = access;
+      deciding = access2;
     }
   }
   if (worst.action !== "deny") {
@@ -22762,11 +22974,11 @@ var init_sql_analyzer = __esm({
 });
 
 // src/mcp/decide.ts
-function argumentMatches(value, globs) {
+function argumentMatches(value, globs2) {
   if (typeof value !== "string") return false;
   if (value.includes("\0")) return false;
   if (value.split(/[\\/]/).includes("..")) return false;
-  return globs.some((g) => g.test(value));
+  return globs2.some((g) => g.test(value));
 }
 function isRecord(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -23207,6 +23419,422 @@ var init_check_mcp = __esm({
   }
 });
 
+// src/http/target.ts
+function normalizeTarget(raw, opts = {}) {
+  if (raw.length === 0) return fail("empty request target");
+  if (raw.length > MAX_TARGET_LENGTH) return fail(`request target longer than ${MAX_TARGET_LENGTH} bytes`);
+  if (raw === "*") return fail("asterisk-form request target");
+  if (raw[0] !== "/") return fail(/^[A-Za-z][A-Za-z0-9+.-]*:/.test(raw) ? "absolute-form request target" : "request target does not start with /");
+  if (raw.startsWith("//")) return fail("request target starts with // (read as a host by some servers)");
+  if (raw.includes("#")) return fail("fragment in the request target");
+  const q = raw.indexOf("?");
+  const rawPath = q < 0 ? raw : raw.slice(0, q);
+  const rawQuery = q < 0 ? "" : raw.slice(q + 1);
+  let decoded = "";
+  for (let i = 0; i < rawPath.length; i++) {
+    const ch = rawPath[i];
+    if (ch === "%") {
+      const hex = rawPath.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return fail("malformed percent-escape in the path");
+      const code3 = parseInt(hex, 16);
+      const c = String.fromCharCode(code3);
+      if (c === "/") return fail("encoded slash (%2F) in the path");
+      if (c === "\\") return fail("encoded backslash (%5C) in the path");
+      if (c === ";") return fail("encoded semicolon (%3B) in the path");
+      if (code3 < 32 || code3 === 127) return fail("encoded control character in the path");
+      decoded += UNRESERVED.test(c) ? c : `%${hex.toUpperCase()}`;
+      i += 2;
+    } else if (ch === ";") {
+      return fail('";" parameters in the path');
+    } else if (ch === "\\") {
+      return fail("backslash in the path");
+    } else if (!PATH_CHAR.test(ch)) {
+      return fail(`character ${JSON.stringify(ch)} not allowed in the path`);
+    } else {
+      decoded += ch;
+    }
+  }
+  const segments = decoded.split("/").slice(1);
+  const trailing = segments.length > 1 && segments[segments.length - 1] === "";
+  const kept = [];
+  for (const s of segments) {
+    if (s === "." || s === "..") return fail("dot segment (. or ..) in the path");
+    if (s !== "") kept.push(s);
+  }
+  let path = `/${kept.join("/")}${trailing && kept.length > 0 ? "/" : ""}`;
+  if (opts.caseInsensitive) path = path.toLowerCase();
+  const query2 = [];
+  if (rawQuery !== "") {
+    for (const ch of rawQuery) {
+      if (!QUERY_CHAR.test(ch)) return fail(ch === ";" ? '";" in the query (servers split on it differently)' : `character ${JSON.stringify(ch)} not allowed in the query`);
+    }
+    for (const pair of rawQuery.split("&")) {
+      if (pair === "") continue;
+      const eq = pair.indexOf("=");
+      const name = unescapeQuery(eq < 0 ? pair : pair.slice(0, eq));
+      const value = unescapeQuery(eq < 0 ? "" : pair.slice(eq + 1));
+      if (name === null || value === null) return fail("malformed percent-escape in the query");
+      query2.push({ name, value });
+    }
+  }
+  const auditQuery = query2.map((p) => `${encodeURIComponent(p.name)}=\u2026`).join("&");
+  return { ok: true, target: { path, rawQuery, query: query2, auditPath: auditQuery ? `${path}?${auditQuery}` : path } };
+}
+function unescapeQuery(text) {
+  if (!text.includes("%") && !text.includes("+")) return text;
+  const bytes = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "%") {
+      const hex = text.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return null;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(ch === "+" ? 32 : ch.charCodeAt(0));
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+function queryValues(target2, name) {
+  const out = [];
+  for (const p of target2.query) if (p.name === name) out.push(p.value);
+  return out;
+}
+var MAX_TARGET_LENGTH, UNRESERVED, PATH_CHAR, QUERY_CHAR, fail;
+var init_target = __esm({
+  "src/http/target.ts"() {
+    "use strict";
+    MAX_TARGET_LENGTH = 8192;
+    UNRESERVED = /[A-Za-z0-9\-._~]/;
+    PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,=:@/]$/;
+    QUERY_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,=:@/?%]$/;
+    fail = (reason) => ({ ok: false, reason });
+  }
+});
+
+// src/http/kubernetes.ts
+function classifyKubernetes(method, target2) {
+  const read = method === "GET" || method === "HEAD";
+  if (DISCOVERY.test(target2.path)) return read ? { kind: "discovery" } : null;
+  const parts = target2.path.split("/").slice(1);
+  if (parts[parts.length - 1] === "") parts.pop();
+  let group;
+  let rest;
+  if (parts[0] === "api" && parts.length >= 3) {
+    group = "";
+    rest = parts.slice(2);
+  } else if (parts[0] === "apis" && parts.length >= 4) {
+    group = parts[1];
+    rest = parts.slice(3);
+  } else {
+    return null;
+  }
+  let watch = false;
+  if (rest[0] === "watch") {
+    watch = true;
+    rest = rest.slice(1);
+  }
+  const watchParam = queryValues(target2, "watch");
+  if (watchParam.length > 1) return { kind: "ambiguous", reason: "the query gives watch more than once" };
+  if (watchParam.length === 1 && !FALSE.has(watchParam[0])) watch = true;
+  let namespace = null;
+  if (rest[0] === "namespaces" && rest.length > 1) {
+    namespace = rest[1];
+    if (rest.length > 2 && !NAMESPACE_SUBRESOURCES.has(rest[2])) rest = rest.slice(2);
+  }
+  if (rest.length === 0) return null;
+  const resource = rest[0];
+  const name = rest[1] ?? null;
+  const sub = rest[2] ?? null;
+  let verb;
+  if (sub !== null && Object.hasOwn(VERB_SUBRESOURCES, sub)) {
+    verb = VERB_SUBRESOURCES[sub];
+  } else {
+    switch (method) {
+      case "GET":
+      case "HEAD":
+        verb = name === null ? watch ? "watch" : "list" : watch ? "watch" : "get";
+        break;
+      case "POST":
+        verb = "create";
+        break;
+      case "PUT":
+        verb = "update";
+        break;
+      case "PATCH":
+        verb = "patch";
+        break;
+      case "DELETE":
+        verb = name === null ? "deletecollection" : "delete";
+        break;
+      default:
+        return null;
+    }
+  }
+  if (watch && !read) return { kind: "ambiguous", reason: `watch with ${method}` };
+  return {
+    kind: "access",
+    access: { verb, resource: sub === null ? resource : `${resource}/${sub}`, group, namespace: namespace ?? (resource === "namespaces" ? name : null), name }
+  };
+}
+function describeKubernetesAccess(a) {
+  const res = a.group ? `${a.resource.split("/")[0]}.${a.group}${a.resource.includes("/") ? `/${a.resource.split("/")[1]}` : ""}` : a.resource;
+  const where = a.name !== null ? ` ${a.namespace && a.resource !== "namespaces" ? `${a.namespace}/` : ""}${a.name}` : a.namespace ? ` -n ${a.namespace}` : "";
+  return `${a.verb} ${res}${where}`;
+}
+var DISCOVERY, VERB_SUBRESOURCES, NAMESPACE_SUBRESOURCES, FALSE;
+var init_kubernetes = __esm({
+  "src/http/kubernetes.ts"() {
+    "use strict";
+    init_target();
+    DISCOVERY = /^\/(?:api\/?|api\/v1\/?|apis\/?|apis\/[^/]+\/?|apis\/[^/]+\/[^/]+\/?|version\/?|openapi\/v2|openapi\/v3(?:\/.*)?|healthz|livez|readyz)$/;
+    VERB_SUBRESOURCES = { exec: "exec", attach: "attach", portforward: "port-forward", proxy: "proxy" };
+    NAMESPACE_SUBRESOURCES = /* @__PURE__ */ new Set(["status", "finalize"]);
+    FALSE = /* @__PURE__ */ new Set(["0", "f", "F", "false", "FALSE", "False"]);
+  }
+});
+
+// src/http/registry.ts
+function classifyRegistry(method, target2) {
+  const { path } = target2;
+  const read = method === "GET" || method === "HEAD";
+  if (path === "/v2/" || path === "/v2") return read ? { kind: "ping" } : null;
+  if (path === "/v2/_catalog") return read ? { kind: "catalog" } : null;
+  let m = MANIFEST.exec(path);
+  if (m) {
+    if (read) return access("pull", m[1], m[2]);
+    if (method === "PUT") return access("push", m[1], m[2], true);
+    if (method === "DELETE") return access("delete", m[1], m[2]);
+    return null;
+  }
+  if (m = BLOB.exec(path)) {
+    if (read) return access("pull", m[1]);
+    if (method === "DELETE") return access("delete", m[1]);
+    return null;
+  }
+  if (m = UPLOAD_START.exec(path)) {
+    if (method !== "POST") return null;
+    const mount = queryValues(target2, "mount");
+    const from = queryValues(target2, "from");
+    if (mount.length > 1 || from.length > 1) return null;
+    const accesses = [{ op: "push", repository: m[1], reference: null, manifest: false }];
+    if (mount.length === 1 && from.length === 1) {
+      if (!REPOSITORY.test(from[0])) return null;
+      accesses.push({ op: "pull", repository: from[0], reference: null, manifest: false });
+    }
+    return { kind: "access", accesses };
+  }
+  if (m = UPLOAD.exec(path)) {
+    if (read || method === "PATCH" || method === "PUT" || method === "DELETE") return access("push", m[1]);
+    return null;
+  }
+  if (m = TAGS.exec(path)) return read ? access("pull", m[1]) : null;
+  if (m = REFERRERS.exec(path)) return read ? access("pull", m[1]) : null;
+  return null;
+}
+function describeRegistryAccess(a) {
+  if (a.reference === null) return a.repository;
+  return a.reference.includes(":") ? `${a.repository}@${a.reference}` : `${a.repository}:${a.reference}`;
+}
+var COMPONENT, NAME2, TAG, DIGEST, UUID, MANIFEST, BLOB, UPLOAD_START, UPLOAD, TAGS, REFERRERS, REPOSITORY, access;
+var init_registry = __esm({
+  "src/http/registry.ts"() {
+    "use strict";
+    init_target();
+    COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+    NAME2 = `${COMPONENT}(?:/${COMPONENT})*`;
+    TAG = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
+    DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}";
+    UUID = "[A-Za-z0-9_.=-]+";
+    MANIFEST = new RegExp(`^/v2/(${NAME2})/manifests/(${TAG}|${DIGEST})$`);
+    BLOB = new RegExp(`^/v2/(${NAME2})/blobs/(${DIGEST})$`);
+    UPLOAD_START = new RegExp(`^/v2/(${NAME2})/blobs/uploads/?$`);
+    UPLOAD = new RegExp(`^/v2/(${NAME2})/blobs/uploads/(${UUID})$`);
+    TAGS = new RegExp(`^/v2/(${NAME2})/tags/list$`);
+    REFERRERS = new RegExp(`^/v2/(${NAME2})/referrers/(${DIGEST})$`);
+    REPOSITORY = new RegExp(`^${NAME2}$`);
+    access = (op, repository, reference = null, manifest = false) => ({
+      kind: "access",
+      accesses: [{ op, repository, reference, manifest }]
+    });
+  }
+});
+
+// src/http/engine.ts
+function ruleMatches2(rule2, req, access2) {
+  const m = rule2.match;
+  switch (m.vocabulary) {
+    case "http": {
+      if (m.methods && !m.methods.has(req.method)) return false;
+      const globs2 = req.upstream.caseInsensitivePaths ? m.foldedPaths : m.paths;
+      if (!globs2.some((g) => g.test(req.target.path))) return false;
+      for (const [name, want] of m.query) {
+        if (!oneMatches(queryValues(req.target, name), want, `query parameter ${name}`)) return false;
+      }
+      for (const [name, want] of m.headers) {
+        if (!oneMatches(req.header(name), want, `header ${name}`)) return false;
+      }
+      return true;
+    }
+    case "registry": {
+      if (access2.vocabulary !== "registry") return false;
+      const a = access2.access;
+      return m[a.op].some((p) => repoMatches(p, a));
+    }
+    case "kubernetes": {
+      if (access2.vocabulary !== "kubernetes") return false;
+      const a = access2.access;
+      if (!m.verbs.has(a.verb)) return false;
+      if (m.resources) {
+        const base = a.resource.split("/")[0];
+        const sub = a.resource.slice(base.length);
+        const names = a.group ? [a.resource, `${base}.${a.group}${sub}`] : [a.resource];
+        if (!m.resources.some((g) => names.some((n) => g.test(n)))) return false;
+      }
+      if (m.namespaces && (a.namespace === null || !m.namespaces.some((g) => g.test(a.namespace)))) return false;
+      if (m.names && (a.name === null || !m.names.some((g) => g.test(a.name)))) return false;
+      return true;
+    }
+  }
+}
+function oneMatches(values, want, what) {
+  if (values.length > 1) throw new Ambiguous(`${what} given more than once`);
+  return values.length === 1 && want.some((g) => g.test(values[0]));
+}
+function repoMatches(p, a) {
+  if (!p.repository.test(a.repository)) return false;
+  return p.reference === null || a.reference === null || p.reference.test(a.reference);
+}
+var Ambiguous, RANK2, HttpEngine;
+var init_engine2 = __esm({
+  "src/http/engine.ts"() {
+    "use strict";
+    init_kubernetes();
+    init_registry();
+    init_target();
+    Ambiguous = class extends Error {
+    };
+    RANK2 = { allow: 0, review: 1, deny: 2 };
+    HttpEngine = class {
+      constructor(section) {
+        this.section = section;
+      }
+      section;
+      upstream(name) {
+        return this.section.upstreams.get(name);
+      }
+      decide(req) {
+        try {
+          return this.decideOrThrow(req);
+        } catch (err) {
+          if (!(err instanceof Ambiguous)) throw err;
+          const operation = `${req.method} ${req.target.path}`;
+          return { decision: "deny", rule: null, reason: `cannot judge ${operation}: ${err.message}`, operation, vocabulary: "http", accesses: [], invalid: err.message };
+        }
+      }
+      decideOrThrow(req) {
+        const plain2 = `${req.method} ${req.target.path}`;
+        const always = (what) => ({
+          decision: "allow",
+          rule: null,
+          reason: `${what} (always allowed)`,
+          operation: plain2,
+          vocabulary: req.upstream.type,
+          accesses: []
+        });
+        let accesses = [{ vocabulary: "http" }];
+        if (req.upstream.type === "registry") {
+          const r = classifyRegistry(req.method, req.target);
+          if (r?.kind === "ping") return always("registry version check");
+          if (r?.kind === "access") accesses = r.accesses.map((access2) => ({ vocabulary: "registry", access: access2 }));
+        } else if (req.upstream.type === "kubernetes") {
+          const k = classifyKubernetes(req.method, req.target);
+          if (k?.kind === "discovery") return always("Kubernetes API discovery");
+          if (k?.kind === "ambiguous") throw new Ambiguous(k.reason);
+          if (k?.kind === "access") accesses = [{ vocabulary: "kubernetes", access: k.access }];
+        }
+        const decided = accesses.map((a) => this.decideAccess(req, a, plain2));
+        let worst = decided[0];
+        for (const d of decided) if (RANK2[d.decision] > RANK2[worst.decision]) worst = d;
+        const operation = decided.map((d) => d.what).join(" + ");
+        const verb = worst.decision === "allow" ? "allowed by" : worst.decision === "review" ? "needs review by" : "denied by";
+        const reason = worst.rule === null ? `no rule allows ${worst.what}` : `${worst.what} ${verb} ${worst.rule}`;
+        return { decision: worst.decision, rule: worst.rule, reason, operation, vocabulary: accesses[0].vocabulary, accesses: decided };
+      }
+      decideAccess(req, access2, plain2) {
+        const what = access2.vocabulary === "registry" ? `${access2.access.op} ${describeRegistryAccess(access2.access)}` : access2.vocabulary === "kubernetes" ? describeKubernetesAccess(access2.access) : plain2;
+        for (const rule2 of this.section.rules) {
+          if (rule2.upstreams && !rule2.upstreams.has(req.upstream.name)) continue;
+          if (!ruleMatches2(rule2, req, access2)) continue;
+          let decision = rule2.action;
+          if (decision === "review" && access2.vocabulary === "registry" && access2.access.op === "push" && !access2.access.manifest) {
+            decision = "allow";
+          }
+          return { what, decision, rule: rule2.path };
+        }
+        return { what, decision: "deny", rule: null };
+      }
+    };
+  }
+});
+
+// src/cli/check-http.ts
+function checkHttp(policy, roleName2, request, upstreamName) {
+  const role2 = policy.roles.get(roleName2);
+  const m = /^([A-Za-z]+) +(\S+)$/.exec(request.trim());
+  if (!m) throw new HttpCheckError(`--http ${JSON.stringify(request)}: expected "METHOD /path", e.g. "PUT /v2/prod/api/manifests/v2"`);
+  const method = m[1].toUpperCase();
+  const names = [...role2.http.upstreams.keys()];
+  if (names.length === 0) throw new HttpCheckError(`role ${JSON.stringify(roleName2)} has no http upstreams`);
+  if (upstreamName === void 0 && names.length > 1) {
+    throw new HttpCheckError(`role ${JSON.stringify(roleName2)} has several http upstreams: pick one with --upstream (${names.join(", ")})`);
+  }
+  const upstream = role2.http.upstreams.get(upstreamName ?? names[0]);
+  if (!upstream) throw new HttpCheckError(`unknown upstream ${JSON.stringify(upstreamName)} (defined: ${names.join(", ")})`);
+  const normalized = normalizeTarget(m[2], { caseInsensitive: upstream.caseInsensitivePaths });
+  let d;
+  let path;
+  if (!normalized.ok) {
+    path = m[2];
+    d = { decision: "deny", rule: null, reason: `cannot judge the request: ${normalized.reason}`, operation: `${method} ${path}`, vocabulary: "http", accesses: [], invalid: normalized.reason };
+  } else {
+    path = normalized.target.path;
+    d = new HttpEngine(role2.http).decide({ upstream, method, target: normalized.target, header: () => [] });
+  }
+  const status = d.invalid ? 400 : d.decision === "deny" ? 403 : null;
+  return {
+    exit: d.decision === "deny" ? 1 : d.decision === "review" ? 3 : 0,
+    text: `${d.decision.padEnd(6)}  ${method} ${path}  \u2014 ${d.reason}${status ? ` (the proxy answers ${status})` : ""}`,
+    json: {
+      decision: d.decision,
+      http: {
+        upstream: upstream.name,
+        method,
+        path,
+        operation: d.operation,
+        vocabulary: d.vocabulary,
+        decision: d.decision,
+        rule: d.rule,
+        reason: d.reason,
+        status,
+        accesses: d.accesses.map((a) => ({ what: a.what, decision: a.decision, rule: a.rule }))
+      }
+    }
+  };
+}
+var HttpCheckError;
+var init_check_http = __esm({
+  "src/cli/check-http.ts"() {
+    "use strict";
+    init_engine2();
+    init_target();
+    HttpCheckError = class extends Error {
+      name = "HttpCheckError";
+    };
+  }
+});
+
 // src/cli/check.ts
 var check_exports = {};
 __export(check_exports, {
@@ -23266,7 +23894,7 @@ function exitCode(d) {
 async function runCheck(argv, io = stdio) {
   try {
     const flags = parseFlags(argv, {
-      string: ["policy", "role", "claims", "sql", "file", "tool", "arguments", "server", "listing"],
+      string: ["policy", "role", "claims", "sql", "file", "tool", "arguments", "server", "listing", "http", "upstream"],
       boolean: ["json", "help", "mcp"]
     });
     if (flags.help) {
@@ -23282,6 +23910,12 @@ async function runCheck(argv, io = stdio) {
     for (const f of ["tool", "arguments", "server", "listing"]) {
       if (flags[f] !== void 0) throw new UsageError(`--${f} needs --mcp`);
     }
+    if (exactlyOne(flags, ["sql", "file", "http"]) === "http") {
+      const result = checkHttp(policy, role2, flags.http, flags.upstream);
+      io.out(flags.json ? JSON.stringify(result.json) : result.text);
+      return result.exit;
+    }
+    if (flags.upstream !== void 0) throw new UsageError("--upstream goes with --http");
     const sql = exactlyOne(flags, ["sql", "file"]) === "sql" ? flags.sql : readText(flags.file, "the SQL file", io.stdin);
     const engine = await createEngine(policy, role2);
     const decision = engine.decide(sql);
@@ -23294,7 +23928,7 @@ async function runCheck(argv, io = stdio) {
       io.err(`tollgate check: ${err.message} (${USAGE})`);
       return 2;
     }
-    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError) {
+    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError || err instanceof HttpCheckError) {
       io.err(`tollgate check: ${err.message}`);
       return 2;
     }
@@ -23315,7 +23949,8 @@ var init_check = __esm({
     init_sql_analyzer();
     init_check_mcp();
     init_args();
-    USAGE = "usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)\n       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]";
+    init_check_http();
+    USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path?query" [--upstream NAME]) [--json]  (--file - reads standard input)\n       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]';
     InputError = class extends Error {
     };
   }
@@ -23636,10 +24271,10 @@ function compileLiteralHider(accesses) {
 }
 function cleanAccesses(accesses, scrub) {
   return accesses.filter((a) => a !== null && typeof a === "object").map((a) => {
-    const access = { kind: typeof a.kind === "string" ? scrub(a.kind) : "other" };
-    if (typeof a.object === "string") access.object = scrub(redactLiteralObject(a.object));
-    if (typeof a.exact === "boolean") access.exact = a.exact;
-    return access;
+    const access2 = { kind: typeof a.kind === "string" ? scrub(a.kind) : "other" };
+    if (typeof a.object === "string") access2.object = scrub(redactLiteralObject(a.object));
+    if (typeof a.exact === "boolean") access2.exact = a.exact;
+    return access2;
   });
 }
 function cleanStatement(text, scrub) {
@@ -25959,9 +26594,9 @@ function serverRefusal(body, where, during) {
   }
   const sqlstate = fields.get("C");
   const message = fields.get("M") ?? "no message";
-  const auth = sqlstate === "28P01" || sqlstate === "28000";
+  const auth2 = sqlstate === "28P01" || sqlstate === "28000";
   return new UpstreamError(
-    auth ? "ERR_UPSTREAM_AUTH" : "ERR_UPSTREAM_REFUSED",
+    auth2 ? "ERR_UPSTREAM_AUTH" : "ERR_UPSTREAM_REFUSED",
     `${where}: server refused ${during}: ${message}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ""}`,
     sqlstate
   );
@@ -26353,14 +26988,14 @@ var init_catalog = __esm({
       }
     };
     SimpleQuerySession = class _SimpleQuerySession {
-      constructor(upstream2, timeoutMs) {
-        this.upstream = upstream2;
+      constructor(upstream, timeoutMs) {
+        this.upstream = upstream;
         this.timeoutMs = timeoutMs;
-        const s = upstream2.socket;
+        const s = upstream.socket;
         s.on("data", (chunk) => this.feed(chunk));
         s.on("error", (err) => this.fail(new SimpleQueryError(`catalog session: ${err.message}`)));
         s.on("close", () => this.fail(new SimpleQueryError("catalog session: the server closed the connection")));
-        if (upstream2.leftover.length > 0) this.feed(upstream2.leftover);
+        if (upstream.leftover.length > 0) this.feed(upstream.leftover);
         s.unref();
         s.resume();
       }
@@ -26690,13 +27325,13 @@ var init_cancel_keys = __esm({
     "use strict";
     CancelKeys = class {
       byPid = /* @__PURE__ */ new Map();
-      issue(upstream2) {
+      issue(upstream) {
         let pid;
         do
           pid = randomBytes2(4).readUInt32BE(0) & 2147483647;
         while (pid === 0 || this.byPid.has(pid));
         const secret = randomBytes2(4);
-        this.byPid.set(pid, { secret, upstream: upstream2 });
+        this.byPid.set(pid, { secret, upstream });
         return { pid, secret };
       }
       lookup(pid, secret) {
@@ -28831,7 +29466,7 @@ var init_server = __esm({
 var serve_exports = {};
 __export(serve_exports, {
   parseConfigJson: () => parseConfigJson,
-  parseListen: () => parseListen,
+  parseListen: () => parseListen2,
   run: () => run2
 });
 import { randomBytes as randomBytes3, randomUUID as randomUUID2 } from "node:crypto";
@@ -28903,7 +29538,7 @@ function parseServeFlags(argv) {
   }
   return flags;
 }
-function parseListen(text) {
+function parseListen2(text) {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new ServeUsageError(`--listen ${JSON.stringify(text)}: expected host:port, e.g. 127.0.0.1:6432`);
@@ -28924,7 +29559,7 @@ function configFromFlags(flags, env) {
     generatedPassword = password;
   }
   const config2 = {
-    listen: parseListen(flags.listen ?? "127.0.0.1:6432"),
+    listen: parseListen2(flags.listen ?? "127.0.0.1:6432"),
     upstream: flags.upstream,
     policyPath: flags.policy,
     role: flags.role,
@@ -34628,7 +35263,7 @@ init_args();
 import { realpathSync } from "node:fs";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
 var COMMANDS = {
-  check: { usage: "check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]", summary: "decide SQL against a policy, offline", load: () => Promise.resolve().then(() => (init_check(), check_exports)) },
+  check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: "decide SQL or an HTTP request against a policy, offline", load: () => Promise.resolve().then(() => (init_check(), check_exports)) },
   serve: { usage: "serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]", summary: "run the enforcing proxy in the foreground", load: () => Promise.resolve().then(() => (init_serve(), serve_exports)) },
   demo: { usage: "demo [--tour]", summary: "an embedded PostgreSQL behind the proxy with policies/demo.yml", load: () => Promise.resolve().then(() => (init_demo(), demo_exports)) },
   audit: { usage: "audit verify F.jsonl", summary: "check the hash chain of an audit log", load: () => Promise.resolve().then(() => (init_audit(), audit_exports)) }

@@ -9,9 +9,10 @@ import { createEngine } from '../policy/sql-analyzer.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
 import { checkMcp, McpInputError } from './check-mcp.js';
 import { exactlyOne, parseFlags, required, stdio, UsageError, type CliIO } from './args.js';
+import { checkHttp, HttpCheckError } from './check-http.js';
 
 export const USAGE =
-  'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]  (--file - reads standard input)\n' +
+  'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path?query" [--upstream NAME]) [--json]  (--file - reads standard input)\n' +
   '       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]';
 
 
@@ -78,7 +79,7 @@ export function exitCode(d: Decision): number {
 export async function runCheck(argv: readonly string[], io: CliIO = stdio): Promise<number> {
   try {
     const flags = parseFlags(argv, {
-      string: ['policy', 'role', 'claims', 'sql', 'file', 'tool', 'arguments', 'server', 'listing'],
+      string: ['policy', 'role', 'claims', 'sql', 'file', 'tool', 'arguments', 'server', 'listing', 'http', 'upstream'],
       boolean: ['json', 'help', 'mcp'],
     });
     if (flags.help) {
@@ -96,6 +97,12 @@ export async function runCheck(argv: readonly string[], io: CliIO = stdio): Prom
     for (const f of ['tool', 'arguments', 'server', 'listing'] as const) {
       if (flags[f] !== undefined) throw new UsageError(`--${f} needs --mcp`);
     }
+    if (exactlyOne(flags, ['sql', 'file', 'http']) === 'http') {
+      const result = checkHttp(policy, role, flags.http!, flags.upstream);
+      io.out(flags.json ? JSON.stringify(result.json) : result.text);
+      return result.exit;
+    }
+    if (flags.upstream !== undefined) throw new UsageError('--upstream goes with --http');
     const sql = exactlyOne(flags, ['sql', 'file']) === 'sql' ? flags.sql! : readText(flags.file!, 'the SQL file', io.stdin);
 
     const engine = await createEngine(policy, role);
@@ -109,7 +116,7 @@ export async function runCheck(argv: readonly string[], io: CliIO = stdio): Prom
       io.err(`tollgate check: ${err.message} (${USAGE})`);
       return 2;
     }
-    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError) {
+    if (err instanceof PolicyError || err instanceof InputError || err instanceof McpInputError || err instanceof HttpCheckError) {
       io.err(`tollgate check: ${err.message}`);
       return 2;
     }

@@ -16,7 +16,7 @@ export interface Command {
 // One line per command. The module receives the arguments after the command's name
 // (for `audit verify F`, the audit module receives `verify F`).
 export const COMMANDS: Readonly<Record<string, Command>> = {
-  check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql) [--json]', summary: 'decide SQL against a policy, offline', load: () => import('./check.js') },
+  check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: 'decide SQL or an HTTP request against a policy, offline', load: () => import('./check.js') },
   serve: { usage: 'serve --policy F --role R --upstream postgres://… [--listen 127.0.0.1:6432] [--audit F.jsonl]', summary: 'run the enforcing proxy in the foreground', load: () => import('./serve.js') },
   demo: { usage: 'demo [--tour]', summary: 'an embedded PostgreSQL behind the proxy with policies/demo.yml', load: () => import('./demo.js') },
   audit: { usage: 'audit verify F.jsonl', summary: 'check the hash chain of an audit log', load: () => import('./audit.js') },

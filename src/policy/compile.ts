@@ -7,6 +7,9 @@ import { parseDuration } from './duration.js';
 import { formatPath } from './errors.js';
 import { compileGlob, type Glob } from './glob.js';
 import type { PolicyDocument } from './schema.js';
+import { compileHttpSection, type HttpSection } from './compile-http.js';
+
+export type { HttpMatch, HttpRule, HttpSection, HttpUpstream, RepoPattern, UpstreamAuth, UpstreamType } from './compile-http.js';
 
 export interface PostgresRule {
   /** Position in the role's rules, 0-based. */
@@ -43,20 +46,6 @@ export interface ClaimMatch {
   readonly globs: readonly Glob[];
 }
 
-export interface HttpUpstream {
-  readonly url: string;
-  readonly tokenEnv: string | null;
-}
-
-export interface HttpRule {
-  readonly index: number;
-  readonly path: string;
-  readonly action: Action;
-  readonly methods: ReadonlySet<string>;
-  readonly paths: readonly Glob[];
-  readonly upstream: string | null;
-}
-
 export interface Role {
   readonly name: string;
   readonly description: string | null;
@@ -65,7 +54,7 @@ export interface Role {
   readonly approvers: readonly string[] | null;
   readonly rules: readonly PostgresRule[];
   readonly masks: readonly Mask[];
-  readonly http: { readonly upstreams: ReadonlyMap<string, HttpUpstream>; readonly rules: readonly HttpRule[] };
+  readonly http: HttpSection;
 }
 
 export interface Policy {
@@ -131,19 +120,7 @@ export function compilePolicy(doc: PolicyDocument, file: string): Policy {
         strategy: m.strategy,
         columns: m.columns.map(compileColumnPattern),
       })),
-      http: {
-        upstreams: new Map(
-          Object.entries(r.http?.upstreams ?? {}).map(([u, up]) => [u, { url: up.url, tokenEnv: up.token_env ?? null }]),
-        ),
-        rules: (r.http?.rules ?? []).map((rule, i) => ({
-          index: i,
-          path: formatPath(['roles', name, 'http', 'rules', i]),
-          action: rule.action,
-          methods: new Set(rule.methods),
-          paths: rule.paths.map((p) => compileGlob(p, '/')),
-          upstream: rule.upstream ?? null,
-        })),
-      },
+      http: compileHttpSection(name, r.http),
     });
   }
   return {

@@ -8,6 +8,7 @@ import { GROUPS, KINDS, type Group, type Kind } from '../sql/types.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { globProblem } from './glob.js';
 import { mcpSectionSchema } from './mcp-schema.js';
+import { httpSectionSchema, ruleVocabulary, HTTP_METHODS } from './http-schema.js';
 
 const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
@@ -20,6 +21,7 @@ function strict<S extends z.ZodRawShape>(shape: S) {
 }
 
 // JSON Schema flavour of the glob rules; globProblem() gives the precise reason.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const GLOB_PATTERN = /^(?!.*\*\*\*)[^?[\]{}\u0000-\u001f\u007f]+$/;
 
 function glob(what: string) {
@@ -74,36 +76,6 @@ const mask = strict({
   strategy: z.enum(['redact', 'hash', 'partial', 'null']),
 });
 
-const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-const upstream = strict({
-  url: z.url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` }),
-  token_env: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-      error: (iss) => `expected an environment variable name, got ${show(iss.input)}`,
-    })
-    .optional(),
-});
-
-const pathGlob = z
-  .string()
-  .regex(/^\//, { error: (iss) => `expected a path starting with /, got ${show(iss.input)}` })
-  .regex(GLOB_PATTERN, { error: (iss) => `bad glob ${show(iss.input)}: ${globProblem(String(iss.input))}` });
-
-const httpRule = strict({
-  action,
-  methods: z.array(z.enum(HTTP_METHODS)).min(1),
-  paths: z.array(pathGlob).min(1).describe('Globs on the request path: * within a segment, ** across /'),
-  upstream: z.string().optional().describe('Name of one upstream this rule is limited to'),
-});
-
-const http = strict({
-  upstreams: z.record(z.string().regex(NAME), upstream).optional(),
-  rules: z.array(httpRule).optional(),
-});
-
 // GitHub login (letters, digits, single hyphens) or org/team-slug.
 const APPROVER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/;
 const approver = z.string().regex(APPROVER, {
@@ -123,7 +95,7 @@ const role = strict({
     rules: z.array(postgresRule).optional().describe('First rule whose kinds and objects match an access wins'),
     masks: z.array(mask).optional(),
   }).optional(),
-  http: http.optional(),
+  http: httpSectionSchema.optional(),
   mcp: mcpSectionSchema.optional(),
 });
 
@@ -140,13 +112,30 @@ export const policySchema = strict({
 }).superRefine((policy, ctx) => {
   // Cross-references the shape alone cannot express.
   for (const [name, r] of Object.entries(policy.roles)) {
+    const upstreams = r.http?.upstreams ?? {};
+    const defined = Object.keys(upstreams).join(', ') || 'none';
     for (const [i, rule] of (r.http?.rules ?? []).entries()) {
-      if (rule.upstream !== undefined && !(rule.upstream in (r.http?.upstreams ?? {}))) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['roles', name, 'http', 'rules', i, 'upstream'],
-          message: `unknown upstream ${show(rule.upstream)} (defined: ${Object.keys(r.http?.upstreams ?? {}).join(', ') || 'none'})`,
-        });
+      const at = ['roles', name, 'http', 'rules', i];
+      for (const [j, u] of (rule.upstreams ?? []).entries()) {
+        if (!Object.hasOwn(upstreams, u)) {
+          ctx.addIssue({ code: 'custom', path: [...at, 'upstreams', j], message: `unknown upstream ${show(u)} (defined: ${defined})` });
+        }
+      }
+      const v = ruleVocabulary(rule);
+      if ('problem' in v) {
+        ctx.addIssue({ code: 'custom', path: at, message: v.problem });
+        continue;
+      }
+      if (v.vocabulary === 'http') continue;
+      // A registry or kubernetes rule reads paths the way that API lays them out: it must reach
+      // at least one upstream of that type, and name none of another.
+      const names = rule.upstreams ?? Object.keys(upstreams);
+      const typed = names.filter((u) => (upstreams[u]?.type ?? 'http') === v.vocabulary);
+      const wrong = (rule.upstreams ?? []).filter((u) => Object.hasOwn(upstreams, u) && (upstreams[u]?.type ?? 'http') !== v.vocabulary);
+      if (wrong.length > 0) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'upstreams'], message: `a ${v.vocabulary} rule names upstream ${show(wrong[0])}, whose type is not ${v.vocabulary}` });
+      } else if (typed.length === 0) {
+        ctx.addIssue({ code: 'custom', path: at, message: `a ${v.vocabulary} rule needs an upstream with type: ${v.vocabulary} (defined: ${defined})` });
       }
     }
   }

@@ -117,8 +117,8 @@ describe('tollgate check: bad input is exit 2 with one line on stderr', () => {
     [['--role', 'demo', '--sql', 'SELECT 1'], `tollgate check: missing --policy (${USAGE})`],
     [['--policy', 'policies/demo.yml', '--sql', 'SELECT 1'], `tollgate check: missing --role or --claims (${USAGE})`],
     [[...DEMO, '--claims', 'x.json', '--sql', 'SELECT 1'], `tollgate check: give only one of --role or --claims (${USAGE})`],
-    [DEMO, `tollgate check: missing --sql or --file (${USAGE})`],
-    [[...DEMO, '--sql', 'SELECT 1', '--file', 'q.sql'], `tollgate check: give only one of --sql or --file (${USAGE})`],
+    [DEMO, `tollgate check: missing --sql or --file or --http (${USAGE})`],
+    [[...DEMO, '--sql', 'SELECT 1', '--file', 'q.sql'], `tollgate check: give only one of --sql or --file or --http (${USAGE})`],
     [[...DEMO, '--sql', 'SELECT 1', '--verbose'], `tollgate check: unknown flag --verbose (${USAGE})`],
     [[...DEMO, '--sql'], `tollgate check: --sql needs a value (${USAGE})`],
     [[...DEMO, '--sql', 'SELECT 1', 'extra'], `tollgate check: unexpected argument "extra" (${USAGE})`],
@@ -247,5 +247,45 @@ describe('parseFlags (shared by every subcommand)', () => {
     expect(exactlyOne({ a: 'x', b: undefined }, ['a', 'b'])).toBe('a');
     expect(() => exactlyOne({ a: undefined, b: undefined }, ['a', 'b'])).toThrow('missing --a or --b');
     expect(() => exactlyOne({ a: '1', b: '2' }, ['a', 'b'])).toThrow('give only one of --a or --b');
+  });
+});
+
+describe('tollgate check --http', () => {
+  const HTTP = ['--policy', 'test/fixtures/policies/http.yml', '--role', 'deploy'];
+  it('exit 3 for a push to prod (review), the rule named', async () => {
+    expect(await check(...HTTP, '--upstream', 'registry', '--http', 'PUT /v2/prod/api/manifests/v2')).toEqual({
+      code: 3,
+      out: ['review  PUT /v2/prod/api/manifests/v2  — push prod/api:v2 needs review by roles.deploy.http.rules[2]'],
+      err: [],
+    });
+  });
+  it('exit 0 for an allowed pull, exit 1 for a denial (with the status the proxy answers)', async () => {
+    expect((await check(...HTTP, '--upstream', 'registry', '--http', 'GET /v2/prod/api/manifests/v2')).code).toBe(0);
+    expect(await check(...HTTP, '--upstream', 'cluster', '--http', 'POST /api/v1/namespaces/prod/pods/web/exec')).toEqual({
+      code: 1,
+      out: ['deny    POST /api/v1/namespaces/prod/pods/web/exec  — exec pods/exec prod/web denied by roles.deploy.http.rules[6] (the proxy answers 403)'],
+      err: [],
+    });
+    expect((await check(...HTTP, '--upstream', 'registry', '--http', 'PUT /v2/staging/../prod/api/manifests/v2')).out).toEqual([
+      'deny    PUT /v2/staging/../prod/api/manifests/v2  — cannot judge the request: dot segment (. or ..) in the path (the proxy answers 400)',
+    ]);
+  });
+  it('--json', async () => {
+    const r = await check(...HTTP, '--upstream', 'cluster', '--json', '--http', 'delete /apis/apps/v1/namespaces/prod/deployments/api');
+    expect(JSON.parse(r.out[0]!)).toEqual({
+      decision: 'review',
+      http: {
+        upstream: 'cluster', method: 'DELETE', path: '/apis/apps/v1/namespaces/prod/deployments/api', operation: 'delete deployments.apps prod/api',
+        vocabulary: 'kubernetes', decision: 'review', rule: 'roles.deploy.http.rules[5]', reason: 'delete deployments.apps prod/api needs review by roles.deploy.http.rules[5]',
+        status: null, accesses: [{ what: 'delete deployments.apps prod/api', decision: 'review', rule: 'roles.deploy.http.rules[5]' }],
+      },
+    });
+  });
+  it('bad input is exit 2 with one line', async () => {
+    expect(await check(...HTTP, '--http', 'GET /v2/')).toEqual({ code: 2, out: [], err: ['tollgate check: role "deploy" has several http upstreams: pick one with --upstream (registry, cluster, api, legacy)'] });
+    expect(await check(...HTTP, '--upstream', 'nope', '--http', 'GET /v2/')).toEqual({ code: 2, out: [], err: ['tollgate check: unknown upstream "nope" (defined: registry, cluster, api, legacy)'] });
+    expect(await check(...HTTP, '--upstream', 'api', '--http', '/v2/')).toEqual({ code: 2, out: [], err: ['tollgate check: --http "/v2/": expected "METHOD /path", e.g. "PUT /v2/prod/api/manifests/v2"'] });
+    expect((await check(...HTTP, '--upstream', 'api', '--sql', 'select 1')).code).toBe(2);
+    expect((await check(...DEMO, '--http', 'GET /')).err).toEqual(['tollgate check: role "demo" has no http upstreams']);
   });
 });

@@ -40,9 +40,36 @@ describe('loading valid policies', () => {
     expect(r.rules[0]!.namedKinds.size).toBe(0);
     expect(r.rules[2]!.kinds.size).toBe(30);
     expect(r.masks.map((m) => m.strategy)).toEqual(['redact', 'partial', 'null', 'hash']);
-    expect(r.http.upstreams.get('registry')).toEqual({ url: 'https://registry.example.com', tokenEnv: 'REGISTRY_TOKEN' });
-    expect(r.http.rules[1]!.upstream).toBe('registry');
-    expect(r.http.rules[0]!.paths[0]!.test('/v2/acme/app/manifests/1')).toBe(true);
+    expect(r.http.upstreams.get('registry')).toEqual({
+      name: 'registry', url: 'https://registry.example.com', type: 'registry', listen: { host: '127.0.0.1', port: 5000 },
+      auth: { kind: 'basic', usernameEnv: 'REGISTRY_USER', passwordEnv: 'REGISTRY_PASSWORD' },
+      caFile: null, caseInsensitivePaths: false, mask: [], maxMaskedBody: 8 * 1024 * 1024,
+    });
+    const cluster = r.http.upstreams.get('cluster')!;
+    expect([cluster.type, cluster.auth, cluster.caFile, cluster.mask, cluster.maxMaskedBody, cluster.listen]).toEqual(
+      ['kubernetes', { kind: 'bearer', tokenEnv: 'KUBE_TOKEN' }, 'ca.pem', ['data.*', '**.env[*].value'], 1048576, null],
+    );
+    const api = r.http.upstreams.get('api')!;
+    expect([api.url, api.type, api.auth, api.caseInsensitivePaths]).toEqual(
+      ['https://api.example.com/base', 'http', { kind: 'client_cert', certEnv: 'API_CERT', keyEnv: 'API_KEY' }, true],
+    );
+    expect(r.http.rules.map((x) => [x.path, x.action, x.match.vocabulary])).toEqual([
+      ['roles.ci-readonly.http.rules[0]', 'allow', 'http'],
+      ['roles.ci-readonly.http.rules[1]', 'review', 'http'],
+      ['roles.ci-readonly.http.rules[2]', 'allow', 'registry'],
+      ['roles.ci-readonly.http.rules[3]', 'allow', 'registry'],
+      ['roles.ci-readonly.http.rules[4]', 'review', 'registry'],
+      ['roles.ci-readonly.http.rules[5]', 'allow', 'kubernetes'],
+      ['roles.ci-readonly.http.rules[6]', 'deny', 'kubernetes'],
+      ['roles.ci-readonly.http.rules[7]', 'review', 'kubernetes'],
+      ['roles.ci-readonly.http.rules[8]', 'allow', 'http'],
+    ]);
+    expect([...r.http.rules[1]!.upstreams!]).toEqual(['registry']);
+    expect(r.http.rules[2]!.upstreams).toBeNull();
+    const m0 = r.http.rules[0]!.match;
+    expect(m0.vocabulary === 'http' && m0.paths[0]!.test('/v2/acme/app/manifests/1')).toBe(true);
+    const m8 = r.http.rules[8]!.match;
+    expect(m8.vocabulary === 'http' && [...m8.query.keys(), ...m8.headers.keys()]).toEqual(['view', 'x-team']);
     expect(p.roles.get('deployer')!.approvers).toBeNull();
     expect(p.roles.get('deployer')!.rules).toEqual([]);
   });
@@ -138,10 +165,29 @@ describe('policy errors name file, line, key path and what is expected', () => {
     ['bad approver', role('    approvers: ["bad login!"]\n'), 'p.yml:5: roles.ci.approvers[0]: expected a GitHub login or org/team, got "bad login!"'],
     ['bad role name', 'version: 1\nroles:\n  "bad role":\n    match: { r: x }\n', 'p.yml:3: roles["bad role"]: bad role name "bad role": use letters, digits, _ . -'],
     ['http upstream url', role('    http:\n      upstreams:\n        reg: { url: "ftp://x" }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.url: expected an http(s) URL, got "ftp://x"'],
-    ['http token_env', role('    http:\n      upstreams:\n        reg: { url: "https://x", token_env: "MY-TOKEN" }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.token_env: expected an environment variable name, got "MY-TOKEN"'],
+    ['http upstream url with query', role('    http:\n      upstreams:\n        reg: { url: "https://x/?a=1" }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.url: expected a URL without query or fragment, got "https://x/?a=1"'],
+    ['token_env is gone', role('    http:\n      upstreams:\n        reg: { url: "https://x", token_env: TOKEN }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.token_env: unknown key (expected one of: url, type, listen, auth, ca_file, case_insensitive_paths, mask, max_masked_body)'],
+    ['bearer_env name', role('    http:\n      upstreams:\n        reg: { url: "https://x", auth: { bearer_env: "MY-TOKEN" } }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.auth.bearer_env: expected an environment variable name, got "MY-TOKEN"'],
+    ['auth of no known kind', role('    http:\n      upstreams:\n        reg: { url: "https://x", auth: { token: x } }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.auth.token: unknown key (expected one of: bearer_env, basic, client_cert)'],
+    ['two kinds of auth', role('    http:\n      upstreams:\n        reg: { url: "https://x", auth: { bearer_env: A, client_cert: { cert_env: C, key_env: K } } }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.auth: expected exactly one of bearer_env, basic: { username_env, password_env }, client_cert: { cert_env, key_env }'],
+    ['upstream type', role('    http:\n      upstreams:\n        reg: { url: "https://x", type: docker }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.type: expected one of http, registry, kubernetes, got "docker"'],
+    ['listen off loopback', role('    http:\n      upstreams:\n        reg: { url: "https://x", listen: "0.0.0.0:5000" }\n'), 'p.yml:7: roles.ci.http.upstreams.reg.listen: expected a loopback host:port like 127.0.0.1:5000, got "0.0.0.0:5000"'],
+    ['mask field', role('    http:\n      upstreams:\n        k: { url: "https://x", mask: ["data..x"] }\n'), 'p.yml:7: roles.ci.http.upstreams.k.mask[0]: bad JSON field "data..x": expected dotted names, * for any key and [*] for any item, e.g. data.* or spec.containers[*].env[*].value'],
+    ['upstream name', role('    http:\n      upstreams:\n        "my reg": { url: "https://x" }\n'), 'p.yml:7: roles.ci.http.upstreams["my reg"]: bad upstream name "my reg": use letters, digits, _ and - (it names TOLLGATE_<NAME>_URL)'],
     ['http method', role('    http:\n      rules:\n        - { action: allow, methods: [GET, FETCH], paths: ["/v2/**"] }\n'), 'p.yml:7: roles.ci.http.rules[0].methods[1]: expected one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, got "FETCH"'],
     ['http relative path', role('    http:\n      rules:\n        - { action: allow, methods: [GET], paths: ["v2/**"] }\n'), 'p.yml:7: roles.ci.http.rules[0].paths[0]: expected a path starting with /, got "v2/**"'],
-    ['http unknown upstream', role('    http:\n      upstreams:\n        reg: { url: "https://x" }\n      rules:\n        - { action: allow, methods: [GET], paths: ["/**"], upstream: nope }\n'), 'p.yml:9: roles.ci.http.rules[0].upstream: unknown upstream "nope" (defined: reg)'],
+    ['http bad path glob', role('    http:\n      rules:\n        - { action: allow, paths: ["/v2/{a,b}"] }\n'), 'p.yml:7: roles.ci.http.rules[0].paths[0]: bad glob "/v2/{a,b}": "{" is not supported in globs (use * within a segment, ** across segments, or a list of patterns)'],
+    ['http unknown upstream', role('    http:\n      upstreams:\n        reg: { url: "https://x" }\n      rules:\n        - { action: allow, methods: [GET], paths: ["/**"], upstreams: [nope] }\n'), 'p.yml:9: roles.ci.http.rules[0].upstreams[0]: unknown upstream "nope" (defined: reg)'],
+    ['the old upstream key', role('    http:\n      rules:\n        - { action: allow, methods: [GET], paths: ["/**"], upstream: reg }\n'), 'p.yml:7: roles.ci.http.rules[0].upstream: unknown key (expected one of: action, upstreams, methods, paths, query, headers, pull, push, delete, verbs, resources, namespaces, names)'],
+    ['rule of no vocabulary', role('    http:\n      rules:\n        - { action: allow, methods: [GET] }\n'), 'p.yml:7: roles.ci.http.rules[0]: an HTTP rule needs paths'],
+    ['rule with nothing to match', role('    http:\n      rules:\n        - { action: allow }\n'), 'p.yml:7: roles.ci.http.rules[0]: a rule needs paths (HTTP), pull/push/delete (registry) or verbs (kubernetes)'],
+    ['two vocabularies', role('    http:\n      upstreams:\n        reg: { url: "https://x", type: registry }\n      rules:\n        - { action: allow, paths: ["/**"], push: ["a/**"] }\n'), 'p.yml:9: roles.ci.http.rules[0]: a rule speaks one vocabulary: got http (paths) and registry (push)'],
+    ['registry rule without a registry', role('    http:\n      upstreams:\n        api: { url: "https://x" }\n      rules:\n        - { action: allow, pull: ["**"] }\n'), 'p.yml:9: roles.ci.http.rules[0]: a registry rule needs an upstream with type: registry (defined: api)'],
+    ['kubernetes rule on a registry', role('    http:\n      upstreams:\n        reg: { url: "https://x", type: registry }\n      rules:\n        - { action: allow, verbs: [get], upstreams: [reg] }\n'), 'p.yml:9: roles.ci.http.rules[0].upstreams: a kubernetes rule names upstream "reg", whose type is not kubernetes'],
+    ['kubernetes rule without verbs', role('    http:\n      upstreams:\n        k: { url: "https://x", type: kubernetes }\n      rules:\n        - { action: allow, namespaces: [a] }\n'), 'p.yml:9: roles.ci.http.rules[0]: a kubernetes rule needs verbs'],
+    ['kubernetes verb', role('    http:\n      upstreams:\n        k: { url: "https://x", type: kubernetes }\n      rules:\n        - { action: allow, verbs: [read] }\n'), 'p.yml:9: roles.ci.http.rules[0].verbs[0]: expected one of get, list, watch, create, update, patch, delete, deletecollection, exec, attach, port-forward, proxy, got "read"'],
+    ['repository pattern', role('    http:\n      upstreams:\n        reg: { url: "https://x", type: registry }\n      rules:\n        - { action: allow, push: ["prod/api:v1:x"] }\n'), 'p.yml:9: roles.ci.http.rules[0].push[0]: expected repository or repository:tag, got "prod/api:v1:x"'],
+    ['header name', role('    http:\n      rules:\n        - { action: allow, paths: ["/**"], headers: { "X Team": a } }\n'), 'p.yml:7: roles.ci.http.rules[0].headers["X Team"]: bad header name "X Team"'],
   ])('%s', (_name, text, message) => {
     expect(errorOf(text)).toBe(message);
   });
