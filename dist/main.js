@@ -35648,6 +35648,7 @@ function compilePolicy(doc, file) {
         globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
       })),
       approvers: r.approvers ?? null,
+      upstream: r.upstream ?? null,
       rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,
@@ -35811,6 +35812,7 @@ var role = strict3({
     error: "expected at least one claim to match (an empty match would accept every token)"
   }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
   approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
+  upstream: string2().regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show3(iss.input)}` }).optional().describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
   postgres: strict3({
     rules: array(postgresRule).optional().describe("First rule whose kinds and objects match an access wins"),
     masks: array(mask).optional()
@@ -35867,35 +35869,36 @@ function loadPolicy(file) {
   return parsePolicy(text, file);
 }
 function parsePolicy(text, file) {
+  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles");
+  if (!result.ok) throw new PolicyError(result.syntax ? "ERR_POLICY_SYNTAX" : "ERR_POLICY_INVALID", formatProblem(result.problems[0]), result.problems);
+  return compilePolicy(result.data, file);
+}
+function parseYamlWith(text, file, schema, emptyMessage) {
   const lines = new import_yaml.LineCounter();
   const doc = (0, import_yaml.parseDocument)(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset) => lines.linePos(offset).line;
+  const syntax = (problem) => ({ ok: false, syntax: true, problems: [problem] });
   const yamlProblem = doc.errors[0] ?? doc.warnings[0];
   if (yamlProblem) {
     const line = lineAt(yamlProblem.pos[0]);
     let what = yamlProblem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     if (what.startsWith("Source contains multiple documents")) what = "expected one YAML document, found several";
-    const problem = { file, line, path: "", message: `YAML syntax error: ${what}` };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
+    return syntax({ file, line, path: "", message: `YAML syntax error: ${what}` });
   }
   const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
-  if (duplicate) {
-    const problem = { file, ...duplicate };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
-  }
+  if (duplicate) return syntax({ file, ...duplicate });
   let data;
   try {
     data = doc.toJS({ maxAliasCount: 1e3 });
   } catch (err) {
-    const problem = { file, line: 1, path: "", message: `cannot read the YAML: ${err.message}` };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
+    return syntax({ file, line: 1, path: "", message: `cannot read the YAML: ${err.message}` });
   }
-  const result = policySchema.safeParse(data, { reportInput: true });
+  const result = schema.safeParse(data, { reportInput: true });
   if (!result.success) {
-    const problems = result.error.issues.flatMap((issue3) => explain2(issue3, [])).map(({ path, message: message2, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
-    throw new PolicyError("ERR_POLICY_INVALID", formatProblem(problems[0]), problems);
+    const problems = result.error.issues.flatMap((issue3) => explain2(issue3, [], emptyMessage)).map(({ path, message: message2, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
+    return { ok: false, syntax: false, problems };
   }
-  return compilePolicy(result.data, file);
+  return { ok: true, data: result.data };
 }
 function describe2(value) {
   if (value === null) return "null";
@@ -35912,14 +35915,14 @@ var EXPECTED = {
   number: "a number",
   boolean: "true or false"
 };
-function explain2(issue3, base) {
+function explain2(issue3, base, emptyMessage) {
   const path = [...base, ...issue3.path];
   const input = issue3.input;
   switch (issue3.code) {
     case "invalid_type": {
       const expected = EXPECTED[issue3.expected] ?? issue3.expected;
       if (input === void 0) return [{ path, message: `missing, expected ${expected}` }];
-      if (path.length === 0 && input === null) return [{ path, message: "the policy is empty: expected a map with version: 1 and roles" }];
+      if (path.length === 0 && input === null) return [{ path, message: emptyMessage }];
       const hint = issue3.expected === "string" && (typeof input === "number" || typeof input === "boolean") ? ` (quote it: "${String(input)}")` : "";
       return [{ path, message: `expected ${expected}, got ${describe2(input)}${hint}` }];
     }
@@ -35941,7 +35944,7 @@ function explain2(issue3, base) {
       const fitting = issue3.errors.find(
         (branch) => !branch.some((i) => i.code === "invalid_type" && i.path.length === 0)
       );
-      if (fitting) return fitting.flatMap((i) => explain2(i, path));
+      if (fitting) return fitting.flatMap((i) => explain2(i, path, emptyMessage));
       const types = issue3.errors.map((b) => b.find((i) => i.code === "invalid_type")).map((i) => i && i.code === "invalid_type" ? EXPECTED[i.expected] ?? i.expected : "something else");
       const hint = typeof input === "number" || typeof input === "boolean" ? ` (quote it: "${String(input)}")` : "";
       const expected = issue3.message !== "Invalid input" ? issue3.message : `expected ${types.join(" or ")}`;

@@ -36,6 +36,18 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
   return { ok: true, count: state.expectedSeq - 1, head: state.prev };
 }
 
+/** Verifies lines already in memory (e.g. read from the gateway's state store), in order. */
+export function verifyAuditLines(lines: Iterable<string>): VerifyResult {
+  const state = { expectedSeq: 1, prev: GENESIS };
+  let lineNo = 0;
+  for (const text of lines) {
+    lineNo++;
+    const bad = checkLine(text, state);
+    if (bad) return { ok: false, line: lineNo, reason: bad };
+  }
+  return { ok: true, count: state.expectedSeq - 1, head: state.prev };
+}
+
 /** The reason the line breaks the chain, or null (advancing `state`). */
 function checkLine(text: string, state: { expectedSeq: number; prev: string }): string | null {
   if (text.length === 0) return 'empty line';

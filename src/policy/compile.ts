@@ -52,6 +52,8 @@ export interface Role {
   readonly match: readonly ClaimMatch[];
   /** GitHub logins or org/team; null when the policy lists none (anyone with write access but the actor). */
   readonly approvers: readonly string[] | null;
+  /** Gateway mode: the upstream (a name in the gateway's config) this role's sessions use; null in-runner. */
+  readonly upstream: string | null;
   readonly rules: readonly PostgresRule[];
   readonly masks: readonly Mask[];
   readonly http: HttpSection;
@@ -113,6 +115,7 @@ export function compilePolicy(doc: PolicyDocument, file: string): Policy {
         globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, '/')),
       })),
       approvers: r.approvers ?? null,
+      upstream: r.upstream ?? null,
       rules: (r.postgres?.rules ?? []).map((rule, i) => compileRule(name, i, rule)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,

@@ -23,45 +23,54 @@ export function loadPolicy(file: string): Policy {
 }
 
 export function parsePolicy(text: string, file: string): Policy {
+  const result = parseYamlWith(text, file, policySchema, 'the policy is empty: expected a map with version: 1 and roles');
+  if (!result.ok) throw new PolicyError(result.syntax ? 'ERR_POLICY_SYNTAX' : 'ERR_POLICY_INVALID', formatProblem(result.problems[0]!), result.problems);
+  return compilePolicy(result.data, file);
+}
+
+/** A YAML file checked against a zod schema: the data, or every problem located (file, line, key path). */
+export type YamlResult<T> = { ok: true; data: T } | { ok: false; syntax: boolean; problems: PolicyProblem[] };
+
+/**
+ * Reads `text` (from `file`) as one YAML document and validates it with `schema`. Shared by every
+ * YAML file tollgate reads (the policy, the gateway's config) so their errors read alike.
+ */
+export function parseYamlWith<T>(text: string, file: string, schema: z.ZodType<T>, emptyMessage: string): YamlResult<T> {
   const lines = new LineCounter();
   // uniqueKeys off: we find duplicates ourselves so the message can name the key path.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset: number) => lines.linePos(offset).line;
+  const syntax = (problem: PolicyProblem): YamlResult<T> => ({ ok: false, syntax: true, problems: [problem] });
 
   const yamlProblem = doc.errors[0] ?? doc.warnings[0];
   if (yamlProblem) {
     const line = lineAt(yamlProblem.pos[0]);
     let what = yamlProblem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     if (what.startsWith('Source contains multiple documents')) what = 'expected one YAML document, found several';
-    const problem = { file, line, path: '', message: `YAML syntax error: ${what}` };
-    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
+    return syntax({ file, line, path: '', message: `YAML syntax error: ${what}` });
   }
 
   const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
-  if (duplicate) {
-    const problem = { file, ...duplicate };
-    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
-  }
+  if (duplicate) return syntax({ file, ...duplicate });
 
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 });
   } catch (err) {
-    const problem = { file, line: 1, path: '', message: `cannot read the YAML: ${(err as Error).message}` };
-    throw new PolicyError('ERR_POLICY_SYNTAX', formatProblem(problem), [problem]);
+    return syntax({ file, line: 1, path: '', message: `cannot read the YAML: ${(err as Error).message}` });
   }
 
-  const result = policySchema.safeParse(data, { reportInput: true });
+  const result = schema.safeParse(data, { reportInput: true });
   if (!result.success) {
     const problems = result.error.issues
-      .flatMap((issue) => explain(issue, []))
+      .flatMap((issue) => explain(issue, [], emptyMessage))
       .map(({ path, message, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message }))
       // One problem per key (a bad duration fails both its pattern and its range), in file order.
       .filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i)
       .sort((a, b) => a.line - b.line);
-    throw new PolicyError('ERR_POLICY_INVALID', formatProblem(problems[0]!), problems);
+    return { ok: false, syntax: false, problems };
   }
-  return compilePolicy(result.data, file);
+  return { ok: true, data: result.data };
 }
 
 function describe(value: unknown): string {
@@ -89,14 +98,14 @@ interface Explained {
 }
 
 /** zod issue → plain sentences with the full path. */
-function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
+function explain(issue: z.core.$ZodIssue, base: Path, emptyMessage: string): Explained[] {
   const path = [...base, ...(issue.path as (string | number)[])];
   const input = (issue as { input?: unknown }).input;
   switch (issue.code) {
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (input === undefined) return [{ path, message: `missing, expected ${expected}` }];
-      if (path.length === 0 && input === null) return [{ path, message: 'the policy is empty: expected a map with version: 1 and roles' }];
+      if (path.length === 0 && input === null) return [{ path, message: emptyMessage }];
       const hint = issue.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
         ? ` (quote it: "${String(input)}")`
         : '';
@@ -123,7 +132,7 @@ function explain(issue: z.core.$ZodIssue, base: Path): Explained[] {
       const fitting = issue.errors.find(
         (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),
       );
-      if (fitting) return fitting.flatMap((i) => explain(i, path));
+      if (fitting) return fitting.flatMap((i) => explain(i, path, emptyMessage));
       const types = issue.errors
         .map((b) => b.find((i) => i.code === 'invalid_type'))
         .map((i) => (i && i.code === 'invalid_type' ? EXPECTED[i.expected] ?? i.expected : 'something else'));

@@ -91,6 +91,11 @@ const role = strict({
     })
     .meta({ description: 'OIDC claim → glob or list of globs; every key must match', minProperties: 1 }),
   approvers: z.array(approver).min(1).optional().describe('GitHub logins or org/team allowed to approve reviews'),
+  upstream: z
+    .string()
+    .regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show(iss.input)}` })
+    .optional()
+    .describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
   postgres: strict({
     rules: z.array(postgresRule).optional().describe('First rule whose kinds and objects match an access wins'),
     masks: z.array(mask).optional(),
