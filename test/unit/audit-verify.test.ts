@@ -206,7 +206,11 @@ describe('tollgate audit verify', () => {
     expect(c.err).toEqual([`tollgate audit verify: cannot read ${join(dir, 'nope.jsonl')}: no such file`]);
     const d = io();
     expect(await run(['verify'], d.io)).toBe(2);
-    expect(d.err).toEqual(['usage: tollgate audit verify FILE.jsonl']);
+    expect(d.err).toEqual([
+      'usage: tollgate audit verify FILE.jsonl\n' +
+        '       tollgate audit verify --state URL --session ID --public-key F.pem\n' +
+        '       tollgate audit export --state URL --session ID [--out F.jsonl]',
+    ]);
     const e = io();
     expect(await run(['check', good], e.io)).toBe(2);
     expect(await run(['verify', dir], e.io)).toBe(2);

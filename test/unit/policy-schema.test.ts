@@ -137,7 +137,7 @@ describe('policy errors name file, line, key path and what is expected', () => {
     ['missing version', 'roles:\n  ci:\n    match: { repository: acme/* }\n', 'p.yml:1: version: missing, expected 1'],
     ['empty file', '', 'p.yml:1: the policy is empty: expected a map with version: 1 and roles'],
     ['a list', '- a\n', 'p.yml:1: expected a map, got a list'],
-    ['unknown key', role('    postgress:\n      rules: []\n'), 'p.yml:5: roles.ci.postgress: unknown key (expected one of: description, match, approvers, postgres, http, mcp)'],
+    ['unknown key', role('    postgress:\n      rules: []\n'), 'p.yml:5: roles.ci.postgress: unknown key (expected one of: description, match, approvers, upstream, postgres, http, mcp)'],
     ['unknown top-level key', 'version: 1\nrole: {}\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:2: role: unknown key (expected one of: version, defaults, roles)'],
     ['unknown rule key', role('    postgres:\n      rules:\n        - { action: allow, kinds: [read], object: [public.t] }\n'), 'p.yml:7: roles.ci.postgres.rules[0].object: unknown key (expected one of: action, kinds, objects)'],
     ['duration garbage', 'version: 1\ndefaults:\n  session_ttl: 1 hour\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:3: defaults.session_ttl: expected a duration like 90s, 30m, 1h or 1h30m, got "1 hour"'],
@@ -194,7 +194,7 @@ describe('policy errors name file, line, key path and what is expected', () => {
 
   it('a byte-order mark and CRLF line ends do not shift lines', () => {
     expect(errorOf('\uFEFFversion: 1\r\nroles:\r\n  ci:\r\n    match: { a: b }\r\n    bad: 1\r\n')).toBe(
-      'p.yml:5: roles.ci.bad: unknown key (expected one of: description, match, approvers, postgres, http, mcp)',
+      'p.yml:5: roles.ci.bad: unknown key (expected one of: description, match, approvers, upstream, postgres, http, mcp)',
     );
   });
 
