@@ -7,7 +7,7 @@ import { memoize } from '../cache.js';
 import type { AuditEntry } from './types.js';
 
 const DECISIONS = new Set(['allow', 'deny', 'review', 'error']);
-const TYPES = new Set(['sql', 'connect', 'auth', 'session']);
+const TYPES = new Set(['sql', 'http', 'connect', 'auth', 'session']);
 const UNPARSABLE = /^<unparsable statement, \d+ bytes>$/;
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
@@ -357,5 +357,17 @@ export function sanitizeEntry(
   const durationMs = num(e.durationMs);
   if (durationMs !== undefined) out.durationMs = durationMs;
   if (typeof e.sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(e.sqlstate)) out.sqlstate = e.sqlstate;
+  const http = e.http as Record<string, unknown> | undefined;
+  if (http && typeof http === 'object') {
+    out.http = {
+      upstream: s(http.upstream) ?? '',
+      method: s(http.method) ?? '',
+      path: s(http.path) ?? '',
+      status: num(http.status) ?? 0,
+      bytesIn: num(http.bytesIn) ?? 0,
+      bytesOut: num(http.bytesOut) ?? 0,
+    };
+    if (typeof http.operation === 'string') out.http.operation = s(http.operation)!;
+  }
   return out;
 }

@@ -46,6 +46,7 @@ export function codeCell(text: string, max = MAX_STATEMENT): string {
 }
 
 function statementCell(line: AuditLine): string {
+  if (line.type === 'http' && line.http) return codeCell(`${line.http.upstream}: ${line.http.method} ${line.http.path} → ${line.http.status}`);
   if (line.type !== 'sql') return `*${line.type}*`;
   return line.statement ? codeCell(line.statement) : '—';
 }

@@ -9,8 +9,8 @@ export interface AuditEntry {
   /** Selected OIDC claims: repository, workflow, run_id, actor, ref, sha, sub, … */
   identity: Record<string, unknown>;
   role: string;
-  /** `sql` for statements; `connect`, `auth`, `session` for connection events. */
-  type: 'sql' | 'connect' | 'auth' | 'session';
+  /** `sql` for statements, `http` for HTTP requests; `connect`, `auth`, `session` for connection events. */
+  type: 'sql' | 'http' | 'connect' | 'auth' | 'session';
   /** The statement with every literal replaced by a placeholder. Never the raw text. */
   statement?: string;
   accesses?: Access[];
@@ -23,6 +23,21 @@ export interface AuditEntry {
   durationMs?: number;
   /** Upstream error SQLSTATE when the server refused an allowed statement. */
   sqlstate?: string;
+  /** For `type: http`: the request as decided (query values hidden), what the client got, and how much. */
+  http?: HttpAuditFields;
+}
+
+export interface HttpAuditFields {
+  upstream: string;
+  method: string;
+  /** The normalized path with every query value replaced by `…`. */
+  path: string;
+  /** The request in the policy's vocabulary (`push prod/api:v2`), when it was decided. */
+  operation?: string;
+  /** Status sent to the client; 0 when the connection broke before one was sent. */
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** A line of the log: the entry plus its place in the SHA-256 chain. */

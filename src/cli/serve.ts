@@ -12,6 +12,8 @@ import { userInfo } from 'node:os';
 import type { ApprovalConfig, ProxyConfig } from '../pg/config.js';
 import { startProxy, type RunningProxy } from '../pg/server.js';
 import { loadPolicy } from '../policy/load.js';
+import { resolveCredentials, startHttpListeners, type RunningHttpListeners } from '../http/listen.js';
+import type { UpstreamCredentials } from '../http/upstream.js';
 
 const USAGE =
   'usage: tollgate serve --policy F --role R --upstream postgres://… [--listen 127.0.0.1:6432] [--audit F.jsonl]\n' +
@@ -67,10 +69,34 @@ export async function run(argv: readonly string[], io: ServeIo = processIo): Pro
   }
 
   let proxy: RunningProxy;
+  let http: RunningHttpListeners | null = null;
   try {
     proxy = await startProxy(config);
   } catch (err) {
     io.stderr.write(`tollgate serve: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  // The role's HTTP upstreams: one loopback listener each, in the same audit chain and approver.
+  try {
+    const role = loadPolicy(config.policyPath).roles.get(config.role)!;
+    if (role.http.upstreams.size > 0) {
+      http = await startHttpListeners({
+        role,
+        session: config.session,
+        identity: config.claims,
+        approver: proxy.shared!.approver,
+        approvalTimeoutMs: config.approvalTimeoutMs,
+        audit: proxy.shared!.audit,
+        credentials: config.http?.credentials ?? {},
+      });
+      for (const l of http.listeners) {
+        const h = l.host.includes(':') ? `[${l.host}]` : l.host;
+        io.stdout.write(`tollgate: http ${l.name} listening on ${h}:${l.port}\n`);
+      }
+    }
+  } catch (err) {
+    io.stderr.write(`tollgate serve: cannot start the HTTP listeners: ${(err as Error).message}\n`);
+    await proxy.close({ graceMs: 0 }).catch(() => {});
     return 1;
   }
   if (generatedPassword) {
@@ -84,6 +110,7 @@ export async function run(argv: readonly string[], io: ServeIo = processIo): Pro
   io.stderr.write('tollgate: stopping: letting running statements finish\n');
   let code = 0;
   try {
+    await http?.close({ graceMs: 10_000 });
     await proxy.close({ graceMs: 10_000 });
   } catch (err) {
     io.stderr.write(`tollgate serve: error while stopping: ${(err as Error).message}\n`);
@@ -143,8 +170,16 @@ function configFromFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): { config: P
     approvalTimeoutMs: policy.approvalTimeoutMs,
     approval: process.stdin.isTTY ? { kind: 'terminal' } : { kind: 'none', reason: 'no terminal to ask for approval' },
     maskKey: randomBytes(32).toString('base64'),
+    http: { credentials: httpCredentials(policy.roles.get(flags.role!)!, env) },
   };
   return { config, generatedPassword };
+}
+
+/** The credentials the role's HTTP upstreams name, from the environment (a clear error when unset). */
+export function httpCredentials(role: { http: { upstreams: ReadonlyMap<string, import('../policy/compile-http.js').HttpUpstream> } }, env: NodeJS.ProcessEnv): Record<string, UpstreamCredentials> {
+  const out: Record<string, UpstreamCredentials> = {};
+  for (const u of role.http.upstreams.values()) out[u.name] = resolveCredentials(u, env);
+  return out;
 }
 
 function safeUser(): string {
@@ -194,7 +229,23 @@ export function parseConfigJson(text: string): ProxyConfig {
     approvalTimeoutMs: num(o.approvalTimeoutMs, 'approvalTimeoutMs'),
     approval: approvalConfig(obj(o.approval, 'approval')),
     maskKey: str(o.maskKey, 'maskKey'),
+    ...(o.http !== undefined ? { http: { credentials: httpCredentialsJson(obj(obj(o.http, 'http').credentials, 'http.credentials')) } } : {}),
   };
+}
+
+function httpCredentialsJson(raw: Record<string, unknown>): Record<string, UpstreamCredentials> {
+  const out: Record<string, UpstreamCredentials> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    const c = obj(v, `http.credentials.${name}`);
+    const cred: UpstreamCredentials = {};
+    for (const k of ['bearer', 'cert', 'key', 'ca'] as const) if (c[k] !== undefined) cred[k] = str(c[k], `http.credentials.${name}.${k}`);
+    if (c.basic !== undefined) {
+      const b = obj(c.basic, `http.credentials.${name}.basic`);
+      cred.basic = { username: str(b.username, `http.credentials.${name}.basic.username`), password: str(b.password, `http.credentials.${name}.basic.password`) };
+    }
+    out[name] = cred;
+  }
+  return out;
 }
 
 function approvalConfig(a: Record<string, unknown>): ApprovalConfig {

@@ -22,6 +22,8 @@ export type ApprovalConfig =
   /** No channel (e.g. a push build): review falls back to deny with `reason`. */
   | { kind: 'none'; reason: string };
 
+import type { UpstreamCredentials } from '../http/upstream.js';
+
 export interface ProxyConfig {
   listen: { host: string; port: number };
   /** postgres://user:pass@host:port/db?sslmode=… of the real database. Never logged. */
@@ -52,4 +54,6 @@ export interface ProxyConfig {
   authTimeoutMs?: number;
   /** Concurrent client connections (authenticated or not); more get FATAL 53300. Default 64. */
   maxClientConnections?: number;
+  /** The role's HTTP upstreams: their resolved credentials (never logged), by upstream name. */
+  http?: { credentials: Record<string, UpstreamCredentials> };
 }

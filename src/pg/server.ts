@@ -11,6 +11,7 @@ import type { AuditEntry } from '../audit/types.js';
 import { GithubApprover } from '../approval/github.js';
 import type { Role } from '../policy/compile.js';
 import { loadPolicy } from '../policy/load.js';
+import { credentialSecrets } from '../http/listen.js';
 import type { Analyzer } from '../policy/engine.js';
 import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
@@ -47,6 +48,8 @@ export interface RunningProxy {
   close(opts?: { graceMs?: number }): Promise<void>;
   /** Resolves when every audit record appended so far is on disk (a busy log batches its writes). */
   flushAudit(): Promise<void>;
+  /** The session's audit log and approver, shared with the HTTP listeners of the same session. */
+  readonly shared?: { readonly audit: AuditLog; readonly approver: Approver };
 }
 
 /** What views read, including the partitioned tables / parents of the partitions / children they read. */
@@ -106,7 +109,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const approver = deps.approver ?? defaultApprover(config, policyEngine ? policyEngine.role.approvers : null);
   const audit = await AuditLog.open(config.auditPath, {
     session: config.session.id,
-    secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream)],
+    secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream), ...credentialSecrets(config.http?.credentials ?? {})],
     onError: (err) => logger.warn(`tollgate: ${err.message}`),
   });
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
@@ -247,6 +250,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       return closed;
     },
     flushAudit: () => audit.flush(),
+    shared: { audit, approver },
   };
 }
 
