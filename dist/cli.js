@@ -125,9 +125,9 @@ var init_args = __esm({
 function formatProblem(p) {
   return `${p.file}:${p.line}: ${p.path ? `${p.path}: ` : ""}${p.message}`;
 }
-function formatPath(path) {
+function formatPath(path2) {
   let out = "";
-  for (const seg of path) {
+  for (const seg of path2) {
     if (typeof seg === "number") out += `[${seg}]`;
     else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
@@ -143,8 +143,8 @@ var init_errors = __esm({
       code;
       /** Every problem found, in document order; `message` is the first one. */
       problems;
-      constructor(code3, message, problems = []) {
-        super(message);
+      constructor(code3, message2, problems = []) {
+        super(message2);
         this.code = code3;
         this.problems = problems;
       }
@@ -229,17 +229,17 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node2, visitor, path) {
-      const ctrl = callVisitor(key, node2, visitor, path);
+    function visit_(key, node2, visitor, path2) {
+      const ctrl = callVisitor(key, node2, visitor, path2);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visit_(key, ctrl, visitor, path);
+        replaceNode(key, path2, ctrl);
+        return visit_(key, ctrl, visitor, path2);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path = Object.freeze(path.concat(node2));
+          path2 = Object.freeze(path2.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = visit_(i, node2.items[i], visitor, path);
+            const ci = visit_(i, node2.items[i], visitor, path2);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -250,13 +250,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path = Object.freeze(path.concat(node2));
-          const ck = visit_("key", node2.key, visitor, path);
+          path2 = Object.freeze(path2.concat(node2));
+          const ck = visit_("key", node2.key, visitor, path2);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = visit_("value", node2.value, visitor, path);
+          const cv = visit_("value", node2.value, visitor, path2);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -277,17 +277,17 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node2, visitor, path) {
-      const ctrl = await callVisitor(key, node2, visitor, path);
+    async function visitAsync_(key, node2, visitor, path2) {
+      const ctrl = await callVisitor(key, node2, visitor, path2);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visitAsync_(key, ctrl, visitor, path);
+        replaceNode(key, path2, ctrl);
+        return visitAsync_(key, ctrl, visitor, path2);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path = Object.freeze(path.concat(node2));
+          path2 = Object.freeze(path2.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = await visitAsync_(i, node2.items[i], visitor, path);
+            const ci = await visitAsync_(i, node2.items[i], visitor, path2);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -298,13 +298,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path = Object.freeze(path.concat(node2));
-          const ck = await visitAsync_("key", node2.key, visitor, path);
+          path2 = Object.freeze(path2.concat(node2));
+          const ck = await visitAsync_("key", node2.key, visitor, path2);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = await visitAsync_("value", node2.value, visitor, path);
+          const cv = await visitAsync_("value", node2.value, visitor, path2);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -331,23 +331,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node2, visitor, path) {
+    function callVisitor(key, node2, visitor, path2) {
       if (typeof visitor === "function")
-        return visitor(key, node2, path);
+        return visitor(key, node2, path2);
       if (identity.isMap(node2))
-        return visitor.Map?.(key, node2, path);
+        return visitor.Map?.(key, node2, path2);
       if (identity.isSeq(node2))
-        return visitor.Seq?.(key, node2, path);
+        return visitor.Seq?.(key, node2, path2);
       if (identity.isPair(node2))
-        return visitor.Pair?.(key, node2, path);
+        return visitor.Pair?.(key, node2, path2);
       if (identity.isScalar(node2))
-        return visitor.Scalar?.(key, node2, path);
+        return visitor.Scalar?.(key, node2, path2);
       if (identity.isAlias(node2))
-        return visitor.Alias?.(key, node2, path);
+        return visitor.Alias?.(key, node2, path2);
       return void 0;
     }
-    function replaceNode(key, path, node2) {
-      const parent = path[path.length - 1];
+    function replaceNode(key, path2, node2) {
+      const parent = path2[path2.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node2;
       } else if (identity.isPair(parent)) {
@@ -503,12 +503,12 @@ var require_directives = __commonJS({
        * Given a fully resolved tag, returns its printable string form,
        * taking into account current tag prefixes and defaults.
        */
-      tagString(tag) {
+      tagString(tag2) {
         for (const [handle, prefix] of Object.entries(this.tags)) {
-          if (tag.startsWith(prefix))
-            return handle + escapeTagName(tag.substring(prefix.length));
+          if (tag2.startsWith(prefix))
+            return handle + escapeTagName(tag2.substring(prefix.length));
         }
-        return tag[0] === "!" ? tag : `!<${tag}>`;
+        return tag2[0] === "!" ? tag2 : `!<${tag2}>`;
       }
       toString(doc) {
         const lines = this.yaml.explicit ? [`%YAML ${this.yaml.version || "1.2"}`] : [];
@@ -959,10 +959,10 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path, value) {
+    function collectionFromPath(schema, path2, value) {
       let v = value;
-      for (let i = path.length - 1; i >= 0; --i) {
-        const k = path[i];
+      for (let i = path2.length - 1; i >= 0; --i) {
+        const k = path2[i];
         if (typeof k === "number" && Number.isInteger(k) && k >= 0) {
           const a = [];
           a[k] = v;
@@ -981,7 +981,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path) => path == null || typeof path === "object" && !!path[Symbol.iterator]().next().done;
+    var isEmptyPath = (path2) => path2 == null || typeof path2 === "object" && !!path2[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -1011,11 +1011,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path, value) {
-        if (isEmptyPath(path))
+      addIn(path2, value) {
+        if (isEmptyPath(path2))
           this.add(value);
         else {
-          const [key, ...rest] = path;
+          const [key, ...rest] = path2;
           const node2 = this.get(key, true);
           if (identity.isCollection(node2))
             node2.addIn(rest, value);
@@ -1029,8 +1029,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path) {
-        const [key, ...rest] = path;
+      deleteIn(path2) {
+        const [key, ...rest] = path2;
         if (rest.length === 0)
           return this.delete(key);
         const node2 = this.get(key, true);
@@ -1044,8 +1044,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path, keepScalar) {
-        const [key, ...rest] = path;
+      getIn(path2, keepScalar) {
+        const [key, ...rest] = path2;
         const node2 = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node2) ? node2.value : node2;
@@ -1063,8 +1063,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path) {
-        const [key, ...rest] = path;
+      hasIn(path2) {
+        const [key, ...rest] = path2;
         if (rest.length === 0)
           return this.has(key);
         const node2 = this.get(key, true);
@@ -1074,8 +1074,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path, value) {
-        const [key, ...rest] = path;
+      setIn(path2, value) {
+        const [key, ...rest] = path2;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -1440,9 +1440,9 @@ ${indent}`) + "'";
         start = start.replace(/\n+/g, `$&${indent}`);
       }
       const indentSize = indent ? "2" : "1";
-      let header = (startWithSpace ? indentSize : "") + chomp;
+      let header2 = (startWithSpace ? indentSize : "") + chomp;
       if (comment) {
-        header += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
+        header2 += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
         if (onComment)
           onComment();
       }
@@ -1457,11 +1457,11 @@ ${indent}`) + "'";
         }
         const body = foldFlowLines.foldFlowLines(`${start}${foldedValue}${end}`, indent, foldFlowLines.FOLD_BLOCK, foldOptions);
         if (!literalFallback)
-          return `>${header}
+          return `>${header2}
 ${indent}${body}`;
       }
       value = value.replace(/\n+/g, `$&${indent}`);
-      return `|${header}
+      return `|${header2}
 ${indent}${start}${value}${end}`;
     }
     function plainString(item, ctx, onComment, onChompKeep) {
@@ -1487,7 +1487,7 @@ ${indent}${start}${value}${end}`;
       const str3 = value.replace(/\n+/g, `$&
 ${indent}`);
       if (actualString) {
-        const test = (tag) => tag.default && tag.tag !== "tag:yaml.org,2002:str" && tag.test?.test(str3);
+        const test = (tag2) => tag2.default && tag2.tag !== "tag:yaml.org,2002:str" && tag2.test?.test(str3);
         const { compat, tags } = ctx.doc.schema;
         if (tags.some(test) || compat?.some(test))
           return quotedString(value, ctx);
@@ -1617,9 +1617,9 @@ var require_stringify = __commonJS({
         anchors$1.add(anchor2);
         props.push(`&${anchor2}`);
       }
-      const tag = node2.tag ?? (tagObj.default ? null : tagObj.tag);
-      if (tag)
-        props.push(doc.directives.tagString(tag));
+      const tag2 = node2.tag ?? (tagObj.default ? null : tagObj.tag);
+      if (tag2)
+        props.push(doc.directives.tagString(tag2));
       return props.join(" ");
     }
     function stringify(item, ctx, onComment, onChompKeep) {
@@ -1827,7 +1827,7 @@ var require_merge = __commonJS({
       }),
       stringify: () => MERGE_KEY
     };
-    var isMergeKey = (ctx, key) => (merge2.identify(key) || identity.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge2.identify(key.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge2.tag && tag.default);
+    var isMergeKey = (ctx, key) => (merge2.identify(key) || identity.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge2.identify(key.value)) && ctx?.doc.schema.tags.some((tag2) => tag2.tag === merge2.tag && tag2.default);
     function addMergeToJSMap(ctx, map, value) {
       const source = resolveAliasValue(ctx, value);
       if (identity.isSeq(source))
@@ -2494,14 +2494,14 @@ var require_bool = __commonJS({
 var require_stringifyNumber = __commonJS({
   "node_modules/yaml/dist/stringify/stringifyNumber.js"(exports) {
     "use strict";
-    function stringifyNumber({ format, minFractionDigits, tag, value }) {
+    function stringifyNumber({ format, minFractionDigits, tag: tag2, value }) {
       if (typeof value === "bigint")
         return String(value);
       const num3 = typeof value === "number" ? value : Number(value);
       if (!isFinite(num3))
         return isNaN(num3) ? ".nan" : num3 < 0 ? "-.inf" : ".inf";
       let n = Object.is(value, -0) ? "-0" : JSON.stringify(value);
-      if (!format && minFractionDigits && (!tag || tag === "tag:yaml.org,2002:float") && /^-?\d/.test(n) && !n.includes("e")) {
+      if (!format && minFractionDigits && (!tag2 || tag2 === "tag:yaml.org,2002:float") && /^-?\d/.test(n) && !n.includes("e")) {
         let i = n.indexOf(".");
         if (i < 0) {
           i = n.length;
@@ -3013,8 +3013,8 @@ var require_int2 = __commonJS({
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
     function intResolve(str3, offset, radix, { intAsBigInt }) {
-      const sign = str3[0];
-      if (sign === "-" || sign === "+")
+      const sign2 = str3[0];
+      if (sign2 === "-" || sign2 === "+")
         offset += 1;
       str3 = str3.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
@@ -3030,10 +3030,10 @@ var require_int2 = __commonJS({
             break;
         }
         const n2 = BigInt(str3);
-        return sign === "-" ? BigInt(-1) * n2 : n2;
+        return sign2 === "-" ? BigInt(-1) * n2 : n2;
       }
       const n = parseInt(str3, radix);
-      return sign === "-" ? -1 * n : n;
+      return sign2 === "-" ? -1 * n : n;
     }
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
@@ -3180,11 +3180,11 @@ var require_timestamp = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     function parseSexagesimal(str3, asBigInt) {
-      const sign = str3[0];
-      const parts = sign === "-" || sign === "+" ? str3.substring(1) : str3;
+      const sign2 = str3[0];
+      const parts = sign2 === "-" || sign2 === "+" ? str3.substring(1) : str3;
       const num3 = (n) => asBigInt ? BigInt(n) : Number(n);
       const res = parts.replace(/_/g, "").split(":").reduce((res2, p) => res2 * num3(60) + num3(p), num3(0));
-      return sign === "-" ? num3(-1) * res : res;
+      return sign2 === "-" ? num3(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
       let { value } = node2;
@@ -3193,9 +3193,9 @@ var require_timestamp = __commonJS({
         num3 = (n) => BigInt(n);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node2);
-      let sign = "";
+      let sign2 = "";
       if (value < 0) {
-        sign = "-";
+        sign2 = "-";
         value *= num3(-1);
       }
       const _60 = num3(60);
@@ -3210,7 +3210,7 @@ var require_timestamp = __commonJS({
           parts.unshift(value);
         }
       }
-      return sign + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
+      return sign2 + parts.map((n) => String(n).padStart(2, "0")).join(":").replace(/000000\d*$/, "");
     }
     var intTime = {
       identify: (value) => typeof value === "bigint" || Number.isInteger(value),
@@ -3376,17 +3376,17 @@ var require_tags = __commonJS({
         }
       }
       if (Array.isArray(customTags)) {
-        for (const tag of customTags)
-          tags = tags.concat(tag);
+        for (const tag2 of customTags)
+          tags = tags.concat(tag2);
       } else if (typeof customTags === "function") {
         tags = customTags(tags.slice());
       }
       if (addMergeTag)
         tags = tags.concat(merge2.merge);
-      return tags.reduce((tags2, tag) => {
-        const tagObj = typeof tag === "string" ? tagsByName[tag] : tag;
+      return tags.reduce((tags2, tag2) => {
+        const tagObj = typeof tag2 === "string" ? tagsByName[tag2] : tag2;
         if (!tagObj) {
-          const tagName = JSON.stringify(tag);
+          const tagName = JSON.stringify(tag2);
           const keys = Object.keys(tagsByName).map((key) => JSON.stringify(key)).join(", ");
           throw new Error(`Unknown custom tag ${tagName}; use one of ${keys}`);
         }
@@ -3590,9 +3590,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path, value) {
+      addIn(path2, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path, value);
+          this.contents.addIn(path2, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -3626,7 +3626,7 @@ var require_Document = __commonJS({
           options = replacer;
           replacer = void 0;
         }
-        const { aliasDuplicateObjects, anchorPrefix, flow, keepUndefined, onTagObj, tag } = options ?? {};
+        const { aliasDuplicateObjects, anchorPrefix, flow, keepUndefined, onTagObj, tag: tag2 } = options ?? {};
         const { onAnchor, setAnchors, sourceObjects } = anchors.createNodeAnchors(
           this,
           // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
@@ -3641,7 +3641,7 @@ var require_Document = __commonJS({
           schema: this.schema,
           sourceObjects
         };
-        const node2 = createNode.createNode(value, tag, ctx);
+        const node2 = createNode.createNode(value, tag2, ctx);
         if (flow && identity.isCollection(node2))
           node2.flow = true;
         setAnchors();
@@ -3667,14 +3667,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path) {
-        if (Collection.isEmptyPath(path)) {
+      deleteIn(path2) {
+        if (Collection.isEmptyPath(path2)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path2) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -3689,10 +3689,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path, keepScalar) {
-        if (Collection.isEmptyPath(path))
+      getIn(path2, keepScalar) {
+        if (Collection.isEmptyPath(path2))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path2, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -3703,10 +3703,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path) {
-        if (Collection.isEmptyPath(path))
+      hasIn(path2) {
+        if (Collection.isEmptyPath(path2))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path2) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -3723,13 +3723,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path, value) {
-        if (Collection.isEmptyPath(path)) {
+      setIn(path2, value) {
+        if (Collection.isEmptyPath(path2)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path2), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path, value);
+          this.contents.setIn(path2, value);
         }
       }
       /**
@@ -3826,22 +3826,22 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code3, message) {
+      constructor(name, pos, code3, message2) {
         super();
         this.name = name;
         this.code = code3;
-        this.message = message;
+        this.message = message2;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code3, message) {
-        super("YAMLParseError", pos, code3, message);
+      constructor(pos, code3, message2) {
+        super("YAMLParseError", pos, code3, message2);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code3, message) {
-        super("YAMLWarning", pos, code3, message);
+      constructor(pos, code3, message2) {
+        super("YAMLWarning", pos, code3, message2);
       }
     };
     var prettifyError = (src, lc) => (error2) => {
@@ -3900,7 +3900,7 @@ var require_resolve_props = __commonJS({
       let reqSpace = false;
       let tab = null;
       let anchor2 = null;
-      let tag = null;
+      let tag2 = null;
       let newlineAfterProp = null;
       let comma = null;
       let found = null;
@@ -3946,7 +3946,7 @@ var require_resolve_props = __commonJS({
               commentSep += token.source;
             atNewline = true;
             hasNewline = true;
-            if (anchor2 || tag)
+            if (anchor2 || tag2)
               newlineAfterProp = token;
             hasSpace = true;
             break;
@@ -3962,9 +3962,9 @@ var require_resolve_props = __commonJS({
             reqSpace = true;
             break;
           case "tag": {
-            if (tag)
+            if (tag2)
               onError(token, "MULTIPLE_TAGS", "A node can have at most one tag");
-            tag = token;
+            tag2 = token;
             start ?? (start = token.offset);
             atNewline = false;
             hasSpace = false;
@@ -3972,7 +3972,7 @@ var require_resolve_props = __commonJS({
             break;
           }
           case indicator:
-            if (anchor2 || tag)
+            if (anchor2 || tag2)
               onError(token, "BAD_PROP_ORDER", `Anchors and tags must be after the ${token.source} indicator`);
             if (found)
               onError(token, "UNEXPECTED_TOKEN", `Unexpected ${token.source} in ${flow ?? "collection"}`);
@@ -4010,7 +4010,7 @@ var require_resolve_props = __commonJS({
         comment,
         hasNewline,
         anchor: anchor2,
-        tag,
+        tag: tag2,
         newlineAfterProp,
         end,
         start: start ?? end
@@ -4107,8 +4107,8 @@ var require_resolve_block_map = __commonJS({
     var utilFlowIndentCheck = require_util_flow_indent_check();
     var utilMapIncludes = require_util_map_includes();
     var startColMsg = "All mapping items must start at the same column";
-    function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
-      const NodeClass = tag?.nodeClass ?? YAMLMap.YAMLMap;
+    function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag2) {
+      const NodeClass = tag2?.nodeClass ?? YAMLMap.YAMLMap;
       const map = new NodeClass(ctx.schema);
       if (ctx.atRoot)
         ctx.atRoot = false;
@@ -4211,8 +4211,8 @@ var require_resolve_block_seq = __commonJS({
     var YAMLSeq = require_YAMLSeq();
     var resolveProps = require_resolve_props();
     var utilFlowIndentCheck = require_util_flow_indent_check();
-    function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
-      const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
+    function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag2) {
+      const NodeClass = tag2?.nodeClass ?? YAMLSeq.YAMLSeq;
       const seq = new NodeClass(ctx.schema);
       if (ctx.atRoot)
         ctx.atRoot = false;
@@ -4312,10 +4312,10 @@ var require_resolve_flow_collection = __commonJS({
     var utilMapIncludes = require_util_map_includes();
     var blockMsg = "Block collections are not allowed within flow collections";
     var isBlock = (token) => token && (token.type === "block-map" || token.type === "block-seq");
-    function resolveFlowCollection({ composeNode, composeEmptyNode }, ctx, fc, onError, tag) {
+    function resolveFlowCollection({ composeNode, composeEmptyNode }, ctx, fc, onError, tag2) {
       const isMap2 = fc.start.source === "{";
       const fcName = isMap2 ? "flow map" : "flow sequence";
-      const NodeClass = tag?.nodeClass ?? (isMap2 ? YAMLMap.YAMLMap : YAMLSeq.YAMLSeq);
+      const NodeClass = tag2?.nodeClass ?? (isMap2 ? YAMLMap.YAMLMap : YAMLSeq.YAMLSeq);
       const coll = new NodeClass(ctx.schema);
       coll.flow = true;
       const atRoot = ctx.atRoot;
@@ -4503,8 +4503,8 @@ var require_compose_collection = __commonJS({
     var resolveBlockMap = require_resolve_block_map();
     var resolveBlockSeq = require_resolve_block_seq();
     var resolveFlowCollection = require_resolve_flow_collection();
-    function resolveCollection(CN, ctx, token, onError, tagName, tag) {
-      const coll = token.type === "block-map" ? resolveBlockMap.resolveBlockMap(CN, ctx, token, onError, tag) : token.type === "block-seq" ? resolveBlockSeq.resolveBlockSeq(CN, ctx, token, onError, tag) : resolveFlowCollection.resolveFlowCollection(CN, ctx, token, onError, tag);
+    function resolveCollection(CN, ctx, token, onError, tagName, tag2) {
+      const coll = token.type === "block-map" ? resolveBlockMap.resolveBlockMap(CN, ctx, token, onError, tag2) : token.type === "block-seq" ? resolveBlockSeq.resolveBlockSeq(CN, ctx, token, onError, tag2) : resolveFlowCollection.resolveFlowCollection(CN, ctx, token, onError, tag2);
       const Coll = coll.constructor;
       if (tagName === "!" || tagName === Coll.tagName) {
         coll.tag = Coll.tagName;
@@ -4521,20 +4521,20 @@ var require_compose_collection = __commonJS({
         const { anchor: anchor2, newlineAfterProp: nl } = props;
         const lastProp = anchor2 && tagToken ? anchor2.offset > tagToken.offset ? anchor2 : tagToken : anchor2 ?? tagToken;
         if (lastProp && (!nl || nl.offset < lastProp.offset)) {
-          const message = "Missing newline after block sequence props";
-          onError(lastProp, "MISSING_CHAR", message);
+          const message2 = "Missing newline after block sequence props";
+          onError(lastProp, "MISSING_CHAR", message2);
         }
       }
       const expType = token.type === "block-map" ? "map" : token.type === "block-seq" ? "seq" : token.start.source === "{" ? "map" : "seq";
       if (!tagToken || !tagName || tagName === "!" || tagName === YAMLMap.YAMLMap.tagName && expType === "map" || tagName === YAMLSeq.YAMLSeq.tagName && expType === "seq") {
         return resolveCollection(CN, ctx, token, onError, tagName);
       }
-      let tag = ctx.schema.tags.find((t) => t.tag === tagName && t.collection === expType);
-      if (!tag) {
+      let tag2 = ctx.schema.tags.find((t) => t.tag === tagName && t.collection === expType);
+      if (!tag2) {
         const kt = ctx.schema.knownTags[tagName];
         if (kt?.collection === expType) {
           ctx.schema.tags.push(Object.assign({}, kt, { default: false }));
-          tag = kt;
+          tag2 = kt;
         } else {
           if (kt) {
             onError(tagToken, "BAD_COLLECTION_TYPE", `${kt.tag} used for ${expType} collection, but expects ${kt.collection ?? "scalar"}`, true);
@@ -4544,13 +4544,13 @@ var require_compose_collection = __commonJS({
           return resolveCollection(CN, ctx, token, onError, tagName);
         }
       }
-      const coll = resolveCollection(CN, ctx, token, onError, tagName, tag);
-      const res = tag.resolve?.(coll, (msg) => onError(tagToken, "TAG_RESOLVE_FAILED", msg), ctx.options) ?? coll;
+      const coll = resolveCollection(CN, ctx, token, onError, tagName, tag2);
+      const res = tag2.resolve?.(coll, (msg) => onError(tagToken, "TAG_RESOLVE_FAILED", msg), ctx.options) ?? coll;
       const node2 = identity.isNode(res) ? res : new Scalar.Scalar(res);
       node2.range = coll.range;
       node2.tag = tagName;
-      if (tag?.format)
-        node2.format = tag.format;
+      if (tag2?.format)
+        node2.format = tag2.format;
       return node2;
     }
     exports.composeCollection = composeCollection;
@@ -4564,10 +4564,10 @@ var require_resolve_block_scalar = __commonJS({
     var Scalar = require_Scalar();
     function resolveBlockScalar(ctx, scalar, onError) {
       const start = scalar.offset;
-      const header = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
-      if (!header)
+      const header2 = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
+      if (!header2)
         return { value: "", type: null, comment: "", range: [start, start, start] };
-      const type = header.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
+      const type = header2.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
       const lines = scalar.source ? splitLines(scalar.source) : [];
       let chompStart = lines.length;
       for (let i = lines.length - 1; i >= 0; --i) {
@@ -4578,31 +4578,31 @@ var require_resolve_block_scalar = __commonJS({
           break;
       }
       if (chompStart === 0) {
-        const value2 = header.chomp === "+" && lines.length > 0 ? "\n".repeat(Math.max(1, lines.length - 1)) : "";
-        let end2 = start + header.length;
+        const value2 = header2.chomp === "+" && lines.length > 0 ? "\n".repeat(Math.max(1, lines.length - 1)) : "";
+        let end2 = start + header2.length;
         if (scalar.source)
           end2 += scalar.source.length;
-        return { value: value2, type, comment: header.comment, range: [start, end2, end2] };
+        return { value: value2, type, comment: header2.comment, range: [start, end2, end2] };
       }
-      let trimIndent = scalar.indent + header.indent;
-      let offset = scalar.offset + header.length;
+      let trimIndent = scalar.indent + header2.indent;
+      let offset = scalar.offset + header2.length;
       let contentStart = 0;
       for (let i = 0; i < chompStart; ++i) {
         const [indent, content] = lines[i];
         if (content === "" || content === "\r") {
-          if (header.indent === 0 && indent.length > trimIndent)
+          if (header2.indent === 0 && indent.length > trimIndent)
             trimIndent = indent.length;
         } else {
           if (indent.length < trimIndent) {
-            const message = "Block scalars with more-indented leading empty lines must use an explicit indentation indicator";
-            onError(offset + indent.length, "MISSING_CHAR", message);
+            const message2 = "Block scalars with more-indented leading empty lines must use an explicit indentation indicator";
+            onError(offset + indent.length, "MISSING_CHAR", message2);
           }
-          if (header.indent === 0)
+          if (header2.indent === 0)
             trimIndent = indent.length;
           contentStart = i;
           if (trimIndent === 0 && !ctx.atRoot) {
-            const message = "Block scalar values in collections must be indented";
-            onError(offset, "BAD_INDENT", message);
+            const message2 = "Block scalar values in collections must be indented";
+            onError(offset, "BAD_INDENT", message2);
           }
           break;
         }
@@ -4624,9 +4624,9 @@ var require_resolve_block_scalar = __commonJS({
         if (crlf)
           content = content.slice(0, -1);
         if (content && indent.length < trimIndent) {
-          const src = header.indent ? "explicit indentation indicator" : "first line";
-          const message = `Block scalar lines must not be less indented than their ${src}`;
-          onError(offset - content.length - (crlf ? 2 : 1), "BAD_INDENT", message);
+          const src = header2.indent ? "explicit indentation indicator" : "first line";
+          const message2 = `Block scalar lines must not be less indented than their ${src}`;
+          onError(offset - content.length - (crlf ? 2 : 1), "BAD_INDENT", message2);
           indent = "";
         }
         if (type === Scalar.Scalar.BLOCK_LITERAL) {
@@ -4651,7 +4651,7 @@ var require_resolve_block_scalar = __commonJS({
           prevMoreIndented = false;
         }
       }
-      switch (header.chomp) {
+      switch (header2.chomp) {
         case "-":
           break;
         case "+":
@@ -4663,10 +4663,10 @@ var require_resolve_block_scalar = __commonJS({
         default:
           value += "\n";
       }
-      const end = start + header.length + scalar.source.length;
-      return { value, type, comment: header.comment, range: [start, end, end] };
+      const end = start + header2.length + scalar.source.length;
+      return { value, type, comment: header2.comment, range: [start, end, end] };
     }
-    function parseBlockScalarHeader({ offset, props }, strict4, onError) {
+    function parseBlockScalarHeader({ offset, props }, strict5, onError) {
       if (props[0].type !== "block-scalar-header") {
         onError(props[0], "IMPOSSIBLE", "Block scalar header not found");
         return null;
@@ -4703,9 +4703,9 @@ var require_resolve_block_scalar = __commonJS({
             length += token.source.length;
             break;
           case "comment":
-            if (strict4 && !hasSpace) {
-              const message = "Comments must be separated from other tokens by white space characters";
-              onError(token, "MISSING_CHAR", message);
+            if (strict5 && !hasSpace) {
+              const message2 = "Comments must be separated from other tokens by white space characters";
+              onError(token, "MISSING_CHAR", message2);
             }
             length += token.source.length;
             comment = token.source.substring(1);
@@ -4716,8 +4716,8 @@ var require_resolve_block_scalar = __commonJS({
             break;
           /* istanbul ignore next should not happen */
           default: {
-            const message = `Unexpected token in block scalar header: ${token.type}`;
-            onError(token, "UNEXPECTED_TOKEN", message);
+            const message2 = `Unexpected token in block scalar header: ${token.type}`;
+            onError(token, "UNEXPECTED_TOKEN", message2);
             const ts = token.source;
             if (ts && typeof ts === "string")
               length += ts.length;
@@ -4746,7 +4746,7 @@ var require_resolve_flow_scalar = __commonJS({
     "use strict";
     var Scalar = require_Scalar();
     var resolveEnd = require_resolve_end();
-    function resolveFlowScalar(scalar, strict4, onError) {
+    function resolveFlowScalar(scalar, strict5, onError) {
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
@@ -4775,7 +4775,7 @@ var require_resolve_flow_scalar = __commonJS({
           };
       }
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, strict4, onError);
+      const re = resolveEnd.resolveEnd(end, valueEnd, strict5, onError);
       return {
         value,
         type: _type,
@@ -4972,18 +4972,18 @@ var require_compose_scalar = __commonJS({
     function composeScalar(ctx, token, tagToken, onError) {
       const { value, type, comment, range } = token.type === "block-scalar" ? resolveBlockScalar.resolveBlockScalar(ctx, token, onError) : resolveFlowScalar.resolveFlowScalar(token, ctx.options.strict, onError);
       const tagName = tagToken ? ctx.directives.tagName(tagToken.source, (msg) => onError(tagToken, "TAG_RESOLVE_FAILED", msg)) : null;
-      let tag;
+      let tag2;
       if (ctx.options.stringKeys && ctx.atKey) {
-        tag = ctx.schema[identity.SCALAR];
+        tag2 = ctx.schema[identity.SCALAR];
       } else if (tagName)
-        tag = findScalarTagByName(ctx.schema, value, tagName, tagToken, onError);
+        tag2 = findScalarTagByName(ctx.schema, value, tagName, tagToken, onError);
       else if (token.type === "scalar")
-        tag = findScalarTagByTest(ctx, value, token, onError);
+        tag2 = findScalarTagByTest(ctx, value, token, onError);
       else
-        tag = ctx.schema[identity.SCALAR];
+        tag2 = ctx.schema[identity.SCALAR];
       let scalar;
       try {
-        const res = tag.resolve(value, (msg) => onError(tagToken ?? token, "TAG_RESOLVE_FAILED", msg), ctx.options);
+        const res = tag2.resolve(value, (msg) => onError(tagToken ?? token, "TAG_RESOLVE_FAILED", msg), ctx.options);
         scalar = identity.isScalar(res) ? res : new Scalar.Scalar(res);
       } catch (error2) {
         const msg = error2 instanceof Error ? error2.message : String(error2);
@@ -4996,8 +4996,8 @@ var require_compose_scalar = __commonJS({
         scalar.type = type;
       if (tagName)
         scalar.tag = tagName;
-      if (tag.format)
-        scalar.format = tag.format;
+      if (tag2.format)
+        scalar.format = tag2.format;
       if (comment)
         scalar.comment = comment;
       return scalar;
@@ -5006,17 +5006,17 @@ var require_compose_scalar = __commonJS({
       if (tagName === "!")
         return schema[identity.SCALAR];
       const matchWithTest = [];
-      for (const tag of schema.tags) {
-        if (!tag.collection && tag.tag === tagName) {
-          if (tag.default && tag.test)
-            matchWithTest.push(tag);
+      for (const tag2 of schema.tags) {
+        if (!tag2.collection && tag2.tag === tagName) {
+          if (tag2.default && tag2.test)
+            matchWithTest.push(tag2);
           else
-            return tag;
+            return tag2;
         }
       }
-      for (const tag of matchWithTest)
-        if (tag.test?.test(value))
-          return tag;
+      for (const tag2 of matchWithTest)
+        if (tag2.test?.test(value))
+          return tag2;
       const kt = schema.knownTags[tagName];
       if (kt && !kt.collection) {
         schema.tags.push(Object.assign({}, kt, { default: false, test: void 0 }));
@@ -5026,17 +5026,17 @@ var require_compose_scalar = __commonJS({
       return schema[identity.SCALAR];
     }
     function findScalarTagByTest({ atKey, directives, schema }, value, token, onError) {
-      const tag = schema.tags.find((tag2) => (tag2.default === true || atKey && tag2.default === "key") && tag2.test?.test(value)) || schema[identity.SCALAR];
+      const tag2 = schema.tags.find((tag3) => (tag3.default === true || atKey && tag3.default === "key") && tag3.test?.test(value)) || schema[identity.SCALAR];
       if (schema.compat) {
-        const compat = schema.compat.find((tag2) => tag2.default && tag2.test?.test(value)) ?? schema[identity.SCALAR];
-        if (tag.tag !== compat.tag) {
-          const ts = directives.tagString(tag.tag);
+        const compat = schema.compat.find((tag3) => tag3.default && tag3.test?.test(value)) ?? schema[identity.SCALAR];
+        if (tag2.tag !== compat.tag) {
+          const ts = directives.tagString(tag2.tag);
           const cs = directives.tagString(compat.tag);
           const msg = `Value may be parsed as either ${ts} or ${cs}`;
           onError(token, "TAG_RESOLVE_FAILED", msg, true);
         }
       }
-      return tag;
+      return tag2;
     }
     exports.composeScalar = composeScalar;
   }
@@ -5085,20 +5085,20 @@ var require_compose_node = __commonJS({
     var CN = { composeNode, composeEmptyNode };
     function composeNode(ctx, token, props, onError) {
       const atKey = ctx.atKey;
-      const { spaceBefore, comment, anchor: anchor2, tag } = props;
+      const { spaceBefore, comment, anchor: anchor2, tag: tag2 } = props;
       let node2;
       let isSrcToken = true;
       switch (token.type) {
         case "alias":
           node2 = composeAlias(ctx, token, onError);
-          if (anchor2 || tag)
+          if (anchor2 || tag2)
             onError(token, "ALIAS_PROPS", "An alias node must not specify any properties");
           break;
         case "scalar":
         case "single-quoted-scalar":
         case "double-quoted-scalar":
         case "block-scalar":
-          node2 = composeScalar.composeScalar(ctx, token, tag, onError);
+          node2 = composeScalar.composeScalar(ctx, token, tag2, onError);
           if (anchor2)
             node2.anchor = anchor2.source.substring(1);
           break;
@@ -5110,13 +5110,13 @@ var require_compose_node = __commonJS({
             if (anchor2)
               node2.anchor = anchor2.source.substring(1);
           } catch (error2) {
-            const message = error2 instanceof Error ? error2.message : String(error2);
-            onError(token, "RESOURCE_EXHAUSTION", message);
+            const message2 = error2 instanceof Error ? error2.message : String(error2);
+            onError(token, "RESOURCE_EXHAUSTION", message2);
           }
           break;
         default: {
-          const message = token.type === "error" ? token.message : `Unsupported token (type: ${token.type})`;
-          onError(token, "UNEXPECTED_TOKEN", message);
+          const message2 = token.type === "error" ? token.message : `Unsupported token (type: ${token.type})`;
+          onError(token, "UNEXPECTED_TOKEN", message2);
           isSrcToken = false;
         }
       }
@@ -5125,7 +5125,7 @@ var require_compose_node = __commonJS({
         onError(anchor2, "BAD_ALIAS", "Anchor cannot be an empty string");
       if (atKey && ctx.options.stringKeys && (!identity.isScalar(node2) || typeof node2.value !== "string" || node2.tag && node2.tag !== "tag:yaml.org,2002:str")) {
         const msg = "With stringKeys, all keys must be strings";
-        onError(tag ?? token, "NON_STRING_KEY", msg);
+        onError(tag2 ?? token, "NON_STRING_KEY", msg);
       }
       if (spaceBefore)
         node2.spaceBefore = true;
@@ -5139,14 +5139,14 @@ var require_compose_node = __commonJS({
         node2.srcToken = token;
       return node2;
     }
-    function composeEmptyNode(ctx, offset, before, pos, { spaceBefore, comment, anchor: anchor2, tag, end }, onError) {
+    function composeEmptyNode(ctx, offset, before, pos, { spaceBefore, comment, anchor: anchor2, tag: tag2, end }, onError) {
       const token = {
         type: "scalar",
         offset: utilEmptyScalarPosition.emptyScalarPosition(offset, before, pos),
         indent: -1,
         source: ""
       };
-      const node2 = composeScalar.composeScalar(ctx, token, tag, onError);
+      const node2 = composeScalar.composeScalar(ctx, token, tag2, onError);
       if (anchor2) {
         node2.anchor = anchor2.source.substring(1);
         if (node2.anchor === "")
@@ -5272,12 +5272,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code3, message, warning) => {
+        this.onError = (source, code3, message2, warning) => {
           const pos = getErrorPos(source);
           if (warning)
-            this.warnings.push(new errors.YAMLWarning(pos, code3, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code3, message2));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code3, message));
+            this.errors.push(new errors.YAMLParseError(pos, code3, message2));
         };
         this.directives = new directives.Directives({ version: options.version || "1.2" });
         this.options = options;
@@ -5347,10 +5347,10 @@ ${cb}` : comment;
           console.dir(token, { depth: null });
         switch (token.type) {
           case "directive":
-            this.directives.add(token.source, (offset, message, warning) => {
+            this.directives.add(token.source, (offset, message2, warning) => {
               const pos = getErrorPos(token);
               pos[0] += offset;
-              this.onError(pos, "BAD_DIRECTIVE", message, warning);
+              this.onError(pos, "BAD_DIRECTIVE", message2, warning);
             });
             this.prelude.push(token.source);
             this.atDirectives = true;
@@ -5437,22 +5437,22 @@ var require_cst_scalar = __commonJS({
     var resolveFlowScalar = require_resolve_flow_scalar();
     var errors = require_errors();
     var stringifyString = require_stringifyString();
-    function resolveAsScalar(token, strict4 = true, onError) {
+    function resolveAsScalar(token, strict5 = true, onError) {
       if (token) {
-        const _onError = (pos, code3, message) => {
+        const _onError = (pos, code3, message2) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code3, message);
+            onError(offset, code3, message2);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code3, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code3, message2);
         };
         switch (token.type) {
           case "scalar":
           case "single-quoted-scalar":
           case "double-quoted-scalar":
-            return resolveFlowScalar.resolveFlowScalar(token, strict4, _onError);
+            return resolveFlowScalar.resolveFlowScalar(token, strict5, _onError);
           case "block-scalar":
-            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict4 } }, token, _onError);
+            return resolveBlockScalar.resolveBlockScalar({ options: { strict: strict5 } }, token, _onError);
         }
       }
       return null;
@@ -5503,10 +5503,10 @@ var require_cst_scalar = __commonJS({
             type = "QUOTE_DOUBLE";
             break;
           case "block-scalar": {
-            const header = token.props[0];
-            if (header.type !== "block-scalar-header")
+            const header2 = token.props[0];
+            if (header2.type !== "block-scalar-header")
               throw new Error("Invalid block scalar header");
-            type = header.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
+            type = header2.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
             break;
           }
           default:
@@ -5538,10 +5538,10 @@ var require_cst_scalar = __commonJS({
       const head = source.substring(0, he);
       const body = source.substring(he + 1) + "\n";
       if (token.type === "block-scalar") {
-        const header = token.props[0];
-        if (header.type !== "block-scalar-header")
+        const header2 = token.props[0];
+        if (header2.type !== "block-scalar-header")
           throw new Error("Invalid block scalar header");
-        header.source = head;
+        header2.source = head;
         token.source = body;
       } else {
         const { offset } = token;
@@ -5690,9 +5690,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path) => {
+    visit.itemAtPath = (cst, path2) => {
       let item = cst;
-      for (const [field, index] of path) {
+      for (const [field, index] of path2) {
         const tok = item?.[field];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -5701,23 +5701,23 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path) => {
-      const parent = visit.itemAtPath(cst, path.slice(0, -1));
-      const field = path[path.length - 1][0];
+    visit.parentCollection = (cst, path2) => {
+      const parent = visit.itemAtPath(cst, path2.slice(0, -1));
+      const field = path2[path2.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path, item, visitor) {
-      let ctrl = visitor(item, path);
+    function _visit(path2, item, visitor) {
+      let ctrl = visitor(item, path2);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field of ["key", "value"]) {
         const token = item[field];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path.concat([[field, i]])), token.items[i], visitor);
+            const ci = _visit(Object.freeze(path2.concat([[field, i]])), token.items[i], visitor);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -5728,10 +5728,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field === "key")
-            ctrl = ctrl(item, path);
+            ctrl = ctrl(item, path2);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path2) : ctrl;
     }
     exports.visit = visit;
   }
@@ -6157,9 +6157,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
+        const quote2 = this.charAt(0);
+        let end = this.buffer.indexOf(quote2, this.pos + 1);
+        if (quote2 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -6604,8 +6604,8 @@ var require_parser = __commonJS({
         }
         const type = cst.tokenType(source);
         if (!type) {
-          const message = `Not a YAML token: ${source}`;
-          yield* this.pop({ type: "error", offset: this.offset, message, source });
+          const message2 = `Not a YAML token: ${source}`;
+          yield* this.pop({ type: "error", offset: this.offset, message: message2, source });
           this.offset += source.length;
         } else if (type === "scalar") {
           this.atNewLine = false;
@@ -6695,8 +6695,8 @@ var require_parser = __commonJS({
       *pop(error2) {
         const token = error2 ?? this.stack.pop();
         if (!token) {
-          const message = "Tried to pop an empty stack";
-          yield { type: "error", offset: this.offset, source: "", message };
+          const message2 = "Tried to pop an empty stack";
+          yield { type: "error", offset: this.offset, source: "", message: message2 };
         } else if (this.stack.length === 0) {
           yield token;
         } else {
@@ -7771,7 +7771,7 @@ function putProp(target2, key, value) {
   else
     target2[key] = value;
 }
-function mirrorShape(target2, source, keys, wrap) {
+function mirrorShape(target2, source, keys, wrap2) {
   const raw = sourceShape(source);
   for (const key of keys) {
     const desc = Object.getOwnPropertyDescriptor(raw, key);
@@ -7780,10 +7780,10 @@ function mirrorShape(target2, source, keys, wrap) {
     if (desc.get) {
       deferProp(target2, key, () => {
         const value = source._zod.def.shape[key];
-        return wrap ? wrap(value, key) : value;
+        return wrap2 ? wrap2(value, key) : value;
       });
     } else
-      putProp(target2, key, wrap ? wrap(desc.value, key) : desc.value);
+      putProp(target2, key, wrap2 ? wrap2(desc.value, key) : desc.value);
   }
 }
 function mirrorProps(target2, source) {
@@ -7808,10 +7808,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj2, path) {
-  if (!path)
+function getElementAtPath(obj2, path2) {
+  if (!path2)
     return obj2;
-  return path.reduce((acc, key) => acc?.[key], obj2);
+  return path2.reduce((acc, key) => acc?.[key], obj2);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -8070,16 +8070,16 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path, issues) {
+function prefixIssues(path2, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path);
+    iss.path.unshift(path2);
     return iss;
   });
 }
-function unwrapMessage(message) {
-  return typeof message === "string" ? message : message?.message;
+function unwrapMessage(message2) {
+  return typeof message2 === "string" ? message2 : message2?.message;
 }
 function sizeCaps(defChecks) {
   const caps = [];
@@ -8109,7 +8109,7 @@ function finalizeIssue(iss, ctx, config2) {
       iss.schema = iss.inst;
   }
   const schemaError = iss.schema !== iss.inst ? iss.schema?._zod.def?.error : void 0;
-  const message = iss.message ? iss.message : unwrapMessage(iss.inst?._zod.def?.error?.(iss)) ?? unwrapMessage(schemaError?.(iss)) ?? unwrapMessage(ctx?.error?.(iss)) ?? unwrapMessage(config2.customError?.(iss)) ?? unwrapMessage(config2.localeError?.(iss)) ?? "Invalid input";
+  const message2 = iss.message ? iss.message : unwrapMessage(iss.inst?._zod.def?.error?.(iss)) ?? unwrapMessage(schemaError?.(iss)) ?? unwrapMessage(ctx?.error?.(iss)) ?? unwrapMessage(config2.customError?.(iss)) ?? unwrapMessage(config2.localeError?.(iss)) ?? "Invalid input";
   const full = {};
   for (const k of Object.keys(iss)) {
     if (k === "inst" || k === "schema" || k === "continue" || k === "input" || k === "__proto__")
@@ -8117,7 +8117,7 @@ function finalizeIssue(iss, ctx, config2) {
     full[k] = iss[k];
   }
   full.path ?? (full.path = []);
-  full.message = message;
+  full.message = message2;
   if (ctx?.reportInput) {
     full.input = iss.input;
   }
@@ -8227,9 +8227,9 @@ function hexToUint8Array(hex) {
 function uint8ArrayToHex(bytes) {
   return Array.from(bytes).map((b) => b.toString(16).padStart(2, "0")).join("");
 }
-function members(proto, table) {
-  for (const key in table) {
-    const desc = Object.getOwnPropertyDescriptor(table, key);
+function members(proto, table2) {
+  for (const key in table2) {
+    const desc = Object.getOwnPropertyDescriptor(table2, key);
     if (desc.get)
       Object.defineProperty(proto, key, { ...desc, enumerable: false });
     else
@@ -8244,10 +8244,10 @@ function hide(inst, key, value) {
   return own(inst, key, value, false);
 }
 // @__NO_SIDE_EFFECTS__
-function derived(computes, table) {
+function derived(computes, table2) {
   for (const key in computes) {
     const compute = computes[key];
-    Object.defineProperty(table, key, {
+    Object.defineProperty(table2, key, {
       configurable: true,
       enumerable: true,
       get() {
@@ -8258,7 +8258,7 @@ function derived(computes, table) {
       }
     });
   }
-  return table;
+  return table2;
 }
 function defineBound(proto, key, fn) {
   Object.defineProperty(proto, key, {
@@ -8603,16 +8603,16 @@ function flattenError(error2, mapper = (issue2) => issue2.message) {
 }
 function formatError(error2, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error3, path = []) => {
+  const processError = (error3, path2 = []) => {
     for (const issue2 of error3.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path2, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path2, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path2, ...issue2.path]);
       } else {
-        const fullpath = [...path, ...issue2.path];
+        const fullpath = [...path2, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -9404,10 +9404,10 @@ function isValidJWT(token, algorithm = null) {
     const tokensParts = token.split(".");
     if (tokensParts.length !== 3)
       return false;
-    const [header] = tokensParts;
-    if (!header)
+    const [header2] = tokensParts;
+    if (!header2)
       return false;
-    const parsedHeader = JSON.parse(atob(header));
+    const parsedHeader = JSON.parse(atob(header2));
     if ("typ" in parsedHeader && parsedHeader?.typ !== "JWT")
       return false;
     if (!parsedHeader.alg)
@@ -10247,7 +10247,7 @@ var init_schemas = __esm({
         }
         return propValues;
       });
-      const isObject2 = isObject;
+      const isObject3 = isObject;
       const catchall = def.catchall;
       let value;
       const memo2 = globalConfig.memoizer;
@@ -10255,7 +10255,7 @@ var init_schemas = __esm({
       inst._zod.parse = (payload, ctx) => {
         value ?? (value = _normalized.value);
         const input = payload.value;
-        if (!isObject2(input)) {
+        if (!isObject3(input)) {
           payload.issues.push({
             expected: "object",
             code: "invalid_type",
@@ -10391,7 +10391,7 @@ var init_schemas = __esm({
         return doc.compile();
       };
       let fastpass;
-      const isObject2 = isObject;
+      const isObject3 = isObject;
       const jit = !globalConfig.jitless;
       const allowsEval2 = allowsEval;
       const fastEnabled = jit && allowsEval2.value;
@@ -10400,7 +10400,7 @@ var init_schemas = __esm({
       inst._zod.parse = (payload, ctx) => {
         value ?? (value = _normalized.value);
         const input = payload.value;
-        if (!isObject2(input)) {
+        if (!isObject3(input)) {
           payload.issues.push({
             expected: "object",
             code: "invalid_type",
@@ -10879,7 +10879,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve2) {
+function isRecursive(inst, stack, resolve3) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -10889,7 +10889,7 @@ function isRecursive(inst, stack, resolve2) {
   let result = NONE;
   const check = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer2 = isRecursive(child, stack, resolve2);
+      const answer2 = isRecursive(child, stack, resolve3);
       if (answer2 > result)
         result = answer2;
     }
@@ -10900,7 +10900,7 @@ function isRecursive(inst, stack, resolve2) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve2) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve3) : NONE;
       if (child > answer2)
         answer2 = child;
     }
@@ -10964,7 +10964,7 @@ function isRecursive(inst, stack, resolve2) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve2 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve3 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -11896,12 +11896,12 @@ function initializeContext(params) {
     external: params?.external ?? void 0
   };
 }
-function handleUnrepresentable(schema, ctx, json2, params, message) {
-  const result = typeof ctx.unrepresentable === "function" ? ctx.unrepresentable({ zodSchema: schema, path: params.path, message }) : ctx.unrepresentable;
+function handleUnrepresentable(schema, ctx, json2, params, message2) {
+  const result = typeof ctx.unrepresentable === "function" ? ctx.unrepresentable({ zodSchema: schema, path: params.path, message: message2 }) : ctx.unrepresentable;
   if (result === "any")
     return false;
   if (result === void 0 || result === "throw")
-    throw new Error(message);
+    throw new Error(message2);
   Object.assign(json2, result);
   return true;
 }
@@ -14214,8 +14214,8 @@ function compileRule(role2, index, rule2) {
 function compileColumnPattern(source) {
   const parts = source.split(".");
   while (parts.length < 3) parts.unshift("*");
-  const [schema, table, column] = parts.map((p) => compileGlob(p, "."));
-  return { source, schema, table, column };
+  const [schema, table2, column] = parts.map((p) => compileGlob(p, "."));
+  return { source, schema, table: table2, column };
 }
 function compilePolicy(doc, file) {
   const roles = /* @__PURE__ */ new Map();
@@ -14228,6 +14228,7 @@ function compilePolicy(doc, file) {
         globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
       })),
       approvers: r.approvers ?? null,
+      upstream: r.upstream ?? null,
       rules: (r.postgres?.rules ?? []).map((rule2, i) => compileRule(name, i, rule2)),
       masks: (r.postgres?.masks ?? []).map((m, i) => ({
         index: i,
@@ -14423,6 +14424,7 @@ var init_schema = __esm({
         error: "expected at least one claim to match (an empty match would accept every token)"
       }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
       approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
+      upstream: string2().regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show3(iss.input)}` }).optional().describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
       postgres: strict3({
         rules: array(postgresRule).optional().describe("First rule whose kinds and objects match an access wins"),
         masks: array(mask).optional()
@@ -14482,35 +14484,36 @@ function loadPolicy(file) {
   return parsePolicy(text, file);
 }
 function parsePolicy(text, file) {
+  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles");
+  if (!result.ok) throw new PolicyError(result.syntax ? "ERR_POLICY_SYNTAX" : "ERR_POLICY_INVALID", formatProblem(result.problems[0]), result.problems);
+  return compilePolicy(result.data, file);
+}
+function parseYamlWith(text, file, schema, emptyMessage) {
   const lines = new import_yaml.LineCounter();
   const doc = (0, import_yaml.parseDocument)(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset) => lines.linePos(offset).line;
+  const syntax = (problem) => ({ ok: false, syntax: true, problems: [problem] });
   const yamlProblem = doc.errors[0] ?? doc.warnings[0];
   if (yamlProblem) {
     const line = lineAt(yamlProblem.pos[0]);
     let what = yamlProblem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     if (what.startsWith("Source contains multiple documents")) what = "expected one YAML document, found several";
-    const problem = { file, line, path: "", message: `YAML syntax error: ${what}` };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
+    return syntax({ file, line, path: "", message: `YAML syntax error: ${what}` });
   }
   const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
-  if (duplicate) {
-    const problem = { file, ...duplicate };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
-  }
+  if (duplicate) return syntax({ file, ...duplicate });
   let data;
   try {
     data = doc.toJS({ maxAliasCount: 1e3 });
   } catch (err) {
-    const problem = { file, line: 1, path: "", message: `cannot read the YAML: ${err.message}` };
-    throw new PolicyError("ERR_POLICY_SYNTAX", formatProblem(problem), [problem]);
+    return syntax({ file, line: 1, path: "", message: `cannot read the YAML: ${err.message}` });
   }
-  const result = policySchema.safeParse(data, { reportInput: true });
+  const result = schema.safeParse(data, { reportInput: true });
   if (!result.success) {
-    const problems = result.error.issues.flatMap((issue2) => explain(issue2, [])).map(({ path, message, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
-    throw new PolicyError("ERR_POLICY_INVALID", formatProblem(problems[0]), problems);
+    const problems = result.error.issues.flatMap((issue2) => explain(issue2, [], emptyMessage)).map(({ path: path2, message: message2, key }) => ({ file, line: locate(doc, path2, key, lineAt), path: formatPath(path2), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
+    return { ok: false, syntax: false, problems };
   }
-  return compilePolicy(result.data, file);
+  return { ok: true, data: result.data };
 }
 function describe2(value) {
   if (value === null) return "null";
@@ -14519,58 +14522,58 @@ function describe2(value) {
   if (typeof value === "string") return JSON.stringify(value);
   return `${typeof value} ${String(value)}`;
 }
-function explain(issue2, base) {
-  const path = [...base, ...issue2.path];
+function explain(issue2, base, emptyMessage) {
+  const path2 = [...base, ...issue2.path];
   const input = issue2.input;
   switch (issue2.code) {
     case "invalid_type": {
       const expected = EXPECTED[issue2.expected] ?? issue2.expected;
-      if (input === void 0) return [{ path, message: `missing, expected ${expected}` }];
-      if (path.length === 0 && input === null) return [{ path, message: "the policy is empty: expected a map with version: 1 and roles" }];
+      if (input === void 0) return [{ path: path2, message: `missing, expected ${expected}` }];
+      if (path2.length === 0 && input === null) return [{ path: path2, message: emptyMessage }];
       const hint = issue2.expected === "string" && (typeof input === "number" || typeof input === "boolean") ? ` (quote it: "${String(input)}")` : "";
-      return [{ path, message: `expected ${expected}, got ${describe2(input)}${hint}` }];
+      return [{ path: path2, message: `expected ${expected}, got ${describe2(input)}${hint}` }];
     }
     case "invalid_value": {
       const values = issue2.values.map((v) => String(v));
       const expected = values.length === 1 ? values[0] : `one of ${values.join(", ")}`;
-      if (input === void 0) return [{ path, message: `missing, expected ${expected}` }];
+      if (input === void 0) return [{ path: path2, message: `missing, expected ${expected}` }];
       const hint = typeof input !== "string" && values.includes(String(input)) ? ` (quote it: "${String(input)}")` : "";
-      return [{ path, message: `expected ${expected}, got ${describe2(input)}${hint}` }];
+      return [{ path: path2, message: `expected ${expected}, got ${describe2(input)}${hint}` }];
     }
     case "unrecognized_keys":
-      return issue2.keys.map((k) => ({ path: [...path, k], message: issue2.message, key: true }));
+      return issue2.keys.map((k) => ({ path: [...path2, k], message: issue2.message, key: true }));
     case "invalid_key": {
       const inner = issue2.issues[0];
       const why = inner && inner.code !== "invalid_format" ? inner.message : issue2.message;
-      return [{ path, message: inner?.code === "invalid_format" ? inner.message : why, key: true }];
+      return [{ path: path2, message: inner?.code === "invalid_format" ? inner.message : why, key: true }];
     }
     case "invalid_union": {
       const fitting = issue2.errors.find(
         (branch) => !branch.some((i) => i.code === "invalid_type" && i.path.length === 0)
       );
-      if (fitting) return fitting.flatMap((i) => explain(i, path));
+      if (fitting) return fitting.flatMap((i) => explain(i, path2, emptyMessage));
       const types2 = issue2.errors.map((b) => b.find((i) => i.code === "invalid_type")).map((i) => i && i.code === "invalid_type" ? EXPECTED[i.expected] ?? i.expected : "something else");
       const hint = typeof input === "number" || typeof input === "boolean" ? ` (quote it: "${String(input)}")` : "";
       const expected = issue2.message !== "Invalid input" ? issue2.message : `expected ${types2.join(" or ")}`;
-      return [{ path, message: `${expected}, got ${describe2(input)}${hint}` }];
+      return [{ path: path2, message: `${expected}, got ${describe2(input)}${hint}` }];
     }
     case "too_small":
-      if (issue2.origin === "array") return [{ path, message: `expected at least ${issue2.minimum} item${issue2.minimum === 1 ? "" : "s"}, got none` }];
-      if (issue2.origin === "string") return [{ path, message: "must not be empty" }];
-      return [{ path, message: issue2.message }];
+      if (issue2.origin === "array") return [{ path: path2, message: `expected at least ${issue2.minimum} item${issue2.minimum === 1 ? "" : "s"}, got none` }];
+      if (issue2.origin === "string") return [{ path: path2, message: "must not be empty" }];
+      return [{ path: path2, message: issue2.message }];
     default:
-      return [{ path, message: issue2.message }];
+      return [{ path: path2, message: issue2.message }];
   }
 }
-function locate(doc, path, key, lineAt) {
+function locate(doc, path2, key, lineAt) {
   let node2 = doc.contents;
   let line = node2 && node2.range ? lineAt(node2.range[0]) : 1;
-  for (const [i, seg] of path.entries()) {
+  for (const [i, seg] of path2.entries()) {
     if ((0, import_yaml.isAlias)(node2)) node2 = node2.resolve(doc);
     if ((0, import_yaml.isMap)(node2)) {
       const pair = node2.items.find((p) => ((0, import_yaml.isScalar)(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) return line;
-      const last = i === path.length - 1;
+      const last = i === path2.length - 1;
       const keyRange = (0, import_yaml.isScalar)(pair.key) ? pair.key.range : void 0;
       const valueRange = pair.value?.range;
       const range = last && key ? keyRange ?? valueRange : valueRange ?? keyRange;
@@ -14587,7 +14590,7 @@ function locate(doc, path, key, lineAt) {
   }
   return line;
 }
-function findDuplicateKey(doc, node2, path, lineAt) {
+function findDuplicateKey(doc, node2, path2, lineAt) {
   if ((0, import_yaml.isMap)(node2)) {
     const seen = /* @__PURE__ */ new Map();
     for (const pair of node2.items) {
@@ -14595,15 +14598,15 @@ function findDuplicateKey(doc, node2, path, lineAt) {
       const line = (0, import_yaml.isScalar)(pair.key) && pair.key.range ? lineAt(pair.key.range[0]) : 1;
       const first = seen.get(k);
       if (first !== void 0) {
-        return { line, path: formatPath([...path, k]), message: `duplicate key (first defined at line ${first})` };
+        return { line, path: formatPath([...path2, k]), message: `duplicate key (first defined at line ${first})` };
       }
       seen.set(k, line);
-      const inner = findDuplicateKey(doc, pair.value, [...path, k], lineAt);
+      const inner = findDuplicateKey(doc, pair.value, [...path2, k], lineAt);
       if (inner) return inner;
     }
   } else if ((0, import_yaml.isSeq)(node2)) {
     for (const [i, item] of node2.items.entries()) {
-      const inner = findDuplicateKey(doc, item, [...path, i], lineAt);
+      const inner = findDuplicateKey(doc, item, [...path2, i], lineAt);
       if (inner) return inner;
     }
   }
@@ -14746,11 +14749,11 @@ var require_libpg_query = __commonJS({
           _scriptName = self.location.href;
         }
         var scriptDirectory = "";
-        function locateFile(path) {
+        function locateFile(path2) {
           if (Module["locateFile"]) {
-            return Module["locateFile"](path, scriptDirectory);
+            return Module["locateFile"](path2, scriptDirectory);
           }
-          return scriptDirectory + path;
+          return scriptDirectory + path2;
         }
         var readAsync, readBinary;
         if (ENVIRONMENT_IS_NODE) {
@@ -14758,13 +14761,13 @@ var require_libpg_query = __commonJS({
           scriptDirectory = __dirname + "/";
           readBinary = (filename) => {
             filename = isFileURI(filename) ? new URL(filename) : filename;
-            var ret = fs.readFileSync(filename);
-            return ret;
+            var ret2 = fs.readFileSync(filename);
+            return ret2;
           };
           readAsync = async (filename, binary = true) => {
             filename = isFileURI(filename) ? new URL(filename) : filename;
-            var ret = fs.readFileSync(filename, binary ? void 0 : "utf8");
-            return ret;
+            var ret2 = fs.readFileSync(filename, binary ? void 0 : "utf8");
+            return ret2;
           };
           if (process.argv.length > 1) {
             thisProgram = process.argv[1].replace(/\\/g, "/");
@@ -14919,8 +14922,8 @@ var require_libpg_query = __commonJS({
           var info = getWasmImports();
           var instantiateWasm = Module["instantiateWasm"];
           if (instantiateWasm) {
-            return new Promise((resolve2) => {
-              instantiateWasm(info, (inst) => resolve2(receiveInstance(inst)));
+            return new Promise((resolve3) => {
+              instantiateWasm(info, (inst) => resolve3(receiveInstance(inst)));
             });
           }
           wasmBinaryFile ??= findWasmBinary();
@@ -15114,7 +15117,7 @@ var require_libpg_query = __commonJS({
           }
           return false;
         };
-        var PATH = { isAbs: (path) => path.charAt(0) === "/", splitPath: (filename) => {
+        var PATH = { isAbs: (path2) => path2.charAt(0) === "/", splitPath: (filename) => {
           var splitPathRe = /^(\/?|)([\s\S]*?)((?:\.{1,2}|[^\/]+?|)(\.[^.\/]*|))(?:[\/]*)$/;
           return splitPathRe.exec(filename).slice(1);
         }, normalizeArray: (parts, allowAboveRoot) => {
@@ -15137,18 +15140,18 @@ var require_libpg_query = __commonJS({
             }
           }
           return parts;
-        }, normalize: (path) => {
-          var isAbsolute = PATH.isAbs(path), trailingSlash = path.slice(-1) === "/";
-          path = PATH.normalizeArray(path.split("/").filter((p) => !!p), !isAbsolute).join("/");
-          if (!path && !isAbsolute) {
-            path = ".";
+        }, normalize: (path2) => {
+          var isAbsolute2 = PATH.isAbs(path2), trailingSlash = path2.slice(-1) === "/";
+          path2 = PATH.normalizeArray(path2.split("/").filter((p) => !!p), !isAbsolute2).join("/");
+          if (!path2 && !isAbsolute2) {
+            path2 = ".";
           }
-          if (path && trailingSlash) {
-            path += "/";
+          if (path2 && trailingSlash) {
+            path2 += "/";
           }
-          return (isAbsolute ? "/" : "") + path;
-        }, dirname: (path) => {
-          var result = PATH.splitPath(path), root = result[0], dir = result[1];
+          return (isAbsolute2 ? "/" : "") + path2;
+        }, dirname: (path2) => {
+          var result = PATH.splitPath(path2), root = result[0], dir = result[1];
           if (!root && !dir) {
             return ".";
           }
@@ -15156,7 +15159,7 @@ var require_libpg_query = __commonJS({
             dir = dir.slice(0, -1);
           }
           return root + dir;
-        }, basename: (path) => path && path.match(/([^\/]+|\/)\/*$/)[1], join: (...paths) => PATH.normalize(paths.join("/")), join2: (l, r) => PATH.normalize(l + "/" + r) };
+        }, basename: (path2) => path2 && path2.match(/([^\/]+|\/)\/*$/)[1], join: (...paths) => PATH.normalize(paths.join("/")), join2: (l, r) => PATH.normalize(l + "/" + r) };
         var initRandomFill = () => {
           if (ENVIRONMENT_IS_NODE) {
             var nodeCrypto = __require("node:crypto");
@@ -15168,14 +15171,14 @@ var require_libpg_query = __commonJS({
         var PATH_FS = { resolve: (...args) => {
           var resolvedPath = "", resolvedAbsolute = false;
           for (var i = args.length - 1; i >= -1 && !resolvedAbsolute; i--) {
-            var path = i >= 0 ? args[i] : FS.cwd();
-            if (typeof path != "string") {
+            var path2 = i >= 0 ? args[i] : FS.cwd();
+            if (typeof path2 != "string") {
               throw new TypeError("Arguments to path.resolve must be strings");
-            } else if (!path) {
+            } else if (!path2) {
               return "";
             }
-            resolvedPath = path + "/" + resolvedPath;
-            resolvedAbsolute = PATH.isAbs(path);
+            resolvedPath = path2 + "/" + resolvedPath;
+            resolvedAbsolute = PATH.isAbs(path2);
           }
           resolvedPath = PATH.normalizeArray(resolvedPath.split("/").filter((p) => !!p), !resolvedAbsolute).join("/");
           return (resolvedAbsolute ? "/" : "") + resolvedPath || ".";
@@ -15627,7 +15630,7 @@ var require_libpg_query = __commonJS({
         };
         var addRunDependency = (id) => {
           if (!runDependencies) {
-            dependenciesPromise = new Promise((resolve2) => dependenciesPromiseResolve = resolve2);
+            dependenciesPromise = new Promise((resolve3) => dependenciesPromiseResolve = resolve3);
           }
           runDependencies++;
           Module["monitorRunDependencies"]?.(runDependencies);
@@ -15752,16 +15755,16 @@ var require_libpg_query = __commonJS({
               excl[i].cb(flags);
             }
           }
-        }, lookupPath(path, opts = {}) {
-          if (!path) {
+        }, lookupPath(path2, opts = {}) {
+          if (!path2) {
             throw new FS.ErrnoError(44);
           }
           opts.follow_mount ??= true;
-          if (!PATH.isAbs(path)) {
-            path = FS.cwd() + "/" + path;
+          if (!PATH.isAbs(path2)) {
+            path2 = FS.cwd() + "/" + path2;
           }
           linkloop: for (var nlinks = 0; nlinks < 40; nlinks++) {
-            var parts = path.split("/").filter((p) => !!p);
+            var parts = path2.split("/").filter((p) => !!p);
             var current = FS.root;
             var current_path = "/";
             for (var i = 0; i < parts.length; i++) {
@@ -15775,7 +15778,7 @@ var require_libpg_query = __commonJS({
               if (parts[i] === "..") {
                 current_path = PATH.dirname(current_path);
                 if (FS.isRoot(current)) {
-                  path = current_path + "/" + parts.slice(i + 1).join("/");
+                  path2 = current_path + "/" + parts.slice(i + 1).join("/");
                   nlinks--;
                   continue linkloop;
                 } else {
@@ -15803,7 +15806,7 @@ var require_libpg_query = __commonJS({
                 if (!PATH.isAbs(link)) {
                   link = PATH.dirname(current_path) + "/" + link;
                 }
-                path = link + "/" + parts.slice(i + 1).join("/");
+                path2 = link + "/" + parts.slice(i + 1).join("/");
                 continue linkloop;
               }
             }
@@ -15811,14 +15814,14 @@ var require_libpg_query = __commonJS({
           }
           throw new FS.ErrnoError(32);
         }, getPath(node2) {
-          var path;
+          var path2;
           while (true) {
             if (FS.isRoot(node2)) {
               var mount = node2.mount.mountpoint;
-              if (!path) return mount;
-              return mount[mount.length - 1] !== "/" ? `${mount}/${path}` : mount + path;
+              if (!path2) return mount;
+              return mount[mount.length - 1] !== "/" ? `${mount}/${path2}` : mount + path2;
             }
-            path = path ? `${node2.name}/${path}` : node2.name;
+            path2 = path2 ? `${node2.name}/${path2}` : node2.name;
             node2 = node2.parent;
           }
         }, hashName(parentid, name) {
@@ -16102,10 +16105,10 @@ var require_libpg_query = __commonJS({
           node2.mount.mounts.splice(idx, 1);
         }, lookup(parent, name) {
           return parent.node_ops.lookup(parent, name);
-        }, mknod(path, mode, dev) {
-          var lookup = FS.lookupPath(path, { parent: true });
+        }, mknod(path2, mode, dev) {
+          var lookup = FS.lookupPath(path2, { parent: true });
           var parent = lookup.node;
-          var name = PATH.basename(path);
+          var name = PATH.basename(path2);
           if (!name) {
             throw new FS.ErrnoError(28);
           }
@@ -16120,8 +16123,8 @@ var require_libpg_query = __commonJS({
             throw new FS.ErrnoError(63);
           }
           return parent.node_ops.mknod(parent, name, mode, dev);
-        }, statfs(path) {
-          return FS.statfsNode(FS.lookupPath(path, { follow: true }).node);
+        }, statfs(path2) {
+          return FS.statfsNode(FS.lookupPath(path2, { follow: true }).node);
         }, statfsStream(stream) {
           return FS.statfsNode(stream.node);
         }, statfsNode(node2) {
@@ -16130,20 +16133,20 @@ var require_libpg_query = __commonJS({
             Object.assign(rtn, node2.node_ops.statfs(node2.mount.opts.root));
           }
           return rtn;
-        }, create(path, mode = 438) {
+        }, create(path2, mode = 438) {
           mode &= 4095;
           mode |= 32768;
-          return FS.mknod(path, mode, 0);
-        }, mkdir(path, mode = 511) {
+          return FS.mknod(path2, mode, 0);
+        }, mkdir(path2, mode = 511) {
           mode &= 511 | 512;
           mode |= 16384;
-          return FS.mknod(path, mode, 0);
-        }, mkdirTree(path, mode) {
-          var dirs = path.split("/");
+          return FS.mknod(path2, mode, 0);
+        }, mkdirTree(path2, mode) {
+          var dirs = path2.split("/");
           var d = "";
           for (var dir of dirs) {
             if (!dir) continue;
-            if (d || PATH.isAbs(path)) d += "/";
+            if (d || PATH.isAbs(path2)) d += "/";
             d += dir;
             try {
               FS.mkdir(d, mode);
@@ -16151,13 +16154,13 @@ var require_libpg_query = __commonJS({
               if (e.errno != 20) throw e;
             }
           }
-        }, mkdev(path, mode, dev) {
+        }, mkdev(path2, mode, dev) {
           if (typeof dev == "undefined") {
             dev = mode;
             mode = 438;
           }
           mode |= 8192;
-          return FS.mknod(path, mode, dev);
+          return FS.mknod(path2, mode, dev);
         }, symlink(oldpath, newpath) {
           if (!PATH_FS.resolve(oldpath)) {
             throw new FS.ErrnoError(44);
@@ -16252,10 +16255,10 @@ var require_libpg_query = __commonJS({
           } finally {
             FS.hashAddNode(old_node);
           }
-        }, rmdir(path) {
-          var lookup = FS.lookupPath(path, { parent: true });
+        }, rmdir(path2) {
+          var lookup = FS.lookupPath(path2, { parent: true });
           var parent = lookup.node;
-          var name = PATH.basename(path);
+          var name = PATH.basename(path2);
           var node2 = FS.lookupNode(parent, name);
           var errCode = FS.mayDelete(parent, name, true);
           if (errCode) {
@@ -16269,18 +16272,18 @@ var require_libpg_query = __commonJS({
           }
           parent.node_ops.rmdir(parent, name);
           FS.destroyNode(node2);
-        }, readdir(path) {
-          var lookup = FS.lookupPath(path, { follow: true });
+        }, readdir(path2) {
+          var lookup = FS.lookupPath(path2, { follow: true });
           var node2 = lookup.node;
           var readdir = FS.checkOpExists(node2.node_ops.readdir, 54);
           return readdir(node2);
-        }, unlink(path) {
-          var lookup = FS.lookupPath(path, { parent: true });
+        }, unlink(path2) {
+          var lookup = FS.lookupPath(path2, { parent: true });
           var parent = lookup.node;
           if (!parent) {
             throw new FS.ErrnoError(44);
           }
-          var name = PATH.basename(path);
+          var name = PATH.basename(path2);
           var node2 = FS.lookupNode(parent, name);
           var errCode = FS.mayDelete(parent, name, false);
           if (errCode) {
@@ -16294,8 +16297,8 @@ var require_libpg_query = __commonJS({
           }
           parent.node_ops.unlink(parent, name);
           FS.destroyNode(node2);
-        }, readlink(path) {
-          var lookup = FS.lookupPath(path);
+        }, readlink(path2) {
+          var lookup = FS.lookupPath(path2);
           var link = lookup.node;
           if (!link) {
             throw new FS.ErrnoError(44);
@@ -16304,8 +16307,8 @@ var require_libpg_query = __commonJS({
             throw new FS.ErrnoError(28);
           }
           return link.node_ops.readlink(link);
-        }, stat(path, dontFollow) {
-          var lookup = FS.lookupPath(path, { follow: !dontFollow });
+        }, stat(path2, dontFollow) {
+          var lookup = FS.lookupPath(path2, { follow: !dontFollow });
           var node2 = lookup.node;
           var getattr = FS.checkOpExists(node2.node_ops.getattr, 63);
           return getattr(node2);
@@ -16317,37 +16320,37 @@ var require_libpg_query = __commonJS({
           getattr ??= node2.node_ops.getattr;
           FS.checkOpExists(getattr, 63);
           return getattr(arg);
-        }, lstat(path) {
-          return FS.stat(path, true);
+        }, lstat(path2) {
+          return FS.stat(path2, true);
         }, doChmod(stream, node2, mode, dontFollow) {
           FS.doSetAttr(stream, node2, { mode: mode & 4095 | node2.mode & ~4095, ctime: Date.now(), dontFollow });
-        }, chmod(path, mode, dontFollow) {
+        }, chmod(path2, mode, dontFollow) {
           var node2;
-          if (typeof path == "string") {
-            var lookup = FS.lookupPath(path, { follow: !dontFollow });
+          if (typeof path2 == "string") {
+            var lookup = FS.lookupPath(path2, { follow: !dontFollow });
             node2 = lookup.node;
           } else {
-            node2 = path;
+            node2 = path2;
           }
           FS.doChmod(null, node2, mode, dontFollow);
-        }, lchmod(path, mode) {
-          FS.chmod(path, mode, true);
+        }, lchmod(path2, mode) {
+          FS.chmod(path2, mode, true);
         }, fchmod(fd, mode) {
           var stream = FS.getStreamChecked(fd);
           FS.doChmod(stream, stream.node, mode, false);
         }, doChown(stream, node2, dontFollow) {
           FS.doSetAttr(stream, node2, { timestamp: Date.now(), dontFollow });
-        }, chown(path, uid, gid, dontFollow) {
+        }, chown(path2, uid, gid, dontFollow) {
           var node2;
-          if (typeof path == "string") {
-            var lookup = FS.lookupPath(path, { follow: !dontFollow });
+          if (typeof path2 == "string") {
+            var lookup = FS.lookupPath(path2, { follow: !dontFollow });
             node2 = lookup.node;
           } else {
-            node2 = path;
+            node2 = path2;
           }
           FS.doChown(null, node2, dontFollow);
-        }, lchown(path, uid, gid) {
-          FS.chown(path, uid, gid, true);
+        }, lchown(path2, uid, gid) {
+          FS.chown(path2, uid, gid, true);
         }, fchown(fd, uid, gid) {
           var stream = FS.getStreamChecked(fd);
           FS.doChown(stream, stream.node, false);
@@ -16363,16 +16366,16 @@ var require_libpg_query = __commonJS({
             throw new FS.ErrnoError(errCode);
           }
           FS.doSetAttr(stream, node2, { size: len, timestamp: Date.now() });
-        }, truncate(path, len) {
+        }, truncate(path2, len) {
           if (len < 0) {
             throw new FS.ErrnoError(28);
           }
           var node2;
-          if (typeof path == "string") {
-            var lookup = FS.lookupPath(path, { follow: true });
+          if (typeof path2 == "string") {
+            var lookup = FS.lookupPath(path2, { follow: true });
             node2 = lookup.node;
           } else {
-            node2 = path;
+            node2 = path2;
           }
           FS.doTruncate(null, node2, len);
         }, ftruncate(fd, len) {
@@ -16381,11 +16384,11 @@ var require_libpg_query = __commonJS({
             throw new FS.ErrnoError(28);
           }
           FS.doTruncate(stream, stream.node, len);
-        }, utime(path, atime, mtime, dontFollow) {
-          var lookup = FS.lookupPath(path, { follow: !dontFollow });
+        }, utime(path2, atime, mtime, dontFollow) {
+          var lookup = FS.lookupPath(path2, { follow: !dontFollow });
           FS.doSetAttr(null, lookup.node, { atime, mtime, dontFollow });
-        }, open(path, flags, mode = 438) {
-          if (path === "") {
+        }, open(path2, flags, mode = 438) {
+          if (path2 === "") {
             throw new FS.ErrnoError(44);
           }
           flags = FS_modeStringToFlags(flags);
@@ -16396,13 +16399,13 @@ var require_libpg_query = __commonJS({
           }
           var node2;
           var isDirPath;
-          if (typeof path == "object") {
-            node2 = path;
+          if (typeof path2 == "object") {
+            node2 = path2;
           } else {
-            isDirPath = path.endsWith("/");
-            var lookup = FS.lookupPath(path, { follow: !(flags & 131072), noent_okay: true });
+            isDirPath = path2.endsWith("/");
+            var lookup = FS.lookupPath(path2, { follow: !(flags & 131072), noent_okay: true });
             node2 = lookup.node;
-            path = lookup.path;
+            path2 = lookup.path;
           }
           var created = false;
           if (flags & 64) {
@@ -16413,7 +16416,7 @@ var require_libpg_query = __commonJS({
             } else if (isDirPath) {
               throw new FS.ErrnoError(31);
             } else {
-              node2 = FS.mknod(path, mode | 511, 0);
+              node2 = FS.mknod(path2, mode | 511, 0);
               created = true;
             }
           }
@@ -16552,14 +16555,14 @@ var require_libpg_query = __commonJS({
             throw new FS.ErrnoError(59);
           }
           return stream.stream_ops.ioctl(stream, cmd, arg);
-        }, readFile(path, opts = {}) {
+        }, readFile(path2, opts = {}) {
           opts.flags = opts.flags ?? 0;
           opts.encoding = opts.encoding ?? "binary";
           if (opts.encoding !== "utf8" && opts.encoding !== "binary") {
             abort(`Invalid encoding type "${opts.encoding}"`);
           }
-          var stream = FS.open(path, opts.flags);
-          var stat2 = FS.stat(path);
+          var stream = FS.open(path2, opts.flags);
+          var stat2 = FS.stat(path2);
           var length = stat2.size;
           var buf = new Uint8Array(length);
           FS.read(stream, buf, 0, length, 0);
@@ -16568,14 +16571,14 @@ var require_libpg_query = __commonJS({
           }
           FS.close(stream);
           return buf;
-        }, writeFile(path, data, opts = {}) {
+        }, writeFile(path2, data, opts = {}) {
           opts.flags = opts.flags ?? 577;
-          var stream = FS.open(path, opts.flags, opts.mode);
+          var stream = FS.open(path2, opts.flags, opts.mode);
           data = FS_fileDataToTypedArray(data);
           FS.write(stream, data, 0, data.byteLength, void 0, opts.canOwn);
           FS.close(stream);
-        }, cwd: () => FS.currentPath, chdir(path) {
-          var lookup = FS.lookupPath(path, { follow: true });
+        }, cwd: () => FS.currentPath, chdir(path2) {
+          var lookup = FS.lookupPath(path2, { follow: true });
           if (lookup.node === null) {
             throw new FS.ErrnoError(44);
           }
@@ -16621,9 +16624,9 @@ var require_libpg_query = __commonJS({
             node2.node_ops = { lookup(parent, name) {
               var fd = +name;
               var stream = FS.getStreamChecked(fd);
-              var ret = { parent: null, mount: { mountpoint: "fake" }, node_ops: { readlink: () => stream.path }, id: fd + 1 };
-              ret.parent = ret;
-              return ret;
+              var ret2 = { parent: null, mount: { mountpoint: "fake" }, node_ops: { readlink: () => stream.path }, id: fd + 1 };
+              ret2.parent = ret2;
+              return ret2;
             }, readdir() {
               return Array.from(FS.streams.entries()).filter(([k, v]) => v).map(([k, v]) => k.toString());
             } };
@@ -16668,38 +16671,38 @@ var require_libpg_query = __commonJS({
               FS.close(stream);
             }
           }
-        }, findObject(path, dontResolveLastLink) {
-          var ret = FS.analyzePath(path, dontResolveLastLink);
-          if (!ret.exists) {
+        }, findObject(path2, dontResolveLastLink) {
+          var ret2 = FS.analyzePath(path2, dontResolveLastLink);
+          if (!ret2.exists) {
             return null;
           }
-          return ret.object;
-        }, analyzePath(path, dontResolveLastLink) {
+          return ret2.object;
+        }, analyzePath(path2, dontResolveLastLink) {
           try {
-            var lookup = FS.lookupPath(path, { follow: !dontResolveLastLink });
-            path = lookup.path;
+            var lookup = FS.lookupPath(path2, { follow: !dontResolveLastLink });
+            path2 = lookup.path;
           } catch (e) {
           }
-          var ret = { isRoot: false, exists: false, error: 0, name: null, path: null, object: null, parentExists: false, parentPath: null, parentObject: null };
+          var ret2 = { isRoot: false, exists: false, error: 0, name: null, path: null, object: null, parentExists: false, parentPath: null, parentObject: null };
           try {
-            var lookup = FS.lookupPath(path, { parent: true });
-            ret.parentExists = true;
-            ret.parentPath = lookup.path;
-            ret.parentObject = lookup.node;
-            ret.name = PATH.basename(path);
-            lookup = FS.lookupPath(path, { follow: !dontResolveLastLink });
-            ret.exists = true;
-            ret.path = lookup.path;
-            ret.object = lookup.node;
-            ret.name = lookup.node.name;
-            ret.isRoot = lookup.path === "/";
+            var lookup = FS.lookupPath(path2, { parent: true });
+            ret2.parentExists = true;
+            ret2.parentPath = lookup.path;
+            ret2.parentObject = lookup.node;
+            ret2.name = PATH.basename(path2);
+            lookup = FS.lookupPath(path2, { follow: !dontResolveLastLink });
+            ret2.exists = true;
+            ret2.path = lookup.path;
+            ret2.object = lookup.node;
+            ret2.name = lookup.node.name;
+            ret2.isRoot = lookup.path === "/";
           } catch (e) {
-            ret.error = e.errno;
+            ret2.error = e.errno;
           }
-          return ret;
-        }, createPath(parent, path, canRead, canWrite) {
+          return ret2;
+        }, createPath(parent, path2, canRead, canWrite) {
           parent = typeof parent == "string" ? parent : FS.getPath(parent);
-          var parts = path.split("/").reverse();
+          var parts = path2.split("/").reverse();
           while (parts.length) {
             var part = parts.pop();
             if (!part) continue;
@@ -16713,17 +16716,17 @@ var require_libpg_query = __commonJS({
           }
           return current;
         }, createFile(parent, name, properties, canRead, canWrite) {
-          var path = PATH.join2(typeof parent == "string" ? parent : FS.getPath(parent), name);
+          var path2 = PATH.join2(typeof parent == "string" ? parent : FS.getPath(parent), name);
           var mode = FS_getMode(canRead, canWrite);
-          return FS.create(path, mode);
+          return FS.create(path2, mode);
         }, createDataFile(parent, name, data, canRead, canWrite, canOwn) {
-          var path = name;
+          var path2 = name;
           if (parent) {
             parent = typeof parent == "string" ? parent : FS.getPath(parent);
-            path = name ? PATH.join2(parent, name) : parent;
+            path2 = name ? PATH.join2(parent, name) : parent;
           }
           var mode = FS_getMode(canRead, canWrite);
-          var node2 = FS.create(path, mode);
+          var node2 = FS.create(path2, mode);
           if (data) {
             data = FS_fileDataToTypedArray(data);
             FS.chmod(node2, mode | 146);
@@ -16733,7 +16736,7 @@ var require_libpg_query = __commonJS({
             FS.chmod(node2, mode);
           }
         }, createDevice(parent, name, input, output) {
-          var path = PATH.join2(typeof parent == "string" ? parent : FS.getPath(parent), name);
+          var path2 = PATH.join2(typeof parent == "string" ? parent : FS.getPath(parent), name);
           var mode = FS_getMode(!!input, !!output);
           FS.createDevice.major ??= 64;
           var dev = FS.makedev(FS.createDevice.major++, 0);
@@ -16776,7 +16779,7 @@ var require_libpg_query = __commonJS({
             }
             return i;
           } });
-          return FS.mkdev(path, mode, dev);
+          return FS.mkdev(path2, mode, dev);
         }, forceLoadFile(obj2) {
           if (obj2.isDevice || obj2.isFolder || obj2.link || obj2.contents) return true;
           if (globalThis.XMLHttpRequest) {
@@ -16809,9 +16812,9 @@ var require_libpg_query = __commonJS({
               xhr.send(null);
               if (!(xhr.status >= 200 && xhr.status < 300 || xhr.status === 304)) abort("Couldn't load " + url2 + ". Status: " + xhr.status);
               var datalength = Number(xhr.getResponseHeader("Content-length"));
-              var header;
-              var hasByteServing = (header = xhr.getResponseHeader("Accept-Ranges")) && header === "bytes";
-              var usesGzip = (header = xhr.getResponseHeader("Content-Encoding")) && header === "gzip";
+              var header2;
+              var hasByteServing = (header2 = xhr.getResponseHeader("Accept-Ranges")) && header2 === "bytes";
+              var usesGzip = (header2 = xhr.getResponseHeader("Content-Encoding")) && header2 === "gzip";
               var chunkSize = 1024 * 1024;
               if (!hasByteServing) chunkSize = datalength;
               var doXHR = (from, to) => {
@@ -16920,9 +16923,9 @@ var require_libpg_query = __commonJS({
           node2.stream_ops = stream_ops;
           return node2;
         } };
-        var SYSCALLS = { currentUmask: 18, calculateAt(dirfd, path, allowEmpty) {
-          if (PATH.isAbs(path)) {
-            return path;
+        var SYSCALLS = { currentUmask: 18, calculateAt(dirfd, path2, allowEmpty) {
+          if (PATH.isAbs(path2)) {
+            return path2;
           }
           var dir;
           if (dirfd === -100) {
@@ -16931,13 +16934,13 @@ var require_libpg_query = __commonJS({
             var dirstream = SYSCALLS.getStreamFromFD(dirfd);
             dir = dirstream.path;
           }
-          if (path.length == 0) {
+          if (path2.length == 0) {
             if (!allowEmpty) {
               throw new FS.ErrnoError(44);
             }
             return dir;
           }
-          return dir + "/" + path;
+          return dir + "/" + path2;
         }, writeStat(buf, stat2) {
           HEAPU32[buf >> 2] = stat2.dev;
           HEAPU32[buf + 4 >> 2] = stat2.mode;
@@ -16983,8 +16986,8 @@ var require_libpg_query = __commonJS({
           var stream = FS.getStreamChecked(fd);
           return stream;
         }, varargs: void 0, getStr(ptr) {
-          var ret = UTF8ToString(ptr);
-          return ret;
+          var ret2 = UTF8ToString(ptr);
+          return ret2;
         } };
         function _fd_close(fd) {
           try {
@@ -16997,7 +17000,7 @@ var require_libpg_query = __commonJS({
           }
         }
         var doReadv = (stream, iov, iovcnt, offset) => {
-          var ret = 0;
+          var ret2 = 0;
           for (var i = 0; i < iovcnt; i++) {
             var ptr = HEAPU32[iov >> 2];
             var len = HEAPU32[iov + 4 >> 2];
@@ -17005,19 +17008,19 @@ var require_libpg_query = __commonJS({
             try {
               var curr = FS.read(stream, HEAP8, ptr, len, offset);
             } catch (e) {
-              if (ret > 0 && e instanceof FS.ErrnoError && (e.errno == 6 || e.errno == 6)) {
+              if (ret2 > 0 && e instanceof FS.ErrnoError && (e.errno == 6 || e.errno == 6)) {
                 break;
               }
               throw e;
             }
             if (curr < 0) return -1;
-            ret += curr;
+            ret2 += curr;
             if (curr < len) break;
             if (typeof offset != "undefined") {
               offset += curr;
             }
           }
-          return ret;
+          return ret2;
         };
         function _fd_read(fd, iov, iovcnt, pnum) {
           try {
@@ -17259,7 +17262,7 @@ var require_libpg_query = __commonJS({
             return 0n;
           }
         }
-        async function run5() {
+        async function run6() {
           preRun();
           if (runDependencies) {
             await resolveRunDependencies();
@@ -17267,7 +17270,7 @@ var require_libpg_query = __commonJS({
           var setStatus = Module["setStatus"];
           if (setStatus) {
             setStatus("Running...");
-            await new Promise((resolve2) => setTimeout(resolve2, 1));
+            await new Promise((resolve3) => setTimeout(resolve3, 1));
             setTimeout(setStatus, 1, "");
           }
           if (ABORT) return;
@@ -17277,7 +17280,7 @@ var require_libpg_query = __commonJS({
         }
         var wasmExports;
         wasmExports = await createWasm();
-        await run5();
+        await run6();
         ;
         return Module;
       };
@@ -17325,8 +17328,8 @@ var require_wasm = __commonJS({
     __exportStar(require_types2(), exports);
     var SqlError = class extends Error {
       sqlDetails;
-      constructor(message, details) {
-        super(message);
+      constructor(message2, details) {
+        super(message2);
         this.name = "SqlError";
         this.sqlDetails = details;
       }
@@ -17443,11 +17446,11 @@ var require_wasm = __commonJS({
           const filenamePtr = wasmModule.getValue(errorPtr + 8, "i32");
           const lineno = wasmModule.getValue(errorPtr + 12, "i32");
           const cursorpos = wasmModule.getValue(errorPtr + 16, "i32");
-          const message = messagePtr ? wasmModule.UTF8ToString(messagePtr) : "Unknown error";
+          const message2 = messagePtr ? wasmModule.UTF8ToString(messagePtr) : "Unknown error";
           const funcname = funcnamePtr ? wasmModule.UTF8ToString(funcnamePtr) : void 0;
           const filename = filenamePtr ? wasmModule.UTF8ToString(filenamePtr) : void 0;
-          throw new SqlError(message, {
-            message,
+          throw new SqlError(message2, {
+            message: message2,
             cursorPosition: cursorpos > 0 ? cursorpos - 1 : 0,
             // Convert to 0-based
             fileName: filename,
@@ -17544,11 +17547,11 @@ var require_wasm = __commonJS({
           const filenamePtr = wasmModule.getValue(errorPtr + 8, "i32");
           const lineno = wasmModule.getValue(errorPtr + 12, "i32");
           const cursorpos = wasmModule.getValue(errorPtr + 16, "i32");
-          const message = messagePtr ? wasmModule.UTF8ToString(messagePtr) : "Unknown error";
+          const message2 = messagePtr ? wasmModule.UTF8ToString(messagePtr) : "Unknown error";
           const funcname = funcnamePtr ? wasmModule.UTF8ToString(funcnamePtr) : void 0;
           const filename = filenamePtr ? wasmModule.UTF8ToString(filenamePtr) : void 0;
-          throw new SqlError(message, {
-            message,
+          throw new SqlError(message2, {
+            message: message2,
             cursorPosition: cursorpos > 0 ? cursorpos - 1 : 0,
             // Convert to 0-based
             fileName: filename,
@@ -21753,9 +21756,9 @@ var init_walk = __esm({
       /** In `SELECT set_config(name, …) FROM pg_settings WHERE name = 'x'`: the row's name column and 'x'. */
       settingsRow = null;
       /** Runs `fn` with another search path (CREATE SCHEMA s CREATE TABLE t … creates s.t). */
-      withSearchPath(path, fn) {
+      withSearchPath(path2, fn) {
         const saved = this.searchPath;
-        this.searchPath = path;
+        this.searchPath = path2;
         try {
           return fn();
         } finally {
@@ -21900,9 +21903,9 @@ var init_walk = __esm({
             return { kind: "select", outputs: null };
           default:
             if (isDdlStatement(type)) {
-              const path = this.newSearchPath;
+              const path2 = this.newSearchPath;
               const r = ddlAccesses(type, b, this);
-              this.newSearchPath = path;
+              this.newSearchPath = path2;
               return { kind: r.kind, outputs: r.outputs };
             }
             throw new AnalysisError(`unsupported statement ${type}`);
@@ -22194,9 +22197,9 @@ var init_walk = __esm({
         if (name === "search_path") {
           this.literalSensitive = true;
           if (k === "VAR_SET_VALUE") {
-            const path = list(b.args).map((a) => constString(a));
-            if (path.some((p) => p === null)) throw new AnalysisError("SET search_path to a value that is not a list of names");
-            this.newSearchPath = path.filter((x) => x !== "");
+            const path2 = list(b.args).map((a) => constString(a));
+            if (path2.some((p) => p === null)) throw new AnalysisError("SET search_path to a value that is not a list of names");
+            this.newSearchPath = path2.filter((x) => x !== "");
           } else {
             this.newSearchPath = "reset";
           }
@@ -22512,12 +22515,12 @@ var init_shape = __esm({
 
 // src/cache.ts
 function memoize(compute, capacity) {
-  const cache = new LruMap(capacity);
+  const cache2 = new LruMap(capacity);
   return (key) => {
-    let value = cache.get(key);
+    let value = cache2.get(key);
     if (value === void 0) {
       value = compute(key);
-      cache.set(key, value);
+      cache2.set(key, value);
     }
     return value;
   };
@@ -22577,20 +22580,20 @@ var init_cache = __esm({
 });
 
 // src/policy/masks.ts
-function maskForColumn(role2, schema, table, column) {
+function maskForColumn(role2, schema, table2, column) {
   for (const mask2 of role2.masks) {
     for (const p of mask2.columns) {
-      if (p.schema.test(schema) && p.table.test(table) && p.column.test(column)) {
+      if (p.schema.test(schema) && p.table.test(table2) && p.column.test(column)) {
         return { strategy: mask2.strategy, column: p.source };
       }
     }
   }
   return null;
 }
-function maskForTable(role2, schema, table) {
+function maskForTable(role2, schema, table2) {
   let best = null;
   for (const mask2 of role2.masks) {
-    const p = mask2.columns.find((c) => c.schema.test(schema) && c.table.test(table));
+    const p = mask2.columns.find((c) => c.schema.test(schema) && c.table.test(table2));
     if (p && (!best || STRICTNESS[mask2.strategy] > STRICTNESS[best.strategy])) best = { strategy: mask2.strategy, column: p.source };
   }
   return best;
@@ -22603,9 +22606,9 @@ function maskForSource(role2, source) {
     return any ? { strategy: any.strategy, column: any.columns[0].source } : null;
   }
   const schema = source.slice(0, first);
-  const table = source.slice(first + 1, last);
+  const table2 = source.slice(first + 1, last);
   const column = source.slice(last + 1);
-  return column === "*" ? maskForTable(role2, schema, table) : maskForColumn(role2, schema, table, column);
+  return column === "*" ? maskForTable(role2, schema, table2) : maskForColumn(role2, schema, table2, column);
 }
 function maskOverSources(role2, sources) {
   let best = null;
@@ -22806,8 +22809,8 @@ var init_decide = __esm({
 });
 
 // src/policy/engine.ts
-function textOfFor(message, statement) {
-  for (const t of ["same", "trim", "strip"]) if (TEXT_OF[t](message) === statement) return t;
+function textOfFor(message2, statement) {
+  for (const t of ["same", "trim", "strip"]) if (TEXT_OF[t](message2) === statement) return t;
   return null;
 }
 function statementShape(statement, messageShape, textOf) {
@@ -22927,11 +22930,11 @@ var init_engine = __esm({
        * JSON of the search path, remembered for the last path seen: a session decides every statement
        * under the same path. Compared by content (a caller may reuse and change its array).
        */
-      pathKeyOf(path) {
+      pathKeyOf(path2) {
         const last = this.lastPath;
-        if (last && last.length === path.length && last.every((x, i) => x === path[i])) return this.lastPathKey;
-        this.lastPath = [...path];
-        this.lastPathKey = JSON.stringify(path);
+        if (last && last.length === path2.length && last.every((x, i) => x === path2[i])) return this.lastPathKey;
+        this.lastPath = [...path2];
+        this.lastPathKey = JSON.stringify(path2);
         return this.lastPathKey;
       }
       /** Decides already analysed statements (no cache). */
@@ -22939,8 +22942,8 @@ var init_engine = __esm({
         return decideAnalyses(this.role, analyses, definitions);
       }
       /** The mask covering schema.table.column for this role, or null (the proxy's catalog path). */
-      maskForColumn(schema, table, column) {
-        return maskForColumn(this.role, schema, table, column);
+      maskForColumn(schema, table2, column) {
+        return maskForColumn(this.role, schema, table2, column);
       }
       cacheStats() {
         return { ...this.stats, exactSize: this.exact.size, shapeSize: this.shapes.size };
@@ -23461,8 +23464,8 @@ function normalizeTarget(raw, opts = {}) {
     if (s === "." || s === "..") return fail("dot segment (. or ..) in the path");
     if (s !== "") kept.push(s);
   }
-  let path = `/${kept.join("/")}${trailing && kept.length > 0 ? "/" : ""}`;
-  if (opts.caseInsensitive) path = path.toLowerCase();
+  let path2 = `/${kept.join("/")}${trailing && kept.length > 0 ? "/" : ""}`;
+  if (opts.caseInsensitive) path2 = path2.toLowerCase();
   const query2 = [];
   if (rawQuery !== "") {
     for (const ch of rawQuery) {
@@ -23478,7 +23481,7 @@ function normalizeTarget(raw, opts = {}) {
     }
   }
   const auditQuery = query2.map((p) => `${encodeURIComponent(p.name)}=\u2026`).join("&");
-  return { ok: true, target: { path, rawQuery, query: query2, auditPath: auditQuery ? `${path}?${auditQuery}` : path } };
+  return { ok: true, target: { path: path2, rawQuery, query: query2, auditPath: auditQuery ? `${path2}?${auditQuery}` : path2 } };
 }
 function unescapeQuery(text) {
   if (!text.includes("%") && !text.includes("+")) return text;
@@ -23597,23 +23600,23 @@ var init_kubernetes = __esm({
 
 // src/http/registry.ts
 function classifyRegistry(method, target2) {
-  const { path } = target2;
+  const { path: path2 } = target2;
   const read = method === "GET" || method === "HEAD";
-  if (path === "/v2/" || path === "/v2") return read ? { kind: "ping" } : null;
-  if (path === "/v2/_catalog") return read ? { kind: "catalog" } : null;
-  let m = MANIFEST.exec(path);
+  if (path2 === "/v2/" || path2 === "/v2") return read ? { kind: "ping" } : null;
+  if (path2 === "/v2/_catalog") return read ? { kind: "catalog" } : null;
+  let m = MANIFEST.exec(path2);
   if (m) {
     if (read) return access("pull", m[1], m[2]);
     if (method === "PUT") return access("push", m[1], m[2], true);
     if (method === "DELETE") return access("delete", m[1], m[2]);
     return null;
   }
-  if (m = BLOB.exec(path)) {
+  if (m = BLOB.exec(path2)) {
     if (read) return access("pull", m[1]);
     if (method === "DELETE") return access("delete", m[1]);
     return null;
   }
-  if (m = UPLOAD_START.exec(path)) {
+  if (m = UPLOAD_START.exec(path2)) {
     if (method !== "POST") return null;
     const mount = queryValues(target2, "mount");
     const from = queryValues(target2, "from");
@@ -23625,12 +23628,12 @@ function classifyRegistry(method, target2) {
     }
     return { kind: "access", accesses };
   }
-  if (m = UPLOAD.exec(path)) {
+  if (m = UPLOAD.exec(path2)) {
     if (read || method === "PATCH" || method === "PUT" || method === "DELETE") return access("push", m[1]);
     return null;
   }
-  if (m = TAGS.exec(path)) return read ? access("pull", m[1]) : null;
-  if (m = REFERRERS.exec(path)) return read ? access("pull", m[1]) : null;
+  if (m = TAGS.exec(path2)) return read ? access("pull", m[1]) : null;
+  if (m = REFERRERS.exec(path2)) return read ? access("pull", m[1]) : null;
   return null;
 }
 function describeRegistryAccess(a) {
@@ -23794,24 +23797,24 @@ function checkHttp(policy, roleName2, request, upstreamName) {
   if (!upstream) throw new HttpCheckError(`unknown upstream ${JSON.stringify(upstreamName)} (defined: ${names.join(", ")})`);
   const normalized = normalizeTarget(m[2], { caseInsensitive: upstream.caseInsensitivePaths });
   let d;
-  let path;
+  let path2;
   if (!normalized.ok) {
-    path = m[2];
-    d = { decision: "deny", rule: null, reason: `cannot judge the request: ${normalized.reason}`, operation: `${method} ${path}`, vocabulary: "http", accesses: [], invalid: normalized.reason };
+    path2 = m[2];
+    d = { decision: "deny", rule: null, reason: `cannot judge the request: ${normalized.reason}`, operation: `${method} ${path2}`, vocabulary: "http", accesses: [], invalid: normalized.reason };
   } else {
-    path = normalized.target.path;
+    path2 = normalized.target.path;
     d = new HttpEngine(role2.http).decide({ upstream, method, target: normalized.target, header: () => [] });
   }
   const status = d.invalid ? 400 : d.decision === "deny" ? 403 : null;
   return {
     exit: d.decision === "deny" ? 1 : d.decision === "review" ? 3 : 0,
-    text: `${d.decision.padEnd(6)}  ${method} ${path}  \u2014 ${d.reason}${status ? ` (the proxy answers ${status})` : ""}`,
+    text: `${d.decision.padEnd(6)}  ${method} ${path2}  \u2014 ${d.reason}${status ? ` (the proxy answers ${status})` : ""}`,
     json: {
       decision: d.decision,
       http: {
         upstream: upstream.name,
         method,
-        path,
+        path: path2,
         operation: d.operation,
         vocabulary: d.vocabulary,
         decision: d.decision,
@@ -24035,10 +24038,10 @@ var init_terminal = __esm({
         this.input.on("close", this.onEnd);
       }
       review(req, signal) {
-        return new Promise((resolve2) => {
-          const p = { req, resolve: resolve2, done: false };
-          if (this.inputClosed) return resolve2(denied("terminal input is closed: no one can answer"));
-          if (signal?.aborted) return resolve2(cancelled());
+        return new Promise((resolve3) => {
+          const p = { req, resolve: resolve3, done: false };
+          if (this.inputClosed) return resolve3(denied("terminal input is closed: no one can answer"));
+          if (signal?.aborted) return resolve3(cancelled());
           p.timer = setTimeout(() => this.settle(p, timedOut(req)), Math.max(0, req.timeoutMs));
           if (signal) {
             p.signal = signal;
@@ -24214,12 +24217,12 @@ function stripLiterals(sql) {
         i += param.length;
         continue;
       }
-      const tag = at(DOLLAR_TAG, sql, i);
-      if (tag) {
-        const close = sql.indexOf(tag, i + tag.length);
+      const tag2 = at(DOLLAR_TAG, sql, i);
+      if (tag2) {
+        const close = sql.indexOf(tag2, i + tag2.length);
         if (close < 0) return withheld;
         out += "?";
-        i = close + tag.length;
+        i = close + tag2.length;
         continue;
       }
     }
@@ -24528,11 +24531,11 @@ var init_writer = __esm({
             return Promise.reject(err);
           }
         }
-        const run5 = this.writeAll().finally(() => {
+        const run6 = this.writeAll().finally(() => {
           this.draining = null;
         });
-        this.draining = run5;
-        return run5;
+        this.draining = run6;
+        return run6;
       }
       async writeAll() {
         for (this.collect(); this.queue.length > 0; this.collect()) {
@@ -24596,22 +24599,22 @@ function sameEntries(snapshot, obj2) {
   for (const [k, v] of snapshot) if (obj2[k] !== v) return false;
   return true;
 }
-async function readTail(path) {
+async function readTail(path2) {
   let size2;
   try {
-    const st = await stat(path);
+    const st = await stat(path2);
     if (!st.isFile()) return { seq: 0, hash: GENESIS };
     size2 = st.size;
   } catch (err) {
     if (err.code === "ENOENT") return { seq: 0, hash: GENESIS };
-    throw new AuditLogError("ERR_AUDIT_OPEN", `audit log ${path}: ${err.message}`, { cause: err });
+    throw new AuditLogError("ERR_AUDIT_OPEN", `audit log ${path2}: ${err.message}`, { cause: err });
   }
   if (size2 === 0) return { seq: 0, hash: GENESIS };
   const refuse = (why) => new AuditLogError(
     "ERR_AUDIT_TAIL",
-    `audit log ${path}: refusing to append: ${why}; run \`tollgate audit verify ${path}\` and move the file aside`
+    `audit log ${path2}: refusing to append: ${why}; run \`tollgate audit verify ${path2}\` and move the file aside`
   );
-  const fh = await open2(path, "r");
+  const fh = await open2(path2, "r");
   try {
     const last = Buffer.alloc(1);
     await fh.read(last, 0, 1, size2 - 1);
@@ -24657,8 +24660,8 @@ var init_log = __esm({
     init_redact();
     init_writer();
     AuditLogError = class extends Error {
-      constructor(code3, message, options) {
-        super(message, options);
+      constructor(code3, message2, options) {
+        super(message2, options);
         this.code = code3;
         this.name = "AuditLogError";
       }
@@ -24666,8 +24669,8 @@ var init_log = __esm({
     };
     MAX_TAIL_LINE = 16 * 1024 * 1024;
     AuditLog = class _AuditLog {
-      constructor(path, writer, seq, prev, opts) {
-        this.path = path;
+      constructor(path2, writer, seq, prev, opts) {
+        this.path = path2;
         this.writer = writer;
         this.seq = seq;
         this.prev = prev;
@@ -24691,13 +24694,13 @@ var init_log = __esm({
        * Opens (creating with mode 0600) the log at `path`. An existing log is continued: its last line must
        * be complete and intact, else this rejects with ERR_AUDIT_TAIL rather than fork or corrupt the chain.
        */
-      static async open(path, opts = {}) {
-        const { seq, hash: hash2 } = await readTail(path);
+      static async open(path2, opts = {}) {
+        const { seq, hash: hash2 } = await readTail(path2);
         let handle;
         try {
-          handle = await open2(path, "a", 384);
+          handle = await open2(path2, "a", 384);
         } catch (err) {
-          throw new AuditLogError("ERR_AUDIT_OPEN", `audit log ${path}: cannot open for appending: ${err.message}`, { cause: err });
+          throw new AuditLogError("ERR_AUDIT_OPEN", `audit log ${path2}: cannot open for appending: ${err.message}`, { cause: err });
         }
         const writer = new OrderedWriter(
           {
@@ -24707,12 +24710,12 @@ var init_log = __esm({
             sync: () => handle.sync(),
             close: () => handle.close()
           },
-          (err) => err instanceof AuditLogError ? err : new AuditLogError("ERR_AUDIT_WRITE", `audit log ${path}: write failed, records kept in memory for retry: ${err.message}`, { cause: err }),
+          (err) => err instanceof AuditLogError ? err : new AuditLogError("ERR_AUDIT_WRITE", `audit log ${path2}: write failed, records kept in memory for retry: ${err.message}`, { cause: err }),
           opts.onError,
           // The records kept by appendLater are sealed when the writer drains (a batch at a time).
           () => log.sealKept()
         );
-        const log = new _AuditLog(path, writer, seq, hash2, opts);
+        const log = new _AuditLog(path2, writer, seq, hash2, opts);
         return log;
       }
       /** Number of lines in the log (including those still queued). */
@@ -24891,7 +24894,7 @@ function checkRunSummary(s) {
     return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
   };
   const runId = claim2("run_id");
-  const run5 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const run6 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
   const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
   const parts = [];
   if (s.outcome) parts.push(s.outcome, "");
@@ -24907,7 +24910,7 @@ function checkRunSummary(s) {
     "| --- | --- |",
     `| Repository | ${cell(claim2("repository") ?? s.repository)} |`,
     `| Workflow | ${cell(claim2("workflow"))} |`,
-    `| Run | ${run5} |`,
+    `| Run | ${run6} |`,
     `| Actor | ${cell(claim2("actor") ?? s.actor)} |`,
     `| Ref | ${cell(claim2("ref"))} |`,
     `| Rule | ${cell(req.rule ?? void 0)} |`,
@@ -24934,9 +24937,9 @@ function checkRunSummary(s) {
 }
 function code2(text) {
   const s = flat(text);
-  const run5 = "`".repeat(longestRun(s) + 1);
+  const run6 = "`".repeat(longestRun(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run5}${pad}${s}${pad}${run5}`;
+  return `${run6}${pad}${s}${pad}${run6}`;
 }
 function fence(text, lang = "") {
   const f = "`".repeat(Math.max(3, longestRun(text) + 1));
@@ -24967,13 +24970,13 @@ var init_check_run_text = __esm({
 
 // src/approval/github-client.ts
 function httpError(method, url2, status, body) {
-  let message = "";
+  let message2 = "";
   try {
     const parsed = JSON.parse(body);
-    if (typeof parsed.message === "string") message = parsed.message;
+    if (typeof parsed.message === "string") message2 = parsed.message;
   } catch {
   }
-  const detail = message ? `: ${oneLine2(message).slice(0, 200)}` : "";
+  const detail = message2 ? `: ${oneLine2(message2).slice(0, 200)}` : "";
   return new GithubApiError("ERR_GITHUB_HTTP", `${method} ${url2.pathname}: HTTP ${status}${detail}`, status);
 }
 async function parseJson(res, method, url2) {
@@ -24995,12 +24998,12 @@ function oneLine2(text) {
   return text.replace(/[\r\n\u0000-\u001f\u007f]+/g, " ").replace(/::/g, ": :");
 }
 function abortableSleep(ms, signal) {
-  return new Promise((resolve2) => {
-    if (signal?.aborted || ms <= 0) return resolve2();
+  return new Promise((resolve3) => {
+    if (signal?.aborted || ms <= 0) return resolve3();
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
-      resolve2();
+      resolve3();
     };
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
@@ -25012,8 +25015,8 @@ var init_github_client = __esm({
     "use strict";
     init_cache();
     GithubApiError = class extends Error {
-      constructor(code3, message, status) {
-        super(message);
+      constructor(code3, message2, status) {
+        super(message2);
         this.code = code3;
         this.status = status;
         this.name = "GithubApiError";
@@ -25052,8 +25055,8 @@ var init_github_client = __esm({
         this.requestTimeoutMs = opts.requestTimeoutMs ?? 3e4;
       }
       /** `path` is relative to the API base ("repos/o/r/check-runs"); absolute URLs must be on the API's origin. */
-      async request(method, path, opts = {}) {
-        const url2 = this.resolve(path, opts.query);
+      async request(method, path2, opts = {}) {
+        const url2 = this.resolve(path2, opts.query);
         let secondaryStrikes = 0;
         for (let attempt = 0; ; attempt++) {
           await this.waitForLimit(opts);
@@ -25082,9 +25085,9 @@ var init_github_client = __esm({
        * GET every page of a list, following `Link: rel="next"` (only on the API's own origin). Pages are
        * fetched conditionally (If-None-Match): polling an unchanged list costs no rate limit.
        */
-      async paginate(path, query2, opts = {}) {
+      async paginate(path2, query2, opts = {}) {
         const items = [];
-        let next = this.resolve(path, query2).href;
+        let next = this.resolve(path2, query2).href;
         for (let pages = 0; next && pages < 100; pages++) {
           const url2 = next;
           const cached2 = this.pages.get(url2);
@@ -25098,14 +25101,14 @@ var init_github_client = __esm({
             this.pages.delete(url2);
             if (etag && Array.isArray(data)) this.pages.set(url2, { etag, data, link });
           }
-          if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path}: expected a list`);
+          if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path2}: expected a list`);
           items.push(...data);
           next = nextLink(link);
         }
         return items;
       }
-      resolve(path, query2) {
-        const url2 = new URL(path.replace(/^\//, ""), this.base);
+      resolve(path2, query2) {
+        const url2 = new URL(path2.replace(/^\//, ""), this.base);
         if (url2.origin !== this.base.origin || !url2.pathname.startsWith(this.base.pathname)) {
           throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);
         }
@@ -25255,7 +25258,7 @@ var init_github = __esm({
           outcome
         });
         if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run5;
+        let run6;
         try {
           const body = {
             name: checkRunName(req),
@@ -25267,7 +25270,7 @@ var init_github = __esm({
           if (this.config.runUrl) body.details_url = this.config.runUrl;
           const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
           if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run5 = res.data;
+          run6 = res.data;
         } catch (err) {
           if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
           const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
@@ -25275,7 +25278,7 @@ var init_github = __esm({
           this.log(`tollgate: request ${req.id}: ${reason}; denied`);
           return { approved: false, via: "unavailable", reason };
         }
-        const runUrl = run5.html_url ?? `${this.config.repository} check run ${run5.id}`;
+        const runUrl = run6.html_url ?? `${this.config.repository} check run ${run6.id}`;
         this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
         const seen = /* @__PURE__ */ new Set();
         const retryLogged = /* @__PURE__ */ new Set();
@@ -25284,7 +25287,7 @@ var init_github = __esm({
         let lastFailure = "";
         for (; ; ) {
           if (signal?.aborted) {
-            await this.complete(run5, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
+            await this.complete(run6, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
             return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
           }
           let comments = null;
@@ -25331,21 +25334,21 @@ var init_github = __esm({
             const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
             if (decided.verdict === "approve") {
               this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run5, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
+              await this.complete(run6, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
               return { approved: true, via: "github", approver: decided.login, at: at2, where };
             }
             this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run5, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
+            await this.complete(run6, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
             return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
           }
           if (newRefusals.length) {
-            await this.update(run5, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
+            await this.update(run6, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
           }
           if (this.now() >= deadline) {
             const waited = formatDuration(req.timeoutMs);
             this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
             await this.complete(
-              run5,
+              run6,
               "timed_out",
               `No answer within ${waited}: denied`,
               summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
@@ -25412,16 +25415,16 @@ var init_github = __esm({
         }
       }
       /** A 404 means "no such membership/collaborator": null. */
-      async getOrNull(path, deadline, signal) {
+      async getOrNull(path2, deadline, signal) {
         try {
-          return (await this.client.request("GET", path, { deadline, signal })).data;
+          return (await this.client.request("GET", path2, { deadline, signal })).data;
         } catch (err) {
           if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
           throw err;
         }
       }
-      async complete(run5, conclusion, title, summary) {
-        await this.update(run5, {
+      async complete(run6, conclusion, title, summary) {
+        await this.update(run6, {
           status: "completed",
           conclusion,
           completed_at: new Date(this.now()).toISOString(),
@@ -25429,11 +25432,11 @@ var init_github = __esm({
         }, { deadline: this.now() + 1e4 });
       }
       /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run5, body, opts) {
+      async update(run6, body, opts) {
         try {
-          await this.client.request("PATCH", this.path(`check-runs/${run5.id}`), { ...opts, body });
+          await this.client.request("PATCH", this.path(`check-runs/${run6.id}`), { ...opts, body });
         } catch (err) {
-          this.log(`tollgate: could not update check run ${run5.id} (${oneLine2(err.message)})`);
+          this.log(`tollgate: could not update check run ${run6.id} (${oneLine2(err.message)})`);
         }
       }
       path(rest) {
@@ -25610,18 +25613,18 @@ var init_headers = __esm({
 });
 
 // src/http/responses.ts
-function answer(type, status, code3, message, rule2, extra = {}) {
+function answer(type, status, code3, message2, rule2, extra = {}) {
   switch (type) {
     case "registry": {
       const oci = status === 401 ? "UNAUTHORIZED" : status === 403 ? "DENIED" : status === 400 ? "UNSUPPORTED" : "UNKNOWN";
-      return json(status, { errors: [{ code: oci, message, detail: { rule: rule2 } }] }, extra);
+      return json(status, { errors: [{ code: oci, message: message2, detail: { rule: rule2 } }] }, extra);
     }
     case "kubernetes": {
       const reason = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : status === 400 ? "BadRequest" : "InternalError";
-      return json(status, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, details: { causes: rule2 ? [{ reason: "tollgate", message: `rule ${rule2}` }] : [] }, code: status }, extra);
+      return json(status, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: message2, reason, details: { causes: rule2 ? [{ reason: "tollgate", message: `rule ${rule2}` }] : [] }, code: status }, extra);
     }
     default:
-      return json(status, { error: { code: code3, message, rule: rule2 } }, extra);
+      return json(status, { error: { code: code3, message: message2, rule: rule2 } }, extra);
   }
 }
 function rawResponse(a) {
@@ -25667,12 +25670,12 @@ function parsePattern(pattern) {
   while (out[0]?.kind === "anyDepth") out.shift();
   return out;
 }
-function endsWith(path, pattern) {
+function endsWith(path2, pattern) {
   const match = (pi, si) => {
     if (si < 0) return true;
     if (pi < 0) return false;
     const s = pattern[si];
-    const p = path[pi];
+    const p = path2[pi];
     switch (s.kind) {
       case "anyDepth":
         for (let k = pi; k >= -1; k--) if (match(k, si - 1)) return true;
@@ -25685,7 +25688,7 @@ function endsWith(path, pattern) {
         return p === s.name && match(pi - 1, si - 1);
     }
   };
-  return match(path.length - 1, pattern.length - 1);
+  return match(path2.length - 1, pattern.length - 1);
 }
 function rebuild(v, f) {
   const out = {};
@@ -25694,7 +25697,7 @@ function rebuild(v, f) {
 }
 function compileFieldMasker(patterns) {
   const compiled = patterns.map(parsePattern);
-  const hit = (path) => compiled.some((p) => endsWith(path, p));
+  const hit = (path2) => compiled.some((p) => endsWith(path2, p));
   return {
     mask(value) {
       let masked = 0;
@@ -25705,10 +25708,10 @@ function compileFieldMasker(patterns) {
         if (typeof v === "string") return v.length > 0 && BASE64.test(v) ? MASKED_B64 : MASKED;
         return MASKED;
       };
-      const walk = (v, path) => {
-        if (path.length > 0 && hit(path)) return leaf(v);
-        if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
-        if (v !== null && typeof v === "object") return rebuild(v, (k, x) => walk(x, [...path, k]));
+      const walk = (v, path2) => {
+        if (path2.length > 0 && hit(path2)) return leaf(v);
+        if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path2, i]));
+        if (v !== null && typeof v === "object") return rebuild(v, (k, x) => walk(x, [...path2, k]));
         return v;
       };
       const out = walk(value, []);
@@ -25817,7 +25820,7 @@ var init_mask_stream = __esm({
 import { randomUUID } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 function createHttpProxy(opts) {
-  const authenticate2 = clientAuthenticator(opts.secret);
+  const authenticate3 = clientAuthenticator(opts.secret);
   const now = opts.now ?? (() => /* @__PURE__ */ new Date());
   const type = opts.upstream.type;
   const masker = opts.upstream.mask.length > 0 ? compileFieldMasker(opts.upstream.mask) : null;
@@ -25830,7 +25833,7 @@ function createHttpProxy(opts) {
       ex.reason = headers.reason;
       return { answer: badRequest(type, headers.reason) };
     }
-    const auth2 = authenticate2(headers.authorization);
+    const auth2 = authenticate3(headers.authorization);
     if (auth2 !== "ok") {
       ex.reason = auth2 === "missing" ? "no credentials" : "wrong credentials";
       return { answer: unauthorized(type, auth2 === "missing" ? "authentication required" : "wrong credentials") };
@@ -25851,12 +25854,12 @@ function createHttpProxy(opts) {
       ex.reason = `the audit log cannot be written: ${broken}`;
       return { answer: denied2(type, ex.reason, null) };
     }
-    const header = (name) => {
+    const header2 = (name) => {
       const out = [];
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === name) out.push(req.rawHeaders[i + 1]);
       return out;
     };
-    const decision = opts.engine.decide({ upstream: opts.upstream, method, target: target2, header });
+    const decision = opts.engine.decide({ upstream: opts.upstream, method, target: target2, header: header2 });
     ex.operation = decision.operation;
     ex.rule = decision.rule;
     ex.reason = decision.reason;
@@ -26475,8 +26478,8 @@ var require_errors2 = __commonJS({
     "use strict";
     var kUndiciError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR");
     var UndiciError = class extends Error {
-      constructor(message, options) {
-        super(message, options);
+      constructor(message2, options) {
+        super(message2, options);
         this.name = "UndiciError";
         this.code = "UND_ERR";
       }
@@ -26489,10 +26492,10 @@ var require_errors2 = __commonJS({
     };
     var kConnectTimeoutError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_CONNECT_TIMEOUT");
     var ConnectTimeoutError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ConnectTimeoutError";
-        this.message = message || "Connect Timeout Error";
+        this.message = message2 || "Connect Timeout Error";
         this.code = "UND_ERR_CONNECT_TIMEOUT";
       }
       static [Symbol.hasInstance](instance) {
@@ -26504,10 +26507,10 @@ var require_errors2 = __commonJS({
     };
     var kHeadersTimeoutError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_HEADERS_TIMEOUT");
     var HeadersTimeoutError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "HeadersTimeoutError";
-        this.message = message || "Headers Timeout Error";
+        this.message = message2 || "Headers Timeout Error";
         this.code = "UND_ERR_HEADERS_TIMEOUT";
       }
       static [Symbol.hasInstance](instance) {
@@ -26519,10 +26522,10 @@ var require_errors2 = __commonJS({
     };
     var kHeadersOverflowError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_HEADERS_OVERFLOW");
     var HeadersOverflowError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "HeadersOverflowError";
-        this.message = message || "Headers Overflow Error";
+        this.message = message2 || "Headers Overflow Error";
         this.code = "UND_ERR_HEADERS_OVERFLOW";
       }
       static [Symbol.hasInstance](instance) {
@@ -26534,10 +26537,10 @@ var require_errors2 = __commonJS({
     };
     var kBodyTimeoutError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_BODY_TIMEOUT");
     var BodyTimeoutError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "BodyTimeoutError";
-        this.message = message || "Body Timeout Error";
+        this.message = message2 || "Body Timeout Error";
         this.code = "UND_ERR_BODY_TIMEOUT";
       }
       static [Symbol.hasInstance](instance) {
@@ -26549,10 +26552,10 @@ var require_errors2 = __commonJS({
     };
     var kInvalidArgumentError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_INVALID_ARG");
     var InvalidArgumentError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "InvalidArgumentError";
-        this.message = message || "Invalid Argument Error";
+        this.message = message2 || "Invalid Argument Error";
         this.code = "UND_ERR_INVALID_ARG";
       }
       static [Symbol.hasInstance](instance) {
@@ -26564,10 +26567,10 @@ var require_errors2 = __commonJS({
     };
     var kInvalidReturnValueError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_INVALID_RETURN_VALUE");
     var InvalidReturnValueError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "InvalidReturnValueError";
-        this.message = message || "Invalid Return Value Error";
+        this.message = message2 || "Invalid Return Value Error";
         this.code = "UND_ERR_INVALID_RETURN_VALUE";
       }
       static [Symbol.hasInstance](instance) {
@@ -26579,10 +26582,10 @@ var require_errors2 = __commonJS({
     };
     var kAbortError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_ABORT");
     var AbortError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "AbortError";
-        this.message = message || "The operation was aborted";
+        this.message = message2 || "The operation was aborted";
         this.code = "UND_ERR_ABORT";
       }
       static [Symbol.hasInstance](instance) {
@@ -26594,10 +26597,10 @@ var require_errors2 = __commonJS({
     };
     var kRequestAbortedError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_ABORTED");
     var RequestAbortedError = class extends AbortError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "AbortError";
-        this.message = message || "Request aborted";
+        this.message = message2 || "Request aborted";
         this.code = "UND_ERR_ABORTED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26609,10 +26612,10 @@ var require_errors2 = __commonJS({
     };
     var kInformationalError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_INFO");
     var InformationalError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "InformationalError";
-        this.message = message || "Request information";
+        this.message = message2 || "Request information";
         this.code = "UND_ERR_INFO";
       }
       static [Symbol.hasInstance](instance) {
@@ -26624,10 +26627,10 @@ var require_errors2 = __commonJS({
     };
     var kRequestContentLengthMismatchError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_REQ_CONTENT_LENGTH_MISMATCH");
     var RequestContentLengthMismatchError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "RequestContentLengthMismatchError";
-        this.message = message || "Request body length does not match content-length header";
+        this.message = message2 || "Request body length does not match content-length header";
         this.code = "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH";
       }
       static [Symbol.hasInstance](instance) {
@@ -26639,10 +26642,10 @@ var require_errors2 = __commonJS({
     };
     var kResponseContentLengthMismatchError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_RES_CONTENT_LENGTH_MISMATCH");
     var ResponseContentLengthMismatchError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ResponseContentLengthMismatchError";
-        this.message = message || "Response body length does not match content-length header";
+        this.message = message2 || "Response body length does not match content-length header";
         this.code = "UND_ERR_RES_CONTENT_LENGTH_MISMATCH";
       }
       static [Symbol.hasInstance](instance) {
@@ -26654,10 +26657,10 @@ var require_errors2 = __commonJS({
     };
     var kClientDestroyedError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_DESTROYED");
     var ClientDestroyedError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ClientDestroyedError";
-        this.message = message || "The client is destroyed";
+        this.message = message2 || "The client is destroyed";
         this.code = "UND_ERR_DESTROYED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26669,10 +26672,10 @@ var require_errors2 = __commonJS({
     };
     var kClientClosedError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_CLOSED");
     var ClientClosedError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ClientClosedError";
-        this.message = message || "The client is closed";
+        this.message = message2 || "The client is closed";
         this.code = "UND_ERR_CLOSED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26684,10 +26687,10 @@ var require_errors2 = __commonJS({
     };
     var kSocketError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_SOCKET");
     var SocketError = class extends UndiciError {
-      constructor(message, socket) {
-        super(message);
+      constructor(message2, socket) {
+        super(message2);
         this.name = "SocketError";
-        this.message = message || "Socket error";
+        this.message = message2 || "Socket error";
         this.code = "UND_ERR_SOCKET";
         this.socket = socket;
       }
@@ -26700,10 +26703,10 @@ var require_errors2 = __commonJS({
     };
     var kNotSupportedError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_NOT_SUPPORTED");
     var NotSupportedError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "NotSupportedError";
-        this.message = message || "Not supported error";
+        this.message = message2 || "Not supported error";
         this.code = "UND_ERR_NOT_SUPPORTED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26715,10 +26718,10 @@ var require_errors2 = __commonJS({
     };
     var kBalancedPoolMissingUpstreamError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_BPL_MISSING_UPSTREAM");
     var BalancedPoolMissingUpstreamError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MissingUpstreamError";
-        this.message = message || "No upstream has been added to the BalancedPool";
+        this.message = message2 || "No upstream has been added to the BalancedPool";
         this.code = "UND_ERR_BPL_MISSING_UPSTREAM";
       }
       static [Symbol.hasInstance](instance) {
@@ -26730,8 +26733,8 @@ var require_errors2 = __commonJS({
     };
     var kHTTPParserError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_HTTP_PARSER");
     var HTTPParserError = class extends Error {
-      constructor(message, code3, data) {
-        super(message);
+      constructor(message2, code3, data) {
+        super(message2);
         this.name = "HTTPParserError";
         this.code = code3 ? `HPE_${code3}` : void 0;
         this.data = data ? data.toString() : void 0;
@@ -26745,10 +26748,10 @@ var require_errors2 = __commonJS({
     };
     var kResponseExceededMaxSizeError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_RES_EXCEEDED_MAX_SIZE");
     var ResponseExceededMaxSizeError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ResponseExceededMaxSizeError";
-        this.message = message || "Response content exceeded max size";
+        this.message = message2 || "Response content exceeded max size";
         this.code = "UND_ERR_RES_EXCEEDED_MAX_SIZE";
       }
       static [Symbol.hasInstance](instance) {
@@ -26760,10 +26763,10 @@ var require_errors2 = __commonJS({
     };
     var kRequestRetryError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_REQ_RETRY");
     var RequestRetryError = class extends UndiciError {
-      constructor(message, code3, { headers, data }) {
-        super(message);
+      constructor(message2, code3, { headers, data }) {
+        super(message2);
         this.name = "RequestRetryError";
-        this.message = message || "Request retry error";
+        this.message = message2 || "Request retry error";
         this.code = "UND_ERR_REQ_RETRY";
         this.statusCode = code3;
         this.data = data;
@@ -26778,10 +26781,10 @@ var require_errors2 = __commonJS({
     };
     var kResponseError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_RESPONSE");
     var ResponseError = class extends UndiciError {
-      constructor(message, code3, { headers, body }) {
-        super(message);
+      constructor(message2, code3, { headers, body }) {
+        super(message2);
         this.name = "ResponseError";
-        this.message = message || "Response error";
+        this.message = message2 || "Response error";
         this.code = "UND_ERR_RESPONSE";
         this.statusCode = code3;
         this.body = body;
@@ -26796,10 +26799,10 @@ var require_errors2 = __commonJS({
     };
     var kSecureProxyConnectionError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_PRX_TLS");
     var SecureProxyConnectionError = class extends UndiciError {
-      constructor(cause, message, options = {}) {
-        super(message, { cause, ...options });
+      constructor(cause, message2, options = {}) {
+        super(message2, { cause, ...options });
         this.name = "SecureProxyConnectionError";
-        this.message = message || "Secure Proxy Connection failed";
+        this.message = message2 || "Secure Proxy Connection failed";
         this.code = "UND_ERR_PRX_TLS";
         this.cause = cause;
       }
@@ -26812,10 +26815,10 @@ var require_errors2 = __commonJS({
     };
     var kMaxOriginsReachedError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_MAX_ORIGINS_REACHED");
     var MaxOriginsReachedError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MaxOriginsReachedError";
-        this.message = message || "Maximum allowed origins reached";
+        this.message = message2 || "Maximum allowed origins reached";
         this.code = "UND_ERR_MAX_ORIGINS_REACHED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26826,19 +26829,19 @@ var require_errors2 = __commonJS({
       }
     };
     var Socks5ProxyError = class extends UndiciError {
-      constructor(message, code3) {
-        super(message);
+      constructor(message2, code3) {
+        super(message2);
         this.name = "Socks5ProxyError";
-        this.message = message || "SOCKS5 proxy error";
+        this.message = message2 || "SOCKS5 proxy error";
         this.code = code3 || "UND_ERR_SOCKS5";
       }
     };
     var kMessageSizeExceededError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_WS_MESSAGE_SIZE_EXCEEDED");
     var MessageSizeExceededError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MessageSizeExceededError";
-        this.message = message || "Max decompressed message size exceeded";
+        this.message = message2 || "Max decompressed message size exceeded";
         this.code = "UND_ERR_WS_MESSAGE_SIZE_EXCEEDED";
       }
       static [Symbol.hasInstance](instance) {
@@ -26986,10 +26989,10 @@ var require_constants = __commonJS({
     Object.setPrototypeOf(headerNameLowerCasedRecord, null);
     var wellknownHeaderNameBuffers = {};
     Object.setPrototypeOf(wellknownHeaderNameBuffers, null);
-    function getHeaderNameAsBuffer(header) {
-      let buffer = wellknownHeaderNameBuffers[header];
+    function getHeaderNameAsBuffer(header2) {
+      let buffer = wellknownHeaderNameBuffers[header2];
       if (buffer === void 0) {
-        buffer = Buffer.from(header);
+        buffer = Buffer.from(header2);
       }
       return buffer;
     }
@@ -27268,14 +27271,14 @@ var require_util = __commonJS({
         }
         const port = url2.port != null ? url2.port : url2.protocol === "https:" ? 443 : 80;
         let origin = url2.origin != null ? url2.origin : `${url2.protocol || ""}//${url2.hostname || ""}:${port}`;
-        let path = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
+        let path2 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path && path[0] !== "/") {
-          path = `/${path}`;
+        if (path2 && path2[0] !== "/") {
+          path2 = `/${path2}`;
         }
-        return new URL(`${origin}${path}`);
+        return new URL(`${origin}${path2}`);
       }
       if (!isHttpOrHttpsPrefixed(url2.origin || url2.protocol)) {
         throw new InvalidArgumentError("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -27403,7 +27406,7 @@ var require_util = __commonJS({
     }
     function parseRawHeaders(headers) {
       const headersLength = headers.length;
-      const ret = new Array(headersLength);
+      const ret2 = new Array(headersLength);
       let key;
       let val;
       for (let n = 0; n < headersLength; n += 2) {
@@ -27411,10 +27414,10 @@ var require_util = __commonJS({
         val = headers[n + 1];
         typeof key !== "string" && (key = key.toString());
         typeof val !== "string" && (val = val.toString("latin1"));
-        ret[n] = key;
-        ret[n + 1] = val;
+        ret2[n] = key;
+        ret2[n + 1] = val;
       }
-      return ret;
+      return ret2;
     }
     function toRawHeaders(headers) {
       const rawHeaders = [];
@@ -27887,14 +27890,14 @@ var require_util = __commonJS({
       if (socket == null) {
         return;
       }
-      let message = "Connect Timeout Error";
+      let message2 = "Connect Timeout Error";
       if (Array.isArray(socket.autoSelectFamilyAttemptedAddresses)) {
-        message += ` (attempted addresses: ${socket.autoSelectFamilyAttemptedAddresses.join(", ")},`;
+        message2 += ` (attempted addresses: ${socket.autoSelectFamilyAttemptedAddresses.join(", ")},`;
       } else {
-        message += ` (attempted address: ${opts.hostname}:${opts.port},`;
+        message2 += ` (attempted address: ${opts.hostname}:${opts.port},`;
       }
-      message += ` timeout: ${opts.timeout}ms)`;
-      destroy(socket, new ConnectTimeoutError(message));
+      message2 += ` timeout: ${opts.timeout}ms)`;
+      destroy(socket, new ConnectTimeoutError(message2));
     }
     function getProtocolFromUrlString(urlString) {
       if (urlString[0] === "h" && urlString[1] === "t" && urlString[2] === "t" && urlString[3] === "p") {
@@ -28110,9 +28113,9 @@ var require_diagnostics = __commonJS({
         "undici:client:sendHeaders",
         (evt) => {
           const {
-            request: { method, path, origin }
+            request: { method, path: path2, origin }
           } = evt;
-          debugLog("sending request to %s %s%s", method, origin, path);
+          debugLog("sending request to %s %s%s", method, origin, path2);
         }
       );
     }
@@ -28130,14 +28133,14 @@ var require_diagnostics = __commonJS({
         "undici:request:headers",
         (evt) => {
           const {
-            request: { method, path, origin },
+            request: { method, path: path2, origin },
             response: { statusCode }
           } = evt;
           debugLog(
             "received response to %s %s%s - HTTP %d",
             method,
             origin,
-            path,
+            path2,
             statusCode
           );
         }
@@ -28146,23 +28149,23 @@ var require_diagnostics = __commonJS({
         "undici:request:trailers",
         (evt) => {
           const {
-            request: { method, path, origin }
+            request: { method, path: path2, origin }
           } = evt;
-          debugLog("trailers received from %s %s%s", method, origin, path);
+          debugLog("trailers received from %s %s%s", method, origin, path2);
         }
       );
       diagnosticsChannel.subscribe(
         "undici:request:error",
         (evt) => {
           const {
-            request: { method, path, origin },
+            request: { method, path: path2, origin },
             error: error2
           } = evt;
           debugLog(
             "request to %s %s%s errored - %s",
             method,
             origin,
-            path,
+            path2,
             error2.message
           );
         }
@@ -28277,7 +28280,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path,
+        path: path2,
         method,
         body,
         headers,
@@ -28294,11 +28297,11 @@ var require_request = __commonJS({
         maxRedirections,
         typeOfService
       }, handler) {
-        if (typeof path !== "string") {
+        if (typeof path2 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path[0] !== "/" && !(path.startsWith("http://") || path.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path2[0] !== "/" && !(path2.startsWith("http://") || path2.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path)) {
+        } else if (invalidPathRegex.test(path2)) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -28373,7 +28376,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query2 ? serializePathWithQuery(path, query2) : path;
+        this.path = query2 ? serializePathWithQuery(path2, query2) : path2;
         this.origin = origin;
         this.protocol = getProtocolFromUrlString(origin);
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
@@ -28393,11 +28396,11 @@ var require_request = __commonJS({
           }
         } else if (headers && typeof headers === "object") {
           if (hasSafeIterator(headers)) {
-            for (const header of headers) {
-              if (!Array.isArray(header) || header.length !== 2) {
+            for (const header2 of headers) {
+              if (!Array.isArray(header2) || header2.length !== 2) {
                 throw new InvalidArgumentError("headers must be in key-value pair format");
               }
-              processHeader(this, header[0], header[1]);
+              processHeader(this, header2[0], header2[1]);
             }
           } else {
             const keys = Object.keys(headers);
@@ -28905,9 +28908,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve2(data);
+              return err ? reject(err) : resolve3(data);
             });
           });
         }
@@ -28945,9 +28948,9 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.destroy(err, (err2, data) => {
-              return err2 ? reject(err2) : resolve2(data);
+              return err2 ? reject(err2) : resolve3(data);
             });
           });
         }
@@ -29067,7 +29070,7 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect3({ hostname, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect4({ hostname, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls2) {
@@ -30210,7 +30213,7 @@ var require_data_url = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { forgivingBase64, collectASequenceOfCodePoints, collectASequenceOfCodePointsFast, isomorphicDecode, removeASCIIWhitespace, removeChars } = require_infra();
-    var encoder = new TextEncoder();
+    var encoder2 = new TextEncoder();
     var HTTP_TOKEN_CODEPOINTS = /^[-!#$%&'*+.^_|~A-Za-z0-9]+$/u;
     var HTTP_WHITESPACE_REGEX = /[\u000A\u000D\u0009\u0020]/u;
     var HTTP_QUOTED_STRING_TOKENS = /^[\u0009\u0020-\u007E\u0080-\u00FF]+$/u;
@@ -30264,7 +30267,7 @@ var require_data_url = __commonJS({
       return serialized;
     }
     function stringPercentDecode(input) {
-      const bytes = encoder.encode(input);
+      const bytes = encoder2.encode(input);
       return percentDecode(bytes);
     }
     function isHexCharByte(byte) {
@@ -30607,15 +30610,15 @@ var require_webidl = __commonJS({
       errors: {},
       is: {}
     };
-    webidl.errors.exception = function(message) {
-      return new TypeError(`${message.header}: ${message.message}`);
+    webidl.errors.exception = function(message2) {
+      return new TypeError(`${message2.header}: ${message2.message}`);
     };
     webidl.errors.conversionFailed = function(opts) {
       const plural = opts.types.length === 1 ? "" : " one of";
-      const message = `${opts.argument} could not be converted to${plural}: ${opts.types.join(", ")}.`;
+      const message2 = `${opts.argument} could not be converted to${plural}: ${opts.types.join(", ")}.`;
       return webidl.errors.exception({
         header: opts.prefix,
-        message
+        message: message2
       });
     };
     webidl.errors.invalidArgument = function(context) {
@@ -31294,9 +31297,9 @@ var require_util2 = __commonJS({
       return "success";
     }
     function appendFetchMetadata(httpRequest) {
-      let header = null;
-      header = httpRequest.mode;
-      httpRequest.headersList.set("sec-fetch-mode", header, true);
+      let header2 = null;
+      header2 = httpRequest.mode;
+      httpRequest.headersList.set("sec-fetch-mode", header2, true);
     }
     function appendRequestOriginHeader(request) {
       let serializedOrigin = request.origin;
@@ -32127,7 +32130,7 @@ var require_formdata_parser = __commonJS({
     var assert2 = __require("node:assert");
     var { isomorphicDecode } = require_infra();
     var dd = Buffer.from("--");
-    var decoder = new TextDecoder();
+    var decoder2 = new TextDecoder();
     var decoderIgnoreBOM = new TextDecoder("utf-8", { ignoreBOM: true });
     function isAsciiString(chars) {
       for (let i = 0; i < chars.length; ++i) {
@@ -32259,7 +32262,7 @@ var require_formdata_parser = __commonJS({
         headerValue[4] !== 56) {
           throw parsingError("unknown encoding, expected utf-8''");
         }
-        value = decodeURIComponent(decoder.decode(headerValue.subarray(7)));
+        value = decodeURIComponent(decoder2.decode(headerValue.subarray(7)));
       } else if (input[position.position] === 34) {
         position.position++;
         const quotedValue = collectASequenceOfBytes(
@@ -32272,7 +32275,7 @@ var require_formdata_parser = __commonJS({
           throw parsingError("Closing quote not found");
         }
         position.position++;
-        value = decoder.decode(quotedValue).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
+        value = decoder2.decode(quotedValue).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
       } else {
         const tokenValue = collectASequenceOfBytes(
           (char) => isToken(char) && char !== 59,
@@ -32280,7 +32283,7 @@ var require_formdata_parser = __commonJS({
           input,
           position
         );
-        value = decoder.decode(tokenValue);
+        value = decoder2.decode(tokenValue);
       }
       return { name: attrNameStr, value, extended: isExtended };
     }
@@ -32453,8 +32456,8 @@ var require_promise = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve2, reject) => {
-        res = resolve2;
+      const promise = new Promise((resolve3, reject) => {
+        res = resolve3;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -33026,24 +33029,24 @@ var require_client_h1 = __commonJS({
         }
         new Uint8Array(llhttp.memory.buffer, currentBufferPtr, currentBufferSize).set(chunk);
         try {
-          let ret;
+          let ret2;
           try {
             currentBufferRef = chunk;
             currentParser = this;
-            ret = llhttp.llhttp_execute(this.ptr, currentBufferPtr, chunk.length);
+            ret2 = llhttp.llhttp_execute(this.ptr, currentBufferPtr, chunk.length);
           } finally {
             currentParser = null;
             currentBufferRef = null;
           }
-          if (ret !== constants.ERROR.OK) {
+          if (ret2 !== constants.ERROR.OK) {
             const data = chunk.subarray(llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr);
-            if (ret === constants.ERROR.PAUSED_UPGRADE) {
+            if (ret2 === constants.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(data);
-            } else if (ret === constants.ERROR.PAUSED) {
+            } else if (ret2 === constants.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(data);
             } else {
-              throw this.createError(ret, data);
+              throw this.createError(ret2, data);
             }
           }
         } catch (err) {
@@ -33055,34 +33058,34 @@ var require_client_h1 = __commonJS({
         assert2(this.ptr != null);
         assert2(!this.paused);
         const { llhttp } = this;
-        let ret;
+        let ret2;
         try {
           currentParser = this;
-          ret = llhttp.llhttp_finish(this.ptr);
+          ret2 = llhttp.llhttp_finish(this.ptr);
         } finally {
           currentParser = null;
         }
-        if (ret === constants.ERROR.OK) {
+        if (ret2 === constants.ERROR.OK) {
           return null;
         }
-        if (ret === constants.ERROR.PAUSED || ret === constants.ERROR.PAUSED_UPGRADE) {
+        if (ret2 === constants.ERROR.PAUSED || ret2 === constants.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
-        return this.createError(ret, EMPTY_BUF);
+        return this.createError(ret2, EMPTY_BUF);
       }
-      createError(ret, data) {
+      createError(ret2, data) {
         const { llhttp, contentLength, bytesRead } = this;
         if (contentLength && bytesRead !== parseInt(contentLength, 10)) {
           return new ResponseContentLengthMismatchError();
         }
         const ptr = llhttp.llhttp_get_error_reason(this.ptr);
-        let message = "";
+        let message2 = "";
         if (ptr) {
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
-          message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
+          message2 = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants.ERROR[ret], data);
+        return new HTTPParserError(message2, constants.ERROR[ret2], data);
       }
       destroy() {
         assert2(currentParser === null);
@@ -33617,7 +33620,7 @@ var require_client_h1 = __commonJS({
       }
     }
     function writeH1(client, request) {
-      const { method, path, host, upgrade, blocking, reset } = request;
+      const { method, path: path2, host, upgrade, blocking, reset } = request;
       let { body, headers, contentLength } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -33693,22 +33696,22 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request);
-      let header = `${method} ${path} HTTP/1.1\r
+      let header2 = `${method} ${path2} HTTP/1.1\r
 `;
       if (typeof host === "string") {
-        header += `host: ${host}\r
+        header2 += `host: ${host}\r
 `;
       } else {
-        header += client[kHostHeader];
+        header2 += client[kHostHeader];
       }
       if (upgrade) {
-        header += `connection: upgrade\r
+        header2 += `connection: upgrade\r
 upgrade: ${upgrade}\r
 `;
       } else if (client[kPipelining] && !socket[kReset]) {
-        header += "connection: keep-alive\r\n";
+        header2 += "connection: keep-alive\r\n";
       } else {
-        header += "connection: close\r\n";
+        header2 += "connection: close\r\n";
       }
       if (Array.isArray(headers)) {
         for (let n = 0; n < headers.length; n += 2) {
@@ -33716,41 +33719,41 @@ upgrade: ${upgrade}\r
           const val = headers[n + 1];
           if (Array.isArray(val)) {
             for (let i = 0; i < val.length; i++) {
-              header += `${key}: ${val[i]}\r
+              header2 += `${key}: ${val[i]}\r
 `;
             }
           } else {
-            header += `${key}: ${val}\r
+            header2 += `${key}: ${val}\r
 `;
           }
         }
       }
       if (channels.sendHeaders.hasSubscribers) {
-        channels.sendHeaders.publish({ request, headers: header, socket });
+        channels.sendHeaders.publish({ request, headers: header2, socket });
       }
       if (!body || bodyLength === 0) {
-        writeBuffer(abort, null, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, null, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isBuffer(body)) {
-        writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isBlobLike(body)) {
         if (typeof body.stream === "function") {
-          writeIterable(abort, body.stream(), client, request, socket, contentLength, header, expectsPayload);
+          writeIterable(abort, body.stream(), client, request, socket, contentLength, header2, expectsPayload);
         } else {
-          writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload);
+          writeBlob(abort, body, client, request, socket, contentLength, header2, expectsPayload);
         }
       } else if (util.isStream(body)) {
-        writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeStream(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isIterable(body)) {
-        writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeIterable(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else {
         assert2(false);
       }
       return true;
     }
-    function writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeStream(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header: header2 });
       const onData = function(chunk) {
         if (finished) {
           return;
@@ -33816,22 +33819,22 @@ upgrade: ${upgrade}\r
         setImmediate(onClose);
       }
     }
-    function writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeBuffer(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       try {
         if (!body) {
           if (contentLength === 0) {
-            socket.write(`${header}content-length: 0\r
+            socket.write(`${header2}content-length: 0\r
 \r
 `, "latin1");
           } else {
             assert2(contentLength === null, "no body must not have content length");
-            socket.write(`${header}\r
+            socket.write(`${header2}\r
 `, "latin1");
           }
         } else if (util.isBuffer(body)) {
           assert2(contentLength === body.byteLength, "buffer body must have content length");
           socket.cork();
-          socket.write(`${header}content-length: ${contentLength}\r
+          socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
           socket.write(body);
@@ -33847,7 +33850,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeBlob(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength === body.size, "blob body must have content length");
       try {
         if (contentLength != null && contentLength !== body.size) {
@@ -33855,7 +33858,7 @@ upgrade: ${upgrade}\r
         }
         const buffer = Buffer.from(await body.arrayBuffer());
         socket.cork();
-        socket.write(`${header}content-length: ${contentLength}\r
+        socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
         socket.write(buffer);
@@ -33870,7 +33873,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeIterable(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -33880,16 +33883,16 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header: header2 });
       try {
         for await (const chunk of body) {
           if (socket[kError]) {
@@ -33918,14 +33921,14 @@ upgrade: ${upgrade}\r
        * @param {boolean} arg.expectsPayload
        * @param {string} arg.header
        */
-      constructor({ abort, socket, request, contentLength, client, expectsPayload, header }) {
+      constructor({ abort, socket, request, contentLength, client, expectsPayload, header: header2 }) {
         this.socket = socket;
         this.request = request;
         this.contentLength = contentLength;
         this.client = client;
         this.bytesWritten = 0;
         this.expectsPayload = expectsPayload;
-        this.header = header;
+        this.header = header2;
         this.abort = abort;
         socket[kWriting] = true;
       }
@@ -33934,7 +33937,7 @@ upgrade: ${upgrade}\r
        * @returns
        */
       write(chunk) {
-        const { socket, request, contentLength, client, bytesWritten, expectsPayload, header } = this;
+        const { socket, request, contentLength, client, bytesWritten, expectsPayload, header: header2 } = this;
         if (socket[kError]) {
           throw socket[kError];
         }
@@ -33957,10 +33960,10 @@ upgrade: ${upgrade}\r
             socket[kReset] = true;
           }
           if (contentLength === null) {
-            socket.write(`${header}transfer-encoding: chunked\r
+            socket.write(`${header2}transfer-encoding: chunked\r
 `, "latin1");
           } else {
-            socket.write(`${header}content-length: ${contentLength}\r
+            socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
           }
@@ -33971,23 +33974,23 @@ ${len.toString(16)}\r
 `, "latin1");
         }
         this.bytesWritten += len;
-        const ret = socket.write(chunk);
+        const ret2 = socket.write(chunk);
         socket.uncork();
         request.onBodySent(chunk);
-        if (!ret) {
+        if (!ret2) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
               socket[kParser].timeout.refresh();
             }
           }
         }
-        return ret;
+        return ret2;
       }
       /**
        * @returns {void}
        */
       end() {
-        const { socket, contentLength, client, bytesWritten, expectsPayload, header, request } = this;
+        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header2, request } = this;
         request.onRequestSent();
         socket[kWriting] = false;
         if (socket[kError]) {
@@ -33998,11 +34001,11 @@ ${len.toString(16)}\r
         }
         if (bytesWritten === 0) {
           if (expectsPayload) {
-            socket.write(`${header}content-length: 0\r
+            socket.write(`${header2}content-length: 0\r
 \r
 `, "latin1");
           } else {
-            socket.write(`${header}\r
+            socket.write(`${header2}\r
 `, "latin1");
           }
         } else if (contentLength === null) {
@@ -34370,7 +34373,7 @@ var require_client_h2 = __commonJS({
       const headersTimeout = request.headersTimeout ?? client[kHeadersTimeout];
       const bodyTimeout = request.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request;
+      const { method, path: path2, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request;
       let { body } = request;
       if (upgrade != null && upgrade !== "websocket") {
         util.errorRequest(client, request, new InvalidArgumentError(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
@@ -34439,7 +34442,7 @@ var require_client_h2 = __commonJS({
           }
           headers[HTTP2_HEADER_METHOD] = "CONNECT";
           headers[HTTP2_HEADER_PROTOCOL] = "websocket";
-          headers[HTTP2_HEADER_PATH] = path;
+          headers[HTTP2_HEADER_PATH] = path2;
           if (protocol === "ws:" || protocol === "wss:") {
             headers[HTTP2_HEADER_SCHEME] = protocol === "ws:" ? "http" : "https";
           } else {
@@ -34491,7 +34494,7 @@ var require_client_h2 = __commonJS({
         stream.setTimeout(headersTimeout);
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path;
+      headers[HTTP2_HEADER_PATH] = path2;
       headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -34524,12 +34527,12 @@ var require_client_h2 = __commonJS({
       }
       session.ref();
       if (channels.sendHeaders.hasSubscribers) {
-        let header = "";
+        let header2 = "";
         for (const key in headers) {
-          header += `${key}: ${headers[key]}\r
+          header2 += `${key}: ${headers[key]}\r
 `;
         }
-        channels.sendHeaders.publish({ request, headers: header, socket: session[kSocket] });
+        channels.sendHeaders.publish({ request, headers: header2, socket: session[kSocket] });
       }
       const shouldEndStream = method === "GET" || method === "HEAD" || body === null;
       if (expectContinue) {
@@ -34769,12 +34772,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -34901,7 +34904,7 @@ var require_client = __commonJS({
         tls: tls2,
         strictContentLength,
         maxCachedSessions,
-        connect: connect4,
+        connect: connect5,
         maxRequestsPerClient,
         localAddress,
         maxResponseSize,
@@ -34960,7 +34963,7 @@ var require_client = __commonJS({
         if (bodyTimeout != null && (!Number.isInteger(bodyTimeout) || bodyTimeout < 0)) {
           throw new InvalidArgumentError("bodyTimeout must be a positive integer or zero");
         }
-        if (connect4 != null && typeof connect4 !== "function" && typeof connect4 !== "object") {
+        if (connect5 != null && typeof connect5 !== "function" && typeof connect5 !== "object") {
           throw new InvalidArgumentError("connect must be a function or an object");
         }
         if (maxRequestsPerClient != null && (!Number.isInteger(maxRequestsPerClient) || maxRequestsPerClient < 0)) {
@@ -34994,8 +34997,8 @@ var require_client = __commonJS({
           throw new InvalidArgumentError("pingInterval must be a positive integer, greater or equal to 0");
         }
         super({ webSocket, eventSource });
-        if (typeof connect4 !== "function") {
-          connect4 = buildConnector({
+        if (typeof connect5 !== "function") {
+          connect5 = buildConnector({
             ...tls2,
             maxCachedSessions,
             allowH2,
@@ -35003,18 +35006,18 @@ var require_client = __commonJS({
             socketPath,
             timeout: connectTimeout,
             ...typeof autoSelectFamily === "boolean" ? { autoSelectFamily, autoSelectFamilyAttemptTimeout } : void 0,
-            ...connect4
+            ...connect5
           });
         } else {
-          const customConnect = connect4;
-          connect4 = (opts, callback) => customConnect({
+          const customConnect = connect5;
+          connect5 = (opts, callback) => customConnect({
             ...opts,
             ...socketPath != null ? { socketPath } : null,
             ...allowH2 != null ? { allowH2 } : null
           }, callback);
         }
         this[kUrl] = util.parseOrigin(url2);
-        this[kConnector] = connect4;
+        this[kConnector] = connect5;
         this[kPipelining] = pipelining != null ? pipelining : 1;
         this[kMaxHeadersSize] = maxHeaderSize;
         this[kKeepAliveDefaultTimeout] = keepAliveTimeout == null ? 4e3 : keepAliveTimeout;
@@ -35072,7 +35075,7 @@ var require_client = __commonJS({
         );
       }
       [kConnect](cb) {
-        connect3(this);
+        connect4(this);
         this.once("connect", cb);
       }
       [kDispatch](opts, handler) {
@@ -35091,16 +35094,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       [kClose]() {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve2;
+            this[kClosedResolve] = resolve3;
           } else {
-            resolve2(null);
+            resolve3(null);
           }
         });
       }
       [kDestroy](err) {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -35113,7 +35116,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve2(null);
+            resolve3(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -35138,7 +35141,7 @@ var require_client = __commonJS({
         assert2(client[kSize] === 0);
       }
     }
-    function connect3(client) {
+    function connect4(client) {
       assert2(!client[kConnecting]);
       assert2(!client[kHTTPContext]);
       let { host, hostname, protocol, port } = client[kUrl];
@@ -35317,7 +35320,7 @@ var require_client = __commonJS({
           return;
         }
         if (!client[kHTTPContext]) {
-          connect3(client);
+          connect4(client);
           return;
         }
         if (client[kHTTPContext].destroyed) {
@@ -35472,39 +35475,39 @@ var require_pool_base = __commonJS({
         return this[kNeedDrain];
       }
       get [kConnected]() {
-        let ret = 0;
+        let ret2 = 0;
         for (const { [kConnected]: connected } of this[kClients]) {
-          ret += connected;
+          ret2 += connected;
         }
-        return ret;
+        return ret2;
       }
       get [kFree]() {
-        let ret = 0;
+        let ret2 = 0;
         for (const { [kConnected]: connected, [kNeedDrain]: needDrain } of this[kClients]) {
-          ret += connected && !needDrain;
+          ret2 += connected && !needDrain;
         }
-        return ret;
+        return ret2;
       }
       get [kPending]() {
-        let ret = this[kQueued];
+        let ret2 = this[kQueued];
         for (const { [kPending]: pending } of this[kClients]) {
-          ret += pending;
+          ret2 += pending;
         }
-        return ret;
+        return ret2;
       }
       get [kRunning]() {
-        let ret = 0;
+        let ret2 = 0;
         for (const { [kRunning]: running } of this[kClients]) {
-          ret += running;
+          ret2 += running;
         }
-        return ret;
+        return ret2;
       }
       get [kSize]() {
-        let ret = this[kQueued];
+        let ret2 = this[kQueued];
         for (const { [kSize]: size2 } of this[kClients]) {
-          ret += size2;
+          ret2 += size2;
         }
-        return ret;
+        return ret2;
       }
       get stats() {
         return new PoolStats(this);
@@ -35520,8 +35523,8 @@ var require_pool_base = __commonJS({
           }
           return Promise.all(closeAll);
         } else {
-          return new Promise((resolve2) => {
-            this[kClosedResolve] = resolve2;
+          return new Promise((resolve3) => {
+            this[kClosedResolve] = resolve3;
           });
         }
       }
@@ -35613,7 +35616,7 @@ var require_pool = __commonJS({
       constructor(origin, {
         connections,
         factory = defaultFactory,
-        connect: connect3,
+        connect: connect4,
         connectTimeout,
         tls: tls2,
         maxCachedSessions,
@@ -35630,24 +35633,24 @@ var require_pool = __commonJS({
         if (typeof factory !== "function") {
           throw new InvalidArgumentError("factory must be a function.");
         }
-        if (connect3 != null && typeof connect3 !== "function" && typeof connect3 !== "object") {
+        if (connect4 != null && typeof connect4 !== "function" && typeof connect4 !== "object") {
           throw new InvalidArgumentError("connect must be a function or an object");
         }
-        if (typeof connect3 !== "function") {
-          connect3 = buildConnector({
+        if (typeof connect4 !== "function") {
+          connect4 = buildConnector({
             ...tls2,
             maxCachedSessions,
             allowH2,
             socketPath,
             timeout: connectTimeout,
             ...typeof autoSelectFamily === "boolean" ? { autoSelectFamily, autoSelectFamilyAttemptTimeout } : void 0,
-            ...connect3
+            ...connect4
           });
         }
         super(options);
         this[kConnections] = connections || null;
         this[kUrl] = util.parseOrigin(origin);
-        this[kOptions] = { ...util.deepClone(options), connect: connect3, allowH2, clientTtl, socketPath };
+        this[kOptions] = { ...util.deepClone(options), connect: connect4, allowH2, clientTtl, socketPath };
         this[kOptions].interceptors = options.interceptors ? { ...options.interceptors } : void 0;
         this[kFactory] = factory;
         this.on("connect", (origin2, targets) => {
@@ -35726,14 +35729,14 @@ var require_balanced_pool = __commonJS({
       return new Pool3(origin, opts);
     }
     var BalancedPool = class extends PoolBase {
-      constructor(upstreams = [], { factory = defaultFactory, connect: connect3, tls: tls2, ...opts } = {}) {
+      constructor(upstreams = [], { factory = defaultFactory, connect: connect4, tls: tls2, ...opts } = {}) {
         if (typeof factory !== "function") {
           throw new InvalidArgumentError("factory must be a function.");
         }
         super(opts);
-        if (connect3 && typeof connect3 !== "function") connect3 = { ...connect3 };
+        if (connect4 && typeof connect4 !== "function") connect4 = { ...connect4 };
         if (tls2 && typeof tls2 !== "function") tls2 = { ...tls2 };
-        this[kOptions] = { ...util.deepClone(opts), connect: connect3, tls: tls2 };
+        this[kOptions] = { ...util.deepClone(opts), connect: connect4, tls: tls2 };
         this[kOptions].interceptors = opts.interceptors ? { ...opts.interceptors } : void 0;
         this[kIndex] = -1;
         this[kCurrentWeight] = 0;
@@ -35866,7 +35869,7 @@ var require_round_robin_pool = __commonJS({
       constructor(origin, {
         connections,
         factory = defaultFactory,
-        connect: connect3,
+        connect: connect4,
         connectTimeout,
         tls: tls2,
         maxCachedSessions,
@@ -35883,24 +35886,24 @@ var require_round_robin_pool = __commonJS({
         if (typeof factory !== "function") {
           throw new InvalidArgumentError("factory must be a function.");
         }
-        if (connect3 != null && typeof connect3 !== "function" && typeof connect3 !== "object") {
+        if (connect4 != null && typeof connect4 !== "function" && typeof connect4 !== "object") {
           throw new InvalidArgumentError("connect must be a function or an object");
         }
-        if (typeof connect3 !== "function") {
-          connect3 = buildConnector({
+        if (typeof connect4 !== "function") {
+          connect4 = buildConnector({
             ...tls2,
             maxCachedSessions,
             allowH2,
             socketPath,
             timeout: connectTimeout,
             ...typeof autoSelectFamily === "boolean" ? { autoSelectFamily, autoSelectFamilyAttemptTimeout } : void 0,
-            ...connect3
+            ...connect4
           });
         }
         super();
         this[kConnections] = connections || null;
         this[kUrl] = util.parseOrigin(origin);
-        this[kOptions] = { ...util.deepClone(options), connect: connect3, allowH2, clientTtl, socketPath };
+        this[kOptions] = { ...util.deepClone(options), connect: connect4, allowH2, clientTtl, socketPath };
         this[kOptions].interceptors = options.interceptors ? { ...options.interceptors } : void 0;
         this[kFactory] = factory;
         this[kIndex] = -1;
@@ -35974,24 +35977,24 @@ var require_agent = __commonJS({
       return opts && opts.connections === 1 ? new Client2(origin, opts) : new Pool3(origin, opts);
     }
     var Agent = class extends DispatcherBase {
-      constructor({ factory = defaultFactory, maxOrigins = Infinity, connect: connect3, tls: tls2, ...options } = {}) {
+      constructor({ factory = defaultFactory, maxOrigins = Infinity, connect: connect4, tls: tls2, ...options } = {}) {
         if (typeof factory !== "function") {
           throw new InvalidArgumentError("factory must be a function.");
         }
-        if (connect3 != null && typeof connect3 !== "function" && typeof connect3 !== "object") {
+        if (connect4 != null && typeof connect4 !== "function" && typeof connect4 !== "object") {
           throw new InvalidArgumentError("connect must be a function or an object");
         }
         if (typeof maxOrigins !== "number" || Number.isNaN(maxOrigins) || maxOrigins <= 0) {
           throw new InvalidArgumentError("maxOrigins must be a number greater than 0");
         }
         super(options);
-        if (connect3 && typeof connect3 !== "function") {
-          connect3 = { ...connect3 };
+        if (connect4 && typeof connect4 !== "function") {
+          connect4 = { ...connect4 };
         }
         if (tls2 && typeof tls2 !== "function") {
           tls2 = { ...tls2 };
         }
-        this[kOptions] = { ...util.deepClone(options), maxOrigins, connect: connect3, tls: tls2 };
+        this[kOptions] = { ...util.deepClone(options), maxOrigins, connect: connect4, tls: tls2 };
         this[kFactory] = factory;
         this[kClients] = /* @__PURE__ */ new Map();
         this[kOrigins] = /* @__PURE__ */ new Set();
@@ -36009,11 +36012,11 @@ var require_agent = __commonJS({
         };
       }
       get [kRunning]() {
-        let ret = 0;
+        let ret2 = 0;
         for (const { dispatcher } of this[kClients].values()) {
-          ret += dispatcher[kRunning];
+          ret2 += dispatcher[kRunning];
         }
-        return ret;
+        return ret2;
       }
       [kDispatch](opts, handler) {
         let key;
@@ -36235,8 +36238,8 @@ var require_socks5_utils = __commonJS({
         7: "Command not supported",
         8: "Address type not supported"
       };
-      const message = messages[replyCode] || `Unknown SOCKS5 error code: ${replyCode}`;
-      const error2 = new Error(message);
+      const message2 = messages[replyCode] || `Unknown SOCKS5 error code: ${replyCode}`;
+      const error2 = new Error(message2);
       error2.code = `SOCKS5_${replyCode}`;
       return error2;
     }
@@ -36643,7 +36646,7 @@ var require_socks5_proxy_agent = __commonJS({
         const proxyHost = this[kProxyUrl].hostname;
         const proxyPort = parseInt(this[kProxyUrl].port) || 1080;
         debug("creating SOCKS5 connection to", proxyHost, proxyPort);
-        const socket = await new Promise((resolve2, reject) => {
+        const socket = await new Promise((resolve3, reject) => {
           this[kConnector]({
             hostname: proxyHost,
             host: proxyHost,
@@ -36653,7 +36656,7 @@ var require_socks5_proxy_agent = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve2(socket2);
+              resolve3(socket2);
             }
           });
         });
@@ -36663,14 +36666,14 @@ var require_socks5_proxy_agent = __commonJS({
           socket.destroy();
         });
         await socks5Client.handshake();
-        await new Promise((resolve2, reject) => {
+        await new Promise((resolve3, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 authentication timeout"));
           }, 5e3);
           const onAuthenticated = () => {
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve2();
+            resolve3();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -36679,14 +36682,14 @@ var require_socks5_proxy_agent = __commonJS({
           };
           if (socks5Client.state === STATES.AUTHENTICATED) {
             clearTimeout(timeout);
-            resolve2();
+            resolve3();
           } else {
             socks5Client.once("authenticated", onAuthenticated);
             socks5Client.once("error", onError);
           }
         });
         await socks5Client.connect(targetHost, targetPort);
-        await new Promise((resolve2, reject) => {
+        await new Promise((resolve3, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 connection timeout"));
           }, 5e3);
@@ -36694,7 +36697,7 @@ var require_socks5_proxy_agent = __commonJS({
             debug("SOCKS5 tunnel established to", targetHost, targetPort, "via", info);
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve2();
+            resolve3();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -36737,8 +36740,8 @@ var require_socks5_proxy_agent = __commonJS({
                       socket,
                       servername: this[kRequestTls]?.servername || targetHost
                     });
-                    await new Promise((resolve2, reject) => {
-                      finalSocket.once("secureConnect", resolve2);
+                    await new Promise((resolve3, reject) => {
+                      finalSocket.once("secureConnect", resolve3);
                       finalSocket.once("error", reject);
                     });
                   }
@@ -36822,16 +36825,16 @@ var require_proxy_agent = __commonJS({
     }
     var Http1ProxyWrapper = class extends DispatcherBase {
       #client;
-      constructor(proxyUrl, { headers = {}, connect: connect3, factory }) {
+      constructor(proxyUrl, { headers = {}, connect: connect4, factory }) {
         if (!proxyUrl) {
           throw new InvalidArgumentError("Proxy URL is mandatory");
         }
         super();
         this[kProxyHeaders] = headers;
         if (factory) {
-          this.#client = factory(proxyUrl, { connect: connect3 });
+          this.#client = factory(proxyUrl, { connect: connect4 });
         } else {
-          this.#client = new Client2(proxyUrl, { connect: connect3 });
+          this.#client = new Client2(proxyUrl, { connect: connect4 });
         }
       }
       [kDispatch](opts, handler) {
@@ -36847,10 +36850,10 @@ var require_proxy_agent = __commonJS({
         };
         const {
           origin,
-          path = "/",
+          path: path2 = "/",
           headers = {}
         } = opts;
-        opts.path = origin + path;
+        opts.path = origin + path2;
         if (!("host" in headers) && !("Host" in headers)) {
           const { host } = new URL(origin);
           headers.host = host;
@@ -36892,7 +36895,7 @@ var require_proxy_agent = __commonJS({
         } else if (username && password) {
           this[kProxyHeaders]["proxy-authorization"] = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString("base64")}`;
         }
-        const connect3 = buildConnector({ ...opts.proxyTls });
+        const connect4 = buildConnector({ ...opts.proxyTls });
         this[kConnectEndpoint] = buildConnector({ ...opts.requestTls });
         const agentFactory = opts.factory || defaultAgentFactory;
         const factory = (origin2, options) => {
@@ -36900,7 +36903,7 @@ var require_proxy_agent = __commonJS({
           if (this[kProxy].protocol === "socks5:" || this[kProxy].protocol === "socks:") {
             return new Socks5ProxyAgent(this[kProxy].uri, {
               headers: this[kProxyHeaders],
-              connect: connect3,
+              connect: connect4,
               factory: agentFactory,
               username: opts.username || username,
               password: opts.password || password,
@@ -36911,7 +36914,7 @@ var require_proxy_agent = __commonJS({
           if (!this[kTunnelProxy] && protocol2 === "http:" && this[kProxy].protocol === "http:") {
             return new Http1ProxyWrapper(this[kProxy].uri, {
               headers: this[kProxyHeaders],
-              connect: connect3,
+              connect: connect4,
               factory: agentFactory
             });
           }
@@ -36920,7 +36923,7 @@ var require_proxy_agent = __commonJS({
         if (protocol === "socks5:" || protocol === "socks:") {
           this[kClient] = null;
         } else {
-          this[kClient] = clientFactory(url2, { connect: connect3 });
+          this[kClient] = clientFactory(url2, { connect: connect4 });
         }
         this[kAgent] = new Agent({
           ...opts,
@@ -37744,11 +37747,11 @@ var require_readable = __commonJS({
        * @returns {this}
        */
       off(event, listener) {
-        const ret = super.off(event, listener);
+        const ret2 = super.off(event, listener);
         if (event === "data" || event === "readable") {
           this[kReading] = this.listenerCount("data") > 0 || this.listenerCount("readable") > 0;
         }
-        return ret;
+        return ret2;
       }
       /**
        * @param {string|symbol} event
@@ -37871,7 +37874,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return Promise.resolve(null);
         }
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           if (this[kContentLength] && this[kContentLength] > limit || this[kBytesRead] > limit) {
             this.destroy(new AbortError());
           }
@@ -37885,11 +37888,11 @@ var require_readable = __commonJS({
               if (signal.aborted) {
                 reject(signal.reason ?? new AbortError());
               } else {
-                resolve2(null);
+                resolve3(null);
               }
             });
           } else {
-            this.on("close", resolve2);
+            this.on("close", resolve3);
           }
           this.on("error", noop).on("data", () => {
             if (this[kBytesRead] > limit) {
@@ -37917,7 +37920,7 @@ var require_readable = __commonJS({
     }
     function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve2, reject) => {
+      return new Promise((resolve3, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -37932,7 +37935,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve2,
+              resolve: resolve3,
               reject,
               length: 0,
               body: []
@@ -38006,18 +38009,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2, encoding) {
-      const { type, body, resolve: resolve2, stream, length } = consume2;
+      const { type, body, resolve: resolve3, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve2(chunksDecode(body, length, encoding));
+          resolve3(chunksDecode(body, length, encoding));
         } else if (type === "json") {
-          resolve2(JSON.parse(chunksDecode(body, length, encoding)));
+          resolve3(JSON.parse(chunksDecode(body, length, encoding)));
         } else if (type === "arrayBuffer") {
-          resolve2(chunksConcat(body, length).buffer);
+          resolve3(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve2(new Blob(body, { type: stream[kContentType] }));
+          resolve3(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve2(chunksConcat(body, length));
+          resolve3(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -38207,9 +38210,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve2(data);
+            return err ? reject(err) : resolve3(data);
           });
         });
       }
@@ -38421,9 +38424,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve2(data);
+            return err ? reject(err) : resolve3(data);
           });
         });
       }
@@ -38539,8 +38542,8 @@ var require_api_pipeline = __commonJS({
             }
           },
           destroy: (err, callback) => {
-            const { body, req, res, ret, abort } = this;
-            if (!err && !ret._readableState.endEmitted) {
+            const { body, req, res, ret: ret2, abort } = this;
+            if (!err && !ret2._readableState.endEmitted) {
               err = new RequestAbortedError();
             }
             if (abort && err) {
@@ -38598,20 +38601,20 @@ var require_api_pipeline = __commonJS({
           throw new InvalidReturnValueError("expected Readable");
         }
         body.on("data", (chunk) => {
-          const { ret, body: body2 } = this;
-          if (!ret.push(chunk) && body2.pause) {
+          const { ret: ret2, body: body2 } = this;
+          if (!ret2.push(chunk) && body2.pause) {
             body2.pause();
           }
         }).on("error", (err) => {
-          const { ret } = this;
-          util.destroy(ret, err);
+          const { ret: ret2 } = this;
+          util.destroy(ret2, err);
         }).on("end", () => {
-          const { ret } = this;
-          ret.push(null);
+          const { ret: ret2 } = this;
+          ret2.push(null);
         }).on("close", () => {
-          const { ret } = this;
-          if (!ret._readableState.ended) {
-            util.destroy(ret, new RequestAbortedError());
+          const { ret: ret2 } = this;
+          if (!ret2._readableState.ended) {
+            util.destroy(ret2, new RequestAbortedError());
           }
         });
         this.body = body;
@@ -38625,9 +38628,9 @@ var require_api_pipeline = __commonJS({
         res.push(null);
       }
       onError(err) {
-        const { ret } = this;
+        const { ret: ret2 } = this;
         this.handler = null;
-        util.destroy(ret, err);
+        util.destroy(ret2, err);
       }
     };
     function pipeline2(opts, handler) {
@@ -38711,9 +38714,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve2(data);
+            return err ? reject(err) : resolve3(data);
           });
         });
       }
@@ -38804,11 +38807,11 @@ var require_api_connect = __commonJS({
         }
       }
     };
-    function connect3(opts, callback) {
+    function connect4(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
-          connect3.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve2(data);
+        return new Promise((resolve3, reject) => {
+          connect4.call(this, opts, (err, data) => {
+            return err ? reject(err) : resolve3(data);
           });
         });
       }
@@ -38824,7 +38827,7 @@ var require_api_connect = __commonJS({
         queueMicrotask(() => callback(err, { opaque }));
       }
     }
-    module.exports = connect3;
+    module.exports = connect4;
   }
 });
 
@@ -38847,10 +38850,10 @@ var require_mock_errors = __commonJS({
     var { UndiciError } = require_errors2();
     var kMockNotMatchedError = /* @__PURE__ */ Symbol.for("undici.error.UND_MOCK_ERR_MOCK_NOT_MATCHED");
     var MockNotMatchedError = class extends UndiciError {
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MockNotMatchedError";
-        this.message = message || "The request does not match any registered mock dispatches";
+        this.message = message2 || "The request does not match any registered mock dispatches";
         this.code = "UND_MOCK_ERR_MOCK_NOT_MATCHED";
       }
       static [Symbol.hasInstance](instance) {
@@ -39010,20 +39013,20 @@ var require_mock_utils = __commonJS({
       }
       return normalizedQp;
     }
-    function safeUrl(path) {
-      if (typeof path !== "string") {
-        return path;
+    function safeUrl(path2) {
+      if (typeof path2 !== "string") {
+        return path2;
       }
-      const pathSegments = path.split("?", 3);
+      const pathSegments = path2.split("?", 3);
       if (pathSegments.length !== 2) {
-        return path;
+        return path2;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path);
+    function matchKey(mockDispatch2, { path: path2, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path2);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -39048,8 +39051,8 @@ var require_mock_utils = __commonJS({
       const basePath = key.query ? serializePathWithQuery(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
       const resolvedPathWithoutTrailingSlash = removeTrailingSlash(resolvedPath);
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path, ignoreTrailingSlash }) => {
-        return ignoreTrailingSlash ? matchValue(removeTrailingSlash(safeUrl(path)), resolvedPathWithoutTrailingSlash) : matchValue(safeUrl(path), resolvedPath);
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path2, ignoreTrailingSlash }) => {
+        return ignoreTrailingSlash ? matchValue(removeTrailingSlash(safeUrl(path2)), resolvedPathWithoutTrailingSlash) : matchValue(safeUrl(path2), resolvedPath);
       });
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
@@ -39088,19 +39091,19 @@ var require_mock_utils = __commonJS({
         mockDispatches.splice(index, 1);
       }
     }
-    function removeTrailingSlash(path) {
-      while (path.endsWith("/")) {
-        path = path.slice(0, -1);
+    function removeTrailingSlash(path2) {
+      while (path2.endsWith("/")) {
+        path2 = path2.slice(0, -1);
       }
-      if (path.length === 0) {
-        path = "/";
+      if (path2.length === 0) {
+        path2 = "/";
       }
-      return path;
+      return path2;
     }
     function buildKey(opts) {
-      const { path, method, body, headers, query: query2 } = opts;
+      const { path: path2, method, body, headers, query: query2 } = opts;
       return {
-        path,
+        path: path2,
         method,
         body,
         headers,
@@ -39790,10 +39793,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path2, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path,
+            Path: path2,
             "Status code": statusCode,
             Persistent: persist ? PERSISTENT : NOT_PERSISTENT,
             Invocations: timesInvoked,
@@ -39875,9 +39878,9 @@ var require_mock_agent = __commonJS({
         const acceptNonStandardSearchParameters = this[kMockAgentAcceptsNonStandardSearchParameters];
         const dispatchOpts = { ...opts };
         if (acceptNonStandardSearchParameters && dispatchOpts.path) {
-          const [path, searchParams] = dispatchOpts.path.split("?");
+          const [path2, searchParams] = dispatchOpts.path.split("?");
           const normalizedSearchParams = normalizeSearchParams(searchParams, acceptNonStandardSearchParameters);
-          dispatchOpts.path = `${path}?${normalizedSearchParams}`;
+          dispatchOpts.path = `${path2}?${normalizedSearchParams}`;
         }
         return this[kAgent].dispatch(dispatchOpts, handler);
       }
@@ -40000,9 +40003,9 @@ var require_snapshot_utils = __commonJS({
     function createHeaderFilters(matchOptions = {}) {
       const { ignoreHeaders = [], excludeHeaders = [], matchHeaders = [], caseSensitive = false } = matchOptions;
       return {
-        ignore: new Set(ignoreHeaders.map((header) => caseSensitive ? header : header.toLowerCase())),
-        exclude: new Set(excludeHeaders.map((header) => caseSensitive ? header : header.toLowerCase())),
-        match: new Set(matchHeaders.map((header) => caseSensitive ? header : header.toLowerCase()))
+        ignore: new Set(ignoreHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase())),
+        exclude: new Set(excludeHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase())),
+        match: new Set(matchHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase()))
       };
     }
     var crypto2 = runtimeFeatures.has("crypto") ? __require("node:crypto") : null;
@@ -40082,7 +40085,7 @@ var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
     var { writeFile, readFile, mkdir } = __require("node:fs/promises");
-    var { dirname: dirname2, resolve: resolve2 } = __require("node:path");
+    var { dirname: dirname3, resolve: resolve3 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -40278,12 +40281,12 @@ var require_snapshot_recorder = __commonJS({
        * @return {Promise<void>} - Resolves when snapshots are loaded
        */
       async loadSnapshots(filePath) {
-        const path = filePath || this.#snapshotPath;
-        if (!path) {
+        const path2 = filePath || this.#snapshotPath;
+        if (!path2) {
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile(resolve2(path), "utf8");
+          const data = await readFile(resolve3(path2), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -40297,7 +40300,7 @@ var require_snapshot_recorder = __commonJS({
           if (error2.code === "ENOENT") {
             this.#snapshots.clear();
           } else {
-            throw new UndiciError(`Failed to load snapshots from ${path}`, { cause: error2 });
+            throw new UndiciError(`Failed to load snapshots from ${path2}`, { cause: error2 });
           }
         }
       }
@@ -40308,12 +40311,12 @@ var require_snapshot_recorder = __commonJS({
        * @returns {Promise<void>} - Resolves when snapshots are saved
        */
       async saveSnapshots(filePath) {
-        const path = filePath || this.#snapshotPath;
-        if (!path) {
+        const path2 = filePath || this.#snapshotPath;
+        if (!path2) {
           throw new InvalidArgumentError("Snapshot path is required");
         }
-        const resolvedPath = resolve2(path);
-        await mkdir(dirname2(resolvedPath), { recursive: true });
+        const resolvedPath = resolve3(path2);
+        await mkdir(dirname3(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
           snapshot
@@ -40953,15 +40956,15 @@ var require_redirect_handler = __commonJS({
           receivedAt: Date.now()
         });
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path = search ? `${pathname}${search}` : pathname;
-        const redirectUrlString = `${origin}${path}`;
+        const path2 = search ? `${pathname}${search}` : pathname;
+        const redirectUrlString = `${origin}${path2}`;
         for (const historyUrl of this.history) {
           if (historyUrl.toString() === redirectUrlString) {
             throw new InvalidArgumentError(`Redirect loop detected. Cannot redirect to ${origin}. This typically happens when using a Client or Pool with cross-origin redirects. Use an Agent for cross-origin redirects.`);
           }
         }
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path;
+        this.opts.path = path2;
         this.opts.origin = origin;
         this.opts.query = null;
       }
@@ -40982,32 +40985,32 @@ var require_redirect_handler = __commonJS({
         this.handler.onResponseError?.(controller, error2);
       }
     };
-    function shouldRemoveHeader(header, removeContent, unknownOrigin) {
-      if (header.length === 4) {
-        return util.headerNameToString(header) === "host";
+    function shouldRemoveHeader(header2, removeContent, unknownOrigin) {
+      if (header2.length === 4) {
+        return util.headerNameToString(header2) === "host";
       }
-      if (removeContent && util.headerNameToString(header).startsWith("content-")) {
+      if (removeContent && util.headerNameToString(header2).startsWith("content-")) {
         return true;
       }
-      if (unknownOrigin && (header.length === 13 || header.length === 6 || header.length === 19)) {
-        const name = util.headerNameToString(header);
+      if (unknownOrigin && (header2.length === 13 || header2.length === 6 || header2.length === 19)) {
+        const name = util.headerNameToString(header2);
         return name === "authorization" || name === "cookie" || name === "proxy-authorization";
       }
       return false;
     }
     function cleanRequestHeaders(headers, removeContent, unknownOrigin) {
-      const ret = [];
+      const ret2 = [];
       if (Array.isArray(headers)) {
         if (headers.length > 0 && Array.isArray(headers[0])) {
           for (const [key, value] of headers) {
             if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-              ret.push(key, value);
+              ret2.push(key, value);
             }
           }
         } else {
           for (let i = 0; i < headers.length; i += 2) {
             if (!shouldRemoveHeader(headers[i], removeContent, unknownOrigin)) {
-              ret.push(headers[i], headers[i + 1]);
+              ret2.push(headers[i], headers[i + 1]);
             }
           }
         }
@@ -41015,13 +41018,13 @@ var require_redirect_handler = __commonJS({
         const entries = util.hasSafeIterator(headers) ? headers : Object.entries(headers);
         for (const [key, value] of entries) {
           if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-            ret.push(key, value);
+            ret2.push(key, value);
           }
         }
       } else {
         assert2(headers == null, "headers must be an object or an array");
       }
-      return ret;
+      return ret2;
     }
     module.exports = RedirectHandler;
   }
@@ -41258,22 +41261,22 @@ var require_dns = __commonJS({
           return headers;
         }
         const normalized = [];
-        for (const header of headers) {
-          if (Array.isArray(header) && header.length === 2) {
-            normalized.push(header[0], header[1]);
+        for (const header2 of headers) {
+          if (Array.isArray(header2) && header2.length === 2) {
+            normalized.push(header2[0], header2[1]);
           } else {
-            normalized.push(header);
+            normalized.push(header2);
           }
         }
         return normalized;
       }
       if (typeof headers === "object" && hasSafeIterator(headers)) {
         const normalized = [];
-        for (const header of headers) {
-          if (Array.isArray(header) && header.length === 2) {
-            normalized.push(header[0], header[1]);
+        for (const header2 of headers) {
+          if (Array.isArray(header2) && header2.length === 2) {
+            normalized.push(header2[0], header2[1]);
           } else {
-            normalized.push(header);
+            normalized.push(header2);
           }
         }
         return normalized;
@@ -41913,11 +41916,11 @@ var require_cache = __commonJS({
         throw new TypeError(`expected value.etag to be string, got ${typeof value.etag}`);
       }
     }
-    function parseCacheControlHeader(header) {
+    function parseCacheControlHeader(header2) {
       const output = {};
       const invalidNumericDirectives = /* @__PURE__ */ new Set();
       const invalidNoArgumentDirectives = /* @__PURE__ */ new Set();
-      const directives = splitCacheControlHeaderValue(Array.isArray(header) ? header.join(",") : header);
+      const directives = splitCacheControlHeaderValue(Array.isArray(header2) ? header2.join(",") : header2);
       for (let i = 0; i < directives.length; i++) {
         const directiveRecord = directives[i];
         const directive = directiveRecord.value.toLowerCase();
@@ -41928,11 +41931,11 @@ var require_cache = __commonJS({
         let keyHasTrailingWhitespace = false;
         let valueHasLeadingWhitespace = false;
         if (keyValueDelimiter !== -1) {
-          const rawKey = directive.substring(0, keyValueDelimiter);
+          const rawKey2 = directive.substring(0, keyValueDelimiter);
           const rawValue = directive.substring(keyValueDelimiter + 1);
-          keyHasTrailingWhitespace = trimOWSEnd(rawKey) !== rawKey;
+          keyHasTrailingWhitespace = trimOWSEnd(rawKey2) !== rawKey2;
           valueHasLeadingWhitespace = trimOWSStart(rawValue) !== rawValue;
-          key = trimOWS(rawKey);
+          key = trimOWS(rawKey2);
           value = trimOWSStart(rawValue);
         } else {
           key = trimOWS(directive);
@@ -42105,8 +42108,8 @@ var require_cache = __commonJS({
         {}
       );
       const varyingHeaders = splitVaryHeader(varyHeader);
-      for (const header of varyingHeaders) {
-        const trimmedHeader = trimOWS(header).toLowerCase();
+      for (const header2 of varyingHeaders) {
+        const trimmedHeader = trimOWS(header2).toLowerCase();
         if (trimmedHeader.length === 0) {
           continue;
         }
@@ -42160,11 +42163,11 @@ var require_cache = __commonJS({
       const headers = {};
       if (cacheKey.headers) {
         const sortedHeaders = Object.keys(cacheKey.headers).sort();
-        for (const header of sortedHeaders) {
-          if (excludeHeaders?.has(header.toLowerCase())) {
+        for (const header2 of sortedHeaders) {
+          if (excludeHeaders?.has(header2.toLowerCase())) {
             continue;
           }
-          headers[header] = cacheKey.headers[header];
+          headers[header2] = cacheKey.headers[header2];
         }
       }
       return JSON.stringify([cacheKey.origin, cacheKey.method, cacheKey.path, headers]);
@@ -42778,10 +42781,10 @@ var require_cache_handler = __commonJS({
       }
       return locationUrl.pathname + locationUrl.search;
     }
-    function deleteCachedUri(store, cacheKey, path) {
+    function deleteCachedUri(store, cacheKey, path2) {
       deleteCachedValue(store, {
         ...cacheKey,
-        path
+        path: path2
       });
       for (let i = 0; i < util.safeHTTPMethods.length; i++) {
         const method = util.safeHTTPMethods[i];
@@ -42789,7 +42792,7 @@ var require_cache_handler = __commonJS({
           deleteCachedValue(store, {
             ...cacheKey,
             method,
-            path
+            path: path2
           });
         }
       }
@@ -42800,9 +42803,9 @@ var require_cache_handler = __commonJS({
       }
       const values = Array.isArray(headerValue) ? headerValue : [headerValue];
       for (let i = 0; i < values.length; i++) {
-        const path = getSameOriginPath(cacheKey, values[i]);
-        if (path !== void 0) {
-          deleteCachedUri(store, cacheKey, path);
+        const path2 = getSameOriginPath(cacheKey, values[i]);
+        if (path2 !== void 0) {
+          deleteCachedUri(store, cacheKey, path2);
         }
       }
     }
@@ -45520,8 +45523,8 @@ var require_sqlite_cache_store = __commonJS({
           let matches = true;
           if (value.vary) {
             const vary = JSON.parse(value.vary);
-            for (const header in vary) {
-              if (!headerValueEquals(headers[header], vary[header])) {
+            for (const header2 in vary) {
+              if (!headerValueEquals(headers[header2], vary[header2])) {
                 matches = false;
                 break;
               }
@@ -45584,14 +45587,14 @@ var require_headers = __commonJS({
     function fill(headers, object) {
       if (Array.isArray(object)) {
         for (let i = 0; i < object.length; ++i) {
-          const header = object[i];
-          if (header.length !== 2) {
+          const header2 = object[i];
+          if (header2.length !== 2) {
             throw webidl.errors.exception({
               header: "Headers constructor",
-              message: `expected name/value pair to be length 2, found ${header.length}.`
+              message: `expected name/value pair to be length 2, found ${header2.length}.`
             });
           }
-          appendHeader(headers, header[0], header[1]);
+          appendHeader(headers, header2[0], header2[1]);
         }
       } else if (typeof object === "object" && object !== null) {
         const keys = Object.keys(object);
@@ -45822,7 +45825,7 @@ var require_headers = __commonJS({
         }
       }
     };
-    var Headers = class _Headers {
+    var Headers2 = class _Headers {
       #guard;
       /**
        * @type {HeadersList}
@@ -45963,13 +45966,13 @@ var require_headers = __commonJS({
         target2.#headersList = list2;
       }
     };
-    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers;
-    Reflect.deleteProperty(Headers, "getHeadersGuard");
-    Reflect.deleteProperty(Headers, "setHeadersGuard");
-    Reflect.deleteProperty(Headers, "getHeadersList");
-    Reflect.deleteProperty(Headers, "setHeadersList");
-    iteratorMixin("Headers", Headers, headersListSortAndCombine, 0, 1);
-    Object.defineProperties(Headers.prototype, {
+    var { getHeadersGuard, setHeadersGuard, getHeadersList, setHeadersList } = Headers2;
+    Reflect.deleteProperty(Headers2, "getHeadersGuard");
+    Reflect.deleteProperty(Headers2, "setHeadersGuard");
+    Reflect.deleteProperty(Headers2, "getHeadersList");
+    Reflect.deleteProperty(Headers2, "setHeadersList");
+    iteratorMixin("Headers", Headers2, headersListSortAndCombine, 0, 1);
+    Object.defineProperties(Headers2.prototype, {
       append: kEnumerableProperty,
       delete: kEnumerableProperty,
       get: kEnumerableProperty,
@@ -45987,7 +45990,7 @@ var require_headers = __commonJS({
     webidl.converters.HeadersInit = function(V, prefix, argument) {
       if (webidl.util.Type(V) === webidl.util.Types.OBJECT) {
         const iterator = Reflect.get(V, Symbol.iterator);
-        if (!util.types.isProxy(V) && iterator === Headers.prototype.entries) {
+        if (!util.types.isProxy(V) && iterator === Headers2.prototype.entries) {
           try {
             return getHeadersList(V).entriesList;
           } catch {
@@ -46008,7 +46011,7 @@ var require_headers = __commonJS({
       fill,
       // for test.
       compareHeaderName,
-      Headers,
+      Headers: Headers2,
       HeadersList,
       getHeadersGuard,
       setHeadersGuard,
@@ -46022,7 +46025,7 @@ var require_headers = __commonJS({
 var require_response = __commonJS({
   "node_modules/undici/lib/web/fetch/response.js"(exports, module) {
     "use strict";
-    var { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
+    var { Headers: Headers2, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = require_headers();
     var { extractBody, cloneBody, mixinBody, streamRegistry, bodyUnusable } = require_body();
     var util = require_util();
     var nodeUtil = __require("node:util");
@@ -46098,7 +46101,7 @@ var require_response = __commonJS({
         }
         init = webidl.converters.ResponseInit(init);
         this.#state = makeResponse({});
-        this.#headers = new Headers(kConstruct);
+        this.#headers = new Headers2(kConstruct);
         setHeadersGuard(this.#headers, "response");
         setHeadersList(this.#headers, this.#state.headersList);
         let bodyWithType = null;
@@ -46373,7 +46376,7 @@ var require_response = __commonJS({
     function fromInnerResponse(innerResponse, guard) {
       const response = new Response2(kConstruct);
       setResponseState(response, innerResponse);
-      const headers = new Headers(kConstruct);
+      const headers = new Headers2(kConstruct);
       setResponseHeaders(response, headers);
       setHeadersList(headers, innerResponse.headersList);
       setHeadersGuard(headers, guard);
@@ -46445,7 +46448,7 @@ var require_request2 = __commonJS({
   "node_modules/undici/lib/web/fetch/request.js"(exports, module) {
     "use strict";
     var { extractBody, mixinBody, cloneBody, bodyUnusable } = require_body();
-    var { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
+    var { Headers: Headers2, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = require_headers();
     var util = require_util();
     var nodeUtil = __require("node:util");
     var {
@@ -46714,7 +46717,7 @@ var require_request2 = __commonJS({
             requestFinalizer.register(ac, { signal, abort }, abort);
           }
         }
-        this.#headers = new Headers(kConstruct);
+        this.#headers = new Headers2(kConstruct);
         setHeadersList(this.#headers, request.headersList);
         setHeadersGuard(this.#headers, "request");
         if (mode === "no-cors") {
@@ -47055,7 +47058,7 @@ var require_request2 = __commonJS({
       setRequestState(request, innerRequest);
       setRequestDispatcher(request, dispatcher);
       setRequestSignal(request, signal);
-      const headers = new Headers(kConstruct);
+      const headers = new Headers2(kConstruct);
       setRequestHeaders(request, headers);
       setHeadersList(headers, innerRequest.headersList);
       setHeadersGuard(headers, guard);
@@ -48290,11 +48293,11 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        const path = url2.pathname + url2.search;
+        const path2 = url2.pathname + url2.search;
         const hasTrailingQuestionMark = url2.search.length === 0 && url2.href[url2.href.length - url2.hash.length - 1] === "?";
-        return new Promise((resolve2, reject) => agent.dispatch(
+        return new Promise((resolve3, reject) => agent.dispatch(
           {
-            path: hasTrailingQuestionMark ? `${path}?` : path,
+            path: hasTrailingQuestionMark ? `${path2}?` : path2,
             origin: url2.origin,
             method: request.method,
             body: agent.isMockActive ? request.body && (request.body.source || request.body.stream) : body,
@@ -48380,7 +48383,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve2({
+              resolve3({
                 status,
                 statusText,
                 headersList,
@@ -48433,7 +48436,7 @@ var require_fetch = __commonJS({
                   headersList.append(headerName, String(value), true);
                 }
               }
-              resolve2({
+              resolve3({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -48457,7 +48460,7 @@ var require_fetch = __commonJS({
                   headersList.append(nameStr, value.toString("latin1"), true);
                 }
               }
-              resolve2({
+              resolve3({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -48490,10 +48493,10 @@ var require_util3 = __commonJS({
       const serializedB = URLSerializer(B2, excludeFragment);
       return serializedA === serializedB;
     }
-    function getFieldValues(header) {
-      assert2(header !== null);
+    function getFieldValues(header2) {
+      assert2(header2 !== null);
       const values = [];
-      for (let value of header.split(",")) {
+      for (let value of header2.split(",")) {
         value = value.trim();
         if (isValidHeaderName(value)) {
           values.push(value);
@@ -48844,8 +48847,8 @@ var require_cache3 = __commonJS({
        * @returns {requestResponseList}
        */
       #batchCacheOperations(operations) {
-        const cache = this.#relevantRequestResponseList;
-        const backupCache = [...cache];
+        const cache2 = this.#relevantRequestResponseList;
+        const backupCache = [...cache2];
         const addedItems = [];
         const resultList = [];
         try {
@@ -48872,9 +48875,9 @@ var require_cache3 = __commonJS({
                 return [];
               }
               for (const requestResponse of requestResponses) {
-                const idx = cache.indexOf(requestResponse);
+                const idx = cache2.indexOf(requestResponse);
                 assert2(idx !== -1);
-                cache.splice(idx, 1);
+                cache2.splice(idx, 1);
               }
             } else if (operation.type === "put") {
               if (operation.response == null) {
@@ -48904,11 +48907,11 @@ var require_cache3 = __commonJS({
               }
               requestResponses = this.#queryCache(operation.request);
               for (const requestResponse of requestResponses) {
-                const idx = cache.indexOf(requestResponse);
+                const idx = cache2.indexOf(requestResponse);
                 assert2(idx !== -1);
-                cache.splice(idx, 1);
+                cache2.splice(idx, 1);
               }
-              cache.push([operation.request, operation.response]);
+              cache2.push([operation.request, operation.response]);
               addedItems.push([operation.request, operation.response]);
             }
             resultList.push([operation.request, operation.response]);
@@ -49085,13 +49088,13 @@ var require_cachestorage = __commonJS({
         if (options.cacheName != null) {
           if (this.#caches.has(options.cacheName)) {
             const cacheList = this.#caches.get(options.cacheName);
-            const cache = new Cache(kConstruct, cacheList);
-            return await cache.match(request, options);
+            const cache2 = new Cache(kConstruct, cacheList);
+            return await cache2.match(request, options);
           }
         } else {
           for (const cacheList of this.#caches.values()) {
-            const cache = new Cache(kConstruct, cacheList);
-            const response = await cache.match(request, options);
+            const cache2 = new Cache(kConstruct, cacheList);
+            const response = await cache2.match(request, options);
             if (response !== void 0) {
               return response;
             }
@@ -49121,12 +49124,12 @@ var require_cachestorage = __commonJS({
         webidl.argumentLengthCheck(arguments, 1, prefix);
         cacheName = webidl.converters.DOMString(cacheName, prefix, "cacheName");
         if (this.#caches.has(cacheName)) {
-          const cache2 = this.#caches.get(cacheName);
-          return new Cache(kConstruct, cache2);
+          const cache3 = this.#caches.get(cacheName);
+          return new Cache(kConstruct, cache3);
         }
-        const cache = [];
-        this.#caches.set(cacheName, cache);
-        return new Cache(kConstruct, cache);
+        const cache2 = [];
+        this.#caches.set(cacheName, cache2);
+        return new Cache(kConstruct, cache2);
       }
       /**
        * @see https://w3c.github.io/ServiceWorker/#cache-storage-delete
@@ -49241,9 +49244,9 @@ var require_util4 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path) {
-      for (let i = 0; i < path.length; ++i) {
-        const code3 = path.charCodeAt(i);
+    function validateCookiePath(path2) {
+      for (let i = 0; i < path2.length; ++i) {
+        const code3 = path2.charCodeAt(i);
         if (code3 < 32 || // exclude CTLs (0-31)
         code3 > 126 || // exclude DEL and non-ascii
         code3 === 59) {
@@ -49400,20 +49403,20 @@ var require_parse = __commonJS({
     var { maxNameValuePairSize, maxAttributeValueSize } = require_constants4();
     var { isCTLExcludingHtab } = require_util4();
     var assert2 = __require("node:assert");
-    function parseSetCookie(header) {
-      if (isCTLExcludingHtab(header)) {
+    function parseSetCookie(header2) {
+      if (isCTLExcludingHtab(header2)) {
         return null;
       }
       let nameValuePair = "";
       let unparsedAttributes = "";
       let name = "";
       let value = "";
-      if (header.includes(";")) {
+      if (header2.includes(";")) {
         const position = { position: 0 };
-        nameValuePair = collectASequenceOfCodePointsFast(";", header, position);
-        unparsedAttributes = header.slice(position.position);
+        nameValuePair = collectASequenceOfCodePointsFast(";", header2, position);
+        unparsedAttributes = header2.slice(position.position);
       } else {
-        nameValuePair = header;
+        nameValuePair = header2;
       }
       if (!nameValuePair.includes("=")) {
         value = nameValuePair;
@@ -49536,8 +49539,8 @@ var require_cookies = __commonJS({
     var { parseSetCookie } = require_parse();
     var { stringify } = require_util4();
     var { webidl } = require_webidl();
-    var { Headers } = require_headers();
-    var brandChecks = webidl.brandCheckMultiple([Headers, globalThis.Headers].filter(Boolean));
+    var { Headers: Headers2 } = require_headers();
+    var brandChecks = webidl.brandCheckMultiple([Headers2, globalThis.Headers].filter(Boolean));
     function getCookies(headers) {
       webidl.argumentLengthCheck(arguments, 1, "getCookies");
       brandChecks(headers);
@@ -50278,7 +50281,7 @@ var require_connection = __commonJS({
     var { parseExtensions, isClosed, isClosing, isEstablished, isConnecting, validateCloseCodeAndReason } = require_util5();
     var { makeRequest } = require_request2();
     var { fetching } = require_fetch();
-    var { Headers, getHeadersList } = require_headers();
+    var { Headers: Headers2, getHeadersList } = require_headers();
     var { getDecodeSplit } = require_util2();
     var { WebsocketFrameSend } = require_frame();
     var assert2 = __require("node:assert");
@@ -50300,7 +50303,7 @@ var require_connection = __commonJS({
         useURLCredentials: true
       });
       if (options.headers) {
-        const headersList = getHeadersList(new Headers(options.headers));
+        const headersList = getHeadersList(new Headers2(options.headers));
         request.headersList = headersList;
       }
       const keyValue = crypto2.randomBytes(16).toString("base64");
@@ -51487,9 +51490,9 @@ var require_websocketerror = __commonJS({
     var WebSocketError = class _WebSocketError extends createInheritableDOMException() {
       #closeCode;
       #reason;
-      constructor(message = "", init = void 0) {
-        message = webidl.converters.DOMString(message, "WebSocketError", "message");
-        super(message, "WebSocketError");
+      constructor(message2 = "", init = void 0) {
+        message2 = webidl.converters.DOMString(message2, "WebSocketError", "message");
+        super(message2, "WebSocketError");
         if (init === kConstruct) {
           return;
         } else if (init !== null) {
@@ -51515,8 +51518,8 @@ var require_websocketerror = __commonJS({
        * @param {number|null} code
        * @param {string} reason
        */
-      static createUnvalidatedWebSocketError(message, code3, reason) {
-        const error2 = new _WebSocketError(message, kConstruct);
+      static createUnvalidatedWebSocketError(message2, code3, reason) {
+        const error2 = new _WebSocketError(message2, kConstruct);
         error2.#closeCode = code3;
         error2.#reason = reason;
         return error2;
@@ -52679,11 +52682,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path = opts.path;
+          let path2 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path = `/${path}`;
+            path2 = `/${path2}`;
           }
-          url2 = new URL(util.parseOrigin(url2).origin + path);
+          url2 = new URL(util.parseOrigin(url2).origin + path2);
         } else {
           if (!opts) {
             opts = typeof url2 === "object" ? url2 : {};
@@ -52793,8 +52796,8 @@ ${captureLines}` : capture.stack;
 });
 
 // src/http/upstream.ts
-function parseBearerChallenge(header) {
-  const m = /^\s*Bearer\s+(.*)$/i.exec(header);
+function parseBearerChallenge(header2) {
+  const m = /^\s*Bearer\s+(.*)$/i.exec(header2);
   if (!m) return null;
   const params = /* @__PURE__ */ new Map();
   for (const p of m[1].matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
@@ -52975,11 +52978,11 @@ async function startHttpListeners(opts) {
         listenerBase: () => base
       });
       attachHttpProxy(server2, proxy);
-      await new Promise((resolve2, reject) => {
+      await new Promise((resolve3, reject) => {
         server2.once("error", reject);
         server2.listen(where.port, where.host, () => {
           server2.off("error", reject);
-          resolve2();
+          resolve3();
         });
       });
       const port = server2.address().port;
@@ -53028,8 +53031,8 @@ var init_errors5 = __esm({
     "use strict";
     ProtocolError = class extends Error {
       code = "ERR_PG_PROTOCOL";
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "ProtocolError";
       }
     };
@@ -53166,9 +53169,9 @@ function decodeFrontendMessage(raw) {
       return { type: "copyDone", raw };
     case "f": {
       const r = new BodyReader(body, "CopyFail");
-      const message = r.cstring();
+      const message2 = r.cstring();
       r.end();
-      return { type: "copyFail", raw, message };
+      return { type: "copyFail", raw, message: message2 };
     }
     case "p":
       return { type: "password", raw, body };
@@ -53234,10 +53237,10 @@ function decodeCommandComplete(body) {
   const r = new BodyReader(body, "CommandComplete");
   return r.cstring();
 }
-function rowsFromTag(tag) {
-  const m = /(?:^|\s)(\d+)$/.exec(tag);
+function rowsFromTag(tag2) {
+  const m = /(?:^|\s)(\d+)$/.exec(tag2);
   if (!m) return void 0;
-  if (/^(SELECT|INSERT|UPDATE|DELETE|MERGE|FETCH|MOVE|COPY)\b/.test(tag)) return Number(m[1]);
+  if (/^(SELECT|INSERT|UPDATE|DELETE|MERGE|FETCH|MOVE|COPY)\b/.test(tag2)) return Number(m[1]);
   return void 0;
 }
 function decodeParameterStatus(body) {
@@ -53806,8 +53809,8 @@ var init_scram = __esm({
     MAX_MESSAGE_LEN = 4096;
     ScramError = class extends Error {
       code;
-      constructor(code3, message) {
-        super(message);
+      constructor(code3, message2) {
+        super(message2);
         this.name = "ScramError";
         this.code = code3;
       }
@@ -53925,13 +53928,13 @@ var init_scram = __esm({
       async handleServerFirstAsync(data) {
         const p = this.parseServerFirst(data);
         const salted = await new Promise(
-          (resolve2, reject) => pbkdf2(
+          (resolve3, reject) => pbkdf2(
             Buffer.from(saslPrep(this.password), "utf8"),
             p.salt,
             p.iterations,
             KEY_LEN,
             "sha256",
-            (err, key) => err ? reject(err) : resolve2(key)
+            (err, key) => err ? reject(err) : resolve3(key)
           )
         );
         return this.finish(p, salted);
@@ -54048,9 +54051,9 @@ function parseUpstreamUrl(url2) {
   const user = decodePart(u.username, "user name");
   if (!user) throw urlError("a user name is required");
   const password = u.password ? decodePart(u.password, "password") : void 0;
-  const path = u.pathname.replace(/^\//, "");
-  if (path.includes("/")) throw urlError("the path must be a single database name");
-  const database = path ? decodePart(path, "database name") : user;
+  const path2 = u.pathname.replace(/^\//, "");
+  if (path2.includes("/")) throw urlError("the path must be a single database name");
+  const database = path2 ? decodePart(path2, "database name") : user;
   const sslmodeText = param("sslmode") ?? "prefer";
   if (!SSL_MODES.includes(sslmodeText)) {
     throw urlError(`sslmode must be one of ${SSL_MODES.join(", ")}`);
@@ -54089,10 +54092,10 @@ function tlsOptions(t) {
       throw new UpstreamError("ERR_UPSTREAM_TLS", `cannot read sslrootcert ${t.sslrootcert}: ${err.code ?? "error"}`);
     }
   }
-  const verifyChain = t.sslmode === "verify-ca" || t.sslmode === "verify-full" || t.sslmode === "require" && t.sslrootcert !== void 0;
-  const opts = { rejectUnauthorized: verifyChain, host: t.host, ca };
+  const verifyChain2 = t.sslmode === "verify-ca" || t.sslmode === "verify-full" || t.sslmode === "require" && t.sslrootcert !== void 0;
+  const opts = { rejectUnauthorized: verifyChain2, host: t.host, ca };
   if (!net.isIP(t.host)) opts.servername = t.host;
-  if (verifyChain && t.sslmode !== "verify-full") opts.checkServerIdentity = () => void 0;
+  if (verifyChain2 && t.sslmode !== "verify-full") opts.checkServerIdentity = () => void 0;
   return opts;
 }
 function connectTcp(t) {
@@ -54103,7 +54106,7 @@ function connectTcp(t) {
 }
 function startTls(socket, t, where) {
   const opts = tlsOptions(t);
-  return new Promise((resolve2, reject) => {
+  return new Promise((resolve3, reject) => {
     const s = tls.connect({ ...opts, socket });
     const onError = (err) => {
       s.destroy();
@@ -54112,7 +54115,7 @@ function startTls(socket, t, where) {
     s.once("error", onError);
     s.once("secureConnect", () => {
       s.off("error", onError);
-      resolve2(s);
+      resolve3(s);
     });
   });
 }
@@ -54169,11 +54172,11 @@ function serverRefusal(body, where, during) {
     return new UpstreamError("ERR_UPSTREAM_PROTOCOL", `${where}: malformed ErrorResponse ${during}`);
   }
   const sqlstate = fields.get("C");
-  const message = fields.get("M") ?? "no message";
+  const message2 = fields.get("M") ?? "no message";
   const auth2 = sqlstate === "28P01" || sqlstate === "28000";
   return new UpstreamError(
     auth2 ? "ERR_UPSTREAM_AUTH" : "ERR_UPSTREAM_REFUSED",
-    `${where}: server refused ${during}: ${message}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ""}`,
+    `${where}: server refused ${during}: ${message2}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ""}`,
     sqlstate
   );
 }
@@ -54332,8 +54335,8 @@ var init_upstream2 = __esm({
       code;
       /** The server's SQLSTATE when the server itself refused. */
       sqlstate;
-      constructor(code3, message, sqlstate) {
-        super(message);
+      constructor(code3, message2, sqlstate) {
+        super(message2);
         this.name = "UpstreamError";
         this.code = code3;
         this.sqlstate = sqlstate;
@@ -54378,7 +54381,7 @@ var init_upstream2 = __esm({
       async need(n) {
         while (this.buf.length < n) {
           if (this.failure) throw this.failure;
-          await new Promise((resolve2) => this.waiter = resolve2);
+          await new Promise((resolve3) => this.waiter = resolve3);
         }
       }
       async byte() {
@@ -54431,12 +54434,12 @@ async function sendCancel(url2, backendKey, timeoutMs = DEFAULT_CANCEL_TIMEOUT_M
     const { reader } = await openTransport(t, track);
     const socket = reader.socket;
     reader.detach(false);
-    await new Promise((resolve2, reject) => {
+    await new Promise((resolve3, reject) => {
       let written = false;
       let failure2 = null;
       socket.on("error", (err) => failure2 ??= err);
       socket.once("close", () => {
-        if (written) resolve2();
+        if (written) resolve3();
         else reject(new UpstreamError("ERR_UPSTREAM_CONNECT", `${where}: ${failure2?.message ?? "connection closed before the request was sent"}`));
       });
       socket.write(cancelRequest(backendKey.pid, backendKey.secret), (err) => {
@@ -54463,9 +54466,9 @@ function literal2(s) {
   if (s.includes("\0")) throw new TypeError("a name may not contain a NUL byte");
   return `'${s.replace(/'/g, "''")}'`;
 }
-function ancestorsByNameSql(schema, table) {
+function ancestorsByNameSql(schema, table2) {
   return ancestorsWhere(
-    `i.inhrelid OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) ${literal2(schema)} AND c.relname OPERATOR(pg_catalog.=) ${literal2(table)})`
+    `i.inhrelid OPERATOR(pg_catalog.=) (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) ${literal2(schema)} AND c.relname OPERATOR(pg_catalog.=) ${literal2(table2)})`
   );
 }
 function ancestorsWhere(where) {
@@ -54549,16 +54552,16 @@ var init_catalog = __esm({
     init_upstream2();
     CatalogError = class extends Error {
       code;
-      constructor(code3, message) {
-        super(message);
+      constructor(code3, message2) {
+        super(message2);
         this.name = "CatalogError";
         this.code = code3;
       }
     };
     SimpleQueryError = class extends Error {
       sqlstate;
-      constructor(message, sqlstate) {
-        super(message);
+      constructor(message2, sqlstate) {
+        super(message2);
         this.name = "SimpleQueryError";
         this.sqlstate = sqlstate;
       }
@@ -54592,8 +54595,8 @@ var init_catalog = __esm({
       /** Runs one simple query; resolves its rows as text (null for SQL NULL), rejects on any error. */
       query(sql) {
         if (this.dead) return Promise.reject(this.dead);
-        return new Promise((resolve2, reject) => {
-          this.queue.push({ sql, resolve: resolve2, reject });
+        return new Promise((resolve3, reject) => {
+          this.queue.push({ sql, resolve: resolve3, reject });
           if (this.queue.length === 1) this.start();
         });
       }
@@ -54709,13 +54712,13 @@ var init_catalog = __esm({
        * first; empty for a table nobody's child or not found. Rejects when the lookup fails. For names
        * that come without an OID (what a view reads, view-origins.ts).
        */
-      ancestorsOf(schema, table) {
-        const key = `${schema}\0${table}`;
+      ancestorsOf(schema, table2) {
+        const key = `${schema}\0${table2}`;
         let hit = this.byName.get(key);
         if (!hit) {
           hit = (async () => {
             const session = await this.getSession();
-            const rows = await session.query(ancestorsByNameSql(schema, table));
+            const rows = await session.query(ancestorsByNameSql(schema, table2));
             const list2 = [];
             for (const [, s, t] of rows) {
               if (s == null || t == null) throw new Error("unexpected NULL in the catalog answer");
@@ -54747,8 +54750,8 @@ var init_catalog = __esm({
       loadTable(oid) {
         const running = this.inflight.get(oid);
         if (running) return running;
-        const p = new Promise((resolve2, reject) => {
-          this.pending.set(oid, { resolve: resolve2, reject });
+        const p = new Promise((resolve3, reject) => {
+          this.pending.set(oid, { resolve: resolve3, reject });
           if (!this.flushScheduled) {
             this.flushScheduled = true;
             setImmediate(() => void this.flush());
@@ -54782,22 +54785,22 @@ var init_catalog = __esm({
             const rows = await session.query(lookupSql(chunk));
             const parents = await session.query(ancestorsSql(chunk));
             const ancestors = /* @__PURE__ */ new Map();
-            for (const [relid, schema, table] of parents) {
-              if (relid == null || schema == null || table == null) throw new Error("unexpected NULL in the catalog answer");
+            for (const [relid, schema, table2] of parents) {
+              if (relid == null || schema == null || table2 == null) throw new Error("unexpected NULL in the catalog answer");
               const list2 = ancestors.get(Number(relid)) ?? [];
-              if (!list2.some((a) => a.schema === schema && a.table === table)) list2.push({ schema, table });
+              if (!list2.some((a) => a.schema === schema && a.table === table2)) list2.push({ schema, table: table2 });
               ancestors.set(Number(relid), list2);
             }
             const found = /* @__PURE__ */ new Map();
-            for (const [relid, schema, table, attnum, column] of rows) {
-              if (relid == null || schema == null || table == null || attnum == null || column == null) {
+            for (const [relid, schema, table2, attnum, column] of rows) {
+              if (relid == null || schema == null || table2 == null || attnum == null || column == null) {
                 throw new Error("unexpected NULL in the catalog answer");
               }
               const oid = Number(relid);
               let e = found.get(oid);
-              if (!e) found.set(oid, e = { schema, table, columns: /* @__PURE__ */ new Map() });
+              if (!e) found.set(oid, e = { schema, table: table2, columns: /* @__PURE__ */ new Map() });
               const up = ancestors.get(oid);
-              e.columns.set(Number(attnum), up ? { schema, table, column, ancestors: up } : { schema, table, column });
+              e.columns.set(Number(attnum), up ? { schema, table: table2, column, ancestors: up } : { schema, table: table2, column });
             }
             for (const oid of chunk) {
               const e = found.get(oid);
@@ -54840,9 +54843,9 @@ var init_catalog = __esm({
         return this.map !== null && this.map.size === 0;
       }
       /** The ancestors of schema.table (empty: none known); undefined before the first load. */
-      ancestors(schema, table) {
+      ancestors(schema, table2) {
         if (!this.map) return void 0;
-        return this.map.get(`${schema}\0${table}`) ?? [];
+        return this.map.get(`${schema}\0${table2}`) ?? [];
       }
       /**
        * A reload that fails leaves the map unknown, not stale: a reload follows a schema change, so the
@@ -54990,8 +54993,8 @@ var init_mask_plan = __esm({
     STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
     MaskPlanError = class extends Error {
       code = "ERR_MASK_PLAN";
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MaskPlanError";
       }
     };
@@ -55110,8 +55113,8 @@ function resetsAll(s) {
     (a) => a.kind === "reset" && a.object === "all" || a.kind === "set" && a.object === "search_path" && /\bfrom\s+current\b/i.test(s.sql)
   );
 }
-function pathKey(path) {
-  return JSON.stringify(path);
+function pathKey(path2) {
+  return JSON.stringify(path2);
 }
 function quoteIdent(name) {
   return `"${name.replace(/"/g, '""')}"`;
@@ -55214,8 +55217,8 @@ var init_connection = __esm({
       planCache = new LruMap(500);
       planEpoch = 0;
       maskRules = {
-        maskForColumn: (schema, table, column) => this.deps.engine.maskForColumn(schema, table, column),
-        tableHasMasks: (schema, table) => this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true
+        maskForColumn: (schema, table2, column) => this.deps.engine.maskForColumn(schema, table2, column),
+        tableHasMasks: (schema, table2) => this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true
       };
       /** deps.redact and deps.redactShape, remembered: statements repeat (see redacted()). */
       redactText = memoize((sql) => redactOr(() => this.deps.redact(sql)), 1e3);
@@ -55703,11 +55706,11 @@ var init_connection = __esm({
           }
         }
       }
-      rememberDefinition(s, path) {
+      rememberDefinition(s, path2) {
         if (!s?.defines) return;
         const key = `${s.defines.namespace}:${s.defines.name}`;
         this.definitions.set(key, s.defines);
-        this.definitionPaths.set(key, path ?? null);
+        this.definitionPaths.set(key, path2 ?? null);
       }
       enqueueLocal(make) {
         this.pending.push({ t: "local", make });
@@ -55872,7 +55875,7 @@ var init_connection = __esm({
       }
       onParseDecided(m, d, time2, start, refuse) {
         const s = d.statements.length === 1 ? d.statements[0] : decidingStatement(d);
-        const path = pathKey(this.searchPath);
+        const path2 = pathKey(this.searchPath);
         const proceed = (approval) => {
           if (m.name !== "" && (this.statements.has(m.name) || this.definitions.has(`prepared:${m.name}`))) {
             if (s) this.auditStatement(m.sql, s, time2, start, { decision: "error", approval, reason: `prepared statement "${m.name}" already exists`, sqlstate: "42P05" });
@@ -55881,12 +55884,12 @@ var init_connection = __esm({
             this.enqueueLocal(() => [errorResponse({ severity: "ERROR", code: "42P05", message: `prepared statement "${m.name}" already exists` })]);
             return;
           }
-          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path };
+          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path: path2 };
           this.definitions.delete(`prepared:${m.name}`);
           this.definitionPaths.delete(`prepared:${m.name}`);
           const prev = this.statements.get(m.name);
           this.statements.set(m.name, stmt);
-          this.forward(m.raw, { t: "parse", stmt, prev, req: { time: time2, start, sql: m.sql, decision: s, approval, path } });
+          this.forward(m.raw, { t: "parse", stmt, prev, req: { time: time2, start, sql: m.sql, decision: s, approval, path: path2 } });
           if (this.deps.masksConfigured === false) stmt.plan = null;
           else this.forward(describe4("S", m.name), { t: "describeS", stmt, injected: true });
         };
@@ -55934,16 +55937,16 @@ var init_connection = __esm({
           const dot = o.indexOf(".");
           if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
           const schema = o.slice(0, dot);
-          const table = o.slice(dot + 1);
+          const table2 = o.slice(dot + 1);
           const views = this.deps.views;
           if (!views?.readsByName) {
-            if (this.tableHasMasks(schema, table)) return `COPY cannot mask columns; ${o} may have masked columns`;
+            if (this.tableHasMasks(schema, table2)) return `COPY cannot mask columns; ${o} may have masked columns`;
             continue;
           }
           checks.push(
-            views.readsByName(schema, table).then(
+            views.readsByName(schema, table2).then(
               (reads) => {
-                if (reads === null) return this.tableHasMasks(schema, table) ? `COPY cannot mask columns; ${o} may have masked columns` : null;
+                if (reads === null) return this.tableHasMasks(schema, table2) ? `COPY cannot mask columns; ${o} may have masked columns` : null;
                 return reads.some((x) => this.originMasked(x.schema, x.table, x.column)) ? `COPY cannot mask columns; ${o} has or reads masked columns` : null;
               },
               (err) => `COPY: the masked-column check of ${o} failed (${err.message})`
@@ -55953,11 +55956,11 @@ var init_connection = __esm({
         if (checks.length === 0) return null;
         return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
       }
-      tableHasMasks(schema, table) {
-        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true;
+      tableHasMasks(schema, table2) {
+        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true;
       }
-      originMasked(schema, table, column) {
-        return column === null ? this.tableHasMasks(schema, table) : this.deps.engine.maskForColumn(schema, table, column) !== null;
+      originMasked(schema, table2, column) {
+        return column === null ? this.tableHasMasks(schema, table2) : this.deps.engine.maskForColumn(schema, table2, column) !== null;
       }
       /** A reference to a statement or portal the proxy never saw (e.g. made by SQL PREPARE/DECLARE): refused. */
       refuseUnknown(what) {
@@ -56017,18 +56020,18 @@ var init_connection = __esm({
           return;
         }
         const s = stmt.decision;
-        const run5 = (approval) => {
+        const run6 = (approval) => {
           const req = { time: time2, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
           if (s?.accesses.some((a) => a.kind === "copy_from")) this.copyExpected = true;
           this.notePathChange(s);
           this.forgetShadowed(s);
           this.forward(m.raw, { t: "execute", portal, req, active: null, started: false });
         };
-        if (s?.decision !== "review") return run5();
+        if (s?.decision !== "review") return run6();
         return this.review(stmt.sql, s).then(({ approved, approval, refusal }) => {
           if (this.phase === "closed") return;
           const r = !approved ? refusal : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
-          if (r === null) run5(approval);
+          if (r === null) run6(approval);
           else {
             this.auditStatement(stmt.sql, s, time2, start, { decision: "review", approval, reason: r.message });
             this.skipUntilSync = true;
@@ -56791,7 +56794,7 @@ async function startProxy(config2, deps = {}) {
         loadInheritance();
         throw new Error("the table inheritance catalog (partitions of masked tables) could not be read from the upstream");
       }
-      return withAncestorSources(analyses, (schema2, table) => map.ancestors(schema2, table) ?? []);
+      return withAncestorSources(analyses, (schema2, table2) => map.ancestors(schema2, table2) ?? []);
     },
     shapeKey
   };
@@ -56804,7 +56807,7 @@ async function startProxy(config2, deps = {}) {
     onError: (err) => logger.warn(`tollgate: ${err.message}`)
   });
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config2.upstream);
-  const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog, (schema2, table, column) => engine.maskForColumn(schema2, table, column));
+  const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog, (schema2, table2, column) => engine.maskForColumn(schema2, table2, column));
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config2.upstream, ownCatalog) : void 0;
   inheritance = ownCatalog ? new InheritanceMap((sql) => ownCatalog.query(sql), () => policyEngine?.clearCache()) : null;
@@ -56893,11 +56896,11 @@ async function startProxy(config2, deps = {}) {
   });
   server2.on("error", (err) => logger.warn(`tollgate: listener error: ${err.message}`));
   let closing = false;
-  await new Promise((resolve2, reject) => {
+  await new Promise((resolve3, reject) => {
     server2.once("error", reject);
     server2.listen(config2.listen.port, config2.listen.host, () => {
       server2.off("error", reject);
-      resolve2();
+      resolve3();
     });
   });
   const addr = server2.address();
@@ -56990,10 +56993,10 @@ function objectHasMasks(role2, object, inheritance) {
   const dot = object.indexOf(".");
   if (dot <= 0) return true;
   const schema = object.slice(0, dot);
-  const table = object.slice(dot + 1);
+  const table2 = object.slice(dot + 1);
   const covers = (s, t) => role2.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
-  if (covers(schema, table)) return true;
-  const ancestors = inheritance ? inheritance.ancestors(schema, table) : [];
+  if (covers(schema, table2)) return true;
+  const ancestors = inheritance ? inheritance.ancestors(schema, table2) : [];
   if (ancestors === void 0) return true;
   return ancestors.some((a) => covers(a.schema, a.table));
 }
@@ -57025,7 +57028,7 @@ var init_server = __esm({
       }
       catalog;
       async origins(relationOid) {
-        return addAncestorOrigins(await super.origins(relationOid), (schema, table) => this.catalog.ancestorsOf(schema, table));
+        return addAncestorOrigins(await super.origins(relationOid), (schema, table2) => this.catalog.ancestorsOf(schema, table2));
       }
     };
     DEFAULT_MAX_CLIENT_CONNECTIONS = 64;
@@ -57115,7 +57118,7 @@ async function run2(argv, io = processIo) {
   const host = config2.listen.host.includes(":") ? `[${config2.listen.host}]` : config2.listen.host;
   io.stdout.write(`tollgate: listening on ${host}:${proxy.port}
 `);
-  await new Promise((resolve2) => io.onStop(resolve2));
+  await new Promise((resolve3) => io.onStop(resolve3));
   io.stderr.write("tollgate: stopping: letting running statements finish\n");
   let code3 = 0;
   try {
@@ -57361,27 +57364,27 @@ var require_postgres_array = __commonJS({
         }
       }
       parse(nested) {
-        var character, parser, quote;
+        var character, parser, quote2;
         this.consumeDimensions();
         while (!this.isEof()) {
           character = this.nextCharacter();
-          if (character.value === "{" && !quote) {
+          if (character.value === "{" && !quote2) {
             this.dimension++;
             if (this.dimension > 1) {
               parser = new _ArrayParser(this.source.substr(this.position - 1), this.transform);
               this.entries.push(parser.parse(true));
               this.position += parser.position - 2;
             }
-          } else if (character.value === "}" && !quote) {
+          } else if (character.value === "}" && !quote2) {
             this.dimension--;
             if (!this.dimension) {
               this.newEntry();
               if (nested) return this.entries;
             }
           } else if (character.value === '"' && !character.escaped) {
-            if (quote) this.newEntry(true);
-            quote = !quote;
-          } else if (character.value === "," && !quote) {
+            if (quote2) this.newEntry(true);
+            quote2 = !quote2;
+          } else if (character.value === "," && !quote2) {
             this.newEntry();
           } else {
             this.record(character.value);
@@ -57489,9 +57492,9 @@ var require_postgres_date = __commonJS({
       if (type === "Z") {
         return 0;
       }
-      var sign = type === "-" ? -1 : 1;
+      var sign2 = type === "-" ? -1 : 1;
       var offset = parseInt(zone[2], 10) * 3600 + parseInt(zone[3] || 0, 10) * 60 + parseInt(zone[4] || 0, 10);
-      return offset * sign * 1e3;
+      return offset * sign2 * 1e3;
     }
     function bcYearToNegativeYear(year) {
       return -(year - 1);
@@ -57856,11 +57859,11 @@ var require_pg_int8 = __commonJS({
     function readInt8(buffer) {
       var high = buffer.readInt32BE(0);
       var low = buffer.readUInt32BE(4);
-      var sign = "";
+      var sign2 = "";
       if (high < 0) {
         high = ~high + (low === 0);
         low = ~low + 1 >>> 0;
-        sign = "-";
+        sign2 = "-";
       }
       var result = "";
       var carry;
@@ -57876,7 +57879,7 @@ var require_pg_int8 = __commonJS({
         low = t / BASE >>> 0;
         digits = "" + (t - BASE * low);
         if (low === 0 && high === 0) {
-          return sign + digits + result;
+          return sign2 + digits + result;
         }
         pad = "";
         l = 6 - digits.length;
@@ -57892,7 +57895,7 @@ var require_pg_int8 = __commonJS({
         low = t / BASE >>> 0;
         digits = "" + (t - BASE * low);
         if (low === 0 && high === 0) {
-          return sign + digits + result;
+          return sign2 + digits + result;
         }
         pad = "";
         l = 6 - digits.length;
@@ -57908,7 +57911,7 @@ var require_pg_int8 = __commonJS({
         low = t / BASE >>> 0;
         digits = "" + (t - BASE * low);
         if (low === 0 && high === 0) {
-          return sign + digits + result;
+          return sign2 + digits + result;
         }
         pad = "";
         l = 6 - digits.length;
@@ -57921,7 +57924,7 @@ var require_pg_int8 = __commonJS({
         carry = high % BASE;
         t = 4294967296 * carry + low;
         digits = "" + t % BASE;
-        return sign + digits + result;
+        return sign2 + digits + result;
       }
     }
     module.exports = readInt8;
@@ -57970,7 +57973,7 @@ var require_binaryParsers = __commonJS({
     };
     var parseFloatFromBits = function(data, precisionBits, exponentBits) {
       var bias = Math.pow(2, exponentBits - 1) - 1;
-      var sign = parseBits(data, 1);
+      var sign2 = parseBits(data, 1);
       var exponent = parseBits(data, exponentBits, 1);
       if (exponent === 0) {
         return 0;
@@ -57991,11 +57994,11 @@ var require_binaryParsers = __commonJS({
       var mantissa = parseBits(data, precisionBits, exponentBits + 1, false, parsePrecisionBits);
       if (exponent == Math.pow(2, exponentBits + 1) - 1) {
         if (mantissa === 0) {
-          return sign === 0 ? Infinity : -Infinity;
+          return sign2 === 0 ? Infinity : -Infinity;
         }
         return NaN;
       }
-      return (sign === 0 ? 1 : -1) * Math.pow(2, exponent - bias) * mantissa;
+      return (sign2 === 0 ? 1 : -1) * Math.pow(2, exponent - bias) * mantissa;
     };
     var parseInt16 = function(value) {
       if (parseBits(value, 1) == 1) {
@@ -58016,8 +58019,8 @@ var require_binaryParsers = __commonJS({
       return parseFloatFromBits(value, 52, 11);
     };
     var parseNumeric = function(value) {
-      var sign = parseBits(value, 16, 32);
-      if (sign == 49152) {
+      var sign2 = parseBits(value, 16, 32);
+      if (sign2 == 49152) {
         return NaN;
       }
       var weight = Math.pow(1e4, parseBits(value, 16, 16));
@@ -58029,12 +58032,12 @@ var require_binaryParsers = __commonJS({
         weight /= 1e4;
       }
       var scale = Math.pow(10, parseBits(value, 16, 48));
-      return (sign === 0 ? 1 : -1) * Math.round(result * scale) / scale;
+      return (sign2 === 0 ? 1 : -1) * Math.round(result * scale) / scale;
     };
     var parseDate = function(isUTC, value) {
-      var sign = parseBits(value, 1);
+      var sign2 = parseBits(value, 1);
       var rawValue = parseBits(value, 63, 1);
-      var result = new Date((sign === 0 ? 1 : -1) * rawValue / 1e3 + 9466848e5);
+      var result = new Date((sign2 === 0 ? 1 : -1) * rawValue / 1e3 + 9466848e5);
       if (!isUTC) {
         result.setTime(result.getTime() + result.getTimezoneOffset() * 6e4);
       }
@@ -58390,25 +58393,25 @@ var require_utils2 = __commonJS({
       let year = date2.getFullYear();
       const isBCYear = year < 1;
       if (isBCYear) year = Math.abs(year) + 1;
-      let ret = String(year).padStart(4, "0") + "-" + String(date2.getMonth() + 1).padStart(2, "0") + "-" + String(date2.getDate()).padStart(2, "0") + "T" + String(date2.getHours()).padStart(2, "0") + ":" + String(date2.getMinutes()).padStart(2, "0") + ":" + String(date2.getSeconds()).padStart(2, "0") + "." + String(date2.getMilliseconds()).padStart(3, "0");
+      let ret2 = String(year).padStart(4, "0") + "-" + String(date2.getMonth() + 1).padStart(2, "0") + "-" + String(date2.getDate()).padStart(2, "0") + "T" + String(date2.getHours()).padStart(2, "0") + ":" + String(date2.getMinutes()).padStart(2, "0") + ":" + String(date2.getSeconds()).padStart(2, "0") + "." + String(date2.getMilliseconds()).padStart(3, "0");
       if (offset < 0) {
-        ret += "-";
+        ret2 += "-";
         offset *= -1;
       } else {
-        ret += "+";
+        ret2 += "+";
       }
-      ret += String(Math.floor(offset / 60)).padStart(2, "0") + ":" + String(offset % 60).padStart(2, "0");
-      if (isBCYear) ret += " BC";
-      return ret;
+      ret2 += String(Math.floor(offset / 60)).padStart(2, "0") + ":" + String(offset % 60).padStart(2, "0");
+      if (isBCYear) ret2 += " BC";
+      return ret2;
     }
     function dateToStringUTC(date2) {
       let year = date2.getUTCFullYear();
       const isBCYear = year < 1;
       if (isBCYear) year = Math.abs(year) + 1;
-      let ret = String(year).padStart(4, "0") + "-" + String(date2.getUTCMonth() + 1).padStart(2, "0") + "-" + String(date2.getUTCDate()).padStart(2, "0") + "T" + String(date2.getUTCHours()).padStart(2, "0") + ":" + String(date2.getUTCMinutes()).padStart(2, "0") + ":" + String(date2.getUTCSeconds()).padStart(2, "0") + "." + String(date2.getUTCMilliseconds()).padStart(3, "0");
-      ret += "+00:00";
-      if (isBCYear) ret += " BC";
-      return ret;
+      let ret2 = String(year).padStart(4, "0") + "-" + String(date2.getUTCMonth() + 1).padStart(2, "0") + "-" + String(date2.getUTCDate()).padStart(2, "0") + "T" + String(date2.getUTCHours()).padStart(2, "0") + ":" + String(date2.getUTCMinutes()).padStart(2, "0") + ":" + String(date2.getUTCSeconds()).padStart(2, "0") + "." + String(date2.getUTCMilliseconds()).padStart(3, "0");
+      ret2 += "+00:00";
+      if (isBCYear) ret2 += " BC";
+      return ret2;
     }
     function normalizeQueryConfig(config2, values, callback) {
       config2 = typeof config2 === "string" ? { text: config2 } : cloneQueryConfig(config2);
@@ -58476,9 +58479,9 @@ var require_utils3 = __commonJS({
     var nodeCrypto = __require("crypto");
     module.exports = {
       postgresMd5PasswordHash,
-      randomBytes: randomBytes5,
+      randomBytes: randomBytes6,
       deriveKey,
-      sha256: sha2563,
+      sha256: sha2564,
       hashByName,
       hmacSha256,
       md5
@@ -58486,7 +58489,7 @@ var require_utils3 = __commonJS({
     var webCrypto = nodeCrypto.webcrypto || globalThis.crypto;
     var subtleCrypto = webCrypto.subtle;
     var textEncoder = new TextEncoder();
-    function randomBytes5(length) {
+    function randomBytes6(length) {
       return webCrypto.getRandomValues(Buffer.alloc(length));
     }
     async function md5(string3) {
@@ -58503,7 +58506,7 @@ var require_utils3 = __commonJS({
       const outer = await md5(Buffer.concat([Buffer.from(inner), salt]));
       return "md5" + outer;
     }
-    async function sha2563(text) {
+    async function sha2564(text) {
       return await subtleCrypto.digest("SHA-256", text);
     }
     async function hashByName(hashName, text) {
@@ -59525,8 +59528,8 @@ var require_messages = __commonJS({
       length: 4
     };
     var DatabaseError2 = class extends Error {
-      constructor(message, length, name) {
-        super(message);
+      constructor(message2, length, name) {
+        super(message2);
         this.length = length;
         this.name = name;
       }
@@ -59641,9 +59644,9 @@ var require_messages = __commonJS({
     };
     exports.DataRowMessage = DataRowMessage;
     var NoticeMessage = class {
-      constructor(length, message) {
+      constructor(length, message2) {
         this.length = length;
-        this.message = message;
+        this.message = message2;
         this.name = "notice";
       }
     };
@@ -59934,8 +59937,8 @@ var require_serializer = __commonJS({
         /* code.copyFromChunk */
       );
     };
-    var copyFail = (message) => {
-      return cstringMessage(102, message);
+    var copyFail = (message2) => {
+      return cstringMessage(102, message2);
     };
     var codeOnlyBuffer = (code3) => Buffer.from([code3, 0, 0, 0, 4]);
     var flushBuffer = codeOnlyBuffer(
@@ -60070,8 +60073,8 @@ var require_parser2 = __commonJS({
           const length = this.buffer.readUInt32BE(offset + CODE_LENGTH);
           const fullMessageLength = CODE_LENGTH + length;
           if (fullMessageLength + offset <= bufferFullLength) {
-            const message = this.handlePacket(offset + HEADER_LENGTH, code3, length, this.buffer);
-            callback(message);
+            const message2 = this.handlePacket(offset + HEADER_LENGTH, code3, length, this.buffer);
+            callback(message2);
             offset += fullMessageLength;
           } else {
             break;
@@ -60116,80 +60119,80 @@ var require_parser2 = __commonJS({
       handlePacket(offset, code3, length, bytes) {
         const { reader } = this;
         reader.setBuffer(offset, bytes);
-        let message;
+        let message2;
         switch (code3) {
           case 50:
-            message = messages_1.bindComplete;
+            message2 = messages_1.bindComplete;
             break;
           case 49:
-            message = messages_1.parseComplete;
+            message2 = messages_1.parseComplete;
             break;
           case 51:
-            message = messages_1.closeComplete;
+            message2 = messages_1.closeComplete;
             break;
           case 110:
-            message = messages_1.noData;
+            message2 = messages_1.noData;
             break;
           case 115:
-            message = messages_1.portalSuspended;
+            message2 = messages_1.portalSuspended;
             break;
           case 99:
-            message = messages_1.copyDone;
+            message2 = messages_1.copyDone;
             break;
           case 87:
-            message = messages_1.replicationStart;
+            message2 = messages_1.replicationStart;
             break;
           case 73:
-            message = messages_1.emptyQuery;
+            message2 = messages_1.emptyQuery;
             break;
           case 68:
-            message = parseDataRowMessage(reader);
+            message2 = parseDataRowMessage(reader);
             break;
           case 67:
-            message = parseCommandCompleteMessage(reader);
+            message2 = parseCommandCompleteMessage(reader);
             break;
           case 90:
-            message = parseReadyForQueryMessage(reader);
+            message2 = parseReadyForQueryMessage(reader);
             break;
           case 65:
-            message = parseNotificationMessage(reader);
+            message2 = parseNotificationMessage(reader);
             break;
           case 82:
-            message = parseAuthenticationResponse(reader, length);
+            message2 = parseAuthenticationResponse(reader, length);
             break;
           case 83:
-            message = parseParameterStatusMessage(reader);
+            message2 = parseParameterStatusMessage(reader);
             break;
           case 75:
-            message = parseBackendKeyData(reader);
+            message2 = parseBackendKeyData(reader);
             break;
           case 69:
-            message = parseErrorMessage(reader, "error");
+            message2 = parseErrorMessage(reader, "error");
             break;
           case 78:
-            message = parseErrorMessage(reader, "notice");
+            message2 = parseErrorMessage(reader, "notice");
             break;
           case 84:
-            message = parseRowDescriptionMessage(reader);
+            message2 = parseRowDescriptionMessage(reader);
             break;
           case 116:
-            message = parseParameterDescriptionMessage(reader);
+            message2 = parseParameterDescriptionMessage(reader);
             break;
           case 71:
-            message = parseCopyInMessage(reader);
+            message2 = parseCopyInMessage(reader);
             break;
           case 72:
-            message = parseCopyOutMessage(reader);
+            message2 = parseCopyOutMessage(reader);
             break;
           case 100:
-            message = parseCopyData(reader, length);
+            message2 = parseCopyData(reader, length);
             break;
           default:
             return new messages_1.DatabaseError("received invalid response: " + code3.toString(16), length, "error");
         }
         reader.setBuffer(0, emptyBuffer);
-        message.length = length;
-        return message;
+        message2.length = length;
+        return message2;
       }
     };
     exports.Parser = Parser;
@@ -60210,11 +60213,11 @@ var require_parser2 = __commonJS({
     var parseCopyMessage = (reader, messageName) => {
       const isBinary = reader.byte() !== 0;
       const columnCount = reader.int16();
-      const message = new messages_1.CopyResponse(LATEINIT_LENGTH, messageName, isBinary, columnCount);
+      const message2 = new messages_1.CopyResponse(LATEINIT_LENGTH, messageName, isBinary, columnCount);
       for (let i = 0; i < columnCount; i++) {
-        message.columnTypes[i] = reader.int16();
+        message2.columnTypes[i] = reader.int16();
       }
-      return message;
+      return message2;
     };
     var parseNotificationMessage = (reader) => {
       const processId = reader.int32();
@@ -60224,11 +60227,11 @@ var require_parser2 = __commonJS({
     };
     var parseRowDescriptionMessage = (reader) => {
       const fieldCount = reader.int16();
-      const message = new messages_1.RowDescriptionMessage(LATEINIT_LENGTH, fieldCount);
+      const message2 = new messages_1.RowDescriptionMessage(LATEINIT_LENGTH, fieldCount);
       for (let i = 0; i < fieldCount; i++) {
-        message.fields[i] = parseField(reader);
+        message2.fields[i] = parseField(reader);
       }
-      return message;
+      return message2;
     };
     var parseField = (reader) => {
       const name = reader.cstring();
@@ -60242,11 +60245,11 @@ var require_parser2 = __commonJS({
     };
     var parseParameterDescriptionMessage = (reader) => {
       const parameterCount = reader.int16();
-      const message = new messages_1.ParameterDescriptionMessage(LATEINIT_LENGTH, parameterCount);
+      const message2 = new messages_1.ParameterDescriptionMessage(LATEINIT_LENGTH, parameterCount);
       for (let i = 0; i < parameterCount; i++) {
-        message.dataTypeIDs[i] = reader.uint32();
+        message2.dataTypeIDs[i] = reader.uint32();
       }
-      return message;
+      return message2;
     };
     var parseDataRowMessage = (reader) => {
       const fieldCount = reader.int16();
@@ -60269,7 +60272,7 @@ var require_parser2 = __commonJS({
     };
     var parseAuthenticationResponse = (reader, length) => {
       const code3 = reader.int32();
-      const message = {
+      const message2 = {
         name: "authenticationOk",
         length
       };
@@ -60277,42 +60280,42 @@ var require_parser2 = __commonJS({
         case 0:
           break;
         case 3:
-          if (message.length === 8) {
-            message.name = "authenticationCleartextPassword";
+          if (message2.length === 8) {
+            message2.name = "authenticationCleartextPassword";
           }
           break;
         case 5:
-          if (message.length === 12) {
-            message.name = "authenticationMD5Password";
+          if (message2.length === 12) {
+            message2.name = "authenticationMD5Password";
             const salt = reader.bytes(4);
             return new messages_1.AuthenticationMD5Password(LATEINIT_LENGTH, salt);
           }
           break;
         case 10:
           {
-            message.name = "authenticationSASL";
-            message.mechanisms = [];
+            message2.name = "authenticationSASL";
+            message2.mechanisms = [];
             let mechanism;
             do {
               mechanism = reader.cstring();
               if (mechanism) {
-                message.mechanisms.push(mechanism);
+                message2.mechanisms.push(mechanism);
               }
             } while (mechanism);
           }
           break;
         case 11:
-          message.name = "authenticationSASLContinue";
-          message.data = reader.string(length - 8);
+          message2.name = "authenticationSASLContinue";
+          message2.data = reader.string(length - 8);
           break;
         case 12:
-          message.name = "authenticationSASLFinal";
-          message.data = reader.string(length - 8);
+          message2.name = "authenticationSASLFinal";
+          message2.data = reader.string(length - 8);
           break;
         default:
           throw new Error("Unknown authenticationOk message type " + code3);
       }
-      return message;
+      return message2;
     };
     var parseErrorMessage = (reader, name) => {
       const fields = {};
@@ -60322,24 +60325,24 @@ var require_parser2 = __commonJS({
         fieldType = reader.string(1);
       }
       const messageValue = fields.M;
-      const message = name === "notice" ? new messages_1.NoticeMessage(LATEINIT_LENGTH, messageValue) : new messages_1.DatabaseError(messageValue, LATEINIT_LENGTH, name);
-      message.severity = fields.S;
-      message.code = fields.C;
-      message.detail = fields.D;
-      message.hint = fields.H;
-      message.position = fields.P;
-      message.internalPosition = fields.p;
-      message.internalQuery = fields.q;
-      message.where = fields.W;
-      message.schema = fields.s;
-      message.table = fields.t;
-      message.column = fields.c;
-      message.dataType = fields.d;
-      message.constraint = fields.n;
-      message.file = fields.F;
-      message.line = fields.L;
-      message.routine = fields.R;
-      return message;
+      const message2 = name === "notice" ? new messages_1.NoticeMessage(LATEINIT_LENGTH, messageValue) : new messages_1.DatabaseError(messageValue, LATEINIT_LENGTH, name);
+      message2.severity = fields.S;
+      message2.code = fields.C;
+      message2.detail = fields.D;
+      message2.hint = fields.H;
+      message2.position = fields.P;
+      message2.internalPosition = fields.p;
+      message2.internalQuery = fields.q;
+      message2.where = fields.W;
+      message2.schema = fields.s;
+      message2.table = fields.t;
+      message2.column = fields.c;
+      message2.dataType = fields.d;
+      message2.constraint = fields.n;
+      message2.file = fields.F;
+      message2.line = fields.L;
+      message2.routine = fields.R;
+      return message2;
     };
   }
 });
@@ -60363,7 +60366,7 @@ var require_dist2 = __commonJS({
     function parse2(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve2) => stream.on("end", () => resolve2()));
+      return new Promise((resolve3) => stream.on("end", () => resolve3()));
     }
   }
 });
@@ -60750,7 +60753,7 @@ var require_split2 = __commonJS({
 var require_helper = __commonJS({
   "node_modules/pgpass/lib/helper.js"(exports, module) {
     "use strict";
-    var path = __require("path");
+    var path2 = __require("path");
     var Stream = __require("stream").Stream;
     var split = require_split2();
     var util = __require("util");
@@ -60789,7 +60792,7 @@ var require_helper = __commonJS({
     };
     module.exports.getFileName = function(rawEnv) {
       var env = rawEnv || process.env;
-      var file = env.PGPASSFILE || (isWin ? path.join(env.APPDATA || "./", "postgresql", "pgpass.conf") : path.join(env.HOME || "./", ".pgpass"));
+      var file = env.PGPASSFILE || (isWin ? path2.join(env.APPDATA || "./", "postgresql", "pgpass.conf") : path2.join(env.HOME || "./", ".pgpass"));
       return file;
     };
     module.exports.usePgPass = function(stats, fname) {
@@ -60921,7 +60924,7 @@ var require_helper = __commonJS({
 var require_lib = __commonJS({
   "node_modules/pgpass/lib/index.js"(exports, module) {
     "use strict";
-    var path = __require("path");
+    var path2 = __require("path");
     var fs = __require("fs");
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
@@ -61132,12 +61135,12 @@ var require_client2 = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve2, reject) => {
+        return new this._Promise((resolve3, reject) => {
           this._connect((error2) => {
             if (error2) {
               reject(error2);
             } else {
-              resolve2(this);
+              resolve3(this);
             }
           });
         });
@@ -61519,8 +61522,8 @@ var require_client2 = __commonJS({
         } else {
           query2 = new Query2(config2, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve2, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve2(res);
+            result = new this._Promise((resolve3, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve3(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -61620,8 +61623,8 @@ var require_client2 = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve2) => {
-            this.connection.once("end", resolve2);
+          return new this._Promise((resolve3) => {
+            this.connection.once("end", resolve3);
           });
         }
       }
@@ -61670,8 +61673,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve2, reject) {
-        res = resolve2;
+      const result = new Promise2(function(resolve3, reject) {
+        res = resolve3;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -61732,7 +61735,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve2) => resolve2(f()));
+        return new Promise2((resolve3) => resolve3(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -62127,8 +62130,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve2, reject) {
-          this._once("end", resolve2);
+        function(resolve3, reject) {
+          this._once("end", resolve3);
           this._once("error", reject);
         }.bind(this)
       );
@@ -62307,12 +62310,12 @@ var require_client3 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve2, reject) => {
+      return new this._Promise((resolve3, reject) => {
         this._connect((error2) => {
           if (error2) {
             reject(error2);
           } else {
-            resolve2(this);
+            resolve3(this);
           }
         });
       });
@@ -62336,8 +62339,8 @@ var require_client3 = __commonJS({
         query2 = new NativeQuery(config2, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve2, reject) => {
-            resolveOut = resolve2;
+          result = new this._Promise((resolve3, reject) => {
+            resolveOut = resolve3;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -62400,8 +62403,8 @@ var require_client3 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve2, reject) {
-          cb = (err) => err ? reject(err) : resolve2();
+        result = new this._Promise(function(resolve3, reject) {
+          cb = (err) => err ? reject(err) : resolve3();
         });
       }
       const doEnd = function() {
@@ -62638,10 +62641,10 @@ var init_esm = __esm({
 
 // src/audit/verify.ts
 import { createReadStream } from "node:fs";
-async function verifyAuditFile(path) {
+async function verifyAuditFile(path2) {
   const state = { expectedSeq: 1, prev: GENESIS, lineNo: 0 };
   let pending = Buffer.alloc(0);
-  const stream = createReadStream(path);
+  const stream = createReadStream(path2);
   try {
     for await (const chunk of stream) {
       let buf = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
@@ -62660,6 +62663,16 @@ async function verifyAuditFile(path) {
   if (pending.length > 0) {
     state.lineNo++;
     return { ok: false, line: state.lineNo, reason: "incomplete last line (no final newline)" };
+  }
+  return { ok: true, count: state.expectedSeq - 1, head: state.prev };
+}
+function verifyAuditLines(lines) {
+  const state = { expectedSeq: 1, prev: GENESIS };
+  let lineNo = 0;
+  for (const text of lines) {
+    lineNo++;
+    const bad = checkLine(text, state);
+    if (bad) return { ok: false, line: lineNo, reason: bad };
   }
   return { ok: true, count: state.expectedSeq - 1, head: state.prev };
 }
@@ -62844,16 +62857,600 @@ var init_demo = __esm({
   }
 });
 
+// src/gateway/config.ts
+import { createHash as createHash6, createPrivateKey, createPublicKey } from "node:crypto";
+import { readFileSync as readFileSync6 } from "node:fs";
+import { dirname as dirname2, isAbsolute, resolve as resolve2 } from "node:path";
+function strict4(shape) {
+  const known = Object.keys(shape).join(", ");
+  return strictObject(shape, {
+    error: (iss) => iss.code === "unrecognized_keys" ? `unknown key (expected one of: ${known})` : void 0
+  });
+}
+function parseListen3(text) {
+  const m = HOST_PORT.exec(text);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+function isLoopback(host) {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+function loadGatewayConfig(file, env = process.env) {
+  let text;
+  try {
+    text = readFileSync6(file, "utf8");
+  } catch (err) {
+    throw new GatewayConfigError(`${file}: cannot read the gateway config: ${readWhy(err)}`);
+  }
+  return parseGatewayConfig(text, file, env);
+}
+function parseGatewayConfig(text, file, env = process.env) {
+  const result = parseYamlWith(text, file, gatewaySchema, "the gateway config is empty: expected a map with version: 1, listen, state, oidc, policy, upstreams, audit and masks");
+  if (!result.ok) throw new GatewayConfigError(formatProblem(result.problems[0]), result.problems);
+  const doc = result.data;
+  const lines = text.split("\n");
+  const lineOf = (key) => {
+    const i = lines.findIndex((l) => new RegExp(`(^|[\\s{,])${key}\\s*:`).test(l));
+    return i < 0 ? 1 : i + 1;
+  };
+  const fail2 = (key, path2, message2) => {
+    const problem = { file, line: lineOf(key), path: path2, message: message2 };
+    throw new GatewayConfigError(formatProblem(problem), [problem]);
+  };
+  const base = dirname2(resolve2(file));
+  const at2 = (p) => isAbsolute(p) ? p : resolve2(base, p);
+  const fromEnv = (key, path2, name) => {
+    const v = env[name];
+    if (v === void 0 || v === "") fail2(key, path2, `environment variable ${name} is not set`);
+    return v;
+  };
+  const readSecretFile = (key, path2, p) => {
+    try {
+      return readFileSync6(at2(p), "utf8");
+    } catch (err) {
+      return fail2(key, path2, `cannot read ${at2(p)}: ${readWhy(err)}`);
+    }
+  };
+  const listen = { postgres: parseListen3(doc.listen.postgres), http: parseListen3(doc.listen.http), admin: parseListen3(doc.listen.admin) };
+  if (!doc.tls) {
+    for (const which of ["postgres", "http"]) {
+      if (!isLoopback(listen[which].host)) {
+        fail2(which, `listen.${which}`, `listens on ${listen[which].host}, which is not loopback, so TLS is required: add tls: { cert, key }`);
+      }
+    }
+  } else {
+    readSecretFile("cert", "tls.cert", doc.tls.cert);
+    readSecretFile("key", "tls.key", doc.tls.key);
+  }
+  const issuer = new URL(doc.oidc.issuer);
+  if (issuer.protocol === "http:" && !isLoopback(issuer.hostname.replace(/^\[|\]$/g, ""))) {
+    fail2("issuer", "oidc.issuer", `expected an https URL (http only on loopback), got ${show4(doc.oidc.issuer)}`);
+  }
+  const upstreams = /* @__PURE__ */ new Map();
+  for (const [name, u] of Object.entries(doc.upstreams)) {
+    const url2 = fromEnv("url_env", `upstreams.${name}.url_env`, u.url_env);
+    if (!/^postgres(ql)?:\/\//.test(url2)) fail2("url_env", `upstreams.${name}.url_env`, `${u.url_env} is not a postgres:// URL`);
+    upstreams.set(name, { url: url2 });
+  }
+  let policy;
+  try {
+    policy = loadPolicy(at2(doc.policy));
+  } catch (err) {
+    if (err instanceof PolicyError) throw new GatewayConfigError(`${file}: policy: ${err.message}`, err.problems);
+    throw err;
+  }
+  for (const role2 of policy.roles.values()) {
+    const known = [...upstreams.keys()].join(", ");
+    if (role2.upstream === null) {
+      throw new GatewayConfigError(`${policy.file}: roles.${role2.name}: names no upstream; in gateway mode every role needs upstream: one of ${known}`);
+    }
+    if (!upstreams.has(role2.upstream)) {
+      throw new GatewayConfigError(`${policy.file}: roles.${role2.name}.upstream: unknown upstream ${show4(role2.upstream)} (the gateway config ${file} defines ${known})`);
+    }
+  }
+  const keyText = readSecretFile("signing_key_file", "audit.signing_key_file", doc.audit.signing_key_file);
+  let signingKey;
+  try {
+    signingKey = createPrivateKey(keyText);
+  } catch {
+    return fail2("signing_key_file", "audit.signing_key_file", "not a PEM private key");
+  }
+  if (signingKey.asymmetricKeyType !== "ed25519") fail2("signing_key_file", "audit.signing_key_file", `expected an Ed25519 private key, got ${signingKey.asymmetricKeyType}`);
+  const maskSecret = fromEnv("key_env", "masks.key_env", doc.masks.key_env);
+  if (maskSecret.length < 32) fail2("key_env", "masks.key_env", `${doc.masks.key_env} must hold at least 32 characters (a random secret)`);
+  let github = null;
+  if (doc.github) {
+    github = {
+      apiUrl: (doc.github.api_url ?? "https://api.github.com").replace(/\/+$/, ""),
+      appId: String(doc.github.app_id),
+      privateKey: readSecretFile("private_key_file", "github.private_key_file", doc.github.private_key_file),
+      webhookSecret: fromEnv("webhook_secret_env", "github.webhook_secret_env", doc.github.webhook_secret_env)
+    };
+  }
+  return {
+    file,
+    listen,
+    tls: doc.tls ? { certFile: at2(doc.tls.cert), keyFile: at2(doc.tls.key) } : null,
+    stateUrl: fromEnv("url_env", "state.url_env", doc.state.url_env),
+    oidc: { issuer: doc.oidc.issuer.replace(/\/+$/, ""), audience: doc.oidc.audience },
+    policyFile: at2(doc.policy),
+    policy,
+    upstreams,
+    signingKey,
+    signingKeyId: keyIdOf(createPublicKey(signingKey)),
+    maskSecret,
+    github
+  };
+}
+function keyIdOf(publicKey) {
+  return createHash6("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex").slice(0, 16);
+}
+function readWhy(err) {
+  const code3 = err.code;
+  return code3 === "ENOENT" ? "no such file" : code3 === "EISDIR" ? "is a directory" : code3 === "EACCES" ? "permission denied" : code3 ?? "unreadable";
+}
+var GatewayConfigError, show4, HOST_PORT, hostPort, ENV, envName2, path, NAME3, gatewaySchema;
+var init_config = __esm({
+  "src/gateway/config.ts"() {
+    "use strict";
+    init_zod();
+    init_errors();
+    init_load();
+    GatewayConfigError = class extends Error {
+      constructor(message2, problems = []) {
+        super(message2);
+        this.problems = problems;
+      }
+      problems;
+      name = "GatewayConfigError";
+    };
+    show4 = (v) => JSON.stringify(v) ?? String(v);
+    HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+    hostPort = string2().refine((t) => HOST_PORT.test(t) && Number(HOST_PORT.exec(t)[3]) <= 65535, {
+      error: (iss) => `expected host:port (e.g. 0.0.0.0:5432 or [::1]:5432), got ${show4(iss.input)}`
+    });
+    ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
+    envName2 = string2().regex(ENV, { error: (iss) => `expected an environment variable name, got ${show4(iss.input)}` });
+    path = string2().min(1);
+    NAME3 = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+    gatewaySchema = strict4({
+      version: literal(1),
+      listen: strict4({ postgres: hostPort, http: hostPort, admin: hostPort }),
+      tls: strict4({ cert: path, key: path }).optional(),
+      state: strict4({ url_env: envName2 }),
+      oidc: strict4({
+        issuer: url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, got ${show4(iss.input)}` }),
+        audience: string2().min(1)
+      }),
+      policy: path,
+      upstreams: record(string2().regex(NAME3, { error: (iss) => `bad upstream name ${show4(iss.input)}: use letters, digits, _ . -` }), strict4({ url_env: envName2 })).refine((u) => Object.keys(u).length > 0, { error: "expected at least one upstream" }),
+      audit: strict4({ signing_key_file: path }),
+      masks: strict4({ key_env: envName2 }),
+      github: strict4({
+        api_url: url({ protocol: /^https?$/ }).optional(),
+        app_id: union([number2().int().positive(), string2().regex(/^\d+$/)]),
+        private_key_file: path,
+        webhook_secret_env: envName2
+      }).optional()
+    });
+  }
+});
+
+// src/gateway/migrations.ts
+var MIGRATIONS, LATEST_VERSION;
+var init_migrations = __esm({
+  "src/gateway/migrations.ts"() {
+    "use strict";
+    MIGRATIONS = [
+      {
+        version: 1,
+        name: "sessions, audit chains, signed heads, single-use tokens, refusals",
+        sql: `
+      CREATE TABLE tollgate.sessions (
+        id text PRIMARY KEY,
+        -- SHA-256 of the secret (256 random bits: a fast hash is enough) for the HTTP API, and the
+        -- SCRAM verifier for the PostgreSQL listener: neither lets a reader of a dump log in.
+        secret_sha256 bytea NOT NULL,
+        scram_salt bytea NOT NULL,
+        scram_iterations integer NOT NULL,
+        scram_stored_key bytea NOT NULL,
+        scram_server_key bytea NOT NULL,
+        role text NOT NULL,
+        upstream text NOT NULL,
+        identity jsonb NOT NULL,
+        pull_request integer,
+        head_sha text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        ended_by text,
+        -- The chain's head, kept with the session so appends from any replica serialize on this row.
+        chain_seq bigint NOT NULL DEFAULT 0,
+        chain_head text NOT NULL DEFAULT '${"0".repeat(64)}'
+      );
+      CREATE INDEX sessions_live ON tollgate.sessions (expires_at) WHERE ended_at IS NULL;
+      CREATE TABLE tollgate.audit_records (
+        session text NOT NULL REFERENCES tollgate.sessions (id),
+        seq bigint NOT NULL,
+        hash text NOT NULL,
+        line text NOT NULL,
+        PRIMARY KEY (session, seq)
+      );
+      CREATE TABLE tollgate.chain_heads (
+        session text PRIMARY KEY REFERENCES tollgate.sessions (id),
+        seq bigint NOT NULL,
+        head text NOT NULL,
+        key_id text NOT NULL,
+        signature text NOT NULL,
+        signed_at timestamptz NOT NULL
+      );
+      -- An OIDC token is exchanged once: its jti is kept until it expires.
+      CREATE TABLE tollgate.oidc_tokens (
+        jti text PRIMARY KEY,
+        expires_at timestamptz NOT NULL
+      );
+      -- Refused requests that belong to no session (bad tokens, bad secrets): recorded, never lost.
+      CREATE TABLE tollgate.refusals (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        what text NOT NULL,
+        code text NOT NULL,
+        detail text NOT NULL,
+        remote text
+      );
+    `
+      }
+    ];
+    LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+  }
+});
+
+// src/gateway/store.ts
+function isDbError(err) {
+  return err instanceof Error && ("code" in err || /timeout|terminat|connect|ECONN|EPIPE/i.test(err.message));
+}
+function wrap(err) {
+  if (err instanceof StoreError) return err;
+  const e = err;
+  const why = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? `${e.message} (SQLSTATE ${e.code})` : e.code ?? e.message ?? String(err);
+  return new StoreError(`the state store failed: ${why}`, { cause: err });
+}
+var StoreError, MIGRATE_LOCK, Store;
+var init_store = __esm({
+  "src/gateway/store.ts"() {
+    "use strict";
+    init_esm();
+    init_migrations();
+    StoreError = class extends Error {
+      name = "StoreError";
+    };
+    MIGRATE_LOCK = 7242011;
+    Store = class {
+      constructor(url2, opts = {}) {
+        this.url = url2;
+        const timeout = opts.queryTimeoutMs ?? 5e3;
+        this.pool = new esm_default.Pool({
+          connectionString: url2,
+          max: opts.max ?? 10,
+          connectionTimeoutMillis: timeout,
+          query_timeout: timeout,
+          idleTimeoutMillis: 3e4,
+          application_name: "tollgate-gateway"
+        });
+        this.pool.on("error", () => {
+        });
+      }
+      url;
+      pool;
+      ended = false;
+      async query(text, values = []) {
+        try {
+          return await this.pool.query(text, values);
+        } catch (err) {
+          throw wrap(err);
+        }
+      }
+      /** Runs `fn` in one transaction; rolls back when it throws. */
+      async tx(fn) {
+        let client;
+        try {
+          client = await this.pool.connect();
+        } catch (err) {
+          throw wrap(err);
+        }
+        try {
+          await client.query("BEGIN");
+          const out = await fn(client);
+          await client.query("COMMIT");
+          return out;
+        } catch (err) {
+          await client.query("ROLLBACK").catch(() => {
+          });
+          throw err instanceof StoreError || !isDbError(err) ? err : wrap(err);
+        } finally {
+          client.release();
+        }
+      }
+      /** True when the store answers (readiness). */
+      async ping() {
+        try {
+          await this.query("SELECT 1");
+          return true;
+        } catch {
+          return false;
+        }
+      }
+      /** The schema version applied, 0 for an empty database. */
+      async schemaVersion() {
+        const t = await this.query("SELECT to_regclass('tollgate.schema_migrations')::text AS t");
+        if (!t.rows[0]?.t) return 0;
+        const r = await this.query("SELECT coalesce(max(version), 0) AS v FROM tollgate.schema_migrations");
+        return Number(r.rows[0]?.v ?? 0);
+      }
+      /** Applies the steps not applied yet; returns their versions (empty when up to date). Idempotent. */
+      async migrate() {
+        let client;
+        try {
+          client = await this.pool.connect();
+        } catch (err) {
+          throw wrap(err);
+        }
+        const applied = [];
+        try {
+          await client.query("SELECT pg_advisory_lock($1)", [MIGRATE_LOCK]);
+          await client.query("CREATE SCHEMA IF NOT EXISTS tollgate");
+          await client.query(
+            "CREATE TABLE IF NOT EXISTS tollgate.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+          );
+          const done = new Set((await client.query("SELECT version FROM tollgate.schema_migrations")).rows.map((r) => r.version));
+          for (const m of MIGRATIONS) {
+            if (done.has(m.version)) continue;
+            await client.query("BEGIN");
+            try {
+              await client.query(m.sql);
+              await client.query("INSERT INTO tollgate.schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
+              await client.query("COMMIT");
+            } catch (err) {
+              await client.query("ROLLBACK").catch(() => {
+              });
+              throw new StoreError(`migration ${m.version} (${m.name}) failed: ${err.message}`, { cause: err });
+            }
+            applied.push(m.version);
+          }
+        } catch (err) {
+          throw err instanceof StoreError ? err : wrap(err);
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1)", [MIGRATE_LOCK]).catch(() => {
+          });
+          client.release();
+        }
+        return applied;
+      }
+      /** Throws unless the schema is at least what this build needs (`gateway migrate` first). */
+      async checkSchema() {
+        const v = await this.schemaVersion();
+        if (v < LATEST_VERSION) {
+          throw new StoreError(`the state store's schema is at version ${v}, this gateway needs ${LATEST_VERSION}: run \`tollgate gateway migrate --config F\` first`);
+        }
+      }
+      async close() {
+        if (this.ended) return;
+        this.ended = true;
+        await this.pool.end().catch(() => {
+        });
+      }
+    };
+  }
+});
+
+// src/gateway/chain.ts
+import { createPublicKey as createPublicKey2, sign, verify } from "node:crypto";
+async function appendInTx(client, session, entries, opts = {}) {
+  const r = await client.query(
+    "SELECT chain_seq, chain_head, ended_at FROM tollgate.sessions WHERE id = $1 FOR UPDATE",
+    [session]
+  );
+  const row = r.rows[0];
+  if (!row) throw new StoreError(`no session ${session} in the state store`);
+  if (row.ended_at && !opts.allowEnded) throw new SessionEndedError(`session ${session} has ended`);
+  let seq = Number(row.chain_seq);
+  let prev = row.chain_head;
+  if (entries.length === 0) return { seq, head: prev };
+  const scrub = compileScrubber(opts.secrets ?? []);
+  const values = [];
+  const rows = [];
+  for (const entry of entries) {
+    const line = sanitizeEntry({ ...entry, session }, scrub);
+    line.seq = ++seq;
+    line.prev = prev;
+    const { hash: hash2, text } = sealLine(line);
+    prev = hash2;
+    const n = values.length;
+    rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4})`);
+    values.push(session, seq, hash2, text);
+  }
+  await client.query(`INSERT INTO tollgate.audit_records (session, seq, hash, line) VALUES ${rows.join(", ")}`, values);
+  await client.query("UPDATE tollgate.sessions SET chain_seq = $2, chain_head = $3 WHERE id = $1", [session, seq, prev]);
+  return { seq, head: prev };
+}
+function signedText(session, seq, head, keyId) {
+  return canonicalJson({ head, key_id: keyId, seq, session });
+}
+function signHead(key, session, seq, head) {
+  const keyId = keyIdOf(createPublicKey2(key));
+  const signature = sign(null, Buffer.from(signedText(session, seq, head, keyId)), key).toString("base64");
+  return { session, seq, head, keyId, signature };
+}
+async function storeSignedHead(client, key, session, seq, head) {
+  const signed = signHead(key, session, seq, head);
+  await client.query(
+    `INSERT INTO tollgate.chain_heads (session, seq, head, key_id, signature, signed_at) VALUES ($1, $2, $3, $4, $5, now())
+     ON CONFLICT (session) DO UPDATE SET seq = EXCLUDED.seq, head = EXCLUDED.head, key_id = EXCLUDED.key_id, signature = EXCLUDED.signature, signed_at = EXCLUDED.signed_at`,
+    [session, seq, head, signed.keyId, signed.signature]
+  );
+  return signed;
+}
+async function readLines(store, session) {
+  const r = await store.query("SELECT line FROM tollgate.audit_records WHERE session = $1 ORDER BY seq", [session]);
+  return r.rows.map((x) => x.line);
+}
+async function readSignedHead(store, session) {
+  const r = await store.query(
+    "SELECT seq, head, key_id, signature FROM tollgate.chain_heads WHERE session = $1",
+    [session]
+  );
+  const row = r.rows[0];
+  return row ? { session, seq: Number(row.seq), head: row.head, keyId: row.key_id, signature: row.signature } : null;
+}
+function verifyChain(lines, head, publicKey, ended) {
+  const result = verifyAuditLines(lines);
+  if (!result.ok) return { ok: false, reason: `record ${result.line}: ${result.reason}` };
+  if (!head) {
+    if (ended) return { ok: false, reason: "the session has ended but its chain head carries no signature" };
+    return { ok: true, count: result.count, head: result.head, signed: false };
+  }
+  if (head.seq !== result.count || head.head !== result.head) {
+    return { ok: false, reason: `the signed head (${head.seq} records, ${head.head.slice(0, 12)}\u2026) does not match the chain (${result.count} records, ${result.head.slice(0, 12)}\u2026): records were added, removed or rewritten` };
+  }
+  if (!publicKey) return { ok: false, reason: "no public key to check the signed head with" };
+  const keyId = keyIdOf(publicKey);
+  if (head.keyId !== keyId) return { ok: false, reason: `the head is signed with key ${head.keyId}, not with the given key ${keyId}` };
+  const good = verify(null, Buffer.from(signedText(head.session, head.seq, head.head, head.keyId)), publicKey, Buffer.from(head.signature, "base64"));
+  if (!good) return { ok: false, reason: "the signature of the chain head does not verify" };
+  return { ok: true, count: result.count, head: result.head, signed: true };
+}
+var SessionEndedError;
+var init_chain = __esm({
+  "src/gateway/chain.ts"() {
+    "use strict";
+    init_canonical();
+    init_redact();
+    init_verify();
+    init_config();
+    init_store();
+    SessionEndedError = class extends Error {
+      name = "SessionEndedError";
+    };
+  }
+});
+
+// src/identity/session.ts
+import { randomBytes as randomBytes5 } from "node:crypto";
+function newSession(ttlMs, now = /* @__PURE__ */ new Date()) {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new TypeError(`newSession: ttlMs must be a positive integer of milliseconds, got ${ttlMs}`);
+  return {
+    id: randomBytes5(9).toString("base64url"),
+    secret: randomBytes5(32).toString("base64url"),
+    expiresAt: new Date(now.getTime() + ttlMs)
+  };
+}
+var init_session = __esm({
+  "src/identity/session.ts"() {
+    "use strict";
+  }
+});
+
+// src/gateway/sessions.ts
+import { createHash as createHash7, timingSafeEqual as timingSafeEqual4 } from "node:crypto";
+function toSession(r) {
+  return {
+    id: r.id,
+    role: r.role,
+    upstream: r.upstream,
+    identity: r.identity,
+    pullRequest: r.pull_request,
+    headSha: r.head_sha,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    endedAt: r.ended_at,
+    endedBy: r.ended_by
+  };
+}
+async function createSession(store, s, now = /* @__PURE__ */ new Date()) {
+  const { id, secret, expiresAt } = newSession(s.ttlMs, now);
+  const v = deriveScramVerifier(secret);
+  const row = await store.tx(async (c) => {
+    const r = await c.query(
+      `INSERT INTO tollgate.sessions (id, secret_sha256, scram_salt, scram_iterations, scram_stored_key, scram_server_key, role, upstream, identity, pull_request, head_sha, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${COLUMNS}`,
+      [id, sha2563(secret), v.salt, v.iterations, v.storedKey, v.serverKey, s.role, s.upstream, JSON.stringify(s.identity), s.pullRequest ?? null, s.headSha ?? null, now, expiresAt]
+    );
+    await appendInTx(c, id, [sessionEntry(id, s.identity, s.role, "allow", `session opened for role ${s.role} (upstream ${s.upstream}), expires ${expiresAt.toISOString()}`, now)], { secrets: [secret] });
+    return r.rows[0];
+  });
+  return { session: toSession(row), secret };
+}
+function sessionEntry(session, identity, role2, decision, reason, now = /* @__PURE__ */ new Date()) {
+  return { time: now.toISOString(), session, identity, role: role2, type: "session", decision, reason };
+}
+async function authenticate2(store, id, secret) {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return null;
+  const r = await store.query(`SELECT ${COLUMNS}, secret_sha256 FROM tollgate.sessions WHERE id = $1`, [id]);
+  const row = r.rows[0];
+  const given = sha2563(secret);
+  if (!row) return null;
+  return timingSafeEqual4(given, row.secret_sha256) ? toSession(row) : null;
+}
+async function getSession(store, id) {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return null;
+  const r = await store.query(`SELECT ${COLUMNS} FROM tollgate.sessions WHERE id = $1`, [id]);
+  return r.rows[0] ? toSession(r.rows[0]) : null;
+}
+async function endSession(store, id, by, reason, key, now = /* @__PURE__ */ new Date()) {
+  return store.tx(async (c) => {
+    const r = await c.query(`UPDATE tollgate.sessions SET ended_at = $2, ended_by = $3 WHERE id = $1 AND ended_at IS NULL RETURNING ${COLUMNS}`, [id, now, by]);
+    const row = r.rows[0];
+    if (!row) return null;
+    const { seq, head } = await appendInTx(c, id, [sessionEntry(id, row.identity, row.role, "allow", `session ended by ${by}: ${reason}`, now)], { allowEnded: true });
+    return storeSignedHead(c, key, id, seq, head);
+  });
+}
+async function claimTokenOnce(store, jti, expiresAt) {
+  await store.query("DELETE FROM tollgate.oidc_tokens WHERE expires_at < now() - interval '10 minutes'");
+  const r = await store.query("INSERT INTO tollgate.oidc_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING", [jti, expiresAt]);
+  return r.rowCount === 1;
+}
+async function recordRefusal(store, what, code3, detail, remote) {
+  try {
+    await store.query("INSERT INTO tollgate.refusals (what, code, detail, remote) VALUES ($1, $2, $3, $4)", [what, code3, detail.slice(0, 1e3), remote ?? null]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+var sha2563, COLUMNS;
+var init_sessions = __esm({
+  "src/gateway/sessions.ts"() {
+    "use strict";
+    init_session();
+    init_scram();
+    init_chain();
+    sha2563 = (text) => createHash7("sha256").update(text, "utf8").digest();
+    COLUMNS = "id, role, upstream, identity, pull_request, head_sha, created_at, expires_at, ended_at, ended_by";
+  }
+});
+
 // src/cli/audit.ts
 var audit_exports = {};
 __export(audit_exports, {
   run: () => run4
 });
+import { createPublicKey as createPublicKey3 } from "node:crypto";
+import { readFileSync as readFileSync7, writeFileSync } from "node:fs";
 async function run4(argv, io = stdio) {
   const args = argv[0] === "audit" ? argv.slice(1) : argv;
   if (args[0] === "--help" || args[0] === "-h") {
     io.out(USAGE3);
     return 0;
+  }
+  if ((args[0] === "verify" || args[0] === "export") && args.slice(1).some((a) => a.startsWith("--"))) {
+    try {
+      return await fromStore(args[0], args.slice(1), io);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      io.err(`tollgate audit: ${err.message}`);
+      io.err(USAGE3);
+      return 2;
+    }
   }
   if (args[0] !== "verify" || args.length !== 2 || args[1].startsWith("-")) {
     io.err(USAGE3);
@@ -62876,13 +63473,6623 @@ async function run4(argv, io = stdio) {
   io.out(`line ${result.line}: ${result.reason}`);
   return 1;
 }
+async function fromStore(what, argv, io) {
+  const flags = parseFlags(argv, { string: ["state", "session", "public-key", "out"] });
+  const url2 = flags.state ?? process.env.TOLLGATE_STATE_URL;
+  if (!url2) throw new UsageError("--state URL is required (or set TOLLGATE_STATE_URL)");
+  if (!flags.session) throw new UsageError("--session ID is required");
+  if (what === "verify" && flags.out) throw new UsageError("--out is for export");
+  if (what === "export" && flags["public-key"]) throw new UsageError("--public-key is for verify");
+  let publicKey = null;
+  if (what === "verify") {
+    if (!flags["public-key"]) throw new UsageError("--public-key F.pem is required: the signature of the chain head is checked against the key you trust, never one read from the store");
+    try {
+      publicKey = createPublicKey3(readFileSync7(flags["public-key"], "utf8"));
+    } catch (err) {
+      io.err(`tollgate audit verify: cannot read the public key ${flags["public-key"]}: ${err.code ?? err.message}`);
+      return 2;
+    }
+  }
+  const store = new Store(url2);
+  try {
+    const session = await getSession(store, flags.session);
+    if (!session) {
+      io.err(`tollgate audit ${what}: no session ${JSON.stringify(flags.session)} in the state store`);
+      return 2;
+    }
+    const lines = await readLines(store, session.id);
+    if (what === "export") {
+      const text = lines.length ? `${lines.join("\n")}
+` : "";
+      if (flags.out) writeFileSync(flags.out, text, { mode: 384 });
+      else if (lines.length) io.out(lines.join("\n"));
+      if (flags.out) io.err(`tollgate audit export: ${lines.length} records of session ${session.id} written to ${flags.out}`);
+      return 0;
+    }
+    const verdict = verifyChain(lines, await readSignedHead(store, session.id), publicKey, session.endedAt !== null);
+    if (!verdict.ok) {
+      io.out(`session ${session.id}: ${verdict.reason}`);
+      return 1;
+    }
+    io.out(`ok: session ${session.id}: ${verdict.count} records, chain intact, ${verdict.signed ? "head signature valid" : "session still open (head not signed yet)"}`);
+    return 0;
+  } catch (err) {
+    io.err(`tollgate audit ${what}: ${err.message}`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
 var USAGE3;
 var init_audit = __esm({
   "src/cli/audit.ts"() {
     "use strict";
     init_verify();
+    init_chain();
+    init_sessions();
+    init_store();
     init_args();
-    USAGE3 = "usage: tollgate audit verify FILE.jsonl";
+    USAGE3 = [
+      "usage: tollgate audit verify FILE.jsonl",
+      "       tollgate audit verify --state URL --session ID --public-key F.pem",
+      "       tollgate audit export --state URL --session ID [--out F.jsonl]"
+    ].join("\n");
+  }
+});
+
+// src/gateway/http.ts
+function sendJson(res, status, body, headers = {}) {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store", ...headers });
+  res.end(text);
+}
+function sendError(res, err) {
+  sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+}
+async function readBody(req, limit = MAX_BODY) {
+  const declared = req.headers["content-length"];
+  if (declared !== void 0 && Number(declared) > limit) {
+    throw new ApiError(413, "too_large", `the request body is ${declared} bytes; at most ${limit} are accepted`, { connection: "close" });
+  }
+  const chunks = [];
+  let size2 = 0;
+  for await (const chunk of req) {
+    size2 += chunk.length;
+    if (size2 > limit) throw new ApiError(413, "too_large", `the request body is larger than ${limit} bytes`, { connection: "close" });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+async function readJsonObject(req, limit = MAX_BODY) {
+  const body = await readBody(req, limit);
+  if (body.length === 0) return {};
+  const type = String(req.headers["content-type"] ?? "");
+  if (!/^application\/json\b/i.test(type)) throw new ApiError(415, "unsupported_media_type", "send the body as application/json");
+  let value;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new ApiError(400, "bad_request", "the request body is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ApiError(400, "bad_request", "the request body must be a JSON object");
+  return value;
+}
+function bearer(req, what) {
+  const h = req.headers.authorization;
+  const m = typeof h === "string" ? /^Bearer +([\x21-\x7e]{1,8192})$/i.exec(h) : null;
+  if (!m) throw new ApiError(401, "unauthenticated", `send ${what} as Authorization: Bearer <${what}>`, { "www-authenticate": "Bearer" });
+  return m[1];
+}
+function remoteOf(req) {
+  return req.socket?.remoteAddress ?? "unknown";
+}
+var ApiError, MAX_BODY;
+var init_http = __esm({
+  "src/gateway/http.ts"() {
+    "use strict";
+    ApiError = class extends Error {
+      constructor(status, code3, message2, headers = {}) {
+        super(message2);
+        this.status = status;
+        this.code = code3;
+        this.headers = headers;
+      }
+      status;
+      code;
+      headers;
+      name = "ApiError";
+    };
+    MAX_BODY = 16 * 1024;
+  }
+});
+
+// src/identity/errors.ts
+function quote(value, max = 80) {
+  if (typeof value !== "string") return Array.isArray(value) ? value.map((v) => quote(v, max)).join(", ") : String(value);
+  const clean = value.replace(/[^\x20-\x7e]/g, "?");
+  return JSON.stringify(clean.length > max ? `${clean.slice(0, max)}\u2026` : clean);
+}
+var IdentityError;
+var init_errors6 = __esm({
+  "src/identity/errors.ts"() {
+    "use strict";
+    IdentityError = class extends Error {
+      constructor(code3, message2, options) {
+        super(message2, options);
+        this.code = code3;
+        this.name = "IdentityError";
+      }
+      code;
+    };
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/buffer_utils.js
+function concat(...buffers) {
+  const size2 = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size2);
+  let i = 0;
+  for (const buffer of buffers)
+    buf.set(buffer, i), i += buffer.length;
+  return buf;
+}
+function encode2(string3) {
+  if (typeof string3 == "string" && string3.length >= 128) {
+    if (NON_ASCII.test(string3))
+      throw new TypeError("non-ASCII string encountered in encode()");
+    return encoder.encode(string3);
+  }
+  const bytes = new Uint8Array(string3.length);
+  for (let i = 0; i < string3.length; i++) {
+    const code3 = string3.charCodeAt(i);
+    if (code3 > 127)
+      throw new TypeError("non-ASCII string encountered in encode()");
+    bytes[i] = code3;
+  }
+  return bytes;
+}
+function decodeBase642(encoded, url2 = false) {
+  if (Uint8Array.fromBase64)
+    return Uint8Array.fromBase64(encoded, { alphabet: url2 ? "base64url" : "base64" });
+  if (url2) {
+    if (encoded.includes("+") || encoded.includes("/"))
+      throw new TypeError("Invalid base64url");
+    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
+  }
+  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++)
+    bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+var encoder, decoder, strictDecoder, UINT32_RANGE, NON_ASCII;
+var init_buffer_utils = __esm({
+  "node_modules/jose/dist/webapi/lib/buffer_utils.js"() {
+    encoder = new TextEncoder();
+    decoder = new TextDecoder();
+    strictDecoder = new TextDecoder("utf-8", { fatal: true });
+    UINT32_RANGE = 2 ** 32;
+    NON_ASCII = /[^\x00-\x7f]/;
+  }
+});
+
+// node_modules/jose/dist/webapi/util/errors.js
+var errors_exports = {};
+__export(errors_exports, {
+  JOSEAlgNotAllowed: () => JOSEAlgNotAllowed,
+  JOSEError: () => JOSEError,
+  JOSENotSupported: () => JOSENotSupported,
+  JWEDecryptionFailed: () => JWEDecryptionFailed,
+  JWEInvalid: () => JWEInvalid,
+  JWKInvalid: () => JWKInvalid,
+  JWKSInvalid: () => JWKSInvalid,
+  JWKSMultipleMatchingKeys: () => JWKSMultipleMatchingKeys,
+  JWKSNoMatchingKey: () => JWKSNoMatchingKey,
+  JWKSTimeout: () => JWKSTimeout,
+  JWSInvalid: () => JWSInvalid,
+  JWSSignatureVerificationFailed: () => JWSSignatureVerificationFailed,
+  JWTClaimValidationFailed: () => JWTClaimValidationFailed,
+  JWTExpired: () => JWTExpired,
+  JWTInvalid: () => JWTInvalid
+});
+var JOSEError, JWTClaimValidationFailed, JWTExpired, JOSEAlgNotAllowed, JOSENotSupported, JWEDecryptionFailed, JWEInvalid, JWSInvalid, JWTInvalid, JWKInvalid, JWKSInvalid, JWKSNoMatchingKey, JWKSMultipleMatchingKeys, JWKSTimeout, JWSSignatureVerificationFailed;
+var init_errors7 = __esm({
+  "node_modules/jose/dist/webapi/util/errors.js"() {
+    JOSEError = class extends Error {
+      static code = "ERR_JOSE_GENERIC";
+      code = "ERR_JOSE_GENERIC";
+      constructor(message2, options) {
+        super(message2, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
+      }
+    };
+    JWTClaimValidationFailed = class extends JOSEError {
+      static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+      code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+      claim;
+      reason;
+      payload;
+      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      }
+    };
+    JWTExpired = class extends JOSEError {
+      static code = "ERR_JWT_EXPIRED";
+      code = "ERR_JWT_EXPIRED";
+      claim;
+      reason;
+      payload;
+      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      }
+    };
+    JOSEAlgNotAllowed = class extends JOSEError {
+      static code = "ERR_JOSE_ALG_NOT_ALLOWED";
+      code = "ERR_JOSE_ALG_NOT_ALLOWED";
+    };
+    JOSENotSupported = class extends JOSEError {
+      static code = "ERR_JOSE_NOT_SUPPORTED";
+      code = "ERR_JOSE_NOT_SUPPORTED";
+    };
+    JWEDecryptionFailed = class extends JOSEError {
+      static code = "ERR_JWE_DECRYPTION_FAILED";
+      code = "ERR_JWE_DECRYPTION_FAILED";
+      constructor(message2 = "decryption operation failed", options) {
+        super(message2, options);
+      }
+    };
+    JWEInvalid = class extends JOSEError {
+      static code = "ERR_JWE_INVALID";
+      code = "ERR_JWE_INVALID";
+    };
+    JWSInvalid = class extends JOSEError {
+      static code = "ERR_JWS_INVALID";
+      code = "ERR_JWS_INVALID";
+    };
+    JWTInvalid = class extends JOSEError {
+      static code = "ERR_JWT_INVALID";
+      code = "ERR_JWT_INVALID";
+    };
+    JWKInvalid = class extends JOSEError {
+      static code = "ERR_JWK_INVALID";
+      code = "ERR_JWK_INVALID";
+    };
+    JWKSInvalid = class extends JOSEError {
+      static code = "ERR_JWKS_INVALID";
+      code = "ERR_JWKS_INVALID";
+    };
+    JWKSNoMatchingKey = class extends JOSEError {
+      static code = "ERR_JWKS_NO_MATCHING_KEY";
+      code = "ERR_JWKS_NO_MATCHING_KEY";
+      constructor(message2 = "no applicable key found in the JSON Web Key Set", options) {
+        super(message2, options);
+      }
+    };
+    JWKSMultipleMatchingKeys = class extends JOSEError {
+      [Symbol.asyncIterator] = async function* () {
+      };
+      static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+      code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+      constructor(message2 = "multiple matching keys found in the JSON Web Key Set", options) {
+        super(message2, options);
+      }
+    };
+    JWKSTimeout = class extends JOSEError {
+      static code = "ERR_JWKS_TIMEOUT";
+      code = "ERR_JWKS_TIMEOUT";
+      constructor(message2 = "request timed out", options) {
+        super(message2, options);
+      }
+    };
+    JWSSignatureVerificationFailed = class extends JOSEError {
+      static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+      code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+      constructor(message2 = "signature verification failed", options) {
+        super(message2, options);
+      }
+    };
+  }
+});
+
+// node_modules/jose/dist/webapi/util/base64url.js
+function decode2(input) {
+  try {
+    return decodeBase642(typeof input == "string" ? input : decoder.decode(input), true);
+  } catch (cause) {
+    throw new TypeError(invalid, { cause });
+  }
+}
+var invalid;
+var init_base64url = __esm({
+  "node_modules/jose/dist/webapi/util/base64url.js"() {
+    init_buffer_utils();
+    invalid = "The input to be decoded is not correctly encoded.";
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/validate.js
+function isObject2(input) {
+  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
+    return false;
+  const prototype = Object.getPrototypeOf(input);
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+function isJwkSet(input) {
+  return isObject2(input) && Array.isArray(input.keys) && Array.from(input.keys).every(isObject2);
+}
+function isDisjoint(...headers) {
+  const parameters = /* @__PURE__ */ new Set();
+  for (const header2 of headers)
+    if (header2)
+      for (const parameter of Object.keys(header2)) {
+        if (parameters.has(parameter))
+          return false;
+        parameters.add(parameter);
+      }
+  return true;
+}
+function decodeBase64url(value, label, ErrorClass) {
+  try {
+    return decode2(value);
+  } catch (cause) {
+    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
+  }
+}
+function encodeAsciiMember(value, label, ErrorClass) {
+  try {
+    return encode2(value);
+  } catch (cause) {
+    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
+  }
+}
+function parseJoseHeader(encodedProtectedHeader, ErrorClass, message2) {
+  let parsed;
+  try {
+    parsed = JSON.parse(strictDecoder.decode(decode2(encodedProtectedHeader)));
+  } catch (cause) {
+    throw new ErrorClass(message2, { cause });
+  }
+  if (!isObject2(parsed))
+    throw new ErrorClass(message2);
+  return parsed;
+}
+function validateAlgorithms(option, algorithms) {
+  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
+    throw new TypeError(`"${option}" option must be an array of strings`);
+  return algorithms === void 0 ? void 0 : new Set(algorithms);
+}
+function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
+  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
+    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
+  if (!protectedHeader || protectedHeader.crit === void 0)
+    return [];
+  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
+    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
+  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
+  for (const parameter of protectedHeader.crit) {
+    if (!(parameter in recognized))
+      throw new JOSENotSupported(`Extension Header Parameter "${parameter}" is not recognized`);
+    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
+      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
+    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
+      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
+  }
+  return protectedHeader.crit;
+}
+function validateB64(protectedHeader, extensions) {
+  if (extensions.includes("b64")) {
+    const b64 = protectedHeader.b64;
+    if (typeof b64 != "boolean")
+      throw new JWSInvalid('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+    return b64;
+  }
+  return true;
+}
+var JWS_RECOGNIZED;
+var init_validate = __esm({
+  "node_modules/jose/dist/webapi/lib/validate.js"() {
+    init_errors7();
+    init_base64url();
+    init_buffer_utils();
+    JWS_RECOGNIZED = { __proto__: null, b64: true };
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/key.js
+async function prepareKey(entry, key, usage2) {
+  const { alg, secret } = entry, requiresPrivateKey = usage2 === "decrypt" || usage2 === "sign";
+  if (secret && key instanceof Uint8Array)
+    return key;
+  let normalized, keyObject;
+  if (isObject2(key)) {
+    if (normalized = normalizeJwk(key), typeof normalized.kty != "string")
+      throw invalidKeyType(alg, key, secret);
+    if (!(secret ? normalized.kty === "oct" && typeof normalized.k == "string" : normalized.kty !== "oct" && (requiresPrivateKey ? normalized.kty === "AKP" && typeof normalized.priv == "string" || typeof normalized.d == "string" : normalized.d === void 0 && normalized.priv === void 0)))
+      throw new TypeError(secret ? 'JSON Web Key for symmetric algorithms must have JWK "kty" (Key Type) equal to "oct" and the JWK "k" (Key Value) present' : `JSON Web Key for this operation must be a ${requiresPrivateKey ? "private" : "public"} JWK`);
+    if (jwkMatchesOp(entry, normalized, usage2), normalized.kty === "oct")
+      return decode2(normalized.k);
+    if (!Object.isFrozen(key)) {
+      const { key_ops } = key;
+      Array.isArray(key_ops) && Object.freeze(key_ops), Object.freeze(key);
+    }
+  } else {
+    if (!isKeyLike(key))
+      throw invalidKeyType(alg, key, secret);
+    const expectedType = secret ? "secret" : requiresPrivateKey ? "private" : "public";
+    if (key.type !== expectedType && (secret || ["secret", "public", "private"].includes(key.type)))
+      throw new TypeError(`${tag(key)} instances must be of type "${expectedType}" for the ${alg} algorithm`);
+    if (isCryptoKey(key))
+      return key;
+    if (keyObject = key, keyObject.type === "secret")
+      return keyObject.export();
+  }
+  cache ||= /* @__PURE__ */ new WeakMap();
+  const cacheKey = key;
+  let cached2 = cache.get(cacheKey);
+  if (cached2?.[alg])
+    return cached2[alg];
+  if (cached2 || cache.set(cacheKey, cached2 = {}), keyObject && typeof keyObject.toCryptoKey == "function") {
+    const isPublic = keyObject.type === "public", crv = nist[keyObject.asymmetricKeyDetails?.namedCurve], params = entry.resolve?.({ crv, asymmetricKeyType: keyObject.asymmetricKeyType }) ?? entry.subtle;
+    return cached2[alg] = keyObject.toCryptoKey(params, isPublic, entry.usages[isPublic ? 0 : 1]);
+  }
+  return normalized ??= keyObject.export({ format: "jwk" }), normalized.alg = alg, cached2[alg] = await jwkToKey(entry, normalized);
+}
+function message(msg, actual, ...types2) {
+  if (types2.length > 2) {
+    const last = types2.pop();
+    msg += `one of type ${types2.join(", ")}, or ${last}.`;
+  } else types2.length === 2 ? msg += `one of type ${types2[0]} or ${types2[1]}.` : msg += `of type ${types2[0]}.`;
+  return actual == null ? msg += ` Received ${actual}` : typeof actual == "function" && actual.name ? msg += ` Received function ${actual.name}` : typeof actual == "object" && actual != null && actual.constructor?.name && (msg += ` Received an instance of ${actual.constructor.name}`), msg;
+}
+function invalidKeyType(alg, actual, secret) {
+  const types2 = ["CryptoKey", "KeyObject", "JSON Web Key"];
+  return secret && types2.push("Uint8Array"), new TypeError(message(`Key for the ${alg} algorithm must be `, actual, ...types2));
+}
+function checkUsage(key, usage2) {
+  if (usage2 && !key.usages.includes(usage2))
+    throw new TypeError(`CryptoKey does not support this operation, its usages must include ${usage2}.`);
+}
+function checkModulusLength(alg, key) {
+  const { modulusLength } = key.algorithm;
+  if (typeof modulusLength != "number" || modulusLength < 2048)
+    throw new TypeError(`${alg} requires key modulusLength to be 2048 bits or larger`);
+}
+function checkCryptoKey(key, expected, usage2) {
+  const algorithm = key.algorithm;
+  if (algorithm.name !== expected.name)
+    throw unusable(expected.name);
+  if (expected.hash && algorithm.hash?.name !== expected.hash)
+    throw unusable(expected.hash, "algorithm.hash");
+  if (expected.namedCurve && algorithm.namedCurve !== expected.namedCurve)
+    throw unusable(expected.namedCurve, "algorithm.namedCurve");
+  if (expected.length !== void 0 && algorithm.length !== expected.length)
+    throw unusable(expected.length, "algorithm.length");
+  checkUsage(key, usage2);
+}
+function snapshotJwk(jwk) {
+  return { __proto__: null, ...jwk };
+}
+function normalizeJwk(jwk) {
+  const normalized = snapshotJwk(jwk);
+  if (normalized.ext !== void 0 && typeof normalized.ext != "boolean")
+    throw new TypeError('"ext" (Extractable) Parameter must be a boolean');
+  if (normalized.key_ops !== void 0) {
+    const value = normalized.key_ops, keyOps = Array.isArray(value) ? [...value] : void 0;
+    if (!keyOps || keyOps.some((operation) => typeof operation != "string") || new Set(keyOps).size !== keyOps.length)
+      throw new TypeError('"key_ops" (Key Operations) Parameter must be an array of unique strings');
+    normalized.key_ops = keyOps;
+  }
+  return normalized;
+}
+async function jwkToKey(entry, jwk, extractable) {
+  if (!entry.kty.includes(jwk.kty))
+    throw new JOSENotSupported('Invalid or unsupported JWK "alg" (Algorithm) Parameter value');
+  const algorithm = entry.resolve?.({ kty: jwk.kty, crv: jwk.crv }) ?? entry.subtle, isPrivate = !!(jwk.d || jwk.priv), keyData = { ...jwk, ext: extractable ?? jwk.ext };
+  return keyData.kty !== "AKP" && delete keyData.alg, delete keyData.use, crypto.subtle.importKey("jwk", keyData, algorithm, keyData.ext ?? !isPrivate, jwk.key_ops ?? entry.usages[isPrivate ? 1 : 0]);
+}
+async function rawKey(key, expected, usage2, extractable = false) {
+  return key instanceof Uint8Array && (key = await crypto.subtle.importKey("raw", key, expected, extractable, [usage2])), checkCryptoKey(key, expected, usage2), key;
+}
+var tag, jwkMatchesOp, cache, nist, isCryptoKey, isKeyObject, isKeyLike, unusable;
+var init_key = __esm({
+  "node_modules/jose/dist/webapi/lib/key.js"() {
+    init_validate();
+    init_base64url();
+    init_errors7();
+    tag = (key) => key[Symbol.toStringTag];
+    jwkMatchesOp = (entry, key, usage2) => {
+      const { alg } = entry;
+      if (key.use !== void 0) {
+        const expected = usage2 === "sign" || usage2 === "verify" ? "sig" : "enc";
+        if (key.use !== expected)
+          throw new TypeError(`Invalid key for this operation, its "use" must be "${expected}" when present`);
+      }
+      if (key.kty === "AKP" && key.alg === void 0)
+        throw new TypeError('missing "alg" (Algorithm) Parameter value');
+      if (key.alg !== void 0 && key.alg !== alg)
+        throw new TypeError(`Invalid key for this operation, its "alg" must be "${alg}" when present`);
+      if (Array.isArray(key.key_ops)) {
+        const expectedKeyOp = usage2 === "encrypt" || usage2 === "decrypt" ? entry.ops?.[usage2 === "encrypt" ? 0 : 1] : usage2;
+        if (expectedKeyOp && !key.key_ops.includes(expectedKeyOp))
+          throw new TypeError(`Invalid key for this operation, its "key_ops" must include "${expectedKeyOp}" when present`);
+      }
+    };
+    nist = {
+      __proto__: null,
+      prime256v1: "P-256",
+      secp384r1: "P-384",
+      secp521r1: "P-521"
+    };
+    isCryptoKey = (key) => {
+      if (key?.[Symbol.toStringTag] === "CryptoKey")
+        return true;
+      try {
+        return key instanceof CryptoKey;
+      } catch {
+        return false;
+      }
+    };
+    isKeyObject = (key) => key?.[Symbol.toStringTag] === "KeyObject";
+    isKeyLike = (key) => isCryptoKey(key) || isKeyObject(key);
+    unusable = (name, prop = "algorithm.name") => new TypeError(`CryptoKey does not support this operation, its ${prop} must be ${name}`);
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/key_descriptor.js
+function table(entries) {
+  const out = { __proto__: null };
+  for (const alg in entries)
+    out[alg] = { ...entries[alg], alg };
+  return out;
+}
+var init_key_descriptor = __esm({
+  "node_modules/jose/dist/webapi/lib/key_descriptor.js"() {
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/jws_algorithms.js
+function hmac2(bits) {
+  const subtle = { name: "HMAC", hash: `SHA-${bits}` };
+  return { kty: ["oct"], secret: true, subtle, signing: subtle, usages: sig };
+}
+function rsa(bits, saltLength) {
+  const subtle = { name: saltLength ? "RSA-PSS" : "RSASSA-PKCS1-v1_5", hash: `SHA-${bits}` };
+  return {
+    kty: ["RSA"],
+    subtle,
+    signing: saltLength ? { ...subtle, saltLength } : subtle,
+    usages: sig,
+    minRsaBits: 2048
+  };
+}
+function ecdsa(crv, bits) {
+  return {
+    kty: ["EC"],
+    crv,
+    subtle: { name: "ECDSA", namedCurve: crv },
+    signing: { name: "ECDSA", hash: `SHA-${bits}` },
+    usages: sig
+  };
+}
+function eddsa() {
+  const subtle = { name: "Ed25519" };
+  return {
+    kty: ["OKP"],
+    crv: "Ed25519",
+    subtle,
+    signing: subtle,
+    usages: sig
+  };
+}
+function mldsa(parameterSet) {
+  const subtle = { name: `ML-DSA-${parameterSet}` };
+  return {
+    kty: ["AKP"],
+    subtle,
+    signing: subtle,
+    usages: sig
+  };
+}
+function jwsAlgorithm(alg) {
+  const entry = typeof alg == "string" ? JWS[alg] : void 0;
+  if (!entry)
+    throw new JOSENotSupported(`alg ${alg} is not supported either by JOSE or your javascript runtime`);
+  return entry;
+}
+var sig, JWS;
+var init_jws_algorithms = __esm({
+  "node_modules/jose/dist/webapi/lib/jws_algorithms.js"() {
+    init_errors7();
+    init_key_descriptor();
+    sig = [["verify"], ["sign"]];
+    JWS = table({
+      HS256: hmac2(256),
+      HS384: hmac2(384),
+      HS512: hmac2(512),
+      RS256: rsa(256),
+      RS384: rsa(384),
+      RS512: rsa(512),
+      PS256: rsa(256, 32),
+      PS384: rsa(384, 48),
+      PS512: rsa(512, 64),
+      ES256: ecdsa("P-256", 256),
+      ES384: ecdsa("P-384", 384),
+      ES512: ecdsa("P-521", 512),
+      EdDSA: eddsa(),
+      Ed25519: eddsa(),
+      "ML-DSA-44": mldsa(44),
+      "ML-DSA-65": mldsa(65),
+      "ML-DSA-87": mldsa(87)
+    });
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/jws_verify.js
+function prepareVerify(options) {
+  return [options && validateAlgorithms("algorithms", options.algorithms), options?.crit];
+}
+function parseProtectedHeader(encodedProtectedHeader) {
+  return encodedProtectedHeader === void 0 ? {} : parseJoseHeader(encodedProtectedHeader, JWSInvalid, "JWS Protected Header is invalid");
+}
+function encodeCompactUnencodedPayload(payload) {
+  try {
+    return encode2(payload);
+  } catch (cause) {
+    throw new JWSInvalid("JWS Compact Serialization payload must use only ASCII characters", {
+      cause
+    });
+  }
+}
+async function verifySignature(jws, shared, key, encodeUnencodedPayload, parsedProtected) {
+  const { protected: encodedProtectedHeader, header: header2, payload: inputPayload } = jws, protectedHeader = parsedProtected ?? parseProtectedHeader(encodedProtectedHeader);
+  if (!isDisjoint(protectedHeader, header2))
+    throw new JWSInvalid("JWS Protected and JWS Unprotected Header Parameter names must be disjoint");
+  const joseHeader = { ...protectedHeader, ...header2 }, b64 = validateB64(protectedHeader, validateCrit(JWSInvalid, JWS_RECOGNIZED, shared[1], protectedHeader, joseHeader)), { alg } = joseHeader;
+  if (typeof alg != "string" || !alg)
+    throw new JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+  if (shared[0] && !shared[0].has(alg))
+    throw new JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
+  if (b64) {
+    if (typeof inputPayload != "string")
+      throw new JWSInvalid("JWS Payload must be a string");
+  } else if (typeof inputPayload != "string" && !(inputPayload instanceof Uint8Array))
+    throw new JWSInvalid("JWS Payload must be a string or an Uint8Array instance");
+  const signingPayload = b64 || typeof inputPayload != "string" ? inputPayload : encodeUnencodedPayload(inputPayload);
+  let resolvedKey = false;
+  typeof key == "function" && (key = await key(protectedHeader, jws), resolvedKey = true);
+  const entry = jwsAlgorithm(alg), signingInput = concat(encodedProtectedHeader !== void 0 ? encode2(encodedProtectedHeader) : new Uint8Array(), encode2("."), typeof signingPayload == "string" ? shared[2] ??= encodeAsciiMember(signingPayload, "payload", JWSInvalid) : signingPayload), signature = decodeBase64url(jws.signature, "signature", JWSInvalid), verificationKey = await prepareKey(entry, key, "verify"), cryptoKey = await rawKey(verificationKey, entry.subtle, "verify");
+  entry.minRsaBits && checkModulusLength(entry.alg, cryptoKey);
+  let verified = false;
+  try {
+    verified = await crypto.subtle.verify(entry.signing, cryptoKey, signature, signingInput);
+  } catch (cause) {
+    throw new JWSSignatureVerificationFailed(void 0, { cause });
+  }
+  if (!verified)
+    throw new JWSSignatureVerificationFailed();
+  const result = { payload: typeof signingPayload == "string" ? decodeBase64url(signingPayload, "payload", JWSInvalid) : signingPayload };
+  return encodedProtectedHeader !== void 0 && (result.protectedHeader = protectedHeader), header2 !== void 0 && (result.unprotectedHeader = header2), resolvedKey ? [{ ...result, key: verificationKey }, b64] : [result, b64];
+}
+async function verifyCompact(jws, shared, key) {
+  if (jws instanceof Uint8Array && (jws = decoder.decode(jws)), typeof jws != "string")
+    throw new JWSInvalid("Compact JWS must be a string or Uint8Array");
+  const { 0: protectedHeader, 1: payload, 2: signature, length } = jws.split(".");
+  if (length !== 3)
+    throw new JWSInvalid("Invalid Compact JWS");
+  return verifySignature({ payload, protected: protectedHeader, signature }, shared, key, encodeCompactUnencodedPayload);
+}
+var init_jws_verify = __esm({
+  "node_modules/jose/dist/webapi/lib/jws_verify.js"() {
+    init_jws_algorithms();
+    init_errors7();
+    init_buffer_utils();
+    init_validate();
+    init_key();
+  }
+});
+
+// node_modules/jose/dist/webapi/lib/jwt_claims_set.js
+function invalidDuration() {
+  throw new TypeError("Invalid time period format");
+}
+function secs(str3) {
+  typeof str3 != "string" && invalidDuration();
+  const matched = REGEX.exec(str3);
+  (!matched || matched[4] && matched[1]) && invalidDuration();
+  const value = parseFloat(matched[2]), durationSeconds = Math.round(value * multipliers[matched[3][0].toLowerCase()]);
+  return Number.isFinite(durationSeconds) || invalidDuration(), matched[1] === "-" || matched[4]?.toLowerCase() === "ago" ? -durationSeconds : durationSeconds;
+}
+function validateInput(label, input) {
+  if (!Number.isFinite(input))
+    throw new TypeError(`Invalid ${label} input`);
+  return input;
+}
+function validateNumericDate(claimsSet, claim2, required3 = false) {
+  const value = claimsSet[claim2];
+  if (!(value === void 0 && !required3)) {
+    if (typeof value != "number")
+      throw new JWTClaimValidationFailed(`"${claim2}" claim must be a number`, claimsSet, claim2, "invalid");
+    return value;
+  }
+}
+function unexpectedClaim(claimsSet, claim2) {
+  throw new JWTClaimValidationFailed(`unexpected "${claim2}" claim value`, claimsSet, claim2, checkFailed);
+}
+function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
+  let claimsSet;
+  try {
+    claimsSet = JSON.parse(strictDecoder.decode(claimsSetBytes));
+  } catch (cause) {
+    throw new JWTInvalid("JWT Claims Set must be a top-level JSON object", { cause });
+  }
+  if (!isObject2(claimsSet))
+    throw new JWTInvalid("JWT Claims Set must be a top-level JSON object");
+  const { typ } = options;
+  if (typ !== void 0 && (typeof protectedHeader.typ != "string" || normalizeTyp(protectedHeader.typ) !== normalizeTyp(typ)))
+    throw new JWTClaimValidationFailed('unexpected "typ" JWT header value', claimsSet, "typ", checkFailed);
+  const { requiredClaims = [], issuer, subject, audience, maxTokenAge } = options, presenceCheck = [...requiredClaims];
+  maxTokenAge !== void 0 && presenceCheck.push("iat"), audience !== void 0 && presenceCheck.push("aud"), subject !== void 0 && presenceCheck.push("sub"), issuer !== void 0 && presenceCheck.push("iss");
+  for (const claim2 of new Set(presenceCheck.reverse()))
+    if (!Object.hasOwn(claimsSet, claim2))
+      throw new JWTClaimValidationFailed(`missing required "${claim2}" claim`, claimsSet, claim2, "missing");
+  issuer !== void 0 && !(Array.isArray(issuer) ? issuer : [issuer]).includes(claimsSet.iss) && unexpectedClaim(claimsSet, "iss"), subject !== void 0 && claimsSet.sub !== subject && unexpectedClaim(claimsSet, "sub"), audience !== void 0 && !checkAudiencePresence(claimsSet.aud, typeof audience == "string" ? [audience] : audience) && unexpectedClaim(claimsSet, "aud");
+  const { clockTolerance } = options;
+  let tolerance = 0;
+  if (typeof clockTolerance == "string")
+    tolerance = secs(clockTolerance);
+  else if (clockTolerance !== void 0) {
+    if (typeof clockTolerance != "number")
+      throw new TypeError("Invalid clockTolerance option type");
+    tolerance = clockTolerance;
+  }
+  if (validateInput("clockTolerance option", tolerance), tolerance < 0)
+    throw new TypeError("Invalid clockTolerance option input");
+  const { currentDate } = options, now = validateInput("currentDate option", epoch(currentDate === void 0 ? /* @__PURE__ */ new Date() : currentDate)), iat = validateNumericDate(claimsSet, "iat", maxTokenAge !== void 0), nbf = validateNumericDate(claimsSet, "nbf");
+  if (nbf !== void 0 && nbf > now + tolerance)
+    throw new JWTClaimValidationFailed('"nbf" claim timestamp check failed', claimsSet, "nbf", checkFailed);
+  const exp = validateNumericDate(claimsSet, "exp");
+  if (exp !== void 0 && exp <= now - tolerance)
+    throw new JWTExpired('"exp" claim timestamp check failed', claimsSet, "exp", checkFailed);
+  if (maxTokenAge !== void 0) {
+    const age = now - iat, max = validateInput("maxTokenAge option", typeof maxTokenAge == "number" ? maxTokenAge : secs(maxTokenAge));
+    if (max < 0)
+      throw new TypeError("Invalid maxTokenAge option input");
+    if (age - tolerance > max)
+      throw new JWTExpired('"iat" claim timestamp check failed (too far in the past)', claimsSet, "iat", checkFailed);
+    if (age < -tolerance)
+      throw new JWTClaimValidationFailed('"iat" claim timestamp check failed (it should be in the past)', claimsSet, "iat", checkFailed);
+  }
+  return claimsSet;
+}
+var epoch, multipliers, REGEX, checkFailed, normalizeTyp, checkAudiencePresence;
+var init_jwt_claims_set = __esm({
+  "node_modules/jose/dist/webapi/lib/jwt_claims_set.js"() {
+    init_errors7();
+    init_buffer_utils();
+    init_validate();
+    epoch = (date2) => Math.floor(date2.getTime() / 1e3);
+    multipliers = {
+      s: 1,
+      m: 60,
+      h: 3600,
+      d: 86400,
+      w: 604800,
+      y: 31557600
+    };
+    REGEX = /^(\+|\-)? ?(\d+|\d+\.\d+) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)(?: (ago|from now))?$/i;
+    checkFailed = "check_failed";
+    normalizeTyp = (value) => {
+      const normalized = value.toLowerCase();
+      return value.includes("/") ? normalized : `application/${normalized}`;
+    };
+    checkAudiencePresence = (audPayload, audOption) => typeof audPayload == "string" ? audOption.includes(audPayload) : Array.isArray(audPayload) ? audOption.some((aud) => audPayload.includes(aud)) : false;
+  }
+});
+
+// node_modules/jose/dist/webapi/jwt/verify.js
+async function jwtVerify(jwt, key, options) {
+  const [verified, b64] = await verifyCompact(jwt, prepareVerify(options), key);
+  if (!b64)
+    throw new JWTInvalid("JWTs MUST NOT use unencoded payload");
+  const payload = validateClaimsSet(verified.protectedHeader, verified.payload, options);
+  return { ...verified, payload };
+}
+var init_verify2 = __esm({
+  "node_modules/jose/dist/webapi/jwt/verify.js"() {
+    init_jws_verify();
+    init_jwt_claims_set();
+    init_errors7();
+  }
+});
+
+// node_modules/jose/dist/webapi/jwks/local.js
+function isUsableJWK(jwk, entry, alg, kid) {
+  const { kty, key_ops: keyOps, ext, kid: jwkKid, alg: jwkAlg, use, crv } = jwk;
+  return (ext === void 0 || typeof ext == "boolean") && (keyOps === void 0 || Array.isArray(keyOps) && keyOps.every((operation, index) => typeof operation == "string" && keyOps.indexOf(operation) === index) && keyOps.includes("verify")) && entry.kty.includes(kty) && (kid === void 0 || typeof kid == "string" && kid === jwkKid) && (jwkAlg === void 0 ? kty !== "AKP" : alg === jwkAlg) && (use === void 0 || use === "sig") && (!entry.crv || crv === entry.crv);
+}
+async function importWithAlgCache(cache2, jwk, entry) {
+  const cached2 = cache2.get(jwk) || cache2.set(jwk, {}).get(jwk), { alg } = entry;
+  if (cached2[alg] === void 0) {
+    const pending = jwkToKey(entry, jwk, true).then((key) => {
+      if (key.type !== "public")
+        throw new JWKSInvalid("JSON Web Key Set members must be public keys");
+      return cached2[alg] = key, key;
+    }).catch((error2) => {
+      throw cached2[alg] === pending && delete cached2[alg], error2;
+    });
+    cached2[alg] = pending;
+  }
+  return cached2[alg];
+}
+function createLocalJWKSet(jwks) {
+  let snapshot;
+  try {
+    snapshot = structuredClone(jwks);
+  } catch (cause) {
+    throw new JWKSInvalid("JSON Web Key Set malformed", { cause });
+  }
+  if (!isJwkSet(snapshot))
+    throw new JWKSInvalid("JSON Web Key Set malformed");
+  const metadata = snapshot.keys.map((jwk) => {
+    const normalized = snapshotJwk(jwk);
+    return Array.isArray(normalized.key_ops) && (normalized.key_ops = [...normalized.key_ops]), normalized;
+  }), cached2 = /* @__PURE__ */ new WeakMap();
+  return Object.defineProperty(async (protectedHeader, token) => {
+    const { alg, kid } = { ...protectedHeader, ...token?.header }, entry = typeof alg == "string" ? JWS[alg] : void 0;
+    if (!entry || entry.secret)
+      throw new JOSENotSupported('Unsupported "alg" value for a JSON Web Key Set');
+    const candidates = snapshot.keys.filter((_, index) => isUsableJWK(metadata[index], entry, alg, kid)), { 0: jwk, length } = candidates;
+    if (!length)
+      throw new JWKSNoMatchingKey();
+    if (length !== 1) {
+      const error2 = new JWKSMultipleMatchingKeys();
+      throw error2[Symbol.asyncIterator] = async function* () {
+        for (const jwk2 of candidates)
+          try {
+            yield await importWithAlgCache(cached2, jwk2, entry);
+          } catch {
+          }
+      }, error2;
+    }
+    return importWithAlgCache(cached2, jwk, entry);
+  }, "jwks", {
+    value: () => structuredClone(snapshot)
+  });
+}
+var init_local = __esm({
+  "node_modules/jose/dist/webapi/jwks/local.js"() {
+    init_key();
+    init_jws_algorithms();
+    init_errors7();
+    init_validate();
+  }
+});
+
+// node_modules/jose/dist/webapi/jwks/remote.js
+function isCloudflareWorkers() {
+  return typeof WebSocketPair < "u" || typeof navigator < "u" && navigator.userAgent === "Cloudflare-Workers" || typeof EdgeRuntime < "u" && EdgeRuntime === "vercel";
+}
+async function fetchJwks(url2, headers, signal, fetchImpl = fetch) {
+  const response = await fetchImpl(url2, {
+    method: "GET",
+    signal,
+    redirect: "manual",
+    headers
+  }).catch((err) => {
+    throw err.name === "TimeoutError" ? new JWKSTimeout(void 0, { cause: err }) : err;
+  });
+  if (response.status !== 200)
+    throw new JOSEError("Expected 200 OK from the JSON Web Key Set HTTP response");
+  try {
+    return await response.json();
+  } catch (cause) {
+    throw signal.aborted ? new JWKSTimeout(void 0, { cause }) : new JOSEError("Failed to parse the JSON Web Key Set HTTP response as JSON", { cause });
+  }
+}
+function isFreshFor(timestamp, duration3) {
+  return Number.isFinite(timestamp) && Date.now() < timestamp + duration3;
+}
+function validateDuration(value, fallback, option) {
+  if (Number.isNaN(value))
+    throw new TypeError(`"${option}" option must not be NaN`);
+  if (typeof value == "number" && value < 0)
+    throw new TypeError(`"${option}" option must not be negative`);
+  return typeof value == "number" ? value : fallback;
+}
+function createRemoteJWKSet(url2, options) {
+  if (!(url2 instanceof URL))
+    throw new TypeError("url must be an instance of URL");
+  const href = new URL(url2.href).href, opts = options ?? {}, timeoutOption = opts.timeoutDuration;
+  if (typeof timeoutOption == "number" && (!Number.isInteger(timeoutOption) || timeoutOption < 0))
+    throw new TypeError('"timeoutDuration" option must be a non-negative integer');
+  const timeoutDuration = typeof timeoutOption == "number" ? timeoutOption : 5e3, cooldownDuration = validateDuration(opts.cooldownDuration, 3e4, "cooldownDuration"), cacheMaxAge = validateDuration(opts.cacheMaxAge, 6e5, "cacheMaxAge"), headers = new Headers(opts.headers);
+  USER_AGENT && !headers.has("User-Agent") && headers.set("User-Agent", USER_AGENT), headers.has("accept") || headers.set("accept", "application/json, application/jwk-set+json");
+  const fetchImpl = opts[customFetch], cache2 = opts[jwksCache];
+  let jwksTimestamp, pendingFetch, reloadSequence = 0, appliedSequence = 0, local;
+  if (cache2 && typeof cache2 == "object") {
+    const { uat, jwks } = cache2;
+    isFreshFor(uat, cacheMaxAge) && isJwkSet(jwks) && (jwksTimestamp = uat, local = createLocalJWKSet(jwks));
+  }
+  const reload = async () => {
+    if (pendingFetch && isCloudflareWorkers() && (pendingFetch = void 0), !pendingFetch) {
+      const sequence = ++reloadSequence, current = pendingFetch = fetchJwks(href, headers, AbortSignal.timeout(timeoutDuration), fetchImpl).then((json2) => {
+        const next = createLocalJWKSet(json2);
+        if (sequence <= appliedSequence)
+          return;
+        local = next;
+        const updatedAt = Date.now();
+        cache2 && (cache2.uat = updatedAt, cache2.jwks = json2), jwksTimestamp = updatedAt, appliedSequence = sequence;
+      }).finally(() => {
+        pendingFetch === current && (pendingFetch = void 0);
+      });
+    }
+    await pendingFetch;
+  };
+  return Object.defineProperties(async (protectedHeader, token) => {
+    (!local || !isFreshFor(jwksTimestamp, cacheMaxAge)) && await reload();
+    try {
+      return await local(protectedHeader, token);
+    } catch (err) {
+      if (err instanceof JWKSNoMatchingKey && !isFreshFor(jwksTimestamp, cooldownDuration))
+        return await reload(), local(protectedHeader, token);
+      throw err;
+    }
+  }, {
+    coolingDown: {
+      get: () => isFreshFor(jwksTimestamp, cooldownDuration),
+      enumerable: true
+    },
+    fresh: {
+      get: () => isFreshFor(jwksTimestamp, cacheMaxAge),
+      enumerable: true
+    },
+    reload: {
+      value: reload,
+      enumerable: true
+    },
+    reloading: {
+      get: () => !!pendingFetch,
+      enumerable: true
+    },
+    jwks: {
+      value: () => local?.jwks(),
+      enumerable: true
+    }
+  });
+}
+var USER_AGENT, customFetch, jwksCache;
+var init_remote = __esm({
+  "node_modules/jose/dist/webapi/jwks/remote.js"() {
+    init_errors7();
+    init_local();
+    init_validate();
+    (typeof navigator > "u" || !navigator.userAgent?.startsWith?.("Mozilla/5.0 ")) && (USER_AGENT = "jose/v6.2.18");
+    customFetch = /* @__PURE__ */ Symbol();
+    jwksCache = /* @__PURE__ */ Symbol();
+  }
+});
+
+// node_modules/jose/dist/webapi/index.js
+var init_webapi = __esm({
+  "node_modules/jose/dist/webapi/index.js"() {
+    init_verify2();
+    init_remote();
+    init_errors7();
+  }
+});
+
+// src/identity/oidc.ts
+function jwksUrl(issuer) {
+  return new URL(`${issuer.replace(/\/+$/, "")}/.well-known/jwks`);
+}
+function keySetFor(url2, timeoutMs) {
+  const key = `${url2.href} ${timeoutMs}`;
+  let set = keySets.get(key);
+  if (!set) {
+    set = createRemoteJWKSet(url2, { timeoutDuration: timeoutMs, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS });
+    keySets.set(key, set);
+  }
+  return set;
+}
+function checkOptions(opts) {
+  if (typeof opts.audience !== "string" || opts.audience === "") throw new TypeError("verifyOidcToken: audience must be a non-empty string");
+  let url2;
+  try {
+    url2 = jwksUrl(opts.issuer);
+  } catch {
+    throw new TypeError(`verifyOidcToken: issuer must be a URL, got ${quote(opts.issuer)}`);
+  }
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url2.hostname);
+  if (url2.protocol !== "https:" && !(url2.protocol === "http:" && loopback)) {
+    throw new TypeError(`verifyOidcToken: issuer must be an https URL (http only on loopback), got ${quote(opts.issuer)}`);
+  }
+  return url2;
+}
+async function verifyOidcToken(token, opts) {
+  const url2 = checkOptions(opts);
+  const tolerance = opts.clockToleranceSec ?? DEFAULT_TOLERANCE_SEC;
+  const timeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  const ctx = { issuer: opts.issuer, audience: opts.audience, url: url2, tolerance, timeoutMs, now: opts.currentDate ?? /* @__PURE__ */ new Date() };
+  if (typeof token !== "string" || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
+    throw new IdentityError("ERR_OIDC_MALFORMED", `The OIDC token is not a JWT (three base64url parts separated by dots), so it cannot be verified; pass the token exactly as core.getIDToken() returned it.`);
+  }
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(token, keySetFor(url2, timeoutMs), {
+      algorithms: ["RS256"],
+      issuer: opts.issuer,
+      audience: opts.audience,
+      requiredClaims: ["exp", "iat"],
+      clockTolerance: tolerance,
+      currentDate: ctx.now
+    }));
+  } catch (err) {
+    throw explain2(err, token, ctx);
+  }
+  const iat = payload.iat;
+  if (iat > Math.floor(ctx.now.getTime() / 1e3) + tolerance) {
+    throw new IdentityError("ERR_OIDC_NOT_YET_VALID", `The OIDC token was issued at ${isoTime(iat)}, after the runner's current time ${ctx.now.toISOString()} (tolerance ${tolerance} s); fix the runner's clock (NTP) and rerun the job.`);
+  }
+  return payload;
+}
+function isoTime(epochSec) {
+  return typeof epochSec === "number" && Number.isFinite(epochSec) ? new Date(epochSec * 1e3).toISOString() : "an invalid time";
+}
+function header(token) {
+  try {
+    const h = JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString("utf8"));
+    return h !== null && typeof h === "object" ? h : {};
+  } catch {
+    return {};
+  }
+}
+function explain2(err, token, ctx) {
+  const from = `the issuer ${ctx.issuer}`;
+  const keys = ctx.url.href;
+  const wrap2 = (code3, message2) => new IdentityError(code3, message2, { cause: err });
+  if (err instanceof errors_exports.JOSEAlgNotAllowed) {
+    const alg = header(token).alg;
+    return wrap2("ERR_OIDC_ALG", `The OIDC token is signed with algorithm ${quote(alg, 20)}, but only RS256 tokens from ${from} are accepted, so this token did not come from GitHub's token service.`);
+  }
+  if (err instanceof errors_exports.JWSSignatureVerificationFailed) {
+    return wrap2("ERR_OIDC_SIGNATURE", `The OIDC token's signature does not verify with the keys published at ${keys}, so it was not issued by ${from} or was altered.`);
+  }
+  if (err instanceof errors_exports.JWKSNoMatchingKey || err instanceof errors_exports.JWKSMultipleMatchingKeys) {
+    const kid = header(token).kid;
+    if (typeof kid !== "string") {
+      return wrap2("ERR_OIDC_NO_KEY", `The OIDC token names no key id (kid), which GitHub's tokens always do, so no key published at ${keys} can be chosen to verify it.`);
+    }
+    return wrap2("ERR_OIDC_NO_KEY", `The OIDC token's key id ${quote(kid, 64)} is not among the keys published at ${keys}, so it was not issued by ${from}; check the \`oidc-issuer\` input.`);
+  }
+  if (err instanceof errors_exports.JWTExpired) {
+    const exp = err.payload?.exp;
+    return wrap2("ERR_OIDC_EXPIRED", `The OIDC token expired at ${isoTime(exp)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); request the token right before it is used, as GitHub's tokens live about five minutes, and check the runner's clock.`);
+  }
+  if (err instanceof errors_exports.JWTClaimValidationFailed) {
+    const p = err.payload ?? {};
+    if (err.reason === "missing" || err.reason === "invalid") {
+      return wrap2("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim is ${err.reason === "missing" ? "missing" : "not a valid value"}, and a GitHub Actions token always has it, so this token cannot be used.`);
+    }
+    switch (err.claim) {
+      case "aud":
+        return wrap2("ERR_OIDC_AUDIENCE", `The OIDC token was issued for audience ${quote(p.aud)}, not ${quote(ctx.audience)}; request it with core.getIDToken(${quote(ctx.audience)}) or set the action's \`audience\` input to the audience the token is requested for.`);
+      case "iss":
+        return wrap2("ERR_OIDC_ISSUER", `The OIDC token was issued by ${quote(p.iss)}, not ${quote(ctx.issuer)}; set the action's \`oidc-issuer\` input to your runners' issuer (GitHub Enterprise Server: https://HOSTNAME/_services/token).`);
+      case "nbf":
+        return wrap2("ERR_OIDC_NOT_YET_VALID", `The OIDC token is not valid before ${isoTime(p.nbf)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); fix the runner's clock (NTP) and rerun the job.`);
+      default:
+        return wrap2("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim failed its check (${err.reason}), so this token cannot be used.`);
+    }
+  }
+  if (err instanceof errors_exports.JWKSTimeout) {
+    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} did not arrive within ${ctx.timeoutMs} ms, so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
+  }
+  if (err instanceof errors_exports.JWKSInvalid || err instanceof errors_exports.JOSEError && /parse the JSON Web Key Set/.test(err.message)) {
+    return wrap2("ERR_OIDC_JWKS_INVALID", `The document at ${keys} is not a valid JSON Web Key Set, so the token cannot be verified; check that the \`oidc-issuer\` input names an OIDC issuer.`);
+  }
+  if (err instanceof errors_exports.JOSEError && /Expected 200 OK/.test(err.message)) {
+    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC issuer did not answer 200 OK for its signing keys at ${keys}, so the token cannot be verified and nothing was started; check the \`oidc-issuer\` input and the issuer's status.`);
+  }
+  if (err instanceof errors_exports.JWSInvalid || err instanceof errors_exports.JWTInvalid || err instanceof errors_exports.JOSENotSupported) {
+    return wrap2("ERR_OIDC_MALFORMED", `The OIDC token is not a well-formed signed JWT (${err.message}), so it cannot be verified; pass the token exactly as core.getIDToken() returned it.`);
+  }
+  if (err instanceof TypeError || err instanceof Error && err.name === "AbortError") {
+    const why = err.cause?.code ?? err.message;
+    if (/CERT|SSL|TLS|SIGNATURE/.test(why)) {
+      return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The TLS certificate of ${ctx.url.origin} was not trusted while fetching the OIDC signing keys (${why}), so nothing was started; make the runner trust the issuer's CA (NODE_EXTRA_CA_CERTS) or fix the \`oidc-issuer\` input.`);
+    }
+    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} could not be fetched (${why}), so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
+  }
+  return wrap2("ERR_OIDC_MALFORMED", `The OIDC token could not be verified (${err instanceof Error ? err.message : String(err)}), so nothing was started.`);
+}
+var DEFAULT_TOLERANCE_SEC, DEFAULT_FETCH_TIMEOUT_MS, JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, keySets;
+var init_oidc = __esm({
+  "src/identity/oidc.ts"() {
+    "use strict";
+    init_webapi();
+    init_errors6();
+    DEFAULT_TOLERANCE_SEC = 60;
+    DEFAULT_FETCH_TIMEOUT_MS = 5e3;
+    JWKS_COOLDOWN_MS = 3e4;
+    JWKS_MAX_AGE_MS = 10 * 6e4;
+    keySets = /* @__PURE__ */ new Map();
+  }
+});
+
+// src/gateway/api.ts
+import { createPublicKey as createPublicKey4 } from "node:crypto";
+function apiHandler(ctx, extra) {
+  return (req, res) => {
+    const url2 = new URL(req.url ?? "/", "http://gateway");
+    const remote = remoteOf(req);
+    let route = "other";
+    const done = (status) => void ctx.metrics.httpRequests.inc({ route, status: String(status) });
+    void (async () => {
+      if (extra && await extra(req, res)) return;
+      if (url2.pathname === "/v1/sessions") {
+        route = "sessions";
+        if (req.method !== "POST") throw new ApiError(405, "method_not_allowed", "use POST /v1/sessions", { allow: "POST" });
+        await openSession(ctx, req, res);
+        return;
+      }
+      const m = SESSION_PATH.exec(url2.pathname);
+      if (!m) throw new ApiError(404, "not_found", `no such endpoint: ${req.method} ${url2.pathname.slice(0, 100)}`);
+      const id = m[1];
+      if (m[2] === "/audit" || m[2] === "/head") {
+        route = m[2].slice(1);
+        if (req.method !== "GET") throw new ApiError(405, "method_not_allowed", `use GET ${url2.pathname}`, { allow: "GET" });
+        const session2 = await sessionBySecret(ctx, req, id);
+        if (m[2] === "/audit") {
+          const lines = await readLines(ctx.store, session2.id);
+          const body = lines.length ? `${lines.join("\n")}
+` : "";
+          res.writeHead(200, { "content-type": "application/x-ndjson", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+          res.end(body);
+        } else {
+          const head = await readSignedHead(ctx.store, session2.id);
+          const publicKey = createPublicKey4(ctx.config.signingKey).export({ type: "spki", format: "pem" }).toString();
+          sendJson(res, 200, { session_id: session2.id, ended: session2.endedAt !== null, head: head ? { seq: head.seq, hash: head.head, key_id: head.keyId, signature: head.signature } : null, public_key: publicKey });
+        }
+        return;
+      }
+      route = "session";
+      if (req.method !== "DELETE") throw new ApiError(405, "method_not_allowed", `use DELETE ${url2.pathname}`, { allow: "DELETE" });
+      const session = await sessionBySecret(ctx, req, id);
+      if (await endSession(ctx.store, session.id, "client", "DELETE /v1/sessions", ctx.config.signingKey, ctx.now())) {
+        ctx.metrics.sessionsEnded.inc({ by: "client" });
+      }
+      ctx.onSessionEnded(session.id);
+      res.writeHead(204, { "cache-control": "no-store" });
+      res.end();
+    })().then(() => done(res.statusCode)).catch((err) => {
+      const api = toApiError(err, ctx);
+      ctx.metrics.refusals.inc({ code: api.code });
+      sendError(res, api);
+      done(api.status);
+      if (api.status !== 404 && api.status !== 405) void recordRefusal(ctx.store, `${req.method} ${url2.pathname.slice(0, 200)}`, api.code, api.message, remote);
+    }).catch(() => {
+    });
+  };
+}
+function toApiError(err, ctx) {
+  if (err instanceof ApiError) return err;
+  if (err instanceof StoreError) {
+    ctx.logger.warn(`tollgate gateway: ${err.message}`);
+    return new ApiError(503, "unavailable", "the gateway cannot reach its state store, so it refuses (nothing was allowed); retry later", { "retry-after": "5" });
+  }
+  ctx.logger.warn(`tollgate gateway: internal error: ${err?.stack ?? String(err)}`);
+  return new ApiError(500, "internal", "the gateway failed to handle the request; nothing was allowed");
+}
+async function sessionBySecret(ctx, req, id) {
+  const secret = bearer(req, "session secret");
+  const session = await authenticate2(ctx.store, id, secret);
+  if (!session) {
+    throw new ApiError(401, "unauthenticated", "no session with that id and secret", { "www-authenticate": "Bearer" });
+  }
+  return session;
+}
+async function openSession(ctx, req, res) {
+  const refuse = (err) => {
+    throw err;
+  };
+  if (ctx.draining) throw new ApiError(503, "draining", "this gateway replica is shutting down; retry (another replica will answer)", { "retry-after": "1" });
+  const token = bearer(req, "GitHub OIDC token");
+  const body = await readJsonObject(req);
+  const { role: wanted, pullRequest } = parseSessionRequest(body);
+  let claims;
+  try {
+    claims = await verifyOidcToken(token, { issuer: ctx.config.oidc.issuer, audience: ctx.config.oidc.audience, currentDate: ctx.now() });
+  } catch (err) {
+    if (!(err instanceof IdentityError)) throw err;
+    if (err.code === "ERR_OIDC_JWKS_UNREACHABLE" || err.code === "ERR_OIDC_JWKS_INVALID") {
+      return refuse(new ApiError(503, "issuer_unavailable", err.message, { "retry-after": "5" }));
+    }
+    return refuse(new ApiError(401, TOKEN_CODES[err.code] ?? "invalid_token", err.message, { "www-authenticate": 'Bearer error="invalid_token"' }));
+  }
+  if (typeof claims.jti !== "string" || claims.jti === "" || claims.jti.length > 200) {
+    return refuse(new ApiError(401, "invalid_token", "the OIDC token has no jti claim, so it cannot be made single-use; GitHub tokens always carry one"));
+  }
+  if (!await claimTokenOnce(ctx.store, `${claims.iss}|${claims.jti}`, new Date(claims.exp * 1e3))) {
+    return refuse(new ApiError(401, "token_replayed", "this OIDC token was already exchanged for a session; request a new token for each session"));
+  }
+  let roleName2;
+  try {
+    roleName2 = selectRole(ctx.config.policy, claims, wanted).name;
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    return refuse(new ApiError(403, err.code === "ERR_ROLE_UNKNOWN" ? "unknown_role" : "no_role", err.message));
+  }
+  const role2 = ctx.config.policy.roles.get(roleName2);
+  if (pullRequest && claims.ref !== `refs/pull/${pullRequest.number}/merge`) {
+    return refuse(new ApiError(403, "pull_request_mismatch", `pull request ${pullRequest.number} is not this job's: its token's ref is ${JSON.stringify(claims.ref ?? null)}, not refs/pull/${pullRequest.number}/merge`));
+  }
+  const upstreamName = role2.upstream;
+  const upstream = ctx.config.upstreams.get(upstreamName);
+  const { session, secret } = await createSession(ctx.store, {
+    role: role2.name,
+    upstream: upstreamName,
+    identity: claims,
+    ttlMs: ctx.config.policy.sessionTtlMs,
+    pullRequest: pullRequest?.number ?? null,
+    headSha: pullRequest?.headSha ?? null
+  }, ctx.now());
+  ctx.metrics.sessionsOpened.inc({ role: role2.name });
+  ctx.logger.info(`tollgate gateway: session ${session.id} opened for ${String(claims.repository ?? claims.sub)} (role ${role2.name})`);
+  sendJson(res, 201, {
+    session_id: session.id,
+    secret,
+    role: role2.name,
+    expires_at: session.expiresAt.toISOString(),
+    postgres: { host: publicHost(ctx, req), port: ctx.config.listen.postgres.port, database: databaseOf(upstream.url), user: session.id }
+  });
+}
+function parseSessionRequest(body) {
+  for (const k of Object.keys(body)) {
+    if (k !== "role" && k !== "pull_request") throw new ApiError(400, "bad_request", `unknown field ${JSON.stringify(k.slice(0, 40))} (expected role, pull_request)`);
+  }
+  const out = {};
+  if (body.role !== void 0) {
+    if (typeof body.role !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(body.role)) throw new ApiError(400, "bad_request", "role must be a role name");
+    out.role = body.role;
+  }
+  if (body.pull_request !== void 0) {
+    const pr = body.pull_request;
+    if (pr === null || typeof pr !== "object" || Array.isArray(pr)) throw new ApiError(400, "bad_request", "pull_request must be an object {number, head_sha}");
+    if (!Number.isSafeInteger(pr.number) || pr.number < 1) throw new ApiError(400, "bad_request", "pull_request.number must be a positive integer");
+    if (pr.head_sha !== void 0 && (typeof pr.head_sha !== "string" || !/^[0-9a-f]{40}$/.test(pr.head_sha))) {
+      throw new ApiError(400, "bad_request", "pull_request.head_sha must be 40 lowercase hex digits");
+    }
+    out.pullRequest = { number: pr.number, headSha: pr.head_sha ?? null };
+  }
+  return out;
+}
+function publicHost(ctx, req) {
+  const host = String(req.headers.host ?? "");
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/.exec(host);
+  if (m) return m[1].replace(/^\[|\]$/g, "");
+  return ctx.config.listen.postgres.host;
+}
+function databaseOf(url2) {
+  try {
+    return decodeURIComponent(new URL(url2).pathname.replace(/^\//, "")) || "postgres";
+  } catch {
+    return "postgres";
+  }
+}
+var SESSION_PATH, TOKEN_CODES;
+var init_api2 = __esm({
+  "src/gateway/api.ts"() {
+    "use strict";
+    init_errors6();
+    init_oidc();
+    init_errors();
+    init_roles();
+    init_chain();
+    init_http();
+    init_sessions();
+    init_store();
+    SESSION_PATH = /^\/v1\/sessions\/([A-Za-z0-9_-]{1,64})(\/audit|\/head)?$/;
+    TOKEN_CODES = {
+      ERR_OIDC_EXPIRED: "token_expired",
+      ERR_OIDC_AUDIENCE: "wrong_audience",
+      ERR_OIDC_ISSUER: "wrong_issuer",
+      ERR_OIDC_SIGNATURE: "bad_signature",
+      ERR_OIDC_NO_KEY: "bad_signature",
+      ERR_OIDC_ALG: "bad_signature",
+      ERR_OIDC_NOT_YET_VALID: "token_not_yet_valid"
+    };
+  }
+});
+
+// src/gateway/admin.ts
+import { connect as connect3 } from "node:net";
+function adminHandler(ctx) {
+  return (req, res) => {
+    const url2 = new URL(req.url ?? "/", "http://admin");
+    void (async () => {
+      if (url2.pathname === "/healthz") {
+        sendJson(res, 200, { status: "ok" });
+        return;
+      }
+      if (url2.pathname === "/readyz") {
+        const ready2 = await readiness(ctx);
+        sendJson(res, ready2.ok ? 200 : 503, ready2);
+        return;
+      }
+      if (url2.pathname === "/metrics") {
+        await refreshGauges(ctx);
+        const text = await ctx.metrics.registry.metrics();
+        res.writeHead(200, { "content-type": ctx.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      const m = KILL_PATH.exec(url2.pathname);
+      if (m) {
+        if (req.method !== "POST") throw new ApiError(405, "method_not_allowed", `use POST ${url2.pathname}`, { allow: "POST" });
+        const session = await getSession(ctx.store, m[1]);
+        if (!session) throw new ApiError(404, "not_found", `no session ${m[1]}`);
+        const reason = url2.searchParams.get("reason")?.slice(0, 200) ?? "ended by an administrator";
+        if (await endSession(ctx.store, session.id, "admin", reason, ctx.config.signingKey, ctx.now())) ctx.metrics.sessionsEnded.inc({ by: "admin" });
+        ctx.onSessionEnded(session.id);
+        ctx.logger.warn(`tollgate gateway: session ${session.id} ended by an administrator (${reason})`);
+        sendJson(res, 200, { session_id: session.id, ended: true });
+        return;
+      }
+      throw new ApiError(404, "not_found", `no such endpoint: ${url2.pathname.slice(0, 100)}`);
+    })().catch((err) => sendError(res, toApiError(err, ctx))).catch(() => {
+    });
+  };
+}
+async function readiness(ctx) {
+  const store = await ctx.store.schemaVersion().then(() => "ok").catch((err) => err instanceof StoreError ? "unreachable" : "error");
+  ctx.metrics.stateStoreUp.set(store === "ok" ? 1 : 0);
+  const upstreams = {};
+  await Promise.all(
+    [...ctx.config.upstreams].map(async ([name, u]) => {
+      upstreams[name] = await reachable(u.url);
+    })
+  );
+  const ok = !ctx.draining && store === "ok" && Object.values(upstreams).every((v) => v === "ok");
+  return { ok, draining: ctx.draining, state_store: store, upstreams };
+}
+function reachable(url2) {
+  let host;
+  let port;
+  try {
+    const u = new URL(url2);
+    host = u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
+    port = Number(u.port || 5432);
+  } catch {
+    return Promise.resolve("bad url");
+  }
+  return new Promise((resolve3) => {
+    const socket = connect3({ host, port });
+    const finish = (v) => {
+      socket.destroy();
+      resolve3(v);
+    };
+    socket.setTimeout(2e3, () => finish("timeout"));
+    socket.once("connect", () => finish("ok"));
+    socket.once("error", (err) => finish(err.code ?? "error"));
+  });
+}
+async function refreshGauges(ctx) {
+  try {
+    const r = await ctx.store.query("SELECT count(*) AS n FROM tollgate.sessions WHERE ended_at IS NULL AND expires_at > now()");
+    ctx.metrics.sessionsLive.set(Number(r.rows[0]?.n ?? 0));
+    ctx.metrics.stateStoreUp.set(1);
+  } catch {
+    ctx.metrics.stateStoreUp.set(0);
+  }
+}
+var KILL_PATH;
+var init_admin = __esm({
+  "src/gateway/admin.ts"() {
+    "use strict";
+    init_http();
+    init_sessions();
+    init_store();
+    init_api2();
+    KILL_PATH = /^\/admin\/sessions\/([A-Za-z0-9_-]{1,64})\/end$/;
+  }
+});
+
+// src/gateway/context.ts
+var stderrLogger2;
+var init_context = __esm({
+  "src/gateway/context.ts"() {
+    "use strict";
+    stderrLogger2 = {
+      info: (m) => process.stderr.write(`${m}
+`),
+      warn: (m) => process.stderr.write(`${m}
+`)
+    };
+  }
+});
+
+// node_modules/prom-client/lib/util.js
+var require_util7 = __commonJS({
+  "node_modules/prom-client/lib/util.js"(exports) {
+    "use strict";
+    exports.getValueAsString = function getValueString(value) {
+      if (Number.isNaN(value)) {
+        return "Nan";
+      } else if (!Number.isFinite(value)) {
+        if (value < 0) {
+          return "-Inf";
+        } else {
+          return "+Inf";
+        }
+      } else {
+        return `${value}`;
+      }
+    };
+    exports.removeLabels = function removeLabels(hashMap, labels, sortedLabelNames) {
+      const hash2 = hashObject(labels, sortedLabelNames);
+      delete hashMap[hash2];
+    };
+    exports.setValue = function setValue(hashMap, value, labels) {
+      const hash2 = hashObject(labels);
+      hashMap[hash2] = {
+        value: typeof value === "number" ? value : 0,
+        labels: labels || {}
+      };
+      return hashMap;
+    };
+    exports.setValueDelta = function setValueDelta(hashMap, deltaValue, labels, hash2 = "") {
+      const value = typeof deltaValue === "number" ? deltaValue : 0;
+      if (hashMap[hash2]) {
+        hashMap[hash2].value += value;
+      } else {
+        hashMap[hash2] = { value, labels };
+      }
+      return hashMap;
+    };
+    exports.getLabels = function(labelNames, args) {
+      if (typeof args[0] === "object") {
+        return args[0];
+      }
+      if (labelNames.length !== args.length) {
+        throw new Error(
+          `Invalid number of arguments (${args.length}): "${args.join(
+            ", "
+          )}" for label names (${labelNames.length}): "${labelNames.join(", ")}".`
+        );
+      }
+      const acc = {};
+      for (let i = 0; i < labelNames.length; i++) {
+        acc[labelNames[i]] = args[i];
+      }
+      return acc;
+    };
+    function fastHashObject(keys, labels) {
+      if (keys.length === 0) {
+        return "";
+      }
+      let hash2 = "";
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        const value = labels[key];
+        if (value === void 0) continue;
+        hash2 += `${key}:${value},`;
+      }
+      return hash2;
+    }
+    function hashObject(labels, labelNames) {
+      if (labelNames) {
+        return fastHashObject(labelNames, labels);
+      }
+      const keys = Object.keys(labels);
+      if (keys.length > 1) {
+        keys.sort();
+      }
+      return fastHashObject(keys, labels);
+    }
+    exports.hashObject = hashObject;
+    exports.isObject = function isObject3(obj2) {
+      return obj2 !== null && typeof obj2 === "object";
+    };
+    exports.nowTimestamp = function nowTimestamp() {
+      return Date.now() / 1e3;
+    };
+    var Grouper = class extends Map {
+      /**
+       * Adds the `value` to the `key`'s array of values.
+       * @param {*} key Key to set.
+       * @param {*} value Value to add to `key`'s array.
+       * @returns {undefined} undefined.
+       */
+      add(key, value) {
+        if (this.has(key)) {
+          this.get(key).push(value);
+        } else {
+          this.set(key, [value]);
+        }
+      }
+    };
+    exports.Grouper = Grouper;
+  }
+});
+
+// node_modules/prom-client/lib/registry.js
+var require_registry = __commonJS({
+  "node_modules/prom-client/lib/registry.js"(exports, module) {
+    "use strict";
+    var { getValueAsString } = require_util7();
+    var Registry2 = class _Registry {
+      static get PROMETHEUS_CONTENT_TYPE() {
+        return "text/plain; version=0.0.4; charset=utf-8";
+      }
+      static get OPENMETRICS_CONTENT_TYPE() {
+        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+      }
+      constructor(regContentType = _Registry.PROMETHEUS_CONTENT_TYPE) {
+        this._metrics = {};
+        this._collectors = [];
+        this._defaultLabels = {};
+        if (regContentType !== _Registry.PROMETHEUS_CONTENT_TYPE && regContentType !== _Registry.OPENMETRICS_CONTENT_TYPE) {
+          throw new TypeError(`Content type ${regContentType} is unsupported`);
+        }
+        this._contentType = regContentType;
+      }
+      getMetricsAsArray() {
+        return Object.values(this._metrics);
+      }
+      async getMetricsAsString(metrics) {
+        const metric = typeof metrics.getForPromString === "function" ? await metrics.getForPromString() : await metrics.get();
+        const name = escapeString(metric.name);
+        const help = `# HELP ${name} ${escapeString(metric.help)}`;
+        const type = `# TYPE ${name} ${metric.type}`;
+        const values = [help, type];
+        const defaultLabels = Object.keys(this._defaultLabels).length > 0 ? this._defaultLabels : null;
+        const isOpenMetrics = this.contentType === _Registry.OPENMETRICS_CONTENT_TYPE;
+        for (const val of metric.values || []) {
+          let { metricName = name, labels = {} } = val;
+          const { sharedLabels = {} } = val;
+          if (isOpenMetrics && metric.type === "counter") {
+            metricName = `${metricName}_total`;
+          }
+          if (defaultLabels) {
+            labels = { ...labels, ...defaultLabels, ...labels };
+          }
+          const formattedLabels = formatLabels(labels, sharedLabels);
+          const flattenedShared = flattenSharedLabels(sharedLabels);
+          const labelParts = [...formattedLabels, flattenedShared].filter(Boolean);
+          const labelsString = labelParts.length ? `{${labelParts.join(",")}}` : "";
+          let fullMetricLine = `${metricName}${labelsString} ${getValueAsString(
+            val.value
+          )}`;
+          const { exemplar } = val;
+          if (exemplar && isOpenMetrics) {
+            const formattedExemplars = formatLabels(exemplar.labelSet);
+            fullMetricLine += ` # {${formattedExemplars.join(
+              ","
+            )}} ${getValueAsString(exemplar.value)} ${exemplar.timestamp}`;
+          }
+          values.push(fullMetricLine);
+        }
+        return values.join("\n");
+      }
+      async metrics() {
+        const isOpenMetrics = this.contentType === _Registry.OPENMETRICS_CONTENT_TYPE;
+        const promises = this.getMetricsAsArray().map((metric) => {
+          if (isOpenMetrics && metric.type === "counter") {
+            metric.name = standardizeCounterName(metric.name);
+          }
+          return this.getMetricsAsString(metric);
+        });
+        const resolves = await Promise.all(promises);
+        return isOpenMetrics ? `${resolves.join("\n")}
+# EOF
+` : `${resolves.join("\n\n")}
+`;
+      }
+      registerMetric(metric) {
+        if (this._metrics[metric.name] && this._metrics[metric.name] !== metric) {
+          throw new Error(
+            `A metric with the name ${metric.name} has already been registered.`
+          );
+        }
+        this._metrics[metric.name] = metric;
+      }
+      clear() {
+        this._metrics = {};
+        this._defaultLabels = {};
+      }
+      async getMetricsAsJSON() {
+        const metrics = [];
+        const defaultLabelNames = Object.keys(this._defaultLabels);
+        const promises = [];
+        for (const metric of this.getMetricsAsArray()) {
+          promises.push(metric.get());
+        }
+        const resolves = await Promise.all(promises);
+        for (const item of resolves) {
+          if (item.values && defaultLabelNames.length > 0) {
+            for (const val of item.values) {
+              val.labels = Object.assign({}, val.labels);
+              for (const labelName of defaultLabelNames) {
+                val.labels[labelName] = val.labels[labelName] || this._defaultLabels[labelName];
+              }
+            }
+          }
+          metrics.push(item);
+        }
+        return metrics;
+      }
+      removeSingleMetric(name) {
+        delete this._metrics[name];
+      }
+      getSingleMetricAsString(name) {
+        return this.getMetricsAsString(this._metrics[name]);
+      }
+      getSingleMetric(name) {
+        return this._metrics[name];
+      }
+      setDefaultLabels(labels) {
+        this._defaultLabels = labels;
+      }
+      resetMetrics() {
+        for (const metric in this._metrics) {
+          this._metrics[metric].reset();
+        }
+      }
+      get contentType() {
+        return this._contentType;
+      }
+      setContentType(metricsContentType) {
+        if (metricsContentType === _Registry.OPENMETRICS_CONTENT_TYPE || metricsContentType === _Registry.PROMETHEUS_CONTENT_TYPE) {
+          this._contentType = metricsContentType;
+        } else {
+          throw new Error(`Content type ${metricsContentType} is unsupported`);
+        }
+      }
+      static merge(registers) {
+        const regType = registers[0].contentType;
+        for (const reg of registers) {
+          if (reg.contentType !== regType) {
+            throw new Error(
+              "Registers can only be merged if they have the same content type"
+            );
+          }
+        }
+        const mergedRegistry = new _Registry(regType);
+        const metricsToMerge = registers.reduce(
+          (acc, reg) => acc.concat(reg.getMetricsAsArray()),
+          []
+        );
+        metricsToMerge.forEach(mergedRegistry.registerMetric, mergedRegistry);
+        return mergedRegistry;
+      }
+    };
+    function formatLabels(labels, exclude) {
+      const { hasOwnProperty } = Object.prototype;
+      const formatted = [];
+      for (const [name, value] of Object.entries(labels)) {
+        if (!exclude || !hasOwnProperty.call(exclude, name)) {
+          formatted.push(`${name}="${escapeLabelValue(value)}"`);
+        }
+      }
+      return formatted;
+    }
+    var sharedLabelCache = /* @__PURE__ */ new WeakMap();
+    function flattenSharedLabels(labels) {
+      const cached2 = sharedLabelCache.get(labels);
+      if (cached2) {
+        return cached2;
+      }
+      const formattedLabels = formatLabels(labels);
+      const flattened = formattedLabels.join(",");
+      sharedLabelCache.set(labels, flattened);
+      return flattened;
+    }
+    function escapeLabelValue(str3) {
+      if (typeof str3 !== "string") {
+        return str3;
+      }
+      return escapeString(str3).replace(/"/g, '\\"');
+    }
+    function escapeString(str3) {
+      return str3.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+    }
+    function standardizeCounterName(name) {
+      return name.replace(/_total$/, "");
+    }
+    module.exports = Registry2;
+    module.exports.globalRegistry = new Registry2();
+  }
+});
+
+// node_modules/prom-client/lib/validation.js
+var require_validation = __commonJS({
+  "node_modules/prom-client/lib/validation.js"(exports) {
+    "use strict";
+    var util = __require("util");
+    var metricRegexp = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+    var labelRegexp = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+    exports.validateMetricName = function(name) {
+      return metricRegexp.test(name);
+    };
+    exports.validateLabelName = function(names = []) {
+      return names.every((name) => labelRegexp.test(name));
+    };
+    exports.validateLabel = function validateLabel(savedLabels, labels) {
+      for (const label in labels) {
+        if (!savedLabels.includes(label)) {
+          throw new Error(
+            `Added label "${label}" is not included in initial labelset: ${util.inspect(
+              savedLabels
+            )}`
+          );
+        }
+      }
+    };
+  }
+});
+
+// node_modules/prom-client/lib/metric.js
+var require_metric = __commonJS({
+  "node_modules/prom-client/lib/metric.js"(exports, module) {
+    "use strict";
+    var Registry2 = require_registry();
+    var { isObject: isObject3 } = require_util7();
+    var { validateMetricName, validateLabelName } = require_validation();
+    var Metric = class {
+      constructor(config2, defaults2 = {}) {
+        if (!isObject3(config2)) {
+          throw new TypeError("constructor expected a config object");
+        }
+        Object.assign(
+          this,
+          {
+            labelNames: [],
+            registers: [Registry2.globalRegistry],
+            aggregator: "sum",
+            enableExemplars: false
+          },
+          defaults2,
+          config2
+        );
+        if (!this.registers) {
+          this.registers = [Registry2.globalRegistry];
+        }
+        if (!this.help) {
+          throw new Error("Missing mandatory help parameter");
+        }
+        if (!this.name) {
+          throw new Error("Missing mandatory name parameter");
+        }
+        if (!validateMetricName(this.name)) {
+          throw new Error("Invalid metric name");
+        }
+        if (!validateLabelName(this.labelNames)) {
+          throw new Error("Invalid label name");
+        }
+        if (this.collect && typeof this.collect !== "function") {
+          throw new Error('Optional "collect" parameter must be a function');
+        }
+        if (this.labelNames) {
+          this.sortedLabelNames = [...this.labelNames].sort();
+        } else {
+          this.sortedLabelNames = [];
+        }
+        this.reset();
+        for (const register of this.registers) {
+          if (this.enableExemplars && register.contentType === Registry2.PROMETHEUS_CONTENT_TYPE) {
+            throw new TypeError(
+              "Exemplars are supported only on OpenMetrics registries"
+            );
+          }
+          register.registerMetric(this);
+        }
+      }
+      reset() {
+      }
+    };
+    module.exports = { Metric };
+  }
+});
+
+// node_modules/prom-client/lib/exemplar.js
+var require_exemplar = __commonJS({
+  "node_modules/prom-client/lib/exemplar.js"(exports, module) {
+    "use strict";
+    var Exemplar = class {
+      constructor(labelSet = {}, value = null) {
+        this.labelSet = labelSet;
+        this.value = value;
+      }
+      /**
+       * Validation for the label set format.
+       * https://github.com/OpenObservability/OpenMetrics/blob/d99b705f611b75fec8f450b05e344e02eea6921d/specification/OpenMetrics.md#exemplars
+       *
+       * @param {object} labelSet - Exemplar labels.
+       * @throws {RangeError}
+       * @return {void}
+       */
+      validateExemplarLabelSet(labelSet) {
+        let res = "";
+        for (const [labelName, labelValue] of Object.entries(labelSet)) {
+          res += `${labelName}${labelValue}`;
+        }
+        if (res.length > 128) {
+          throw new RangeError(
+            "Label set size must be smaller than 128 UTF-8 chars"
+          );
+        }
+      }
+    };
+    module.exports = Exemplar;
+  }
+});
+
+// node_modules/prom-client/lib/counter.js
+var require_counter = __commonJS({
+  "node_modules/prom-client/lib/counter.js"(exports, module) {
+    "use strict";
+    var util = __require("util");
+    var {
+      hashObject,
+      isObject: isObject3,
+      getLabels,
+      removeLabels,
+      nowTimestamp
+    } = require_util7();
+    var { validateLabel } = require_validation();
+    var { Metric } = require_metric();
+    var Exemplar = require_exemplar();
+    var Counter2 = class extends Metric {
+      constructor(config2) {
+        super(config2);
+        this.type = "counter";
+        this.defaultLabels = {};
+        this.defaultValue = 1;
+        this.defaultExemplarLabelSet = {};
+        if (config2.enableExemplars) {
+          this.enableExemplars = true;
+          this.inc = this.incWithExemplar;
+        } else {
+          this.inc = this.incWithoutExemplar;
+        }
+      }
+      /**
+       * Increment counter
+       * @param {object} labels - What label you want to be incremented
+       * @param {Number} value - Value to increment, if omitted increment with 1
+       * @returns {object} results - object with information about the inc operation
+       * @returns {string} results.labelHash - hash representation of the labels
+       */
+      incWithoutExemplar(labels, value) {
+        let hash2 = "";
+        if (isObject3(labels)) {
+          hash2 = hashObject(labels, this.sortedLabelNames);
+          validateLabel(this.labelNames, labels);
+        } else {
+          value = labels;
+          labels = {};
+        }
+        if (value && !Number.isFinite(value)) {
+          throw new TypeError(`Value is not a valid number: ${util.format(value)}`);
+        }
+        if (value < 0) {
+          throw new Error("It is not possible to decrease a counter");
+        }
+        if (value === null || value === void 0) value = 1;
+        setValue(this.hashMap, value, labels, hash2);
+        return { labelHash: hash2 };
+      }
+      /**
+       * Increment counter with exemplar, same as inc but accepts labels for an
+       * exemplar.
+       * If no label is provided the current exemplar labels are kept unchanged
+       * (defaults to empty set).
+       *
+       * @param {object} incOpts - Object with options about what metric to increase
+       * @param {object} incOpts.labels - What label you want to be incremented,
+       *                                  defaults to null (metric with no labels)
+       * @param {Number} incOpts.value - Value to increment, defaults to 1
+       * @param {object} incOpts.exemplarLabels - Key-value  labels for the
+       *                                          exemplar, defaults to empty set {}
+       * @returns {void}
+       */
+      incWithExemplar({
+        labels = this.defaultLabels,
+        value = this.defaultValue,
+        exemplarLabels = this.defaultExemplarLabelSet
+      } = {}) {
+        const res = this.incWithoutExemplar(labels, value);
+        this.updateExemplar(exemplarLabels, value, res.labelHash);
+      }
+      updateExemplar(exemplarLabels, value, hash2) {
+        if (exemplarLabels === this.defaultExemplarLabelSet) return;
+        if (!isObject3(this.hashMap[hash2].exemplar)) {
+          this.hashMap[hash2].exemplar = new Exemplar();
+        }
+        this.hashMap[hash2].exemplar.validateExemplarLabelSet(exemplarLabels);
+        this.hashMap[hash2].exemplar.labelSet = exemplarLabels;
+        this.hashMap[hash2].exemplar.value = value ? value : 1;
+        this.hashMap[hash2].exemplar.timestamp = nowTimestamp();
+      }
+      /**
+       * Reset counter
+       * @returns {void}
+       */
+      reset() {
+        this.hashMap = {};
+        if (this.labelNames.length === 0) {
+          setValue(this.hashMap, 0);
+        }
+      }
+      async get() {
+        if (this.collect) {
+          const v = this.collect();
+          if (v instanceof Promise) await v;
+        }
+        return {
+          help: this.help,
+          name: this.name,
+          type: this.type,
+          values: Object.values(this.hashMap),
+          aggregator: this.aggregator
+        };
+      }
+      labels(...args) {
+        const labels = getLabels(this.labelNames, args) || {};
+        return {
+          inc: this.inc.bind(this, labels)
+        };
+      }
+      remove(...args) {
+        const labels = getLabels(this.labelNames, args) || {};
+        validateLabel(this.labelNames, labels);
+        return removeLabels.call(this, this.hashMap, labels, this.sortedLabelNames);
+      }
+    };
+    function setValue(hashMap, value, labels = {}, hash2 = "") {
+      if (hashMap[hash2]) {
+        hashMap[hash2].value += value;
+      } else {
+        hashMap[hash2] = { value, labels };
+      }
+      return hashMap;
+    }
+    module.exports = Counter2;
+  }
+});
+
+// node_modules/prom-client/lib/gauge.js
+var require_gauge = __commonJS({
+  "node_modules/prom-client/lib/gauge.js"(exports, module) {
+    "use strict";
+    var util = __require("util");
+    var {
+      setValue,
+      setValueDelta,
+      getLabels,
+      hashObject,
+      isObject: isObject3,
+      removeLabels
+    } = require_util7();
+    var { validateLabel } = require_validation();
+    var { Metric } = require_metric();
+    var Gauge2 = class extends Metric {
+      constructor(config2) {
+        super(config2);
+        this.type = "gauge";
+      }
+      /**
+       * Set a gauge to a value
+       * @param {object} labels - Object with labels and their values
+       * @param {Number} value - Value to set the gauge to, must be positive
+       * @returns {void}
+       */
+      set(labels, value) {
+        value = getValueArg(labels, value);
+        labels = getLabelArg(labels);
+        set(this, labels, value);
+      }
+      /**
+       * Reset gauge
+       * @returns {void}
+       */
+      reset() {
+        this.hashMap = {};
+        if (this.labelNames.length === 0) {
+          setValue(this.hashMap, 0, {});
+        }
+      }
+      /**
+       * Increment a gauge value
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @param {Number} value - Value to increment - if omitted, increment with 1
+       * @returns {void}
+       */
+      inc(labels, value) {
+        value = getValueArg(labels, value);
+        labels = getLabelArg(labels);
+        if (value === void 0) value = 1;
+        setDelta(this, labels, value);
+      }
+      /**
+       * Decrement a gauge value
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @param {Number} value - Value to decrement - if omitted, decrement with 1
+       * @returns {void}
+       */
+      dec(labels, value) {
+        value = getValueArg(labels, value);
+        labels = getLabelArg(labels);
+        if (value === void 0) value = 1;
+        setDelta(this, labels, -value);
+      }
+      /**
+       * Set the gauge to current unix epoch
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @returns {void}
+       */
+      setToCurrentTime(labels) {
+        const now = Date.now() / 1e3;
+        if (labels === void 0) {
+          this.set(now);
+        } else {
+          this.set(labels, now);
+        }
+      }
+      /**
+       * Start a timer
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @returns {function} - Invoke this function to set the duration in seconds since you started the timer.
+       * @example
+       * var done = gauge.startTimer();
+       * makeXHRRequest(function(err, response) {
+       *	done(); //Duration of the request will be saved
+       * });
+       */
+      startTimer(labels) {
+        const start = process.hrtime();
+        return (endLabels) => {
+          const delta = process.hrtime(start);
+          const value = delta[0] + delta[1] / 1e9;
+          this.set(Object.assign({}, labels, endLabels), value);
+          return value;
+        };
+      }
+      async get() {
+        if (this.collect) {
+          const v = this.collect();
+          if (v instanceof Promise) await v;
+        }
+        return {
+          help: this.help,
+          name: this.name,
+          type: this.type,
+          values: Object.values(this.hashMap),
+          aggregator: this.aggregator
+        };
+      }
+      _getValue(labels) {
+        const hash2 = hashObject(labels || {}, this.sortedLabelNames);
+        return this.hashMap[hash2] ? this.hashMap[hash2].value : 0;
+      }
+      labels(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        return {
+          inc: this.inc.bind(this, labels),
+          dec: this.dec.bind(this, labels),
+          set: this.set.bind(this, labels),
+          setToCurrentTime: this.setToCurrentTime.bind(this, labels),
+          startTimer: this.startTimer.bind(this, labels)
+        };
+      }
+      remove(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        removeLabels.call(this, this.hashMap, labels, this.sortedLabelNames);
+      }
+    };
+    function set(gauge, labels, value) {
+      if (typeof value !== "number") {
+        throw new TypeError(`Value is not a valid number: ${util.format(value)}`);
+      }
+      validateLabel(gauge.labelNames, labels);
+      setValue(gauge.hashMap, value, labels);
+    }
+    function setDelta(gauge, labels, delta) {
+      if (typeof delta !== "number") {
+        throw new TypeError(`Delta is not a valid number: ${util.format(delta)}`);
+      }
+      validateLabel(gauge.labelNames, labels);
+      const hash2 = hashObject(labels, gauge.sortedLabelNames);
+      setValueDelta(gauge.hashMap, delta, labels, hash2);
+    }
+    function getLabelArg(labels) {
+      return isObject3(labels) ? labels : {};
+    }
+    function getValueArg(labels, value) {
+      return isObject3(labels) ? value : labels;
+    }
+    module.exports = Gauge2;
+  }
+});
+
+// node_modules/prom-client/lib/histogram.js
+var require_histogram = __commonJS({
+  "node_modules/prom-client/lib/histogram.js"(exports, module) {
+    "use strict";
+    var util = __require("util");
+    var {
+      getLabels,
+      hashObject,
+      isObject: isObject3,
+      removeLabels,
+      nowTimestamp
+    } = require_util7();
+    var { validateLabel } = require_validation();
+    var { Metric } = require_metric();
+    var Exemplar = require_exemplar();
+    var Histogram2 = class extends Metric {
+      constructor(config2) {
+        super(config2, {
+          buckets: [5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+        });
+        this.type = "histogram";
+        this.defaultLabels = {};
+        this.defaultExemplarLabelSet = {};
+        this.enableExemplars = false;
+        for (const label of this.labelNames) {
+          if (label === "le") {
+            throw new Error("le is a reserved label keyword");
+          }
+        }
+        this.upperBounds = this.buckets;
+        this.bucketValues = this.upperBounds.reduce((acc, upperBound) => {
+          acc[upperBound] = 0;
+          return acc;
+        }, {});
+        if (config2.enableExemplars) {
+          this.enableExemplars = true;
+          this.bucketExemplars = this.upperBounds.reduce((acc, upperBound) => {
+            acc[upperBound] = null;
+            return acc;
+          }, {});
+          Object.freeze(this.bucketExemplars);
+          this.observe = this.observeWithExemplar;
+        } else {
+          this.observe = this.observeWithoutExemplar;
+        }
+        Object.freeze(this.bucketValues);
+        Object.freeze(this.upperBounds);
+        if (this.labelNames.length === 0) {
+          this.hashMap = {
+            [hashObject({})]: createBaseValues(
+              {},
+              this.bucketValues,
+              this.bucketExemplars
+            )
+          };
+        }
+      }
+      /**
+       * Observe a value in histogram
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @param {Number} value - Value to observe in the histogram
+       * @returns {void}
+       */
+      observeWithoutExemplar(labels, value) {
+        observe.call(this, labels === 0 ? 0 : labels || {})(value);
+      }
+      observeWithExemplar({
+        labels = this.defaultLabels,
+        value,
+        exemplarLabels = this.defaultExemplarLabelSet
+      } = {}) {
+        observe.call(this, labels === 0 ? 0 : labels || {})(value);
+        this.updateExemplar(labels, value, exemplarLabels);
+      }
+      updateExemplar(labels, value, exemplarLabels) {
+        if (Object.keys(exemplarLabels).length === 0) return;
+        const hash2 = hashObject(labels, this.sortedLabelNames);
+        const bound = findBound(this.upperBounds, value);
+        const { bucketExemplars } = this.hashMap[hash2];
+        let exemplar = bucketExemplars[bound];
+        if (!isObject3(exemplar)) {
+          exemplar = new Exemplar();
+          bucketExemplars[bound] = exemplar;
+        }
+        exemplar.validateExemplarLabelSet(exemplarLabels);
+        exemplar.labelSet = exemplarLabels;
+        exemplar.value = value;
+        exemplar.timestamp = nowTimestamp();
+      }
+      async get() {
+        const data = await this.getForPromString();
+        data.values = data.values.map(splayLabels);
+        return data;
+      }
+      async getForPromString() {
+        if (this.collect) {
+          const v = this.collect();
+          if (v instanceof Promise) await v;
+        }
+        const data = Object.values(this.hashMap);
+        const values = data.map(extractBucketValuesForExport(this)).reduce(addSumAndCountForExport(this), []);
+        return {
+          name: this.name,
+          help: this.help,
+          type: this.type,
+          values,
+          aggregator: this.aggregator
+        };
+      }
+      reset() {
+        this.hashMap = {};
+      }
+      /**
+       * Initialize the metrics for the given combination of labels to zero
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @returns {void}
+       */
+      zero(labels) {
+        const hash2 = hashObject(labels, this.sortedLabelNames);
+        this.hashMap[hash2] = createBaseValues(
+          labels,
+          this.bucketValues,
+          this.bucketExemplars
+        );
+      }
+      /**
+       * Start a timer that could be used to logging durations
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @param {object} exemplarLabels - Object with labels for exemplar where key is the label key and value is label value. Can only be one level deep
+       * @returns {function} - Function to invoke when you want to stop the timer and observe the duration in seconds
+       * @example
+       * var end = histogram.startTimer();
+       * makeExpensiveXHRRequest(function(err, res) {
+       * 	const duration = end(); //Observe the duration of expensiveXHRRequest and returns duration in seconds
+       * 	console.log('Duration', duration);
+       * });
+       */
+      startTimer(labels, exemplarLabels) {
+        return this.enableExemplars ? startTimerWithExemplar.call(this, labels, exemplarLabels)() : startTimer.call(this, labels)();
+      }
+      labels(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        return {
+          observe: observe.call(this, labels),
+          startTimer: startTimer.call(this, labels)
+        };
+      }
+      remove(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        removeLabels.call(this, this.hashMap, labels, this.sortedLabelNames);
+      }
+    };
+    function startTimer(startLabels) {
+      return () => {
+        const start = process.hrtime();
+        return (endLabels) => {
+          const delta = process.hrtime(start);
+          const value = delta[0] + delta[1] / 1e9;
+          this.observe(Object.assign({}, startLabels, endLabels), value);
+          return value;
+        };
+      };
+    }
+    function startTimerWithExemplar(startLabels, startExemplarLabels) {
+      return () => {
+        const start = process.hrtime();
+        return (endLabels, endExemplarLabels) => {
+          const delta = process.hrtime(start);
+          const value = delta[0] + delta[1] / 1e9;
+          this.observe({
+            labels: Object.assign({}, startLabels, endLabels),
+            value,
+            exemplarLabels: Object.assign(
+              {},
+              startExemplarLabels,
+              endExemplarLabels
+            )
+          });
+          return value;
+        };
+      };
+    }
+    function setValuePair(labels, value, metricName, exemplar, sharedLabels = {}) {
+      return {
+        labels,
+        sharedLabels,
+        value,
+        metricName,
+        exemplar
+      };
+    }
+    function findBound(upperBounds, value) {
+      for (let i = 0; i < upperBounds.length; i++) {
+        const bound = upperBounds[i];
+        if (value <= bound) {
+          return bound;
+        }
+      }
+      return -1;
+    }
+    function observe(labels) {
+      return (value) => {
+        const labelValuePair = convertLabelsAndValues(labels, value);
+        validateLabel(this.labelNames, labelValuePair.labels);
+        if (!Number.isFinite(labelValuePair.value)) {
+          throw new TypeError(
+            `Value is not a valid number: ${util.format(labelValuePair.value)}`
+          );
+        }
+        const hash2 = hashObject(labelValuePair.labels, this.sortedLabelNames);
+        let valueFromMap = this.hashMap[hash2];
+        if (!valueFromMap) {
+          valueFromMap = createBaseValues(
+            labelValuePair.labels,
+            this.bucketValues,
+            this.bucketExemplars
+          );
+        }
+        const b = findBound(this.upperBounds, labelValuePair.value);
+        valueFromMap.sum += labelValuePair.value;
+        valueFromMap.count += 1;
+        if (Object.prototype.hasOwnProperty.call(valueFromMap.bucketValues, b)) {
+          valueFromMap.bucketValues[b] += 1;
+        }
+        this.hashMap[hash2] = valueFromMap;
+      };
+    }
+    function createBaseValues(labels, bucketValues, bucketExemplars) {
+      const result = {
+        labels,
+        bucketValues: { ...bucketValues },
+        sum: 0,
+        count: 0
+      };
+      if (bucketExemplars) {
+        result.bucketExemplars = { ...bucketExemplars };
+      }
+      return result;
+    }
+    function convertLabelsAndValues(labels, value) {
+      return isObject3(labels) ? {
+        labels,
+        value
+      } : {
+        value: labels,
+        labels: {}
+      };
+    }
+    function extractBucketValuesForExport(histogram) {
+      const name = `${histogram.name}_bucket`;
+      return (bucketData) => {
+        let acc = 0;
+        const buckets = histogram.upperBounds.map((upperBound) => {
+          acc += bucketData.bucketValues[upperBound];
+          return setValuePair(
+            { le: upperBound },
+            acc,
+            name,
+            bucketData.bucketExemplars ? bucketData.bucketExemplars[upperBound] : null,
+            bucketData.labels
+          );
+        });
+        return { buckets, data: bucketData };
+      };
+    }
+    function addSumAndCountForExport(histogram) {
+      return (acc, d) => {
+        acc.push(...d.buckets);
+        const infLabel = { le: "+Inf" };
+        acc.push(
+          setValuePair(
+            infLabel,
+            d.data.count,
+            `${histogram.name}_bucket`,
+            d.data.bucketExemplars ? d.data.bucketExemplars["-1"] : null,
+            d.data.labels
+          ),
+          setValuePair(
+            {},
+            d.data.sum,
+            `${histogram.name}_sum`,
+            void 0,
+            d.data.labels
+          ),
+          setValuePair(
+            {},
+            d.data.count,
+            `${histogram.name}_count`,
+            void 0,
+            d.data.labels
+          )
+        );
+        return acc;
+      };
+    }
+    function splayLabels(bucket) {
+      const { sharedLabels, labels, ...newBucket } = bucket;
+      for (const label of Object.keys(sharedLabels)) {
+        labels[label] = sharedLabels[label];
+      }
+      newBucket.labels = labels;
+      return newBucket;
+    }
+    module.exports = Histogram2;
+  }
+});
+
+// node_modules/bintrees/lib/treebase.js
+var require_treebase = __commonJS({
+  "node_modules/bintrees/lib/treebase.js"(exports, module) {
+    function TreeBase() {
+    }
+    TreeBase.prototype.clear = function() {
+      this._root = null;
+      this.size = 0;
+    };
+    TreeBase.prototype.find = function(data) {
+      var res = this._root;
+      while (res !== null) {
+        var c = this._comparator(data, res.data);
+        if (c === 0) {
+          return res.data;
+        } else {
+          res = res.get_child(c > 0);
+        }
+      }
+      return null;
+    };
+    TreeBase.prototype.findIter = function(data) {
+      var res = this._root;
+      var iter = this.iterator();
+      while (res !== null) {
+        var c = this._comparator(data, res.data);
+        if (c === 0) {
+          iter._cursor = res;
+          return iter;
+        } else {
+          iter._ancestors.push(res);
+          res = res.get_child(c > 0);
+        }
+      }
+      return null;
+    };
+    TreeBase.prototype.lowerBound = function(item) {
+      var cur = this._root;
+      var iter = this.iterator();
+      var cmp = this._comparator;
+      while (cur !== null) {
+        var c = cmp(item, cur.data);
+        if (c === 0) {
+          iter._cursor = cur;
+          return iter;
+        }
+        iter._ancestors.push(cur);
+        cur = cur.get_child(c > 0);
+      }
+      for (var i = iter._ancestors.length - 1; i >= 0; --i) {
+        cur = iter._ancestors[i];
+        if (cmp(item, cur.data) < 0) {
+          iter._cursor = cur;
+          iter._ancestors.length = i;
+          return iter;
+        }
+      }
+      iter._ancestors.length = 0;
+      return iter;
+    };
+    TreeBase.prototype.upperBound = function(item) {
+      var iter = this.lowerBound(item);
+      var cmp = this._comparator;
+      while (iter.data() !== null && cmp(iter.data(), item) === 0) {
+        iter.next();
+      }
+      return iter;
+    };
+    TreeBase.prototype.min = function() {
+      var res = this._root;
+      if (res === null) {
+        return null;
+      }
+      while (res.left !== null) {
+        res = res.left;
+      }
+      return res.data;
+    };
+    TreeBase.prototype.max = function() {
+      var res = this._root;
+      if (res === null) {
+        return null;
+      }
+      while (res.right !== null) {
+        res = res.right;
+      }
+      return res.data;
+    };
+    TreeBase.prototype.iterator = function() {
+      return new Iterator(this);
+    };
+    TreeBase.prototype.each = function(cb) {
+      var it = this.iterator(), data;
+      while ((data = it.next()) !== null) {
+        if (cb(data) === false) {
+          return;
+        }
+      }
+    };
+    TreeBase.prototype.reach = function(cb) {
+      var it = this.iterator(), data;
+      while ((data = it.prev()) !== null) {
+        if (cb(data) === false) {
+          return;
+        }
+      }
+    };
+    function Iterator(tree) {
+      this._tree = tree;
+      this._ancestors = [];
+      this._cursor = null;
+    }
+    Iterator.prototype.data = function() {
+      return this._cursor !== null ? this._cursor.data : null;
+    };
+    Iterator.prototype.next = function() {
+      if (this._cursor === null) {
+        var root = this._tree._root;
+        if (root !== null) {
+          this._minNode(root);
+        }
+      } else {
+        if (this._cursor.right === null) {
+          var save;
+          do {
+            save = this._cursor;
+            if (this._ancestors.length) {
+              this._cursor = this._ancestors.pop();
+            } else {
+              this._cursor = null;
+              break;
+            }
+          } while (this._cursor.right === save);
+        } else {
+          this._ancestors.push(this._cursor);
+          this._minNode(this._cursor.right);
+        }
+      }
+      return this._cursor !== null ? this._cursor.data : null;
+    };
+    Iterator.prototype.prev = function() {
+      if (this._cursor === null) {
+        var root = this._tree._root;
+        if (root !== null) {
+          this._maxNode(root);
+        }
+      } else {
+        if (this._cursor.left === null) {
+          var save;
+          do {
+            save = this._cursor;
+            if (this._ancestors.length) {
+              this._cursor = this._ancestors.pop();
+            } else {
+              this._cursor = null;
+              break;
+            }
+          } while (this._cursor.left === save);
+        } else {
+          this._ancestors.push(this._cursor);
+          this._maxNode(this._cursor.left);
+        }
+      }
+      return this._cursor !== null ? this._cursor.data : null;
+    };
+    Iterator.prototype._minNode = function(start) {
+      while (start.left !== null) {
+        this._ancestors.push(start);
+        start = start.left;
+      }
+      this._cursor = start;
+    };
+    Iterator.prototype._maxNode = function(start) {
+      while (start.right !== null) {
+        this._ancestors.push(start);
+        start = start.right;
+      }
+      this._cursor = start;
+    };
+    module.exports = TreeBase;
+  }
+});
+
+// node_modules/bintrees/lib/rbtree.js
+var require_rbtree = __commonJS({
+  "node_modules/bintrees/lib/rbtree.js"(exports, module) {
+    var TreeBase = require_treebase();
+    function Node(data) {
+      this.data = data;
+      this.left = null;
+      this.right = null;
+      this.red = true;
+    }
+    Node.prototype.get_child = function(dir) {
+      return dir ? this.right : this.left;
+    };
+    Node.prototype.set_child = function(dir, val) {
+      if (dir) {
+        this.right = val;
+      } else {
+        this.left = val;
+      }
+    };
+    function RBTree(comparator) {
+      this._root = null;
+      this._comparator = comparator;
+      this.size = 0;
+    }
+    RBTree.prototype = new TreeBase();
+    RBTree.prototype.insert = function(data) {
+      var ret2 = false;
+      if (this._root === null) {
+        this._root = new Node(data);
+        ret2 = true;
+        this.size++;
+      } else {
+        var head = new Node(void 0);
+        var dir = 0;
+        var last = 0;
+        var gp = null;
+        var ggp = head;
+        var p = null;
+        var node2 = this._root;
+        ggp.right = this._root;
+        while (true) {
+          if (node2 === null) {
+            node2 = new Node(data);
+            p.set_child(dir, node2);
+            ret2 = true;
+            this.size++;
+          } else if (is_red(node2.left) && is_red(node2.right)) {
+            node2.red = true;
+            node2.left.red = false;
+            node2.right.red = false;
+          }
+          if (is_red(node2) && is_red(p)) {
+            var dir2 = ggp.right === gp;
+            if (node2 === p.get_child(last)) {
+              ggp.set_child(dir2, single_rotate(gp, !last));
+            } else {
+              ggp.set_child(dir2, double_rotate(gp, !last));
+            }
+          }
+          var cmp = this._comparator(node2.data, data);
+          if (cmp === 0) {
+            break;
+          }
+          last = dir;
+          dir = cmp < 0;
+          if (gp !== null) {
+            ggp = gp;
+          }
+          gp = p;
+          p = node2;
+          node2 = node2.get_child(dir);
+        }
+        this._root = head.right;
+      }
+      this._root.red = false;
+      return ret2;
+    };
+    RBTree.prototype.remove = function(data) {
+      if (this._root === null) {
+        return false;
+      }
+      var head = new Node(void 0);
+      var node2 = head;
+      node2.right = this._root;
+      var p = null;
+      var gp = null;
+      var found = null;
+      var dir = 1;
+      while (node2.get_child(dir) !== null) {
+        var last = dir;
+        gp = p;
+        p = node2;
+        node2 = node2.get_child(dir);
+        var cmp = this._comparator(data, node2.data);
+        dir = cmp > 0;
+        if (cmp === 0) {
+          found = node2;
+        }
+        if (!is_red(node2) && !is_red(node2.get_child(dir))) {
+          if (is_red(node2.get_child(!dir))) {
+            var sr = single_rotate(node2, dir);
+            p.set_child(last, sr);
+            p = sr;
+          } else if (!is_red(node2.get_child(!dir))) {
+            var sibling = p.get_child(!last);
+            if (sibling !== null) {
+              if (!is_red(sibling.get_child(!last)) && !is_red(sibling.get_child(last))) {
+                p.red = false;
+                sibling.red = true;
+                node2.red = true;
+              } else {
+                var dir2 = gp.right === p;
+                if (is_red(sibling.get_child(last))) {
+                  gp.set_child(dir2, double_rotate(p, last));
+                } else if (is_red(sibling.get_child(!last))) {
+                  gp.set_child(dir2, single_rotate(p, last));
+                }
+                var gpc = gp.get_child(dir2);
+                gpc.red = true;
+                node2.red = true;
+                gpc.left.red = false;
+                gpc.right.red = false;
+              }
+            }
+          }
+        }
+      }
+      if (found !== null) {
+        found.data = node2.data;
+        p.set_child(p.right === node2, node2.get_child(node2.left === null));
+        this.size--;
+      }
+      this._root = head.right;
+      if (this._root !== null) {
+        this._root.red = false;
+      }
+      return found !== null;
+    };
+    function is_red(node2) {
+      return node2 !== null && node2.red;
+    }
+    function single_rotate(root, dir) {
+      var save = root.get_child(!dir);
+      root.set_child(!dir, save.get_child(dir));
+      save.set_child(dir, root);
+      root.red = true;
+      save.red = false;
+      return save;
+    }
+    function double_rotate(root, dir) {
+      root.set_child(!dir, single_rotate(root.get_child(!dir), !dir));
+      return single_rotate(root, dir);
+    }
+    module.exports = RBTree;
+  }
+});
+
+// node_modules/bintrees/lib/bintree.js
+var require_bintree = __commonJS({
+  "node_modules/bintrees/lib/bintree.js"(exports, module) {
+    var TreeBase = require_treebase();
+    function Node(data) {
+      this.data = data;
+      this.left = null;
+      this.right = null;
+    }
+    Node.prototype.get_child = function(dir) {
+      return dir ? this.right : this.left;
+    };
+    Node.prototype.set_child = function(dir, val) {
+      if (dir) {
+        this.right = val;
+      } else {
+        this.left = val;
+      }
+    };
+    function BinTree(comparator) {
+      this._root = null;
+      this._comparator = comparator;
+      this.size = 0;
+    }
+    BinTree.prototype = new TreeBase();
+    BinTree.prototype.insert = function(data) {
+      if (this._root === null) {
+        this._root = new Node(data);
+        this.size++;
+        return true;
+      }
+      var dir = 0;
+      var p = null;
+      var node2 = this._root;
+      while (true) {
+        if (node2 === null) {
+          node2 = new Node(data);
+          p.set_child(dir, node2);
+          ret = true;
+          this.size++;
+          return true;
+        }
+        if (this._comparator(node2.data, data) === 0) {
+          return false;
+        }
+        dir = this._comparator(node2.data, data) < 0;
+        p = node2;
+        node2 = node2.get_child(dir);
+      }
+    };
+    BinTree.prototype.remove = function(data) {
+      if (this._root === null) {
+        return false;
+      }
+      var head = new Node(void 0);
+      var node2 = head;
+      node2.right = this._root;
+      var p = null;
+      var found = null;
+      var dir = 1;
+      while (node2.get_child(dir) !== null) {
+        p = node2;
+        node2 = node2.get_child(dir);
+        var cmp = this._comparator(data, node2.data);
+        dir = cmp > 0;
+        if (cmp === 0) {
+          found = node2;
+        }
+      }
+      if (found !== null) {
+        found.data = node2.data;
+        p.set_child(p.right === node2, node2.get_child(node2.left === null));
+        this._root = head.right;
+        this.size--;
+        return true;
+      } else {
+        return false;
+      }
+    };
+    module.exports = BinTree;
+  }
+});
+
+// node_modules/bintrees/index.js
+var require_bintrees = __commonJS({
+  "node_modules/bintrees/index.js"(exports, module) {
+    module.exports = {
+      RBTree: require_rbtree(),
+      BinTree: require_bintree()
+    };
+  }
+});
+
+// node_modules/tdigest/tdigest.js
+var require_tdigest = __commonJS({
+  "node_modules/tdigest/tdigest.js"(exports, module) {
+    var RBTree = require_bintrees().RBTree;
+    function TDigest(delta, K, CX) {
+      this.discrete = delta === false;
+      this.delta = delta || 0.01;
+      this.K = K === void 0 ? 25 : K;
+      this.CX = CX === void 0 ? 1.1 : CX;
+      this.centroids = new RBTree(compare_centroid_means);
+      this.nreset = 0;
+      this.reset();
+    }
+    TDigest.prototype.reset = function() {
+      this.centroids.clear();
+      this.n = 0;
+      this.nreset += 1;
+      this.last_cumulate = 0;
+    };
+    TDigest.prototype.size = function() {
+      return this.centroids.size;
+    };
+    TDigest.prototype.toArray = function(everything) {
+      var result = [];
+      if (everything) {
+        this._cumulate(true);
+        this.centroids.each(function(c) {
+          result.push(c);
+        });
+      } else {
+        this.centroids.each(function(c) {
+          result.push({ mean: c.mean, n: c.n });
+        });
+      }
+      return result;
+    };
+    TDigest.prototype.summary = function() {
+      var approx = this.discrete ? "exact " : "approximating ";
+      var s = [
+        approx + this.n + " samples using " + this.size() + " centroids",
+        "min = " + this.percentile(0),
+        "Q1  = " + this.percentile(0.25),
+        "Q2  = " + this.percentile(0.5),
+        "Q3  = " + this.percentile(0.75),
+        "max = " + this.percentile(1)
+      ];
+      return s.join("\n");
+    };
+    function compare_centroid_means(a, b) {
+      return a.mean > b.mean ? 1 : a.mean < b.mean ? -1 : 0;
+    }
+    function compare_centroid_mean_cumns(a, b) {
+      return a.mean_cumn - b.mean_cumn;
+    }
+    TDigest.prototype.push = function(x, n) {
+      n = n || 1;
+      x = Array.isArray(x) ? x : [x];
+      for (var i = 0; i < x.length; i++) {
+        this._digest(x[i], n);
+      }
+    };
+    TDigest.prototype.push_centroid = function(c) {
+      c = Array.isArray(c) ? c : [c];
+      for (var i = 0; i < c.length; i++) {
+        this._digest(c[i].mean, c[i].n);
+      }
+    };
+    TDigest.prototype._cumulate = function(exact) {
+      if (this.n === this.last_cumulate || !exact && this.CX && this.CX > this.n / this.last_cumulate) {
+        return;
+      }
+      var cumn = 0;
+      this.centroids.each(function(c) {
+        c.mean_cumn = cumn + c.n / 2;
+        cumn = c.cumn = cumn + c.n;
+      });
+      this.n = this.last_cumulate = cumn;
+    };
+    TDigest.prototype.find_nearest = function(x) {
+      if (this.size() === 0) {
+        return null;
+      }
+      var iter = this.centroids.lowerBound({ mean: x });
+      var c = iter.data() === null ? iter.prev() : iter.data();
+      if (c.mean === x || this.discrete) {
+        return c;
+      }
+      var prev = iter.prev();
+      if (prev && Math.abs(prev.mean - x) < Math.abs(c.mean - x)) {
+        return prev;
+      } else {
+        return c;
+      }
+    };
+    TDigest.prototype._new_centroid = function(x, n, cumn) {
+      var c = { mean: x, n, cumn };
+      this.centroids.insert(c);
+      this.n += n;
+      return c;
+    };
+    TDigest.prototype._addweight = function(nearest, x, n) {
+      if (x !== nearest.mean) {
+        nearest.mean += n * (x - nearest.mean) / (nearest.n + n);
+      }
+      nearest.cumn += n;
+      nearest.mean_cumn += n / 2;
+      nearest.n += n;
+      this.n += n;
+    };
+    TDigest.prototype._digest = function(x, n) {
+      var min = this.centroids.min();
+      var max = this.centroids.max();
+      var nearest = this.find_nearest(x);
+      if (nearest && nearest.mean === x) {
+        this._addweight(nearest, x, n);
+      } else if (nearest === min) {
+        this._new_centroid(x, n, 0);
+      } else if (nearest === max) {
+        this._new_centroid(x, n, this.n);
+      } else if (this.discrete) {
+        this._new_centroid(x, n, nearest.cumn);
+      } else {
+        var p = nearest.mean_cumn / this.n;
+        var max_n = Math.floor(4 * this.n * this.delta * p * (1 - p));
+        if (max_n - nearest.n >= n) {
+          this._addweight(nearest, x, n);
+        } else {
+          this._new_centroid(x, n, nearest.cumn);
+        }
+      }
+      this._cumulate(false);
+      if (!this.discrete && this.K && this.size() > this.K / this.delta) {
+        this.compress();
+      }
+    };
+    TDigest.prototype.bound_mean = function(x) {
+      var iter = this.centroids.upperBound({ mean: x });
+      var lower = iter.prev();
+      var upper = lower.mean === x ? lower : iter.next();
+      return [lower, upper];
+    };
+    TDigest.prototype.p_rank = function(x_or_xlist) {
+      var xs = Array.isArray(x_or_xlist) ? x_or_xlist : [x_or_xlist];
+      var ps = xs.map(this._p_rank, this);
+      return Array.isArray(x_or_xlist) ? ps : ps[0];
+    };
+    TDigest.prototype._p_rank = function(x) {
+      if (this.size() === 0) {
+        return void 0;
+      } else if (x < this.centroids.min().mean) {
+        return 0;
+      } else if (x > this.centroids.max().mean) {
+        return 1;
+      }
+      this._cumulate(true);
+      var bound = this.bound_mean(x);
+      var lower = bound[0], upper = bound[1];
+      if (this.discrete) {
+        return lower.cumn / this.n;
+      } else {
+        var cumn = lower.mean_cumn;
+        if (lower !== upper) {
+          cumn += (x - lower.mean) * (upper.mean_cumn - lower.mean_cumn) / (upper.mean - lower.mean);
+        }
+        return cumn / this.n;
+      }
+    };
+    TDigest.prototype.bound_mean_cumn = function(cumn) {
+      this.centroids._comparator = compare_centroid_mean_cumns;
+      var iter = this.centroids.upperBound({ mean_cumn: cumn });
+      this.centroids._comparator = compare_centroid_means;
+      var lower = iter.prev();
+      var upper = lower && lower.mean_cumn === cumn ? lower : iter.next();
+      return [lower, upper];
+    };
+    TDigest.prototype.percentile = function(p_or_plist) {
+      var ps = Array.isArray(p_or_plist) ? p_or_plist : [p_or_plist];
+      var qs = ps.map(this._percentile, this);
+      return Array.isArray(p_or_plist) ? qs : qs[0];
+    };
+    TDigest.prototype._percentile = function(p) {
+      if (this.size() === 0) {
+        return void 0;
+      }
+      this._cumulate(true);
+      var h = this.n * p;
+      var bound = this.bound_mean_cumn(h);
+      var lower = bound[0], upper = bound[1];
+      if (upper === lower || lower === null || upper === null) {
+        return (lower || upper).mean;
+      } else if (!this.discrete) {
+        return lower.mean + (h - lower.mean_cumn) * (upper.mean - lower.mean) / (upper.mean_cumn - lower.mean_cumn);
+      } else if (h <= lower.cumn) {
+        return lower.mean;
+      } else {
+        return upper.mean;
+      }
+    };
+    function pop_random(choices) {
+      var idx = Math.floor(Math.random() * choices.length);
+      return choices.splice(idx, 1)[0];
+    }
+    TDigest.prototype.compress = function() {
+      if (this.compressing) {
+        return;
+      }
+      var points = this.toArray();
+      this.reset();
+      this.compressing = true;
+      while (points.length > 0) {
+        this.push_centroid(pop_random(points));
+      }
+      this._cumulate(true);
+      this.compressing = false;
+    };
+    function Digest(config2) {
+      this.config = config2 || {};
+      this.mode = this.config.mode || "auto";
+      TDigest.call(this, this.mode === "cont" ? config2.delta : false);
+      this.digest_ratio = this.config.ratio || 0.9;
+      this.digest_thresh = this.config.thresh || 1e3;
+      this.n_unique = 0;
+    }
+    Digest.prototype = Object.create(TDigest.prototype);
+    Digest.prototype.constructor = Digest;
+    Digest.prototype.push = function(x_or_xlist) {
+      TDigest.prototype.push.call(this, x_or_xlist);
+      this.check_continuous();
+    };
+    Digest.prototype._new_centroid = function(x, n, cumn) {
+      this.n_unique += 1;
+      TDigest.prototype._new_centroid.call(this, x, n, cumn);
+    };
+    Digest.prototype._addweight = function(nearest, x, n) {
+      if (nearest.n === 1) {
+        this.n_unique -= 1;
+      }
+      TDigest.prototype._addweight.call(this, nearest, x, n);
+    };
+    Digest.prototype.check_continuous = function() {
+      if (this.mode !== "auto" || this.size() < this.digest_thresh) {
+        return false;
+      }
+      if (this.n_unique / this.size() > this.digest_ratio) {
+        this.mode = "cont";
+        this.discrete = false;
+        this.delta = this.config.delta || 0.01;
+        this.compress();
+        return true;
+      }
+      return false;
+    };
+    module.exports = {
+      "TDigest": TDigest,
+      "Digest": Digest
+    };
+  }
+});
+
+// node_modules/prom-client/lib/timeWindowQuantiles.js
+var require_timeWindowQuantiles = __commonJS({
+  "node_modules/prom-client/lib/timeWindowQuantiles.js"(exports, module) {
+    "use strict";
+    var { TDigest } = require_tdigest();
+    var TimeWindowQuantiles = class {
+      constructor(maxAgeSeconds, ageBuckets) {
+        this.maxAgeSeconds = maxAgeSeconds || 0;
+        this.ageBuckets = ageBuckets || 0;
+        this.shouldRotate = maxAgeSeconds && ageBuckets;
+        this.ringBuffer = Array(ageBuckets).fill(new TDigest());
+        this.currentBuffer = 0;
+        this.lastRotateTimestampMillis = Date.now();
+        this.durationBetweenRotatesMillis = maxAgeSeconds * 1e3 / ageBuckets || Infinity;
+      }
+      size() {
+        const bucket = rotate.call(this);
+        return bucket.size();
+      }
+      percentile(quantile) {
+        const bucket = rotate.call(this);
+        return bucket.percentile(quantile);
+      }
+      push(value) {
+        rotate.call(this);
+        this.ringBuffer.forEach((bucket) => {
+          bucket.push(value);
+        });
+      }
+      reset() {
+        this.ringBuffer.forEach((bucket) => {
+          bucket.reset();
+        });
+      }
+      compress() {
+        this.ringBuffer.forEach((bucket) => {
+          bucket.compress();
+        });
+      }
+    };
+    function rotate() {
+      let timeSinceLastRotateMillis = Date.now() - this.lastRotateTimestampMillis;
+      while (timeSinceLastRotateMillis > this.durationBetweenRotatesMillis && this.shouldRotate) {
+        this.ringBuffer[this.currentBuffer] = new TDigest();
+        if (++this.currentBuffer >= this.ringBuffer.length) {
+          this.currentBuffer = 0;
+        }
+        timeSinceLastRotateMillis -= this.durationBetweenRotatesMillis;
+        this.lastRotateTimestampMillis += this.durationBetweenRotatesMillis;
+      }
+      return this.ringBuffer[this.currentBuffer];
+    }
+    module.exports = TimeWindowQuantiles;
+  }
+});
+
+// node_modules/prom-client/lib/summary.js
+var require_summary = __commonJS({
+  "node_modules/prom-client/lib/summary.js"(exports, module) {
+    "use strict";
+    var util = __require("util");
+    var { getLabels, hashObject, removeLabels } = require_util7();
+    var { validateLabel } = require_validation();
+    var { Metric } = require_metric();
+    var timeWindowQuantiles = require_timeWindowQuantiles();
+    var DEFAULT_COMPRESS_COUNT = 1e3;
+    var Summary = class extends Metric {
+      constructor(config2) {
+        super(config2, {
+          percentiles: [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999],
+          compressCount: DEFAULT_COMPRESS_COUNT,
+          hashMap: {}
+        });
+        this.type = "summary";
+        for (const label of this.labelNames) {
+          if (label === "quantile")
+            throw new Error("quantile is a reserved label keyword");
+        }
+        if (this.labelNames.length === 0) {
+          this.hashMap = {
+            [hashObject({})]: {
+              labels: {},
+              td: new timeWindowQuantiles(this.maxAgeSeconds, this.ageBuckets),
+              count: 0,
+              sum: 0
+            }
+          };
+        }
+      }
+      /**
+       * Observe a value
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @param {Number} value - Value to observe
+       * @returns {void}
+       */
+      observe(labels, value) {
+        observe.call(this, labels === 0 ? 0 : labels || {})(value);
+      }
+      async get() {
+        if (this.collect) {
+          const v = this.collect();
+          if (v instanceof Promise) await v;
+        }
+        const hashKeys = Object.keys(this.hashMap);
+        const values = [];
+        hashKeys.forEach((hashKey) => {
+          const s = this.hashMap[hashKey];
+          if (s) {
+            if (this.pruneAgedBuckets && s.td.size() === 0) {
+              delete this.hashMap[hashKey];
+            } else {
+              extractSummariesForExport(s, this.percentiles).forEach((v) => {
+                values.push(v);
+              });
+              values.push(getSumForExport(s, this));
+              values.push(getCountForExport(s, this));
+            }
+          }
+        });
+        return {
+          name: this.name,
+          help: this.help,
+          type: this.type,
+          values,
+          aggregator: this.aggregator
+        };
+      }
+      reset() {
+        const data = Object.values(this.hashMap);
+        data.forEach((s) => {
+          s.td.reset();
+          s.count = 0;
+          s.sum = 0;
+        });
+      }
+      /**
+       * Start a timer that could be used to logging durations
+       * @param {object} labels - Object with labels where key is the label key and value is label value. Can only be one level deep
+       * @returns {function} - Function to invoke when you want to stop the timer and observe the duration in seconds
+       * @example
+       * var end = summary.startTimer();
+       * makeExpensiveXHRRequest(function(err, res) {
+       *	end(); //Observe the duration of expensiveXHRRequest
+       * });
+       */
+      startTimer(labels) {
+        return startTimer.call(this, labels)();
+      }
+      labels(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        return {
+          observe: observe.call(this, labels),
+          startTimer: startTimer.call(this, labels)
+        };
+      }
+      remove(...args) {
+        const labels = getLabels(this.labelNames, args);
+        validateLabel(this.labelNames, labels);
+        removeLabels.call(this, this.hashMap, labels, this.sortedLabelNames);
+      }
+    };
+    function extractSummariesForExport(summaryOfLabels, percentiles) {
+      summaryOfLabels.td.compress();
+      return percentiles.map((percentile) => {
+        const percentileValue = summaryOfLabels.td.percentile(percentile);
+        return {
+          labels: Object.assign({ quantile: percentile }, summaryOfLabels.labels),
+          value: percentileValue ? percentileValue : 0
+        };
+      });
+    }
+    function getCountForExport(value, summary) {
+      return {
+        metricName: `${summary.name}_count`,
+        labels: value.labels,
+        value: value.count
+      };
+    }
+    function getSumForExport(value, summary) {
+      return {
+        metricName: `${summary.name}_sum`,
+        labels: value.labels,
+        value: value.sum
+      };
+    }
+    function startTimer(startLabels) {
+      return () => {
+        const start = process.hrtime();
+        return (endLabels) => {
+          const delta = process.hrtime(start);
+          const value = delta[0] + delta[1] / 1e9;
+          this.observe(Object.assign({}, startLabels, endLabels), value);
+          return value;
+        };
+      };
+    }
+    function observe(labels) {
+      return (value) => {
+        const labelValuePair = convertLabelsAndValues(labels, value);
+        validateLabel(this.labelNames, labels);
+        if (!Number.isFinite(labelValuePair.value)) {
+          throw new TypeError(
+            `Value is not a valid number: ${util.format(labelValuePair.value)}`
+          );
+        }
+        const hash2 = hashObject(labelValuePair.labels, this.sortedLabelNames);
+        let summaryOfLabel = this.hashMap[hash2];
+        if (!summaryOfLabel) {
+          summaryOfLabel = {
+            labels: labelValuePair.labels,
+            td: new timeWindowQuantiles(this.maxAgeSeconds, this.ageBuckets),
+            count: 0,
+            sum: 0
+          };
+        }
+        summaryOfLabel.td.push(labelValuePair.value);
+        summaryOfLabel.count++;
+        if (summaryOfLabel.count % this.compressCount === 0) {
+          summaryOfLabel.td.compress();
+        }
+        summaryOfLabel.sum += labelValuePair.value;
+        this.hashMap[hash2] = summaryOfLabel;
+      };
+    }
+    function convertLabelsAndValues(labels, value) {
+      if (value === void 0) {
+        return {
+          value: labels,
+          labels: {}
+        };
+      }
+      return {
+        labels,
+        value
+      };
+    }
+    module.exports = Summary;
+  }
+});
+
+// node_modules/prom-client/lib/pushgateway.js
+var require_pushgateway = __commonJS({
+  "node_modules/prom-client/lib/pushgateway.js"(exports, module) {
+    "use strict";
+    var url2 = __require("url");
+    var http = __require("http");
+    var https = __require("https");
+    var { gzipSync } = __require("zlib");
+    var { globalRegistry: globalRegistry2 } = require_registry();
+    var Pushgateway = class {
+      constructor(gatewayUrl, options, registry2) {
+        if (!registry2) {
+          registry2 = globalRegistry2;
+        }
+        this.registry = registry2;
+        this.gatewayUrl = gatewayUrl;
+        const { requireJobName, ...requestOptions } = {
+          requireJobName: true,
+          ...options
+        };
+        this.requireJobName = requireJobName;
+        this.requestOptions = requestOptions;
+      }
+      pushAdd(params = {}) {
+        if (this.requireJobName && !params.jobName) {
+          throw new Error("Missing jobName parameter");
+        }
+        return useGateway.call(this, "POST", params.jobName, params.groupings);
+      }
+      push(params = {}) {
+        if (this.requireJobName && !params.jobName) {
+          throw new Error("Missing jobName parameter");
+        }
+        return useGateway.call(this, "PUT", params.jobName, params.groupings);
+      }
+      delete(params = {}) {
+        if (this.requireJobName && !params.jobName) {
+          throw new Error("Missing jobName parameter");
+        }
+        return useGateway.call(this, "DELETE", params.jobName, params.groupings);
+      }
+    };
+    async function useGateway(method, job, groupings) {
+      const gatewayUrlParsed = url2.parse(this.gatewayUrl);
+      const gatewayUrlPath = gatewayUrlParsed.pathname && gatewayUrlParsed.pathname !== "/" ? gatewayUrlParsed.pathname : "";
+      const jobPath = job ? `/job/${encodeURIComponent(job)}${generateGroupings(groupings)}` : "";
+      const path2 = `${gatewayUrlPath}/metrics${jobPath}`;
+      const target2 = url2.resolve(this.gatewayUrl, path2);
+      const requestParams = url2.parse(target2);
+      const httpModule = isHttps(requestParams.href) ? https : http;
+      const options = Object.assign(requestParams, this.requestOptions, {
+        method
+      });
+      return new Promise((resolve3, reject) => {
+        if (method === "DELETE" && options.headers) {
+          delete options.headers["Content-Encoding"];
+        }
+        const req = httpModule.request(options, (resp) => {
+          let body = "";
+          resp.setEncoding("utf8");
+          resp.on("data", (chunk) => {
+            body += chunk;
+          });
+          resp.on("end", () => {
+            if (resp.statusCode >= 400) {
+              reject(
+                new Error(`push failed with status ${resp.statusCode}, ${body}`)
+              );
+            } else {
+              resolve3({ resp, body });
+            }
+          });
+        });
+        req.on("error", (err) => {
+          reject(err);
+        });
+        req.on("timeout", () => {
+          req.destroy(new Error("Pushgateway request timed out"));
+        });
+        if (method !== "DELETE") {
+          this.registry.metrics().then((metrics) => {
+            if (options.headers && options.headers["Content-Encoding"] === "gzip") {
+              metrics = gzipSync(metrics);
+            }
+            req.write(metrics);
+            req.end();
+          }).catch((err) => {
+            reject(err);
+          });
+        } else {
+          req.end();
+        }
+      });
+    }
+    function generateGroupings(groupings) {
+      if (!groupings) {
+        return "";
+      }
+      return Object.keys(groupings).map(
+        (key) => `/${encodeURIComponent(key)}/${encodeURIComponent(groupings[key])}`
+      ).join("");
+    }
+    function isHttps(href) {
+      return href.search(/^https/) !== -1;
+    }
+    module.exports = Pushgateway;
+  }
+});
+
+// node_modules/prom-client/lib/bucketGenerators.js
+var require_bucketGenerators = __commonJS({
+  "node_modules/prom-client/lib/bucketGenerators.js"(exports) {
+    "use strict";
+    exports.linearBuckets = (start, width, count) => {
+      if (count < 1) {
+        throw new Error("Linear buckets needs a positive count");
+      }
+      const buckets = new Array(count);
+      for (let i = 0; i < count; i++) {
+        buckets[i] = start + i * width;
+      }
+      return buckets;
+    };
+    exports.exponentialBuckets = (start, factor, count) => {
+      if (start <= 0) {
+        throw new Error("Exponential buckets needs a positive start");
+      }
+      if (count < 1) {
+        throw new Error("Exponential buckets needs a positive count");
+      }
+      if (factor <= 1) {
+        throw new Error("Exponential buckets needs a factor greater than 1");
+      }
+      const buckets = new Array(count);
+      for (let i = 0; i < count; i++) {
+        buckets[i] = start;
+        start *= factor;
+      }
+      return buckets;
+    };
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/diag/types.cjs
+var require_types3 = __commonJS({
+  "node_modules/@opentelemetry/api/dist/diag/types.cjs"(exports) {
+    var DiagLogLevel = /* @__PURE__ */ (function(DiagLogLevel2) {
+      DiagLogLevel2[DiagLogLevel2["NONE"] = 0] = "NONE";
+      DiagLogLevel2[DiagLogLevel2["ERROR"] = 30] = "ERROR";
+      DiagLogLevel2[DiagLogLevel2["WARN"] = 50] = "WARN";
+      DiagLogLevel2[DiagLogLevel2["INFO"] = 60] = "INFO";
+      DiagLogLevel2[DiagLogLevel2["DEBUG"] = 70] = "DEBUG";
+      DiagLogLevel2[DiagLogLevel2["VERBOSE"] = 80] = "VERBOSE";
+      DiagLogLevel2[DiagLogLevel2["ALL"] = 9999] = "ALL";
+      return DiagLogLevel2;
+    })({});
+    exports.DiagLogLevel = DiagLogLevel;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/version.cjs
+var require_version = __commonJS({
+  "node_modules/@opentelemetry/api/dist/version.cjs"(exports) {
+    var VERSION = "1.10.0";
+    exports.VERSION = VERSION;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/internal/semver.cjs
+var require_semver = __commonJS({
+  "node_modules/@opentelemetry/api/dist/internal/semver.cjs"(exports) {
+    var require_version3 = require_version();
+    var re = /^(\d+)\.(\d+)\.(\d+)(-(.+))?$/;
+    function _makeCompatibilityCheck(ownVersion) {
+      const acceptedVersions = /* @__PURE__ */ new Set([ownVersion]);
+      const rejectedVersions = /* @__PURE__ */ new Set();
+      const myVersionMatch = ownVersion.match(re);
+      if (!myVersionMatch) return () => false;
+      const ownVersionParsed = {
+        major: +myVersionMatch[1],
+        minor: +myVersionMatch[2],
+        patch: +myVersionMatch[3],
+        prerelease: myVersionMatch[4]
+      };
+      if (ownVersionParsed.prerelease != null) return function isExactmatch(globalVersion) {
+        return globalVersion === ownVersion;
+      };
+      function _reject(v) {
+        rejectedVersions.add(v);
+        return false;
+      }
+      function _accept(v) {
+        acceptedVersions.add(v);
+        return true;
+      }
+      return function isCompatible2(globalVersion) {
+        if (acceptedVersions.has(globalVersion)) return true;
+        if (rejectedVersions.has(globalVersion)) return false;
+        const globalVersionMatch = globalVersion.match(re);
+        if (!globalVersionMatch) return _reject(globalVersion);
+        const globalVersionParsed = {
+          major: +globalVersionMatch[1],
+          minor: +globalVersionMatch[2],
+          patch: +globalVersionMatch[3],
+          prerelease: globalVersionMatch[4]
+        };
+        if (globalVersionParsed.prerelease != null) return _reject(globalVersion);
+        if (ownVersionParsed.major !== globalVersionParsed.major) return _reject(globalVersion);
+        if (ownVersionParsed.major === 0) {
+          if (ownVersionParsed.minor === globalVersionParsed.minor && ownVersionParsed.patch <= globalVersionParsed.patch) return _accept(globalVersion);
+          return _reject(globalVersion);
+        }
+        if (ownVersionParsed.minor <= globalVersionParsed.minor) return _accept(globalVersion);
+        return _reject(globalVersion);
+      };
+    }
+    var isCompatible = _makeCompatibilityCheck(require_version3.VERSION);
+    exports._makeCompatibilityCheck = _makeCompatibilityCheck;
+    exports.isCompatible = isCompatible;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/internal/global-utils.cjs
+var require_global_utils = __commonJS({
+  "node_modules/@opentelemetry/api/dist/internal/global-utils.cjs"(exports) {
+    var require_version3 = require_version();
+    var require_semver2 = require_semver();
+    var major = require_version3.VERSION.split(".")[0];
+    var GLOBAL_OPENTELEMETRY_API_KEY = /* @__PURE__ */ Symbol.for(`opentelemetry.js.api.${major}`);
+    var _global = typeof globalThis === "object" ? globalThis : typeof self === "object" ? self : typeof window === "object" ? window : typeof global === "object" ? global : {};
+    function _makeGlobalApi() {
+      return Object.defineProperty({}, "version", {
+        value: require_version3.VERSION,
+        enumerable: true,
+        writable: false,
+        configurable: false
+      });
+    }
+    function registerGlobal(type, instance, diag, allowOverride = false) {
+      var _global$GLOBAL_OPENTE;
+      const api = _global[GLOBAL_OPENTELEMETRY_API_KEY] = (_global$GLOBAL_OPENTE = _global[GLOBAL_OPENTELEMETRY_API_KEY]) !== null && _global$GLOBAL_OPENTE !== void 0 ? _global$GLOBAL_OPENTE : _makeGlobalApi();
+      if (!allowOverride && api[type]) {
+        const err = /* @__PURE__ */ new Error(`@opentelemetry/api: Attempted duplicate registration of API: ${type}`);
+        diag.error(err.stack || err.message);
+        return false;
+      }
+      if (api.version !== "1.10.0") {
+        const err = /* @__PURE__ */ new Error(`@opentelemetry/api: Registration of version v${api.version} for ${type} does not match previously registered API v${require_version3.VERSION}`);
+        diag.error(err.stack || err.message);
+        return false;
+      }
+      api[type] = instance;
+      diag.debug(`@opentelemetry/api: Registered a global for ${type} v${require_version3.VERSION}.`);
+      return true;
+    }
+    var _compatibleGlobalApi;
+    function getGlobal(type) {
+      const api = _global[GLOBAL_OPENTELEMETRY_API_KEY];
+      if (api == null) return;
+      if (api !== _compatibleGlobalApi) {
+        if (!api.version || !require_semver2.isCompatible(api.version)) return;
+        _compatibleGlobalApi = api;
+      }
+      return api[type];
+    }
+    function unregisterGlobal(type, diag) {
+      diag.debug(`@opentelemetry/api: Unregistering a global for ${type} v${require_version3.VERSION}.`);
+      const api = _global[GLOBAL_OPENTELEMETRY_API_KEY];
+      if (api) delete api[type];
+    }
+    exports.getGlobal = getGlobal;
+    exports.registerGlobal = registerGlobal;
+    exports.unregisterGlobal = unregisterGlobal;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/diag/ComponentLogger.cjs
+var require_ComponentLogger = __commonJS({
+  "node_modules/@opentelemetry/api/dist/diag/ComponentLogger.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var DiagComponentLogger = class {
+      constructor(props) {
+        this._namespace = props.namespace || "DiagComponentLogger";
+      }
+      debug(...args) {
+        return logProxy("debug", this._namespace, args);
+      }
+      error(...args) {
+        return logProxy("error", this._namespace, args);
+      }
+      info(...args) {
+        return logProxy("info", this._namespace, args);
+      }
+      warn(...args) {
+        return logProxy("warn", this._namespace, args);
+      }
+      verbose(...args) {
+        return logProxy("verbose", this._namespace, args);
+      }
+    };
+    function logProxy(funcName, namespace, args) {
+      const logger = require_global_utils2.getGlobal("diag");
+      if (!logger) return;
+      return logger[funcName](namespace, ...args);
+    }
+    exports.DiagComponentLogger = DiagComponentLogger;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/diag/internal/logLevelLogger.cjs
+var require_logLevelLogger = __commonJS({
+  "node_modules/@opentelemetry/api/dist/diag/internal/logLevelLogger.cjs"(exports) {
+    require_types3();
+    function createLogLevelDiagLogger(maxLevel, logger) {
+      if (maxLevel < 0) maxLevel = 0;
+      else if (maxLevel > 9999) maxLevel = 9999;
+      logger = logger || {};
+      function _filterFunc(funcName, theLevel) {
+        const theFunc = logger[funcName];
+        if (typeof theFunc === "function" && maxLevel >= theLevel) return theFunc.bind(logger);
+        return function() {
+        };
+      }
+      return {
+        error: _filterFunc("error", 30),
+        warn: _filterFunc("warn", 50),
+        info: _filterFunc("info", 60),
+        debug: _filterFunc("debug", 70),
+        verbose: _filterFunc("verbose", 80)
+      };
+    }
+    exports.createLogLevelDiagLogger = createLogLevelDiagLogger;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/diag.cjs
+var require_diag = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/diag.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_ComponentLogger2 = require_ComponentLogger();
+    require_types3();
+    var require_logLevelLogger2 = require_logLevelLogger();
+    var API_NAME = "diag";
+    var DiagAPI = class DiagAPI2 {
+      /** Get the singleton instance of the DiagAPI API */
+      static instance() {
+        if (!this._instance) this._instance = new DiagAPI2();
+        return this._instance;
+      }
+      /**
+      * Private internal constructor
+      * @private
+      */
+      constructor() {
+        function _logProxy(funcName) {
+          return function(...args) {
+            const logger = require_global_utils2.getGlobal("diag");
+            if (!logger) return;
+            return logger[funcName](...args);
+          };
+        }
+        const self2 = this;
+        const setLogger = (logger, optionsOrLogLevel = { logLevel: 60 }) => {
+          var _optionsOrLogLevel$lo;
+          if (logger === self2) {
+            var _err$stack;
+            const err = /* @__PURE__ */ new Error("Cannot use diag as the logger for itself. Please use a DiagLogger implementation like ConsoleDiagLogger or a custom implementation");
+            self2.error((_err$stack = err.stack) !== null && _err$stack !== void 0 ? _err$stack : err.message);
+            return false;
+          }
+          if (typeof optionsOrLogLevel === "number") optionsOrLogLevel = { logLevel: optionsOrLogLevel };
+          const oldLogger = require_global_utils2.getGlobal("diag");
+          const newLogger = require_logLevelLogger2.createLogLevelDiagLogger((_optionsOrLogLevel$lo = optionsOrLogLevel.logLevel) !== null && _optionsOrLogLevel$lo !== void 0 ? _optionsOrLogLevel$lo : 60, logger);
+          if (oldLogger && !optionsOrLogLevel.suppressOverrideMessage) {
+            var _Error$stack;
+            const stack = (_Error$stack = (/* @__PURE__ */ new Error()).stack) !== null && _Error$stack !== void 0 ? _Error$stack : "<failed to generate stacktrace>";
+            oldLogger.warn(`Current logger will be overwritten from ${stack}`);
+            newLogger.warn(`Current logger will overwrite one already registered from ${stack}`);
+          }
+          return require_global_utils2.registerGlobal("diag", newLogger, self2, true);
+        };
+        self2.setLogger = setLogger;
+        self2.disable = () => {
+          require_global_utils2.unregisterGlobal(API_NAME, self2);
+        };
+        self2.createComponentLogger = (options) => {
+          return new require_ComponentLogger2.DiagComponentLogger(options);
+        };
+        self2.verbose = _logProxy("verbose");
+        self2.debug = _logProxy("debug");
+        self2.info = _logProxy("info");
+        self2.warn = _logProxy("warn");
+        self2.error = _logProxy("error");
+      }
+    };
+    exports.DiagAPI = DiagAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/baggage/internal/baggage-impl.cjs
+var require_baggage_impl = __commonJS({
+  "node_modules/@opentelemetry/api/dist/baggage/internal/baggage-impl.cjs"(exports) {
+    var BaggageImpl = class BaggageImpl2 {
+      constructor(entries) {
+        this._entries = entries ? new Map(entries) : /* @__PURE__ */ new Map();
+      }
+      getEntry(key) {
+        const entry = this._entries.get(key);
+        if (!entry) return;
+        return Object.assign({}, entry);
+      }
+      getAllEntries() {
+        return Array.from(this._entries.entries());
+      }
+      setEntry(key, entry) {
+        const newBaggage = new BaggageImpl2(this._entries);
+        newBaggage._entries.set(key, entry);
+        return newBaggage;
+      }
+      removeEntry(key) {
+        const newBaggage = new BaggageImpl2(this._entries);
+        newBaggage._entries.delete(key);
+        return newBaggage;
+      }
+      removeEntries(...keys) {
+        const newBaggage = new BaggageImpl2(this._entries);
+        for (const key of keys) newBaggage._entries.delete(key);
+        return newBaggage;
+      }
+      clear() {
+        return new BaggageImpl2();
+      }
+    };
+    exports.BaggageImpl = BaggageImpl;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/baggage/internal/symbol.cjs
+var require_symbol = __commonJS({
+  "node_modules/@opentelemetry/api/dist/baggage/internal/symbol.cjs"(exports) {
+    var baggageEntryMetadataSymbol = /* @__PURE__ */ Symbol("BaggageEntryMetadata");
+    exports.baggageEntryMetadataSymbol = baggageEntryMetadataSymbol;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/baggage/utils.cjs
+var require_utils4 = __commonJS({
+  "node_modules/@opentelemetry/api/dist/baggage/utils.cjs"(exports) {
+    var require_diag2 = require_diag();
+    var require_baggage_impl2 = require_baggage_impl();
+    var require_symbol2 = require_symbol();
+    var diag = require_diag2.DiagAPI.instance();
+    function createBaggage(entries = {}) {
+      return new require_baggage_impl2.BaggageImpl(new Map(Object.entries(entries)));
+    }
+    function baggageEntryMetadataFromString(str3) {
+      if (typeof str3 !== "string") {
+        diag.error(`Cannot create baggage metadata from unknown type: ${typeof str3}`);
+        str3 = "";
+      }
+      return {
+        __TYPE__: require_symbol2.baggageEntryMetadataSymbol,
+        toString() {
+          return str3;
+        }
+      };
+    }
+    exports.baggageEntryMetadataFromString = baggageEntryMetadataFromString;
+    exports.createBaggage = createBaggage;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/context/context.cjs
+var require_context = __commonJS({
+  "node_modules/@opentelemetry/api/dist/context/context.cjs"(exports) {
+    function createContextKey(description) {
+      return Symbol.for(description);
+    }
+    var ROOT_CONTEXT = new class BaseContext {
+      /**
+      * Construct a new context which inherits values from an optional parent context.
+      *
+      * @param parentContext a context from which to inherit values
+      */
+      constructor(parentContext) {
+        const self2 = this;
+        self2._currentContext = parentContext ? new Map(parentContext) : /* @__PURE__ */ new Map();
+        self2.getValue = (key) => self2._currentContext.get(key);
+        self2.setValue = (key, value) => {
+          const context = new BaseContext(self2._currentContext);
+          context._currentContext.set(key, value);
+          return context;
+        };
+        self2.deleteValue = (key) => {
+          const context = new BaseContext(self2._currentContext);
+          context._currentContext.delete(key);
+          return context;
+        };
+      }
+    }();
+    exports.ROOT_CONTEXT = ROOT_CONTEXT;
+    exports.createContextKey = createContextKey;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/diag/consoleLogger.cjs
+var require_consoleLogger = __commonJS({
+  "node_modules/@opentelemetry/api/dist/diag/consoleLogger.cjs"(exports) {
+    var consoleMap = [
+      {
+        n: "error",
+        c: "error"
+      },
+      {
+        n: "warn",
+        c: "warn"
+      },
+      {
+        n: "info",
+        c: "info"
+      },
+      {
+        n: "debug",
+        c: "debug"
+      },
+      {
+        n: "verbose",
+        c: "trace"
+      }
+    ];
+    var _originalConsoleMethods = {};
+    if (typeof console !== "undefined") {
+      for (const key of [
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "log"
+      ]) if (typeof console[key] === "function") _originalConsoleMethods[key] = console[key];
+    }
+    var DiagConsoleLogger = class {
+      constructor() {
+        function _consoleFunc(funcName) {
+          return function(...args) {
+            let theFunc = _originalConsoleMethods[funcName];
+            if (typeof theFunc !== "function") theFunc = _originalConsoleMethods["log"];
+            if (typeof theFunc !== "function" && console) {
+              theFunc = console[funcName];
+              if (typeof theFunc !== "function") theFunc = console.log;
+            }
+            if (typeof theFunc === "function") return theFunc.apply(console, args);
+          };
+        }
+        for (let i = 0; i < consoleMap.length; i++) this[consoleMap[i].n] = _consoleFunc(consoleMap[i].c);
+      }
+    };
+    exports.DiagConsoleLogger = DiagConsoleLogger;
+    exports._originalConsoleMethods = _originalConsoleMethods;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/metrics/NoopMeter.cjs
+var require_NoopMeter = __commonJS({
+  "node_modules/@opentelemetry/api/dist/metrics/NoopMeter.cjs"(exports) {
+    var NoopMeter = class {
+      constructor() {
+      }
+      /**
+      * @see {@link Meter.createGauge}
+      */
+      createGauge(_name, _options) {
+        return NOOP_GAUGE_METRIC;
+      }
+      /**
+      * @see {@link Meter.createHistogram}
+      */
+      createHistogram(_name, _options) {
+        return NOOP_HISTOGRAM_METRIC;
+      }
+      /**
+      * @see {@link Meter.createCounter}
+      */
+      createCounter(_name, _options) {
+        return NOOP_COUNTER_METRIC;
+      }
+      /**
+      * @see {@link Meter.createUpDownCounter}
+      */
+      createUpDownCounter(_name, _options) {
+        return NOOP_UP_DOWN_COUNTER_METRIC;
+      }
+      /**
+      * @see {@link Meter.createObservableGauge}
+      */
+      createObservableGauge(_name, _options) {
+        return NOOP_OBSERVABLE_GAUGE_METRIC;
+      }
+      /**
+      * @see {@link Meter.createObservableCounter}
+      */
+      createObservableCounter(_name, _options) {
+        return NOOP_OBSERVABLE_COUNTER_METRIC;
+      }
+      /**
+      * @see {@link Meter.createObservableUpDownCounter}
+      */
+      createObservableUpDownCounter(_name, _options) {
+        return NOOP_OBSERVABLE_UP_DOWN_COUNTER_METRIC;
+      }
+      /**
+      * @see {@link Meter.addBatchObservableCallback}
+      */
+      addBatchObservableCallback(_callback, _observables) {
+      }
+      /**
+      * @see {@link Meter.removeBatchObservableCallback}
+      */
+      removeBatchObservableCallback(_callback) {
+      }
+    };
+    var NoopMetric = class {
+    };
+    var NoopCounterMetric = class extends NoopMetric {
+      add(_value, _attributes) {
+      }
+    };
+    var NoopUpDownCounterMetric = class extends NoopMetric {
+      add(_value, _attributes) {
+      }
+    };
+    var NoopGaugeMetric = class extends NoopMetric {
+      record(_value, _attributes) {
+      }
+    };
+    var NoopHistogramMetric = class extends NoopMetric {
+      record(_value, _attributes) {
+      }
+    };
+    var NoopObservableMetric = class {
+      addCallback(_callback) {
+      }
+      removeCallback(_callback) {
+      }
+    };
+    var NoopObservableCounterMetric = class extends NoopObservableMetric {
+    };
+    var NoopObservableGaugeMetric = class extends NoopObservableMetric {
+    };
+    var NoopObservableUpDownCounterMetric = class extends NoopObservableMetric {
+    };
+    var NOOP_METER = new NoopMeter();
+    var NOOP_COUNTER_METRIC = new NoopCounterMetric();
+    var NOOP_GAUGE_METRIC = new NoopGaugeMetric();
+    var NOOP_HISTOGRAM_METRIC = new NoopHistogramMetric();
+    var NOOP_UP_DOWN_COUNTER_METRIC = new NoopUpDownCounterMetric();
+    var NOOP_OBSERVABLE_COUNTER_METRIC = new NoopObservableCounterMetric();
+    var NOOP_OBSERVABLE_GAUGE_METRIC = new NoopObservableGaugeMetric();
+    var NOOP_OBSERVABLE_UP_DOWN_COUNTER_METRIC = new NoopObservableUpDownCounterMetric();
+    function createNoopMeter() {
+      return NOOP_METER;
+    }
+    exports.NOOP_COUNTER_METRIC = NOOP_COUNTER_METRIC;
+    exports.NOOP_GAUGE_METRIC = NOOP_GAUGE_METRIC;
+    exports.NOOP_HISTOGRAM_METRIC = NOOP_HISTOGRAM_METRIC;
+    exports.NOOP_METER = NOOP_METER;
+    exports.NOOP_OBSERVABLE_COUNTER_METRIC = NOOP_OBSERVABLE_COUNTER_METRIC;
+    exports.NOOP_OBSERVABLE_GAUGE_METRIC = NOOP_OBSERVABLE_GAUGE_METRIC;
+    exports.NOOP_OBSERVABLE_UP_DOWN_COUNTER_METRIC = NOOP_OBSERVABLE_UP_DOWN_COUNTER_METRIC;
+    exports.NOOP_UP_DOWN_COUNTER_METRIC = NOOP_UP_DOWN_COUNTER_METRIC;
+    exports.NoopCounterMetric = NoopCounterMetric;
+    exports.NoopGaugeMetric = NoopGaugeMetric;
+    exports.NoopHistogramMetric = NoopHistogramMetric;
+    exports.NoopMeter = NoopMeter;
+    exports.NoopMetric = NoopMetric;
+    exports.NoopObservableCounterMetric = NoopObservableCounterMetric;
+    exports.NoopObservableGaugeMetric = NoopObservableGaugeMetric;
+    exports.NoopObservableMetric = NoopObservableMetric;
+    exports.NoopObservableUpDownCounterMetric = NoopObservableUpDownCounterMetric;
+    exports.NoopUpDownCounterMetric = NoopUpDownCounterMetric;
+    exports.createNoopMeter = createNoopMeter;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/metrics/Metric.cjs
+var require_Metric = __commonJS({
+  "node_modules/@opentelemetry/api/dist/metrics/Metric.cjs"(exports) {
+    var ValueType = /* @__PURE__ */ (function(ValueType2) {
+      ValueType2[ValueType2["INT"] = 0] = "INT";
+      ValueType2[ValueType2["DOUBLE"] = 1] = "DOUBLE";
+      return ValueType2;
+    })({});
+    exports.ValueType = ValueType;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs/NoopLogger.cjs
+var require_NoopLogger = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs/NoopLogger.cjs"(exports) {
+    var NoopLogger = class {
+      emit(_logRecord) {
+      }
+      enabled() {
+        return false;
+      }
+    };
+    var NOOP_LOGGER = new NoopLogger();
+    function createNoopLogger() {
+      return NOOP_LOGGER;
+    }
+    exports.NOOP_LOGGER = NOOP_LOGGER;
+    exports.NoopLogger = NoopLogger;
+    exports.createNoopLogger = createNoopLogger;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs/LogRecord.cjs
+var require_LogRecord = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs/LogRecord.cjs"(exports) {
+    var SeverityNumber = /* @__PURE__ */ (function(SeverityNumber2) {
+      SeverityNumber2[SeverityNumber2["UNSPECIFIED"] = 0] = "UNSPECIFIED";
+      SeverityNumber2[SeverityNumber2["TRACE"] = 1] = "TRACE";
+      SeverityNumber2[SeverityNumber2["TRACE2"] = 2] = "TRACE2";
+      SeverityNumber2[SeverityNumber2["TRACE3"] = 3] = "TRACE3";
+      SeverityNumber2[SeverityNumber2["TRACE4"] = 4] = "TRACE4";
+      SeverityNumber2[SeverityNumber2["DEBUG"] = 5] = "DEBUG";
+      SeverityNumber2[SeverityNumber2["DEBUG2"] = 6] = "DEBUG2";
+      SeverityNumber2[SeverityNumber2["DEBUG3"] = 7] = "DEBUG3";
+      SeverityNumber2[SeverityNumber2["DEBUG4"] = 8] = "DEBUG4";
+      SeverityNumber2[SeverityNumber2["INFO"] = 9] = "INFO";
+      SeverityNumber2[SeverityNumber2["INFO2"] = 10] = "INFO2";
+      SeverityNumber2[SeverityNumber2["INFO3"] = 11] = "INFO3";
+      SeverityNumber2[SeverityNumber2["INFO4"] = 12] = "INFO4";
+      SeverityNumber2[SeverityNumber2["WARN"] = 13] = "WARN";
+      SeverityNumber2[SeverityNumber2["WARN2"] = 14] = "WARN2";
+      SeverityNumber2[SeverityNumber2["WARN3"] = 15] = "WARN3";
+      SeverityNumber2[SeverityNumber2["WARN4"] = 16] = "WARN4";
+      SeverityNumber2[SeverityNumber2["ERROR"] = 17] = "ERROR";
+      SeverityNumber2[SeverityNumber2["ERROR2"] = 18] = "ERROR2";
+      SeverityNumber2[SeverityNumber2["ERROR3"] = 19] = "ERROR3";
+      SeverityNumber2[SeverityNumber2["ERROR4"] = 20] = "ERROR4";
+      SeverityNumber2[SeverityNumber2["FATAL"] = 21] = "FATAL";
+      SeverityNumber2[SeverityNumber2["FATAL2"] = 22] = "FATAL2";
+      SeverityNumber2[SeverityNumber2["FATAL3"] = 23] = "FATAL3";
+      SeverityNumber2[SeverityNumber2["FATAL4"] = 24] = "FATAL4";
+      return SeverityNumber2;
+    })({});
+    exports.SeverityNumber = SeverityNumber;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/propagation/TextMapPropagator.cjs
+var require_TextMapPropagator = __commonJS({
+  "node_modules/@opentelemetry/api/dist/propagation/TextMapPropagator.cjs"(exports) {
+    var defaultTextMapGetter = {
+      get(carrier, key) {
+        if (carrier == null) return;
+        return carrier[key];
+      },
+      keys(carrier) {
+        if (carrier == null) return [];
+        return Object.keys(carrier);
+      }
+    };
+    var defaultTextMapSetter = { set(carrier, key, value) {
+      if (carrier == null) return;
+      carrier[key] = value;
+    } };
+    exports.defaultTextMapGetter = defaultTextMapGetter;
+    exports.defaultTextMapSetter = defaultTextMapSetter;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/trace_flags.cjs
+var require_trace_flags = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/trace_flags.cjs"(exports) {
+    var TraceFlags = /* @__PURE__ */ (function(TraceFlags2) {
+      TraceFlags2[TraceFlags2["NONE"] = 0] = "NONE";
+      TraceFlags2[TraceFlags2["SAMPLED"] = 1] = "SAMPLED";
+      return TraceFlags2;
+    })({});
+    exports.TraceFlags = TraceFlags;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/invalid-span-constants.cjs
+var require_invalid_span_constants = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/invalid-span-constants.cjs"(exports) {
+    require_trace_flags();
+    var INVALID_SPANID = "0000000000000000";
+    var INVALID_TRACEID = "00000000000000000000000000000000";
+    var INVALID_SPAN_CONTEXT = {
+      traceId: INVALID_TRACEID,
+      spanId: INVALID_SPANID,
+      traceFlags: 0
+    };
+    exports.INVALID_SPANID = INVALID_SPANID;
+    exports.INVALID_SPAN_CONTEXT = INVALID_SPAN_CONTEXT;
+    exports.INVALID_TRACEID = INVALID_TRACEID;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/NonRecordingSpan.cjs
+var require_NonRecordingSpan = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/NonRecordingSpan.cjs"(exports) {
+    var require_invalid_span_constants2 = require_invalid_span_constants();
+    var NonRecordingSpan = class {
+      constructor(spanContext = require_invalid_span_constants2.INVALID_SPAN_CONTEXT) {
+        this._spanContext = spanContext;
+      }
+      spanContext() {
+        return this._spanContext;
+      }
+      setAttribute(_key, _value) {
+        return this;
+      }
+      setAttributes(_attributes) {
+        return this;
+      }
+      addEvent(_name, _attributes) {
+        return this;
+      }
+      addLink(_link) {
+        return this;
+      }
+      addLinks(_links) {
+        return this;
+      }
+      setStatus(_status) {
+        return this;
+      }
+      updateName(_name) {
+        return this;
+      }
+      end(_endTime) {
+      }
+      isRecording() {
+        return false;
+      }
+      recordException(_exception, _time) {
+      }
+    };
+    exports.NonRecordingSpan = NonRecordingSpan;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/spancontext-utils.cjs
+var require_spancontext_utils = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/spancontext-utils.cjs"(exports) {
+    require_invalid_span_constants();
+    var require_NonRecordingSpan2 = require_NonRecordingSpan();
+    var isHex = new Uint8Array([
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      1,
+      1,
+      1,
+      1,
+      1
+    ]);
+    function isValidHex(id, length) {
+      if (typeof id !== "string" || id.length !== length) return false;
+      let r = 0;
+      for (let i = 0; i < id.length; i += 4) r += (isHex[id.charCodeAt(i)] | 0) + (isHex[id.charCodeAt(i + 1)] | 0) + (isHex[id.charCodeAt(i + 2)] | 0) + (isHex[id.charCodeAt(i + 3)] | 0);
+      return r === length;
+    }
+    function isValidTraceId(traceId) {
+      return isValidHex(traceId, 32) && traceId !== "00000000000000000000000000000000";
+    }
+    function isValidSpanId(spanId) {
+      return isValidHex(spanId, 16) && spanId !== "0000000000000000";
+    }
+    function isSpanContextValid(spanContext) {
+      return isValidTraceId(spanContext.traceId) && isValidSpanId(spanContext.spanId);
+    }
+    function wrapSpanContext(spanContext) {
+      return new require_NonRecordingSpan2.NonRecordingSpan(spanContext);
+    }
+    exports.isSpanContextValid = isSpanContextValid;
+    exports.isValidSpanId = isValidSpanId;
+    exports.isValidTraceId = isValidTraceId;
+    exports.wrapSpanContext = wrapSpanContext;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/context/NoopContextManager.cjs
+var require_NoopContextManager = __commonJS({
+  "node_modules/@opentelemetry/api/dist/context/NoopContextManager.cjs"(exports) {
+    var require_context3 = require_context();
+    var NoopContextManager = class {
+      active() {
+        return require_context3.ROOT_CONTEXT;
+      }
+      with(_context, fn, thisArg, ...args) {
+        return fn.call(thisArg, ...args);
+      }
+      bind(_context, target2) {
+        return target2;
+      }
+      enable() {
+        return this;
+      }
+      disable() {
+        return this;
+      }
+      /** @experimental This API is experimental and may change in minor releases without prior notice. */
+      attach(_context) {
+        return { dispose() {
+        } };
+      }
+    };
+    exports.NoopContextManager = NoopContextManager;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/context.cjs
+var require_context2 = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/context.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_diag2 = require_diag();
+    var require_NoopContextManager2 = require_NoopContextManager();
+    var API_NAME = "context";
+    var NOOP_CONTEXT_MANAGER = new require_NoopContextManager2.NoopContextManager();
+    var NOOP_TOKEN = Object.freeze({ dispose: () => {
+    } });
+    var ContextAPI = class ContextAPI2 {
+      /** Empty private constructor prevents end users from constructing a new instance of the API */
+      constructor() {
+        this._attachUnsupportedWarned = false;
+      }
+      /** Get the singleton instance of the Context API */
+      static getInstance() {
+        if (!this._instance) this._instance = new ContextAPI2();
+        return this._instance;
+      }
+      /**
+      * Set the current context manager.
+      *
+      * @returns true if the context manager was successfully registered, else false
+      */
+      setGlobalContextManager(contextManager) {
+        return require_global_utils2.registerGlobal(API_NAME, contextManager, require_diag2.DiagAPI.instance());
+      }
+      /**
+      * Get the currently active context
+      */
+      active() {
+        return this._getContextManager().active();
+      }
+      /**
+      * Execute a function with an active context
+      *
+      * @param context context to be active during function execution
+      * @param fn function to execute in a context
+      * @param thisArg optional receiver to be used for calling fn
+      * @param args optional arguments forwarded to fn
+      */
+      with(context, fn, thisArg, ...args) {
+        return this._getContextManager().with(context, fn, thisArg, ...args);
+      }
+      /**
+      * Bind a context to a target function or event emitter
+      *
+      * @param context context to bind to the event emitter or function. Defaults to the currently active context
+      * @param target function or event emitter to bind
+      */
+      bind(context, target2) {
+        return this._getContextManager().bind(context, target2);
+      }
+      /**
+      * Imperatively sets `context` as active, returning a {@link ContextManagementToken} whose
+      * {@link ContextManagementToken.dispose} restores the previous context.
+      *
+      * This is a delicate, low-level API - prefer {@link with}/{@link bind}, which
+      * restore context automatically. Use `attach` only to bridge callback
+      * boundaries that `with` cannot wrap. Call `token.dispose()` when the
+      * operation is done.
+      *
+      * **Caveat for async functions:** If called inside an async function before
+      * the first `await`, the context change may leak into the caller's context
+      * and remain active there. Prefer {@link with} for async code.
+      *
+      * Support is best-effort and varies by the active ContextManager (see
+      * {@link ContextManager.attach}); if it does not implement `attach`, this logs
+      * a warning and returns a no-op token.
+      *
+      * @param context The Context to attach
+      * @returns A {@link ContextManagementToken} whose dispose() restores the previous Context
+      * @since 1.10.0
+      * @experimental This API is experimental and may change in minor releases without prior notice.
+      */
+      attach(context) {
+        const contextManager = this._getContextManager();
+        if (contextManager.attach) return contextManager.attach(context);
+        if (!this._attachUnsupportedWarned) {
+          this._attachUnsupportedWarned = true;
+          require_diag2.DiagAPI.instance().warn("The current ContextManager does not implement attach(). The context will not be attached. Use a ContextManager that supports attach() (e.g. AsyncLocalStorageContextManager) or use with()/bind() instead.");
+        }
+        return NOOP_TOKEN;
+      }
+      _getContextManager() {
+        return require_global_utils2.getGlobal(API_NAME) || NOOP_CONTEXT_MANAGER;
+      }
+      /** Disable and remove the global context manager */
+      disable() {
+        this._getContextManager().disable();
+        require_global_utils2.unregisterGlobal(API_NAME, require_diag2.DiagAPI.instance());
+      }
+    };
+    exports.ContextAPI = ContextAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/context-utils.cjs
+var require_context_utils = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/context-utils.cjs"(exports) {
+    var require_context3 = require_context();
+    var require_context$1 = require_context2();
+    var require_NonRecordingSpan2 = require_NonRecordingSpan();
+    var SPAN_KEY = require_context3.createContextKey("OpenTelemetry Context Key SPAN");
+    function getSpan(context) {
+      return context.getValue(SPAN_KEY) || void 0;
+    }
+    function getActiveSpan() {
+      return getSpan(require_context$1.ContextAPI.getInstance().active());
+    }
+    function setSpan(context, span) {
+      return context.setValue(SPAN_KEY, span);
+    }
+    function deleteSpan(context) {
+      return context.deleteValue(SPAN_KEY);
+    }
+    function setSpanContext(context, spanContext) {
+      return setSpan(context, new require_NonRecordingSpan2.NonRecordingSpan(spanContext));
+    }
+    function getSpanContext(context) {
+      var _getSpan;
+      return (_getSpan = getSpan(context)) === null || _getSpan === void 0 ? void 0 : _getSpan.spanContext();
+    }
+    exports.deleteSpan = deleteSpan;
+    exports.getActiveSpan = getActiveSpan;
+    exports.getSpan = getSpan;
+    exports.getSpanContext = getSpanContext;
+    exports.setSpan = setSpan;
+    exports.setSpanContext = setSpanContext;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/NoopTracer.cjs
+var require_NoopTracer = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/NoopTracer.cjs"(exports) {
+    var require_context3 = require_context2();
+    var require_NonRecordingSpan2 = require_NonRecordingSpan();
+    var require_context_utils2 = require_context_utils();
+    var require_spancontext_utils2 = require_spancontext_utils();
+    var contextApi = require_context3.ContextAPI.getInstance();
+    var NoopTracer = class {
+      startSpan(name, options, context = contextApi.active()) {
+        if (Boolean(options === null || options === void 0 ? void 0 : options.root)) return new require_NonRecordingSpan2.NonRecordingSpan();
+        const parentFromContext = context && require_context_utils2.getSpanContext(context);
+        if (isSpanContext(parentFromContext) && require_spancontext_utils2.isSpanContextValid(parentFromContext)) return new require_NonRecordingSpan2.NonRecordingSpan(parentFromContext);
+        else return new require_NonRecordingSpan2.NonRecordingSpan();
+      }
+      startActiveSpan(name, arg2, arg3, arg4) {
+        var _ctx;
+        let opts;
+        let ctx;
+        let fn;
+        if (arguments.length < 2) return;
+        else if (arguments.length === 2) fn = arg2;
+        else if (arguments.length === 3) {
+          opts = arg2;
+          fn = arg3;
+        } else {
+          opts = arg2;
+          ctx = arg3;
+          fn = arg4;
+        }
+        const parentContext = (_ctx = ctx) !== null && _ctx !== void 0 ? _ctx : contextApi.active();
+        const span = this.startSpan(name, opts, parentContext);
+        const contextWithSpanSet = require_context_utils2.setSpan(parentContext, span);
+        return contextApi.with(contextWithSpanSet, fn, void 0, span);
+      }
+    };
+    function isSpanContext(spanContext) {
+      return spanContext !== null && typeof spanContext === "object" && "spanId" in spanContext && typeof spanContext["spanId"] === "string" && "traceId" in spanContext && typeof spanContext["traceId"] === "string" && "traceFlags" in spanContext && typeof spanContext["traceFlags"] === "number";
+    }
+    exports.NoopTracer = NoopTracer;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/ProxyTracer.cjs
+var require_ProxyTracer = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/ProxyTracer.cjs"(exports) {
+    var NOOP_TRACER = new (require_NoopTracer()).NoopTracer();
+    var ProxyTracer = class {
+      constructor(provider, name, version2, options) {
+        this._provider = provider;
+        this.name = name;
+        this.version = version2;
+        this.options = options;
+      }
+      startSpan(name, options, context) {
+        return this._getTracer().startSpan(name, options, context);
+      }
+      startActiveSpan(_name, _options, _context, _fn) {
+        const tracer = this._getTracer();
+        return Reflect.apply(tracer.startActiveSpan, tracer, arguments);
+      }
+      /**
+      * Try to get a tracer from the proxy tracer provider.
+      * If the proxy tracer provider has no delegate, return a noop tracer.
+      */
+      _getTracer() {
+        if (this._delegate) return this._delegate;
+        const tracer = this._provider.getDelegateTracer(this.name, this.version, this.options);
+        if (!tracer) return NOOP_TRACER;
+        this._delegate = tracer;
+        return this._delegate;
+      }
+    };
+    exports.ProxyTracer = ProxyTracer;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/span_kind.cjs
+var require_span_kind = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/span_kind.cjs"(exports) {
+    var SpanKind = /* @__PURE__ */ (function(SpanKind2) {
+      SpanKind2[SpanKind2["INTERNAL"] = 0] = "INTERNAL";
+      SpanKind2[SpanKind2["SERVER"] = 1] = "SERVER";
+      SpanKind2[SpanKind2["CLIENT"] = 2] = "CLIENT";
+      SpanKind2[SpanKind2["PRODUCER"] = 3] = "PRODUCER";
+      SpanKind2[SpanKind2["CONSUMER"] = 4] = "CONSUMER";
+      return SpanKind2;
+    })({});
+    exports.SpanKind = SpanKind;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/status.cjs
+var require_status = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/status.cjs"(exports) {
+    var SpanStatusCode = /* @__PURE__ */ (function(SpanStatusCode2) {
+      SpanStatusCode2[SpanStatusCode2["UNSET"] = 0] = "UNSET";
+      SpanStatusCode2[SpanStatusCode2["OK"] = 1] = "OK";
+      SpanStatusCode2[SpanStatusCode2["ERROR"] = 2] = "ERROR";
+      return SpanStatusCode2;
+    })({});
+    exports.SpanStatusCode = SpanStatusCode;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/internal/tracestate-validators.cjs
+var require_tracestate_validators = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/internal/tracestate-validators.cjs"(exports) {
+    var VALID_KEY_CHAR_RANGE = "[_0-9a-z-*/]";
+    var VALID_KEY_REGEX = new RegExp(`^(?:${`[a-z]${VALID_KEY_CHAR_RANGE}{0,255}`}|${`[a-z0-9]${VALID_KEY_CHAR_RANGE}{0,240}@[a-z]${VALID_KEY_CHAR_RANGE}{0,13}`})$`);
+    var VALID_VALUE_BASE_REGEX = /^[ -~]{0,255}[!-~]$/;
+    var INVALID_VALUE_COMMA_EQUAL_REGEX = /,|=/;
+    function validateKey(key) {
+      return VALID_KEY_REGEX.test(key);
+    }
+    function validateValue(value) {
+      return VALID_VALUE_BASE_REGEX.test(value) && !INVALID_VALUE_COMMA_EQUAL_REGEX.test(value);
+    }
+    exports.validateKey = validateKey;
+    exports.validateValue = validateValue;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/internal/tracestate-impl.cjs
+var require_tracestate_impl = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/internal/tracestate-impl.cjs"(exports) {
+    var require_tracestate_validators2 = require_tracestate_validators();
+    var MAX_TRACE_STATE_ITEMS = 32;
+    var MAX_TRACE_STATE_LEN = 512;
+    var LIST_MEMBERS_SEPARATOR = ",";
+    var LIST_MEMBER_KEY_VALUE_SPLITTER = "=";
+    var TraceStateImpl = class TraceStateImpl2 {
+      constructor(rawTraceState) {
+        this._internalState = /* @__PURE__ */ new Map();
+        if (rawTraceState) this._parse(rawTraceState);
+      }
+      set(key, value) {
+        const currValue = this._internalState.get(key);
+        let newLength = this.serialize().length;
+        if (typeof currValue === "string") newLength += value.length - currValue.length;
+        else {
+          if (this._internalState.size >= MAX_TRACE_STATE_ITEMS) return this;
+          newLength += key.length + value.length + (this._internalState.size > 0 ? 2 : 1);
+        }
+        if (newLength > MAX_TRACE_STATE_LEN) return this;
+        const traceState = this._clone();
+        if (traceState._internalState.has(key)) traceState._internalState.delete(key);
+        traceState._internalState.set(key, value);
+        return traceState;
+      }
+      unset(key) {
+        const traceState = this._clone();
+        traceState._internalState.delete(key);
+        return traceState;
+      }
+      get(key) {
+        return this._internalState.get(key);
+      }
+      serialize() {
+        return Array.from(this._internalState.keys()).reduceRight((agg, key) => {
+          agg.push(key + LIST_MEMBER_KEY_VALUE_SPLITTER + this.get(key));
+          return agg;
+        }, []).join(LIST_MEMBERS_SEPARATOR);
+      }
+      _parse(rawTraceState) {
+        if (rawTraceState.length > MAX_TRACE_STATE_LEN) return;
+        this._internalState = rawTraceState.split(LIST_MEMBERS_SEPARATOR).reduceRight((agg, part) => {
+          const listMember = part.trim();
+          const i = listMember.indexOf(LIST_MEMBER_KEY_VALUE_SPLITTER);
+          if (i !== -1) {
+            const key = listMember.slice(0, i);
+            const value = listMember.slice(i + 1, part.length);
+            if (require_tracestate_validators2.validateKey(key) && require_tracestate_validators2.validateValue(value)) agg.set(key, value);
+          }
+          return agg;
+        }, /* @__PURE__ */ new Map());
+        if (this._internalState.size > MAX_TRACE_STATE_ITEMS) this._internalState = new Map(Array.from(this._internalState.entries()).reverse().slice(0, MAX_TRACE_STATE_ITEMS));
+      }
+      _keys() {
+        return Array.from(this._internalState.keys()).reverse();
+      }
+      _clone() {
+        const traceState = new TraceStateImpl2();
+        traceState._internalState = new Map(this._internalState);
+        return traceState;
+      }
+    };
+    exports.TraceStateImpl = TraceStateImpl;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/internal/utils.cjs
+var require_utils5 = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/internal/utils.cjs"(exports) {
+    var require_tracestate_impl2 = require_tracestate_impl();
+    function createTraceState(rawTraceState) {
+      return new require_tracestate_impl2.TraceStateImpl(rawTraceState);
+    }
+    exports.createTraceState = createTraceState;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/NoopTracerProvider.cjs
+var require_NoopTracerProvider = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/NoopTracerProvider.cjs"(exports) {
+    var require_NoopTracer2 = require_NoopTracer();
+    var NoopTracerProvider = class {
+      getTracer(_name, _version, _options) {
+        return new require_NoopTracer2.NoopTracer();
+      }
+    };
+    exports.NoopTracerProvider = NoopTracerProvider;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/ProxyTracerProvider.cjs
+var require_ProxyTracerProvider = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/ProxyTracerProvider.cjs"(exports) {
+    var require_ProxyTracer2 = require_ProxyTracer();
+    var NOOP_TRACER_PROVIDER = new (require_NoopTracerProvider()).NoopTracerProvider();
+    var ProxyTracerProvider = class {
+      /**
+      * Get a {@link ProxyTracer}
+      */
+      getTracer(name, version2, options) {
+        var _this$getDelegateTrac;
+        return (_this$getDelegateTrac = this.getDelegateTracer(name, version2, options)) !== null && _this$getDelegateTrac !== void 0 ? _this$getDelegateTrac : new require_ProxyTracer2.ProxyTracer(this, name, version2, options);
+      }
+      getDelegate() {
+        var _this$_delegate;
+        return (_this$_delegate = this._delegate) !== null && _this$_delegate !== void 0 ? _this$_delegate : NOOP_TRACER_PROVIDER;
+      }
+      /**
+      * Set the delegate tracer provider
+      */
+      setDelegate(delegate) {
+        this._delegate = delegate;
+      }
+      getDelegateTracer(name, version2, options) {
+        var _this$_delegate2;
+        return (_this$_delegate2 = this._delegate) === null || _this$_delegate2 === void 0 ? void 0 : _this$_delegate2.getTracer(name, version2, options);
+      }
+    };
+    exports.ProxyTracerProvider = ProxyTracerProvider;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace/SamplingResult.cjs
+var require_SamplingResult = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace/SamplingResult.cjs"(exports) {
+    var SamplingDecision = /* @__PURE__ */ (function(SamplingDecision2) {
+      SamplingDecision2[SamplingDecision2["NOT_RECORD"] = 0] = "NOT_RECORD";
+      SamplingDecision2[SamplingDecision2["RECORD"] = 1] = "RECORD";
+      SamplingDecision2[SamplingDecision2["RECORD_AND_SAMPLED"] = 2] = "RECORD_AND_SAMPLED";
+      return SamplingDecision2;
+    })({});
+    exports.SamplingDecision = SamplingDecision;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/context-api.cjs
+var require_context_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/context-api.cjs"(exports) {
+    var context = require_context2().ContextAPI.getInstance();
+    exports.context = context;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/diag-api.cjs
+var require_diag_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/diag-api.cjs"(exports) {
+    var diag = require_diag().DiagAPI.instance();
+    exports.diag = diag;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs/NoopLoggerProvider.cjs
+var require_NoopLoggerProvider = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs/NoopLoggerProvider.cjs"(exports) {
+    var require_NoopLogger2 = require_NoopLogger();
+    var NoopLoggerProvider = class {
+      getLogger(_name, _version, _options) {
+        return new require_NoopLogger2.NoopLogger();
+      }
+    };
+    var NOOP_LOGGER_PROVIDER = new NoopLoggerProvider();
+    exports.NOOP_LOGGER_PROVIDER = NOOP_LOGGER_PROVIDER;
+    exports.NoopLoggerProvider = NoopLoggerProvider;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs/ProxyLogger.cjs
+var require_ProxyLogger = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs/ProxyLogger.cjs"(exports) {
+    var require_NoopLogger2 = require_NoopLogger();
+    var ProxyLogger = class {
+      constructor(provider, name, version2, options) {
+        this._provider = provider;
+        this.name = name;
+        this.version = version2;
+        this.options = options;
+      }
+      /**
+      * Emit a log record. This method should only be used by log appenders.
+      *
+      * @param logRecord
+      */
+      emit(logRecord) {
+        this._getLogger().emit(logRecord);
+      }
+      enabled(options) {
+        return this._getLogger().enabled(options);
+      }
+      /**
+      * Try to get a logger from the proxy logger provider.
+      * If the proxy logger provider has no delegate, return a noop logger.
+      */
+      _getLogger() {
+        if (this._delegate) return this._delegate;
+        const logger = this._provider._getDelegateLogger(this.name, this.version, this.options);
+        if (!logger) return require_NoopLogger2.NOOP_LOGGER;
+        this._delegate = logger;
+        return this._delegate;
+      }
+    };
+    exports.ProxyLogger = ProxyLogger;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs/ProxyLoggerProvider.cjs
+var require_ProxyLoggerProvider = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs/ProxyLoggerProvider.cjs"(exports) {
+    var require_NoopLoggerProvider2 = require_NoopLoggerProvider();
+    var require_ProxyLogger2 = require_ProxyLogger();
+    var ProxyLoggerProvider = class {
+      getLogger(name, version2, options) {
+        var _this$_getDelegateLog;
+        return (_this$_getDelegateLog = this._getDelegateLogger(name, version2, options)) !== null && _this$_getDelegateLog !== void 0 ? _this$_getDelegateLog : new require_ProxyLogger2.ProxyLogger(this, name, version2, options);
+      }
+      /**
+      * Get the delegate logger provider.
+      * Used by tests only.
+      * @internal
+      */
+      _getDelegate() {
+        var _this$_delegate;
+        return (_this$_delegate = this._delegate) !== null && _this$_delegate !== void 0 ? _this$_delegate : require_NoopLoggerProvider2.NOOP_LOGGER_PROVIDER;
+      }
+      /**
+      * Set the delegate logger provider
+      * @internal
+      */
+      _setDelegate(delegate) {
+        this._delegate = delegate;
+      }
+      /**
+      * @internal
+      */
+      _getDelegateLogger(name, version2, options) {
+        var _this$_delegate2;
+        return (_this$_delegate2 = this._delegate) === null || _this$_delegate2 === void 0 ? void 0 : _this$_delegate2.getLogger(name, version2, options);
+      }
+    };
+    exports.ProxyLoggerProvider = ProxyLoggerProvider;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/logs.cjs
+var require_logs = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/logs.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_diag2 = require_diag();
+    var require_ProxyLoggerProvider2 = require_ProxyLoggerProvider();
+    var API_NAME = "logs";
+    var LogsAPI = class LogsAPI2 {
+      /** Empty private constructor prevents end users from constructing a new instance of the API */
+      constructor() {
+        this._proxyLoggerProvider = new require_ProxyLoggerProvider2.ProxyLoggerProvider();
+      }
+      /** Get the singleton instance of the Logs API */
+      static getInstance() {
+        if (!this._instance) this._instance = new LogsAPI2();
+        return this._instance;
+      }
+      setGlobalLoggerProvider(provider) {
+        const success = require_global_utils2.registerGlobal(API_NAME, provider, require_diag2.DiagAPI.instance());
+        if (success) this._proxyLoggerProvider._setDelegate(provider);
+        return success;
+      }
+      /**
+      * Returns the global logger provider.
+      *
+      * @returns LoggerProvider
+      */
+      getLoggerProvider() {
+        return require_global_utils2.getGlobal(API_NAME) || this._proxyLoggerProvider;
+      }
+      /**
+      * Returns a Logger, creating one if one with the given name, version,
+      * schemaUrl, and attributes is not already created.
+      *
+      * Getting a Logger may be expensive, especially when `attributes` are
+      * provided. Reuse Logger instances where possible instead of calling
+      * `getLogger()` on hot paths.
+      *
+      * @param name The name of the logger or instrumentation library.
+      * @param version The version of the logger or instrumentation library.
+      * @param options The options of the logger or instrumentation library.
+      * @returns {@link Logger}
+      */
+      getLogger(name, version2, options) {
+        return this.getLoggerProvider().getLogger(name, version2, options);
+      }
+      /** Remove the global logger provider */
+      disable() {
+        require_global_utils2.unregisterGlobal(API_NAME, require_diag2.DiagAPI.instance());
+        this._proxyLoggerProvider = new require_ProxyLoggerProvider2.ProxyLoggerProvider();
+      }
+    };
+    exports.LogsAPI = LogsAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/logs-api.cjs
+var require_logs_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/logs-api.cjs"(exports) {
+    var logs = require_logs().LogsAPI.getInstance();
+    exports.logs = logs;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/metrics/NoopMeterProvider.cjs
+var require_NoopMeterProvider = __commonJS({
+  "node_modules/@opentelemetry/api/dist/metrics/NoopMeterProvider.cjs"(exports) {
+    var require_NoopMeter2 = require_NoopMeter();
+    var NoopMeterProvider = class {
+      getMeter(_name, _version, _options) {
+        return require_NoopMeter2.NOOP_METER;
+      }
+    };
+    var NOOP_METER_PROVIDER = new NoopMeterProvider();
+    exports.NOOP_METER_PROVIDER = NOOP_METER_PROVIDER;
+    exports.NoopMeterProvider = NoopMeterProvider;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/metrics.cjs
+var require_metrics = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/metrics.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_diag2 = require_diag();
+    var require_NoopMeterProvider2 = require_NoopMeterProvider();
+    var API_NAME = "metrics";
+    var MetricsAPI = class MetricsAPI2 {
+      /** Empty private constructor prevents end users from constructing a new instance of the API */
+      constructor() {
+      }
+      /** Get the singleton instance of the Metrics API */
+      static getInstance() {
+        if (!this._instance) this._instance = new MetricsAPI2();
+        return this._instance;
+      }
+      /**
+      * Set the current global meter provider.
+      * Returns true if the meter provider was successfully registered, else false.
+      */
+      setGlobalMeterProvider(provider) {
+        return require_global_utils2.registerGlobal(API_NAME, provider, require_diag2.DiagAPI.instance());
+      }
+      /**
+      * Returns the global meter provider.
+      */
+      getMeterProvider() {
+        return require_global_utils2.getGlobal(API_NAME) || require_NoopMeterProvider2.NOOP_METER_PROVIDER;
+      }
+      /**
+      * Returns a meter from the global meter provider.
+      */
+      getMeter(name, version2, options) {
+        return this.getMeterProvider().getMeter(name, version2, options);
+      }
+      /** Remove the global meter provider */
+      disable() {
+        require_global_utils2.unregisterGlobal(API_NAME, require_diag2.DiagAPI.instance());
+      }
+    };
+    exports.MetricsAPI = MetricsAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/metrics-api.cjs
+var require_metrics_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/metrics-api.cjs"(exports) {
+    var metrics = require_metrics().MetricsAPI.getInstance();
+    exports.metrics = metrics;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/propagation/NoopTextMapPropagator.cjs
+var require_NoopTextMapPropagator = __commonJS({
+  "node_modules/@opentelemetry/api/dist/propagation/NoopTextMapPropagator.cjs"(exports) {
+    var NoopTextMapPropagator = class {
+      /** Noop inject function does nothing */
+      inject(_context, _carrier) {
+      }
+      /** Noop extract function does nothing and returns the input context */
+      extract(context, _carrier) {
+        return context;
+      }
+      fields() {
+        return [];
+      }
+    };
+    exports.NoopTextMapPropagator = NoopTextMapPropagator;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/baggage/context-helpers.cjs
+var require_context_helpers = __commonJS({
+  "node_modules/@opentelemetry/api/dist/baggage/context-helpers.cjs"(exports) {
+    var require_context3 = require_context();
+    var require_context$1 = require_context2();
+    var BAGGAGE_KEY = require_context3.createContextKey("OpenTelemetry Baggage Key");
+    function getBaggage(context) {
+      return context.getValue(BAGGAGE_KEY) || void 0;
+    }
+    function getActiveBaggage() {
+      return getBaggage(require_context$1.ContextAPI.getInstance().active());
+    }
+    function setBaggage(context, baggage) {
+      return context.setValue(BAGGAGE_KEY, baggage);
+    }
+    function deleteBaggage(context) {
+      return context.deleteValue(BAGGAGE_KEY);
+    }
+    exports.deleteBaggage = deleteBaggage;
+    exports.getActiveBaggage = getActiveBaggage;
+    exports.getBaggage = getBaggage;
+    exports.setBaggage = setBaggage;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/propagation.cjs
+var require_propagation = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/propagation.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_diag2 = require_diag();
+    var require_utils6 = require_utils4();
+    var require_TextMapPropagator2 = require_TextMapPropagator();
+    var require_NoopTextMapPropagator2 = require_NoopTextMapPropagator();
+    var require_context_helpers2 = require_context_helpers();
+    var API_NAME = "propagation";
+    var NOOP_TEXT_MAP_PROPAGATOR = new require_NoopTextMapPropagator2.NoopTextMapPropagator();
+    var PropagationAPI = class PropagationAPI2 {
+      /** Empty private constructor prevents end users from constructing a new instance of the API */
+      constructor() {
+        this.createBaggage = require_utils6.createBaggage;
+        this.getBaggage = require_context_helpers2.getBaggage;
+        this.getActiveBaggage = require_context_helpers2.getActiveBaggage;
+        this.setBaggage = require_context_helpers2.setBaggage;
+        this.deleteBaggage = require_context_helpers2.deleteBaggage;
+      }
+      /** Get the singleton instance of the Propagator API */
+      static getInstance() {
+        if (!this._instance) this._instance = new PropagationAPI2();
+        return this._instance;
+      }
+      /**
+      * Set the current propagator.
+      *
+      * @returns true if the propagator was successfully registered, else false
+      */
+      setGlobalPropagator(propagator) {
+        return require_global_utils2.registerGlobal(API_NAME, propagator, require_diag2.DiagAPI.instance());
+      }
+      /**
+      * Inject context into a carrier to be propagated inter-process
+      *
+      * @param context Context carrying tracing data to inject
+      * @param carrier carrier to inject context into
+      * @param setter Function used to set values on the carrier
+      */
+      inject(context, carrier, setter = require_TextMapPropagator2.defaultTextMapSetter) {
+        return this._getGlobalPropagator().inject(context, carrier, setter);
+      }
+      /**
+      * Extract context from a carrier
+      *
+      * @param context Context which the newly created context will inherit from
+      * @param carrier Carrier to extract context from
+      * @param getter Function used to extract keys from a carrier
+      */
+      extract(context, carrier, getter = require_TextMapPropagator2.defaultTextMapGetter) {
+        return this._getGlobalPropagator().extract(context, carrier, getter);
+      }
+      /**
+      * Return a list of all fields which may be used by the propagator.
+      */
+      fields() {
+        return this._getGlobalPropagator().fields();
+      }
+      /** Remove the global propagator */
+      disable() {
+        require_global_utils2.unregisterGlobal(API_NAME, require_diag2.DiagAPI.instance());
+      }
+      _getGlobalPropagator() {
+        return require_global_utils2.getGlobal(API_NAME) || NOOP_TEXT_MAP_PROPAGATOR;
+      }
+    };
+    exports.PropagationAPI = PropagationAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/propagation-api.cjs
+var require_propagation_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/propagation-api.cjs"(exports) {
+    var propagation = require_propagation().PropagationAPI.getInstance();
+    exports.propagation = propagation;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/api/trace.cjs
+var require_trace = __commonJS({
+  "node_modules/@opentelemetry/api/dist/api/trace.cjs"(exports) {
+    var require_global_utils2 = require_global_utils();
+    var require_diag2 = require_diag();
+    var require_context_utils2 = require_context_utils();
+    var require_spancontext_utils2 = require_spancontext_utils();
+    var require_ProxyTracerProvider2 = require_ProxyTracerProvider();
+    var API_NAME = "trace";
+    var TraceAPI = class TraceAPI2 {
+      /** Empty private constructor prevents end users from constructing a new instance of the API */
+      constructor() {
+        this._proxyTracerProvider = new require_ProxyTracerProvider2.ProxyTracerProvider();
+        this.wrapSpanContext = require_spancontext_utils2.wrapSpanContext;
+        this.isSpanContextValid = require_spancontext_utils2.isSpanContextValid;
+        this.deleteSpan = require_context_utils2.deleteSpan;
+        this.getSpan = require_context_utils2.getSpan;
+        this.getActiveSpan = require_context_utils2.getActiveSpan;
+        this.getSpanContext = require_context_utils2.getSpanContext;
+        this.setSpan = require_context_utils2.setSpan;
+        this.setSpanContext = require_context_utils2.setSpanContext;
+      }
+      /** Get the singleton instance of the Trace API */
+      static getInstance() {
+        if (!this._instance) this._instance = new TraceAPI2();
+        return this._instance;
+      }
+      /**
+      * Set the current global tracer.
+      *
+      * @returns true if the tracer provider was successfully registered, else false
+      */
+      setGlobalTracerProvider(provider) {
+        const success = require_global_utils2.registerGlobal(API_NAME, this._proxyTracerProvider, require_diag2.DiagAPI.instance());
+        if (success) this._proxyTracerProvider.setDelegate(provider);
+        return success;
+      }
+      /**
+      * Returns the global tracer provider.
+      */
+      getTracerProvider() {
+        return require_global_utils2.getGlobal(API_NAME) || this._proxyTracerProvider;
+      }
+      /**
+      * Returns a tracer from the global tracer provider.
+      */
+      getTracer(name, version2) {
+        return this.getTracerProvider().getTracer(name, version2);
+      }
+      /** Remove the global tracer provider */
+      disable() {
+        require_global_utils2.unregisterGlobal(API_NAME, require_diag2.DiagAPI.instance());
+        this._proxyTracerProvider = new require_ProxyTracerProvider2.ProxyTracerProvider();
+      }
+    };
+    exports.TraceAPI = TraceAPI;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/trace-api.cjs
+var require_trace_api = __commonJS({
+  "node_modules/@opentelemetry/api/dist/trace-api.cjs"(exports) {
+    var trace = require_trace().TraceAPI.getInstance();
+    exports.trace = trace;
+  }
+});
+
+// node_modules/@opentelemetry/api/dist/index.cjs
+var require_dist3 = __commonJS({
+  "node_modules/@opentelemetry/api/dist/index.cjs"(exports) {
+    Object.defineProperties(exports, {
+      __esModule: { value: true },
+      [Symbol.toStringTag]: { value: "Module" }
+    });
+    var require_types4 = require_types3();
+    var require_utils6 = require_utils4();
+    var require_context3 = require_context();
+    var require_consoleLogger2 = require_consoleLogger();
+    var require_NoopMeter2 = require_NoopMeter();
+    var require_Metric2 = require_Metric();
+    var require_NoopLogger2 = require_NoopLogger();
+    var require_LogRecord2 = require_LogRecord();
+    var require_TextMapPropagator2 = require_TextMapPropagator();
+    var require_trace_flags2 = require_trace_flags();
+    var require_invalid_span_constants2 = require_invalid_span_constants();
+    var require_spancontext_utils2 = require_spancontext_utils();
+    var require_ProxyTracer2 = require_ProxyTracer();
+    var require_span_kind2 = require_span_kind();
+    var require_status2 = require_status();
+    var require_utils$1 = require_utils5();
+    var require_ProxyTracerProvider2 = require_ProxyTracerProvider();
+    var require_SamplingResult2 = require_SamplingResult();
+    var require_context_api2 = require_context_api();
+    var require_diag_api2 = require_diag_api();
+    var require_logs_api2 = require_logs_api();
+    var require_metrics_api2 = require_metrics_api();
+    var require_propagation_api2 = require_propagation_api();
+    var require_trace_api2 = require_trace_api();
+    var src_default = {
+      context: require_context_api2.context,
+      diag: require_diag_api2.diag,
+      logs: require_logs_api2.logs,
+      metrics: require_metrics_api2.metrics,
+      propagation: require_propagation_api2.propagation,
+      trace: require_trace_api2.trace
+    };
+    exports.DiagConsoleLogger = require_consoleLogger2.DiagConsoleLogger;
+    exports.DiagLogLevel = require_types4.DiagLogLevel;
+    exports.INVALID_SPANID = require_invalid_span_constants2.INVALID_SPANID;
+    exports.INVALID_SPAN_CONTEXT = require_invalid_span_constants2.INVALID_SPAN_CONTEXT;
+    exports.INVALID_TRACEID = require_invalid_span_constants2.INVALID_TRACEID;
+    exports.ProxyTracer = require_ProxyTracer2.ProxyTracer;
+    exports.ProxyTracerProvider = require_ProxyTracerProvider2.ProxyTracerProvider;
+    exports.ROOT_CONTEXT = require_context3.ROOT_CONTEXT;
+    exports.SamplingDecision = require_SamplingResult2.SamplingDecision;
+    exports.SeverityNumber = require_LogRecord2.SeverityNumber;
+    exports.SpanKind = require_span_kind2.SpanKind;
+    exports.SpanStatusCode = require_status2.SpanStatusCode;
+    exports.TraceFlags = require_trace_flags2.TraceFlags;
+    exports.ValueType = require_Metric2.ValueType;
+    exports.baggageEntryMetadataFromString = require_utils6.baggageEntryMetadataFromString;
+    exports.context = require_context_api2.context;
+    exports.createContextKey = require_context3.createContextKey;
+    exports.createNoopLogger = require_NoopLogger2.createNoopLogger;
+    exports.createNoopMeter = require_NoopMeter2.createNoopMeter;
+    exports.createTraceState = require_utils$1.createTraceState;
+    exports.default = src_default;
+    exports.defaultTextMapGetter = require_TextMapPropagator2.defaultTextMapGetter;
+    exports.defaultTextMapSetter = require_TextMapPropagator2.defaultTextMapSetter;
+    exports.diag = require_diag_api2.diag;
+    exports.isSpanContextValid = require_spancontext_utils2.isSpanContextValid;
+    exports.isValidSpanId = require_spancontext_utils2.isValidSpanId;
+    exports.isValidTraceId = require_spancontext_utils2.isValidTraceId;
+    exports.logs = require_logs_api2.logs;
+    exports.metrics = require_metrics_api2.metrics;
+    exports.propagation = require_propagation_api2.propagation;
+    exports.trace = require_trace_api2.trace;
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processCpuTotal.js
+var require_processCpuTotal = __commonJS({
+  "node_modules/prom-client/lib/metrics/processCpuTotal.js"(exports, module) {
+    "use strict";
+    var OtelApi = require_dist3();
+    var Counter2 = require_counter();
+    var PROCESS_CPU_USER_SECONDS = "process_cpu_user_seconds_total";
+    var PROCESS_CPU_SYSTEM_SECONDS = "process_cpu_system_seconds_total";
+    var PROCESS_CPU_SECONDS = "process_cpu_seconds_total";
+    module.exports = (registry2, config2 = {}) => {
+      const registers = registry2 ? [registry2] : void 0;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const exemplars = config2.enableExemplars ? config2.enableExemplars : false;
+      const labelNames = Object.keys(labels);
+      let lastCpuUsage = process.cpuUsage();
+      const cpuUserUsageCounter = new Counter2({
+        name: namePrefix + PROCESS_CPU_USER_SECONDS,
+        help: "Total user CPU time spent in seconds.",
+        enableExemplars: exemplars,
+        registers,
+        labelNames,
+        // Use this one metric's `collect` to set all metrics' values.
+        collect() {
+          const cpuUsage = process.cpuUsage();
+          const userUsageMicros = cpuUsage.user - lastCpuUsage.user;
+          const systemUsageMicros = cpuUsage.system - lastCpuUsage.system;
+          lastCpuUsage = cpuUsage;
+          if (this.enableExemplars) {
+            let exemplarLabels = {};
+            const currentSpan = OtelApi.trace.getSpan(OtelApi.context.active());
+            if (currentSpan) {
+              exemplarLabels = {
+                traceId: currentSpan.spanContext().traceId,
+                spanId: currentSpan.spanContext().spanId
+              };
+            }
+            cpuUserUsageCounter.inc({
+              labels,
+              value: userUsageMicros / 1e6,
+              exemplarLabels
+            });
+            cpuSystemUsageCounter.inc({
+              labels,
+              value: systemUsageMicros / 1e6,
+              exemplarLabels
+            });
+            cpuUsageCounter.inc({
+              labels,
+              value: (userUsageMicros + systemUsageMicros) / 1e6,
+              exemplarLabels
+            });
+          } else {
+            cpuUserUsageCounter.inc(labels, userUsageMicros / 1e6);
+            cpuSystemUsageCounter.inc(labels, systemUsageMicros / 1e6);
+            cpuUsageCounter.inc(
+              labels,
+              (userUsageMicros + systemUsageMicros) / 1e6
+            );
+          }
+        }
+      });
+      const cpuSystemUsageCounter = new Counter2({
+        name: namePrefix + PROCESS_CPU_SYSTEM_SECONDS,
+        help: "Total system CPU time spent in seconds.",
+        enableExemplars: exemplars,
+        registers,
+        labelNames
+      });
+      const cpuUsageCounter = new Counter2({
+        name: namePrefix + PROCESS_CPU_SECONDS,
+        help: "Total user and system CPU time spent in seconds.",
+        enableExemplars: exemplars,
+        registers,
+        labelNames
+      });
+    };
+    module.exports.metricNames = [
+      PROCESS_CPU_USER_SECONDS,
+      PROCESS_CPU_SYSTEM_SECONDS,
+      PROCESS_CPU_SECONDS
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processStartTime.js
+var require_processStartTime = __commonJS({
+  "node_modules/prom-client/lib/metrics/processStartTime.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var startInSeconds = Math.round(Date.now() / 1e3 - process.uptime());
+    var PROCESS_START_TIME = "process_start_time_seconds";
+    module.exports = (registry2, config2 = {}) => {
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + PROCESS_START_TIME,
+        help: "Start time of the process since unix epoch in seconds.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        aggregator: "omit",
+        collect() {
+          this.set(labels, startInSeconds);
+        }
+      });
+    };
+    module.exports.metricNames = [PROCESS_START_TIME];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/osMemoryHeapLinux.js
+var require_osMemoryHeapLinux = __commonJS({
+  "node_modules/prom-client/lib/metrics/osMemoryHeapLinux.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var fs = __require("fs");
+    var values = ["VmSize", "VmRSS", "VmData"];
+    var PROCESS_RESIDENT_MEMORY = "process_resident_memory_bytes";
+    var PROCESS_VIRTUAL_MEMORY = "process_virtual_memory_bytes";
+    var PROCESS_HEAP = "process_heap_bytes";
+    function structureOutput(input) {
+      return input.split("\n").reduce((acc, string3) => {
+        if (!values.some((value2) => string3.startsWith(value2))) {
+          return acc;
+        }
+        const split = string3.split(":");
+        let value = split[1].trim();
+        value = value.substr(0, value.length - 3);
+        value = Number(value) * 1024;
+        acc[split[0]] = value;
+        return acc;
+      }, {});
+    }
+    module.exports = (registry2, config2 = {}) => {
+      const registers = registry2 ? [registry2] : void 0;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      const residentMemGauge = new Gauge2({
+        name: namePrefix + PROCESS_RESIDENT_MEMORY,
+        help: "Resident memory size in bytes.",
+        registers,
+        labelNames,
+        // Use this one metric's `collect` to set all metrics' values.
+        collect() {
+          try {
+            const stat2 = fs.readFileSync("/proc/self/status", "utf8");
+            const structuredOutput = structureOutput(stat2);
+            residentMemGauge.set(labels, structuredOutput.VmRSS);
+            virtualMemGauge.set(labels, structuredOutput.VmSize);
+            heapSizeMemGauge.set(labels, structuredOutput.VmData);
+          } catch {
+          }
+        }
+      });
+      const virtualMemGauge = new Gauge2({
+        name: namePrefix + PROCESS_VIRTUAL_MEMORY,
+        help: "Virtual memory size in bytes.",
+        registers,
+        labelNames
+      });
+      const heapSizeMemGauge = new Gauge2({
+        name: namePrefix + PROCESS_HEAP,
+        help: "Process heap size in bytes.",
+        registers,
+        labelNames
+      });
+    };
+    module.exports.metricNames = [
+      PROCESS_RESIDENT_MEMORY,
+      PROCESS_VIRTUAL_MEMORY,
+      PROCESS_HEAP
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/helpers/safeMemoryUsage.js
+var require_safeMemoryUsage = __commonJS({
+  "node_modules/prom-client/lib/metrics/helpers/safeMemoryUsage.js"(exports, module) {
+    "use strict";
+    function safeMemoryUsage() {
+      try {
+        return process.memoryUsage();
+      } catch {
+        return;
+      }
+    }
+    module.exports = safeMemoryUsage;
+  }
+});
+
+// node_modules/prom-client/lib/metrics/osMemoryHeap.js
+var require_osMemoryHeap = __commonJS({
+  "node_modules/prom-client/lib/metrics/osMemoryHeap.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var linuxVariant = require_osMemoryHeapLinux();
+    var safeMemoryUsage = require_safeMemoryUsage();
+    var PROCESS_RESIDENT_MEMORY = "process_resident_memory_bytes";
+    function notLinuxVariant(registry2, config2 = {}) {
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + PROCESS_RESIDENT_MEMORY,
+        help: "Resident memory size in bytes.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        collect() {
+          const memUsage = safeMemoryUsage();
+          if (memUsage) {
+            this.set(labels, memUsage.rss);
+          }
+        }
+      });
+    }
+    module.exports = (registry2, config2) => process.platform === "linux" ? linuxVariant(registry2, config2) : notLinuxVariant(registry2, config2);
+    module.exports.metricNames = process.platform === "linux" ? linuxVariant.metricNames : [PROCESS_RESIDENT_MEMORY];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processOpenFileDescriptors.js
+var require_processOpenFileDescriptors = __commonJS({
+  "node_modules/prom-client/lib/metrics/processOpenFileDescriptors.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var fs = __require("fs");
+    var process2 = __require("process");
+    var PROCESS_OPEN_FDS = "process_open_fds";
+    module.exports = (registry2, config2 = {}) => {
+      if (process2.platform !== "linux") {
+        return;
+      }
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + PROCESS_OPEN_FDS,
+        help: "Number of open file descriptors.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        collect() {
+          try {
+            const fds = fs.readdirSync("/proc/self/fd");
+            this.set(labels, fds.length - 1);
+          } catch {
+          }
+        }
+      });
+    };
+    module.exports.metricNames = [PROCESS_OPEN_FDS];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processMaxFileDescriptors.js
+var require_processMaxFileDescriptors = __commonJS({
+  "node_modules/prom-client/lib/metrics/processMaxFileDescriptors.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var fs = __require("fs");
+    var PROCESS_MAX_FDS = "process_max_fds";
+    var maxFds;
+    module.exports = (registry2, config2 = {}) => {
+      if (maxFds === void 0) {
+        try {
+          const limits = fs.readFileSync("/proc/self/limits", "utf8");
+          const lines = limits.split("\n");
+          for (const line of lines) {
+            if (line.startsWith("Max open files")) {
+              const parts = line.split(/  +/);
+              maxFds = Number(parts[1]);
+              break;
+            }
+          }
+        } catch {
+          return;
+        }
+      }
+      if (maxFds === void 0) return;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + PROCESS_MAX_FDS,
+        help: "Maximum number of open file descriptors.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        collect() {
+          if (maxFds !== void 0) this.set(labels, maxFds);
+        }
+      });
+    };
+    module.exports.metricNames = [PROCESS_MAX_FDS];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/eventLoopLag.js
+var require_eventLoopLag = __commonJS({
+  "node_modules/prom-client/lib/metrics/eventLoopLag.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var perf_hooks;
+    try {
+      perf_hooks = __require("perf_hooks");
+    } catch {
+    }
+    var NODEJS_EVENTLOOP_LAG = "nodejs_eventloop_lag_seconds";
+    var NODEJS_EVENTLOOP_LAG_MIN = "nodejs_eventloop_lag_min_seconds";
+    var NODEJS_EVENTLOOP_LAG_MAX = "nodejs_eventloop_lag_max_seconds";
+    var NODEJS_EVENTLOOP_LAG_MEAN = "nodejs_eventloop_lag_mean_seconds";
+    var NODEJS_EVENTLOOP_LAG_STDDEV = "nodejs_eventloop_lag_stddev_seconds";
+    var NODEJS_EVENTLOOP_LAG_P50 = "nodejs_eventloop_lag_p50_seconds";
+    var NODEJS_EVENTLOOP_LAG_P90 = "nodejs_eventloop_lag_p90_seconds";
+    var NODEJS_EVENTLOOP_LAG_P99 = "nodejs_eventloop_lag_p99_seconds";
+    function reportEventloopLag(start, gauge, labels) {
+      const delta = process.hrtime(start);
+      const nanosec = delta[0] * 1e9 + delta[1];
+      const seconds = nanosec / 1e9;
+      gauge.set(labels, seconds);
+    }
+    module.exports = (registry2, config2 = {}) => {
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      const registers = registry2 ? [registry2] : void 0;
+      let collect = () => {
+        const start = process.hrtime();
+        setImmediate(reportEventloopLag, start, lag, labels);
+      };
+      if (perf_hooks && perf_hooks.monitorEventLoopDelay) {
+        try {
+          const histogram = perf_hooks.monitorEventLoopDelay({
+            resolution: config2.eventLoopMonitoringPrecision
+          });
+          histogram.enable();
+          collect = () => {
+            const start = process.hrtime();
+            setImmediate(reportEventloopLag, start, lag, labels);
+            lagMin.set(labels, histogram.min / 1e9);
+            lagMax.set(labels, histogram.max / 1e9);
+            lagMean.set(labels, histogram.mean / 1e9);
+            lagStddev.set(labels, histogram.stddev / 1e9);
+            lagP50.set(labels, histogram.percentile(50) / 1e9);
+            lagP90.set(labels, histogram.percentile(90) / 1e9);
+            lagP99.set(labels, histogram.percentile(99) / 1e9);
+            histogram.reset();
+          };
+        } catch (e) {
+          if (e.code === "ERR_NOT_IMPLEMENTED") {
+            return;
+          }
+          throw e;
+        }
+      }
+      const lag = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG,
+        help: "Lag of event loop in seconds.",
+        registers,
+        labelNames,
+        aggregator: "average",
+        // Use this one metric's `collect` to set all metrics' values.
+        collect
+      });
+      const lagMin = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_MIN,
+        help: "The minimum recorded event loop delay.",
+        registers,
+        labelNames,
+        aggregator: "min"
+      });
+      const lagMax = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_MAX,
+        help: "The maximum recorded event loop delay.",
+        registers,
+        labelNames,
+        aggregator: "max"
+      });
+      const lagMean = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_MEAN,
+        help: "The mean of the recorded event loop delays.",
+        registers,
+        labelNames,
+        aggregator: "average"
+      });
+      const lagStddev = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_STDDEV,
+        help: "The standard deviation of the recorded event loop delays.",
+        registers,
+        labelNames,
+        aggregator: "average"
+      });
+      const lagP50 = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_P50,
+        help: "The 50th percentile of the recorded event loop delays.",
+        registers,
+        labelNames,
+        aggregator: "average"
+      });
+      const lagP90 = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_P90,
+        help: "The 90th percentile of the recorded event loop delays.",
+        registers,
+        labelNames,
+        aggregator: "average"
+      });
+      const lagP99 = new Gauge2({
+        name: namePrefix + NODEJS_EVENTLOOP_LAG_P99,
+        help: "The 99th percentile of the recorded event loop delays.",
+        registers,
+        labelNames,
+        aggregator: "average"
+      });
+    };
+    module.exports.metricNames = [
+      NODEJS_EVENTLOOP_LAG,
+      NODEJS_EVENTLOOP_LAG_MIN,
+      NODEJS_EVENTLOOP_LAG_MAX,
+      NODEJS_EVENTLOOP_LAG_MEAN,
+      NODEJS_EVENTLOOP_LAG_STDDEV,
+      NODEJS_EVENTLOOP_LAG_P50,
+      NODEJS_EVENTLOOP_LAG_P90,
+      NODEJS_EVENTLOOP_LAG_P99
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/helpers/processMetricsHelpers.js
+var require_processMetricsHelpers = __commonJS({
+  "node_modules/prom-client/lib/metrics/helpers/processMetricsHelpers.js"(exports, module) {
+    "use strict";
+    function aggregateByObjectName(list2) {
+      const data = {};
+      for (let i = 0; i < list2.length; i++) {
+        const listElement = list2[i];
+        if (!listElement || typeof listElement.constructor === "undefined") {
+          continue;
+        }
+        if (Object.hasOwnProperty.call(data, listElement.constructor.name)) {
+          data[listElement.constructor.name] += 1;
+        } else {
+          data[listElement.constructor.name] = 1;
+        }
+      }
+      return data;
+    }
+    function updateMetrics(gauge, data, labels) {
+      gauge.reset();
+      for (const key in data) {
+        gauge.set(Object.assign({ type: key }, labels || {}), data[key]);
+      }
+    }
+    module.exports = {
+      aggregateByObjectName,
+      updateMetrics
+    };
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processHandles.js
+var require_processHandles = __commonJS({
+  "node_modules/prom-client/lib/metrics/processHandles.js"(exports, module) {
+    "use strict";
+    var { aggregateByObjectName } = require_processMetricsHelpers();
+    var { updateMetrics } = require_processMetricsHelpers();
+    var Gauge2 = require_gauge();
+    var NODEJS_ACTIVE_HANDLES = "nodejs_active_handles";
+    var NODEJS_ACTIVE_HANDLES_TOTAL = "nodejs_active_handles_total";
+    module.exports = (registry2, config2 = {}) => {
+      if (typeof process._getActiveHandles !== "function") {
+        return;
+      }
+      const registers = registry2 ? [registry2] : void 0;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_HANDLES,
+        help: "Number of active libuv handles grouped by handle type. Every handle type is C++ class name.",
+        labelNames: ["type", ...labelNames],
+        registers,
+        collect() {
+          const handles = process._getActiveHandles();
+          updateMetrics(this, aggregateByObjectName(handles), labels);
+        }
+      });
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_HANDLES_TOTAL,
+        help: "Total number of active handles.",
+        registers,
+        labelNames,
+        collect() {
+          const handles = process._getActiveHandles();
+          this.set(labels, handles.length);
+        }
+      });
+    };
+    module.exports.metricNames = [
+      NODEJS_ACTIVE_HANDLES,
+      NODEJS_ACTIVE_HANDLES_TOTAL
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processRequests.js
+var require_processRequests = __commonJS({
+  "node_modules/prom-client/lib/metrics/processRequests.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var { aggregateByObjectName } = require_processMetricsHelpers();
+    var { updateMetrics } = require_processMetricsHelpers();
+    var NODEJS_ACTIVE_REQUESTS = "nodejs_active_requests";
+    var NODEJS_ACTIVE_REQUESTS_TOTAL = "nodejs_active_requests_total";
+    module.exports = (registry2, config2 = {}) => {
+      if (typeof process._getActiveRequests !== "function") {
+        return;
+      }
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_REQUESTS,
+        help: "Number of active libuv requests grouped by request type. Every request type is C++ class name.",
+        labelNames: ["type", ...labelNames],
+        registers: registry2 ? [registry2] : void 0,
+        collect() {
+          const requests = process._getActiveRequests();
+          updateMetrics(this, aggregateByObjectName(requests), labels);
+        }
+      });
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_REQUESTS_TOTAL,
+        help: "Total number of active requests.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        collect() {
+          const requests = process._getActiveRequests();
+          this.set(labels, requests.length);
+        }
+      });
+    };
+    module.exports.metricNames = [
+      NODEJS_ACTIVE_REQUESTS,
+      NODEJS_ACTIVE_REQUESTS_TOTAL
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/processResources.js
+var require_processResources = __commonJS({
+  "node_modules/prom-client/lib/metrics/processResources.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var { updateMetrics } = require_processMetricsHelpers();
+    var NODEJS_ACTIVE_RESOURCES = "nodejs_active_resources";
+    var NODEJS_ACTIVE_RESOURCES_TOTAL = "nodejs_active_resources_total";
+    module.exports = (registry2, config2 = {}) => {
+      if (typeof process.getActiveResourcesInfo !== "function") {
+        return;
+      }
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_RESOURCES,
+        help: "Number of active resources that are currently keeping the event loop alive, grouped by async resource type.",
+        labelNames: ["type", ...labelNames],
+        registers: registry2 ? [registry2] : void 0,
+        collect() {
+          const resources = process.getActiveResourcesInfo();
+          const data = {};
+          for (let i = 0; i < resources.length; i++) {
+            const resource = resources[i];
+            if (Object.hasOwn(data, resource)) {
+              data[resource] += 1;
+            } else {
+              data[resource] = 1;
+            }
+          }
+          updateMetrics(this, data, labels);
+        }
+      });
+      new Gauge2({
+        name: namePrefix + NODEJS_ACTIVE_RESOURCES_TOTAL,
+        help: "Total number of active resources.",
+        registers: registry2 ? [registry2] : void 0,
+        labelNames,
+        collect() {
+          const resources = process.getActiveResourcesInfo();
+          this.set(labels, resources.length);
+        }
+      });
+    };
+    module.exports.metricNames = [
+      NODEJS_ACTIVE_RESOURCES,
+      NODEJS_ACTIVE_RESOURCES_TOTAL
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/heapSizeAndUsed.js
+var require_heapSizeAndUsed = __commonJS({
+  "node_modules/prom-client/lib/metrics/heapSizeAndUsed.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var safeMemoryUsage = require_safeMemoryUsage();
+    var NODEJS_HEAP_SIZE_TOTAL = "nodejs_heap_size_total_bytes";
+    var NODEJS_HEAP_SIZE_USED = "nodejs_heap_size_used_bytes";
+    var NODEJS_EXTERNAL_MEMORY = "nodejs_external_memory_bytes";
+    module.exports = (registry2, config2 = {}) => {
+      if (typeof process.memoryUsage !== "function") {
+        return;
+      }
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      const registers = registry2 ? [registry2] : void 0;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const collect = () => {
+        const memUsage = safeMemoryUsage();
+        if (memUsage) {
+          heapSizeTotal.set(labels, memUsage.heapTotal);
+          heapSizeUsed.set(labels, memUsage.heapUsed);
+          if (memUsage.external !== void 0) {
+            externalMemUsed.set(labels, memUsage.external);
+          }
+        }
+      };
+      const heapSizeTotal = new Gauge2({
+        name: namePrefix + NODEJS_HEAP_SIZE_TOTAL,
+        help: "Process heap size from Node.js in bytes.",
+        registers,
+        labelNames,
+        // Use this one metric's `collect` to set all metrics' values.
+        collect
+      });
+      const heapSizeUsed = new Gauge2({
+        name: namePrefix + NODEJS_HEAP_SIZE_USED,
+        help: "Process heap size used from Node.js in bytes.",
+        registers,
+        labelNames
+      });
+      const externalMemUsed = new Gauge2({
+        name: namePrefix + NODEJS_EXTERNAL_MEMORY,
+        help: "Node.js external memory size in bytes.",
+        registers,
+        labelNames
+      });
+    };
+    module.exports.metricNames = [
+      NODEJS_HEAP_SIZE_TOTAL,
+      NODEJS_HEAP_SIZE_USED,
+      NODEJS_EXTERNAL_MEMORY
+    ];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/heapSpacesSizeAndUsed.js
+var require_heapSpacesSizeAndUsed = __commonJS({
+  "node_modules/prom-client/lib/metrics/heapSpacesSizeAndUsed.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var v8 = __require("v8");
+    var METRICS = ["total", "used", "available"];
+    var NODEJS_HEAP_SIZE = {};
+    METRICS.forEach((metricType) => {
+      NODEJS_HEAP_SIZE[metricType] = `nodejs_heap_space_size_${metricType}_bytes`;
+    });
+    module.exports = (registry2, config2 = {}) => {
+      try {
+        v8.getHeapSpaceStatistics();
+      } catch (e) {
+        if (e.code === "ERR_NOT_IMPLEMENTED") {
+          return;
+        }
+        throw e;
+      }
+      const registers = registry2 ? [registry2] : void 0;
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = ["space", ...Object.keys(labels)];
+      const gauges = {};
+      METRICS.forEach((metricType) => {
+        gauges[metricType] = new Gauge2({
+          name: namePrefix + NODEJS_HEAP_SIZE[metricType],
+          help: `Process heap space size ${metricType} from Node.js in bytes.`,
+          labelNames,
+          registers
+        });
+      });
+      gauges.total.collect = () => {
+        for (const space of v8.getHeapSpaceStatistics()) {
+          const spaceName = space.space_name.substr(
+            0,
+            space.space_name.indexOf("_space")
+          );
+          gauges.total.set({ space: spaceName, ...labels }, space.space_size);
+          gauges.used.set({ space: spaceName, ...labels }, space.space_used_size);
+          gauges.available.set(
+            { space: spaceName, ...labels },
+            space.space_available_size
+          );
+        }
+      };
+    };
+    module.exports.metricNames = Object.values(NODEJS_HEAP_SIZE);
+  }
+});
+
+// node_modules/prom-client/lib/metrics/version.js
+var require_version2 = __commonJS({
+  "node_modules/prom-client/lib/metrics/version.js"(exports, module) {
+    "use strict";
+    var Gauge2 = require_gauge();
+    var version2 = process.version;
+    var versionSegments = version2.slice(1).split(".").map(Number);
+    var NODE_VERSION_INFO = "nodejs_version_info";
+    module.exports = (registry2, config2 = {}) => {
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      new Gauge2({
+        name: namePrefix + NODE_VERSION_INFO,
+        help: "Node.js version info.",
+        labelNames: ["version", "major", "minor", "patch", ...labelNames],
+        registers: registry2 ? [registry2] : void 0,
+        aggregator: "first",
+        collect() {
+          this.labels(
+            version2,
+            versionSegments[0],
+            versionSegments[1],
+            versionSegments[2],
+            ...Object.values(labels)
+          ).set(1);
+        }
+      });
+    };
+    module.exports.metricNames = [NODE_VERSION_INFO];
+  }
+});
+
+// node_modules/prom-client/lib/metrics/gc.js
+var require_gc = __commonJS({
+  "node_modules/prom-client/lib/metrics/gc.js"(exports, module) {
+    "use strict";
+    var Histogram2 = require_histogram();
+    var perf_hooks;
+    try {
+      perf_hooks = __require("perf_hooks");
+    } catch {
+    }
+    var NODEJS_GC_DURATION_SECONDS = "nodejs_gc_duration_seconds";
+    var DEFAULT_GC_DURATION_BUCKETS = [1e-3, 0.01, 0.1, 1, 2, 5];
+    var kinds = [];
+    if (perf_hooks && perf_hooks.constants) {
+      kinds[perf_hooks.constants.NODE_PERFORMANCE_GC_MAJOR] = "major";
+      kinds[perf_hooks.constants.NODE_PERFORMANCE_GC_MINOR] = "minor";
+      kinds[perf_hooks.constants.NODE_PERFORMANCE_GC_INCREMENTAL] = "incremental";
+      kinds[perf_hooks.constants.NODE_PERFORMANCE_GC_WEAKCB] = "weakcb";
+    }
+    module.exports = (registry2, config2 = {}) => {
+      if (!perf_hooks) {
+        return;
+      }
+      const namePrefix = config2.prefix ? config2.prefix : "";
+      const labels = config2.labels ? config2.labels : {};
+      const labelNames = Object.keys(labels);
+      const buckets = config2.gcDurationBuckets ? config2.gcDurationBuckets : DEFAULT_GC_DURATION_BUCKETS;
+      const gcHistogram = new Histogram2({
+        name: namePrefix + NODEJS_GC_DURATION_SECONDS,
+        help: "Garbage collection duration by kind, one of major, minor, incremental or weakcb.",
+        labelNames: ["kind", ...labelNames],
+        enableExemplars: false,
+        buckets,
+        registers: registry2 ? [registry2] : void 0
+      });
+      const obs = new perf_hooks.PerformanceObserver((list2) => {
+        const entry = list2.getEntries()[0];
+        const kind = entry.detail ? kinds[entry.detail.kind] : kinds[entry.kind];
+        gcHistogram.observe(Object.assign({ kind }, labels), entry.duration / 1e3);
+      });
+      obs.observe({ entryTypes: ["gc"] });
+    };
+    module.exports.metricNames = [NODEJS_GC_DURATION_SECONDS];
+  }
+});
+
+// node_modules/prom-client/lib/defaultMetrics.js
+var require_defaultMetrics = __commonJS({
+  "node_modules/prom-client/lib/defaultMetrics.js"(exports, module) {
+    "use strict";
+    var { isObject: isObject3 } = require_util7();
+    var processCpuTotal = require_processCpuTotal();
+    var processStartTime = require_processStartTime();
+    var osMemoryHeap = require_osMemoryHeap();
+    var processOpenFileDescriptors = require_processOpenFileDescriptors();
+    var processMaxFileDescriptors = require_processMaxFileDescriptors();
+    var eventLoopLag = require_eventLoopLag();
+    var processHandles = require_processHandles();
+    var processRequests = require_processRequests();
+    var processResources = require_processResources();
+    var heapSizeAndUsed = require_heapSizeAndUsed();
+    var heapSpacesSizeAndUsed = require_heapSpacesSizeAndUsed();
+    var version2 = require_version2();
+    var gc = require_gc();
+    var metrics = {
+      processCpuTotal,
+      processStartTime,
+      osMemoryHeap,
+      processOpenFileDescriptors,
+      processMaxFileDescriptors,
+      eventLoopLag,
+      ...typeof process.getActiveResourcesInfo === "function" ? { processResources } : {},
+      processHandles,
+      processRequests,
+      heapSizeAndUsed,
+      heapSpacesSizeAndUsed,
+      version: version2,
+      gc
+    };
+    var metricsList = Object.keys(metrics);
+    module.exports = function collectDefaultMetrics(config2) {
+      if (config2 !== null && config2 !== void 0 && !isObject3(config2)) {
+        throw new TypeError("config must be null, undefined, or an object");
+      }
+      config2 = { eventLoopMonitoringPrecision: 10, ...config2 };
+      for (const metric of Object.values(metrics)) {
+        metric(config2.register, config2);
+      }
+    };
+    module.exports.metricsList = metricsList;
+  }
+});
+
+// node_modules/prom-client/lib/metricAggregators.js
+var require_metricAggregators = __commonJS({
+  "node_modules/prom-client/lib/metricAggregators.js"(exports) {
+    "use strict";
+    var { Grouper, hashObject } = require_util7();
+    function AggregatorFactory(aggregatorFn) {
+      return (metrics) => {
+        if (metrics.length === 0) return;
+        const result = {
+          help: metrics[0].help,
+          name: metrics[0].name,
+          type: metrics[0].type,
+          values: [],
+          aggregator: metrics[0].aggregator
+        };
+        const byLabels = new Grouper();
+        metrics.forEach((metric) => {
+          metric.values.forEach((value) => {
+            const key = hashObject(value.labels);
+            byLabels.add(`${value.metricName}_${key}`, value);
+          });
+        });
+        byLabels.forEach((values) => {
+          if (values.length === 0) return;
+          const valObj = {
+            value: aggregatorFn(values),
+            labels: values[0].labels
+          };
+          if (values[0].metricName) {
+            valObj.metricName = values[0].metricName;
+          }
+          result.values.push(valObj);
+        });
+        return result;
+      };
+    }
+    exports.AggregatorFactory = AggregatorFactory;
+    exports.aggregators = {
+      /**
+       * @return The sum of values.
+       */
+      sum: AggregatorFactory((v) => v.reduce((p, c) => p + c.value, 0)),
+      /**
+       * @return The first value.
+       */
+      first: AggregatorFactory((v) => v[0].value),
+      /**
+       * @return {undefined} Undefined; omits the metric.
+       */
+      omit: () => {
+      },
+      /**
+       * @return The arithmetic mean of the values.
+       */
+      average: AggregatorFactory(
+        (v) => v.reduce((p, c) => p + c.value, 0) / v.length
+      ),
+      /**
+       * @return The minimum of the values.
+       */
+      min: AggregatorFactory(
+        (v) => v.reduce((p, c) => Math.min(p, c.value), Infinity)
+      ),
+      /**
+       * @return The maximum of the values.
+       */
+      max: AggregatorFactory(
+        (v) => v.reduce((p, c) => Math.max(p, c.value), -Infinity)
+      )
+    };
+  }
+});
+
+// node_modules/prom-client/lib/cluster.js
+var require_cluster = __commonJS({
+  "node_modules/prom-client/lib/cluster.js"(exports, module) {
+    "use strict";
+    var Registry2 = require_registry();
+    var { Grouper } = require_util7();
+    var { aggregators } = require_metricAggregators();
+    var cluster = () => {
+      const data = __require("cluster");
+      cluster = () => data;
+      return data;
+    };
+    var GET_METRICS_REQ = "prom-client:getMetricsReq";
+    var GET_METRICS_RES = "prom-client:getMetricsRes";
+    var registries = [Registry2.globalRegistry];
+    var requestCtr = 0;
+    var listenersAdded = false;
+    var requests = /* @__PURE__ */ new Map();
+    var AggregatorRegistry = class extends Registry2 {
+      constructor(regContentType = Registry2.PROMETHEUS_CONTENT_TYPE) {
+        super(regContentType);
+        addListeners();
+      }
+      /**
+       * Gets aggregated metrics for all workers. The optional callback and
+       * returned Promise resolve with the same value; either may be used.
+       * @return {Promise<string>} Promise that resolves with the aggregated
+       *   metrics.
+       */
+      clusterMetrics() {
+        const requestId = requestCtr++;
+        return new Promise((resolve3, reject) => {
+          let settled = false;
+          function done(err, result) {
+            if (settled) return;
+            settled = true;
+            if (err) reject(err);
+            else resolve3(result);
+          }
+          const request = {
+            responses: [],
+            pending: 0,
+            done,
+            errorTimeout: setTimeout(() => {
+              const err = new Error("Operation timed out.");
+              request.done(err);
+            }, 5e3)
+          };
+          requests.set(requestId, request);
+          const message2 = {
+            type: GET_METRICS_REQ,
+            requestId
+          };
+          for (const id in cluster().workers) {
+            if (cluster().workers[id].isConnected()) {
+              cluster().workers[id].send(message2);
+              request.pending++;
+            }
+          }
+          if (request.pending === 0) {
+            clearTimeout(request.errorTimeout);
+            process.nextTick(() => done(null, ""));
+          }
+        });
+      }
+      get contentType() {
+        return super.contentType;
+      }
+      /**
+       * Creates a new Registry instance from an array of metrics that were
+       * created by `registry.getMetricsAsJSON()`. Metrics are aggregated using
+       * the method specified by their `aggregator` property, or by summation if
+       * `aggregator` is undefined.
+       * @param {Array} metricsArr Array of metrics, each of which created by
+       *   `registry.getMetricsAsJSON()`.
+       * @param {string} registryType content type of the new registry. Defaults
+       * to PROMETHEUS_CONTENT_TYPE.
+       * @return {Registry} aggregated registry.
+       */
+      static aggregate(metricsArr, registryType = Registry2.PROMETHEUS_CONTENT_TYPE) {
+        const aggregatedRegistry = new Registry2();
+        const metricsByName = new Grouper();
+        aggregatedRegistry.setContentType(registryType);
+        metricsArr.forEach((metrics) => {
+          metrics.forEach((metric) => {
+            metricsByName.add(metric.name, metric);
+          });
+        });
+        metricsByName.forEach((metrics) => {
+          const aggregatorName = metrics[0].aggregator;
+          const aggregatorFn = aggregators[aggregatorName];
+          if (typeof aggregatorFn !== "function") {
+            throw new Error(`'${aggregatorName}' is not a defined aggregator.`);
+          }
+          const aggregatedMetric = aggregatorFn(metrics);
+          if (aggregatedMetric) {
+            const aggregatedMetricWrapper = Object.assign(
+              {
+                get: () => aggregatedMetric
+              },
+              aggregatedMetric
+            );
+            aggregatedRegistry.registerMetric(aggregatedMetricWrapper);
+          }
+        });
+        return aggregatedRegistry;
+      }
+      /**
+       * Sets the registry or registries to be aggregated. Call from workers to
+       * use a registry/registries other than the default global registry.
+       * @param {Array<Registry>|Registry} regs Registry or registries to be
+       *   aggregated.
+       * @return {void}
+       */
+      static setRegistries(regs) {
+        if (!Array.isArray(regs)) regs = [regs];
+        regs.forEach((reg) => {
+          if (!(reg instanceof Registry2)) {
+            throw new TypeError(`Expected Registry, got ${typeof reg}`);
+          }
+        });
+        registries = regs;
+      }
+    };
+    function addListeners() {
+      if (listenersAdded) return;
+      listenersAdded = true;
+      if (cluster().isMaster) {
+        cluster().on("message", (worker, message2) => {
+          if (message2.type === GET_METRICS_RES) {
+            const request = requests.get(message2.requestId);
+            if (message2.error) {
+              request.done(new Error(message2.error));
+              return;
+            }
+            message2.metrics.forEach((registry2) => request.responses.push(registry2));
+            request.pending--;
+            if (request.pending === 0) {
+              requests.delete(message2.requestId);
+              clearTimeout(request.errorTimeout);
+              const registry2 = AggregatorRegistry.aggregate(request.responses);
+              const promString = registry2.metrics();
+              request.done(null, promString);
+            }
+          }
+        });
+      }
+      if (cluster().isWorker) {
+        process.on("message", (message2) => {
+          if (message2.type === GET_METRICS_REQ) {
+            Promise.all(registries.map((r) => r.getMetricsAsJSON())).then((metrics) => {
+              process.send({
+                type: GET_METRICS_RES,
+                requestId: message2.requestId,
+                metrics
+              });
+            }).catch((error2) => {
+              process.send({
+                type: GET_METRICS_RES,
+                requestId: message2.requestId,
+                error: error2.message
+              });
+            });
+          }
+        });
+      }
+    }
+    module.exports = AggregatorRegistry;
+  }
+});
+
+// node_modules/prom-client/index.js
+var require_prom_client = __commonJS({
+  "node_modules/prom-client/index.js"(exports) {
+    "use strict";
+    exports.register = require_registry().globalRegistry;
+    exports.Registry = require_registry();
+    Object.defineProperty(exports, "contentType", {
+      configurable: false,
+      enumerable: true,
+      get() {
+        return exports.register.contentType;
+      },
+      set(value) {
+        exports.register.setContentType(value);
+      }
+    });
+    exports.prometheusContentType = exports.Registry.PROMETHEUS_CONTENT_TYPE;
+    exports.openMetricsContentType = exports.Registry.OPENMETRICS_CONTENT_TYPE;
+    exports.validateMetricName = require_validation().validateMetricName;
+    exports.Counter = require_counter();
+    exports.Gauge = require_gauge();
+    exports.Histogram = require_histogram();
+    exports.Summary = require_summary();
+    exports.Pushgateway = require_pushgateway();
+    exports.linearBuckets = require_bucketGenerators().linearBuckets;
+    exports.exponentialBuckets = require_bucketGenerators().exponentialBuckets;
+    exports.collectDefaultMetrics = require_defaultMetrics();
+    exports.aggregators = require_metricAggregators().aggregators;
+    exports.AggregatorRegistry = require_cluster();
+  }
+});
+
+// src/gateway/metrics.ts
+var import_prom_client, GatewayMetrics;
+var init_metrics = __esm({
+  "src/gateway/metrics.ts"() {
+    "use strict";
+    import_prom_client = __toESM(require_prom_client(), 1);
+    GatewayMetrics = class {
+      registry = new import_prom_client.Registry();
+      sessionsOpened = new import_prom_client.Counter({ name: "tollgate_sessions_opened_total", help: "Sessions opened by this replica, by role", labelNames: ["role"], registers: [this.registry] });
+      sessionsEnded = new import_prom_client.Counter({ name: "tollgate_sessions_ended_total", help: "Sessions ended through this replica, by who ended them", labelNames: ["by"], registers: [this.registry] });
+      sessionsLive = new import_prom_client.Gauge({ name: "tollgate_sessions_live", help: "Sessions not ended and not expired (state store, all replicas)", registers: [this.registry] });
+      connections = new import_prom_client.Gauge({ name: "tollgate_postgres_connections", help: "Open PostgreSQL client connections on this replica", registers: [this.registry] });
+      statements = new import_prom_client.Counter({ name: "tollgate_statements_total", help: "Statements decided, by decision", labelNames: ["decision"], registers: [this.registry] });
+      decisionSeconds = new import_prom_client.Histogram({
+        name: "tollgate_decision_seconds",
+        help: "Time to decide a statement (parse, policy, masks)",
+        buckets: [5e-5, 1e-4, 25e-5, 5e-4, 1e-3, 25e-4, 5e-3, 0.01, 0.05],
+        registers: [this.registry]
+      });
+      approvalsPending = new import_prom_client.Gauge({ name: "tollgate_approvals_pending", help: "Statements held for approval on this replica", registers: [this.registry] });
+      auditWriteSeconds = new import_prom_client.Histogram({
+        name: "tollgate_audit_write_seconds",
+        help: "Time from a record being ready to it being durable in the state store (audit write lag)",
+        buckets: [5e-4, 1e-3, 25e-4, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+        registers: [this.registry]
+      });
+      refusals = new import_prom_client.Counter({ name: "tollgate_refusals_total", help: "Requests refused, by code", labelNames: ["code"], registers: [this.registry] });
+      httpRequests = new import_prom_client.Counter({ name: "tollgate_http_requests_total", help: "API requests, by route and status", labelNames: ["route", "status"], registers: [this.registry] });
+      stateStoreUp = new import_prom_client.Gauge({ name: "tollgate_state_store_up", help: "1 when the last check reached the state store", registers: [this.registry] });
+    };
+  }
+});
+
+// src/gateway/service.ts
+import { readFileSync as readFileSync8 } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+function readTls(config2) {
+  if (!config2.tls) return null;
+  return { cert: readFileSync8(config2.tls.certFile), key: readFileSync8(config2.tls.keyFile) };
+}
+async function startGateway(config2, deps = {}) {
+  const store = new Store(config2.stateUrl, { queryTimeoutMs: deps.storeTimeoutMs });
+  try {
+    await store.checkSchema();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const ended = /* @__PURE__ */ new Set();
+  const ctx = {
+    config: config2,
+    store,
+    metrics: new GatewayMetrics(),
+    logger: deps.logger ?? stderrLogger2,
+    now: deps.now ?? (() => /* @__PURE__ */ new Date()),
+    draining: false,
+    onSessionEnded: (id) => {
+      for (const f of ended) f(id);
+    }
+  };
+  const tls2 = readTls(config2);
+  const api = apiHandler(ctx, deps.extraRoutes?.(ctx));
+  const httpServer = tls2 ? createHttpsServer({ cert: tls2.cert, key: tls2.key, minVersion: "TLSv1.2" }, api) : createHttpServer(api);
+  httpServer.headersTimeout = 1e4;
+  httpServer.requestTimeout = 3e4;
+  httpServer.keepAliveTimeout = 5e3;
+  const adminServer = createHttpServer(adminHandler(ctx));
+  adminServer.headersTimeout = 1e4;
+  adminServer.requestTimeout = 3e4;
+  const listen = async (server2, at2) => {
+    await new Promise((resolve3, reject) => {
+      server2.once("error", reject);
+      server2.listen(at2.port, at2.host, () => {
+        server2.off("error", reject);
+        resolve3();
+      });
+    });
+    server2.on("error", (err) => ctx.logger.warn(`tollgate gateway: listener error: ${err.message}`));
+    return { host: at2.host, port: server2.address().port };
+  };
+  let httpAt;
+  let adminAt;
+  try {
+    httpAt = await listen(httpServer, config2.listen.http);
+    adminAt = await listen(adminServer, config2.listen.admin);
+  } catch (err) {
+    httpServer.close();
+    adminServer.close();
+    await store.close();
+    throw err;
+  }
+  let closing = null;
+  return {
+    ctx,
+    http: httpAt,
+    admin: adminAt,
+    reloadTls() {
+      if (!config2.tls) return;
+      const next = readTls(config2);
+      httpServer.setSecureContext({ cert: next.cert, key: next.key, minVersion: "TLSv1.2" });
+      ctx.logger.info("tollgate gateway: TLS certificate and key reloaded");
+    },
+    close(opts = {}) {
+      closing ??= (async () => {
+        ctx.draining = true;
+        const grace = opts.graceMs ?? 1e4;
+        const stopped = (s) => new Promise((r) => s.close(() => r()));
+        const apiStopped = stopped(httpServer);
+        httpServer.closeIdleConnections();
+        let timer;
+        await Promise.race([apiStopped, new Promise((r) => timer = setTimeout(r, grace))]);
+        clearTimeout(timer);
+        httpServer.closeAllConnections();
+        await apiStopped;
+        const adminStopped = stopped(adminServer);
+        adminServer.closeAllConnections();
+        await adminStopped;
+        await store.close();
+      })();
+      return closing;
+    }
+  };
+}
+var init_service = __esm({
+  "src/gateway/service.ts"() {
+    "use strict";
+    init_admin();
+    init_api2();
+    init_context();
+    init_metrics();
+    init_store();
+  }
+});
+
+// src/cli/gateway.ts
+var gateway_exports = {};
+__export(gateway_exports, {
+  run: () => run5
+});
+async function run5(argv, io = stdio) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.out(USAGE4);
+    return 0;
+  }
+  const migrate = argv[0] === "migrate";
+  const flags = parseFlags(migrate ? argv.slice(1) : argv, { string: ["config"] });
+  if (!flags.config) {
+    io.err("tollgate gateway: --config is required");
+    io.err(USAGE4);
+    return 2;
+  }
+  let config2;
+  try {
+    config2 = loadGatewayConfig(flags.config, io.env ?? process.env);
+  } catch (err) {
+    if (err instanceof GatewayConfigError) {
+      io.err(`tollgate gateway: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  return migrate ? runMigrate(config2, io) : serve(config2, io);
+}
+async function runMigrate(config2, io) {
+  const store = new Store(config2.stateUrl);
+  try {
+    const applied = await store.migrate();
+    io.out(applied.length ? `tollgate gateway: state store migrated to version ${LATEST_VERSION} (applied ${applied.join(", ")})` : `tollgate gateway: state store already at version ${LATEST_VERSION}`);
+    return 0;
+  } catch (err) {
+    io.err(`tollgate gateway migrate: ${err.message}`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+async function serve(config2, io) {
+  let gw;
+  try {
+    gw = await startGateway(config2, { logger: { info: io.err, warn: io.err } });
+  } catch (err) {
+    io.err(`tollgate gateway: cannot start: ${err instanceof StoreError ? err.message : err.message}`);
+    return 1;
+  }
+  const show5 = (l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`;
+  io.out(`tollgate gateway: http listening on ${show5(gw.http)}`);
+  io.out(`tollgate gateway: admin listening on ${show5(gw.admin)}`);
+  await new Promise(
+    (resolve3) => (io.onSignals ?? processSignals)({
+      stop: resolve3,
+      reload: () => {
+        try {
+          gw.reloadTls();
+        } catch (err) {
+          io.err(`tollgate gateway: TLS reload failed, keeping the previous certificate: ${err.message}`);
+        }
+      }
+    })
+  );
+  io.err("tollgate gateway: draining: no new sessions, letting running work finish");
+  await gw.close({ graceMs: 1e4 });
+  io.err("tollgate gateway: stopped");
+  return 0;
+}
+var USAGE4, processSignals;
+var init_gateway = __esm({
+  "src/cli/gateway.ts"() {
+    "use strict";
+    init_config();
+    init_service();
+    init_store();
+    init_migrations();
+    init_args();
+    USAGE4 = "usage: tollgate gateway --config F.yml\n       tollgate gateway migrate --config F.yml";
+    processSignals = (h) => {
+      process.once("SIGTERM", h.stop);
+      process.once("SIGINT", h.stop);
+      process.on("SIGHUP", h.reload);
+    };
   }
 });
 
@@ -62894,7 +70101,8 @@ var COMMANDS = {
   check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: "decide SQL or an HTTP request against a policy, offline", load: () => Promise.resolve().then(() => (init_check(), check_exports)) },
   serve: { usage: "serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]", summary: "run the enforcing proxy in the foreground", load: () => Promise.resolve().then(() => (init_serve(), serve_exports)) },
   demo: { usage: "demo [--tour]", summary: "an embedded PostgreSQL behind the proxy with policies/demo.yml", load: () => Promise.resolve().then(() => (init_demo(), demo_exports)) },
-  audit: { usage: "audit verify F.jsonl", summary: "check the hash chain of an audit log", load: () => Promise.resolve().then(() => (init_audit(), audit_exports)) }
+  audit: { usage: "audit verify F.jsonl | audit (verify|export) --state URL --session ID", summary: "check the hash chain of an audit log (a file, or a gateway session in the state store)", load: () => Promise.resolve().then(() => (init_audit(), audit_exports)) },
+  gateway: { usage: "gateway [migrate] --config F.yml", summary: "run the org gateway (or create/upgrade its state store)", load: () => Promise.resolve().then(() => (init_gateway(), gateway_exports)) }
 };
 function usage(commands = COMMANDS) {
   const lines = Object.values(commands).flatMap((c) => [`  tollgate ${c.usage}`, `      ${c.summary}`]);
@@ -62921,9 +70129,9 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(usage(commands));
     return 2;
   }
-  let run5;
+  let run6;
   try {
-    run5 = (await command.load())?.run;
+    run6 = (await command.load())?.run;
   } catch (err) {
     if (!isMissingModule(err)) {
       io.err(`tollgate ${name}: failed to load: ${firstLine(err)}`);
@@ -62932,12 +70140,12 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(`tollgate: the ${name} command is not available in this build (${firstLine(err)})`);
     return 2;
   }
-  if (typeof run5 !== "function") {
+  if (typeof run6 !== "function") {
     io.err(`tollgate: the ${name} command is not available in this build (its module has no run())`);
     return 2;
   }
   try {
-    const code3 = await run5(rest);
+    const code3 = await run6(rest);
     return Number.isInteger(code3) ? code3 : 1;
   } catch (err) {
     if (process.env.TOLLGATE_DEBUG) io.err(String(err?.stack ?? err));
