@@ -6,7 +6,7 @@
 // exits, and a daemon writing to a broken pipe can die of it.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { ProxyConfig } from '../pg/config.js';
+import type { ProxyConfig } from '../daemon/config.js';
 import { compileScrubber } from '../audit/redact.js';
 import { SafeFailure } from './errors.js';
 

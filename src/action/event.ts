@@ -2,7 +2,7 @@
 // request gets the GitHub approver on its head commit; anything else gets none, so `review`
 // statements are denied with a reason the author can read.
 import { readFileSync } from 'node:fs';
-import type { ApprovalConfig } from '../pg/config.js';
+import type { ApprovalConfig } from '../approval/config.js';
 import { ConfigurationError } from './errors.js';
 
 export interface EventEnv {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyOidcToken } from '../identity/oidc.js';
 import { explainTokenRequestFailure } from '../identity/request.js';
 import { newSession } from '../identity/session.js';
-import type { ProxyConfig } from '../pg/config.js';
+import type { ProxyConfig } from '../daemon/config.js';
 import { ConfigurationError, debugDetail, safeMessage } from './errors.js';
 import { approvalFromEvent } from './event.js';
 import { readInputs, upstreamDatabase } from './inputs.js';

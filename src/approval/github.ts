@@ -1,7 +1,7 @@
 // Approvals on the pull request (DESIGN.md "Approvals on the pull request"): a check run on the PR's
 // head commit shows what waits; a permitted reviewer answers with a `/tollgate approve|deny <id>`
 // comment; the check run is completed with the outcome. Every failure before a valid answer ends in deny.
-import type { GithubApprovalConfig } from '../pg/config.js';
+import type { GithubApprovalConfig } from './config.js';
 import { hasWriteAccess, isAnswerableId, parseApprovers, screenComment, type AnswerContext, type ApproverEntry, type IssueComment } from './answers.js';
 import { checkRunName, checkRunSummary, code, type Refusal } from './check-run-text.js';
 import { GithubApiError, GithubClient, abortableSleep, oneLine, type FetchLike, type RequestOptions, type Sleep } from './github-client.js';

@@ -1,6 +1,6 @@
 // The approval channels, and the one place that picks a channel from the proxy's configuration.
 import type { Readable, Writable } from 'node:stream';
-import type { ApprovalConfig } from '../pg/config.js';
+import type { ApprovalConfig } from './config.js';
 import { GithubApprover, type GithubApproverDeps } from './github.js';
 import { NoChannelApprover } from './none.js';
 import { TerminalApprover } from './terminal.js';

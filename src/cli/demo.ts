@@ -11,8 +11,8 @@ import pg from 'pg';
 import type { Approver, ReviewOutcome, ReviewRequest } from '../approval/types.js';
 import { TerminalApprover } from '../approval/terminal.js';
 import { verifyAuditFile } from '../audit/verify.js';
-import { startProxy } from '../pg/server.js';
-import type { ProxyConfig } from '../pg/config.js';
+import { startProxy } from '../daemon/server.js';
+import type { ProxyConfig } from '../daemon/config.js';
 import { parseFlags } from './args.js';
 
 const SAMPLE_DATA = `

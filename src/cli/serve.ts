@@ -9,8 +9,8 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import type { ApprovalConfig, ProxyConfig } from '../pg/config.js';
-import { startProxy, type RunningProxy } from '../pg/server.js';
+import type { ApprovalConfig, ProxyConfig } from '../daemon/config.js';
+import { startProxy, type RunningProxy } from '../daemon/server.js';
 import { loadPolicy } from '../policy/load.js';
 import { resolveCredentials, startHttpListeners, type RunningHttpListeners } from '../http/listen.js';
 import type { UpstreamCredentials } from '../http/upstream.js';

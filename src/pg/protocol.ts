@@ -184,6 +184,15 @@ class Framer {
   get buffered(): number {
     return this.partsLen;
   }
+
+  /** The bytes of an incomplete message, handed back (the framer starts afresh). */
+  takeBuffered(): Buffer {
+    const rest = Buffer.concat(this.parts, this.partsLen);
+    this.parts = [];
+    this.partsLen = 0;
+    this.partTotal = -1;
+    return rest;
+  }
 }
 
 /** Refuses (throws ProtocolError) a frame by its type byte (-1: untyped) and declared length. */
@@ -471,6 +480,11 @@ export class BackendParser {
     return this.framer.buffered;
   }
 
+  /** The bytes of an incomplete frame, handed back to whoever reads the stream next. */
+  takeBuffered(): Buffer {
+    return this.framer.takeBuffered();
+  }
+
   parse(chunk: Buffer, onFrame: (frame: BackendFrame) => void): void {
     this.framer.feed(
       chunk,
@@ -595,14 +609,6 @@ export function decodeParameterStatus(body: Buffer): { name: string; value: stri
 }
 
 /** CopyIn/Out/BothResponse: overall format and per-column formats. */
-export function decodeCopyResponse(body: Buffer): { format: number; columnFormats: number[] } {
-  const r = new BodyReader(body, 'CopyResponse');
-  const format = r.byte();
-  const n = r.int16();
-  const columnFormats: number[] = [];
-  for (let i = 0; i < n; i++) columnFormats.push(r.int16());
-  return { format, columnFormats };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Writers. A tiny builder reserves the 5-byte header and fills it at the end.
@@ -691,10 +697,6 @@ export function errorResponse(f: ErrorFields): Buffer {
   return noticeLike('E', f);
 }
 
-export function noticeResponse(f: ErrorFields): Buffer {
-  return noticeLike('N', f);
-}
-
 export function readyForQuery(status: 'I' | 'T' | 'E'): Buffer {
   return new MessageWriter().byte(status.charCodeAt(0)).flush('Z');
 }
@@ -731,14 +733,6 @@ export function negotiateProtocolVersion(newestMinor: number, unrecognized: stri
   return w.flush('v');
 }
 
-export function rowDescription(fields: FieldDescription[]): Buffer {
-  const w = new MessageWriter().int16(fields.length);
-  for (const f of fields) {
-    w.cstring(f.name).uint32(f.tableOid).int16(f.attnum).uint32(f.typeOid).int16(f.typeSize).int32(f.typeModifier).int16(f.format);
-  }
-  return w.flush('T');
-}
-
 export function dataRow(values: (Buffer | null)[]): Buffer {
   let size = 2;
   for (const v of values) size += 4 + (v ? v.length : 0);
@@ -758,26 +752,6 @@ export function dataRow(values: (Buffer | null)[]): Buffer {
     }
   }
   return out;
-}
-
-export function commandComplete(tag: string): Buffer {
-  return new MessageWriter().cstring(tag).flush('C');
-}
-
-export function emptyQueryResponse(): Buffer {
-  return new MessageWriter().flush('I');
-}
-
-export function parseComplete(): Buffer {
-  return new MessageWriter().flush('1');
-}
-
-export function bindComplete(): Buffer {
-  return new MessageWriter().flush('2');
-}
-
-export function noData(): Buffer {
-  return new MessageWriter().flush('n');
 }
 
 // Frontend writers: used by tests and by the proxy when it adds a message of its own upstream.
@@ -835,10 +809,6 @@ export function close(target: 'S' | 'P', name: string): Buffer {
 
 export function sync(): Buffer {
   return new MessageWriter().flush('S');
-}
-
-export function flushMessage(): Buffer {
-  return new MessageWriter().flush('H');
 }
 
 export function terminate(): Buffer {

@@ -18,7 +18,16 @@
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { decodeErrorFields, decodeParameterStatus, passwordMessage, saslInitialResponse, sslRequest, startupMessage } from './protocol.js';
+import {
+  BackendParser,
+  decodeErrorFields,
+  decodeParameterStatus,
+  passwordMessage,
+  saslInitialResponse,
+  sslRequest,
+  startupMessage,
+  type BackendFrame,
+} from './protocol.js';
 import { md5PasswordResponse } from './md5.js';
 import { SCRAM_SHA_256, ScramClient, ScramError } from './scram.js';
 
@@ -192,19 +201,20 @@ export function describeTarget(t: UpstreamTarget): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading a socket during the handshake: bytes in, awaited one message at a time.
-
-interface Frame {
-  code: number;
-  body: Buffer;
-}
+// Reading a socket during the handshake: bytes in, awaited one message at a time. Messages are cut
+// by the data path's own framer (BackendParser), with a handshake-sized length limit checked before
+// any body is buffered.
 
 class HandshakeReader {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Bytes before framing starts (the one-byte answer to SSLRequest). */
+  private raw: Buffer = Buffer.alloc(0);
+  private parser: BackendParser | null = null;
+  private frames: BackendFrame[] = [];
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
   private readonly onData = (chunk: Buffer): void => {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (!this.parser) this.raw = this.raw.length === 0 ? chunk : Buffer.concat([this.raw, chunk]);
+    else this.feed(chunk);
     this.wake();
   };
   private readonly onError = (err: Error): void => {
@@ -225,40 +235,51 @@ class HandshakeReader {
     socket.on('close', this.onClose);
   }
 
+  private feed(chunk: Buffer): void {
+    try {
+      this.parser!.parse(chunk, (f) => this.frames.push(f));
+    } catch (err) {
+      this.failure ??= new UpstreamError('ERR_UPSTREAM_PROTOCOL', `${this.where}: server sent a message of absurd length (${(err as Error).message})`);
+      this.socket.pause();
+    }
+  }
+
   private wake(): void {
     const w = this.waiter;
     this.waiter = null;
     w?.();
   }
 
-  private async need(n: number): Promise<void> {
-    while (this.buf.length < n) {
+  private async until(ready: () => boolean): Promise<void> {
+    while (!ready()) {
       if (this.failure) throw this.failure;
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }
 
+  /** One untyped byte (the answer to SSLRequest), before any message. */
   async byte(): Promise<number> {
-    await this.need(1);
-    const b = this.buf[0]!;
-    this.buf = this.buf.subarray(1);
+    await this.until(() => this.raw.length > 0);
+    const b = this.raw[0]!;
+    this.raw = this.raw.subarray(1);
     return b;
   }
 
-  async frame(): Promise<Frame> {
-    await this.need(5);
-    const len = this.buf.readInt32BE(1);
-    if (len < 4 || len > MAX_HANDSHAKE_MESSAGE) {
-      throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', `${this.where}: server sent a message of absurd length ${len}`);
+  async frame(): Promise<BackendFrame> {
+    if (!this.parser) {
+      this.parser = new BackendParser({ maxMessageLength: MAX_HANDSHAKE_MESSAGE });
+      const early = this.raw;
+      this.raw = Buffer.alloc(0);
+      if (early.length) this.feed(early);
     }
-    await this.need(1 + len);
-    const frame = { code: this.buf[0]!, body: this.buf.subarray(5, 1 + len) };
-    this.buf = this.buf.subarray(1 + len);
-    return frame;
+    await this.until(() => this.frames.length > 0 || this.failure !== null);
+    if (this.frames.length === 0) throw this.failure!;
+    return this.frames.shift()!;
   }
 
+  /** Bytes received but not consumed. */
   get pending(): number {
-    return this.buf.length;
+    return this.raw.length + this.frames.length + (this.parser?.buffered ?? 0);
   }
 
   /**
@@ -270,7 +291,10 @@ class HandshakeReader {
     this.socket.off('data', this.onData);
     this.socket.off('error', this.onError);
     this.socket.off('close', this.onClose);
-    return Buffer.from(this.buf);
+    const rest = [this.raw, ...this.frames.map((f) => f.raw)];
+    if (this.parser) rest.push(this.parser.takeBuffered());
+    this.frames = [];
+    return Buffer.concat(rest);
   }
 }
 

@@ -10,4 +10,3 @@ export { PolicyEngine, type Analyzer, type CacheStats, type DecideContext, type 
 export { createEngine, sqlAnalyzer } from './sql-analyzer.js';
 export { compileGlob, globProblem, type Glob } from './glob.js';
 export { parseDuration } from './duration.js';
-export { SessionDefinitions } from './session.js';

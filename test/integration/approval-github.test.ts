@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GithubApprover, type GithubApproverDeps } from '../../src/approval/github.js';
 import type { ReviewRequest } from '../../src/approval/types.js';
-import type { GithubApprovalConfig } from '../../src/pg/config.js';
+import type { GithubApprovalConfig } from '../../src/daemon/config.js';
 import { startGithubApi, type CheckRun, type GithubApi } from '../support/github-api.js';
 
 const SHA = '3f1c2a9be0d4c5f6a7b8c9d0e1f2a3b4c5d6e7f8';

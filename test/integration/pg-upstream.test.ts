@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendCancel } from '../../src/pg/cancel.js';
 import { CatalogError, ColumnCatalog, SimpleQuerySession } from '../../src/pg/catalog.js';
 import * as P from '../../src/pg/protocol.js';
+import { commandComplete, rowDescription } from '../support/wire-writers.js';
 import { B, BackendParser, decodeErrorFields, query } from '../../src/pg/protocol.js';
 import { ScramServer, deriveScramVerifier } from '../../src/pg/scram.js';
 import { connectUpstream, parseUpstreamUrl, UpstreamError, type Upstream } from '../../src/pg/upstream.js';
@@ -750,9 +751,9 @@ describe('ScramServer with real clients (node-postgres, psql/libpq)', () => {
               ]));
             } else if (m.type === 'query' && step === 'ready') {
               sock.write(Buffer.concat([
-                P.rowDescription([{ name: 'answer', tableOid: 0, attnum: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }]),
+                rowDescription([{ name: 'answer', tableOid: 0, attnum: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 }]),
                 P.dataRow([Buffer.from('ok')]),
-                P.commandComplete('SELECT 1'),
+                commandComplete('SELECT 1'),
                 P.readyForQuery('I'),
               ]));
             } else if (m.type === 'terminate') sock.end();

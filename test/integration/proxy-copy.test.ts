@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
+import { flushMessage } from '../support/wire-writers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import { Wire, copyData, copyDataMsg, copyDoneMsg, errors, rows, types, type Msg } from '../fixtures/redteam/wire.js';
 import { admin, dropSchema, redteamPolicy, seedSchema, SECRET_EMAIL, SECRET_SSN, uniqueSchema } from '../fixtures/redteam/env.js';
@@ -193,7 +194,7 @@ describe('F7: Sync and Flush during COPY IN', () => {
         P.execute(''),
         P.sync(),
         copyDataMsg('yy1\n'),
-        P.flushMessage(),
+        flushMessage(),
         P.sync(),
         copyDataMsg('yy2\n'),
         copyDoneMsg(),

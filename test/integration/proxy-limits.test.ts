@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProxyConfig } from '../../src/pg/config.js';
+import type { ProxyConfig } from '../../src/daemon/config.js';
 import * as P from '../../src/pg/protocol.js';
-import { startProxy, type RunningProxy } from '../../src/pg/server.js';
+import { startProxy, type RunningProxy } from '../../src/daemon/server.js';
 import { RawClient, TEST_UPSTREAM } from '../support/proxy.js';
 
 const policy = `

@@ -4,7 +4,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNameArray } from '../../src/pg/connection.js';
+import { parseNameArray } from '../../src/pg/name-array.js';
 import { admin, startTestProxy, TEST_UPSTREAM, type TestProxy } from '../support/proxy.js';
 
 const S = `tg_proxy_st_${process.pid}`;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
+import { flushMessage } from '../support/wire-writers.js';
 import { startTestProxy, type TestProxy } from '../support/proxy.js';
 import {
   admin,
@@ -170,11 +171,11 @@ describe('extended protocol: names, portals and pipelines around a denial', () =
   it('Flush delivers the denial before Sync, and what follows stays skipped until Sync', async () => {
     const w = await login();
     w.reset();
-    w.send(P.parse('', `DELETE FROM ${S}.users WHERE email = 'PLANTED-p10'`), P.flushMessage());
+    w.send(P.parse('', `DELETE FROM ${S}.users WHERE email = 'PLANTED-p10'`), flushMessage());
     await w.next((x) => x.type === 'E');
     expect(types(w.msgs)).toBe('E');
     expectDenied(w.msgs);
-    w.send(P.bind('', ''), P.execute(''), P.flushMessage());
+    w.send(P.bind('', ''), P.execute(''), flushMessage());
     await new Promise((r) => setTimeout(r, 200));
     expect(types(w.msgs)).toBe('E');
     w.send(P.sync());

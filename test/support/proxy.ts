@@ -10,10 +10,10 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Approver } from '../../src/approval/types.js';
 import type { AuditLine } from '../../src/audit/types.js';
-import type { ProxyConfig } from '../../src/pg/config.js';
+import type { ProxyConfig } from '../../src/daemon/config.js';
 import * as P from '../../src/pg/protocol.js';
 import { ScramClient } from '../../src/pg/scram.js';
-import { startProxy, type ProxyDeps, type RunningProxy } from '../../src/pg/server.js';
+import { startProxy, type ProxyDeps, type RunningProxy } from '../../src/daemon/server.js';
 
 /** The test database (trust auth). Override with TOLLGATE_TEST_UPSTREAM. */
 export const TEST_UPSTREAM = process.env.TOLLGATE_TEST_UPSTREAM ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive, startDaemon, stopDaemon } from '../../src/action/daemon.js';
 import { SafeFailure } from '../../src/action/errors.js';
-import type { ProxyConfig } from '../../src/pg/config.js';
+import type { ProxyConfig } from '../../src/daemon/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-action-daemon-'));
 const started: number[] = [];

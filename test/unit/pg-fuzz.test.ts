@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditFile } from '../../src/audit/verify.js';
 import { ProtocolError } from '../../src/pg/errors.js';
 import * as P from '../../src/pg/protocol.js';
+import { flushMessage } from '../support/wire-writers.js';
 import { RawClient, startTestProxy, type TestProxy } from '../support/proxy.js';
 
 const policy = `
@@ -49,7 +50,7 @@ const templates: Buffer[] = [
   P.close('S', 's'),
   P.close('P', 'p'),
   P.sync(),
-  P.flushMessage(),
+  flushMessage(),
   Buffer.from([0x64, 0, 0, 0, 7, 1, 2, 3]),
   Buffer.from([0x63, 0, 0, 0, 4]),
   new P.MessageWriter().cstring('stop').flush('f'),

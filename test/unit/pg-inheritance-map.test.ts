@@ -3,7 +3,7 @@
 // failed reload must leave the map unknown (callers deny), never the stale answer.
 import { describe, expect, it } from 'vitest';
 import { InheritanceMap } from '../../src/pg/catalog.js';
-import { objectHasMasks } from '../../src/pg/server.js';
+import { objectHasMasks } from '../../src/daemon/server.js';
 import { parsePolicy } from '../../src/policy/load.js';
 import { getRole } from '../../src/policy/roles.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as P from '../../src/pg/protocol.js';
+import { commandComplete, flushMessage, rowDescription } from '../support/wire-writers.js';
 import { ProtocolError } from '../../src/pg/errors.js';
 
 // Parse `bytes` fed as two chunks split at `cut`, and as one byte per chunk.
@@ -36,7 +37,7 @@ const frontendFixture = Buffer.concat([
   P.describe('P', 'p1'),
   P.execute('p1', 10),
   P.close('S', 's1'),
-  P.flushMessage(),
+  flushMessage(),
   P.sync(),
   Buffer.from([0x64, 0, 0, 0, 7, 1, 2, 3]), // CopyData
   Buffer.from([0x63, 0, 0, 0, 4]), // CopyDone
@@ -231,10 +232,10 @@ const backendFixture = Buffer.concat([
   P.parameterStatus('client_encoding', 'UTF8'),
   P.backendKeyData(77, Buffer.from([9, 8, 7, 6])),
   P.readyForQuery('I'),
-  P.rowDescription(fields),
+  rowDescription(fields),
   P.dataRow([Buffer.from('1'), null]),
   P.dataRow([Buffer.from('2'), Buffer.from('a@b')]),
-  P.commandComplete('SELECT 2'),
+  commandComplete('SELECT 2'),
   P.errorResponse({ severity: 'ERROR', code: '42501', message: 'tollgate: denied: x', detail: 'rule: r' }),
   P.readyForQuery('E'),
 ]);

@@ -182,28 +182,3 @@ describe('decision cache', () => {
     expect(calls.analyze).toBe(2);
   });
 });
-
-describe('SessionDefinitions', () => {
-  it('remembers what ran, and EXECUTE is decided by it', async () => {
-    const { SessionDefinitions } = await import('../../src/policy/session.js');
-    const defs = new SessionDefinitions();
-    const { analyzer } = fakeAnalyzer((sql) => [
-      { sql, kind: 'execute', accesses: [{ kind: 'execute', object: 'q' }], outputs: null, literalSensitive: false, uses: { namespace: 'prepared', name: 'q' } },
-    ]);
-    const e = new PolicyEngine(policy, 'app', { analyzer });
-    expect(e.decide('EXECUTE q', { definitions: defs.lookup }).statements[0]!.reason).toBe('prepared statement "q" is not defined in this session');
-    defs.record({ defines: { namespace: 'prepared', name: 'q', accesses: [{ kind: 'select', object: 'public.t' }], outputs: null } });
-    expect(defs.size).toBe(1);
-    expect(e.decide('EXECUTE q', { definitions: defs.lookup }).decision).toBe('allow');
-    defs.record({ defines: { namespace: 'prepared', name: 'q', accesses: [{ kind: 'delete', object: 'public.t' }], outputs: null } });
-    expect(e.decide('EXECUTE q', { definitions: defs.lookup }).decision).toBe('deny');
-    defs.record({ defines: { namespace: 'cursor', name: 'c', accesses: [], outputs: null } });
-    defs.clear('cursor');
-    expect(defs.lookup('cursor', 'c')).toBeUndefined();
-    expect(defs.lookup('prepared', 'q')).toBeDefined();
-    defs.forget('prepared', 'q');
-    expect(e.decide('EXECUTE q', { definitions: defs.lookup }).decision).toBe('deny');
-    defs.record({});
-    expect(defs.size).toBe(0);
-  });
-});

@@ -3,12 +3,10 @@
 // handler is guarded and every socket has an 'error' handler.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { createApprover } from '../approval/index.js';
 import type { Approver } from '../approval/types.js';
-import { NoChannelApprover } from '../approval/none.js';
-import { TerminalApprover } from '../approval/terminal.js';
 import { AuditLog } from '../audit/log.js';
 import type { AuditEntry } from '../audit/types.js';
-import { GithubApprover } from '../approval/github.js';
 import type { Role } from '../policy/compile.js';
 import { loadPolicy } from '../policy/load.js';
 import { credentialSecrets } from '../http/listen.js';
@@ -16,15 +14,17 @@ import type { Analyzer } from '../policy/engine.js';
 import { createEngine, sqlAnalyzer } from '../policy/sql-analyzer.js';
 import { initSql } from '../sql/parser.js';
 import { redactLiterals, redactNormalized, shapeKey } from '../sql/shape.js';
-import { sendCancel } from './cancel.js';
-import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap, withAncestorSources } from './catalog.js';
+import { sendCancel } from '../pg/cancel.js';
+import { CancelKeys } from '../pg/cancel-keys.js';
+import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap, withAncestorSources } from '../pg/catalog.js';
+import { maskValue } from '../pg/mask-values.js';
+import { errorResponse, FrontendParser } from '../pg/protocol.js';
+import { ScramServer } from '../pg/scram.js';
+import { connectUpstream } from '../pg/upstream.js';
+import { ViewOrigins, type ViewOrigin } from '../pg/view-origins.js';
+import { ProxyConnection } from '../proxy/connection.js';
+import type { ConnectionDeps, EngineLike, Logger } from '../proxy/deps.js';
 import type { ProxyConfig } from './config.js';
-import { CancelKeys, ProxyConnection, type ConnectionDeps, type EngineLike, type Logger } from './connection.js';
-import { maskValue } from './mask-values.js';
-import { errorResponse, FrontendParser } from './protocol.js';
-import { ScramServer } from './scram.js';
-import { connectUpstream } from './upstream.js';
-import { ViewOrigins, type ViewOrigin } from './view-origins.js';
 
 export interface ProxyDeps {
   approver?: Approver;
@@ -73,17 +73,6 @@ const stderrLogger: Logger = {
   warn: (m) => process.stderr.write(`${m}\n`),
 };
 
-function defaultApprover(config: ProxyConfig, approvers: readonly string[] | null): Approver {
-  switch (config.approval.kind) {
-    case 'terminal':
-      return new TerminalApprover({ input: process.stdin, output: process.stderr });
-    case 'none':
-      return new NoChannelApprover(config.approval.reason);
-    case 'github':
-      return new GithubApprover(config.approval, { approvers: approvers ? [...approvers] : undefined });
-  }
-}
-
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<RunningProxy> {
   const logger = deps.logger ?? stderrLogger;
   await initSql();
@@ -106,7 +95,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   };
   const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config.policyPath), config.role, { analyzer });
   const engine: EngineLike = deps.engine ?? policyEngine!;
-  const approver = deps.approver ?? defaultApprover(config, policyEngine ? policyEngine.role.approvers : null);
+  // Terminal questions go to stderr: stdout belongs to the daemon's own output.
+  const approvers = policyEngine?.role.approvers;
+  const approver = deps.approver ?? createApprover(config.approval, { output: process.stderr, approvers: approvers ? [...approvers] : undefined });
   const audit = await AuditLog.open(config.auditPath, {
     session: config.session.id,
     secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream), ...credentialSecrets(config.http?.credentials ?? {})],

@@ -1,26 +1,9 @@
 // What the proxy daemon needs to run one session. The action hands it over on stdin (never argv or
 // the environment); `tollgate serve` builds it from flags.
 
-export interface GithubApprovalConfig {
-  kind: 'github';
-  apiUrl: string;
-  token: string;
-  /** owner/name */
-  repository: string;
-  pullNumber: number;
-  headSha: string;
-  /** The job's actor: never allowed to approve their own job's request. */
-  actor: string;
-  pollMs: number;
-  /** Links shown on the check run (run URL etc.). */
-  runUrl?: string;
-}
+import type { ApprovalConfig } from '../approval/config.js';
 
-export type ApprovalConfig =
-  | { kind: 'terminal' }
-  | GithubApprovalConfig
-  /** No channel (e.g. a push build): review falls back to deny with `reason`. */
-  | { kind: 'none'; reason: string };
+export type { ApprovalConfig, GithubApprovalConfig } from '../approval/config.js';
 
 import type { UpstreamCredentials } from '../http/upstream.js';
 

@@ -1,0 +1,23 @@
+// How the proxy asks for approvals: which channel, and what the GitHub channel needs. Part of the
+// daemon's configuration (daemon/config.ts), owned here because only the approval channels read it.
+
+export interface GithubApprovalConfig {
+  kind: 'github';
+  apiUrl: string;
+  token: string;
+  /** owner/name */
+  repository: string;
+  pullNumber: number;
+  headSha: string;
+  /** The job's actor: never allowed to approve their own job's request. */
+  actor: string;
+  pollMs: number;
+  /** Links shown on the check run (run URL etc.). */
+  runUrl?: string;
+}
+
+export type ApprovalConfig =
+  | { kind: 'terminal' }
+  | GithubApprovalConfig
+  /** No channel (e.g. a push build): review falls back to deny with `reason`. */
+  | { kind: 'none'; reason: string };
