@@ -24033,7 +24033,7 @@ function checkRunSummary(s) {
     return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
   };
   const runId = claim2("run_id");
-  const run5 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const run6 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
   const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
   const parts = [];
   if (s.outcome) parts.push(s.outcome, "");
@@ -24049,7 +24049,7 @@ function checkRunSummary(s) {
     "| --- | --- |",
     `| Repository | ${cell(claim2("repository") ?? s.repository)} |`,
     `| Workflow | ${cell(claim2("workflow"))} |`,
-    `| Run | ${run5} |`,
+    `| Run | ${run6} |`,
     `| Actor | ${cell(claim2("actor") ?? s.actor)} |`,
     `| Ref | ${cell(claim2("ref"))} |`,
     `| Rule | ${cell(req.rule ?? void 0)} |`,
@@ -24076,9 +24076,9 @@ function checkRunSummary(s) {
 }
 function code2(text) {
   const s = flat(text);
-  const run5 = "`".repeat(longestRun(s) + 1);
+  const run6 = "`".repeat(longestRun(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run5}${pad}${s}${pad}${run5}`;
+  return `${run6}${pad}${s}${pad}${run6}`;
 }
 function fence(text, lang = "") {
   const f = "`".repeat(Math.max(3, longestRun(text) + 1));
@@ -24109,13 +24109,13 @@ var init_check_run_text = __esm({
 
 // src/approval/github-client.ts
 function httpError(method, url2, status, body) {
-  let message = "";
+  let message2 = "";
   try {
     const parsed = JSON.parse(body);
-    if (typeof parsed.message === "string") message = parsed.message;
+    if (typeof parsed.message === "string") message2 = parsed.message;
   } catch {
   }
-  const detail = message ? `: ${oneLine2(message).slice(0, 200)}` : "";
+  const detail = message2 ? `: ${oneLine2(message2).slice(0, 200)}` : "";
   return new GithubApiError("ERR_GITHUB_HTTP", `${method} ${url2.pathname}: HTTP ${status}${detail}`, status);
 }
 async function parseJson(res, method, url2) {
@@ -24137,12 +24137,12 @@ function oneLine2(text) {
   return text.replace(/[\r\n\u0000-\u001f\u007f]+/g, " ").replace(/::/g, ": :");
 }
 function abortableSleep(ms, signal) {
-  return new Promise((resolve2) => {
-    if (signal?.aborted || ms <= 0) return resolve2();
+  return new Promise((resolve3) => {
+    if (signal?.aborted || ms <= 0) return resolve3();
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
-      resolve2();
+      resolve3();
     };
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
@@ -24154,8 +24154,8 @@ var init_github_client = __esm({
     "use strict";
     init_cache();
     GithubApiError = class extends Error {
-      constructor(code3, message, status) {
-        super(message);
+      constructor(code3, message2, status) {
+        super(message2);
         this.code = code3;
         this.status = status;
         this.name = "GithubApiError";
@@ -24194,8 +24194,8 @@ var init_github_client = __esm({
         this.requestTimeoutMs = opts.requestTimeoutMs ?? 3e4;
       }
       /** `path` is relative to the API base ("repos/o/r/check-runs"); absolute URLs must be on the API's origin. */
-      async request(method, path, opts = {}) {
-        const url2 = this.resolve(path, opts.query);
+      async request(method, path2, opts = {}) {
+        const url2 = this.resolve(path2, opts.query);
         let secondaryStrikes = 0;
         for (let attempt = 0; ; attempt++) {
           await this.waitForLimit(opts);
@@ -24224,9 +24224,9 @@ var init_github_client = __esm({
        * GET every page of a list, following `Link: rel="next"` (only on the API's own origin). Pages are
        * fetched conditionally (If-None-Match): polling an unchanged list costs no rate limit.
        */
-      async paginate(path, query2, opts = {}) {
+      async paginate(path2, query2, opts = {}) {
         const items = [];
-        let next = this.resolve(path, query2).href;
+        let next = this.resolve(path2, query2).href;
         for (let pages = 0; next && pages < 100; pages++) {
           const url2 = next;
           const cached2 = this.pages.get(url2);
@@ -24240,14 +24240,14 @@ var init_github_client = __esm({
             this.pages.delete(url2);
             if (etag && Array.isArray(data)) this.pages.set(url2, { etag, data, link });
           }
-          if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path}: expected a list`);
+          if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path2}: expected a list`);
           items.push(...data);
           next = nextLink(link);
         }
         return items;
       }
-      resolve(path, query2) {
-        const url2 = new URL(path.replace(/^\//, ""), this.base);
+      resolve(path2, query2) {
+        const url2 = new URL(path2.replace(/^\//, ""), this.base);
         if (url2.origin !== this.base.origin || !url2.pathname.startsWith(this.base.pathname)) {
           throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);
         }
@@ -24412,7 +24412,7 @@ var init_github = __esm({
           outcome
         });
         if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run5;
+        let run6;
         try {
           const body = {
             name: checkRunName(req),
@@ -24424,15 +24424,15 @@ var init_github = __esm({
           if (this.config.runUrl) body.details_url = this.config.runUrl;
           const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
           if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run5 = res.data;
+          run6 = res.data;
         } catch (err) {
           if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
-          const denied3 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
-          const reason = `could not open the approval check run on the pull request (${oneLine2(err.message)})` + (denied3 ? "; the job needs `permissions: checks: write`" : "");
+          const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
+          const reason = `could not open the approval check run on the pull request (${oneLine2(err.message)})` + (denied4 ? "; the job needs `permissions: checks: write`" : "");
           this.log(`tollgate: request ${req.id}: ${reason}; denied`);
           return { approved: false, via: "unavailable", reason };
         }
-        const runUrl = run5.html_url ?? `${this.config.repository} check run ${run5.id}`;
+        const runUrl = run6.html_url ?? `${this.config.repository} check run ${run6.id}`;
         this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
         const seen = /* @__PURE__ */ new Set();
         const retryLogged = /* @__PURE__ */ new Set();
@@ -24441,7 +24441,7 @@ var init_github = __esm({
         let lastFailure = "";
         for (; ; ) {
           if (signal?.aborted) {
-            await this.complete(run5, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
+            await this.complete(run6, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
             return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
           }
           let comments = null;
@@ -24488,21 +24488,21 @@ var init_github = __esm({
             const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
             if (decided.verdict === "approve") {
               this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run5, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
+              await this.complete(run6, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
               return { approved: true, via: "github", approver: decided.login, at: at2, where };
             }
             this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run5, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
+            await this.complete(run6, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
             return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
           }
           if (newRefusals.length) {
-            await this.update(run5, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
+            await this.update(run6, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
           }
           if (this.now() >= deadline) {
             const waited = formatDuration(req.timeoutMs);
             this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
             await this.complete(
-              run5,
+              run6,
               "timed_out",
               `No answer within ${waited}: denied`,
               summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
@@ -24569,16 +24569,16 @@ var init_github = __esm({
         }
       }
       /** A 404 means "no such membership/collaborator": null. */
-      async getOrNull(path, deadline, signal) {
+      async getOrNull(path2, deadline, signal) {
         try {
-          return (await this.client.request("GET", path, { deadline, signal })).data;
+          return (await this.client.request("GET", path2, { deadline, signal })).data;
         } catch (err) {
           if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
           throw err;
         }
       }
-      async complete(run5, conclusion, title, summary) {
-        await this.update(run5, {
+      async complete(run6, conclusion, title, summary) {
+        await this.update(run6, {
           status: "completed",
           conclusion,
           completed_at: new Date(this.now()).toISOString(),
@@ -24586,11 +24586,11 @@ var init_github = __esm({
         }, { deadline: this.now() + 1e4 });
       }
       /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run5, body, opts) {
+      async update(run6, body, opts) {
         try {
-          await this.client.request("PATCH", this.path(`check-runs/${run5.id}`), { ...opts, body });
+          await this.client.request("PATCH", this.path(`check-runs/${run6.id}`), { ...opts, body });
         } catch (err) {
-          this.log(`tollgate: could not update check run ${run5.id} (${oneLine2(err.message)})`);
+          this.log(`tollgate: could not update check run ${run6.id} (${oneLine2(err.message)})`);
         }
       }
       path(rest) {
@@ -25468,633 +25468,6 @@ var init_log = __esm({
           throw err;
         });
         return this.closing;
-      }
-    };
-  }
-});
-
-<<<<<<< HEAD
-// src/approval/answers.ts
-function isAnswerableId(id) {
-  return ID.test(id);
-}
-function parseCommand(body) {
-  const text = (body ?? "").trim();
-  if (!/^\/tollgate(?:\s|$)/.test(text)) return { kind: "none" };
-  const m = /^\/tollgate[ \t]+(approve|deny)[ \t]+(\S+)$/.exec(text);
-  if (!m || !ID.test(m[2])) return { kind: "malformed" };
-  return { kind: "answer", verdict: m[1], id: m[2] };
-}
-function screenComment(c, ctx) {
-  const cmd = parseCommand(c.body);
-  if (cmd.kind === "none") return { kind: "ignore" };
-  if (cmd.kind === "malformed") {
-    return { kind: "refuse", reason: `malformed answer: the whole comment must be "/tollgate approve ${ctx.requestId}" or "/tollgate deny ${ctx.requestId}"` };
-  }
-  if (cmd.id !== ctx.requestId) {
-    if (ctx.otherIds.has(cmd.id)) return { kind: "ignore" };
-    return { kind: "refuse", reason: `wrong request id "${cmd.id}" (this request is ${ctx.requestId})` };
-  }
-  const login = c.user?.login ?? "";
-  if (!c.user || !login) return { kind: "refuse", reason: "the comment has no author (deleted account)" };
-  if (c.user.type !== "User" || /\[bot\]$/i.test(login)) {
-    return { kind: "refuse", reason: `bot accounts cannot answer (${c.user.type})` };
-  }
-  if (c.updated_at !== c.created_at) return { kind: "refuse", reason: "the comment was edited: post a new comment instead" };
-  const created = Date.parse(c.created_at);
-  if (!Number.isFinite(created)) return { kind: "refuse", reason: "the comment has no valid creation time" };
-  if (created < Math.floor(ctx.requestedAt / 1e3) * 1e3) {
-    return { kind: "refuse", reason: "the comment is older than the request" };
-  }
-  if (created > Math.ceil(ctx.deadline / 1e3) * 1e3) {
-    return { kind: "refuse", reason: "the comment came after the request timed out" };
-  }
-  if (login.toLowerCase() === ctx.actor.toLowerCase()) {
-    return { kind: "refuse", reason: "self-approval: the job's actor cannot answer their own job's request" };
-  }
-  return { kind: "candidate", verdict: cmd.verdict, login };
-}
-function parseApprovers(list2) {
-  return list2.map((raw) => {
-    const s = raw.trim().replace(/^@/, "");
-    const team = /^([A-Za-z0-9][A-Za-z0-9-]*)\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(s);
-    if (team) return { kind: "team", org: team[1], team: team[2] };
-    if (/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(s)) return { kind: "login", login: s };
-    throw new TypeError(`approvers: "${raw}" is neither a GitHub login nor org/team`);
-  });
-}
-function hasWriteAccess(p) {
-  const strong = /* @__PURE__ */ new Set(["admin", "maintain", "write"]);
-  return typeof p.permission === "string" && strong.has(p.permission) || typeof p.role_name === "string" && strong.has(p.role_name);
-}
-var ID;
-var init_answers = __esm({
-  "src/approval/answers.ts"() {
-    "use strict";
-    ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-  }
-});
-
-// src/approval/check-run-text.ts
-function checkRunName(req) {
-  const name = req.object ? `tollgate: approve ${req.kind} on ${req.object}` : `tollgate: approve ${req.kind}`;
-  return flat(name).slice(0, 200);
-}
-function checkRunSummary(s) {
-  const { req } = s;
-  const id = req.id;
-  const claim2 = (k) => {
-    const v = req.identity[k];
-    return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
-  };
-  const runId = claim2("run_id");
-  const run6 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
-  const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
-  const parts = [];
-  if (s.outcome) parts.push(s.outcome, "");
-  parts.push(
-    `tollgate holds a ${code2(req.kind)} statement${req.object ? ` on ${code2(req.object)}` : ""} until a permitted reviewer answers.`,
-    "",
-    "**Statement** (literals replaced by placeholders):",
-    "",
-    fence(req.statement.length > STATEMENT_LIMIT ? `${req.statement.slice(0, STATEMENT_LIMIT)}
-\u2026 (truncated)` : req.statement, "sql"),
-    "",
-    "| | |",
-    "| --- | --- |",
-    `| Repository | ${cell(claim2("repository") ?? s.repository)} |`,
-    `| Workflow | ${cell(claim2("workflow"))} |`,
-    `| Run | ${run6} |`,
-    `| Actor | ${cell(claim2("actor") ?? s.actor)} |`,
-    `| Ref | ${cell(claim2("ref"))} |`,
-    `| Rule | ${cell(req.rule ?? void 0)} |`,
-    `| Reason | ${cell(req.reason)} |`,
-    `| Request id | ${code2(id)} |`,
-    `| Answer by | ${s.deadline.toISOString()} |`,
-    "",
-    "**How to answer:** comment on this pull request with exactly one of",
-    "",
-    fence(`/tollgate approve ${id}`),
-    fence(`/tollgate deny ${id}`),
-    "",
-    `The answer counts only from ${who}, on a new comment that is never edited. Without an answer by the time above the statement is denied.`
-  );
-  if (s.refusals.length) {
-    parts.push("", `**Refused answers** (${s.refusals.length}):`, "");
-    const shown = s.refusals.slice(-REFUSALS_SHOWN);
-    if (shown.length < s.refusals.length) parts.push(`- \u2026 ${s.refusals.length - shown.length} earlier refusals not shown`);
-    for (const r of shown) parts.push(`- ${code2(r.login)}: ${flat(r.reason)} ([comment](${r.url}))`);
-  }
-  const text = parts.join("\n");
-  return text.length > SUMMARY_LIMIT ? `${text.slice(0, SUMMARY_LIMIT)}
-\u2026 (truncated)` : text;
-}
-function code2(text) {
-  const s = flat(text);
-  const run6 = "`".repeat(longestRun(s) + 1);
-  const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run6}${pad}${s}${pad}${run6}`;
-}
-function fence(text, lang = "") {
-  const f = "`".repeat(Math.max(3, longestRun(text) + 1));
-  return `${f}${lang}
-${text}
-${f}`;
-}
-function cell(text) {
-  return text === void 0 || text === "" ? "\u2014" : code2(text).replace(/\|/g, "\\|");
-}
-function longestRun(s) {
-  let max = 0;
-  for (const m of s.matchAll(/`+/g)) max = Math.max(max, m[0].length);
-  return max;
-}
-function flat(s) {
-  return s.replace(/[\r\n\t]+/g, " ");
-}
-var SUMMARY_LIMIT, STATEMENT_LIMIT, REFUSALS_SHOWN;
-var init_check_run_text = __esm({
-  "src/approval/check-run-text.ts"() {
-    "use strict";
-    SUMMARY_LIMIT = 65e3;
-    STATEMENT_LIMIT = 2e4;
-    REFUSALS_SHOWN = 30;
-  }
-});
-
-// src/approval/github-client.ts
-function httpError(method, url2, status, body) {
-  let message2 = "";
-  try {
-    const parsed = JSON.parse(body);
-    if (typeof parsed.message === "string") message2 = parsed.message;
-  } catch {
-  }
-  const detail = message2 ? `: ${oneLine2(message2).slice(0, 200)}` : "";
-  return new GithubApiError("ERR_GITHUB_HTTP", `${method} ${url2.pathname}: HTTP ${status}${detail}`, status);
-}
-async function parseJson(res, method, url2) {
-  try {
-    return await res.json();
-  } catch {
-    throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `${method} ${url2.pathname}: the answer is not JSON`, res.status);
-  }
-}
-function nextLink(link) {
-  if (!link) return null;
-  for (const part of link.split(",")) {
-    const m = /^\s*<([^>]+)>\s*;(.*)$/.exec(part);
-    if (m && /(?:^|;)\s*rel="?([^";]*\s)?next(\s[^";]*)?"?\s*(?:;|$)/.test(m[2])) return m[1];
-  }
-  return null;
-}
-function oneLine2(text) {
-  return text.replace(/[\r\n\u0000-\u001f\u007f]+/g, " ").replace(/::/g, ": :");
-}
-function abortableSleep(ms, signal) {
-  return new Promise((resolve3) => {
-    if (signal?.aborted || ms <= 0) return resolve3();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve3();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-var GithubApiError, MAX_RATE_LIMIT_RETRIES, PAGE_CACHE_SIZE, GithubClient;
-var init_github_client = __esm({
-  "src/approval/github-client.ts"() {
-    "use strict";
-    init_cache();
-    GithubApiError = class extends Error {
-      constructor(code3, message2, status) {
-        super(message2);
-        this.code = code3;
-        this.status = status;
-        this.name = "GithubApiError";
-      }
-      code;
-      status;
-      /** Worth trying again later (the answer might differ): network trouble, 5xx, rate limits. */
-      get transient() {
-        return this.code === "ERR_GITHUB_NETWORK" || this.code === "ERR_GITHUB_RATE_LIMITED" || this.code === "ERR_GITHUB_HTTP" && (this.status ?? 0) >= 500;
-      }
-    };
-    MAX_RATE_LIMIT_RETRIES = 5;
-    PAGE_CACHE_SIZE = 64;
-    GithubClient = class {
-      base;
-      token;
-      fetchImpl;
-      now;
-      sleep;
-      log;
-      secondaryWaitMs;
-      requestTimeoutMs;
-      /** Shared by every request of this client: nothing is sent before this time (epoch ms). */
-      blockedUntil = 0;
-      /** Last answer per page URL, for conditional requests (oldest dropped first). */
-      pages = new LruMap(PAGE_CACHE_SIZE);
-      constructor(opts) {
-        this.base = new URL(opts.apiUrl.endsWith("/") ? opts.apiUrl : `${opts.apiUrl}/`);
-        this.token = opts.token;
-        this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
-        this.now = opts.now ?? Date.now;
-        this.sleep = opts.sleep ?? abortableSleep;
-        this.log = opts.log ?? (() => {
-        });
-        this.secondaryWaitMs = opts.secondaryWaitMs ?? 6e4;
-        this.requestTimeoutMs = opts.requestTimeoutMs ?? 3e4;
-      }
-      /** `path` is relative to the API base ("repos/o/r/check-runs"); absolute URLs must be on the API's origin. */
-      async request(method, path2, opts = {}) {
-        const url2 = this.resolve(path2, opts.query);
-        let secondaryStrikes = 0;
-        for (let attempt = 0; ; attempt++) {
-          await this.waitForLimit(opts);
-          const res = await this.send(method, url2, opts);
-          this.noteLimit(res.headers);
-          if ((res.status === 403 || res.status === 429) && attempt < MAX_RATE_LIMIT_RETRIES) {
-            const text = await res.text().catch(() => "");
-            const wait = this.rateLimitWait(res.headers, text, secondaryStrikes);
-            if (wait !== null) {
-              if (wait.secondary) secondaryStrikes++;
-              this.blockedUntil = Math.max(this.blockedUntil, this.now() + wait.ms);
-              this.log(`tollgate: GitHub API rate limit (${res.status} on ${method} ${url2.pathname}): waiting ${Math.ceil(wait.ms / 1e3)}s`);
-              continue;
-            }
-            throw httpError(method, url2, res.status, text);
-          }
-          if (res.status === 304 && opts.etag) return { status: 304, data: void 0, headers: res.headers };
-          if (res.status < 200 || res.status >= 300) {
-            throw httpError(method, url2, res.status, await res.text().catch(() => ""));
-          }
-          const data = res.status === 204 ? void 0 : await parseJson(res, method, url2);
-          return { status: res.status, data, headers: res.headers };
-        }
-      }
-      /**
-       * GET every page of a list, following `Link: rel="next"` (only on the API's own origin). Pages are
-       * fetched conditionally (If-None-Match): polling an unchanged list costs no rate limit.
-       */
-      async paginate(path2, query2, opts = {}) {
-        const items = [];
-        let next = this.resolve(path2, query2).href;
-        for (let pages = 0; next && pages < 100; pages++) {
-          const url2 = next;
-          const cached2 = this.pages.get(url2);
-          const res = await this.request("GET", url2, { ...opts, etag: cached2?.etag });
-          let data = res.data;
-          let link = res.headers.get("link");
-          if (res.status === 304 && cached2) {
-            ({ data, link } = cached2);
-          } else {
-            const etag = res.headers.get("etag");
-            this.pages.delete(url2);
-            if (etag && Array.isArray(data)) this.pages.set(url2, { etag, data, link });
-          }
-          if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path2}: expected a list`);
-          items.push(...data);
-          next = nextLink(link);
-        }
-        return items;
-      }
-      resolve(path2, query2) {
-        const url2 = new URL(path2.replace(/^\//, ""), this.base);
-        if (url2.origin !== this.base.origin || !url2.pathname.startsWith(this.base.pathname)) {
-          throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);
-        }
-        for (const [k, v] of Object.entries(query2 ?? {})) url2.searchParams.set(k, String(v));
-        return url2;
-      }
-      async waitForLimit(opts) {
-        const wait = this.blockedUntil - this.now();
-        if (wait <= 0) return;
-        if (opts.deadline !== void 0 && this.blockedUntil > opts.deadline) {
-          throw new GithubApiError(
-            "ERR_GITHUB_RATE_LIMITED",
-            `GitHub API rate limit: the next request is allowed at ${new Date(this.blockedUntil).toISOString()}, after the deadline`
-          );
-        }
-        const signal = opts.signal ?? opts.waitSignal;
-        await this.sleep(wait, signal);
-        if (signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
-      }
-      async send(method, url2, opts) {
-        if (opts.signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
-        const timeout = AbortSignal.timeout(this.requestTimeoutMs);
-        const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-        const headers = {
-          authorization: `Bearer ${this.token}`,
-          accept: "application/vnd.github+json",
-          "x-github-api-version": "2022-11-28",
-          "user-agent": "tollgate"
-        };
-        if (opts.body !== void 0) headers["content-type"] = "application/json";
-        if (opts.etag) headers["if-none-match"] = opts.etag;
-        try {
-          return await this.fetchImpl(url2.href, {
-            method,
-            headers,
-            signal,
-            body: opts.body === void 0 ? void 0 : JSON.stringify(opts.body)
-          });
-        } catch (err) {
-          if (opts.signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
-          const cause = err.cause?.code ?? err.name;
-          throw new GithubApiError("ERR_GITHUB_NETWORK", `${method} ${url2.pathname}: no answer from the GitHub API (${cause})`);
-        }
-      }
-      /** A spent primary budget blocks the next request until the reset time. */
-      noteLimit(headers) {
-        if (headers.get("x-ratelimit-remaining") !== "0") return;
-        const reset = Number(headers.get("x-ratelimit-reset"));
-        if (Number.isFinite(reset) && reset > 0) this.blockedUntil = Math.max(this.blockedUntil, reset * 1e3 + 1e3);
-      }
-      rateLimitWait(headers, body, strikes) {
-        const retryAfter = Number(headers.get("retry-after"));
-        if (headers.get("retry-after") !== null && Number.isFinite(retryAfter) && retryAfter >= 0) {
-          return { ms: retryAfter * 1e3, secondary: true };
-        }
-        if (headers.get("x-ratelimit-remaining") === "0") {
-          const reset = Number(headers.get("x-ratelimit-reset"));
-          if (Number.isFinite(reset) && reset > 0) return { ms: Math.max(1e3, reset * 1e3 - this.now() + 1e3), secondary: false };
-        }
-        if (/rate limit/i.test(body)) return { ms: this.secondaryWaitMs * 2 ** strikes, secondary: true };
-        return null;
-      }
-    };
-  }
-});
-
-// src/approval/github.ts
-function isoSeconds(ms) {
-  return new Date(Math.floor(ms / 1e3) * 1e3).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-var GithubApprover;
-var init_github = __esm({
-  "src/approval/github.ts"() {
-    "use strict";
-    init_answers();
-    init_check_run_text();
-    init_github_client();
-    init_duration2();
-    GithubApprover = class {
-      constructor(config2, deps = {}) {
-        this.config = config2;
-        const [owner, repo, ...rest] = config2.repository.split("/");
-        if (!owner || !repo || rest.length) throw new TypeError(`github approval: repository "${config2.repository}" is not owner/name`);
-        if (!Number.isInteger(config2.pullNumber) || config2.pullNumber <= 0) {
-          throw new TypeError(`github approval: pullNumber ${config2.pullNumber} is not a pull request number`);
-        }
-        if (!config2.token) throw new TypeError("github approval: no token");
-        if (!config2.actor) throw new TypeError("github approval: no actor (the job's actor may never approve, so it must be known)");
-        if (!config2.headSha) throw new TypeError("github approval: no head commit SHA for the check run");
-        if (!(config2.pollMs > 0)) throw new TypeError(`github approval: pollMs ${config2.pollMs} must be positive`);
-        this.owner = owner;
-        this.repo = repo;
-        this.now = deps.now ?? Date.now;
-        this.sleep = deps.sleep ?? abortableSleep;
-        this.log = deps.log ?? ((line) => process.stderr.write(`${line}
-`));
-        this.approverNames = (deps.approvers ?? []).map((a) => a.trim().replace(/^@/, ""));
-        this.approvers = parseApprovers(this.approverNames);
-        this.maxPollMs = deps.maxPollMs ?? Math.max(config2.pollMs, Math.min(config2.pollMs * 4, 3e4));
-        this.client = new GithubClient({
-          apiUrl: config2.apiUrl,
-          token: config2.token,
-          fetch: deps.fetch,
-          now: this.now,
-          sleep: this.sleep,
-          log: this.log,
-          secondaryWaitMs: deps.secondaryWaitMs
-        });
-      }
-      config;
-      client;
-      owner;
-      repo;
-      now;
-      sleep;
-      log;
-      approvers;
-      approverNames;
-      maxPollMs;
-      /** Every request id this approver has asked about: an answer to one of them is no mistake on another. */
-      ids = /* @__PURE__ */ new Set();
-      async review(req, signal) {
-        try {
-          return await this.run(req, signal);
-        } catch (err) {
-          const reason = `approval failed: ${oneLine2(err.message)}`;
-          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
-          return { approved: false, via: "unavailable", reason };
-        }
-      }
-      async run(req, signal) {
-        if (!isAnswerableId(req.id)) {
-          return { approved: false, via: "unavailable", reason: `request id "${oneLine2(req.id).slice(0, 140)}" cannot be quoted in an answer` };
-        }
-        this.ids.add(req.id);
-        const deadline = this.now() + Math.max(0, req.timeoutMs);
-        const requestedAt = req.requestedAt.getTime();
-        const refusals = [];
-        const summary = (outcome) => checkRunSummary({
-          req,
-          actor: this.config.actor,
-          repository: this.config.repository,
-          runUrl: this.config.runUrl,
-          approvers: this.approverNames,
-          deadline: new Date(deadline),
-          refusals,
-          outcome
-        });
-        if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run6;
-        try {
-          const body = {
-            name: checkRunName(req),
-            head_sha: this.config.headSha,
-            status: "in_progress",
-            external_id: req.id,
-            output: { title: `Waiting for approval (request ${req.id})`, summary: summary() }
-          };
-          if (this.config.runUrl) body.details_url = this.config.runUrl;
-          const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
-          if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run6 = res.data;
-        } catch (err) {
-          if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
-          const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
-          const reason = `could not open the approval check run on the pull request (${oneLine2(err.message)})` + (denied4 ? "; the job needs `permissions: checks: write`" : "");
-          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
-          return { approved: false, via: "unavailable", reason };
-        }
-        const runUrl = run6.html_url ?? `${this.config.repository} check run ${run6.id}`;
-        this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
-        const seen = /* @__PURE__ */ new Set();
-        const retryLogged = /* @__PURE__ */ new Set();
-        const permissions = /* @__PURE__ */ new Map();
-        let interval = this.config.pollMs;
-        let lastFailure = "";
-        for (; ; ) {
-          if (signal?.aborted) {
-            await this.complete(run6, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
-            return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
-          }
-          let comments = null;
-          try {
-            comments = await this.client.paginate(
-              this.path(`issues/${this.config.pullNumber}/comments`),
-              { since: isoSeconds(requestedAt), per_page: 100 },
-              { deadline, signal }
-            );
-            lastFailure = "";
-          } catch (err) {
-            const msg = oneLine2(err.message);
-            if (msg !== lastFailure && !signal?.aborted) this.log(`tollgate: request ${req.id}: could not read the pull request's comments (${msg}); will retry`);
-            lastFailure = msg;
-          }
-          let changed = false;
-          const newRefusals = [];
-          const accepted = [];
-          const answerCtx = { requestId: req.id, otherIds: this.ids, actor: this.config.actor, requestedAt, deadline };
-          for (const c of (comments ?? []).sort((a, b) => a.id - b.id)) {
-            if (seen.has(c.id)) continue;
-            const j = await this.judge(c, answerCtx, permissions, signal);
-            if (j.kind === "retry") {
-              if (!signal?.aborted && !retryLogged.has(c.id)) {
-                this.log(`tollgate: request ${req.id}: could not yet verify the answer in ${oneLine2(c.html_url)} (${j.reason}); will retry`);
-              }
-              retryLogged.add(c.id);
-              continue;
-            }
-            seen.add(c.id);
-            changed = true;
-            if (j.kind === "refuse") {
-              newRefusals.push({ login: j.login, reason: j.reason, url: c.html_url });
-              this.log(`tollgate: request ${req.id}: refused answer by ${oneLine2(j.login)} (${oneLine2(c.html_url)}): ${oneLine2(j.reason)}`);
-            } else if (j.kind === "accept") {
-              accepted.push({ verdict: j.verdict, login: j.login, comment: c });
-            }
-          }
-          refusals.push(...newRefusals);
-          const decided = accepted.find((a) => a.verdict === "deny") ?? accepted[0];
-          if (decided) {
-            const at2 = new Date(Date.parse(decided.comment.created_at));
-            const where = decided.comment.html_url;
-            const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
-            if (decided.verdict === "approve") {
-              this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run6, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
-              return { approved: true, via: "github", approver: decided.login, at: at2, where };
-            }
-            this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run6, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
-            return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
-          }
-          if (newRefusals.length) {
-            await this.update(run6, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
-          }
-          if (this.now() >= deadline) {
-            const waited = formatDuration(req.timeoutMs);
-            this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
-            await this.complete(
-              run6,
-              "timed_out",
-              `No answer within ${waited}: denied`,
-              summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
-            );
-            return { approved: false, via: "timeout", at: new Date(this.now()), where: runUrl, reason: `no permitted answer within ${waited}` };
-          }
-          interval = changed ? this.config.pollMs : Math.min(this.maxPollMs, Math.ceil(interval * 1.5));
-          await this.sleep(Math.max(0, Math.min(interval, deadline - this.now())), signal);
-        }
-      }
-      /** One comment: not an answer, a refused answer, an accepted one, or "cannot tell yet". */
-      async judge(c, ctx, permissions, signal) {
-        const s = screenComment(c, ctx);
-        if (s.kind === "ignore") return s;
-        if (s.kind === "refuse") return { kind: "refuse", login: c.user?.login ?? "(unknown)", reason: s.reason };
-        const key = s.login.toLowerCase();
-        let pending = permissions.get(key);
-        if (!pending) {
-          pending = this.mayAnswer(s.login, ctx.deadline, signal);
-          permissions.set(key, pending);
-        }
-        const verdict = await pending;
-        if (verdict.transient) {
-          permissions.delete(key);
-          return { kind: "retry", reason: verdict.reason ?? "unknown" };
-        }
-        if (!verdict.ok) return { kind: "refuse", login: s.login, reason: verdict.reason ?? "refused" };
-        return { kind: "accept", verdict: s.verdict, login: s.login };
-      }
-      /** Write permission, then the approvers list (a login, or active membership of an org/team). */
-      async mayAnswer(login, deadline, signal) {
-        try {
-          const perm = await this.getOrNull(
-            this.path(`collaborators/${encodeURIComponent(login)}/permission`),
-            deadline,
-            signal
-          );
-          if (!perm || !hasWriteAccess(perm)) {
-            const has = perm && typeof perm.role_name === "string" ? perm.role_name : perm && typeof perm.permission === "string" ? perm.permission : "none";
-            return { ok: false, reason: `no write permission on ${this.config.repository} (has ${oneLine2(has)})` };
-          }
-          if (this.approvers.length === 0) return { ok: true };
-          if (this.approvers.some((a) => a.kind === "login" && a.login.toLowerCase() === login.toLowerCase())) return { ok: true };
-          const problems = [];
-          for (const a of this.approvers) {
-            if (a.kind !== "team") continue;
-            try {
-              const m = await this.getOrNull(
-                `orgs/${encodeURIComponent(a.org)}/teams/${encodeURIComponent(a.team)}/memberships/${encodeURIComponent(login)}`,
-                deadline,
-                signal
-              );
-              if (m?.state === "active") return { ok: true };
-            } catch (err) {
-              if (err instanceof GithubApiError && err.transient) throw err;
-              problems.push(`could not read ${a.org}/${a.team} membership (${oneLine2(err.message)})`);
-            }
-          }
-          const extra = problems.length ? `; ${problems.join("; ")}` : "";
-          return { ok: false, reason: `not in this role's approvers (${this.approverNames.join(", ")})${extra}` };
-        } catch (err) {
-          const transient = err instanceof GithubApiError && (err.transient || err.code === "ERR_GITHUB_ABORTED");
-          return { ok: false, transient, reason: `could not verify permission: ${oneLine2(err.message)}` };
-        }
-      }
-      /** A 404 means "no such membership/collaborator": null. */
-      async getOrNull(path2, deadline, signal) {
-        try {
-          return (await this.client.request("GET", path2, { deadline, signal })).data;
-        } catch (err) {
-          if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
-          throw err;
-        }
-      }
-      async complete(run6, conclusion, title, summary) {
-        await this.update(run6, {
-          status: "completed",
-          conclusion,
-          completed_at: new Date(this.now()).toISOString(),
-          output: { title, summary }
-        }, { deadline: this.now() + 1e4 });
-      }
-      /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run6, body, opts) {
-        try {
-          await this.client.request("PATCH", this.path(`check-runs/${run6.id}`), { ...opts, body });
-        } catch (err) {
-          this.log(`tollgate: could not update check run ${run6.id} (${oneLine2(err.message)})`);
-        }
-      }
-      path(rest) {
-        return `repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}/${rest}`;
       }
     };
   }
@@ -31853,7 +31226,7 @@ var require_util2 = __commonJS({
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectAnHTTPQuotedString, parseMIMEType } = require_data_url();
-    var { performance: performance3 } = __require("node:perf_hooks");
+    var { performance: performance4 } = __require("node:perf_hooks");
     var { ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = require_util();
     var assert2 = __require("node:assert");
     var { isUint8Array } = __require("node:util/types");
@@ -32008,7 +31381,7 @@ var require_util2 = __commonJS({
       };
     }
     function coarsenedSharedCurrentTime(crossOriginIsolatedCapability) {
-      return coarsenTime(performance3.now(), crossOriginIsolatedCapability);
+      return coarsenTime(performance4.now(), crossOriginIsolatedCapability);
     }
     function createOpaqueTimingInfo(timingInfo) {
       return {
@@ -53664,8 +53037,6 @@ var init_listen = __esm({
   }
 });
 
-=======
->>>>>>> 8ff67d8 (proxy in rooms: split pg/connection.ts into src/proxy/ (connection phases and I/O, requests, the response queue, session names, search-path tracker, result guard, audit trail, review, deps); daemon wiring and config to src/daemon/, approval config to approval/; one approver picker (createApprover); the upstream handshake reads frames with BackendParser; SessionDefinitions and unused protocol writers removed)
 // src/pg/errors.ts
 function deniedRefusal(rule2, reason) {
   return {
@@ -55144,7 +54515,7 @@ var init_cancel = __esm({
 });
 
 // src/pg/cancel-keys.ts
-import { randomBytes as randomBytes2, timingSafeEqual as timingSafeEqual2 } from "node:crypto";
+import { randomBytes as randomBytes2, timingSafeEqual as timingSafeEqual3 } from "node:crypto";
 var CancelKeys;
 var init_cancel_keys = __esm({
   "src/pg/cancel-keys.ts"() {
@@ -55162,7 +54533,7 @@ var init_cancel_keys = __esm({
       }
       lookup(pid, secret) {
         const e = this.byPid.get(pid);
-        if (!e || e.secret.length !== secret.length || !timingSafeEqual2(e.secret, secret)) return null;
+        if (!e || e.secret.length !== secret.length || !timingSafeEqual3(e.secret, secret)) return null;
         return e.upstream;
       }
       release(pid) {
@@ -55610,1659 +54981,6 @@ var init_catalog = __esm({
   }
 });
 
-<<<<<<< HEAD
-// src/pg/cancel-keys.ts
-import { randomBytes as randomBytes2, timingSafeEqual as timingSafeEqual3 } from "node:crypto";
-var CancelKeys;
-var init_cancel_keys = __esm({
-  "src/pg/cancel-keys.ts"() {
-    "use strict";
-    CancelKeys = class {
-      byPid = /* @__PURE__ */ new Map();
-      issue(upstream) {
-        let pid;
-        do
-          pid = randomBytes2(4).readUInt32BE(0) & 2147483647;
-        while (pid === 0 || this.byPid.has(pid));
-        const secret = randomBytes2(4);
-        this.byPid.set(pid, { secret, upstream });
-        return { pid, secret };
-      }
-      lookup(pid, secret) {
-        const e = this.byPid.get(pid);
-        if (!e || e.secret.length !== secret.length || !timingSafeEqual3(e.secret, secret)) return null;
-        return e.upstream;
-      }
-      release(pid) {
-        this.byPid.delete(pid);
-      }
-    };
-  }
-});
-
-// src/pg/mask-plan.ts
-async function buildMaskPlan(fields, lineage, catalog, rules, views) {
-  const columns = [];
-  const masked = [];
-  const maskedIndexes = [];
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i];
-    const fromLineage = lineage.find((m) => m.index === i);
-    let found = fromLineage ? { strategy: fromLineage.strategy, column: fromLineage.column } : null;
-    if (!found && f.tableOid !== 0 && f.attnum > 0) {
-      let origin;
-      try {
-        origin = await catalog.resolve(f.tableOid, f.attnum);
-      } catch (err) {
-        throw new MaskPlanError(`cannot resolve result column "${f.name}" (${err.message})`);
-      }
-      if (!origin) throw new MaskPlanError(`cannot resolve result column "${f.name}" in the upstream catalog`);
-      found = rules.maskForColumn(origin.schema, origin.table, origin.column);
-      if (!found && views) found = await maskFromView(f, views, rules);
-    }
-    if (found) {
-      columns.push({ strategy: found.strategy, typeOid: f.typeOid });
-      masked.push({ name: f.name, strategy: found.strategy, column: found.column });
-      maskedIndexes.push(i);
-    } else {
-      columns.push(null);
-    }
-  }
-  return maskedIndexes.length ? { columns, maskedIndexes, masked } : null;
-}
-function formatOf(formats, i) {
-  const f = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i] ?? 0;
-  return f === 1 ? 1 : 0;
-}
-function maskDataRow(body, plan, formats, key, maskValue2) {
-  const values = decodeDataRow(body);
-  if (values.length !== plan.columns.length) {
-    throw new MaskPlanError(`DataRow has ${values.length} columns, RowDescription had ${plan.columns.length}`);
-  }
-  for (const i of plan.maskedIndexes) {
-    const c = plan.columns[i];
-    values[i] = maskValue2(c.strategy, values[i], formatOf(formats, i), c.typeOid, key);
-  }
-  return dataRow(values);
-}
-async function maskFromView(f, views, rules) {
-  let origins;
-  try {
-    origins = await views.origins(f.tableOid);
-  } catch (err) {
-    throw new MaskPlanError(`cannot tell what result column "${f.name}" reads (${err.message})`);
-  }
-  if (!origins) return null;
-  let best = null;
-  for (const o of origins) {
-    const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${o.schema}.${o.table}.*` } : null;
-    if (m && (!best || STRICTNESS4[m.strategy] > STRICTNESS4[best.strategy])) best = m;
-  }
-  return best;
-}
-var STRICTNESS4, MaskPlanError;
-var init_mask_plan = __esm({
-  "src/pg/mask-plan.ts"() {
-    "use strict";
-    init_protocol();
-    STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
-    MaskPlanError = class extends Error {
-      code = "ERR_MASK_PLAN";
-      constructor(message2) {
-        super(message2);
-        this.name = "MaskPlanError";
-      }
-    };
-  }
-});
-
-// src/pg/name-array.ts
-function parseNameArray(text) {
-  if (!text.startsWith("{") || !text.endsWith("}")) return null;
-  const body = text.slice(1, -1);
-  const out = [];
-  if (body === "") return out;
-  let i = 0;
-  while (i <= body.length) {
-    let item = "";
-    if (body[i] === '"') {
-      i++;
-      while (i < body.length && body[i] !== '"') {
-        if (body[i] === "\\") i++;
-        item += body[i] ?? "";
-        i++;
-      }
-      if (body[i] !== '"') return null;
-      i++;
-    } else {
-      while (i < body.length && body[i] !== ",") item += body[i++];
-    }
-    out.push(item);
-    if (i >= body.length) break;
-    if (body[i] !== ",") return null;
-    i++;
-  }
-  return out;
-}
-var init_name_array = __esm({
-  "src/pg/name-array.ts"() {
-    "use strict";
-  }
-});
-
-// src/pg/startup-params.ts
-function isUtf8Name(value) {
-  const n = value.toLowerCase().replace(/[^a-z0-9]/g, "");
-  return n === "utf8" || n === "unicode";
-}
-function checkStartupParams(params) {
-  for (const [rawName, value] of params) {
-    const name = rawName.toLowerCase();
-    if (name.startsWith("_pq_.")) continue;
-    if (!ACCEPTED_PARAMS.has(name)) {
-      return {
-        code: SQLSTATE.rejectedConnection,
-        message: `tollgate: startup parameter "${rawName}" is not allowed`,
-        detail: "the gateway opens the upstream session with its own parameters; options, role, search_path and other settings cannot be passed at connect"
-      };
-    }
-    if (name === "user" && value !== "tollgate") {
-      return {
-        code: SQLSTATE.invalidAuthorization,
-        message: `tollgate: unknown user "${value}"`,
-        hint: 'connect as user "tollgate" with the session password'
-      };
-    }
-    if (name === "client_encoding" && !isUtf8Name(value)) {
-      return {
-        code: SQLSTATE.rejectedConnection,
-        message: `tollgate: client_encoding "${value}" is not allowed; only UTF8 is`,
-        hint: "set PGCLIENTENCODING=UTF8"
-      };
-    }
-    if (name === "datestyle" && !/^\s*iso\b/i.test(value)) {
-      return { code: SQLSTATE.rejectedConnection, message: `tollgate: DateStyle "${value}" is not allowed; only ISO is` };
-    }
-  }
-  if (!params.has("user")) {
-    return { code: SQLSTATE.invalidAuthorization, message: "tollgate: no user name given in the startup packet" };
-  }
-  return null;
-}
-var ACCEPTED_PARAMS;
-var init_startup_params = __esm({
-  "src/pg/startup-params.ts"() {
-    "use strict";
-    init_errors5();
-    ACCEPTED_PARAMS = /* @__PURE__ */ new Set(["user", "database", "application_name", "client_encoding", "datestyle", "timezone", "extra_float_digits"]);
-  }
-});
-
-// src/pg/connection.ts
-import { randomUUID as randomUUID2 } from "node:crypto";
-import { performance as performance2 } from "node:perf_hooks";
-function redactOr(redact) {
-  try {
-    return redact();
-  } catch {
-    return "(statement could not be redacted)";
-  }
-}
-function mayRunSql(a) {
-  return a.kind === "do" || a.kind === "call" && (a.exact === true || !a.object?.startsWith("pg_catalog."));
-}
-function setsPath(s) {
-  return s.accesses.some((a) => (a.kind === "set" || a.kind === "reset") && a.object !== void 0 && PATH_SETTINGS.has(a.object) || mayRunSql(a));
-}
-function mayMovePath(s) {
-  if (setsPath(s)) return true;
-  if ((s.kind === "transaction" || s.accesses.some((a) => a.kind === "transaction")) && !keepsPath(s.sql)) return true;
-  return s.accesses.some((a) => a.kind === "reset" || a.kind === "create" || a.kind === "alter" || a.kind === "drop");
-}
-function keepsPath(sql) {
-  const text = sql.replace(/^(?:\s+|--[^\n]*(?:\n|$)|\/\*[^*]*\*+(?:[^/*][^*]*\*+)*\/)*/, "");
-  return /^(?:begin|start\s+transaction|savepoint|release|set\s+transaction)\b/i.test(text) && !/\band\s+chain\b/i.test(text);
-}
-function resetsAll(s) {
-  return s.accesses.some(
-    (a) => a.kind === "reset" && a.object === "all" || a.kind === "set" && a.object === "search_path" && /\bfrom\s+current\b/i.test(s.sql)
-  );
-}
-function pathKey(path2) {
-  return JSON.stringify(path2);
-}
-function quoteIdent(name) {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-function denyAll2(sql, reason) {
-  return { decision: "deny", statements: [{ sql, kind: "other", decision: "deny", rule: null, reason, accesses: [], masked: [] }] };
-}
-function changesSchema(s) {
-  return s.accesses.some((a) => a.kind === "create" || a.kind === "alter" || a.kind === "drop");
-}
-function denied3(d, s, reason, detail) {
-  const mark = (x) => ({ ...x, decision: "deny", rule: null, reason: detail ? `${reason} (${detail})` : reason });
-  return { decision: "deny", statements: d.statements.map((x) => !s || x === s ? mark(x) : x) };
-}
-function decidingStatement(d) {
-  return d.statements.find((s) => s.decision === "deny") ?? d.statements.find((s) => s.decision === "review") ?? d.statements[0];
-}
-function unexpected(code3, what) {
-  return new ProtocolError(`unexpected upstream message '${String.fromCharCode(code3)}' in answer to ${what}`);
-}
-var ProxyConnection, VALUE_FREE, PATH_SETTINGS, Lane, OutputRun;
-var init_connection = __esm({
-  "src/pg/connection.ts"() {
-    "use strict";
-    init_cache();
-    init_analyze();
-    init_cancel_keys();
-    init_errors5();
-    init_mask_plan();
-    init_name_array();
-    init_protocol();
-    init_startup_params();
-    ProxyConnection = class {
-      constructor(client, deps) {
-        this.client = client;
-        this.deps = deps;
-        this.pinnedPath = [...deps.searchPath ?? ["public"]];
-        this.searchPath = [...this.pinnedPath];
-        for (const x of this.pinnedPath) this.pathsUsed.add(x);
-      }
-      client;
-      deps;
-      phase = "startup";
-      fparser = new FrontendParser();
-      bparser = new BackendParser();
-      upstream = null;
-      scram = null;
-      proxyKey = null;
-      applicationName;
-      // Client → proxy messages and upstream → proxy frames, each handled in order, one at a time (a
-      // handler may block its side: review, connect, a catalog lookup).
-      front = new Lane();
-      back = new Lane();
-      pending = [];
-      toClient = new OutputRun();
-      toUpstream = new OutputRun();
-      clientBlocked = false;
-      // client socket buffer full → pause upstream
-      upstreamBlocked = false;
-      // upstream socket buffer full → pause client
-      statements = /* @__PURE__ */ new Map();
-      portals = /* @__PURE__ */ new Map();
-      /** After an error in an extended-protocol batch: drop client messages until Sync. */
-      skipUntilSync = false;
-      /** Drop every upstream message until ReadyForQuery (a result the proxy refused to pass on). */
-      suppressUntilReady = false;
-      txStatus = "I";
-      /** DDL ran since the last ReadyForQuery outside a transaction block (see readyForQuery). */
-      schemaChangedInBlock = false;
-      /** Prepared statements and cursors defined by allowed PREPARE / DECLARE that ran (for EXECUTE / FETCH). */
-      definitions = /* @__PURE__ */ new Map();
-      lookupDefinition = (ns, name) => this.definitions.get(`${ns}:${name}`);
-      /**
-       * The session's search path as last read from the upstream; undefined = the default. Once a
-       * statement that may change it has been allowed (`pathTouched`), the proxy re-reads it before
-       * deciding whenever it may have changed since (`pathStale`): after such a statement and after
-       * every transaction end (a rollback or SET LOCAL reverts it).
-       */
-      searchPath;
-      /** The path the upstream session was opened with: its default (RESET, DISCARD ALL return to it). */
-      pinnedPath;
-      /** Every schema any path of this session named: a rollback may bring any of them back. */
-      pathsUsed = /* @__PURE__ */ new Set();
-      pathTouched = false;
-      pathStale = false;
-      /** SQL PREPARE'd statements: the path each was decided under (null: unsure → EXECUTE refused). */
-      definitionPaths = /* @__PURE__ */ new Map();
-      /**
-       * The upstream is in COPY IN (CopyInResponse seen, CommandComplete/ErrorResponse not yet): it
-       * ignores Sync and Flush then, so they must not get a pending item.
-       */
-      copyIn = false;
-      /** An Execute of COPY FROM was forwarded and the client has not ended the copy yet. */
-      copyExpected = false;
-      /** Extended-protocol messages were forwarded since the last Sync. */
-      extendedOpen = false;
-      idleWaiters = [];
-      draining = false;
-      abort = new AbortController();
-      planCache = new LruMap(500);
-      planEpoch = 0;
-      maskRules = {
-        maskForColumn: (schema, table2, column) => this.deps.engine.maskForColumn(schema, table2, column),
-        tableHasMasks: (schema, table2) => this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true
-      };
-      /** deps.redact and deps.redactShape, remembered: statements repeat (see redacted()). */
-      redactText = memoize((sql) => redactOr(() => this.deps.redact(sql)), 1e3);
-      redactShape = memoize((shape) => redactOr(() => this.deps.redactShape(shape)), 1e3);
-      auditPending = [];
-      closedResolve;
-      /** Resolves when both sockets are gone. */
-      closed = new Promise((r) => this.closedResolve = r);
-      start() {
-        this.client.setNoDelay(true);
-        this.client.on("data", (chunk) => this.onClientData(chunk));
-        this.client.on("error", () => this.close());
-        this.client.on("close", () => this.close());
-        this.client.on("drain", () => {
-          this.clientBlocked = false;
-          this.updateFlow();
-        });
-      }
-      /** True when nothing is in flight: no queued request, no held message. */
-      get idle() {
-        return this.pending.length === 0 && this.front.empty && !this.front.busy && !this.back.busy;
-      }
-      /** SIGTERM: let what runs finish, then end the session with an admin-shutdown error. */
-      beginDrain() {
-        this.draining = true;
-        if (this.phase !== "ready") {
-          this.close();
-          return;
-        }
-        if (this.idle) this.shutdownNow();
-      }
-      /** The authentication deadline (server.ts) passed: a client still in startup/SASL is refused. */
-      authDeadline(seconds) {
-        if (this.phase !== "startup" && this.phase !== "sasl-first" && this.phase !== "sasl-final") return;
-        this.auditEvent("auth", "deny", "authentication timeout");
-        this.fatal({ code: SQLSTATE.protocolViolation, message: `tollgate: canceling authentication due to timeout (${seconds} s)` });
-      }
-      /** Ends both sides now. */
-      close() {
-        if (this.phase === "closed") {
-          this.client.destroy();
-          this.upstream?.socket.destroy();
-          this.closedResolve();
-          return;
-        }
-        this.drainAudit();
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        const wasBusy = this.pending.some((i) => i.t !== "local");
-        this.phase = "closed";
-        this.abort.abort();
-        if (this.proxyKey) this.deps.cancelKeys.release(this.proxyKey.pid);
-        const up = this.upstream;
-        if (up) {
-          if (wasBusy) this.deps.sendCancel(this.deps.config.upstream, up.backendKey).catch(() => {
-          });
-          up.socket.destroy();
-        }
-        this.client.destroy();
-        this.closedResolve();
-        for (const w of waiters) w();
-      }
-      // -------------------------------------------------------------------------------------------
-      // Flow control and output
-      updateFlow() {
-        if (this.phase === "closed") return;
-        const up = this.upstream?.socket;
-        if (up) {
-          if (this.clientBlocked || this.back.busy) up.pause();
-          else up.resume();
-        }
-        if (this.upstreamBlocked || this.front.busy) this.client.pause();
-        else this.client.resume();
-      }
-      sendClient(buf) {
-        this.toClient.push(buf);
-      }
-      sendUpstream(buf) {
-        this.toUpstream.push(buf);
-      }
-      flush() {
-        if (this.phase === "closed") {
-          this.drainAudit();
-          return;
-        }
-        const toUpstream = this.upstream ? this.toUpstream.take() : null;
-        if (toUpstream && this.upstream) {
-          if (!this.upstream.socket.write(toUpstream) && !this.upstreamBlocked) {
-            this.upstreamBlocked = true;
-            this.upstream.socket.once("drain", () => {
-              this.upstreamBlocked = false;
-              this.updateFlow();
-            });
-            this.updateFlow();
-          }
-        }
-        const toClient = this.toClient.take();
-        if (toClient) {
-          if (!this.client.write(toClient) && !this.clientBlocked) {
-            this.clientBlocked = true;
-            this.updateFlow();
-          }
-        }
-        this.drainAudit();
-      }
-      drainAudit() {
-        if (this.auditPending.length === 0) return;
-        const list2 = this.auditPending;
-        this.auditPending = [];
-        const later = this.deps.audit.appendLater;
-        for (const build of list2) {
-          if (!later) this.append(build());
-          else {
-            try {
-              later.call(this.deps.audit, build);
-            } catch (err) {
-              this.auditFailed(err);
-            }
-          }
-        }
-      }
-      /** A FATAL error to the client, then close. */
-      fatal(r) {
-        if (this.phase === "closed") return;
-        this.sendClient(errorResponse({ severity: "FATAL", ...r }));
-        this.flush();
-        this.phase = "closed";
-        this.abort.abort();
-        if (this.proxyKey) this.deps.cancelKeys.release(this.proxyKey.pid);
-        this.upstream?.socket.destroy();
-        this.client.end();
-        this.client.once("close", () => this.closedResolve());
-        setTimeout(() => this.close(), 1e3).unref();
-      }
-      shutdownNow() {
-        this.fatal({ code: SQLSTATE.adminShutdown, message: "tollgate: the gateway is shutting down" });
-      }
-      internalError(err) {
-        this.deps.logger.warn(`tollgate: connection error: ${err instanceof Error ? err.message : String(err)}`);
-        if (err instanceof ProtocolError) this.fatal({ code: SQLSTATE.protocolViolation, message: `tollgate: protocol violation: ${err.message}` });
-        else this.fatal({ code: SQLSTATE.internalError, message: "tollgate: internal error; the connection is closed" });
-      }
-      // -------------------------------------------------------------------------------------------
-      // Client side
-      onClientData(chunk) {
-        if (this.phase === "closed") return;
-        try {
-          this.fparser.parse(chunk, this.front.push);
-        } catch (err) {
-          this.internalError(err);
-          return;
-        }
-        this.runFront();
-      }
-      runFront() {
-        if (this.front.busy || this.phase === "closed") return;
-        try {
-          const emptied = this.runLane(this.front, (m) => this.onFrontend(m), () => this.runFront());
-          if (emptied && this.draining && this.phase === "ready" && this.idle) this.shutdownNow();
-        } catch (err) {
-          this.internalError(err);
-        }
-      }
-      /**
-       * Handles a lane's items in order until it is empty (true) or a handler returns a promise: the
-       * lane is then busy (its socket paused) until it settles, and `resume` runs it again.
-       */
-      runLane(lane, handle, resume) {
-        while (lane.head < lane.items.length) {
-          const r = handle(lane.items[lane.head++]);
-          if (r) {
-            lane.busy = true;
-            this.flush();
-            this.updateFlow();
-            r.then(
-              () => {
-                lane.busy = false;
-                this.updateFlow();
-                resume();
-              },
-              (err) => this.internalError(err)
-            );
-            return false;
-          }
-          if (this.phase === "closed") return false;
-        }
-        lane.items = [];
-        lane.head = 0;
-        this.flush();
-        return true;
-      }
-      onFrontend(m) {
-        switch (this.phase) {
-          case "startup":
-            return this.onStartup(m);
-          case "sasl-first":
-          case "sasl-final":
-            return this.onSasl(m);
-          case "ready":
-            return this.onReady(m);
-          default:
-            return;
-        }
-      }
-      onStartup(m) {
-        switch (m.type) {
-          case "sslRequest":
-          case "gssEncRequest":
-            this.sendClient(Buffer.from("N"));
-            return;
-          case "cancelRequest": {
-            const key = this.deps.cancelKeys.lookup(m.pid, m.secret);
-            this.phase = "closed";
-            this.client.end();
-            this.closedResolve();
-            setTimeout(() => this.client.destroy(), 1e3).unref();
-            if (!key) return;
-            return this.deps.sendCancel(this.deps.config.upstream, key).catch((err) => {
-              this.deps.logger.warn(`tollgate: cancel request failed: ${err.message}`);
-            });
-          }
-          case "startup": {
-            const refusal = checkStartupParams(m.params);
-            if (refusal) {
-              this.auditEvent("connect", "deny", refusal.message);
-              this.fatal(refusal);
-              return;
-            }
-            this.applicationName = m.params.get("application_name")?.slice(0, 63);
-            const minor = m.protocol & 65535;
-            const ext = [...m.params.keys()].filter((k) => k.startsWith("_pq_."));
-            if (minor > 0 || ext.length) this.sendClient(negotiateProtocolVersion(0, ext));
-            this.scram = this.deps.createScram(this.deps.config.session.secret);
-            this.sendClient(authenticationSASL(this.scram.mechanisms()));
-            this.phase = "sasl-first";
-            return;
-          }
-          default:
-            throw new ProtocolError(`unexpected ${m.type} message before startup`);
-        }
-      }
-      authFailed(reason) {
-        this.auditEvent("auth", "deny", reason);
-        this.fatal({ code: SQLSTATE.invalidPassword, message: 'password authentication failed for user "tollgate"' });
-      }
-      onSasl(m) {
-        if (m.type !== "password") throw new ProtocolError(`expected a SASL response, got ${m.type}`);
-        const scram = this.scram;
-        if (this.phase === "sasl-first") {
-          const { mechanism, data } = decodeSASLInitialResponse(m.body);
-          if (!scram.mechanisms().includes(mechanism)) return this.authFailed(`unsupported SASL mechanism ${mechanism}`);
-          let serverFirst;
-          try {
-            serverFirst = scram.handleClientFirst(data);
-          } catch (err) {
-            return this.authFailed(err.message);
-          }
-          this.sendClient(authenticationSASLContinue(serverFirst));
-          this.phase = "sasl-final";
-          return;
-        }
-        const res = scram.handleClientFinal(m.body);
-        if (!res.ok) return this.authFailed(res.reason);
-        this.sendClient(authenticationSASLFinal(res.serverFinal));
-        this.sendClient(authenticationOk());
-        this.phase = "connecting";
-        this.fparser.authenticated(this.deps.config.maxStatementBytes);
-        this.flush();
-        return this.connectUpstream();
-      }
-      async connectUpstream() {
-        let up;
-        try {
-          up = await this.deps.connectUpstream(this.deps.config.upstream, {
-            applicationName: this.applicationName,
-            searchPath: this.pinnedPath.map(quoteIdent).join(", ")
-          });
-        } catch (err) {
-          this.deps.logger.warn(`tollgate: upstream connection failed: ${err.message}`);
-          this.auditEvent("connect", "error", "upstream connection failed");
-          this.fatal({ code: SQLSTATE.connectionFailure, message: "tollgate: cannot connect to the upstream database" });
-          return;
-        }
-        if (this.phase === "closed") {
-          up.socket.destroy();
-          return;
-        }
-        this.upstream = up;
-        const enc = up.parameters.get("client_encoding");
-        if (enc !== void 0 && !isUtf8Name(enc)) {
-          this.fatal({ code: SQLSTATE.rejectedConnection, message: `tollgate: upstream client_encoding is ${enc}, not UTF8` });
-          return;
-        }
-        up.socket.on("data", (chunk) => this.onUpstreamData(chunk));
-        up.socket.on("error", (err) => this.upstreamLost(err.message));
-        up.socket.on("close", () => this.upstreamLost("closed"));
-        for (const [name, value] of up.parameters) this.sendClient(parameterStatus(name, value));
-        this.proxyKey = this.deps.cancelKeys.issue(up.backendKey);
-        this.sendClient(backendKeyData(this.proxyKey.pid, this.proxyKey.secret));
-        this.sendClient(readyForQuery("I"));
-        this.phase = "ready";
-        this.auditEvent("connect", "allow", "client authenticated; upstream session opened");
-        this.flush();
-        if (up.leftover.length) this.onUpstreamData(up.leftover);
-      }
-      upstreamLost(why) {
-        if (this.phase === "closed") return;
-        this.deps.logger.warn(`tollgate: upstream connection lost (${why})`);
-        this.fatal({ code: SQLSTATE.connectionFailure, message: "tollgate: the upstream connection was lost" });
-      }
-      expired() {
-        const now = this.deps.now ? this.deps.now() : /* @__PURE__ */ new Date();
-        return now.getTime() >= this.deps.config.session.expiresAt.getTime();
-      }
-      onReady(m) {
-        if (this.skipUntilSync && m.type !== "sync" && m.type !== "terminate") return;
-        switch (m.type) {
-          case "query":
-            return this.onQuery(m);
-          case "parse":
-            return this.onParse(m);
-          case "bind":
-            return this.onBind(m);
-          case "describe":
-            return this.onDescribe(m);
-          case "execute":
-            return this.onExecute(m);
-          case "close": {
-            if (m.target === "S") this.statements.delete(m.name);
-            else this.portals.delete(m.name);
-            this.forward(m.raw, { t: "close" });
-            return;
-          }
-          case "sync":
-            if (this.copyIn) {
-              this.sendUpstream(m.raw);
-              return;
-            }
-            this.skipUntilSync = false;
-            if (this.copyExpected) {
-              this.forward(m.raw, { t: "sync", ignorable: true });
-              return;
-            }
-            this.forward(m.raw, { t: "sync" });
-            this.extendedOpen = false;
-            return;
-          case "copyDone":
-          case "copyFail":
-            this.copyIn = false;
-            this.copyExpected = false;
-            this.sendUpstream(m.raw);
-            return;
-          case "flush":
-          case "copyData":
-            this.sendUpstream(m.raw);
-            return;
-          case "terminate":
-            this.sendUpstream(m.raw);
-            this.flush();
-            this.close();
-            return;
-          case "functionCall": {
-            const refusal = deniedRefusal(null, "the function-call protocol message is not allowed");
-            this.auditSimple("(function call message)", "deny", null, refusal.message);
-            this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...refusal }), readyForQuery(this.txStatus)]);
-            return;
-          }
-          default:
-            throw new ProtocolError(`unexpected ${m.type} message after startup`);
-        }
-      }
-      forward(raw, item) {
-        this.sendUpstream(raw);
-        this.pending.push(item);
-        if (item.t !== "query" && item.t !== "sync" && item.t !== "lookup" && item.t !== "local") this.extendedOpen = true;
-      }
-      /** Wakes whoever waits for every forwarded request to be answered. */
-      checkIdle() {
-        if (this.pending.length === 0 && this.idleWaiters.length) {
-          const w = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const f of w) f();
-        }
-      }
-      /**
-       * Before deciding: refuse while the audit log cannot be written; wait for a schema reload still
-       * running after DDL; if the search path may have changed, wait for everything in flight, then read
-       * it from the upstream. Returns a refusal when it cannot be known (changed inside an unsynced
-       * extended-protocol pipeline).
-       */
-      readyToDecide() {
-        if (this.deps.audit.writeError) return deniedRefusal(null, "audit log unavailable");
-        const settling = this.deps.schema?.settling?.();
-        if (settling) return settling.then(() => this.readyToDecide(), () => this.readyToDecide());
-        if (!this.pathTouched || !this.pathStale) return null;
-        if (this.extendedOpen) {
-          return deniedRefusal(null, "the search path may have changed inside this pipeline; send Sync before the next statement");
-        }
-        return this.refreshSearchPath().then(() => null);
-      }
-      async refreshSearchPath() {
-        while (this.pending.length > 0 && this.phase !== "closed") await new Promise((r) => this.idleWaiters.push(r));
-        if (this.phase === "closed") return;
-        let done;
-        const answered = new Promise((r) => done = r);
-        const item = { t: "lookup", schemas: null, failed: false, done };
-        this.forward(query("SELECT pg_catalog.current_schemas(false)"), item);
-        this.flush();
-        await answered;
-        if (!item.failed && item.schemas) {
-          this.searchPath = item.schemas;
-          for (const x of item.schemas) this.pathsUsed.add(x);
-          this.pathStale = false;
-        }
-      }
-      /**
-       * Marks the search path as possibly changed by an allowed statement. Once anything may have set it
-       * (SET/RESET search_path, set_config, a user function or DO block), every statement that can move
-       * it (transaction control incl. ROLLBACK TO and AND CHAIN, RESET ALL, DISCARD, DDL, another call)
-       * makes the proxy read it again before its next decision.
-       */
-      notePathChange(s) {
-        if (!s) return;
-        if (setsPath(s)) this.pathTouched = true;
-        if (this.pathTouched && mayMovePath(s)) this.pathStale = true;
-      }
-      /**
-       * Remembers every schema a SET search_path / set_config of this message names. Only the path a
-       * message ends with is read back from the server; a ROLLBACK TO may later restore one set in
-       * between, and unqualified names must then be decided under it too.
-       */
-      notePathsNamed(sql, st) {
-        if (!st.some((s) => s.accesses.some((a) => (a.kind === "set" || a.kind === "reset") && a.object === "search_path"))) return;
-        for (const a of analyze(sql, { searchPath: [...this.searchPath] })) {
-          if (Array.isArray(a.searchPathChange)) for (const x of a.searchPathChange) this.pathsUsed.add(x);
-        }
-      }
-      /** pathKey of the path statement `i` of a message was decided under, null when an earlier one may have moved it. */
-      pathAt(statements, i) {
-        for (let j = 0; j < i; j++) if (mayMovePath(statements[j])) return null;
-        return pathKey(this.searchPath);
-      }
-      /**
-       * A prepared statement is re-planned by the server under the search path of its use: one decided
-       * under another path is refused (it would resolve names the policy never saw).
-       */
-      preparedElsewhere(name, decidedUnder, now) {
-        if (decidedUnder !== void 0 && decidedUnder !== null && decidedUnder === now) return null;
-        const r = deniedRefusal(null, `prepared statement "${name}" was prepared under another search_path`);
-        r.detail = `${r.detail}; PostgreSQL re-plans a prepared statement under the current search_path, which the gateway did not decide it under: prepare it again`;
-        return r;
-      }
-      /**
-       * SQL PREPARE and DECLARE share their namespaces with protocol statements and portals: once one
-       * (re)defines a name, what the proxy knew under that name (its mask plan) no longer applies.
-       */
-      forgetShadowed(s) {
-        if (!s) return;
-        this.forgetDropped(s);
-        if (!s.defines) return;
-        if (s.defines.namespace === "prepared") this.statements.delete(s.defines.name);
-        else this.portals.delete(s.defines.name);
-      }
-      /**
-       * DEALLOCATE, CLOSE and DISCARD ALL drop prepared statements and cursors upstream: their SQL
-       * definitions must go too, or a protocol statement or portal made later under the same name
-       * would be EXECUTEd / FETCHed as the old, harmless definition (F2c). Forgotten when decided:
-       * if the statement then fails, a later EXECUTE is refused as unknown (fail closed).
-       */
-      forgetDropped(s) {
-        for (const a of s.accesses) {
-          const all = a.kind === "deallocate" && a.object === void 0 || a.kind === "reset" && a.object === "all";
-          if (all) {
-            this.definitions.clear();
-            this.definitionPaths.clear();
-            for (const name of [...this.statements.keys()]) if (name !== "") this.statements.delete(name);
-            for (const name of [...this.portals.keys()]) if (name !== "") this.portals.delete(name);
-          } else if (a.kind === "deallocate" && a.object !== void 0) {
-            this.statements.delete(a.object);
-            this.portals.delete(a.object);
-            for (const ns of ["prepared", "cursor"]) {
-              this.definitions.delete(`${ns}:${a.object}`);
-              this.definitionPaths.delete(`${ns}:${a.object}`);
-            }
-          }
-        }
-      }
-      rememberDefinition(s, path2) {
-        if (!s?.defines) return;
-        const key = `${s.defines.namespace}:${s.defines.name}`;
-        this.definitions.set(key, s.defines);
-        this.definitionPaths.set(key, path2 ?? null);
-      }
-      enqueueLocal(make) {
-        this.pending.push({ t: "local", make });
-        this.emitLocalHead();
-      }
-      emitLocalHead() {
-        if (this.suppressUntilReady) return;
-        while (this.pending.length && this.pending[0].t === "local") {
-          const item = this.pending.shift();
-          for (const b of item.make()) this.sendClient(b);
-        }
-      }
-      /** Decides; never throws (an engine failure is a denial). */
-      decide(sql) {
-        try {
-          const d = this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: this.searchPath });
-          this.notePathsNamed(sql, d.statements);
-          if (d.statements.length < 2) return d;
-          const st = d.statements;
-          let moves = false;
-          for (let i = 0; i < st.length - 1; i++) {
-            if (!mayMovePath(st[i])) continue;
-            moves = true;
-            if (resetsAll(st[i]) && st.slice(0, i).some(setsPath)) {
-              return denyAll2(sql, "this message sets the search path and then resets it (RESET ALL, DISCARD, SET \u2026 FROM CURRENT) before more statements; send them as separate messages");
-            }
-            if (st[i].accesses.some(mayRunSql)) {
-              return denyAll2(sql, "a function or DO block in this message may change the search path before the statements after it; send them as separate messages");
-            }
-          }
-          if (!moves) return d;
-          const others = [...this.pathsUsed].filter((x) => !this.searchPath.includes(x));
-          if (others.length === 0) return d;
-          const all = [...this.searchPath, ...others].filter((x) => x !== "pg_catalog");
-          if (this.searchPath.includes("pg_catalog") || this.pathsUsed.has("pg_catalog")) all.push("pg_catalog");
-          return this.deps.engine.decide(sql, { definitions: this.lookupDefinition, searchPath: all });
-        } catch (err) {
-          return denyAll2(sql, `the statement could not be analysed (${err.message})`);
-        }
-      }
-      onQuery(m) {
-        const ready2 = this.readyToDecide();
-        if (ready2 === null) return this.onQueryDecide(m);
-        const go = (r) => {
-          if (this.phase === "closed") return;
-          if (r === null) return this.onQueryDecide(m);
-          this.auditSimple(m.sql, "deny", null, r.message);
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r }), readyForQuery(this.txStatus)]);
-        };
-        return ready2 instanceof Promise ? ready2.then(go) : go(ready2);
-      }
-      onQueryDecide(m) {
-        const time2 = (/* @__PURE__ */ new Date()).toISOString();
-        const start = performance2.now();
-        if (this.expired()) {
-          const r = sessionExpiredRefusal(this.deps.config.session.expiresAt);
-          this.auditSimple(m.sql, "deny", null, "session expired");
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r }), readyForQuery(this.txStatus)]);
-          return;
-        }
-        const decided = this.sessionChecks(this.decide(m.sql));
-        if (!(decided instanceof Promise)) return this.onQueryDecided(m, decided, time2, start);
-        return decided.then((d) => {
-          if (this.phase === "closed") return;
-          const r = this.onQueryDecided(m, d, time2, start);
-          this.flush();
-          return r;
-        });
-      }
-      onQueryDecided(m, d, time2, start) {
-        const proceed = (approval) => {
-          const reqs = d.statements.map((s, i) => ({ time: time2, start, sql: s.sql, decision: s, approval, path: this.pathAt(d.statements, i) }));
-          for (const s of d.statements) {
-            this.notePathChange(s);
-            this.forgetShadowed(s);
-            if (s.accesses.some((a) => a.kind === "copy_from")) this.copyExpected = true;
-          }
-          this.forward(m.raw, { t: "query", reqs, idx: 0, active: null });
-        };
-        const refuse = (r, approval) => {
-          const decision = approval ? "review" : "deny";
-          for (const s of d.statements) this.auditStatement(s.sql, s, time2, start, { decision, approval, reason: r.message });
-          if (d.statements.length === 0) this.auditSimple(m.sql, "deny", null, r.message);
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r }), readyForQuery(this.txStatus)]);
-        };
-        if (d.decision === "allow") return proceed();
-        const deciding = decidingStatement(d);
-        if (d.decision === "deny" || !deciding) return refuse(deniedRefusal(deciding?.rule ?? null, deciding?.reason ?? "denied"));
-        return this.review(m.sql, deciding).then(({ approved, approval, refusal }) => {
-          if (this.phase === "closed") return;
-          if (approved && this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), approval);
-          if (approved) proceed(approval);
-          else refuse(refusal, approval);
-          this.flush();
-        });
-      }
-      async review(sql, s) {
-        const id = randomUUID2();
-        let outcome;
-        try {
-          outcome = await this.deps.approver.review(
-            {
-              id,
-              sessionId: this.deps.config.session.id,
-              statement: this.redacted(sql),
-              kind: s.decidingAccess?.kind ?? s.kind,
-              object: s.decidingAccess?.object,
-              rule: s.rule,
-              reason: s.reason,
-              identity: this.deps.config.claims,
-              requestedAt: /* @__PURE__ */ new Date(),
-              timeoutMs: this.deps.config.approvalTimeoutMs
-            },
-            this.abort.signal
-          );
-        } catch (err) {
-          outcome = { approved: false, via: "unavailable", reason: `the approver failed: ${err.message}` };
-        }
-        const approval = {
-          id,
-          approved: outcome.approved === true,
-          via: outcome.via,
-          approver: outcome.approver,
-          at: outcome.at?.toISOString(),
-          where: outcome.where,
-          reason: outcome.reason
-        };
-        if (outcome.approved === true) return { approved: true, approval };
-        const why = outcome.via === "timeout" ? `review ${id} timed out without an answer` : `review ${id} was not approved${outcome.reason ? `: ${outcome.reason}` : ""}`;
-        return { approved: false, approval, refusal: deniedRefusal(s.rule, why) };
-      }
-      onParse(m) {
-        const ready2 = this.readyToDecide();
-        if (ready2 === null) return this.onParseDecide(m);
-        const go = (r) => {
-          if (this.phase === "closed") return;
-          if (r === null) return this.onParseDecide(m);
-          this.auditSimple(m.sql, "deny", null, r.message);
-          this.skipUntilSync = true;
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-        };
-        return ready2 instanceof Promise ? ready2.then(go) : go(ready2);
-      }
-      onParseDecide(m) {
-        const time2 = (/* @__PURE__ */ new Date()).toISOString();
-        const start = performance2.now();
-        const refuse = (r, s, approval) => {
-          if (s) this.auditStatement(m.sql, s, time2, start, { decision: approval ? "review" : "deny", approval, reason: r.message });
-          else this.auditSimple(m.sql, "deny", null, r.message);
-          this.skipUntilSync = true;
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-        };
-        if (this.expired()) return refuse(sessionExpiredRefusal(this.deps.config.session.expiresAt), void 0);
-        const decided = this.sessionChecks(this.decide(m.sql));
-        if (!(decided instanceof Promise)) return this.onParseDecided(m, decided, time2, start, refuse);
-        return decided.then((d) => {
-          if (this.phase === "closed") return;
-          const r = this.onParseDecided(m, d, time2, start, refuse);
-          this.flush();
-          return r;
-        });
-      }
-      onParseDecided(m, d, time2, start, refuse) {
-        const s = d.statements.length === 1 ? d.statements[0] : decidingStatement(d);
-        const path2 = pathKey(this.searchPath);
-        const proceed = (approval) => {
-          if (m.name !== "" && (this.statements.has(m.name) || this.definitions.has(`prepared:${m.name}`))) {
-            if (s) this.auditStatement(m.sql, s, time2, start, { decision: "error", approval, reason: `prepared statement "${m.name}" already exists`, sqlstate: "42P05" });
-            else this.auditSimple(m.sql, "error", null, `prepared statement "${m.name}" already exists`);
-            this.skipUntilSync = true;
-            this.enqueueLocal(() => [errorResponse({ severity: "ERROR", code: "42P05", message: `prepared statement "${m.name}" already exists` })]);
-            return;
-          }
-          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path: path2 };
-          this.definitions.delete(`prepared:${m.name}`);
-          this.definitionPaths.delete(`prepared:${m.name}`);
-          const prev = this.statements.get(m.name);
-          this.statements.set(m.name, stmt);
-          this.forward(m.raw, { t: "parse", stmt, prev, req: { time: time2, start, sql: m.sql, decision: s, approval, path: path2 } });
-          if (this.deps.masksConfigured === false) stmt.plan = null;
-          else this.forward(describe4("S", m.name), { t: "describeS", stmt, injected: true });
-        };
-        if (d.decision === "allow") return proceed();
-        if (d.decision === "deny" || !s) return refuse(deniedRefusal(s?.rule ?? null, s?.reason ?? "denied"), s);
-        return proceed();
-      }
-      /**
-       * What the policy cannot see but the session can: an EXECUTE of a statement PREPAREd under another
-       * search path, a COPY TO of a table (or a view of one) with masked columns (COPY has no
-       * RowDescription to mask by). Either turns the decision into a denial.
-       */
-      sessionChecks(d) {
-        if (d.decision === "deny") return d;
-        const st = d.statements;
-        for (const [i, s] of st.entries()) {
-          if (s.uses?.namespace !== "prepared") continue;
-          const name = s.uses.name;
-          const key = `prepared:${name}`;
-          let defined = this.definitionPaths.get(key);
-          for (let j = 0; j < i; j++) if (st[j].defines?.namespace === "prepared" && st[j].defines.name === name) defined = this.pathAt(st, j);
-          const r = this.preparedElsewhere(name, defined, this.pathAt(st, i));
-          if (r) return denied3(d, s, r.message.replace(/^tollgate: denied: /, ""), r.detail);
-        }
-        const copy = this.copyMasked(d);
-        if (copy === null) return d;
-        const toDecision = (why) => why === null ? d : denied3(d, void 0, `result refused: ${why}`);
-        return copy instanceof Promise ? copy.then(toDecision) : toDecision(copy);
-      }
-      /** Why a COPY … TO in `d` would stream masked values, or null. */
-      copyMasked(d) {
-        if (this.deps.masksConfigured === false) return null;
-        const objects = /* @__PURE__ */ new Set();
-        for (const s of d.statements) {
-          if (!s.accesses.some((a) => a.kind === "copy_to")) continue;
-          if (s.masked.length) return "COPY cannot mask columns; the statement reads masked columns";
-          for (const a of s.accesses) {
-            if (a.kind !== "select" && a.kind !== "copy_to" || a.object === void 0) continue;
-            if (a.object.startsWith("program:") || a.object.startsWith("file:")) continue;
-            objects.add(a.object);
-          }
-        }
-        const checks = [];
-        for (const o of objects) {
-          const dot = o.indexOf(".");
-          if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
-          const schema = o.slice(0, dot);
-          const table2 = o.slice(dot + 1);
-          const views = this.deps.views;
-          if (!views?.readsByName) {
-            if (this.tableHasMasks(schema, table2)) return `COPY cannot mask columns; ${o} may have masked columns`;
-            continue;
-          }
-          checks.push(
-            views.readsByName(schema, table2).then(
-              (reads) => {
-                if (reads === null) return this.tableHasMasks(schema, table2) ? `COPY cannot mask columns; ${o} may have masked columns` : null;
-                return reads.some((x) => this.originMasked(x.schema, x.table, x.column)) ? `COPY cannot mask columns; ${o} has or reads masked columns` : null;
-              },
-              (err) => `COPY: the masked-column check of ${o} failed (${err.message})`
-            )
-          );
-        }
-        if (checks.length === 0) return null;
-        return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
-      }
-      tableHasMasks(schema, table2) {
-        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true;
-      }
-      originMasked(schema, table2, column) {
-        return column === null ? this.tableHasMasks(schema, table2) : this.deps.engine.maskForColumn(schema, table2, column) !== null;
-      }
-      /** A reference to a statement or portal the proxy never saw (e.g. made by SQL PREPARE/DECLARE): refused. */
-      refuseUnknown(what) {
-        const r = deniedRefusal(null, `${what} was not prepared through the extended protocol; the gateway cannot vouch for it`);
-        this.auditSimple(`(${what})`, "deny", null, r.message);
-        this.skipUntilSync = true;
-        this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-      }
-      onBind(m) {
-        const stmt = this.statements.get(m.statement);
-        if (!stmt) return this.refuseUnknown(`prepared statement "${m.statement}"`);
-        const ready2 = this.readyToDecide();
-        if (ready2 === null) return this.onBindChecked(m, stmt);
-        const go = (r) => {
-          if (this.phase === "closed") return;
-          if (r === null) return this.onBindChecked(m, stmt);
-          this.refuseExtended(stmt.sql, r);
-        };
-        return ready2 instanceof Promise ? ready2.then(go) : go(ready2);
-      }
-      refuseExtended(sql, r) {
-        this.auditSimple(sql, "deny", null, r.message);
-        this.skipUntilSync = true;
-        this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-      }
-      onBindChecked(m, stmt) {
-        const r = this.preparedElsewhere(stmt.name || "(unnamed)", stmt.path, pathKey(this.searchPath));
-        if (r) return this.refuseExtended(stmt.sql, r);
-        this.definitions.delete(`cursor:${m.portal}`);
-        const portal = { name: m.portal, stmt, formats: m.resultFormats };
-        this.portals.set(m.portal, portal);
-        this.forward(m.raw, { t: "bind" });
-      }
-      onDescribe(m) {
-        if (m.target === "S") {
-          const stmt = this.statements.get(m.name);
-          if (!stmt) return this.refuseUnknown(`prepared statement "${m.name}"`);
-          this.forward(m.raw, { t: "describeS", stmt, injected: false });
-        } else {
-          const portal = this.portals.get(m.name);
-          if (!portal) return this.refuseUnknown(`portal "${m.name}"`);
-          this.forward(m.raw, { t: "describeP", portal });
-        }
-      }
-      onExecute(m) {
-        const portal = this.portals.get(m.portal);
-        if (!portal) return this.refuseUnknown(`portal "${m.portal}"`);
-        const stmt = portal.stmt;
-        const time2 = (/* @__PURE__ */ new Date()).toISOString();
-        const start = performance2.now();
-        if (this.deps.audit.writeError) return this.refuseExtended(stmt.sql, deniedRefusal(null, "audit log unavailable"));
-        if (this.expired()) {
-          const r = sessionExpiredRefusal(this.deps.config.session.expiresAt);
-          this.auditSimple(stmt.sql, "deny", null, "session expired");
-          this.skipUntilSync = true;
-          this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-          return;
-        }
-        const s = stmt.decision;
-        const run6 = (approval) => {
-          const req = { time: time2, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
-          if (s?.accesses.some((a) => a.kind === "copy_from")) this.copyExpected = true;
-          this.notePathChange(s);
-          this.forgetShadowed(s);
-          this.forward(m.raw, { t: "execute", portal, req, active: null, started: false });
-        };
-        if (s?.decision !== "review") return run6();
-        return this.review(stmt.sql, s).then(({ approved, approval, refusal }) => {
-          if (this.phase === "closed") return;
-          const r = !approved ? refusal : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
-          if (r === null) run6(approval);
-          else {
-            this.auditStatement(stmt.sql, s, time2, start, { decision: "review", approval, reason: r.message });
-            this.skipUntilSync = true;
-            this.enqueueLocal(() => [errorResponse({ severity: "ERROR", ...r })]);
-          }
-          this.flush();
-        });
-      }
-      // -------------------------------------------------------------------------------------------
-      // Upstream side
-      onUpstreamData(chunk) {
-        if (this.phase === "closed") return;
-        try {
-          this.bparser.parse(chunk, this.back.push);
-        } catch (err) {
-          this.internalError(err);
-          return;
-        }
-        this.runBack();
-      }
-      runBack() {
-        if (this.back.busy || this.phase === "closed") return;
-        try {
-          const emptied = this.runLane(this.back, (f) => this.onBackend(f), () => this.runBack());
-          if (emptied && this.draining && this.idle) this.shutdownNow();
-        } catch (err) {
-          this.internalError(err);
-        }
-      }
-      onBackend(f) {
-        const code3 = f.code;
-        if (code3 === B.NoticeResponse || code3 === B.NotificationResponse) {
-          if (this.suppressUntilReady) return;
-          this.sendClient(code3 === B.NoticeResponse ? this.scrubMessage(f, this.currentDecision()) : f.raw);
-          return;
-        }
-        if (code3 === B.ParameterStatus) {
-          const { name, value } = decodeParameterStatus(f.body);
-          if (name === "client_encoding" && !isUtf8Name(value)) {
-            this.fatal({ code: SQLSTATE.rejectedConnection, message: `tollgate: client_encoding changed to ${value}; only UTF8 is allowed` });
-            return;
-          }
-          this.sendClient(f.raw);
-          return;
-        }
-        this.emitLocalHead();
-        const item = this.pending[0];
-        if (!item) {
-          if (code3 === B.ErrorResponse) {
-            this.sendClient(f.raw);
-            return;
-          }
-          throw new ProtocolError(`unexpected upstream message '${String.fromCharCode(code3)}' with no request pending`);
-        }
-        if (this.suppressUntilReady) {
-          if (code3 !== B.ReadyForQuery) return;
-          let i = 0;
-          while (i < this.pending.length) {
-            const t = this.pending[i++].t;
-            if (t === "sync" || t === "query") break;
-          }
-          this.pending.splice(0, i);
-          this.checkIdle();
-          this.txStatus = decodeReadyForQuery(f.body);
-          this.suppressUntilReady = false;
-          this.sendClient(f.raw);
-          this.emitLocalHead();
-          return;
-        }
-        if (code3 === B.CopyInResponse) this.enterCopyIn();
-        else if (code3 === B.ErrorResponse || code3 === B.CommandComplete) this.copyIn = false;
-        switch (item.t) {
-          case "query":
-            return this.onQueryResponse(item, f);
-          case "sync":
-            if (code3 !== B.ReadyForQuery) throw new ProtocolError(`unexpected '${String.fromCharCode(code3)}' before ReadyForQuery`);
-            this.readyForQuery(f);
-            return;
-          case "local":
-            throw new ProtocolError("a local answer is waiting behind nothing");
-          case "lookup":
-            return this.onLookupResponse(item, f);
-          default:
-            return this.onExtendedResponse(item, f);
-        }
-      }
-      /**
-       * The upstream entered COPY IN: the Syncs the client sent after the Execute that started it were
-       * read during the copy and ignored, so no ReadyForQuery answers them.
-       */
-      enterCopyIn() {
-        this.copyIn = true;
-        for (let i = this.pending.length - 1; i > 0; i--) {
-          const it = this.pending[i];
-          if (it.t === "sync" && it.ignorable) this.pending.splice(i, 1);
-        }
-      }
-      readyForQuery(f) {
-        const status = decodeReadyForQuery(f.body);
-        if (this.pathTouched && status === "I" && this.txStatus !== "I") this.pathStale = true;
-        if (this.schemaChangedInBlock && status === "I") {
-          this.schemaChangedInBlock = false;
-          this.deps.schema?.changed();
-        }
-        this.copyExpected = false;
-        this.txStatus = status;
-        this.suppressUntilReady = false;
-        this.sendClient(f.raw);
-        this.popItem();
-      }
-      popItem() {
-        this.pending.shift();
-        this.emitLocalHead();
-        this.checkIdle();
-      }
-      onLookupResponse(item, f) {
-        switch (f.code) {
-          case B.DataRow: {
-            const v = decodeDataRow(f.body)[0];
-            const parsed = v ? parseNameArray(v.toString("utf8")) : null;
-            if (parsed) item.schemas = parsed;
-            else item.failed = true;
-            return;
-          }
-          case B.ErrorResponse:
-            item.failed = true;
-            return;
-          case B.ReadyForQuery:
-            this.txStatus = decodeReadyForQuery(f.body);
-            this.popItem();
-            item.done();
-            return;
-          default:
-            return;
-        }
-      }
-      onQueryResponse(item, f) {
-        const req = item.reqs[item.idx];
-        switch (f.code) {
-          case B.RowDescription: {
-            const r = this.planFor(f, req?.decision, (plan) => {
-              item.active = plan ? { plan, formats: decodeRowDescription(f.body).map((x) => x.format) } : null;
-              if (plan && req) req.masked = plan.masked;
-              this.sendClient(f.raw);
-            });
-            return r;
-          }
-          case B.DataRow:
-            if (item.active) this.sendClient(this.mask(f, item.active));
-            else this.sendClient(f.raw);
-            return;
-          case B.CommandComplete:
-          case B.EmptyQueryResponse:
-            if (req) {
-              if (f.code === B.CommandComplete) {
-                req.rows = rowsFromTag(decodeCommandComplete(f.body));
-                this.rememberDefinition(req.decision, req.path);
-              }
-              this.finishReq(req);
-            }
-            item.idx++;
-            item.active = null;
-            this.sendClient(f.raw);
-            return;
-          case B.ErrorResponse:
-            if (req) this.finishReq(req, decodeErrorFields(f.body).get("C"));
-            item.idx = item.reqs.length;
-            item.active = null;
-            this.sendClient(this.scrubMessage(f, req?.decision));
-            return;
-          case B.ReadyForQuery:
-            this.readyForQuery(f);
-            return;
-          case B.CopyOutResponse:
-          case B.CopyBothResponse:
-            if (req?.decision && req.decision.masked.length) {
-              this.refuseResult("COPY cannot mask columns; the statement reads masked columns");
-              return;
-            }
-            this.sendClient(f.raw);
-            return;
-          default:
-            this.sendClient(f.raw);
-            return;
-        }
-      }
-      onExtendedResponse(item, f) {
-        const code3 = f.code;
-        if (code3 === B.ErrorResponse) {
-          this.onExtendedError(item, f);
-          return;
-        }
-        switch (item.t) {
-          case "parse":
-            if (code3 !== B.ParseComplete) throw unexpected(code3, "Parse");
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          case "bind":
-            if (code3 !== B.BindComplete) throw unexpected(code3, "Bind");
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          case "close":
-            if (code3 !== B.CloseComplete) throw unexpected(code3, "Close");
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          case "describeS":
-            if (code3 === B.ParameterDescription) {
-              if (!item.injected) this.sendClient(f.raw);
-              return;
-            }
-            if (code3 === B.NoData) {
-              item.stmt.plan = null;
-              if (!item.injected) this.sendClient(f.raw);
-              this.popItem();
-              return;
-            }
-            if (code3 !== B.RowDescription) throw unexpected(code3, "Describe");
-            return this.planFor(
-              f,
-              item.stmt.decision,
-              (plan) => {
-                item.stmt.plan = plan;
-                if (!item.injected) this.sendClient(f.raw);
-                this.popItem();
-              },
-              (reason) => {
-                item.stmt.plan = void 0;
-                item.stmt.planError = reason;
-                if (!item.injected) this.sendClient(f.raw);
-                this.popItem();
-                return true;
-              }
-            );
-          case "describeP":
-            if (code3 === B.NoData) {
-              this.sendClient(f.raw);
-              this.popItem();
-              return;
-            }
-            if (code3 !== B.RowDescription) throw unexpected(code3, "Describe");
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          case "execute":
-            return this.onExecuteResponse(item, f);
-        }
-      }
-      onExecuteResponse(item, f) {
-        const code3 = f.code;
-        if (!item.started) {
-          item.started = true;
-          const stmt = item.portal.stmt;
-          if (code3 === B.DataRow || code3 === B.CopyOutResponse || code3 === B.CopyBothResponse) {
-            if (stmt.planError !== void 0 || stmt.plan === void 0) {
-              this.refuseResult(stmt.planError ?? "the result columns of this statement are unknown");
-              return;
-            }
-            if (code3 !== B.DataRow && (stmt.plan || stmt.decision?.masked.length)) {
-              this.refuseResult("COPY cannot mask columns; the statement reads masked columns");
-              return;
-            }
-            if (stmt.plan) {
-              item.active = { plan: stmt.plan, formats: item.portal.formats };
-              item.req.masked = stmt.plan.masked;
-            }
-          }
-        }
-        switch (code3) {
-          case B.DataRow:
-            this.sendClient(item.active ? this.mask(f, item.active) : f.raw);
-            return;
-          case B.CommandComplete:
-            item.req.rows = rowsFromTag(decodeCommandComplete(f.body));
-            this.rememberDefinition(item.portal.stmt.decision, item.req.path);
-            this.finishReq(item.req);
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          case B.PortalSuspended:
-          case B.EmptyQueryResponse:
-            this.finishReq(item.req);
-            this.sendClient(f.raw);
-            this.popItem();
-            return;
-          default:
-            this.sendClient(f.raw);
-            return;
-        }
-      }
-      onExtendedError(item, f) {
-        const sqlstate = decodeErrorFields(f.body).get("C");
-        if (item.t === "execute") this.finishReq(item.req, sqlstate);
-        if (item.t === "parse") this.finishReq(item.req, sqlstate);
-        const decision = item.t === "execute" ? item.portal.stmt.decision : item.t === "parse" || item.t === "describeS" ? item.stmt.decision : void 0;
-        this.sendClient(this.scrubMessage(f, decision));
-        let i = 0;
-        while (i < this.pending.length && this.pending[i].t !== "sync") {
-          const it = this.pending[i];
-          if (it.t === "parse" && this.statements.get(it.stmt.name) === it.stmt) {
-            if (it.prev) this.statements.set(it.stmt.name, it.prev);
-            else this.statements.delete(it.stmt.name);
-          }
-          i++;
-        }
-        this.pending.splice(0, i);
-        if (this.pending.length === 0) this.skipUntilSync = true;
-        this.checkIdle();
-      }
-      /**
-       * Computes the mask plan for a RowDescription, synchronously when cached. On failure the result
-       * is refused (`onFail` may take over instead and return true).
-       */
-      planFor(f, s, then, onFail) {
-        const lineage = s?.masked ?? [];
-        if (this.deps.masksConfigured === false && lineage.length === 0) {
-          then(null);
-          return;
-        }
-        const key = lineage.length ? `${f.body.toString("latin1")}\0${lineage.map((m) => `${m.index}:${m.strategy}:${m.column}`).join(",")}` : f.body.toString("latin1");
-        if (this.deps.schema && this.deps.schema.epoch !== this.planEpoch) {
-          this.planCache.clear();
-          this.planEpoch = this.deps.schema.epoch;
-        }
-        const cached2 = this.planCache.get(key);
-        if (cached2 !== void 0) {
-          then(cached2);
-          return;
-        }
-        const fields = decodeRowDescription(f.body);
-        return buildMaskPlan(fields, lineage, this.deps.catalog, this.maskRules, this.deps.views).then(
-          (plan) => {
-            this.planCache.set(key, plan);
-            then(plan);
-            this.flush();
-          },
-          (err) => {
-            const reason = err instanceof MaskPlanError ? err.message : `mask plan failed: ${err.message}`;
-            if (onFail?.(reason)) return;
-            this.refuseResult(reason);
-          }
-        );
-      }
-      mask(f, a) {
-        return maskDataRow(f.body, a.plan, a.formats, this.deps.maskKey, this.deps.maskValue);
-      }
-      /** The decision of the statement the upstream is working on, if any. */
-      currentDecision() {
-        const head = this.pending[0];
-        if (!head) return void 0;
-        if (head.t === "query") return head.reqs[head.idx]?.decision;
-        if (head.t === "execute") return head.portal.stmt.decision;
-        return void 0;
-      }
-      /**
-       * An upstream ErrorResponse/NoticeResponse as the client may see it. For a statement that touches
-       * masked data, texts that can quote values are withheld (the message unless its class is
-       * value-free, and always detail, hint, context); the SQLSTATE and the other fields stay.
-       */
-      scrubMessage(f, s) {
-        const has = this.deps.objectHasMasks;
-        if (!has) return f.raw;
-        const touches = !s || s.masked.length > 0 || s.accesses.some((a) => a.object !== void 0 && has(a.object));
-        if (!touches) return f.raw;
-        const fields = decodeErrorFields(f.body);
-        const code3 = fields.get("C") ?? "XX000";
-        const out = /* @__PURE__ */ new Map();
-        for (const [k, v] of fields) if (!"DHWq".includes(k)) out.set(k, v);
-        if (!VALUE_FREE.has(code3.slice(0, 2)) && code3 !== "42501") {
-          out.set("M", `tollgate: the upstream message is withheld because the statement touches masked data (SQLSTATE ${code3})`);
-        }
-        return fieldsMessage(f.code === B.NoticeResponse ? "N" : "E", out);
-      }
-      /** Whether requests behind the current one, up to the next Sync/ReadyForQuery, were already forwarded. */
-      runsBehind() {
-        const head = this.pending[0];
-        if (head?.t === "query") return head.idx < head.reqs.length - 1;
-        for (let i = 1; i < this.pending.length; i++) {
-          const t = this.pending[i].t;
-          if (t === "sync" || t === "query") return false;
-          if (t !== "local" && t !== "lookup") return true;
-        }
-        return false;
-      }
-      /** The proxy will not pass this result on: an error now, and nothing more until ReadyForQuery. */
-      refuseResult(reason) {
-        const r = deniedRefusal(null, `result refused: ${reason}`);
-        if (this.runsBehind()) {
-          r.detail = `${r.detail}; messages sent after this statement before Sync were already forwarded and may have run`;
-        }
-        this.sendClient(errorResponse({ severity: "ERROR", ...r }));
-        this.suppressUntilReady = true;
-        const head = this.pending[0];
-        if (head && (head.t === "execute" || head.t === "query")) {
-          const req = head.t === "execute" ? head.req : head.reqs[head.idx];
-          if (req) this.auditStatement(req.sql, req.decision, req.time, req.start, { decision: "deny", reason: r.message, approval: req.approval });
-          if (head.t === "query") head.idx = head.reqs.length;
-        }
-      }
-      // -------------------------------------------------------------------------------------------
-      // Audit
-      /**
-       * The statement as the audit log and reviewers see it: literals and comments removed. A statement
-       * decided from the engine's shape cache brings its normalised text: redacted once per shape.
-       */
-      redacted(sql, shape) {
-        return shape !== void 0 && this.deps.redactShape ? this.redactShape(shape) : this.redactText(sql);
-      }
-      base(type, time2 = (/* @__PURE__ */ new Date()).toISOString()) {
-        return { time: time2, session: this.deps.config.session.id, identity: this.deps.config.claims, role: this.deps.config.role, type };
-      }
-      append(e) {
-        try {
-          this.deps.audit.append(e);
-        } catch (err) {
-          this.auditFailed(err);
-        }
-      }
-      /** An audit log that cannot be written must stop the data path (fail closed). */
-      auditFailed(err) {
-        this.deps.logger.warn(`tollgate: audit log write failed: ${err.message}`);
-        this.fatal({ code: SQLSTATE.internalError, message: "tollgate: the audit log cannot be written" });
-      }
-      auditEvent(type, decision, reason) {
-        this.append({ ...this.base(type), decision, reason });
-      }
-      auditSimple(sql, decision, rule2, reason) {
-        this.append({ ...this.base("sql"), statement: this.redacted(sql), decision, rule: rule2, reason });
-      }
-      auditStatement(sql, s, time2, start, extra) {
-        const durationMs = Math.round((performance2.now() - start) * 1e3) / 1e3;
-        this.auditPending.push(() => this.statementEntry(sql, s, time2, durationMs, extra));
-      }
-      statementEntry(sql, s, time2, durationMs, extra) {
-        const e = {
-          time: time2,
-          session: this.deps.config.session.id,
-          identity: this.deps.config.claims,
-          role: this.deps.config.role,
-          type: "sql",
-          statement: this.redacted(sql, s?.shape),
-          accesses: s?.accesses ?? [],
-          decision: extra.decision ?? s?.decision ?? "error",
-          rule: s?.rule ?? null,
-          reason: extra.reason ?? s?.reason ?? "",
-          durationMs
-        };
-        if (extra.approval) e.approval = extra.approval;
-        if (extra.masked?.length) e.masked = extra.masked;
-        if (extra.rows !== void 0) e.rows = extra.rows;
-        if (extra.sqlstate) e.sqlstate = extra.sqlstate;
-        return e;
-      }
-      finishReq(req, sqlstate) {
-        if (!sqlstate && req.decision && this.deps.schema && changesSchema(req.decision)) {
-          this.deps.schema.changed();
-          this.schemaChangedInBlock = true;
-        }
-        this.auditStatement(req.sql, req.decision, req.time, req.start, {
-          approval: req.approval,
-          masked: req.masked,
-          rows: req.rows,
-          sqlstate
-        });
-      }
-    };
-    VALUE_FREE = /* @__PURE__ */ new Set(["08", "25", "40", "53", "54", "55", "57", "58"]);
-    PATH_SETTINGS = /* @__PURE__ */ new Set(["search_path", "role", "session_authorization"]);
-    Lane = class {
-      items = [];
-      head = 0;
-      busy = false;
-      /** Bound once: the parsers call it for every message. */
-      push = (item) => {
-        this.items.push(item);
-      };
-      get empty() {
-        return this.head >= this.items.length;
-      }
-    };
-    OutputRun = class {
-      parts = [];
-      run = null;
-      start = 0;
-      end = 0;
-      push(buf) {
-        if (this.run === buf.buffer && this.end === buf.byteOffset) {
-          this.end += buf.length;
-          return;
-        }
-        this.seal();
-        this.run = buf.buffer;
-        this.start = buf.byteOffset;
-        this.end = buf.byteOffset + buf.length;
-      }
-      /** Everything collected as one buffer (null when nothing is waiting); empties the run. */
-      take() {
-        this.seal();
-        if (this.parts.length === 0) return null;
-        const data = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
-        this.parts = [];
-        return data;
-      }
-      seal() {
-        if (this.run === null) return;
-        this.parts.push(Buffer.from(this.run, this.start, this.end - this.start));
-        this.run = null;
-      }
-    };
-  }
-});
-
-=======
->>>>>>> 8ff67d8 (proxy in rooms: split pg/connection.ts into src/proxy/ (connection phases and I/O, requests, the response queue, session names, search-path tracker, result guard, audit trail, review, deps); daemon wiring and config to src/daemon/, approval config to approval/; one approver picker (createApprover); the upstream handshake reads frames with BackendParser; SessionDefinitions and unused protocol writers removed)
 // src/pg/mask-values.ts
 import { createHmac as createHmac2 } from "node:crypto";
 function shapeOf(format, typeOid) {
@@ -57485,18 +55203,6 @@ var init_view_origins = __esm({
   }
 });
 
-<<<<<<< HEAD
-// src/pg/server.ts
-import { createServer as createServer2 } from "node:net";
-function defaultApprover(config2, approvers) {
-  switch (config2.approval.kind) {
-    case "terminal":
-      return new TerminalApprover({ input: process.stdin, output: process.stderr });
-    case "none":
-      return new NoChannelApprover(config2.approval.reason);
-    case "github":
-      return new GithubApprover(config2.approval, { approvers: approvers ? [...approvers] : void 0 });
-=======
 // src/pg/startup-params.ts
 function isUtf8Name(value) {
   const n = value.toLowerCase().replace(/[^a-z0-9]/g, "");
@@ -57552,7 +55258,6 @@ function redactOr(redact) {
     return redact();
   } catch {
     return "(statement could not be redacted)";
->>>>>>> 8ff67d8 (proxy in rooms: split pg/connection.ts into src/proxy/ (connection phases and I/O, requests, the response queue, session names, search-path tracker, result guard, audit trail, review, deps); daemon wiring and config to src/daemon/, approval config to approval/; one approver picker (createApprover); the upstream handshake reads frames with BackendParser; SessionDefinitions and unused protocol writers removed)
   }
 }
 var AuditTrail;
@@ -57778,11 +55483,11 @@ var init_names2 = __esm({
         }
       }
       /** A PREPARE / DECLARE completed on the server: EXECUTE / FETCH of its name run it from now on. */
-      remember(s, path) {
+      remember(s, path2) {
         if (!s?.defines) return;
         const key = `${s.defines.namespace}:${s.defines.name}`;
         this.definitions.set(key, s.defines);
-        this.definitionPaths.set(key, path ?? null);
+        this.definitionPaths.set(key, path2 ?? null);
       }
     };
   }
@@ -57890,8 +55595,8 @@ var init_mask_plan = __esm({
     STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
     MaskPlanError = class extends Error {
       code = "ERR_MASK_PLAN";
-      constructor(message) {
-        super(message);
+      constructor(message2) {
+        super(message2);
         this.name = "MaskPlanError";
       }
     };
@@ -57913,8 +55618,8 @@ var init_result_guard = __esm({
       constructor(deps) {
         this.deps = deps;
         this.maskRules = {
-          maskForColumn: (schema, table, column) => deps.engine.maskForColumn(schema, table, column),
-          tableHasMasks: (schema, table) => this.tableHasMasks(schema, table)
+          maskForColumn: (schema, table2, column) => deps.engine.maskForColumn(schema, table2, column),
+          tableHasMasks: (schema, table2) => this.tableHasMasks(schema, table2)
         };
       }
       deps;
@@ -57982,16 +55687,16 @@ var init_result_guard = __esm({
           const dot = o.indexOf(".");
           if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
           const schema = o.slice(0, dot);
-          const table = o.slice(dot + 1);
+          const table2 = o.slice(dot + 1);
           const views = this.deps.views;
           if (!views?.readsByName) {
-            if (this.tableHasMasks(schema, table)) return `COPY cannot mask columns; ${o} may have masked columns`;
+            if (this.tableHasMasks(schema, table2)) return `COPY cannot mask columns; ${o} may have masked columns`;
             continue;
           }
           checks.push(
-            views.readsByName(schema, table).then(
+            views.readsByName(schema, table2).then(
               (reads) => {
-                if (reads === null) return this.tableHasMasks(schema, table) ? `COPY cannot mask columns; ${o} may have masked columns` : null;
+                if (reads === null) return this.tableHasMasks(schema, table2) ? `COPY cannot mask columns; ${o} may have masked columns` : null;
                 return reads.some((x) => this.originMasked(x.schema, x.table, x.column)) ? `COPY cannot mask columns; ${o} has or reads masked columns` : null;
               },
               (err) => `COPY: the masked-column check of ${o} failed (${err.message})`
@@ -58001,11 +55706,11 @@ var init_result_guard = __esm({
         if (checks.length === 0) return null;
         return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
       }
-      tableHasMasks(schema, table) {
-        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true;
+      tableHasMasks(schema, table2) {
+        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true;
       }
-      originMasked(schema, table, column) {
-        return column === null ? this.tableHasMasks(schema, table) : this.deps.engine.maskForColumn(schema, table, column) !== null;
+      originMasked(schema, table2, column) {
+        return column === null ? this.tableHasMasks(schema, table2) : this.deps.engine.maskForColumn(schema, table2, column) !== null;
       }
     };
     VALUE_FREE = /* @__PURE__ */ new Set(["08", "25", "40", "53", "54", "55", "57", "58"]);
@@ -58441,9 +56146,9 @@ var init_queue = __esm({
 });
 
 // src/proxy/review.ts
-import { randomUUID } from "node:crypto";
+import { randomUUID as randomUUID2 } from "node:crypto";
 async function review(deps, statement, s, signal) {
-  const id = randomUUID();
+  const id = randomUUID2();
   let outcome;
   try {
     outcome = await deps.approver.review(
@@ -58511,8 +56216,8 @@ function resetsAll(s) {
     (a) => a.kind === "reset" && a.object === "all" || a.kind === "set" && a.object === "search_path" && /\bfrom\s+current\b/i.test(s.sql)
   );
 }
-function pathKey(path) {
-  return JSON.stringify(path);
+function pathKey(path2) {
+  return JSON.stringify(path2);
 }
 function quoteIdent(name) {
   return `"${name.replace(/"/g, '""')}"`;
@@ -58624,7 +56329,7 @@ import { performance as performance3 } from "node:perf_hooks";
 function denyAll2(sql, reason) {
   return { decision: "deny", statements: [{ sql, kind: "other", decision: "deny", rule: null, reason, accesses: [], masked: [] }] };
 }
-function denied2(d, s, reason, detail) {
+function denied3(d, s, reason, detail) {
   const mark = (x) => ({ ...x, decision: "deny", rule: null, reason: detail ? `${reason} (${detail})` : reason });
   return { decision: "deny", statements: d.statements.map((x) => !s || x === s ? mark(x) : x) };
 }
@@ -58846,7 +56551,7 @@ var init_requests = __esm({
       }
       onParseDecided(m, d, time2, start, refuse) {
         const s = d.statements.length === 1 ? d.statements[0] : decidingStatement(d);
-        const path = this.path.key();
+        const path2 = this.path.key();
         const proceed = (approval) => {
           if (this.names.statementExists(m.name)) {
             const why = `prepared statement "${m.name}" already exists`;
@@ -58856,9 +56561,9 @@ var init_requests = __esm({
             this.queue.enqueueLocal(() => [errorResponse({ severity: "ERROR", code: "42P05", message: why })]);
             return;
           }
-          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path };
+          const stmt = { name: m.name, sql: m.sql, decision: s, plan: void 0, path: path2 };
           const prev = this.names.parsed(stmt);
-          this.queue.forward(m.raw, { t: "parse", stmt, prev, req: { time: time2, start, sql: m.sql, decision: s, approval, path } });
+          this.queue.forward(m.raw, { t: "parse", stmt, prev, req: { time: time2, start, sql: m.sql, decision: s, approval, path: path2 } });
           if (this.deps.masksConfigured === false) stmt.plan = null;
           else this.queue.forward(describe4("S", m.name), { t: "describeS", stmt, injected: true });
         };
@@ -58880,11 +56585,11 @@ var init_requests = __esm({
           let defined = this.names.preparedPath(name);
           for (let j = 0; j < i; j++) if (st[j].defines?.namespace === "prepared" && st[j].defines.name === name) defined = this.path.at(st, j);
           const r = preparedElsewhere(name, defined, this.path.at(st, i));
-          if (r) return denied2(d, s, r.message.replace(/^tollgate: denied: /, ""), r.detail);
+          if (r) return denied3(d, s, r.message.replace(/^tollgate: denied: /, ""), r.detail);
         }
         const copy = this.guard.copyMasked(d);
         if (copy === null) return d;
-        const toDecision = (why) => why === null ? d : denied2(d, void 0, `result refused: ${why}`);
+        const toDecision = (why) => why === null ? d : denied3(d, void 0, `result refused: ${why}`);
         return copy instanceof Promise ? copy.then(toDecision) : toDecision(copy);
       }
       /** A reference to a statement or portal the proxy never saw (e.g. made by SQL PREPARE/DECLARE): refused. */
@@ -58942,18 +56647,18 @@ var init_requests = __esm({
           return;
         }
         const s = stmt.decision;
-        const run5 = (approval) => {
+        const run6 = (approval) => {
           const req = { time: time2, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
           if (s?.accesses.some((a) => a.kind === "copy_from")) this.queue.copyExpected = true;
           this.path.noteStatement(s);
           this.names.forgetShadowed(s);
           this.queue.forward(m.raw, { t: "execute", portal, req, active: null, started: false });
         };
-        if (s?.decision !== "review") return run5();
+        if (s?.decision !== "review") return run6();
         return review(this.deps, this.trail.redacted(stmt.sql), s, this.signal).then(({ approved, approval, refusal }) => {
           if (this.wire.ended) return;
           const r = !approved ? refusal : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
-          if (r === null) run5(approval);
+          if (r === null) run6(approval);
           else {
             this.trail.statement(stmt.sql, s, time2, start, { decision: "review", approval, reason: r.message });
             this.queue.skipUntilSync = true;
@@ -59332,7 +57037,7 @@ var init_connection = __esm({
 });
 
 // src/daemon/server.ts
-import { createServer } from "node:net";
+import { createServer as createServer2 } from "node:net";
 async function startProxy(config2, deps = {}) {
   const logger = deps.logger ?? stderrLogger;
   await initSql();
