@@ -7580,6 +7580,24 @@ function compileGlob(pattern, separator) {
   const compiled = new RegExp(re, "u");
   return { source: pattern, literal: false, test: (value) => compiled.test(value) };
 }
+function globCanStartWith(pattern, prefix, separator) {
+  const seen = /* @__PURE__ */ new Set();
+  const walk = (i, j) => {
+    if (j === prefix.length) return true;
+    if (i === pattern.length) return false;
+    const key = `${i}:${j}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (pattern[i] === "*") {
+      const double = pattern[i + 1] === "*";
+      const next = double ? i + 2 : i + 1;
+      if (walk(next, j)) return true;
+      return (double || prefix[j] !== separator) && walk(i, j + 1);
+    }
+    return pattern[i] === prefix[j] && walk(i + 1, j + 1);
+  };
+  return walk(0, 0);
+}
 var init_glob = __esm({
   "src/policy/glob.ts"() {
     "use strict";
@@ -14223,9 +14241,10 @@ function compilePolicy(doc, file) {
     roles.set(name, {
       name,
       description: r.description ?? null,
-      match: Object.entries(r.match).map(([claim2, value]) => ({
-        claim: claim2,
-        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
+      match: Object.entries(r.match).map(([claim3, value]) => ({
+        claim: claim3,
+        // A YAML number stands for its decimal text (GitHub's ids are strings in the token).
+        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(String(g), "/"))
       })),
       approvers: r.approvers ?? null,
       upstream: r.upstream ?? null,
@@ -14377,7 +14396,7 @@ function strict3(shape) {
 function glob3(what) {
   return string2().regex(GLOB_PATTERN3, { error: (iss) => `bad glob ${show3(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
 }
-var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
+var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimNumber, claimMatch, CLAIM_FORMS, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
 var init_schema = __esm({
   "src/policy/schema.ts"() {
     "use strict";
@@ -14399,7 +14418,18 @@ var init_schema = __esm({
     KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
     kindOrGroup = _enum(KIND_NAMES);
     claimGlob = glob3("Glob on the claim value: * within a path segment, ** across /");
-    claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
+    claimNumber = number2({ error: (iss) => `expected a glob or a whole number, got ${show3(iss.input)}` }).refine(Number.isInteger, { error: (iss) => `expected a whole number (an id), got ${show3(iss.input)}` }).refine((n) => n >= 0, { error: (iss) => `expected an id (a whole number of 0 or more), got ${show3(iss.input)}` }).refine(Number.isSafeInteger, { error: 'this number is too long to be read exactly: quote the id ("\u2026")' }).describe("A whole number: matches the claim's decimal text (ids)");
+    claimMatch = union([claimGlob, claimNumber, array(union([claimGlob, claimNumber], { error: "expected a glob or a whole number" })).min(1)], {
+      error: "expected a glob, a number or a list of them"
+    });
+    CLAIM_FORMS = {
+      repository_id: { pattern: /^[1-9][0-9]*$/, expected: "the repository's numeric id (gh api repos/OWNER/REPO --jq .id)" },
+      repository_owner_id: { pattern: /^[1-9][0-9]*$/, expected: "the owner's numeric id (gh api users/OWNER --jq .id)" },
+      actor_id: { pattern: /^[1-9][0-9]*$/, expected: "the account's numeric id (gh api users/LOGIN --jq .id)" },
+      enterprise_id: { pattern: /^[1-9][0-9]*$/, expected: "the enterprise's numeric id" },
+      job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" },
+      workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" }
+    };
     objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
     COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
     columnGlob = string2().regex(COLUMN_PATTERN, {
@@ -14422,6 +14452,20 @@ var init_schema = __esm({
       description: string2().optional(),
       match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
         error: "expected at least one claim to match (an empty match would accept every token)"
+      }).superRefine((m, ctx) => {
+        for (const [claim3, value] of Object.entries(m)) {
+          const form = Object.hasOwn(CLAIM_FORMS, claim3) ? CLAIM_FORMS[claim3] : void 0;
+          if (!form) continue;
+          const list2 = Array.isArray(value) ? value : [value];
+          for (const [i, v] of list2.entries()) {
+            if (form.pattern.test(String(v))) continue;
+            ctx.addIssue({
+              code: "custom",
+              path: Array.isArray(value) ? [claim3, i] : [claim3],
+              message: `expected ${form.expected}, got ${show3(v)}${/\*/.test(String(v)) ? " (no globs on this claim)" : ""}`
+            });
+          }
+        }
       }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
       approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
       upstream: string2().regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show3(iss.input)}` }).optional().describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
@@ -14473,6 +14517,9 @@ var init_schema = __esm({
 // src/policy/load.ts
 import { readFileSync } from "node:fs";
 function loadPolicy(file) {
+  return loadLocatedPolicy(file).policy;
+}
+function loadLocatedPolicy(file) {
   let text;
   try {
     text = readFileSync(file, "utf8");
@@ -14481,14 +14528,14 @@ function loadPolicy(file) {
     const why = code3 === "ENOENT" ? "no such file" : code3 === "EISDIR" ? "is a directory" : code3 ?? "unreadable";
     throw new PolicyError("ERR_POLICY_READ", `${file}: cannot read the policy file: ${why}`);
   }
-  return parsePolicy(text, file);
+  return parseLocated(text, file);
 }
-function parsePolicy(text, file) {
-  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles");
+function parseLocated(text, file) {
+  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles", findOddClaimNumber);
   if (!result.ok) throw new PolicyError(result.syntax ? "ERR_POLICY_SYNTAX" : "ERR_POLICY_INVALID", formatProblem(result.problems[0]), result.problems);
-  return compilePolicy(result.data, file);
+  return { policy: compilePolicy(result.data, file), lineOf: result.lineOf };
 }
-function parseYamlWith(text, file, schema, emptyMessage) {
+function parseYamlWith(text, file, schema, emptyMessage, check) {
   const lines = new import_yaml.LineCounter();
   const doc = (0, import_yaml.parseDocument)(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset) => lines.linePos(offset).line;
@@ -14500,7 +14547,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     if (what.startsWith("Source contains multiple documents")) what = "expected one YAML document, found several";
     return syntax({ file, line, path: "", message: `YAML syntax error: ${what}` });
   }
-  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
+  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt) ?? check?.(doc, text, lineAt) ?? null;
   if (duplicate) return syntax({ file, ...duplicate });
   let data;
   try {
@@ -14513,7 +14560,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     const problems = result.error.issues.flatMap((issue2) => explain(issue2, [], emptyMessage)).map(({ path: path2, message: message2, key }) => ({ file, line: locate(doc, path2, key, lineAt), path: formatPath(path2), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
     return { ok: false, syntax: false, problems };
   }
-  return { ok: true, data: result.data };
+  return { ok: true, data: result.data, lineOf: (path2) => locate(doc, path2, true, lineAt) };
 }
 function describe2(value) {
   if (value === null) return "null";
@@ -14612,6 +14659,29 @@ function findDuplicateKey(doc, node2, path2, lineAt) {
   }
   return null;
 }
+function findOddClaimNumber(doc, text, lineAt) {
+  const roles = (0, import_yaml.isMap)(doc.contents) ? doc.contents.get("roles", true) : void 0;
+  if (!(0, import_yaml.isMap)(roles)) return null;
+  for (const role2 of roles.items) {
+    const match = (0, import_yaml.isMap)(role2.value) ? role2.value.get("match", true) : void 0;
+    if (!(0, import_yaml.isMap)(match)) continue;
+    for (const pair of match.items) {
+      const values = (0, import_yaml.isSeq)(pair.value) ? pair.value.items : [pair.value];
+      for (const [i, v] of values.entries()) {
+        if (!(0, import_yaml.isScalar)(v) || typeof v.value !== "number" || !v.range) continue;
+        const written = text.slice(v.range[0], v.range[1]).trim();
+        if (/^(0|[1-9][0-9]*)$/.test(written)) continue;
+        const path2 = ["roles", String((0, import_yaml.isScalar)(role2.key) ? role2.key.value : role2.key), "match", String((0, import_yaml.isScalar)(pair.key) ? pair.key.value : pair.key)];
+        return {
+          line: lineAt(v.range[0]),
+          path: formatPath((0, import_yaml.isSeq)(pair.value) ? [...path2, i] : path2),
+          message: `the number ${written} is not written in decimal digits: write the id as GitHub shows it (e.g. 1234567), or quote a glob`
+        };
+      }
+    }
+  }
+  return null;
+}
 var import_yaml, EXPECTED;
 var init_load = __esm({
   "src/policy/load.ts"() {
@@ -14635,6 +14705,14 @@ var init_load = __esm({
 function claimMatches(value, globs2) {
   return typeof value === "string" && globs2.some((g) => g.test(value));
 }
+function unnamedDangerousEvent(role2, claims) {
+  if (!Object.hasOwn(claims, "event_name")) return null;
+  const event = claims.event_name;
+  if (typeof event !== "string") return MALFORMED;
+  if (!Object.hasOwn(DANGEROUS_EVENTS, event)) return null;
+  const named = role2.match.some((m) => m.claim === "event_name" && m.globs.some((g) => g.literal && g.source === event));
+  return named ? null : event;
+}
 function firstMismatch(role2, claims) {
   for (const m of role2.match) {
     if (!Object.hasOwn(claims, m.claim) || !claimMatches(claims[m.claim], m.globs)) return m;
@@ -14642,7 +14720,17 @@ function firstMismatch(role2, claims) {
   return null;
 }
 function roleMatches(role2, claims) {
-  return firstMismatch(role2, claims) === null;
+  return firstMismatch(role2, claims) === null && unnamedDangerousEvent(role2, claims) === null;
+}
+function dangerousEventError(roles, event) {
+  if (event === MALFORMED) {
+    return new PolicyError("ERR_ROLE_DANGEROUS_EVENT", "the token's event_name claim is not a string, so it cannot be told whether the job runs for someone else's pull request; no role is granted");
+  }
+  const which = roles.length === 1 ? `role ${JSON.stringify(roles[0])} matches` : `roles ${roles.map((r) => JSON.stringify(r)).join(", ")} match`;
+  return new PolicyError(
+    "ERR_ROLE_DANGEROUS_EVENT",
+    `this job was started by a ${event} event, and ${which} the other claims but do${roles.length === 1 ? "es" : ""} not name ${event} in event_name: ${DANGEROUS_EVENTS[event]}. A role admits such jobs only when its match lists \`event_name: ${event}\` literally (a glob such as * does not opt in); do that only for a role whose workflow never runs the pull request's code with it`
+  );
 }
 function getRole(policy, name) {
   const role2 = policy.roles.get(name);
@@ -14663,6 +14751,8 @@ function selectRole(policy, claims, wanted) {
   if (wanted !== void 0) {
     const role2 = getRole(policy, wanted);
     const miss = firstMismatch(role2, claims);
+    const event2 = miss ? null : unnamedDangerousEvent(role2, claims);
+    if (event2) throw dangerousEventError([role2.name], event2);
     if (miss) {
       const globs2 = miss.globs.map((g) => g.source).join(" | ");
       throw new PolicyError(
@@ -14673,16 +14763,25 @@ function selectRole(policy, claims, wanted) {
     return role2;
   }
   for (const role2 of policy.roles.values()) if (roleMatches(role2, claims)) return role2;
+  const refused = [...policy.roles.values()].filter((r) => firstMismatch(r, claims) === null);
+  const event = refused.length ? unnamedDangerousEvent(refused[0], claims) : null;
+  if (event) throw dangerousEventError(refused.map((r) => r.name), event);
   const checked = [...new Set([...policy.roles.values()].flatMap((r) => r.match.map((m) => m.claim)))];
   throw new PolicyError(
     "ERR_ROLE_NO_MATCH",
     `no role in ${policy.file} matches the claims (checked ${checked.map((c) => showClaim(claims, c)).join(", ")} against roles ${[...policy.roles.keys()].join(", ")})`
   );
 }
+var DANGEROUS_EVENTS, MALFORMED;
 var init_roles = __esm({
   "src/policy/roles.ts"() {
     "use strict";
     init_errors();
+    DANGEROUS_EVENTS = {
+      pull_request_target: "a pull_request_target job runs the base branch's workflow with its ref, secrets and write token, but anyone who can open a pull request (from a fork too) starts it, and a workflow that checks out or builds the pull request runs their code with those",
+      workflow_run: "a workflow_run job runs with the default branch's ref, secrets and write token after another workflow, which a pull request from a fork can trigger, so what it reads (artifacts, the head commit) may be an outsider's"
+    };
+    MALFORMED = "(malformed)";
   }
 });
 
@@ -17262,7 +17361,7 @@ var require_libpg_query = __commonJS({
             return 0n;
           }
         }
-        async function run6() {
+        async function run7() {
           preRun();
           if (runDependencies) {
             await resolveRunDependencies();
@@ -17280,7 +17379,7 @@ var require_libpg_query = __commonJS({
         }
         var wasmExports;
         wasmExports = await createWasm();
-        await run6();
+        await run7();
         ;
         return Module;
       };
@@ -23959,6 +24058,223 @@ var init_check = __esm({
   }
 });
 
+// src/policy/lint/identity.ts
+function fixesOwnerByName(m) {
+  switch (m.claim) {
+    case "repository_owner":
+      return m.globs.every((g) => g.literal);
+    case "repository":
+    case "workflow_ref":
+    case "job_workflow_ref":
+      return m.globs.every(literalOwner);
+    case "sub":
+      return m.globs.every((g) => /^repo:[^*/:]+\//.test(g.source));
+    default:
+      return false;
+  }
+}
+function branchPatterns(role2) {
+  const out = [];
+  for (const g of claim2(role2, "ref")?.globs ?? []) if (globCanStartWith(g.source, "refs/heads/", "/")) out.push(`ref: ${g.source}`);
+  for (const g of claim2(role2, "sub")?.globs ?? []) {
+    const at2 = g.source.indexOf(":ref:");
+    const branch = at2 >= 0 ? globCanStartWith(g.source.slice(at2 + 5), "refs/heads/", "/") : g.source.includes("**");
+    if (branch) out.push(`sub: ${g.source}`);
+  }
+  return out;
+}
+var ID_CLAIMS, HOW_TO_FIND, claim2, matchPath, literalOwner, byId, anyRepository, byName, branchWithoutEvent, workflowRefBranch, dangerousEvents, IDENTITY_RULES;
+var init_identity = __esm({
+  "src/policy/lint/identity.ts"() {
+    "use strict";
+    init_glob();
+    init_roles();
+    ID_CLAIMS = ["repository_owner_id", "repository_id"];
+    HOW_TO_FIND = "find them with `gh api repos/OWNER/REPO --jq .id` (repository_id) and `gh api users/OWNER --jq .id` (repository_owner_id, organizations too)";
+    claim2 = (role2, name) => role2.match.find((m) => m.claim === name);
+    matchPath = (role2, name) => name ? ["roles", role2.name, "match", name] : ["roles", role2.name, "match"];
+    literalOwner = (g) => {
+      const slash = g.source.indexOf("/");
+      return slash > 0 && !g.source.slice(0, slash).includes("*");
+    };
+    byId = (role2) => ID_CLAIMS.some((c) => claim2(role2, c));
+    anyRepository = {
+      id: "identity-any-repository",
+      level: "error",
+      summary: "a role that does not pin the owner admits tokens of any repository on GitHub",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (byId(role2) || role2.match.some(fixesOwnerByName)) continue;
+          yield {
+            path: matchPath(role2),
+            message: `role ${JSON.stringify(role2.name)} does not pin the repository's owner: any workflow in any repository on GitHub can request a token for this audience and match it. Match repository_owner_id (and repository_id for one repository) next to the names; ${HOW_TO_FIND}`
+          };
+        }
+      }
+    };
+    byName = {
+      id: "identity-by-name",
+      level: "warning",
+      summary: "a role that matches a repository or owner by name only can be borrowed after a rename",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (byId(role2)) continue;
+          const named = role2.match.filter(fixesOwnerByName);
+          if (!named.length) continue;
+          const what = named.map((m) => `${m.claim}: ${m.globs.map((g) => g.source).join(" | ")}`).join(", ");
+          yield {
+            path: matchPath(role2, named[0].claim),
+            message: `role ${JSON.stringify(role2.name)} matches by name only (${what}): if the owner or repository is renamed or deleted, whoever registers the name gets tokens that match. Add repository_owner_id or repository_id, which never change hands; ${HOW_TO_FIND}`
+          };
+        }
+      }
+    };
+    branchWithoutEvent = {
+      id: "branch-without-event",
+      level: "warning",
+      summary: "a role that matches a branch ref without event_name admits every event that runs there",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (claim2(role2, "event_name")) continue;
+          const refs = branchPatterns(role2);
+          if (!refs.length && (claim2(role2, "ref") || claim2(role2, "sub"))) continue;
+          const what = refs.length ? `matches a branch (${refs.join(", ")})` : "matches any ref";
+          yield {
+            path: matchPath(role2, refs.length ? refs[0].split(":")[0] : void 0),
+            message: `role ${JSON.stringify(role2.name)} ${what} without event_name, so a job of any event that runs ${refs.length ? "on that branch" : "on a branch"} gets it: issue_comment and other jobs that anyone can start on a public repository, workflow_dispatch with its inputs, schedule. pull_request_target and workflow_run jobs run with the base branch's ref for pull requests from forks; tollgate refuses them unless a role names them, but name the events you mean, e.g. event_name: [push]`
+          };
+        }
+      }
+    };
+    workflowRefBranch = {
+      id: "workflow-ref-branch",
+      level: "warning",
+      summary: "job_workflow_ref at a branch: the reusable workflow can change under the role",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          const m = claim2(role2, "job_workflow_ref");
+          if (!m || claim2(role2, "job_workflow_sha")) continue;
+          for (const [i, g] of m.globs.entries()) {
+            const at2 = g.source.lastIndexOf("@");
+            const ref = at2 >= 0 ? g.source.slice(at2 + 1) : g.source.includes("**") ? "**" : "";
+            if (!globCanStartWith(ref, "refs/heads/", "/")) continue;
+            yield {
+              path: m.globs.length > 1 ? [...matchPath(role2, m.claim), i] : matchPath(role2, m.claim),
+              message: `role ${JSON.stringify(role2.name)} matches the reusable workflow at a branch (${g.source}): whoever can push to that branch changes what runs with this role. Pin it at a tag (\u2026@refs/tags/v1) or match job_workflow_sha with the commit`
+            };
+          }
+        }
+      }
+    };
+    dangerousEvents = {
+      id: "dangerous-event",
+      level: "info",
+      summary: "explains a role that names pull_request_target or workflow_run, or an event_name glob that does not",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          const m = claim2(role2, "event_name");
+          if (!m) continue;
+          for (const [event, why] of Object.entries(DANGEROUS_EVENTS)) {
+            const literal3 = m.globs.some((g) => g.literal && g.source === event);
+            if (literal3) {
+              yield {
+                path: matchPath(role2, "event_name"),
+                message: `role ${JSON.stringify(role2.name)} admits ${event} jobs: ${why}. Keep its workflow from running the pull request's code`
+              };
+            } else if (m.globs.some((g) => g.test(event))) {
+              yield {
+                path: matchPath(role2, "event_name"),
+                level: "warning",
+                message: `role ${JSON.stringify(role2.name)}: the glob in event_name matches ${event}, but a glob never admits it (${event} must be named literally), so such jobs are refused`
+              };
+            }
+          }
+        }
+      }
+    };
+    IDENTITY_RULES = [anyRepository, byName, branchWithoutEvent, workflowRefBranch, dangerousEvents];
+  }
+});
+
+// src/policy/lint/index.ts
+function lintPolicy(policy, options = {}) {
+  const out = [];
+  for (const rule2 of options.rules ?? LINT_RULES) {
+    for (const f of rule2.check(policy)) {
+      let level = f.level ?? rule2.level;
+      if (options.strict && level === "warning") level = "error";
+      out.push({ rule: rule2.id, level, path: f.path, message: f.message });
+    }
+  }
+  return out;
+}
+var LINT_RULES;
+var init_lint = __esm({
+  "src/policy/lint/index.ts"() {
+    "use strict";
+    init_identity();
+    LINT_RULES = [...IDENTITY_RULES];
+  }
+});
+
+// src/cli/lint.ts
+var lint_exports = {};
+__export(lint_exports, {
+  USAGE: () => USAGE2,
+  run: () => run2,
+  runLint: () => runLint
+});
+async function runLint(argv, io = stdio) {
+  try {
+    const flags = parseFlags(argv, { string: ["policy"], boolean: ["strict", "json", "rules", "help"] });
+    if (flags.help) {
+      io.out(USAGE2);
+      return 0;
+    }
+    if (flags.rules) {
+      for (const r of LINT_RULES) io.out(`${r.id.padEnd(24)} ${r.level.padEnd(7)} ${r.summary}`);
+      return 0;
+    }
+    const file = required(flags.policy, "policy");
+    const { policy, lineOf } = loadLocatedPolicy(file);
+    const findings = lintPolicy(policy, { strict: flags.strict ?? false });
+    const count = (level) => findings.filter((f) => f.level === level).length;
+    if (flags.json) {
+      io.out(JSON.stringify({ file, findings: findings.map((f) => ({ ...f, path: formatPath(f.path), line: lineOf(f.path) })) }));
+    } else {
+      for (const f of findings) io.out(`${file}:${lineOf(f.path)}: ${f.level}: ${formatPath(f.path)}: ${f.message} [${f.rule}]`);
+      io.out(`${file}: ${count("error")} error(s), ${count("warning")} warning(s), ${count("info")} note(s)`);
+    }
+    return count("error") ? 1 : 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tollgate lint: ${err.message} (${USAGE2})`);
+      return 2;
+    }
+    if (err instanceof PolicyError) {
+      const problems = err.problems.length ? err.problems.map(formatProblem) : [err.message];
+      for (const p of problems) io.err(`tollgate lint: ${p}`);
+      return 2;
+    }
+    io.err(`tollgate lint: internal error: ${err?.message ?? String(err)}`);
+    return 2;
+  }
+}
+function run2(argv) {
+  return runLint(argv);
+}
+var USAGE2;
+var init_lint2 = __esm({
+  "src/cli/lint.ts"() {
+    "use strict";
+    init_errors();
+    init_lint();
+    init_load();
+    init_args();
+    USAGE2 = "usage: tollgate lint --policy F [--strict] [--json] [--rules]  (--strict: warnings are errors; --rules lists the checks)";
+  }
+});
+
 // src/approval/answers.ts
 function isAnswerableId(id) {
   return ID.test(id);
@@ -24028,12 +24344,12 @@ function checkRunName(req) {
 function checkRunSummary(s) {
   const { req } = s;
   const id = req.id;
-  const claim2 = (k) => {
+  const claim3 = (k) => {
     const v = req.identity[k];
     return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
   };
-  const runId = claim2("run_id");
-  const run6 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const runId = claim3("run_id");
+  const run7 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
   const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
   const parts = [];
   if (s.outcome) parts.push(s.outcome, "");
@@ -24047,11 +24363,11 @@ function checkRunSummary(s) {
     "",
     "| | |",
     "| --- | --- |",
-    `| Repository | ${cell(claim2("repository") ?? s.repository)} |`,
-    `| Workflow | ${cell(claim2("workflow"))} |`,
-    `| Run | ${run6} |`,
-    `| Actor | ${cell(claim2("actor") ?? s.actor)} |`,
-    `| Ref | ${cell(claim2("ref"))} |`,
+    `| Repository | ${cell(claim3("repository") ?? s.repository)} |`,
+    `| Workflow | ${cell(claim3("workflow"))} |`,
+    `| Run | ${run7} |`,
+    `| Actor | ${cell(claim3("actor") ?? s.actor)} |`,
+    `| Ref | ${cell(claim3("ref"))} |`,
     `| Rule | ${cell(req.rule ?? void 0)} |`,
     `| Reason | ${cell(req.reason)} |`,
     `| Request id | ${code2(id)} |`,
@@ -24076,9 +24392,9 @@ function checkRunSummary(s) {
 }
 function code2(text) {
   const s = flat(text);
-  const run6 = "`".repeat(longestRun(s) + 1);
+  const run7 = "`".repeat(longestRun(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run6}${pad}${s}${pad}${run6}`;
+  return `${run7}${pad}${s}${pad}${run7}`;
 }
 function fence(text, lang = "") {
   const f = "`".repeat(Math.max(3, longestRun(text) + 1));
@@ -24412,7 +24728,7 @@ var init_github = __esm({
           outcome
         });
         if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run6;
+        let run7;
         try {
           const body = {
             name: checkRunName(req),
@@ -24424,7 +24740,7 @@ var init_github = __esm({
           if (this.config.runUrl) body.details_url = this.config.runUrl;
           const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
           if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run6 = res.data;
+          run7 = res.data;
         } catch (err) {
           if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
           const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
@@ -24432,7 +24748,7 @@ var init_github = __esm({
           this.log(`tollgate: request ${req.id}: ${reason}; denied`);
           return { approved: false, via: "unavailable", reason };
         }
-        const runUrl = run6.html_url ?? `${this.config.repository} check run ${run6.id}`;
+        const runUrl = run7.html_url ?? `${this.config.repository} check run ${run7.id}`;
         this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
         const seen = /* @__PURE__ */ new Set();
         const retryLogged = /* @__PURE__ */ new Set();
@@ -24441,7 +24757,7 @@ var init_github = __esm({
         let lastFailure = "";
         for (; ; ) {
           if (signal?.aborted) {
-            await this.complete(run6, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
+            await this.complete(run7, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
             return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
           }
           let comments = null;
@@ -24488,21 +24804,21 @@ var init_github = __esm({
             const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
             if (decided.verdict === "approve") {
               this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run6, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
+              await this.complete(run7, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
               return { approved: true, via: "github", approver: decided.login, at: at2, where };
             }
             this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run6, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
+            await this.complete(run7, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
             return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
           }
           if (newRefusals.length) {
-            await this.update(run6, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
+            await this.update(run7, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
           }
           if (this.now() >= deadline) {
             const waited = formatDuration(req.timeoutMs);
             this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
             await this.complete(
-              run6,
+              run7,
               "timed_out",
               `No answer within ${waited}: denied`,
               summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
@@ -24577,8 +24893,8 @@ var init_github = __esm({
           throw err;
         }
       }
-      async complete(run6, conclusion, title, summary) {
-        await this.update(run6, {
+      async complete(run7, conclusion, title, summary) {
+        await this.update(run7, {
           status: "completed",
           conclusion,
           completed_at: new Date(this.now()).toISOString(),
@@ -24586,11 +24902,11 @@ var init_github = __esm({
         }, { deadline: this.now() + 1e4 });
       }
       /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run6, body, opts) {
+      async update(run7, body, opts) {
         try {
-          await this.client.request("PATCH", this.path(`check-runs/${run6.id}`), { ...opts, body });
+          await this.client.request("PATCH", this.path(`check-runs/${run7.id}`), { ...opts, body });
         } catch (err) {
-          this.log(`tollgate: could not update check run ${run6.id} (${oneLine2(err.message)})`);
+          this.log(`tollgate: could not update check run ${run7.id} (${oneLine2(err.message)})`);
         }
       }
       path(rest) {
@@ -25184,11 +25500,11 @@ var init_writer = __esm({
             return Promise.reject(err);
           }
         }
-        const run6 = this.writeAll().finally(() => {
+        const run7 = this.writeAll().finally(() => {
           this.draining = null;
         });
-        this.draining = run6;
-        return run6;
+        this.draining = run7;
+        return run7;
       }
       async writeAll() {
         for (this.collect(); this.queue.length > 0; this.collect()) {
@@ -56647,18 +56963,18 @@ var init_requests = __esm({
           return;
         }
         const s = stmt.decision;
-        const run6 = (approval) => {
+        const run7 = (approval) => {
           const req = { time: time2, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
           if (s?.accesses.some((a) => a.kind === "copy_from")) this.queue.copyExpected = true;
           this.path.noteStatement(s);
           this.names.forgetShadowed(s);
           this.queue.forward(m.raw, { t: "execute", portal, req, active: null, started: false });
         };
-        if (s?.decision !== "review") return run6();
+        if (s?.decision !== "review") return run7();
         return review(this.deps, this.trail.redacted(stmt.sql), s, this.signal).then(({ approved, approval, refusal }) => {
           if (this.wire.ended) return;
           const r = !approved ? refusal : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
-          if (r === null) run6(approval);
+          if (r === null) run7(approval);
           else {
             this.trail.statement(stmt.sql, s, time2, start, { decision: "review", approval, reason: r.message });
             this.queue.skipUntilSync = true;
@@ -57307,15 +57623,15 @@ __export(serve_exports, {
   httpCredentials: () => httpCredentials,
   parseConfigJson: () => parseConfigJson,
   parseListen: () => parseListen2,
-  run: () => run2
+  run: () => run3
 });
 import { randomBytes as randomBytes3, randomUUID as randomUUID3 } from "node:crypto";
 import { userInfo as userInfo2 } from "node:os";
-async function run2(argv, io = processIo) {
+async function run3(argv, io = processIo) {
   let config2;
   let generatedPassword = null;
   if (argv.includes("--help") || argv.includes("-h")) {
-    io.stdout.write(`${USAGE2}
+    io.stdout.write(`${USAGE3}
 `);
     return 0;
   }
@@ -57331,7 +57647,7 @@ async function run2(argv, io = processIo) {
   } catch (err) {
     io.stderr.write(`tollgate serve: ${err.message}
 `);
-    if (err instanceof ServeUsageError) io.stderr.write(`${USAGE2}
+    if (err instanceof ServeUsageError) io.stderr.write(`${USAGE3}
 `);
     return 2;
   }
@@ -57540,14 +57856,14 @@ function num2(v, what) {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`config ${what}: expected a number`);
   return v;
 }
-var USAGE2, ServeUsageError, processIo;
+var USAGE3, ServeUsageError, processIo;
 var init_serve = __esm({
   "src/cli/serve.ts"() {
     "use strict";
     init_server();
     init_load();
     init_listen();
-    USAGE2 = "usage: tollgate serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]\n       tollgate serve --config -   (JSON ProxyConfig on stdin)";
+    USAGE3 = "usage: tollgate serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]\n       tollgate serve --config -   (JSON ProxyConfig on stdin)";
     ServeUsageError = class extends Error {
     };
     processIo = {
@@ -62969,7 +63285,7 @@ var init_verify = __esm({
 // src/cli/demo.ts
 var demo_exports = {};
 __export(demo_exports, {
-  run: () => run3
+  run: () => run4
 });
 import { randomBytes as randomBytes4 } from "node:crypto";
 import { existsSync, mkdtempSync } from "node:fs";
@@ -62996,7 +63312,7 @@ function freePort() {
     });
   });
 }
-async function run3(argv, out = (line) => process.stdout.write(line + "\n")) {
+async function run4(argv, out = (line) => process.stdout.write(line + "\n")) {
   const flags = parseFlags(argv, { boolean: ["tour"], string: ["listen", "role"] });
   const tour = Boolean(flags.tour);
   const root = packageRoot();
@@ -63690,14 +64006,14 @@ var init_sessions = __esm({
 // src/cli/audit.ts
 var audit_exports = {};
 __export(audit_exports, {
-  run: () => run4
+  run: () => run5
 });
 import { createPublicKey as createPublicKey3 } from "node:crypto";
 import { readFileSync as readFileSync7, writeFileSync } from "node:fs";
-async function run4(argv, io = stdio) {
+async function run5(argv, io = stdio) {
   const args = argv[0] === "audit" ? argv.slice(1) : argv;
   if (args[0] === "--help" || args[0] === "-h") {
-    io.out(USAGE3);
+    io.out(USAGE4);
     return 0;
   }
   if ((args[0] === "verify" || args[0] === "export") && args.slice(1).some((a) => a.startsWith("--"))) {
@@ -63706,12 +64022,12 @@ async function run4(argv, io = stdio) {
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       io.err(`tollgate audit: ${err.message}`);
-      io.err(USAGE3);
+      io.err(USAGE4);
       return 2;
     }
   }
   if (args[0] !== "verify" || args.length !== 2 || args[1].startsWith("-")) {
-    io.err(USAGE3);
+    io.err(USAGE4);
     return 2;
   }
   const file = args[1];
@@ -63778,7 +64094,7 @@ async function fromStore(what, argv, io) {
     await store.close();
   }
 }
-var USAGE3;
+var USAGE4;
 var init_audit = __esm({
   "src/cli/audit.ts"() {
     "use strict";
@@ -63787,7 +64103,7 @@ var init_audit = __esm({
     init_sessions();
     init_store();
     init_args();
-    USAGE3 = [
+    USAGE4 = [
       "usage: tollgate audit verify FILE.jsonl",
       "       tollgate audit verify --state URL --session ID --public-key F.pem",
       "       tollgate audit export --state URL --session ID [--out F.jsonl]"
@@ -63965,8 +64281,8 @@ var init_errors7 = __esm({
       claim;
       reason;
       payload;
-      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
-        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      constructor(message2, payload, claim3 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim3, reason, payload } }), this.claim = claim3, this.reason = reason, this.payload = payload;
       }
     };
     JWTExpired = class extends JOSEError {
@@ -63975,8 +64291,8 @@ var init_errors7 = __esm({
       claim;
       reason;
       payload;
-      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
-        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      constructor(message2, payload, claim3 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim3, reason, payload } }), this.claim = claim3, this.reason = reason, this.payload = payload;
       }
     };
     JOSEAlgNotAllowed = class extends JOSEError {
@@ -64460,16 +64776,16 @@ function validateInput(label, input) {
     throw new TypeError(`Invalid ${label} input`);
   return input;
 }
-function validateNumericDate(claimsSet, claim2, required3 = false) {
-  const value = claimsSet[claim2];
+function validateNumericDate(claimsSet, claim3, required3 = false) {
+  const value = claimsSet[claim3];
   if (!(value === void 0 && !required3)) {
     if (typeof value != "number")
-      throw new JWTClaimValidationFailed(`"${claim2}" claim must be a number`, claimsSet, claim2, "invalid");
+      throw new JWTClaimValidationFailed(`"${claim3}" claim must be a number`, claimsSet, claim3, "invalid");
     return value;
   }
 }
-function unexpectedClaim(claimsSet, claim2) {
-  throw new JWTClaimValidationFailed(`unexpected "${claim2}" claim value`, claimsSet, claim2, checkFailed);
+function unexpectedClaim(claimsSet, claim3) {
+  throw new JWTClaimValidationFailed(`unexpected "${claim3}" claim value`, claimsSet, claim3, checkFailed);
 }
 function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
   let claimsSet;
@@ -64485,9 +64801,9 @@ function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
     throw new JWTClaimValidationFailed('unexpected "typ" JWT header value', claimsSet, "typ", checkFailed);
   const { requiredClaims = [], issuer, subject, audience, maxTokenAge } = options, presenceCheck = [...requiredClaims];
   maxTokenAge !== void 0 && presenceCheck.push("iat"), audience !== void 0 && presenceCheck.push("aud"), subject !== void 0 && presenceCheck.push("sub"), issuer !== void 0 && presenceCheck.push("iss");
-  for (const claim2 of new Set(presenceCheck.reverse()))
-    if (!Object.hasOwn(claimsSet, claim2))
-      throw new JWTClaimValidationFailed(`missing required "${claim2}" claim`, claimsSet, claim2, "missing");
+  for (const claim3 of new Set(presenceCheck.reverse()))
+    if (!Object.hasOwn(claimsSet, claim3))
+      throw new JWTClaimValidationFailed(`missing required "${claim3}" claim`, claimsSet, claim3, "missing");
   issuer !== void 0 && !(Array.isArray(issuer) ? issuer : [issuer]).includes(claimsSet.iss) && unexpectedClaim(claimsSet, "iss"), subject !== void 0 && claimsSet.sub !== subject && unexpectedClaim(claimsSet, "sub"), audience !== void 0 && !checkAudiencePresence(claimsSet.aud, typeof audience == "string" ? [audience] : audience) && unexpectedClaim(claimsSet, "aud");
   const { clockTolerance } = options;
   let tolerance = 0;
@@ -70266,18 +70582,18 @@ var init_service = __esm({
 // src/cli/gateway.ts
 var gateway_exports = {};
 __export(gateway_exports, {
-  run: () => run5
+  run: () => run6
 });
-async function run5(argv, io = stdio) {
+async function run6(argv, io = stdio) {
   if (argv.includes("--help") || argv.includes("-h")) {
-    io.out(USAGE4);
+    io.out(USAGE5);
     return 0;
   }
   const migrate = argv[0] === "migrate";
   const flags = parseFlags(migrate ? argv.slice(1) : argv, { string: ["config"] });
   if (!flags.config) {
     io.err("tollgate gateway: --config is required");
-    io.err(USAGE4);
+    io.err(USAGE5);
     return 2;
   }
   let config2;
@@ -70333,7 +70649,7 @@ async function serve(config2, io) {
   io.err("tollgate gateway: stopped");
   return 0;
 }
-var USAGE4, processSignals;
+var USAGE5, processSignals;
 var init_gateway = __esm({
   "src/cli/gateway.ts"() {
     "use strict";
@@ -70342,7 +70658,7 @@ var init_gateway = __esm({
     init_store();
     init_migrations();
     init_args();
-    USAGE4 = "usage: tollgate gateway --config F.yml\n       tollgate gateway migrate --config F.yml";
+    USAGE5 = "usage: tollgate gateway --config F.yml\n       tollgate gateway migrate --config F.yml";
     processSignals = (h) => {
       process.once("SIGTERM", h.stop);
       process.once("SIGINT", h.stop);
@@ -70357,6 +70673,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
 var COMMANDS = {
   check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: "decide SQL or an HTTP request against a policy, offline", load: () => Promise.resolve().then(() => (init_check(), check_exports)) },
+  lint: { usage: "lint --policy F [--strict] [--json]", summary: "what a valid policy can still get wrong (identity by name, mutable refs, \u2026)", load: () => Promise.resolve().then(() => (init_lint2(), lint_exports)) },
   serve: { usage: "serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]", summary: "run the enforcing proxy in the foreground", load: () => Promise.resolve().then(() => (init_serve(), serve_exports)) },
   demo: { usage: "demo [--tour]", summary: "an embedded PostgreSQL behind the proxy with policies/demo.yml", load: () => Promise.resolve().then(() => (init_demo(), demo_exports)) },
   audit: { usage: "audit verify F.jsonl | audit (verify|export) --state URL --session ID", summary: "check the hash chain of an audit log (a file, or a gateway session in the state store)", load: () => Promise.resolve().then(() => (init_audit(), audit_exports)) },
@@ -70387,9 +70704,9 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(usage(commands));
     return 2;
   }
-  let run6;
+  let run7;
   try {
-    run6 = (await command.load())?.run;
+    run7 = (await command.load())?.run;
   } catch (err) {
     if (!isMissingModule(err)) {
       io.err(`tollgate ${name}: failed to load: ${firstLine(err)}`);
@@ -70398,12 +70715,12 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(`tollgate: the ${name} command is not available in this build (${firstLine(err)})`);
     return 2;
   }
-  if (typeof run6 !== "function") {
+  if (typeof run7 !== "function") {
     io.err(`tollgate: the ${name} command is not available in this build (its module has no run())`);
     return 2;
   }
   try {
-    const code3 = await run6(rest);
+    const code3 = await run7(rest);
     return Number.isInteger(code3) ? code3 : 1;
   } catch (err) {
     if (process.env.TOLLGATE_DEBUG) io.err(String(err?.stack ?? err));

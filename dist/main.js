@@ -35645,7 +35645,8 @@ function compilePolicy(doc, file) {
       description: r.description ?? null,
       match: Object.entries(r.match).map(([claim2, value]) => ({
         claim: claim2,
-        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
+        // A YAML number stands for its decimal text (GitHub's ids are strings in the token).
+        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(String(g), "/"))
       })),
       approvers: r.approvers ?? null,
       upstream: r.upstream ?? null,
@@ -35787,7 +35788,18 @@ var action = _enum(["allow", "deny", "review"]);
 var KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
 var kindOrGroup = _enum(KIND_NAMES);
 var claimGlob = glob3("Glob on the claim value: * within a path segment, ** across /");
-var claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
+var claimNumber = number2({ error: (iss) => `expected a glob or a whole number, got ${show3(iss.input)}` }).refine(Number.isInteger, { error: (iss) => `expected a whole number (an id), got ${show3(iss.input)}` }).refine((n) => n >= 0, { error: (iss) => `expected an id (a whole number of 0 or more), got ${show3(iss.input)}` }).refine(Number.isSafeInteger, { error: 'this number is too long to be read exactly: quote the id ("\u2026")' }).describe("A whole number: matches the claim's decimal text (ids)");
+var claimMatch = union([claimGlob, claimNumber, array(union([claimGlob, claimNumber], { error: "expected a glob or a whole number" })).min(1)], {
+  error: "expected a glob, a number or a list of them"
+});
+var CLAIM_FORMS = {
+  repository_id: { pattern: /^[1-9][0-9]*$/, expected: "the repository's numeric id (gh api repos/OWNER/REPO --jq .id)" },
+  repository_owner_id: { pattern: /^[1-9][0-9]*$/, expected: "the owner's numeric id (gh api users/OWNER --jq .id)" },
+  actor_id: { pattern: /^[1-9][0-9]*$/, expected: "the account's numeric id (gh api users/LOGIN --jq .id)" },
+  enterprise_id: { pattern: /^[1-9][0-9]*$/, expected: "the enterprise's numeric id" },
+  job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" },
+  workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" }
+};
 var objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
 var COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
 var columnGlob = string2().regex(COLUMN_PATTERN, {
@@ -35810,6 +35822,20 @@ var role = strict3({
   description: string2().optional(),
   match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
     error: "expected at least one claim to match (an empty match would accept every token)"
+  }).superRefine((m, ctx) => {
+    for (const [claim2, value] of Object.entries(m)) {
+      const form = Object.hasOwn(CLAIM_FORMS, claim2) ? CLAIM_FORMS[claim2] : void 0;
+      if (!form) continue;
+      const list = Array.isArray(value) ? value : [value];
+      for (const [i, v] of list.entries()) {
+        if (form.pattern.test(String(v))) continue;
+        ctx.addIssue({
+          code: "custom",
+          path: Array.isArray(value) ? [claim2, i] : [claim2],
+          message: `expected ${form.expected}, got ${show3(v)}${/\*/.test(String(v)) ? " (no globs on this claim)" : ""}`
+        });
+      }
+    }
   }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
   approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
   upstream: string2().regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show3(iss.input)}` }).optional().describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
@@ -35858,6 +35884,9 @@ var policySchema = strict3({
 
 // src/policy/load.ts
 function loadPolicy(file) {
+  return loadLocatedPolicy(file).policy;
+}
+function loadLocatedPolicy(file) {
   let text;
   try {
     text = readFileSync4(file, "utf8");
@@ -35866,14 +35895,14 @@ function loadPolicy(file) {
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code ?? "unreadable";
     throw new PolicyError("ERR_POLICY_READ", `${file}: cannot read the policy file: ${why}`);
   }
-  return parsePolicy(text, file);
+  return parseLocated(text, file);
 }
-function parsePolicy(text, file) {
-  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles");
+function parseLocated(text, file) {
+  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles", findOddClaimNumber);
   if (!result.ok) throw new PolicyError(result.syntax ? "ERR_POLICY_SYNTAX" : "ERR_POLICY_INVALID", formatProblem(result.problems[0]), result.problems);
-  return compilePolicy(result.data, file);
+  return { policy: compilePolicy(result.data, file), lineOf: result.lineOf };
 }
-function parseYamlWith(text, file, schema, emptyMessage) {
+function parseYamlWith(text, file, schema, emptyMessage, check) {
   const lines = new import_yaml.LineCounter();
   const doc = (0, import_yaml.parseDocument)(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset) => lines.linePos(offset).line;
@@ -35885,7 +35914,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     if (what.startsWith("Source contains multiple documents")) what = "expected one YAML document, found several";
     return syntax({ file, line, path: "", message: `YAML syntax error: ${what}` });
   }
-  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
+  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt) ?? check?.(doc, text, lineAt) ?? null;
   if (duplicate) return syntax({ file, ...duplicate });
   let data;
   try {
@@ -35898,7 +35927,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     const problems = result.error.issues.flatMap((issue3) => explain2(issue3, [], emptyMessage)).map(({ path, message: message2, key }) => ({ file, line: locate(doc, path, key, lineAt), path: formatPath(path), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
     return { ok: false, syntax: false, problems };
   }
-  return { ok: true, data: result.data };
+  return { ok: true, data: result.data, lineOf: (path) => locate(doc, path, true, lineAt) };
 }
 function describe2(value) {
   if (value === null) return "null";
@@ -36005,11 +36034,47 @@ function findDuplicateKey(doc, node2, path, lineAt) {
   }
   return null;
 }
+function findOddClaimNumber(doc, text, lineAt) {
+  const roles = (0, import_yaml.isMap)(doc.contents) ? doc.contents.get("roles", true) : void 0;
+  if (!(0, import_yaml.isMap)(roles)) return null;
+  for (const role2 of roles.items) {
+    const match = (0, import_yaml.isMap)(role2.value) ? role2.value.get("match", true) : void 0;
+    if (!(0, import_yaml.isMap)(match)) continue;
+    for (const pair of match.items) {
+      const values = (0, import_yaml.isSeq)(pair.value) ? pair.value.items : [pair.value];
+      for (const [i, v] of values.entries()) {
+        if (!(0, import_yaml.isScalar)(v) || typeof v.value !== "number" || !v.range) continue;
+        const written = text.slice(v.range[0], v.range[1]).trim();
+        if (/^(0|[1-9][0-9]*)$/.test(written)) continue;
+        const path = ["roles", String((0, import_yaml.isScalar)(role2.key) ? role2.key.value : role2.key), "match", String((0, import_yaml.isScalar)(pair.key) ? pair.key.value : pair.key)];
+        return {
+          line: lineAt(v.range[0]),
+          path: formatPath((0, import_yaml.isSeq)(pair.value) ? [...path, i] : path),
+          message: `the number ${written} is not written in decimal digits: write the id as GitHub shows it (e.g. 1234567), or quote a glob`
+        };
+      }
+    }
+  }
+  return null;
+}
 
 // src/policy/roles.ts
+var DANGEROUS_EVENTS = {
+  pull_request_target: "a pull_request_target job runs the base branch's workflow with its ref, secrets and write token, but anyone who can open a pull request (from a fork too) starts it, and a workflow that checks out or builds the pull request runs their code with those",
+  workflow_run: "a workflow_run job runs with the default branch's ref, secrets and write token after another workflow, which a pull request from a fork can trigger, so what it reads (artifacts, the head commit) may be an outsider's"
+};
 function claimMatches(value, globs2) {
   return typeof value === "string" && globs2.some((g) => g.test(value));
 }
+function unnamedDangerousEvent(role2, claims) {
+  if (!Object.hasOwn(claims, "event_name")) return null;
+  const event = claims.event_name;
+  if (typeof event !== "string") return MALFORMED;
+  if (!Object.hasOwn(DANGEROUS_EVENTS, event)) return null;
+  const named = role2.match.some((m) => m.claim === "event_name" && m.globs.some((g) => g.literal && g.source === event));
+  return named ? null : event;
+}
+var MALFORMED = "(malformed)";
 function firstMismatch(role2, claims) {
   for (const m of role2.match) {
     if (!Object.hasOwn(claims, m.claim) || !claimMatches(claims[m.claim], m.globs)) return m;
@@ -36017,7 +36082,17 @@ function firstMismatch(role2, claims) {
   return null;
 }
 function roleMatches(role2, claims) {
-  return firstMismatch(role2, claims) === null;
+  return firstMismatch(role2, claims) === null && unnamedDangerousEvent(role2, claims) === null;
+}
+function dangerousEventError(roles, event) {
+  if (event === MALFORMED) {
+    return new PolicyError("ERR_ROLE_DANGEROUS_EVENT", "the token's event_name claim is not a string, so it cannot be told whether the job runs for someone else's pull request; no role is granted");
+  }
+  const which2 = roles.length === 1 ? `role ${JSON.stringify(roles[0])} matches` : `roles ${roles.map((r) => JSON.stringify(r)).join(", ")} match`;
+  return new PolicyError(
+    "ERR_ROLE_DANGEROUS_EVENT",
+    `this job was started by a ${event} event, and ${which2} the other claims but do${roles.length === 1 ? "es" : ""} not name ${event} in event_name: ${DANGEROUS_EVENTS[event]}. A role admits such jobs only when its match lists \`event_name: ${event}\` literally (a glob such as * does not opt in); do that only for a role whose workflow never runs the pull request's code with it`
+  );
 }
 function getRole(policy, name) {
   const role2 = policy.roles.get(name);
@@ -36038,6 +36113,8 @@ function selectRole(policy, claims, wanted) {
   if (wanted !== void 0) {
     const role2 = getRole(policy, wanted);
     const miss = firstMismatch(role2, claims);
+    const event2 = miss ? null : unnamedDangerousEvent(role2, claims);
+    if (event2) throw dangerousEventError([role2.name], event2);
     if (miss) {
       const globs2 = miss.globs.map((g) => g.source).join(" | ");
       throw new PolicyError(
@@ -36048,6 +36125,9 @@ function selectRole(policy, claims, wanted) {
     return role2;
   }
   for (const role2 of policy.roles.values()) if (roleMatches(role2, claims)) return role2;
+  const refused = [...policy.roles.values()].filter((r) => firstMismatch(r, claims) === null);
+  const event = refused.length ? unnamedDangerousEvent(refused[0], claims) : null;
+  if (event) throw dangerousEventError(refused.map((r) => r.name), event);
   const checked = [...new Set([...policy.roles.values()].flatMap((r) => r.match.map((m) => m.claim)))];
   throw new PolicyError(
     "ERR_ROLE_NO_MATCH",
@@ -36066,6 +36146,7 @@ function roleFor(path, claims, wanted) {
   try {
     return { policy, role: selectRole(policy, claims, wanted).name };
   } catch (err) {
+    if (err.code === "ERR_ROLE_DANGEROUS_EVENT") throw new ConfigurationError(`${err.message}.`);
     throw new ConfigurationError(`${err.message}. Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
   }
 }

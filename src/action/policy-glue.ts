@@ -16,6 +16,8 @@ export function roleFor(path: string, claims: Record<string, unknown>, wanted?: 
   try {
     return { policy, role: selectRole(policy, claims, wanted).name };
   } catch (err) {
+    // A dangerous event's message says what to do; widening the match would be the wrong advice.
+    if ((err as { code?: unknown }).code === 'ERR_ROLE_DANGEROUS_EVENT') throw new ConfigurationError(`${(err as Error).message}.`);
     throw new ConfigurationError(`${(err as Error).message}. Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
   }
 }

@@ -17,6 +17,7 @@ export interface Command {
 // (for `audit verify F`, the audit module receives `verify F`).
 export const COMMANDS: Readonly<Record<string, Command>> = {
   check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: 'decide SQL or an HTTP request against a policy, offline', load: () => import('./check.js') },
+  lint: { usage: 'lint --policy F [--strict] [--json]', summary: 'what a valid policy can still get wrong (identity by name, mutable refs, …)', load: () => import('./lint.js') },
   serve: { usage: 'serve --policy F --role R --upstream postgres://… [--listen 127.0.0.1:6432] [--audit F.jsonl]', summary: 'run the enforcing proxy in the foreground', load: () => import('./serve.js') },
   demo: { usage: 'demo [--tour]', summary: 'an embedded PostgreSQL behind the proxy with policies/demo.yml', load: () => import('./demo.js') },
   audit: { usage: 'audit verify F.jsonl | audit (verify|export) --state URL --session ID', summary: 'check the hash chain of an audit log (a file, or a gateway session in the state store)', load: () => import('./audit.js') },

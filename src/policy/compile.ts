@@ -112,7 +112,8 @@ export function compilePolicy(doc: PolicyDocument, file: string): Policy {
       description: r.description ?? null,
       match: Object.entries(r.match).map(([claim, value]) => ({
         claim,
-        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, '/')),
+        // A YAML number stands for its decimal text (GitHub's ids are strings in the token).
+        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(String(g), '/')),
       })),
       approvers: r.approvers ?? null,
       upstream: r.upstream ?? null,

@@ -6,7 +6,8 @@ export type PolicyErrorCode =
   | 'ERR_POLICY_SYNTAX' // not YAML, or duplicate keys
   | 'ERR_POLICY_INVALID' // YAML, but not a valid policy
   | 'ERR_ROLE_UNKNOWN' // a role was asked for by name and the policy has none of that name
-  | 'ERR_ROLE_NO_MATCH'; // the claims match no role (or not the role asked for)
+  | 'ERR_ROLE_NO_MATCH' // the claims match no role (or not the role asked for)
+  | 'ERR_ROLE_DANGEROUS_EVENT'; // a role matches but for a pull_request_target / workflow_run it does not name
 
 /** One problem in a policy file, located. `line` is 1-based; `path` like `roles.ci.match.ref[1]`. */
 export interface PolicyProblem {

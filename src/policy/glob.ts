@@ -56,3 +56,27 @@ export function compileGlob(pattern: string, separator: Separator): Glob {
   const compiled = new RegExp(re, 'u');
   return { source: pattern, literal: false, test: (value) => compiled.test(value) };
 }
+
+/**
+ * True when some value that starts with `prefix` matches the glob `pattern` (lint uses it: can
+ * `refs/*` match a branch?). A walk over the pattern and the prefix together: a literal character
+ * must equal the prefix's, `*` may take prefix characters other than the separator, `**` any.
+ */
+export function globCanStartWith(pattern: string, prefix: string, separator: Separator): boolean {
+  const seen = new Set<string>();
+  const walk = (i: number, j: number): boolean => {
+    if (j === prefix.length) return true; // the rest of the pattern can match some continuation
+    if (i === pattern.length) return false;
+    const key = `${i}:${j}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (pattern[i] === '*') {
+      const double = pattern[i + 1] === '*';
+      const next = double ? i + 2 : i + 1;
+      if (walk(next, j)) return true;
+      return (double || prefix[j] !== separator) && walk(i, j + 1);
+    }
+    return pattern[i] === prefix[j] && walk(i + 1, j + 1);
+  };
+  return walk(0, 0);
+}

@@ -11,6 +11,17 @@ import { policySchema } from './schema.js';
 type Path = readonly (string | number)[];
 
 export function loadPolicy(file: string): Policy {
+  return loadLocatedPolicy(file).policy;
+}
+
+/** A policy and the line of any key path in its file (for tools that point at keys: lint). */
+export interface LocatedPolicy {
+  policy: Policy;
+  lineOf(path: Path): number;
+}
+
+/** Like loadPolicy, keeping where each key is written. */
+export function loadLocatedPolicy(file: string): LocatedPolicy {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -19,23 +30,30 @@ export function loadPolicy(file: string): Policy {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'unreadable');
     throw new PolicyError('ERR_POLICY_READ', `${file}: cannot read the policy file: ${why}`);
   }
-  return parsePolicy(text, file);
+  return parseLocated(text, file);
 }
 
 export function parsePolicy(text: string, file: string): Policy {
-  const result = parseYamlWith(text, file, policySchema, 'the policy is empty: expected a map with version: 1 and roles');
+  return parseLocated(text, file).policy;
+}
+
+export function parseLocated(text: string, file: string): LocatedPolicy {
+  const result = parseYamlWith(text, file, policySchema, 'the policy is empty: expected a map with version: 1 and roles', findOddClaimNumber);
   if (!result.ok) throw new PolicyError(result.syntax ? 'ERR_POLICY_SYNTAX' : 'ERR_POLICY_INVALID', formatProblem(result.problems[0]!), result.problems);
-  return compilePolicy(result.data, file);
+  return { policy: compilePolicy(result.data, file), lineOf: result.lineOf };
 }
 
 /** A YAML file checked against a zod schema: the data, or every problem located (file, line, key path). */
-export type YamlResult<T> = { ok: true; data: T } | { ok: false; syntax: boolean; problems: PolicyProblem[] };
+export type YamlResult<T> = { ok: true; data: T; lineOf(path: Path): number } | { ok: false; syntax: boolean; problems: PolicyProblem[] };
+
+/** A check of the YAML itself before the schema (how a value is written): a problem or null. */
+export type YamlCheck = (doc: Document, text: string, lineAt: (offset: number) => number) => Omit<PolicyProblem, 'file'> | null;
 
 /**
  * Reads `text` (from `file`) as one YAML document and validates it with `schema`. Shared by every
  * YAML file tollgate reads (the policy, the gateway's config) so their errors read alike.
  */
-export function parseYamlWith<T>(text: string, file: string, schema: z.ZodType<T>, emptyMessage: string): YamlResult<T> {
+export function parseYamlWith<T>(text: string, file: string, schema: z.ZodType<T>, emptyMessage: string, check?: YamlCheck): YamlResult<T> {
   const lines = new LineCounter();
   // uniqueKeys off: we find duplicates ourselves so the message can name the key path.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
@@ -50,7 +68,7 @@ export function parseYamlWith<T>(text: string, file: string, schema: z.ZodType<T
     return syntax({ file, line, path: '', message: `YAML syntax error: ${what}` });
   }
 
-  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
+  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt) ?? check?.(doc, text, lineAt) ?? null;
   if (duplicate) return syntax({ file, ...duplicate });
 
   let data: unknown;
@@ -70,7 +88,7 @@ export function parseYamlWith<T>(text: string, file: string, schema: z.ZodType<T
       .sort((a, b) => a.line - b.line);
     return { ok: false, syntax: false, problems };
   }
-  return { ok: true, data: result.data };
+  return { ok: true, data: result.data, lineOf: (path) => locate(doc, path, true, lineAt) };
 }
 
 function describe(value: unknown): string {
@@ -199,6 +217,34 @@ function findDuplicateKey(
     for (const [i, item] of node.items.entries()) {
       const inner = findDuplicateKey(doc, item, [...path, i], lineAt);
       if (inner) return inner;
+    }
+  }
+  return null;
+}
+
+/**
+ * A number in a role's `match` written other than in plain decimal (`0x1F`, `1e6`, `0o17`, `0123`):
+ * YAML would read it as some other id than the text suggests, so ask for the decimal digits.
+ */
+function findOddClaimNumber(doc: Document, text: string, lineAt: (o: number) => number): Omit<PolicyProblem, 'file'> | null {
+  const roles = isMap(doc.contents) ? doc.contents.get('roles', true) : undefined;
+  if (!isMap(roles)) return null;
+  for (const role of roles.items) {
+    const match = isMap(role.value) ? role.value.get('match', true) : undefined;
+    if (!isMap(match)) continue;
+    for (const pair of match.items) {
+      const values = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const [i, v] of values.entries()) {
+        if (!isScalar(v) || typeof v.value !== 'number' || !v.range) continue;
+        const written = text.slice(v.range[0], v.range[1]).trim();
+        if (/^(0|[1-9][0-9]*)$/.test(written)) continue;
+        const path = ['roles', String(isScalar(role.key) ? role.key.value : role.key), 'match', String(isScalar(pair.key) ? pair.key.value : pair.key)];
+        return {
+          line: lineAt(v.range[0]),
+          path: formatPath(isSeq(pair.value) ? [...path, i] : path),
+          message: `the number ${written} is not written in decimal digits: write the id as GitHub shows it (e.g. 1234567), or quote a glob`,
+        };
+      }
     }
   }
   return null;

@@ -47,9 +47,34 @@ const action = z.enum(['allow', 'deny', 'review']);
 export const KIND_NAMES: readonly (Group | Kind)[] = [...(Object.keys(GROUPS) as Group[]), ...KINDS];
 const kindOrGroup = z.enum(KIND_NAMES);
 
-// A claim value matches one glob, or any of a list. `*` stops at `/`, `**` crosses it.
+// A claim value matches one glob, or any of a list. `*` stops at `/`, `**` crosses it. A YAML number
+// stands for its decimal text (GitHub sends ids as strings: `repository_id: 123` matches "123"); only
+// whole numbers a double holds exactly, so a long id can never round to someone else's.
 const claimGlob = glob('Glob on the claim value: * within a path segment, ** across /');
-const claimMatch = z.union([claimGlob, z.array(claimGlob).min(1)], { error: 'expected a glob or a list of globs' });
+const claimNumber = z
+  .number({ error: (iss) => `expected a glob or a whole number, got ${show(iss.input)}` })
+  .refine(Number.isInteger, { error: (iss) => `expected a whole number (an id), got ${show(iss.input)}` })
+  .refine((n) => n >= 0, { error: (iss) => `expected an id (a whole number of 0 or more), got ${show(iss.input)}` })
+  .refine(Number.isSafeInteger, { error: 'this number is too long to be read exactly: quote the id ("…")' })
+  .describe('A whole number: matches the claim\'s decimal text (ids)');
+// One flat union, so an error inside a list is reported at the item.
+const claimMatch = z.union([claimGlob, claimNumber, z.array(z.union([claimGlob, claimNumber], { error: 'expected a glob or a whole number' })).min(1)], {
+  error: 'expected a glob, a number or a list of them',
+});
+
+/**
+ * Claims whose values have one fixed form (GitHub's immutable numeric ids, commit SHAs): a pattern
+ * there is a literal of that form, never a glob (`repository_id: "12*"` would match thousands of
+ * repositories).
+ */
+export const CLAIM_FORMS: Readonly<Record<string, { pattern: RegExp; expected: string }>> = {
+  repository_id: { pattern: /^[1-9][0-9]*$/, expected: 'the repository\'s numeric id (gh api repos/OWNER/REPO --jq .id)' },
+  repository_owner_id: { pattern: /^[1-9][0-9]*$/, expected: 'the owner\'s numeric id (gh api users/OWNER --jq .id)' },
+  actor_id: { pattern: /^[1-9][0-9]*$/, expected: 'the account\'s numeric id (gh api users/LOGIN --jq .id)' },
+  enterprise_id: { pattern: /^[1-9][0-9]*$/, expected: 'the enterprise\'s numeric id' },
+  job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: 'a full commit SHA (40 lower-case hex digits)' },
+  workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: 'a full commit SHA (40 lower-case hex digits)' },
+};
 
 const objectGlob = glob('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots');
 
@@ -88,6 +113,21 @@ const role = strict({
     .record(z.string().min(1), claimMatch)
     .refine((m) => Object.keys(m).length > 0, {
       error: 'expected at least one claim to match (an empty match would accept every token)',
+    })
+    .superRefine((m, ctx) => {
+      for (const [claim, value] of Object.entries(m)) {
+        const form = Object.hasOwn(CLAIM_FORMS, claim) ? CLAIM_FORMS[claim]! : undefined;
+        if (!form) continue;
+        const list = Array.isArray(value) ? value : [value];
+        for (const [i, v] of list.entries()) {
+          if (form.pattern.test(String(v))) continue;
+          ctx.addIssue({
+            code: 'custom',
+            path: Array.isArray(value) ? [claim, i] : [claim],
+            message: `expected ${form.expected}, got ${show(v)}${/\*/.test(String(v)) ? ' (no globs on this claim)' : ''}`,
+          });
+        }
+      }
     })
     .meta({ description: 'OIDC claim → glob or list of globs; every key must match', minProperties: 1 }),
   approvers: z.array(approver).min(1).optional().describe('GitHub logins or org/team allowed to approve reviews'),

@@ -91,7 +91,7 @@ describe('tollgate check: decisions and exit codes', () => {
 
   it('--file reads the SQL, --claims picks the role', async () => {
     const sql = file('q.sql', 'SELECT * FROM users;\nTRUNCATE users;\n');
-    const claims = file('claims.json', JSON.stringify({ repository: 'acme/app', ref: 'refs/heads/main', job_workflow_ref: 'acme/platform/.github/workflows/migrate.yml@refs/heads/main' }));
+    const claims = file('claims.json', JSON.stringify({ repository_owner_id: '1234567', repository: 'acme/app', event_name: 'push', ref: 'refs/heads/main', job_workflow_ref: 'acme/platform/.github/workflows/migrate.yml@refs/tags/v1' }));
     const r = await check('--policy', 'policies/migrations.yml', '--claims', claims, '--file', sql);
     expect(r.code).toBe(3);
     expect(r.out).toEqual([
@@ -137,7 +137,7 @@ describe('tollgate check: bad input is exit 2 with one line on stderr', () => {
     expect(await check('--policy', 'policies/readonly.yml', '--claims', nomatch, '--sql', 'SELECT 1')).toEqual({
       code: 2,
       out: [],
-      err: ['tollgate check: no role in policies/readonly.yml matches the claims (checked repository="evil/app", ref="refs/heads/main" against roles readonly)'],
+      err: ['tollgate check: no role in policies/readonly.yml matches the claims (checked repository_owner_id (absent), repository="evil/app", event_name (absent), ref="refs/heads/main" against roles readonly)'],
     });
     const notJson = file('bad.json', '{ repository: ');
     const r = await check('--policy', 'policies/readonly.yml', '--claims', notJson, '--sql', 'SELECT 1');

@@ -90,10 +90,16 @@ describe('policies/readonly.yml', () => {
   });
 
   it('matches CI of acme on main and on pull requests only', () => {
-    expect(matchRoles(policy, { repository: 'acme/app', ref: 'refs/heads/main' })).toEqual(['readonly']);
-    expect(matchRoles(policy, { repository: 'acme/app', ref: 'refs/pull/12/merge' })).toEqual(['readonly']);
-    expect(matchRoles(policy, { repository: 'acme/app', ref: 'refs/heads/feature' })).toEqual([]);
-    expect(matchRoles(policy, { repository: 'evil/app', ref: 'refs/heads/main' })).toEqual([]);
+    const acme = { repository_owner_id: '1234567', repository: 'acme/app' };
+    expect(matchRoles(policy, { ...acme, event_name: 'push', ref: 'refs/heads/main' })).toEqual(['readonly']);
+    expect(matchRoles(policy, { ...acme, event_name: 'pull_request', ref: 'refs/pull/12/merge' })).toEqual(['readonly']);
+    expect(matchRoles(policy, { ...acme, event_name: 'push', ref: 'refs/heads/feature' })).toEqual([]);
+    expect(matchRoles(policy, { ...acme, repository: 'evil/app', event_name: 'push', ref: 'refs/heads/main' })).toEqual([]);
+    // Same names, another owner: acme renamed, and someone else registered the name.
+    expect(matchRoles(policy, { ...acme, repository_owner_id: '99999999', event_name: 'push', ref: 'refs/heads/main' })).toEqual([]);
+    // Other events on main: issue_comment is not named; pull_request_target never by default.
+    expect(matchRoles(policy, { ...acme, event_name: 'issue_comment', ref: 'refs/heads/main' })).toEqual([]);
+    expect(matchRoles(policy, { ...acme, event_name: 'pull_request_target', ref: 'refs/heads/main' })).toEqual([]);
   });
 
   it.each([
@@ -142,9 +148,12 @@ describe('policies/migrations.yml', () => {
   });
 
   it('matches only the migration workflow on main', () => {
-    const claims = { repository: 'acme/app', ref: 'refs/heads/main', job_workflow_ref: 'acme/platform/.github/workflows/migrate.yml@refs/heads/main' };
+    const claims = { repository_owner_id: '1234567', repository: 'acme/app', event_name: 'push', ref: 'refs/heads/main', job_workflow_ref: 'acme/platform/.github/workflows/migrate.yml@refs/tags/v1' };
     expect(matchRoles(policy, claims)).toEqual(['migrations']);
-    expect(matchRoles(policy, { ...claims, job_workflow_ref: 'acme/app/.github/workflows/migrate.yml@refs/heads/main' })).toEqual([]);
+    expect(matchRoles(policy, { ...claims, job_workflow_ref: 'acme/app/.github/workflows/migrate.yml@refs/tags/v1' })).toEqual([]);
+    // The reusable workflow at a branch is not the pinned release.
+    expect(matchRoles(policy, { ...claims, job_workflow_ref: 'acme/platform/.github/workflows/migrate.yml@refs/heads/main' })).toEqual([]);
+    expect(matchRoles(policy, { ...claims, repository_owner_id: '7' })).toEqual([]);
     expect(policy.roles.get('migrations')!.approvers).toEqual(['acme/dba']);
   });
 
