@@ -7544,6 +7544,52 @@ var init_duration = __esm({
   }
 });
 
+// src/sql/qualified.ts
+function quoteName(name) {
+  return NEEDS_QUOTES.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
+}
+function qualify(...parts) {
+  let out = "";
+  for (let i = 0; i < parts.length; i++) out += (i ? "." : "") + quoteName(parts[i]);
+  return out;
+}
+function splitQualified(key) {
+  if (!key.includes('"')) return key.split(".");
+  const parts = [];
+  let i = 0;
+  for (; ; ) {
+    let part = "";
+    if (key[i] === '"') {
+      i++;
+      while (i < key.length) {
+        if (key[i] === '"') {
+          if (key[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += key[i++];
+      }
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    } else {
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    }
+    parts.push(part);
+    if (i >= key.length) return parts;
+    i++;
+  }
+}
+var NEEDS_QUOTES;
+var init_qualified = __esm({
+  "src/sql/qualified.ts"() {
+    "use strict";
+    NEEDS_QUOTES = /[.":]/;
+  }
+});
+
 // src/policy/glob.ts
 function globProblem(pattern) {
   if (pattern.length === 0) return "a glob must not be empty";
@@ -7598,9 +7644,77 @@ function globCanStartWith(pattern, prefix, separator) {
   };
   return walk(0, 0);
 }
+function compileNameGlob(pattern) {
+  const problem = globProblem(pattern) ?? namePatternProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  const parts = splitQualified(pattern);
+  let re = "^";
+  for (const [n, part] of parts.entries()) {
+    if (n) re += SEP;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part[i];
+      if (ch === "*") {
+        if (part[i + 1] === "*") {
+          re += "[\\s\\S]*";
+          i++;
+        } else {
+          re += `[^${SEP}]*`;
+        }
+      } else {
+        re += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      }
+    }
+  }
+  const compiled = new RegExp(`${re}$`, "u");
+  return { source: pattern, literal: !pattern.includes("*"), test: (value) => compiled.test(joinedParts(value)) };
+}
+function joinedParts(name) {
+  return name.includes('"') ? splitQualified(name).join("\0") : name.replaceAll(".", "\0");
+}
+function namePatternProblem(pattern) {
+  if (!pattern.includes('"')) return null;
+  let i = 0;
+  while (i < pattern.length) {
+    if (pattern[i] === '"') {
+      i++;
+      for (; ; ) {
+        if (i >= pattern.length) return 'a quoted name part is not closed (write "a.b", with "" for a quote inside)';
+        if (pattern[i] === '"') {
+          if (pattern[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        i++;
+      }
+      if (i < pattern.length && pattern[i] !== ".") return 'a quoted name part must end at a dot (write "a.b".c)';
+      i++;
+    } else {
+      while (i < pattern.length && pattern[i] !== ".") {
+        if (pattern[i] === '"') return 'a quote inside a name part: quote the whole part ("a""b")';
+        i++;
+      }
+      i++;
+    }
+  }
+  return null;
+}
+function compilePartGlob(pattern) {
+  const problem = globProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  if (!pattern.includes("*")) return { source: pattern, literal: true, test: (value) => value === pattern };
+  const re = pattern.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("[\\s\\S]*");
+  const compiled = new RegExp(`^${re}$`, "u");
+  return { source: pattern, literal: false, test: (value) => compiled.test(value) };
+}
+var SEP;
 var init_glob = __esm({
   "src/policy/glob.ts"() {
     "use strict";
+    init_qualified();
+    SEP = "\\u0000";
   }
 });
 
@@ -14226,13 +14340,13 @@ function compileRule(role2, index, rule2) {
     action: rule2.action,
     kinds,
     namedKinds,
-    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
+    objects: rule2.objects ? rule2.objects.map(compileNameGlob) : null
   };
 }
 function compileColumnPattern(source) {
-  const parts = source.split(".");
+  const parts = splitQualified(source);
   while (parts.length < 3) parts.unshift("*");
-  const [schema, table2, column] = parts.map((p) => compileGlob(p, "."));
+  const [schema, table2, column] = parts.map(compilePartGlob);
   return { source, schema, table: table2, column };
 }
 function compilePolicy(doc, file) {
@@ -14275,6 +14389,7 @@ var init_compile2 = __esm({
     init_duration();
     init_errors();
     init_glob();
+    init_qualified();
     init_compile_http();
     DEFAULT_SESSION_TTL = "60m";
     DEFAULT_APPROVAL_TIMEOUT = "30m";
@@ -14396,7 +14511,7 @@ function strict3(shape) {
 function glob3(what) {
   return string2().regex(GLOB_PATTERN3, { error: (iss) => `bad glob ${show3(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
 }
-var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimNumber, claimMatch, CLAIM_FORMS, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
+var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimNumber, claimMatch, CLAIM_FORMS, objectGlob, COLUMN_PART, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
 var init_schema = __esm({
   "src/policy/schema.ts"() {
     "use strict";
@@ -14430,10 +14545,11 @@ var init_schema = __esm({
       job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" },
       workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" }
     };
-    objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
-    COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
+    objectGlob = glob3('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots; a name with . " or : is written in double quotes').refine((p) => namePatternProblem(p) === null, { error: (iss) => `bad glob ${show3(iss.input)}: ${namePatternProblem(String(iss.input))}` });
+    COLUMN_PART = String.raw`(?:"(?:[^"?[\]{}\u0000-\u001f\u007f]|"")+"|[^."?[\]{}\u0000-\u001f\u007f]+)`;
+    COLUMN_PATTERN = new RegExp(String.raw`^(?!.*\*\*)${COLUMN_PART}(?:\.${COLUMN_PART}){0,2}$`);
     columnGlob = string2().regex(COLUMN_PATTERN, {
-      error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+      error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { }; a name with . " or : in double quotes)`
     }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
     postgresRule = strict3({
       action,
@@ -20743,11 +20859,11 @@ function relationKeys(rv, searchPath) {
   if (!rv) throw new AnalysisError("relation missing");
   const name = rv.relname;
   if (typeof name !== "string") throw new AnalysisError("relation without a name");
-  if (rv.schemaname) return [`${rv.schemaname}.${name}`];
+  if (rv.schemaname) return [qualify(rv.schemaname, name)];
   const { before, after } = splitPath(searchPath);
-  const keys = before.map((s) => `${s}.${name}`);
-  if (isCatalogRelation(name)) keys.push(`pg_catalog.${name}`);
-  else keys.push(...after.map((s) => `${s}.${name}`));
+  const keys = before.map((s) => qualify(s, name));
+  if (isCatalogRelation(name)) keys.push(qualify("pg_catalog", name));
+  else keys.push(...after.map((s) => qualify(s, name)));
   if (!keys.length) throw new AnalysisError("empty search path: cannot resolve relation");
   return keys;
 }
@@ -20760,18 +20876,18 @@ function createdKey(rv, searchPath) {
   if (!rv) throw new AnalysisError("created relation missing");
   const name = rv.relname;
   if (typeof name !== "string") throw new AnalysisError("relation without a name");
-  if (rv.schemaname) return `${rv.schemaname}.${name}`;
-  if (rv.relpersistence === "t") return `pg_temp.${name}`;
+  if (rv.schemaname) return qualify(rv.schemaname, name);
+  if (rv.relpersistence === "t") return qualify("pg_temp", name);
   const first = searchPath.find((x) => x !== "pg_catalog");
   if (!first) throw new AnalysisError("empty search path: cannot resolve created relation");
-  return `${first}.${name}`;
+  return qualify(first, name);
 }
 function createdName(parts, searchPath) {
   if (!parts.length) throw new AnalysisError("object name missing");
-  if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
+  if (parts.length >= 2) return qualify(parts[parts.length - 2], parts[parts.length - 1]);
   const first = searchPath.find((x) => x !== "pg_catalog");
   if (!first) throw new AnalysisError("empty search path: cannot resolve created object");
-  return `${first}.${parts[0]}`;
+  return qualify(first, parts[0]);
 }
 function functionAccesses(parts, searchPath, always = false) {
   const name = parts[parts.length - 1];
@@ -20789,25 +20905,25 @@ function functionAccesses(parts, searchPath, always = false) {
 function builtinAccess(name, always) {
   const cls = classifyBuiltin(name);
   if (cls === "pure" && !always) return [];
-  const a = { kind: "call", object: `pg_catalog.${name}` };
+  const a = { kind: "call", object: qualify("pg_catalog", name) };
   if (cls === "dangerous") a.exact = true;
   return [a];
 }
 function userCall(schema, name) {
-  return isDangerousName(name) ? { kind: "call", object: `${schema}.${name}`, exact: true } : { kind: "call", object: `${schema}.${name}` };
+  return isDangerousName(name) ? { kind: "call", object: qualify(schema, name), exact: true } : { kind: "call", object: qualify(schema, name) };
 }
 function operatorAccesses(parts, searchPath) {
   const name = parts[parts.length - 1];
   if (!name) return [];
   if (parts.length >= 2) {
     const schema = parts[parts.length - 2];
-    if (schema === "pg_catalog") return isCatalogOperator(name) ? [] : [{ kind: "call", object: `pg_catalog.${name}` }];
-    return [{ kind: "call", object: `${schema}.${name}` }];
+    if (schema === "pg_catalog") return isCatalogOperator(name) ? [] : [{ kind: "call", object: qualify("pg_catalog", name) }];
+    return [{ kind: "call", object: qualify(schema, name) }];
   }
   const { before, after } = splitPath(searchPath);
-  const out = before.map((s) => ({ kind: "call", object: `${s}.${name}` }));
+  const out = before.map((s) => ({ kind: "call", object: qualify(s, name) }));
   if (!isCatalogOperator(name)) {
-    out.push(...after.map((s) => ({ kind: "call", object: `${s}.${name}` })));
+    out.push(...after.map((s) => ({ kind: "call", object: qualify(s, name) })));
     if (!out.length) throw new AnalysisError(`empty search path: cannot resolve operator ${name}`);
   }
   return out;
@@ -20817,6 +20933,7 @@ var init_names = __esm({
     "use strict";
     init_builtins();
     init_errors4();
+    init_qualified();
   }
 });
 
@@ -20835,7 +20952,7 @@ function tableEntry(name, keys, aliasCols) {
     relKeys: keys,
     column(c) {
       if (aliasCols && aliasCols.includes(c)) return { sources: whole, definite: true };
-      return { sources: keys.map((k) => `${k}.${c}`), definite: false };
+      return { sources: keys.map((k) => `${k}.${quoteName(c)}`), definite: false };
     },
     // Plain columns of a base table: RowDescription names them, the proxy masks them by catalog.
     star: () => [{ name: "*", sources: whole, tableColumns: true }],
@@ -20950,7 +21067,7 @@ function findEntry(scope, qual) {
     for (const e of s.entries) {
       if (schema === null) {
         if (e.name === name) return e;
-      } else if (e.relKeys && e.relKeys.includes(`${schema}.${name}`)) {
+      } else if (e.relKeys && e.relKeys.includes(qualify(schema, name))) {
         return e;
       }
     }
@@ -20965,6 +21082,7 @@ function anyWhole(scope) {
 var init_scope = __esm({
   "src/sql/scope.ts"() {
     "use strict";
+    init_qualified();
   }
 });
 
@@ -21077,7 +21195,7 @@ function renamedSources(b, w) {
   if (t === "OBJECT_SCHEMA") return typeof b.subname === "string" ? [b.subname] : [];
   if (!b.relation) return [];
   const keys = w.relKeysOf(b.relation);
-  if (t === "OBJECT_COLUMN") return typeof b.subname === "string" ? keys.map((k) => `${k}.${b.subname}`) : [];
+  if (t === "OBJECT_COLUMN") return typeof b.subname === "string" ? keys.map((k) => `${k}.${quoteName(b.subname)}`) : [];
   return RELATION_TYPES.has(t) ? keys.map((k) => `${k}.*`) : [];
 }
 function generatedSources(b, w) {
@@ -21091,7 +21209,7 @@ function generatedSources(b, w) {
       const fields = list(n.ColumnRef.fields);
       const last = fields[fields.length - 1];
       const name = last && typeof last.String?.sval === "string" ? last.String.sval : "*";
-      for (const k of keys) out.push(`${k}.${name}`);
+      for (const k of keys) out.push(name === "*" ? `${k}.*` : `${k}.${quoteName(name)}`);
       return;
     }
     for (const k in n) refs(n[k]);
@@ -21129,7 +21247,7 @@ function describe3(t, object, w) {
   const label = kindLabel(t);
   if (object === void 0 || object === null) return label;
   const o = object;
-  if ("String" in o) return `${label}:${String(o.String.sval)}`;
+  if ("String" in o) return `${label}:${quoteName(String(o.String.sval))}`;
   let parts = [];
   if ("List" in o) parts = stringFields(o.List.items);
   else if ("ObjectWithArgs" in o) parts = stringFields(o.ObjectWithArgs.objname);
@@ -21137,12 +21255,12 @@ function describe3(t, object, w) {
   if (!parts.length) return label;
   if (RELATION_TYPES.has(t)) return tableKey(parts, w);
   if (TABLE_PART_TYPES.has(t) && parts.length >= 2) return tableKey(parts.slice(0, -1), w);
-  if (GLOBAL_TYPES.has(t)) return `${label}:${parts.join(".")}`;
+  if (GLOBAL_TYPES.has(t)) return `${label}:${qualify(...parts)}`;
   const name = w.createdNameOf(parts);
   return ROUTINE_TYPES.has(t) ? name : `${label}:${name}`;
 }
 function tableKey(parts, w) {
-  if (parts.length >= 2) return parts.slice(-2).join(".");
+  if (parts.length >= 2) return qualify(...parts.slice(-2));
   return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: "p" } })[0];
 }
 function dropObjects(b, w) {
@@ -21152,14 +21270,14 @@ function dropObjects(b, w) {
     const n = o;
     if (RELATION_TYPES.has(t) && "List" in n) {
       const parts = stringFields(n.List.items);
-      if (parts.length >= 2) out.push(parts.slice(-2).join("."));
+      if (parts.length >= 2) out.push(qualify(...parts.slice(-2)));
       else if (parts.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: "p" } }));
       continue;
     }
     if ((t === "OBJECT_TRIGGER" || t === "OBJECT_POLICY" || t === "OBJECT_RULE") && "List" in n) {
       const parts = stringFields(n.List.items);
       const tbl = parts.slice(0, -1);
-      if (tbl.length >= 2) out.push(tbl.slice(-2).join("."));
+      if (tbl.length >= 2) out.push(qualify(...tbl.slice(-2)));
       else if (tbl.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: tbl[0], relpersistence: "p" } }));
       continue;
     }
@@ -21171,7 +21289,7 @@ function grantObjects(b, w) {
   const t = String(b.objtype ?? "");
   const target2 = String(b.targtype ?? "");
   if (target2 === "ACL_TARGET_ALL_IN_SCHEMA") {
-    return list(b.objects).map((o) => `${String(o.String?.sval ?? "")}.*`);
+    return list(b.objects).map((o) => `${quoteName(String(o.String?.sval ?? ""))}.*`);
   }
   if (target2 === "ACL_TARGET_DEFAULTS") return ["default_privileges"];
   const out = [];
@@ -21188,6 +21306,7 @@ var init_ddl = __esm({
     init_errors4();
     init_ast();
     init_scope();
+    init_qualified();
     C = "create";
     A = "alter";
     D = "drop";
@@ -21208,9 +21327,9 @@ var init_ddl = __esm({
       RuleStmt: { kind: C, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
       AlterTableStmt: { kind: A, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
       RefreshMatViewStmt: { kind: A, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
-      ReindexStmt: { kind: A, target: ["relation"], objects: (b, w) => b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? "reindex").replace(/^REINDEX_OBJECT_/, "").toLowerCase()}:${b.name ?? ""}`] },
+      ReindexStmt: { kind: A, target: ["relation"], objects: (b, w) => b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? "reindex").replace(/^REINDEX_OBJECT_/, "").toLowerCase()}:${quoteName(String(b.name ?? ""))}`] },
       TruncateStmt: { kind: "truncate", target: ["relations"], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
-      CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? b.authrole?.rolename ?? "")}`] },
+      CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.schemaname ?? b.authrole?.rolename ?? ""))}`] },
       CreateFunctionStmt: { kind: C, target: ["funcname"], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
       AlterFunctionStmt: { kind: A, target: ["func"], objects: (b, w) => [w.createdNameOf(stringFields(b.func?.objname))] },
       DefineStmt: {
@@ -21238,43 +21357,43 @@ var init_ddl = __esm({
       AlterCollationStmt: { kind: A, target: ["collname"], objects: (b, w) => [`collation:${w.createdNameOf(stringFields(b.collname))}`] },
       AlterTSDictionaryStmt: { kind: A, target: ["dictname"], objects: (b, w) => [`text_search_dictionary:${w.createdNameOf(stringFields(b.dictname))}`] },
       AlterTSConfigurationStmt: { kind: A, target: ["cfgname"], objects: (b, w) => [`text_search_configuration:${w.createdNameOf(stringFields(b.cfgname))}`] },
-      CreateAmStmt: { kind: C, objects: (b) => [`access_method:${b.amname ?? ""}`] },
-      CreatePLangStmt: { kind: C, objects: (b) => [`language:${b.plname ?? ""}`] },
-      CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ""}`] },
-      AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ""}`] },
-      CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${b.servername ?? ""}`] },
-      AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${b.servername ?? ""}`] },
-      CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${b.local_schema ?? ""}`] },
-      CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${b.pubname ?? ""}`] },
-      AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${b.pubname ?? ""}`] },
-      CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${b.orig_tablespacename ?? ""}`] },
-      CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${b.trigname ?? ""}`] },
-      AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${b.trigname ?? ""}`] },
-      CreateRoleStmt: { kind: C, objects: (b) => [`role:${b.role ?? ""}`] },
-      AlterRoleStmt: { kind: A, objects: (b) => [`role:${roleName(b.role)}`] },
-      AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? roleName(b.role) : "all"}`] },
-      DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${roleName(r)}`) },
-      CreatedbStmt: { kind: C, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      DropdbStmt: { kind: D, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
-      ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
+      CreateAmStmt: { kind: C, objects: (b) => [`access_method:${quoteName(String(b.amname ?? ""))}`] },
+      CreatePLangStmt: { kind: C, objects: (b) => [`language:${quoteName(String(b.plname ?? ""))}`] },
+      CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ""))}`] },
+      AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ""))}`] },
+      CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${quoteName(String(b.servername ?? ""))}`] },
+      AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${quoteName(String(b.servername ?? ""))}`] },
+      CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.local_schema ?? ""))}`] },
+      CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ""))}`] },
+      AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ""))}`] },
+      CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.orig_tablespacename ?? ""))}`] },
+      CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ""))}`] },
+      AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ""))}`] },
+      CreateRoleStmt: { kind: C, objects: (b) => [`role:${quoteName(String(b.role ?? ""))}`] },
+      AlterRoleStmt: { kind: A, objects: (b) => [`role:${quoteName(roleName(b.role))}`] },
+      AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? quoteName(roleName(b.role)) : "all"}`] },
+      DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${quoteName(roleName(r))}`) },
+      CreatedbStmt: { kind: C, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      DropdbStmt: { kind: D, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
+      ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
       AlterDefaultPrivilegesStmt: { kind: (b) => grantKind(b.action ?? {}), objects: () => ["default_privileges"] },
-      GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
+      GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${quoteName(roleName(r))}`) },
       GrantStmt: { kind: grantKind, target: ["objects"], objects: grantObjects },
       DropStmt: { kind: D, target: ["objects"], objects: dropObjects },
       // Schemas, databases, roles, tablespaces… are renamed by their old name in `subname`.
@@ -21642,7 +21761,7 @@ function copyStmt(w, b, scope) {
       if (!from) w.add({ kind: "select", object: k });
     }
     if (!from) {
-      outputs = attrs.length ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${a}`) })) : [{ name: "*", sources: keys.map((k) => `${k}.*`) }];
+      outputs = attrs.length ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${quoteName(a)}`) })) : [{ name: "*", sources: keys.map((k) => `${k}.*`) }];
     }
     const here = { entries: [tableEntry(b.relation.relname, keys, null)], outer: null, ctes: null };
     w.walk(b.whereClause, here, null);
@@ -21686,6 +21805,7 @@ var init_wrappers = __esm({
     init_ast();
     init_settings();
     init_walk();
+    init_qualified();
   }
 });
 
@@ -21706,7 +21826,7 @@ function findLocal(here, parts) {
   const name = parts[parts.length - 1];
   const schema = parts.length >= 2 ? parts[parts.length - 2] : null;
   for (let s = here; s; s = s.outer) {
-    const e = s.entries.find((x) => schema ? !!x.relKeys?.includes(`${schema}.${name}`) : x.name === name);
+    const e = s.entries.find((x) => schema ? !!x.relKeys?.includes(qualify(schema, name)) : x.name === name);
     if (e) return e;
   }
   return void 0;
@@ -21739,6 +21859,7 @@ var init_walk = __esm({
     init_dml();
     init_wrappers();
     init_ast();
+    init_qualified();
     EXPRESSION_NODES = /* @__PURE__ */ new Set([
       "Integer",
       "Float",
@@ -22698,15 +22819,12 @@ function maskForTable(role2, schema, table2) {
   return best;
 }
 function maskForSource(role2, source) {
-  const first = source.indexOf(".");
-  const last = source.lastIndexOf(".");
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) {
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) {
     const any = role2.masks[0];
     return any ? { strategy: any.strategy, column: any.columns[0].source } : null;
   }
-  const schema = source.slice(0, first);
-  const table2 = source.slice(first + 1, last);
-  const column = source.slice(last + 1);
+  const [schema, table2, column] = parts;
   return column === "*" ? maskForTable(role2, schema, table2) : maskForColumn(role2, schema, table2, column);
 }
 function maskOverSources(role2, sources) {
@@ -22758,6 +22876,7 @@ var STRICTNESS;
 var init_masks = __esm({
   "src/policy/masks.ts"() {
     "use strict";
+    init_qualified();
     STRICTNESS = { partial: 0, hash: 1, redact: 2, null: 3 };
   }
 });
@@ -22773,7 +22892,8 @@ function ruleCovers(rule2, access2) {
   if (access2.exact) {
     if (!rule2.namedKinds.has(access2.kind)) return false;
     if (access2.object === void 0) return rule2.objects === null;
-    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.source === access2.object);
+    const object2 = access2.object;
+    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.test(object2));
   }
   if (!rule2.kinds.has(access2.kind)) return false;
   if (access2.object === void 0 || rule2.objects === null) return true;
@@ -54914,10 +55034,9 @@ function sameMap(a, b) {
   return true;
 }
 function splitSource(source) {
-  const first = source.indexOf(".");
-  const last = source.lastIndexOf(".");
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) return null;
-  return { schema: source.slice(0, first), table: source.slice(first + 1, last), column: source.slice(last + 1) };
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) return null;
+  return { schema: parts[0], table: parts[1], column: parts[2] };
 }
 function withAncestorsOf(sources, ancestorsOf) {
   const out = [...sources];
@@ -54925,7 +55044,7 @@ function withAncestorsOf(sources, ancestorsOf) {
     const p = splitSource(src);
     if (!p) continue;
     for (const a of ancestorsOf(p.schema, p.table)) {
-      const extra = `${a.schema}.${a.table}.${p.column}`;
+      const extra = p.column === "*" ? `${qualify(a.schema, a.table)}.*` : qualify(a.schema, a.table, p.column);
       if (!out.includes(extra)) out.push(extra);
     }
   }
@@ -54951,6 +55070,7 @@ var init_catalog = __esm({
     "use strict";
     init_protocol();
     init_upstream2();
+    init_qualified();
     CatalogError = class extends Error {
       code;
       constructor(code3, message2) {
@@ -55898,7 +56018,7 @@ async function maskFromView(f, views, rules) {
   if (!origins) return null;
   let best = null;
   for (const o of origins) {
-    const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${o.schema}.${o.table}.*` } : null;
+    const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${qualify(o.schema, o.table)}.*` } : null;
     if (m && (!best || STRICTNESS4[m.strategy] > STRICTNESS4[best.strategy])) best = m;
   }
   return best;
@@ -55908,6 +56028,7 @@ var init_mask_plan = __esm({
   "src/pg/mask-plan.ts"() {
     "use strict";
     init_protocol();
+    init_qualified();
     STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
     MaskPlanError = class extends Error {
       code = "ERR_MASK_PLAN";
@@ -55930,6 +56051,7 @@ var init_result_guard = __esm({
     init_cache();
     init_mask_plan();
     init_protocol();
+    init_qualified();
     ResultGuard = class {
       constructor(deps) {
         this.deps = deps;
@@ -56000,10 +56122,9 @@ var init_result_guard = __esm({
         }
         const checks = [];
         for (const o of objects) {
-          const dot = o.indexOf(".");
-          if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
-          const schema = o.slice(0, dot);
-          const table2 = o.slice(dot + 1);
+          const parts = splitQualified(o);
+          if (parts.length !== 2 || !parts[0] || !parts[1]) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
+          const [schema, table2] = parts;
           const views = this.deps.views;
           if (!views?.readsByName) {
             if (this.tableHasMasks(schema, table2)) return `COPY cannot mask columns; ${o} may have masked columns`;
@@ -56023,7 +56144,7 @@ var init_result_guard = __esm({
         return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
       }
       tableHasMasks(schema, table2) {
-        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true;
+        return this.deps.objectHasMasks ? this.deps.objectHasMasks(qualify(schema, table2)) : true;
       }
       originMasked(schema, table2, column) {
         return column === null ? this.tableHasMasks(schema, table2) : this.deps.engine.maskForColumn(schema, table2, column) !== null;
@@ -57565,10 +57686,9 @@ function upstreamSecrets(url2) {
   }
 }
 function objectHasMasks(role2, object, inheritance) {
-  const dot = object.indexOf(".");
-  if (dot <= 0) return true;
-  const schema = object.slice(0, dot);
-  const table2 = object.slice(dot + 1);
+  const parts = splitQualified(object);
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return true;
+  const [schema, table2] = parts;
   const covers = (s, t) => role2.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table2)) return true;
   const ancestors = inheritance ? inheritance.ancestors(schema, table2) : [];
@@ -57595,6 +57715,7 @@ var init_server = __esm({
     init_upstream2();
     init_view_origins();
     init_connection();
+    init_qualified();
     InheritingViewOrigins = class extends ViewOrigins {
       constructor(url2, catalog) {
         super(url2);

@@ -29197,6 +29197,37 @@ function parseDuration2(text) {
   return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
 }
 
+// src/sql/qualified.ts
+function splitQualified(key) {
+  if (!key.includes('"')) return key.split(".");
+  const parts = [];
+  let i = 0;
+  for (; ; ) {
+    let part = "";
+    if (key[i] === '"') {
+      i++;
+      while (i < key.length) {
+        if (key[i] === '"') {
+          if (key[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += key[i++];
+      }
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    } else {
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    }
+    parts.push(part);
+    if (i >= key.length) return parts;
+    i++;
+  }
+}
+
 // src/policy/glob.ts
 function globProblem(pattern) {
   if (pattern.length === 0) return "a glob must not be empty";
@@ -29231,6 +29262,72 @@ function compileGlob(pattern, separator) {
   }
   re += "$";
   const compiled = new RegExp(re, "u");
+  return { source: pattern, literal: false, test: (value) => compiled.test(value) };
+}
+function compileNameGlob(pattern) {
+  const problem = globProblem(pattern) ?? namePatternProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  const parts = splitQualified(pattern);
+  let re = "^";
+  for (const [n, part] of parts.entries()) {
+    if (n) re += SEP;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part[i];
+      if (ch === "*") {
+        if (part[i + 1] === "*") {
+          re += "[\\s\\S]*";
+          i++;
+        } else {
+          re += `[^${SEP}]*`;
+        }
+      } else {
+        re += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      }
+    }
+  }
+  const compiled = new RegExp(`${re}$`, "u");
+  return { source: pattern, literal: !pattern.includes("*"), test: (value) => compiled.test(joinedParts(value)) };
+}
+var SEP = "\\u0000";
+function joinedParts(name) {
+  return name.includes('"') ? splitQualified(name).join("\0") : name.replaceAll(".", "\0");
+}
+function namePatternProblem(pattern) {
+  if (!pattern.includes('"')) return null;
+  let i = 0;
+  while (i < pattern.length) {
+    if (pattern[i] === '"') {
+      i++;
+      for (; ; ) {
+        if (i >= pattern.length) return 'a quoted name part is not closed (write "a.b", with "" for a quote inside)';
+        if (pattern[i] === '"') {
+          if (pattern[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        i++;
+      }
+      if (i < pattern.length && pattern[i] !== ".") return 'a quoted name part must end at a dot (write "a.b".c)';
+      i++;
+    } else {
+      while (i < pattern.length && pattern[i] !== ".") {
+        if (pattern[i] === '"') return 'a quote inside a name part: quote the whole part ("a""b")';
+        i++;
+      }
+      i++;
+    }
+  }
+  return null;
+}
+function compilePartGlob(pattern) {
+  const problem = globProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  if (!pattern.includes("*")) return { source: pattern, literal: true, test: (value) => value === pattern };
+  const re = pattern.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("[\\s\\S]*");
+  const compiled = new RegExp(`^${re}$`, "u");
   return { source: pattern, literal: false, test: (value) => compiled.test(value) };
 }
 
@@ -35628,13 +35725,13 @@ function compileRule(role2, index, rule2) {
     action: rule2.action,
     kinds,
     namedKinds,
-    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
+    objects: rule2.objects ? rule2.objects.map(compileNameGlob) : null
   };
 }
 function compileColumnPattern(source) {
-  const parts = source.split(".");
+  const parts = splitQualified(source);
   while (parts.length < 3) parts.unshift("*");
-  const [schema, table2, column] = parts.map((p) => compileGlob(p, "."));
+  const [schema, table2, column] = parts.map(compilePartGlob);
   return { source, schema, table: table2, column };
 }
 function compilePolicy(doc, file) {
@@ -35800,10 +35897,11 @@ var CLAIM_FORMS = {
   job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" },
   workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" }
 };
-var objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
-var COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
+var objectGlob = glob3('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots; a name with . " or : is written in double quotes').refine((p) => namePatternProblem(p) === null, { error: (iss) => `bad glob ${show3(iss.input)}: ${namePatternProblem(String(iss.input))}` });
+var COLUMN_PART = String.raw`(?:"(?:[^"?[\]{}\u0000-\u001f\u007f]|"")+"|[^."?[\]{}\u0000-\u001f\u007f]+)`;
+var COLUMN_PATTERN = new RegExp(String.raw`^(?!.*\*\*)${COLUMN_PART}(?:\.${COLUMN_PART}){0,2}$`);
 var columnGlob = string2().regex(COLUMN_PATTERN, {
-  error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+  error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { }; a name with . " or : in double quotes)`
 }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
 var postgresRule = strict3({
   action,

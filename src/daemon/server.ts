@@ -25,6 +25,7 @@ import { ViewOrigins, type ViewOrigin } from '../pg/view-origins.js';
 import { ProxyConnection } from '../proxy/connection.js';
 import type { ConnectionDeps, EngineLike, Logger } from '../proxy/deps.js';
 import type { ProxyConfig } from './config.js';
+import { splitQualified } from '../sql/qualified.js';
 
 export interface ProxyDeps {
   approver?: Approver;
@@ -317,10 +318,9 @@ function upstreamSecrets(url: string): string[] {
  * partition/child of, as far as `inheritance` knows (unqualified, or partitions unknown: assume so).
  */
 export function objectHasMasks(role: Role, object: string, inheritance: InheritanceMap | null): boolean {
-  const dot = object.indexOf('.');
-  if (dot <= 0) return true;
-  const schema = object.slice(0, dot);
-  const table = object.slice(dot + 1);
+  const parts = splitQualified(object);
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return true;
+  const [schema, table] = parts as [string, string];
   const covers = (s: string, t: string): boolean => role.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table)) return true;
   const ancestors = inheritance ? inheritance.ancestors(schema, table) : [];

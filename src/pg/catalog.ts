@@ -14,6 +14,7 @@ import type { MaskStrategy } from '../policy/types.js';
 import type { NamedDefinition, OutputColumn, StatementAnalysis } from '../sql/types.js';
 import { B, BackendParser, decodeDataRow, decodeErrorFields, query } from './protocol.js';
 import { connectUpstream, type ConnectOptions, type Upstream } from './upstream.js';
+import { qualify, splitQualified } from '../sql/qualified.js';
 
 export interface RelationName {
   schema: string;
@@ -575,10 +576,9 @@ function sameMap(a: Map<string, RelationName[]>, b: Map<string, RelationName[]>)
 
 /** `schema.table.column` (or `.*`) split as policy/masks.ts splits lineage sources; null otherwise. */
 function splitSource(source: string): { schema: string; table: string; column: string } | null {
-  const first = source.indexOf('.');
-  const last = source.lastIndexOf('.');
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) return null;
-  return { schema: source.slice(0, first), table: source.slice(first + 1, last), column: source.slice(last + 1) };
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) return null;
+  return { schema: parts[0]!, table: parts[1]!, column: parts[2]! };
 }
 
 function withAncestorsOf(sources: readonly string[], ancestorsOf: (schema: string, table: string) => readonly RelationName[]): string[] {
@@ -587,7 +587,7 @@ function withAncestorsOf(sources: readonly string[], ancestorsOf: (schema: strin
     const p = splitSource(src);
     if (!p) continue;
     for (const a of ancestorsOf(p.schema, p.table)) {
-      const extra = `${a.schema}.${a.table}.${p.column}`;
+      const extra = p.column === '*' ? `${qualify(a.schema, a.table)}.*` : qualify(a.schema, a.table, p.column);
       if (!out.includes(extra)) out.push(extra);
     }
   }

@@ -8,6 +8,7 @@
 import type { MaskStrategy, MaskedOutput } from '../policy/types.js';
 import { dataRow, decodeDataRow, type FieldDescription } from './protocol.js';
 import type { ViewOriginsLike } from './view-origins.js';
+import { qualify } from '../sql/qualified.js';
 
 export interface CatalogLike {
   resolve(tableOid: number, attnum: number): Promise<{ schema: string; table: string; column: string } | null>;
@@ -116,7 +117,7 @@ async function maskFromView(f: FieldDescription, views: ViewOriginsLike, rules: 
     const m = o.column !== null
       ? rules.maskForColumn(o.schema, o.table, o.column)
       : (rules.tableHasMasks?.(o.schema, o.table) ?? true)
-        ? { strategy: 'redact' as const, column: `${o.schema}.${o.table}.*` }
+        ? { strategy: 'redact' as const, column: `${qualify(o.schema, o.table)}.*` }
         : null;
     if (m && (!best || STRICTNESS[m.strategy] > STRICTNESS[best.strategy])) best = m;
   }

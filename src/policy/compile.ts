@@ -5,7 +5,8 @@ import { GROUPS, type Group, type Kind } from '../sql/types.js';
 import type { Action, MaskStrategy } from './types.js';
 import { parseDuration } from './duration.js';
 import { formatPath } from './errors.js';
-import { compileGlob, type Glob } from './glob.js';
+import { compileGlob, compileNameGlob, compilePartGlob, type Glob } from './glob.js';
+import { splitQualified } from '../sql/qualified.js';
 import type { PolicyDocument } from './schema.js';
 import { compileHttpSection, type HttpSection } from './compile-http.js';
 
@@ -93,14 +94,15 @@ function compileRule(role: string, index: number, rule: NonNullable<NonNullable<
     action: rule.action,
     kinds,
     namedKinds,
-    objects: rule.objects ? rule.objects.map((o) => compileGlob(o, '.')) : null,
+    objects: rule.objects ? rule.objects.map(compileNameGlob) : null,
   };
 }
 
 export function compileColumnPattern(source: string): ColumnPattern {
-  const parts = source.split('.');
+  // Parts as qualified names write them (`public."a.b".c`), each a glob on one raw name.
+  const parts = splitQualified(source);
   while (parts.length < 3) parts.unshift('*');
-  const [schema, table, column] = parts.map((p) => compileGlob(p, '.'));
+  const [schema, table, column] = parts.map(compilePartGlob);
   return { source, schema: schema!, table: table!, column: column! };
 }
 

@@ -47,7 +47,9 @@ export function ruleCovers(rule: PostgresRule, access: Access): boolean {
   if (access.exact) {
     if (!rule.namedKinds.has(access.kind)) return false;
     if (access.object === undefined) return rule.objects === null;
-    return rule.objects !== null && rule.objects.some((g) => g.literal && g.source === access.object);
+    const object = access.object;
+    // A literal pattern matches exactly its own name parts (however the policy quoted them).
+    return rule.objects !== null && rule.objects.some((g) => g.literal && g.test(object));
   }
   if (!rule.kinds.has(access.kind)) return false;
   if (access.object === undefined || rule.objects === null) return true;

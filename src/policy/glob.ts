@@ -8,6 +8,8 @@
 // `?`, `[…]`, `{…}` and `***` are rejected rather than silently taken literally: someone who writes
 // them expects a meaning we do not give them. Alternatives are written as a YAML list.
 
+import { splitQualified } from '../sql/qualified.js';
+
 export type Separator = '/' | '.';
 
 export interface Glob {
@@ -79,4 +81,83 @@ export function globCanStartWith(pattern: string, prefix: string, separator: Sep
     return pattern[i] === prefix[j] && walk(i + 1, j + 1);
   };
   return walk(0, 0);
+}
+
+/**
+ * A glob on qualified object names (src/sql/qualified.ts): the pattern and the name are both split
+ * into parts (a `"…"` part may hold dots), `*` matches within one part (dots of a quoted part
+ * included) and `**` across parts. `literal` patterns match exactly the same parts, however quoted.
+ */
+export function compileNameGlob(pattern: string): Glob {
+  const problem = globProblem(pattern) ?? namePatternProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  const parts = splitQualified(pattern);
+  let re = '^';
+  for (const [n, part] of parts.entries()) {
+    if (n) re += SEP;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part[i]!;
+      if (ch === '*') {
+        if (part[i + 1] === '*') {
+          re += '[\\s\\S]*';
+          i++;
+        } else {
+          re += `[^${SEP}]*`;
+        }
+      } else {
+        re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      }
+    }
+  }
+  const compiled = new RegExp(`${re}$`, 'u');
+  return { source: pattern, literal: !pattern.includes('*'), test: (value) => compiled.test(joinedParts(value)) };
+}
+
+// Parts are joined with NUL for matching: PostgreSQL names (and the analysis' free text) never hold it.
+const SEP = '\\u0000';
+
+function joinedParts(name: string): string {
+  return name.includes('"') ? splitQualified(name).join('\u0000') : name.replaceAll('.', '\u0000');
+}
+
+/** Why a name pattern's quoting is malformed (a `"` that does not open or close a whole part), or null. */
+export function namePatternProblem(pattern: string): string | null {
+  if (!pattern.includes('"')) return null;
+  let i = 0;
+  while (i < pattern.length) {
+    if (pattern[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= pattern.length) return 'a quoted name part is not closed (write "a.b", with "" for a quote inside)';
+        if (pattern[i] === '"') {
+          if (pattern[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        i++;
+      }
+      if (i < pattern.length && pattern[i] !== '.') return 'a quoted name part must end at a dot (write "a.b".c)';
+      i++;
+    } else {
+      while (i < pattern.length && pattern[i] !== '.') {
+        if (pattern[i] === '"') return 'a quote inside a name part: quote the whole part ("a""b")';
+        i++;
+      }
+      i++;
+    }
+  }
+  return null;
+}
+
+/** A glob on one name part (a mask's schema, table or column): `*` matches any text of the part. */
+export function compilePartGlob(pattern: string): Glob {
+  const problem = globProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  if (!pattern.includes('*')) return { source: pattern, literal: true, test: (value) => value === pattern };
+  const re = pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('[\\s\\S]*');
+  const compiled = new RegExp(`^${re}$`, 'u');
+  return { source: pattern, literal: false, test: (value) => compiled.test(value) };
 }

@@ -2,6 +2,7 @@
 import type { OutputColumn } from '../sql/types.js';
 import type { ColumnPattern, Role } from './compile.js';
 import type { MaskedOutput, MaskStrategy } from './types.js';
+import { splitQualified } from '../sql/qualified.js';
 
 export interface MaskMatch {
   strategy: MaskStrategy;
@@ -39,20 +40,18 @@ function maskForTable(role: Role, schema: string, table: string): MaskMatch | nu
 }
 
 /**
- * Splits a lineage source `schema.table.column` (or `schema.table.*`). The schema is up to the
- * first dot and the column after the last one; a source of another shape is treated as masked by
+ * Splits a lineage source `schema.table.column` (or `schema.table.*`), parts quoted as
+ * src/sql/qualified.ts writes them; a source of another shape is treated as masked by
  * any mask on anything (null parts), since we cannot tell what it is.
  */
 function maskForSource(role: Role, source: string): MaskMatch | null {
-  const first = source.indexOf('.');
-  const last = source.lastIndexOf('.');
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) {
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) {
     const any = role.masks[0];
     return any ? { strategy: any.strategy, column: any.columns[0]!.source } : null;
   }
-  const schema = source.slice(0, first);
-  const table = source.slice(first + 1, last);
-  const column = source.slice(last + 1);
+  const [schema, table, column] = parts as [string, string, string];
+  // An unquoted `*` is the whole row (a column named "*" is masked as its whole table: over-masking).
   return column === '*' ? maskForTable(role, schema, table) : maskForColumn(role, schema, table, column);
 }
 

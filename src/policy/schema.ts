@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { GROUPS, KINDS, type Group, type Kind } from '../sql/types.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
-import { globProblem } from './glob.js';
+import { globProblem, namePatternProblem } from './glob.js';
 import { mcpSectionSchema } from './mcp-schema.js';
 import { httpSectionSchema, ruleVocabulary, HTTP_METHODS } from './http-schema.js';
 
@@ -76,17 +76,20 @@ export const CLAIM_FORMS: Readonly<Record<string, { pattern: RegExp; expected: s
   workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: 'a full commit SHA (40 lower-case hex digits)' },
 };
 
-const objectGlob = glob('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots');
+const objectGlob = glob('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots; a name with . " or : is written in double quotes')
+  .refine((p) => namePatternProblem(p) === null, { error: (iss) => `bad glob ${show(iss.input)}: ${namePatternProblem(String(iss.input))}` });
 
 // Mask columns are schema.table.column. A shorter pattern is aligned to the right: `ssn` and
 // `*.ssn` both mean `*.*.ssn` (an `ssn` column of any table in any schema), `users.email` means
 // `*.users.email`. `**` has no place here: a column pattern has at most three segments.
-const COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
+// A part is a name or glob, or a double-quoted name (`"a.b"`, `""` for a quote) when it holds . " or :.
+const COLUMN_PART = String.raw`(?:"(?:[^"?[\]{}\u0000-\u001f\u007f]|"")+"|[^."?[\]{}\u0000-\u001f\u007f]+)`;
+const COLUMN_PATTERN = new RegExp(String.raw`^(?!.*\*\*)${COLUMN_PART}(?:\.${COLUMN_PART}){0,2}$`);
 const columnGlob = z
   .string()
   .regex(COLUMN_PATTERN, {
     error: (iss) =>
-      `bad column pattern ${show(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`,
+      `bad column pattern ${show(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { }; a name with . " or : in double quotes)`,
   })
   .describe('schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)');
 

@@ -9,6 +9,7 @@ import { buildMaskPlan, maskDataRow, MaskPlanError, type MaskPlan, type MaskRule
 import * as P from '../pg/protocol.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
 import type { ConnectionDeps } from './deps.js';
+import { qualify, splitQualified } from '../sql/qualified.js';
 
 /** A plan being applied to a result's rows, with the result's column formats. */
 export interface ActivePlan {
@@ -97,10 +98,9 @@ export class ResultGuard {
     }
     const checks: Promise<string | null>[] = [];
     for (const o of objects) {
-      const dot = o.indexOf('.');
-      if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
-      const schema = o.slice(0, dot);
-      const table = o.slice(dot + 1);
+      const parts = splitQualified(o);
+      if (parts.length !== 2 || !parts[0] || !parts[1]) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
+      const [schema, table] = parts as [string, string];
       const views = this.deps.views;
       if (!views?.readsByName) {
         // No catalog to ask: any mask pattern that may cover the table refuses it.
@@ -123,7 +123,7 @@ export class ResultGuard {
   }
 
   private tableHasMasks(schema: string, table: string): boolean {
-    return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table}`) : true;
+    return this.deps.objectHasMasks ? this.deps.objectHasMasks(qualify(schema, table)) : true;
   }
 
   private originMasked(schema: string, table: string, column: string | null): boolean {

@@ -9,6 +9,7 @@ import { AnalysisError } from './errors.js';
 import type { Walker } from './walk.js';
 import { type N, list, stringFields, unwrap, unwrapIf } from './ast.js';
 import { unionSources } from './scope.js';
+import { qualify, quoteName } from './qualified.js';
 
 interface DdlSpec {
   kind: Kind | ((b: N) => Kind);
@@ -41,9 +42,9 @@ const SPECS: Record<string, DdlSpec> = {
   RuleStmt: { kind: C, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
   AlterTableStmt: { kind: A, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
   RefreshMatViewStmt: { kind: A, target: ['relation'], objects: (b, w) => w.relKeysOf(b.relation) },
-  ReindexStmt: { kind: A, target: ['relation'], objects: (b, w) => (b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? 'reindex').replace(/^REINDEX_OBJECT_/, '').toLowerCase()}:${b.name ?? ''}`]) },
+  ReindexStmt: { kind: A, target: ['relation'], objects: (b, w) => (b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? 'reindex').replace(/^REINDEX_OBJECT_/, '').toLowerCase()}:${quoteName(String(b.name ?? ''))}`]) },
   TruncateStmt: { kind: 'truncate', target: ['relations'], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
-  CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? (b.authrole as N | undefined)?.rolename ?? '')}`] },
+  CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.schemaname ?? (b.authrole as N | undefined)?.rolename ?? ''))}`] },
   CreateFunctionStmt: { kind: C, target: ['funcname'], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
   AlterFunctionStmt: { kind: A, target: ['func'], objects: (b, w) => [w.createdNameOf(stringFields((b.func as N | undefined)?.objname))] },
   DefineStmt: {
@@ -71,43 +72,43 @@ const SPECS: Record<string, DdlSpec> = {
   AlterCollationStmt: { kind: A, target: ['collname'], objects: (b, w) => [`collation:${w.createdNameOf(stringFields(b.collname))}`] },
   AlterTSDictionaryStmt: { kind: A, target: ['dictname'], objects: (b, w) => [`text_search_dictionary:${w.createdNameOf(stringFields(b.dictname))}`] },
   AlterTSConfigurationStmt: { kind: A, target: ['cfgname'], objects: (b, w) => [`text_search_configuration:${w.createdNameOf(stringFields(b.cfgname))}`] },
-  CreateAmStmt: { kind: C, objects: (b) => [`access_method:${b.amname ?? ''}`] },
-  CreatePLangStmt: { kind: C, objects: (b) => [`language:${b.plname ?? ''}`] },
-  CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${b.extname ?? ''}`] },
-  AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ''}`] },
-  AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ''}`] },
-  CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ''}`] },
-  AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ''}`] },
-  CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${b.servername ?? ''}`] },
-  AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${b.servername ?? ''}`] },
-  CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
-  AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
-  DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${b.servername ?? ''}`] },
-  ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${b.local_schema ?? ''}`] },
-  CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${b.pubname ?? ''}`] },
-  AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${b.pubname ?? ''}`] },
-  CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${b.subname ?? ''}`] },
-  AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${b.subname ?? ''}`] },
-  DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${b.subname ?? ''}`] },
-  CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
-  DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
-  AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${b.tablespacename ?? ''}`] },
-  AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${b.orig_tablespacename ?? ''}`] },
-  CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${b.trigname ?? ''}`] },
-  AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${b.trigname ?? ''}`] },
-  CreateRoleStmt: { kind: C, objects: (b) => [`role:${b.role ?? ''}`] },
-  AlterRoleStmt: { kind: A, objects: (b) => [`role:${roleName(b.role)}`] },
-  AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? roleName(b.role) : 'all'}`] },
-  DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${roleName(r)}`) },
-  CreatedbStmt: { kind: C, objects: (b) => [`database:${b.dbname ?? ''}`] },
-  AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
-  AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
-  AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ''}`] },
-  DropdbStmt: { kind: D, objects: (b) => [`database:${b.dbname ?? ''}`] },
-  DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
-  ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
+  CreateAmStmt: { kind: C, objects: (b) => [`access_method:${quoteName(String(b.amname ?? ''))}`] },
+  CreatePLangStmt: { kind: C, objects: (b) => [`language:${quoteName(String(b.plname ?? ''))}`] },
+  CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${quoteName(String(b.extname ?? ''))}`] },
+  AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ''))}`] },
+  AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ''))}`] },
+  CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ''))}`] },
+  AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ''))}`] },
+  CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${quoteName(String(b.servername ?? ''))}`] },
+  AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${quoteName(String(b.servername ?? ''))}`] },
+  CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ''))}`] },
+  AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ''))}`] },
+  DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ''))}`] },
+  ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.local_schema ?? ''))}`] },
+  CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ''))}`] },
+  AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ''))}`] },
+  CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ''))}`] },
+  AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ''))}`] },
+  DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ''))}`] },
+  CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ''))}`] },
+  DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ''))}`] },
+  AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ''))}`] },
+  AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.orig_tablespacename ?? ''))}`] },
+  CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ''))}`] },
+  AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ''))}`] },
+  CreateRoleStmt: { kind: C, objects: (b) => [`role:${quoteName(String(b.role ?? ''))}`] },
+  AlterRoleStmt: { kind: A, objects: (b) => [`role:${quoteName(roleName(b.role))}`] },
+  AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? quoteName(roleName(b.role)) : 'all'}`] },
+  DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${quoteName(roleName(r))}`) },
+  CreatedbStmt: { kind: C, objects: (b) => [`database:${quoteName(String(b.dbname ?? ''))}`] },
+  AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ''))}`] },
+  AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ''))}`] },
+  AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ''))}`] },
+  DropdbStmt: { kind: D, objects: (b) => [`database:${quoteName(String(b.dbname ?? ''))}`] },
+  DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
+  ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
   AlterDefaultPrivilegesStmt: { kind: (b) => grantKind((b.action ?? {}) as N), objects: () => ['default_privileges'] },
-  GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
+  GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${quoteName(roleName(r))}`) },
   GrantStmt: { kind: grantKind, target: ['objects'], objects: grantObjects },
   DropStmt: { kind: D, target: ['objects'], objects: dropObjects },
   // Schemas, databases, roles, tablespaces… are renamed by their old name in `subname`.
@@ -192,7 +193,7 @@ function renamedSources(b: N, w: Walker): string[] {
   if (t === 'OBJECT_SCHEMA') return typeof b.subname === 'string' ? [b.subname] : [];
   if (!b.relation) return [];
   const keys = w.relKeysOf(b.relation);
-  if (t === 'OBJECT_COLUMN') return typeof b.subname === 'string' ? keys.map((k) => `${k}.${b.subname as string}`) : [];
+  if (t === 'OBJECT_COLUMN') return typeof b.subname === 'string' ? keys.map((k) => `${k}.${quoteName(b.subname as string)}`) : [];
   return RELATION_TYPES.has(t) ? keys.map((k) => `${k}.*`) : [];
 }
 
@@ -212,7 +213,7 @@ function generatedSources(b: N, w: Walker): string[] {
       const fields = list((n.ColumnRef as N).fields);
       const last = fields[fields.length - 1] as N | undefined;
       const name = last && typeof (last.String as N | undefined)?.sval === 'string' ? ((last.String as N).sval as string) : '*';
-      for (const k of keys) out.push(`${k}.${name}`);
+      for (const k of keys) out.push(name === '*' ? `${k}.*` : `${k}.${quoteName(name)}`);
       return;
     }
     for (const k in n) refs(n[k]);
@@ -261,7 +262,7 @@ function describe(t: string, object: unknown, w: Walker): string {
   if (object === undefined || object === null) return label;
   const o = object as N;
   // String (schema, database, role…), List of String (qualified), ObjectWithArgs (functions), TypeName.
-  if ('String' in o) return `${label}:${String((o.String as N).sval)}`;
+  if ('String' in o) return `${label}:${quoteName(String((o.String as N).sval))}`;
   let parts: string[] = [];
   if ('List' in o) parts = stringFields((o.List as N).items);
   else if ('ObjectWithArgs' in o) parts = stringFields((o.ObjectWithArgs as N).objname);
@@ -272,7 +273,7 @@ function describe(t: string, object: unknown, w: Walker): string {
   if (TABLE_PART_TYPES.has(t) && parts.length >= 2) return tableKey(parts.slice(0, -1), w);
   // Routines are named like relations (`schema.name`, as CREATE FUNCTION names them); other objects
   // in schemas get their type as a prefix; objects outside schemas keep their bare name.
-  if (GLOBAL_TYPES.has(t)) return `${label}:${parts.join('.')}`;
+  if (GLOBAL_TYPES.has(t)) return `${label}:${qualify(...parts)}`;
   const name = w.createdNameOf(parts);
   return ROUTINE_TYPES.has(t) ? name : `${label}:${name}`;
 }
@@ -290,7 +291,7 @@ const TABLE_PART_TYPES = new Set(['OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT', 'OBJE
 
 /** `[schema?, table]` → `schema.table` (an unqualified name resolved as a relation). */
 function tableKey(parts: string[], w: Walker): string {
-  if (parts.length >= 2) return parts.slice(-2).join('.');
+  if (parts.length >= 2) return qualify(...parts.slice(-2));
   return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } })[0]!;
 }
 
@@ -301,7 +302,7 @@ function dropObjects(b: N, w: Walker): string[] {
     const n = o as N;
     if (RELATION_TYPES.has(t) && 'List' in n) {
       const parts = stringFields((n.List as N).items);
-      if (parts.length >= 2) out.push(parts.slice(-2).join('.'));
+      if (parts.length >= 2) out.push(qualify(...parts.slice(-2)));
       else if (parts.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: 'p' } }));
       continue;
     }
@@ -309,7 +310,7 @@ function dropObjects(b: N, w: Walker): string[] {
       // [schema?, table, name]: the change is to the table.
       const parts = stringFields((n.List as N).items);
       const tbl = parts.slice(0, -1);
-      if (tbl.length >= 2) out.push(tbl.slice(-2).join('.'));
+      if (tbl.length >= 2) out.push(qualify(...tbl.slice(-2)));
       else if (tbl.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: tbl[0], relpersistence: 'p' } }));
       continue;
     }
@@ -322,7 +323,7 @@ function grantObjects(b: N, w: Walker): string[] {
   const t = String(b.objtype ?? '');
   const target = String(b.targtype ?? '');
   if (target === 'ACL_TARGET_ALL_IN_SCHEMA') {
-    return list(b.objects).map((o) => `${String(((o as N).String as N | undefined)?.sval ?? '')}.*`);
+    return list(b.objects).map((o) => `${quoteName(String(((o as N).String as N | undefined)?.sval ?? ''))}.*`);
   }
   if (target === 'ACL_TARGET_DEFAULTS') return ['default_privileges'];
   const out: string[] = [];

@@ -5,6 +5,7 @@
 import type { Access } from './types.js';
 import { classifyBuiltin, isCatalogFunction, isCatalogOperator, isCatalogRelation, isDangerousName } from './builtins.js';
 import { AnalysisError } from './errors.js';
+import { qualify } from './qualified.js';
 
 export interface RangeVarLike {
   catalogname?: string;
@@ -18,11 +19,11 @@ export function relationKeys(rv: RangeVarLike | undefined, searchPath: string[])
   if (!rv) throw new AnalysisError('relation missing');
   const name = rv.relname;
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
-  if (rv.schemaname) return [`${rv.schemaname}.${name}`];
+  if (rv.schemaname) return [qualify(rv.schemaname, name)];
   const { before, after } = splitPath(searchPath);
-  const keys = before.map((s) => `${s}.${name}`);
-  if (isCatalogRelation(name)) keys.push(`pg_catalog.${name}`);
-  else keys.push(...after.map((s) => `${s}.${name}`));
+  const keys = before.map((s) => qualify(s, name));
+  if (isCatalogRelation(name)) keys.push(qualify('pg_catalog', name));
+  else keys.push(...after.map((s) => qualify(s, name)));
   if (!keys.length) throw new AnalysisError('empty search path: cannot resolve relation');
   return keys;
 }
@@ -42,20 +43,20 @@ export function createdKey(rv: RangeVarLike | undefined, searchPath: string[]): 
   if (!rv) throw new AnalysisError('created relation missing');
   const name = rv.relname;
   if (typeof name !== 'string') throw new AnalysisError('relation without a name');
-  if (rv.schemaname) return `${rv.schemaname}.${name}`;
-  if (rv.relpersistence === 't') return `pg_temp.${name}`;
+  if (rv.schemaname) return qualify(rv.schemaname, name);
+  if (rv.relpersistence === 't') return qualify('pg_temp', name);
   const first = searchPath.find((x) => x !== 'pg_catalog');
   if (!first) throw new AnalysisError('empty search path: cannot resolve created relation');
-  return `${first}.${name}`;
+  return qualify(first, name);
 }
 
 /** Unqualified or qualified name parts → `schema.name` for a created non-relation object. */
 export function createdName(parts: string[], searchPath: string[]): string {
   if (!parts.length) throw new AnalysisError('object name missing');
-  if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
+  if (parts.length >= 2) return qualify(parts[parts.length - 2]!, parts[parts.length - 1]!);
   const first = searchPath.find((x) => x !== 'pg_catalog');
   if (!first) throw new AnalysisError('empty search path: cannot resolve created object');
-  return `${first}.${parts[0]}`;
+  return qualify(first, parts[0]!);
 }
 
 /**
@@ -80,13 +81,13 @@ export function functionAccesses(parts: string[], searchPath: string[], always =
 function builtinAccess(name: string, always: boolean): Access[] {
   const cls = classifyBuiltin(name);
   if (cls === 'pure' && !always) return [];
-  const a: Access = { kind: 'call', object: `pg_catalog.${name}` };
+  const a: Access = { kind: 'call', object: qualify('pg_catalog', name) };
   if (cls === 'dangerous') a.exact = true;
   return [a];
 }
 
 function userCall(schema: string, name: string): Access {
-  return isDangerousName(name) ? { kind: 'call', object: `${schema}.${name}`, exact: true } : { kind: 'call', object: `${schema}.${name}` };
+  return isDangerousName(name) ? { kind: 'call', object: qualify(schema, name), exact: true } : { kind: 'call', object: qualify(schema, name) };
 }
 
 /**
@@ -98,13 +99,13 @@ export function operatorAccesses(parts: string[], searchPath: string[]): Access[
   if (!name) return [];
   if (parts.length >= 2) {
     const schema = parts[parts.length - 2]!;
-    if (schema === 'pg_catalog') return isCatalogOperator(name) ? [] : [{ kind: 'call', object: `pg_catalog.${name}` }];
-    return [{ kind: 'call', object: `${schema}.${name}` }];
+    if (schema === 'pg_catalog') return isCatalogOperator(name) ? [] : [{ kind: 'call', object: qualify('pg_catalog', name) }];
+    return [{ kind: 'call', object: qualify(schema, name) }];
   }
   const { before, after } = splitPath(searchPath);
-  const out: Access[] = before.map((s) => ({ kind: 'call', object: `${s}.${name}` }));
+  const out: Access[] = before.map((s) => ({ kind: 'call', object: qualify(s, name) }));
   if (!isCatalogOperator(name)) {
-    out.push(...after.map((s): Access => ({ kind: 'call', object: `${s}.${name}` })));
+    out.push(...after.map((s): Access => ({ kind: 'call', object: qualify(s, name) })));
     if (!out.length) throw new AnalysisError(`empty search path: cannot resolve operator ${name}`);
   }
   return out;

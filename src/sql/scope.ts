@@ -2,6 +2,7 @@
 // which CTE names are visible. No catalog is available, so a base table's columns are unknown: a
 // column reference resolves to every candidate (over-masking is safe, leaking is not).
 import type { OutputColumn } from './types.js';
+import { qualify, quoteName } from './qualified.js';
 
 export interface ColumnHit {
   sources: string[];
@@ -56,7 +57,7 @@ export function tableEntry(name: string, keys: string[], aliasCols: string[] | n
     column(c) {
       // Renamed columns (`users AS u(a, b)`): which real column `a` is cannot be known here.
       if (aliasCols && aliasCols.includes(c)) return { sources: whole, definite: true };
-      return { sources: keys.map((k) => `${k}.${c}`), definite: false };
+      return { sources: keys.map((k) => `${k}.${quoteName(c)}`), definite: false };
     },
     // Plain columns of a base table: RowDescription names them, the proxy masks them by catalog.
     star: () => [{ name: '*', sources: whole, tableColumns: true }],
@@ -213,7 +214,7 @@ function findEntry(scope: Scope | null, qual: string[]): Entry | null {
     for (const e of s.entries) {
       if (schema === null) {
         if (e.name === name) return e;
-      } else if (e.relKeys && e.relKeys.includes(`${schema}.${name}`)) {
+      } else if (e.relKeys && e.relKeys.includes(qualify(schema, name))) {
         return e;
       }
     }

@@ -19,6 +19,7 @@ import { fixedColumnsOf, figureName, mergeSetOp } from './outputs.js';
 import { deleteStmt, insertStmt, mergeStmt, updateStmt } from './dml.js';
 import { copyStmt, declareStmt, explainStmt, prepareStmt } from './wrappers.js';
 import { type N, constString, list, nameParts, str, stringFields, stringList, unwrap, unwrapIf } from './ast.js';
+import { qualify } from './qualified.js';
 
 
 /** Raw-parse-tree node types with no meaning of their own for access control: their fields are walked. */
@@ -801,7 +802,7 @@ function findLocal(here: Scope, parts: string[]): Entry | undefined {
   const name = parts[parts.length - 1];
   const schema = parts.length >= 2 ? parts[parts.length - 2] : null;
   for (let s: Scope | null = here; s; s = s.outer) {
-    const e = s.entries.find((x) => (schema ? !!x.relKeys?.includes(`${schema}.${name}`) : x.name === name));
+    const e = s.entries.find((x) => (schema ? !!x.relKeys?.includes(qualify(schema, name!)) : x.name === name));
     if (e) return e;
   }
   return undefined;

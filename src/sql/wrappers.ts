@@ -7,6 +7,7 @@ import { type Scope, tableEntry } from './scope.js';
 import { type N, list, str, stringList, unwrapIf } from './ast.js';
 import { isFalseOption } from './settings.js';
 import { Walker, dedupeAccesses, type StatementResult } from './walk.js';
+import { quoteName } from './qualified.js';
 
 export function explainStmt(w: Walker, b: N, scope: Scope | null): StatementResult {
   let analyze = false;
@@ -60,7 +61,7 @@ export function copyStmt(w: Walker, b: N, scope: Scope | null): StatementResult 
     }
     if (!from) {
       outputs = attrs.length
-        ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${a}`) }))
+        ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${quoteName(a)}`) }))
         : [{ name: '*', sources: keys.map((k) => `${k}.*`) }];
     }
     const here: Scope = { entries: [tableEntry(b.relation.relname, keys, null)], outer: null, ctes: null };
