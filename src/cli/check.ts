@@ -49,10 +49,19 @@ function oneLine(sql: string, max = 72): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
+/** Every output a mask applies to, the `*` of masked tables included (the proxy masks those by catalog). */
+function allMasked(s: StatementDecision) {
+  return [...s.masked, ...(s.starMasked ?? [])].sort((a, b) => a.index - b.index);
+}
+
 function textLine(s: StatementDecision): string {
-  const masked = s.masked.length
-    ? `; masked: ${s.masked.map((m) => `${m.name} (${m.strategy})`).join(', ')}`
-    : '';
+  const parts: string[] = [];
+  for (const m of s.masked) parts.push(`${m.name} (${m.strategy})`);
+  // A `*` of masked tables: which columns it holds is known only to the catalog (the proxy masks them there).
+  const stars = new Map<number, string[]>();
+  for (const m of s.starMasked ?? []) stars.set(m.index, [...(stars.get(m.index) ?? []), `${m.column} ${m.strategy}`]);
+  for (const list of stars.values()) parts.push(`* (where it holds ${list.join(', ')})`);
+  const masked = parts.length ? `; masked: ${parts.join(', ')}` : '';
   return `${s.decision.padEnd(6)}  ${oneLine(s.sql)}  — ${s.reason}${masked}`;
 }
 
@@ -66,7 +75,7 @@ function toJson(d: Decision): string {
       rule: s.rule,
       reason: s.reason,
       accesses: s.accesses.map((a) => ({ kind: a.kind, object: a.object ?? null })),
-      masked: s.masked.map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column })),
+      masked: allMasked(s).map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column })),
     })),
   });
 }

@@ -2,7 +2,7 @@
 // (engine.ts adds those), so it can be tested with hand-made analyses.
 import type { Access, NamedDefinition, StatementAnalysis } from '../sql/types.js';
 import type { PostgresRule, Role } from './compile.js';
-import { maskedOutputs, maskOverSources } from './masks.js';
+import { maskedOutputs, maskOverSources, starMaskedOutputs } from './masks.js';
 import type { Action, Decision, StatementDecision } from './types.js';
 
 /**
@@ -121,6 +121,7 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
       };
     }
   }
+  const star = starMaskedOutputs(role, analysis.outputs);
   return {
     ...base,
     decision: worst!.action,
@@ -128,6 +129,7 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     reason: worst!.reason,
     masked,
     decidingAccess: deciding,
+    ...(star.length ? { starMasked: star } : {}),
   };
 }
 

@@ -99,6 +99,8 @@ function freezeDecision(d: Decision): Decision {
     Object.freeze(s.accesses);
     for (const m of s.masked) Object.freeze(m);
     Object.freeze(s.masked);
+    if (s.starMasked) for (const m of s.starMasked) Object.freeze(m);
+    if (s.starMasked) Object.freeze(s.starMasked);
     if (s.decidingAccess) Object.freeze(s.decidingAccess);
     Object.freeze(s);
   }

@@ -126,3 +126,31 @@ export function maskedOutputs(role: Role, outputs: readonly OutputColumn[] | nul
   }
   return { masked, problem: null };
 }
+
+/**
+ * The `*` outputs of base tables' columns that a mask may cover, for reports (`tollgate check`):
+ * the proxy masks those columns by table OID and attribute number from RowDescription, so they are
+ * not in `maskedOutputs`; offline, without the catalog, the honest report is that the mask applies to
+ * the `*` (a pattern like `*.ssn` counts for any table, as the columns are unknown here).
+ */
+export function starMaskedOutputs(role: Role, outputs: readonly OutputColumn[] | null): MaskedOutput[] {
+  if (!outputs || role.masks.length === 0) return [];
+  const out: MaskedOutput[] = [];
+  for (const [index, o] of outputs.entries()) {
+    if (!isStar(o) || !isTableColumns(o)) continue;
+    // Every mask pattern that can cover a column of one of the tables, in policy order, once.
+    const seen = new Set<string>();
+    for (const source of o.sources) {
+      const parts = splitQualified(source);
+      if (parts.length !== 3) continue;
+      for (const mask of role.masks) {
+        for (const p of mask.columns) {
+          if (seen.has(p.source) || !p.schema.test(parts[0]!) || !p.table.test(parts[1]!)) continue;
+          seen.add(p.source);
+          out.push({ index, name: o.name, strategy: mask.strategy, column: p.source });
+        }
+      }
+    }
+  }
+  return out;
+}

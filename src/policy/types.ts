@@ -22,6 +22,12 @@ export interface StatementDecision {
   accesses: Access[];
   /** Output columns the masks cover (from the statement's lineage); the proxy also masks by catalog. */
   masked: MaskedOutput[];
+  /**
+   * (Added for reports.) `*` outputs of base tables' columns that masks may cover: the proxy masks
+   * those by catalog, not by these entries; `tollgate check` shows them so an offline answer never
+   * reads as "no masks".
+   */
+  starMasked?: MaskedOutput[];
   /** The access that decided (the most restrictive one), when there is one. */
   decidingAccess?: Access;
   /**
