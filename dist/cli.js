@@ -22872,6 +22872,26 @@ function maskedOutputs(role2, outputs) {
   }
   return { masked, problem: null };
 }
+function starMaskedOutputs(role2, outputs) {
+  if (!outputs || role2.masks.length === 0) return [];
+  const out = [];
+  for (const [index, o] of outputs.entries()) {
+    if (!isStar2(o) || !isTableColumns(o)) continue;
+    const seen = /* @__PURE__ */ new Set();
+    for (const source of o.sources) {
+      const parts = splitQualified(source);
+      if (parts.length !== 3) continue;
+      for (const mask2 of role2.masks) {
+        for (const p of mask2.columns) {
+          if (seen.has(p.source) || !p.schema.test(parts[0]) || !p.table.test(parts[1])) continue;
+          seen.add(p.source);
+          out.push({ index, name: o.name, strategy: mask2.strategy, column: p.source });
+        }
+      }
+    }
+  }
+  return out;
+}
 var STRICTNESS;
 var init_masks = __esm({
   "src/policy/masks.ts"() {
@@ -22957,13 +22977,15 @@ function decideStatement(role2, analysis) {
       };
     }
   }
+  const star = starMaskedOutputs(role2, analysis.outputs);
   return {
     ...base,
     decision: worst.action,
     rule: worst.rule?.path ?? null,
     reason: worst.reason,
     masked,
-    decidingAccess: deciding
+    decidingAccess: deciding,
+    ...star.length ? { starMasked: star } : {}
   };
 }
 function withDefinition(a, local, lookup) {
@@ -23042,6 +23064,8 @@ function freezeDecision(d) {
     Object.freeze(s.accesses);
     for (const m of s.masked) Object.freeze(m);
     Object.freeze(s.masked);
+    if (s.starMasked) for (const m of s.starMasked) Object.freeze(m);
+    if (s.starMasked) Object.freeze(s.starMasked);
     if (s.decidingAccess) Object.freeze(s.decidingAccess);
     Object.freeze(s);
   }
@@ -24092,8 +24116,16 @@ function oneLine(sql, max = 72) {
   const flat2 = sql.replace(/\s+/g, " ").trim();
   return flat2.length > max ? `${flat2.slice(0, max - 1)}\u2026` : flat2;
 }
+function allMasked(s) {
+  return [...s.masked, ...s.starMasked ?? []].sort((a, b) => a.index - b.index);
+}
 function textLine(s) {
-  const masked = s.masked.length ? `; masked: ${s.masked.map((m) => `${m.name} (${m.strategy})`).join(", ")}` : "";
+  const parts = [];
+  for (const m of s.masked) parts.push(`${m.name} (${m.strategy})`);
+  const stars = /* @__PURE__ */ new Map();
+  for (const m of s.starMasked ?? []) stars.set(m.index, [...stars.get(m.index) ?? [], `${m.column} ${m.strategy}`]);
+  for (const list2 of stars.values()) parts.push(`* (where it holds ${list2.join(", ")})`);
+  const masked = parts.length ? `; masked: ${parts.join(", ")}` : "";
   return `${s.decision.padEnd(6)}  ${oneLine(s.sql)}  \u2014 ${s.reason}${masked}`;
 }
 function toJson(d) {
@@ -24106,7 +24138,7 @@ function toJson(d) {
       rule: s.rule,
       reason: s.reason,
       accesses: s.accesses.map((a) => ({ kind: a.kind, object: a.object ?? null })),
-      masked: s.masked.map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column }))
+      masked: allMasked(s).map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column }))
     }))
   });
 }
