@@ -26630,6 +26630,7 @@ function attachHttpProxy(server2, proxy) {
   server2.on("connect", (_req, socket) => {
     socket.end(rawResponse(badRequest("http", "CONNECT is not proxied")));
   });
+  server2.on("tlsClientError", (_err, socket) => socket.destroy());
   server2.on("clientError", (err, socket) => {
     if (!socket.writable) return socket.destroy();
     const reason = err.code === "HPE_HEADER_OVERFLOW" ? "headers too large" : `malformed request (${err.code ?? "parse error"})`;
@@ -26654,6 +26655,48 @@ var init_proxy = __esm({
       return q < 0 ? cut(url2) : `${cut(url2.slice(0, q))}?\u2026`;
     };
     WATCH_FALSE = /* @__PURE__ */ new Set(["0", "f", "F", "false", "FALSE", "False"]);
+  }
+});
+
+// src/http/tls.ts
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync as readFileSync4, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+function selfSignedCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-tls-"));
+  try {
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=tollgate session listener",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem")
+    ], { stdio: ["ignore", "ignore", "pipe"], timeout: 3e4 });
+    return { cert: readFileSync4(join(dir, "cert.pem"), "utf8"), key: readFileSync4(join(dir, "key.pem"), "utf8") };
+  } catch (err) {
+    const e = err;
+    const why = e.code === "ENOENT" ? "the openssl command is not installed" : e.stderr?.toString().trim().split("\n")[0] ?? e.message;
+    throw new Error(`cannot make the TLS certificate for a Kubernetes listener: ${why}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+var init_tls = __esm({
+  "src/http/tls.ts"() {
+    "use strict";
   }
 });
 
@@ -40580,7 +40623,7 @@ var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
     var { writeFile, readFile, mkdir } = __require("node:fs/promises");
-    var { dirname: dirname3, resolve: resolve3 } = __require("node:path");
+    var { dirname: dirname4, resolve: resolve3 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -40811,7 +40854,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         const resolvedPath = resolve3(path2);
-        await mkdir(dirname3(resolvedPath), { recursive: true });
+        await mkdir(dirname4(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
           snapshot
@@ -53401,9 +53444,10 @@ var init_upstream = __esm({
 });
 
 // src/http/listen.ts
-import { readFileSync as readFileSync4 } from "node:fs";
+import { readFileSync as readFileSync5 } from "node:fs";
 import { createServer } from "node:http";
-function resolveCredentials(upstream, env, readFile = (p) => readFileSync4(p, "utf8")) {
+import { createServer as createTlsServer } from "node:https";
+function resolveCredentials(upstream, env, readFile = (p) => readFileSync5(p, "utf8")) {
   const need = (name) => {
     const v = env[name];
     if (v === void 0 || v === "") throw new Error(`http upstream ${upstream.name}: environment variable ${name} is not set`);
@@ -53448,7 +53492,9 @@ async function startHttpListeners(opts) {
     for (const upstream of opts.role.http.upstreams.values()) {
       const client = new UpstreamClient(upstream, opts.credentials[upstream.name] ?? {});
       const where = opts.listen?.[upstream.name] ?? upstream.listen ?? { host: "127.0.0.1", port: 0 };
-      const server2 = createServer({ requireHostHeader: true, keepAliveTimeout: 65e3, headersTimeout: 3e4, requestTimeout: 0 });
+      const serverOptions = { requireHostHeader: true, keepAliveTimeout: 65e3, headersTimeout: 3e4, requestTimeout: 0 };
+      const tls2 = upstream.type === "kubernetes" ? opts.tls?.[upstream.name] ?? selfSignedCertificate() : null;
+      const server2 = tls2 ? createTlsServer({ ...serverOptions, cert: tls2.cert, key: tls2.key }) : createServer(serverOptions);
       let hosts = /* @__PURE__ */ new Set();
       let base = "";
       const proxy = createHttpProxy({
@@ -53483,8 +53529,8 @@ async function startHttpListeners(opts) {
       const port = server2.address().port;
       const host = where.host.includes(":") ? `[${where.host}]` : where.host;
       hosts = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
-      base = `http://${host}:${port}`;
-      started.push({ server: server2, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base } });
+      base = `${tls2 ? "https" : "http"}://${host}:${port}`;
+      started.push({ server: server2, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base, ...tls2 ? { certificate: tls2.cert } : {} } });
     }
   } catch (err) {
     await stop(0);
@@ -53501,6 +53547,7 @@ var init_listen = __esm({
     init_http_record();
     init_engine2();
     init_proxy();
+    init_tls();
     init_upstream();
   }
 });
@@ -54507,7 +54554,7 @@ var init_scram = __esm({
 });
 
 // src/pg/upstream.ts
-import { readFileSync as readFileSync5 } from "node:fs";
+import { readFileSync as readFileSync6 } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 function urlError(msg) {
@@ -54594,7 +54641,7 @@ function tlsOptions(t) {
   let ca;
   if (t.sslrootcert && t.sslrootcert !== "system") {
     try {
-      ca = readFileSync5(t.sslrootcert);
+      ca = readFileSync6(t.sslrootcert);
     } catch (err) {
       throw new UpstreamError("ERR_UPSTREAM_TLS", `cannot read sslrootcert ${t.sslrootcert}: ${err.code ?? "error"}`);
     }
@@ -57780,6 +57827,8 @@ __export(serve_exports, {
 });
 import { randomBytes as randomBytes3, randomUUID as randomUUID3 } from "node:crypto";
 import { userInfo as userInfo2 } from "node:os";
+import { writeFileSync } from "node:fs";
+import { dirname, join as join2 } from "node:path";
 async function run3(argv, io = processIo) {
   let config2;
   let generatedPassword = null;
@@ -57823,12 +57872,19 @@ async function run3(argv, io = processIo) {
         approver: proxy.shared.approver,
         approvalTimeoutMs: config2.approvalTimeoutMs,
         audit: proxy.shared.audit,
-        credentials: config2.http?.credentials ?? {}
+        credentials: config2.http?.credentials ?? {},
+        tls: config2.http?.tls ?? {}
       });
       for (const l of http.listeners) {
         const h = l.host.includes(":") ? `[${l.host}]` : l.host;
         io.stdout.write(`tollgate: http ${l.name} listening on ${h}:${l.port}
 `);
+        if (l.certificate && !config2.http?.tls?.[l.name]) {
+          const file = join2(dirname(config2.auditPath), `tollgate-${l.name}.crt`);
+          writeFileSync(file, l.certificate);
+          io.stderr.write(`tollgate: http ${l.name} serves TLS with a certificate made for this session: ${file}
+`);
+        }
       }
     }
   } catch (err) {
@@ -57958,8 +58014,16 @@ function parseConfigJson(text) {
     approvalTimeoutMs: num2(o.approvalTimeoutMs, "approvalTimeoutMs"),
     approval: approvalConfig(obj(o.approval, "approval")),
     maskKey: str2(o.maskKey, "maskKey"),
-    ...o.http !== void 0 ? { http: { credentials: httpCredentialsJson(obj(obj(o.http, "http").credentials, "http.credentials")) } } : {}
+    ...o.http !== void 0 ? { http: httpJson(obj(o.http, "http")) } : {}
   };
+}
+function httpJson(h) {
+  const tls2 = {};
+  for (const [name, v] of Object.entries(h.tls === void 0 ? {} : obj(h.tls, "http.tls"))) {
+    const t = obj(v, `http.tls.${name}`);
+    tls2[name] = { cert: str2(t.cert, `http.tls.${name}.cert`), key: str2(t.key, `http.tls.${name}.key`) };
+  }
+  return { credentials: httpCredentialsJson(obj(h.credentials, "http.credentials")), tls: tls2 };
 }
 function httpCredentialsJson(raw) {
   const out = {};
@@ -63441,15 +63505,15 @@ __export(demo_exports, {
   run: () => run4
 });
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync as mkdtempSync2 } from "node:fs";
 import { createServer as createServer3 } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { tmpdir as tmpdir2 } from "node:os";
+import { dirname as dirname2, join as join3, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 function packageRoot() {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = dirname2(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    if (existsSync(join(dir, "policies", "demo.yml"))) return dir;
+    if (existsSync(join3(dir, "policies", "demo.yml"))) return dir;
     dir = resolve(dir, "..");
   }
   throw new Error("cannot find policies/demo.yml next to the tollgate package");
@@ -63469,7 +63533,7 @@ async function run4(argv, out = (line) => process.stdout.write(line + "\n")) {
   const flags = parseFlags(argv, { boolean: ["tour"], string: ["listen", "role"] });
   const tour = Boolean(flags.tour);
   const root = packageRoot();
-  const policyPath = join(root, "policies", "demo.yml");
+  const policyPath = join3(root, "policies", "demo.yml");
   out("tollgate demo: starting an embedded PostgreSQL (PGlite) with sample data \u2026");
   const { PGlite } = await import("@electric-sql/pglite");
   const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
@@ -63481,7 +63545,7 @@ async function run4(argv, out = (line) => process.stdout.write(line + "\n")) {
   const listen = String(flags.listen ?? (tour ? `127.0.0.1:${await freePort()}` : "127.0.0.1:6432"));
   const [host, portText] = listen.split(":");
   const secret = randomBytes4(12).toString("base64url");
-  const auditPath = join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "audit.jsonl");
+  const auditPath = join3(mkdtempSync2(join3(tmpdir2(), "tollgate-demo-")), "audit.jsonl");
   const config2 = {
     listen: { host: host || "127.0.0.1", port: Number(portText) },
     upstream: `postgres://postgres@127.0.0.1:${upstreamPort}/postgres?sslmode=disable`,
@@ -63586,8 +63650,8 @@ var init_demo = __esm({
 
 // src/gateway/config.ts
 import { createHash as createHash6, createPrivateKey, createPublicKey } from "node:crypto";
-import { readFileSync as readFileSync6 } from "node:fs";
-import { dirname as dirname2, isAbsolute, resolve as resolve2 } from "node:path";
+import { readFileSync as readFileSync7 } from "node:fs";
+import { dirname as dirname3, isAbsolute, resolve as resolve2 } from "node:path";
 function strict4(shape) {
   const known = Object.keys(shape).join(", ");
   return strictObject(shape, {
@@ -63604,7 +63668,7 @@ function isLoopback(host) {
 function loadGatewayConfig(file, env = process.env) {
   let text;
   try {
-    text = readFileSync6(file, "utf8");
+    text = readFileSync7(file, "utf8");
   } catch (err) {
     throw new GatewayConfigError(`${file}: cannot read the gateway config: ${readWhy(err)}`);
   }
@@ -63623,7 +63687,7 @@ function parseGatewayConfig(text, file, env = process.env) {
     const problem = { file, line: lineOf(key), path: path2, message: message2 };
     throw new GatewayConfigError(formatProblem(problem), [problem]);
   };
-  const base = dirname2(resolve2(file));
+  const base = dirname3(resolve2(file));
   const at2 = (p) => isAbsolute(p) ? p : resolve2(base, p);
   const fromEnv = (key, path2, name) => {
     const v = env[name];
@@ -63632,7 +63696,7 @@ function parseGatewayConfig(text, file, env = process.env) {
   };
   const readSecretFile = (key, path2, p) => {
     try {
-      return readFileSync6(at2(p), "utf8");
+      return readFileSync7(at2(p), "utf8");
     } catch (err) {
       return fail2(key, path2, `cannot read ${at2(p)}: ${readWhy(err)}`);
     }
@@ -64162,7 +64226,7 @@ __export(audit_exports, {
   run: () => run5
 });
 import { createPublicKey as createPublicKey3 } from "node:crypto";
-import { readFileSync as readFileSync7, writeFileSync } from "node:fs";
+import { readFileSync as readFileSync8, writeFileSync as writeFileSync2 } from "node:fs";
 async function run5(argv, io = stdio) {
   const args = argv[0] === "audit" ? argv.slice(1) : argv;
   if (args[0] === "--help" || args[0] === "-h") {
@@ -64211,7 +64275,7 @@ async function fromStore(what, argv, io) {
   if (what === "verify") {
     if (!flags["public-key"]) throw new UsageError("--public-key F.pem is required: the signature of the chain head is checked against the key you trust, never one read from the store");
     try {
-      publicKey = createPublicKey3(readFileSync7(flags["public-key"], "utf8"));
+      publicKey = createPublicKey3(readFileSync8(flags["public-key"], "utf8"));
     } catch (err) {
       io.err(`tollgate audit verify: cannot read the public key ${flags["public-key"]}: ${err.code ?? err.message}`);
       return 2;
@@ -64228,7 +64292,7 @@ async function fromStore(what, argv, io) {
     if (what === "export") {
       const text = lines.length ? `${lines.join("\n")}
 ` : "";
-      if (flags.out) writeFileSync(flags.out, text, { mode: 384 });
+      if (flags.out) writeFileSync2(flags.out, text, { mode: 384 });
       else if (lines.length) io.out(lines.join("\n"));
       if (flags.out) io.err(`tollgate audit export: ${lines.length} records of session ${session.id} written to ${flags.out}`);
       return 0;
@@ -70631,12 +70695,12 @@ var init_metrics = __esm({
 });
 
 // src/gateway/service.ts
-import { readFileSync as readFileSync8 } from "node:fs";
+import { readFileSync as readFileSync9 } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 function readTls(config2) {
   if (!config2.tls) return null;
-  return { cert: readFileSync8(config2.tls.certFile), key: readFileSync8(config2.tls.keyFile) };
+  return { cert: readFileSync9(config2.tls.certFile), key: readFileSync9(config2.tls.keyFile) };
 }
 async function startGateway(config2, deps = {}) {
   const store = new Store(config2.stateUrl, { queryTimeoutMs: deps.storeTimeoutMs });

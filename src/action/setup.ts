@@ -13,8 +13,9 @@ import type { ProxyConfig } from '../daemon/config.js';
 import { ConfigurationError, debugDetail, safeMessage } from './errors.js';
 import { approvalFromEvent } from './event.js';
 import { readInputs, upstreamDatabase } from './inputs.js';
+import { exportHttp, httpSetup, parseHttpListeners } from './http-glue.js';
 import { exportGateway, setOutputs, STATE } from './outputs.js';
-import { startDaemon } from './daemon.js';
+import { readLog, startDaemon } from './daemon.js';
 import { upstreamSecrets } from './secrets.js';
 import { policyDefaults, roleFor } from './policy-glue.js';
 
@@ -57,6 +58,7 @@ export async function run(): Promise<void> {
     const dir = privateDir();
     const auditPath = join(dir, `audit-${session.id}.jsonl`);
     const logPath = join(dir, 'proxy.log');
+    const http = httpSetup(policy, role, process.env, redact);
     const config: ProxyConfig = {
       listen: inputs.listen,
       upstream: inputs.upstream,
@@ -68,6 +70,7 @@ export async function run(): Promise<void> {
       approvalTimeoutMs: inputs.approvalTimeoutMs ?? defaults.approvalTimeoutMs,
       approval,
       maskKey,
+      ...(http ? { http } : {}),
     };
 
     const started = await startDaemon({ cliPath: cliPath(), config, logPath, timeoutMs: DAEMON_START_TIMEOUT_MS, redact });
@@ -79,6 +82,7 @@ export async function run(): Promise<void> {
     core.saveState(STATE.role, role);
     core.saveState(STATE.listen, `${started.host}:${started.port}`);
 
+    exportHttp(policy, role, parseHttpListeners(readLog(logPath)), session.secret, dir, http?.tls ?? {});
     const databaseUrl = exportGateway({ host: started.host, port: started.port, database: upstreamDatabase(inputs.upstream), secret: session.secret });
     setOutputs({ sessionId: session.id, role, expiresAt: session.expiresAt, databaseUrl });
     core.info(`tollgate: session ${session.id} as role "${role}" until ${session.expiresAt.toISOString()}; proxy listening on ${started.host}:${started.port} (pid ${started.pid}).`);

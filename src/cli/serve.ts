@@ -9,6 +9,8 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ApprovalConfig, ProxyConfig } from '../daemon/config.js';
 import { startProxy, type RunningProxy } from '../daemon/server.js';
 import { loadPolicy } from '../policy/load.js';
@@ -88,10 +90,16 @@ export async function run(argv: readonly string[], io: ServeIo = processIo): Pro
         approvalTimeoutMs: config.approvalTimeoutMs,
         audit: proxy.shared!.audit,
         credentials: config.http?.credentials ?? {},
+        tls: config.http?.tls ?? {},
       });
       for (const l of http.listeners) {
         const h = l.host.includes(':') ? `[${l.host}]` : l.host;
         io.stdout.write(`tollgate: http ${l.name} listening on ${h}:${l.port}\n`);
+        if (l.certificate && !config.http?.tls?.[l.name]) {
+          const file = join(dirname(config.auditPath), `tollgate-${l.name}.crt`);
+          writeFileSync(file, l.certificate);
+          io.stderr.write(`tollgate: http ${l.name} serves TLS with a certificate made for this session: ${file}\n`);
+        }
       }
     }
   } catch (err) {
@@ -229,8 +237,17 @@ export function parseConfigJson(text: string): ProxyConfig {
     approvalTimeoutMs: num(o.approvalTimeoutMs, 'approvalTimeoutMs'),
     approval: approvalConfig(obj(o.approval, 'approval')),
     maskKey: str(o.maskKey, 'maskKey'),
-    ...(o.http !== undefined ? { http: { credentials: httpCredentialsJson(obj(obj(o.http, 'http').credentials, 'http.credentials')) } } : {}),
+    ...(o.http !== undefined ? { http: httpJson(obj(o.http, 'http')) } : {}),
   };
+}
+
+function httpJson(h: Record<string, unknown>): NonNullable<ProxyConfig['http']> {
+  const tls: Record<string, { cert: string; key: string }> = {};
+  for (const [name, v] of Object.entries(h.tls === undefined ? {} : obj(h.tls, 'http.tls'))) {
+    const t = obj(v, `http.tls.${name}`);
+    tls[name] = { cert: str(t.cert, `http.tls.${name}.cert`), key: str(t.key, `http.tls.${name}.key`) };
+  }
+  return { credentials: httpCredentialsJson(obj(h.credentials, 'http.credentials')), tls };
 }
 
 function httpCredentialsJson(raw: Record<string, unknown>): Record<string, UpstreamCredentials> {

@@ -5,6 +5,7 @@ import type { ApprovalConfig } from '../approval/config.js';
 
 export type { ApprovalConfig, GithubApprovalConfig } from '../approval/config.js';
 
+import type { ListenerTls } from '../http/tls.js';
 import type { UpstreamCredentials } from '../http/upstream.js';
 
 export interface ProxyConfig {
@@ -38,5 +39,5 @@ export interface ProxyConfig {
   /** Concurrent client connections (authenticated or not); more get FATAL 53300. Default 64. */
   maxClientConnections?: number;
   /** The role's HTTP upstreams: their resolved credentials (never logged), by upstream name. */
-  http?: { credentials: Record<string, UpstreamCredentials> };
+  http?: { credentials: Record<string, UpstreamCredentials>; tls?: Record<string, ListenerTls> };
 }

@@ -3,6 +3,7 @@
 // (createHttpProxy + attachHttpProxy) on TLS servers of its own.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Approver } from '../approval/types.js';
 import { httpAuditEntry } from '../audit/http-record.js';
@@ -11,6 +12,7 @@ import type { HttpUpstream } from '../policy/compile-http.js';
 import type { Role } from '../policy/compile.js';
 import { HttpEngine } from './engine.js';
 import { attachHttpProxy, createHttpProxy, type HttpExchange } from './proxy.js';
+import { selfSignedCertificate, type ListenerTls } from './tls.js';
 import { UpstreamClient, type UpstreamCredentials } from './upstream.js';
 
 export interface HttpListenersOptions {
@@ -25,6 +27,11 @@ export interface HttpListenersOptions {
   credentials: Readonly<Record<string, UpstreamCredentials>>;
   /** Overrides the policy's `listen` per upstream (tests; the default is the policy's, else 127.0.0.1:0). */
   listen?: Readonly<Record<string, { host: string; port: number }>>;
+  /**
+   * Certificates for listeners that serve TLS (Kubernetes ones: kubectl sends its token only over
+   * TLS), by upstream name; one is made for the session when absent.
+   */
+  tls?: Readonly<Record<string, ListenerTls>>;
   /** Called with each record as it is built (tests). */
   onExchange?: (ex: HttpExchange) => void;
 }
@@ -33,8 +40,10 @@ export interface HttpListener {
   name: string;
   host: string;
   port: number;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT`, or https:// for a listener that serves TLS. */
   url: string;
+  /** The certificate a TLS listener serves (clients trust exactly this one). */
+  certificate?: string;
 }
 
 export interface RunningHttpListeners {
@@ -92,7 +101,9 @@ export async function startHttpListeners(opts: HttpListenersOptions): Promise<Ru
     for (const upstream of opts.role.http.upstreams.values()) {
       const client = new UpstreamClient(upstream, opts.credentials[upstream.name] ?? {});
       const where = opts.listen?.[upstream.name] ?? upstream.listen ?? { host: '127.0.0.1', port: 0 };
-      const server = createServer({ requireHostHeader: true, keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 });
+      const serverOptions = { requireHostHeader: true, keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0 };
+      const tls = upstream.type === 'kubernetes' ? opts.tls?.[upstream.name] ?? selfSignedCertificate() : null;
+      const server: Server = tls ? createTlsServer({ ...serverOptions, cert: tls.cert, key: tls.key }) : createServer(serverOptions);
       let hosts = new Set<string>();
       let base = '';
       const proxy = createHttpProxy({
@@ -128,8 +139,8 @@ export async function startHttpListeners(opts: HttpListenersOptions): Promise<Ru
       const port = (server.address() as AddressInfo).port;
       const host = where.host.includes(':') ? `[${where.host}]` : where.host;
       hosts = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
-      base = `http://${host}:${port}`;
-      started.push({ server, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base } });
+      base = `${tls ? 'https' : 'http'}://${host}:${port}`;
+      started.push({ server, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base, ...(tls ? { certificate: tls.cert } : {}) } });
     }
   } catch (err) {
     await stop(0);

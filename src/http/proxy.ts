@@ -406,6 +406,7 @@ export function attachHttpProxy(server: Server, proxy: HttpProxy): void {
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.end(rawResponse(badRequest('http', 'CONNECT is not proxied')));
   });
+  server.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy());
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) return socket.destroy();
     const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers too large' : `malformed request (${err.code ?? 'parse error'})`;

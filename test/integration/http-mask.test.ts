@@ -1,6 +1,6 @@
 // Masking through the proxy: a Kubernetes Secret read, a watch stream, a body over the bound, a
 // protobuf answer, each with the exact outcome the client sees.
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bearer, startHarness, startUpstream, type Harness } from '../support/http-proxy.js';
 
@@ -42,7 +42,9 @@ afterAll(async () => {
 });
 
 const get = async (path: string, headers: Record<string, string> = {}) => {
-  const r = await request(`${h.url('k8s')}${path}`, { headers: { ...bearer, ...headers } });
+  // the Kubernetes listener serves TLS with a certificate made for the session: trust exactly that one
+  const dispatcher = new Agent({ connect: { ca: h.running.listeners[0]!.certificate! } });
+  const r = await request(`${h.url('k8s')}${path}`, { headers: { ...bearer, ...headers }, dispatcher });
   return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
 };
 const MASKED = Buffer.from('[masked]').toString('base64');

@@ -68,8 +68,14 @@ afterAll(async () => {
   await up?.close();
 });
 
+/** A client that trusts a TLS listener's own certificate (Kubernetes listeners serve TLS). */
+const trusting = (name: string) => {
+  const cert = h.running.listeners.find((l) => l.name === name)!.certificate;
+  return cert ? new Agent({ connect: { ca: cert } }) : undefined;
+};
+
 async function get(name: string, path: string, headers: Record<string, string> = bearer, method = 'GET') {
-  const r = await request(`${h.url(name)}${path}`, { method: method as 'GET', headers });
+  const r = await request(`${h.url(name)}${path}`, { method: method as 'GET', headers, dispatcher: trusting(name) });
   const text = await r.body.text();
   let body: unknown = text;
   try { body = JSON.parse(text); } catch { /* text */ }
