@@ -36803,7 +36803,7 @@ var require_socks5_client = __commonJS({
     var debug = debuglog("undici:socks5");
     var EMPTY_BUFFER = Buffer2.alloc(0);
     var SOCKS_VERSION = 5;
-    var AUTH_METHODS = {
+    var AUTH_METHODS2 = {
       NO_AUTH: 0,
       GSSAPI: 1,
       USERNAME_PASSWORD: 2,
@@ -36855,9 +36855,9 @@ var require_socks5_client = __commonJS({
         this.onSocketClose = this.onClose.bind(this);
         this.authMethods = [];
         if (options.username && options.password) {
-          this.authMethods.push(AUTH_METHODS.USERNAME_PASSWORD);
+          this.authMethods.push(AUTH_METHODS2.USERNAME_PASSWORD);
         }
-        this.authMethods.push(AUTH_METHODS.NO_AUTH);
+        this.authMethods.push(AUTH_METHODS2.NO_AUTH);
         this.socket.on("data", this.onSocketData);
         this.socket.on("error", this.onSocketError);
         this.socket.on("close", this.onSocketClose);
@@ -36942,14 +36942,14 @@ var require_socks5_client = __commonJS({
         if (version2 !== SOCKS_VERSION) {
           throw new Socks5ProxyError(`Invalid SOCKS version: ${version2}`, "UND_ERR_SOCKS5_VERSION");
         }
-        if (method === AUTH_METHODS.NO_ACCEPTABLE) {
+        if (method === AUTH_METHODS2.NO_ACCEPTABLE) {
           throw new Socks5ProxyError("No acceptable authentication method", "UND_ERR_SOCKS5_AUTH_REJECTED");
         }
         this.buffer = this.buffer.subarray(2);
         debug("server selected auth method", method);
-        if (method === AUTH_METHODS.NO_AUTH) {
+        if (method === AUTH_METHODS2.NO_AUTH) {
           this.markAuthenticated();
-        } else if (method === AUTH_METHODS.USERNAME_PASSWORD) {
+        } else if (method === AUTH_METHODS2.USERNAME_PASSWORD) {
           this.state = STATES.AUTHENTICATING;
           this.sendAuthRequest();
         } else {
@@ -37115,7 +37115,7 @@ var require_socks5_client = __commonJS({
     };
     module.exports = {
       Socks5Client,
-      AUTH_METHODS,
+      AUTH_METHODS: AUTH_METHODS2,
       COMMANDS: COMMANDS2,
       ADDRESS_TYPES,
       REPLY_CODES,
@@ -41777,7 +41777,7 @@ var require_dump = __commonJS({
 var require_dns = __commonJS({
   "node_modules/undici/lib/interceptor/dns.js"(exports, module) {
     "use strict";
-    var { isIP: isIP2 } = __require("node:net");
+    var { isIP: isIP3 } = __require("node:net");
     var { lookup } = __require("node:dns");
     var DecoratorHandler = require_decorator_handler();
     var { InvalidArgumentError, InformationalError } = require_errors2();
@@ -42183,7 +42183,7 @@ var require_dns = __commonJS({
       return (dispatch) => {
         return function dnsInterceptor(origDispatchOpts, handler) {
           const origin = origDispatchOpts.origin.constructor === URL ? origDispatchOpts.origin : new URL(origDispatchOpts.origin);
-          if (isIP2(origin.hostname) !== 0) {
+          if (isIP3(origin.hostname) !== 0) {
             return dispatch(origDispatchOpts, handler);
           }
           instance.runLookup(origin, origDispatchOpts, (err, newOrigin) => {
@@ -54259,6 +54259,50 @@ var init_md5 = __esm({
   }
 });
 
+// src/pg/auth-policy.ts
+import { isIP } from "node:net";
+function parseRequireAuth(text) {
+  const items = text.split(",").map((s) => s.trim());
+  const bad = items.find((m) => !AUTH_METHODS.includes(m));
+  if (bad !== void 0) return `require_auth must list methods among ${AUTH_METHODS.join(", ")} (got ${JSON.stringify(bad)})`;
+  return [...new Set(items)];
+}
+function isLocalHost(host) {
+  if (host.startsWith("/")) return true;
+  if (host === "localhost") return true;
+  const h = host.replace(/^\[|\]$/g, "");
+  if (isIP(h) === 4) return h.startsWith("127.");
+  if (isIP(h) === 6) return h === "::1" || /^::ffff:127\./i.test(h);
+  return false;
+}
+function refusedMethod(t, method) {
+  if (t.requireAuth) {
+    return t.requireAuth.includes(method) ? null : `the upstream URL's require_auth (${t.requireAuth.join(",")}) does not allow ${method}`;
+  }
+  if (method === "scram-sha-256" || t.verified || isLocalHost(t.host)) return null;
+  const what = method === "password" ? "the password in the clear" : "an MD5 password hash";
+  return `the server asks for ${what}, but the connection has no TLS with a verified certificate, so anyone on the path could be asking; use sslmode=verify-full (with sslrootcert), or allow it explicitly with require_auth=${method} in the upstream URL`;
+}
+function unverifiedRemote(url2) {
+  let u;
+  try {
+    u = new URL(url2);
+  } catch {
+    return null;
+  }
+  const host = u.searchParams.get("host") ?? (u.hostname || "localhost");
+  const sslmode = u.searchParams.get("sslmode") ?? "prefer";
+  if (isLocalHost(host) || sslmode === "verify-full") return null;
+  return `the upstream ${host} is not on this machine and sslmode=${sslmode} does not verify that the server is who it claims to be: anyone on the network path could read and change the traffic${sslmode === "verify-ca" ? "" : " or pose as the server"}. Use sslmode=verify-full with sslrootcert=system (or the server's CA file)`;
+}
+var AUTH_METHODS;
+var init_auth_policy = __esm({
+  "src/pg/auth-policy.ts"() {
+    "use strict";
+    AUTH_METHODS = ["password", "md5", "scram-sha-256"];
+  }
+});
+
 // src/pg/scram.ts
 import { createHash as createHash5, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual as timingSafeEqual2 } from "node:crypto";
 function hmac(key, data) {
@@ -54621,7 +54665,11 @@ function parseUpstreamUrl(url2) {
   for (const [what, v] of [["user name", user], ["password", password ?? ""], ["database name", database]]) {
     if (v.includes("\0")) throw urlError(`the ${what} contains a NUL byte`);
   }
+  const requireAuthText = param("require_auth");
+  const requireAuth = requireAuthText === void 0 ? void 0 : parseRequireAuth(requireAuthText);
+  if (typeof requireAuth === "string") throw urlError(requireAuth);
   return {
+    ...requireAuth ? { requireAuth } : {},
     host,
     port,
     user,
@@ -54637,6 +54685,9 @@ function describeTarget2(t) {
   const host = t.host.includes(":") ? `[${t.host}]` : t.host;
   return `${t.user}@${host}:${t.port}/${t.database}`;
 }
+function verifiesChain(t) {
+  return t.sslmode === "verify-ca" || t.sslmode === "verify-full" || t.sslmode === "require" && t.sslrootcert !== void 0;
+}
 function tlsOptions(t) {
   let ca;
   if (t.sslrootcert && t.sslrootcert !== "system") {
@@ -54646,7 +54697,7 @@ function tlsOptions(t) {
       throw new UpstreamError("ERR_UPSTREAM_TLS", `cannot read sslrootcert ${t.sslrootcert}: ${err.code ?? "error"}`);
     }
   }
-  const verifyChain2 = t.sslmode === "verify-ca" || t.sslmode === "verify-full" || t.sslmode === "require" && t.sslrootcert !== void 0;
+  const verifyChain2 = verifiesChain(t);
   const opts = { rejectUnauthorized: verifyChain2, host: t.host, ca };
   if (!net.isIP(t.host)) opts.servername = t.host;
   if (verifyChain2 && t.sslmode !== "verify-full") opts.checkServerIdentity = () => void 0;
@@ -54755,8 +54806,13 @@ function saslMechanisms(body) {
   }
   return list2;
 }
-async function authenticate(reader, t, where) {
+async function authenticate(reader, t, where, secure) {
   const socket = reader.socket;
+  const transport = { host: t.host, verified: secure && verifiesChain(t), ...t.requireAuth ? { requireAuth: t.requireAuth } : {} };
+  const mayAnswer = (method) => {
+    const why = refusedMethod(transport, method);
+    if (why) throw new UpstreamError("ERR_UPSTREAM_AUTH", `${where}: ${why}`);
+  };
   let scram = null;
   let scramDone = false;
   for (; ; ) {
@@ -54775,12 +54831,14 @@ async function authenticate(reader, t, where) {
           return;
         case 3: {
           if (scram) throw new Error("cleartext request during SCRAM");
+          mayAnswer("password");
           const pw = needPassword(t, where, "cleartext");
           socket.write(passwordMessage(cstring(pw)));
           break;
         }
         case 5: {
           if (scram) throw new Error("MD5 request during SCRAM");
+          mayAnswer("md5");
           if (f.body.length !== 8) throw new Error("bad MD5 salt");
           const pw = needPassword(t, where, "md5");
           socket.write(passwordMessage(cstring(md5PasswordResponse(t.user, pw, f.body.subarray(4, 8)))));
@@ -54792,6 +54850,7 @@ async function authenticate(reader, t, where) {
           if (!mechanisms.includes(SCRAM_SHA_256)) {
             throw new UpstreamError("ERR_UPSTREAM_AUTH", `${where}: server offers SASL mechanisms ${mechanisms.join(", ") || "(none)"}; only ${SCRAM_SHA_256} is supported`);
           }
+          mayAnswer("scram-sha-256");
           scram = new ScramClient(t.user, needPassword(t, where, SCRAM_SHA_256));
           socket.write(saslInitialResponse(SCRAM_SHA_256, scram.clientFirst()));
           break;
@@ -54836,7 +54895,7 @@ async function connectUpstream(url2, opts = {}) {
   return withDeadline(timeoutMs, where, async (track) => {
     const { reader, tls: secure } = await openTransport(t, track);
     reader.socket.write(startupMessage(startupParameters(t, opts)));
-    await authenticate(reader, t, where);
+    await authenticate(reader, t, where, secure);
     const parameters = /* @__PURE__ */ new Map();
     let backendKey = null;
     for (; ; ) {
@@ -54884,6 +54943,7 @@ var init_upstream2 = __esm({
     "use strict";
     init_protocol();
     init_md5();
+    init_auth_policy();
     init_scram();
     UpstreamError = class extends Error {
       code;
@@ -54901,7 +54961,7 @@ var init_upstream2 = __esm({
     MAX_PARAMETERS = 1e3;
     SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
     EMPTY_HOST = "tollgate-empty-host.invalid";
-    URL_PARAMS = /* @__PURE__ */ new Set(["sslmode", "sslrootcert", "application_name", "connect_timeout", "host", "port"]);
+    URL_PARAMS = /* @__PURE__ */ new Set(["sslmode", "sslrootcert", "application_name", "connect_timeout", "host", "port", "require_auth"]);
     HandshakeReader = class {
       constructor(socket, where) {
         this.socket = socket;
@@ -57853,6 +57913,9 @@ async function run3(argv, io = processIo) {
 `);
     return 2;
   }
+  const unsafe = unverifiedRemote(config2.upstream);
+  if (unsafe) io.stderr.write(`tollgate: warning: ${unsafe}.
+`);
   let proxy;
   let http = null;
   try {
@@ -58078,6 +58141,7 @@ var init_serve = __esm({
   "src/cli/serve.ts"() {
     "use strict";
     init_server();
+    init_auth_policy();
     init_load();
     init_listen();
     USAGE3 = "usage: tollgate serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]\n       tollgate serve --config -   (JSON ProxyConfig on stdin)";

@@ -11650,7 +11650,7 @@ var require_dump = __commonJS({
 var require_dns = __commonJS({
   "node_modules/@actions/http-client/node_modules/undici/lib/interceptor/dns.js"(exports, module) {
     "use strict";
-    var { isIP } = __require("node:net");
+    var { isIP: isIP2 } = __require("node:net");
     var { lookup } = __require("node:dns");
     var DecoratorHandler = require_decorator_handler();
     var { InvalidArgumentError, InformationalError } = require_errors();
@@ -11905,7 +11905,7 @@ var require_dns = __commonJS({
       return (dispatch) => {
         return function dnsInterceptor(origDispatchOpts, handler) {
           const origin = origDispatchOpts.origin.constructor === URL ? origDispatchOpts.origin : new URL(origDispatchOpts.origin);
-          if (isIP(origin.hostname) !== 0) {
+          if (isIP2(origin.hostname) !== 0) {
             return dispatch(origDispatchOpts, handler);
           }
           instance.runLookup(origin, origDispatchOpts, (err, newOrigin) => {
@@ -55536,6 +55536,29 @@ function readPullRequest(path) {
   return { number: number3, headSha: sha };
 }
 
+// src/pg/auth-policy.ts
+import { isIP } from "node:net";
+function isLocalHost(host) {
+  if (host.startsWith("/")) return true;
+  if (host === "localhost") return true;
+  const h = host.replace(/^\[|\]$/g, "");
+  if (isIP(h) === 4) return h.startsWith("127.");
+  if (isIP(h) === 6) return h === "::1" || /^::ffff:127\./i.test(h);
+  return false;
+}
+function unverifiedRemote(url2) {
+  let u;
+  try {
+    u = new URL(url2);
+  } catch {
+    return null;
+  }
+  const host = u.searchParams.get("host") ?? (u.hostname || "localhost");
+  const sslmode = u.searchParams.get("sslmode") ?? "prefer";
+  if (isLocalHost(host) || sslmode === "verify-full") return null;
+  return `the upstream ${host} is not on this machine and sslmode=${sslmode} does not verify that the server is who it claims to be: anyone on the network path could read and change the traffic${sslmode === "verify-ca" ? "" : " or pose as the server"}. Use sslmode=verify-full with sslrootcert=system (or the server's CA file)`;
+}
+
 // src/action/inputs.ts
 function readInputs(get = (n) => getInput(n)) {
   const policy = get("policy");
@@ -55597,6 +55620,8 @@ function checkUpstream(value) {
     throw new ConfigurationError(`Input \`upstream\` must be a postgres:// or postgresql:// URL, got a ${url2.protocol}// URL.`);
   }
   if (!url2.hostname) throw new ConfigurationError("Input `upstream` has no host: expected postgres://user:password@host:5432/database.");
+  const unsafe = unverifiedRemote(value);
+  if (unsafe) throw new ConfigurationError(`Input \`upstream\`: ${unsafe}.`);
 }
 function parseIssuer(value) {
   let url2;

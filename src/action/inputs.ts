@@ -1,6 +1,7 @@
 // Reads and checks the action's inputs (action.yml). Every problem is a ConfigurationError that
 // names the input and says what a valid value looks like.
 import * as core from '@actions/core';
+import { unverifiedRemote } from '../pg/auth-policy.js';
 import { ConfigurationError } from './errors.js';
 
 export interface ActionInputs {
@@ -87,6 +88,9 @@ function checkUpstream(value: string): void {
     throw new ConfigurationError(`Input \`upstream\` must be a postgres:// or postgresql:// URL, got a ${url.protocol}// URL.`);
   }
   if (!url.hostname) throw new ConfigurationError('Input `upstream` has no host: expected postgres://user:password@host:5432/database.');
+  // A runner reaches the database over networks it does not control: verify the server.
+  const unsafe = unverifiedRemote(value);
+  if (unsafe) throw new ConfigurationError(`Input \`upstream\`: ${unsafe}.`);
 }
 
 function parseIssuer(value: string): string {

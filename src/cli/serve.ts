@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ApprovalConfig, ProxyConfig } from '../daemon/config.js';
 import { startProxy, type RunningProxy } from '../daemon/server.js';
+import { unverifiedRemote } from '../pg/auth-policy.js';
 import { loadPolicy } from '../policy/load.js';
 import { resolveCredentials, startHttpListeners, type RunningHttpListeners } from '../http/listen.js';
 import type { UpstreamCredentials } from '../http/upstream.js';
@@ -69,6 +70,10 @@ export async function run(argv: readonly string[], io: ServeIo = processIo): Pro
     if (err instanceof ServeUsageError) io.stderr.write(`${USAGE}\n`);
     return 2;
   }
+
+  // An upstream off this machine below verify-full can be impersonated: say so where the operator looks.
+  const unsafe = unverifiedRemote(config.upstream);
+  if (unsafe) io.stderr.write(`tollgate: warning: ${unsafe}.\n`);
 
   let proxy: RunningProxy;
   let http: RunningHttpListeners | null = null;

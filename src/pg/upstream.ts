@@ -29,6 +29,7 @@ import {
   type BackendFrame,
 } from './protocol.js';
 import { md5PasswordResponse } from './md5.js';
+import { parseRequireAuth, refusedMethod, type AuthMethod } from './auth-policy.js';
 import { SCRAM_SHA_256, ScramClient, ScramError } from './scram.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -46,6 +47,8 @@ export interface UpstreamTarget {
   sslrootcert: string | undefined;
   applicationName: string | undefined;
   connectTimeoutMs: number | undefined;
+  /** `require_auth`: the only methods the server may ask for (src/pg/auth-policy.ts); absent = the default rule. */
+  requireAuth?: AuthMethod[];
 }
 
 export interface Upstream {
@@ -101,7 +104,7 @@ const MAX_HANDSHAKE_MESSAGE = 1 << 20;
 const MAX_PARAMETERS = 1000;
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 const EMPTY_HOST = 'tollgate-empty-host.invalid';
-const URL_PARAMS = new Set(['sslmode', 'sslrootcert', 'application_name', 'connect_timeout', 'host', 'port']);
+const URL_PARAMS = new Set(['sslmode', 'sslrootcert', 'application_name', 'connect_timeout', 'host', 'port', 'require_auth']);
 
 // ---------------------------------------------------------------------------------------------
 // URL
@@ -181,7 +184,11 @@ export function parseUpstreamUrl(url: string): UpstreamTarget {
   for (const [what, v] of [['user name', user], ['password', password ?? ''], ['database name', database]] as const) {
     if (v.includes('\0')) throw urlError(`the ${what} contains a NUL byte`);
   }
+  const requireAuthText = param('require_auth');
+  const requireAuth = requireAuthText === undefined ? undefined : parseRequireAuth(requireAuthText);
+  if (typeof requireAuth === 'string') throw urlError(requireAuth);
   return {
+    ...(requireAuth ? { requireAuth } : {}),
     host,
     port,
     user,
@@ -301,6 +308,11 @@ class HandshakeReader {
 // ---------------------------------------------------------------------------------------------
 // Transport: TCP, SSLRequest, TLS
 
+/** libpq: `require` with a root certificate given verifies the chain like verify-ca. */
+function verifiesChain(t: UpstreamTarget): boolean {
+  return t.sslmode === 'verify-ca' || t.sslmode === 'verify-full' || (t.sslmode === 'require' && t.sslrootcert !== undefined);
+}
+
 function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   let ca: Buffer | undefined;
   if (t.sslrootcert && t.sslrootcert !== 'system') {
@@ -310,8 +322,7 @@ function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
       throw new UpstreamError('ERR_UPSTREAM_TLS', `cannot read sslrootcert ${t.sslrootcert}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
-  // libpq: `require` with a root certificate given verifies the chain like verify-ca.
-  const verifyChain = t.sslmode === 'verify-ca' || t.sslmode === 'verify-full' || (t.sslmode === 'require' && t.sslrootcert !== undefined);
+  const verifyChain = verifiesChain(t);
   const opts: tls.ConnectionOptions = { rejectUnauthorized: verifyChain, host: t.host, ca };
   if (!net.isIP(t.host)) opts.servername = t.host; // SNI takes names only
   if (verifyChain && t.sslmode !== 'verify-full') opts.checkServerIdentity = () => undefined;
@@ -457,8 +468,15 @@ function saslMechanisms(body: Buffer): string[] {
 }
 
 /** Answers authentication requests until AuthenticationOk. */
-async function authenticate(reader: HandshakeReader, t: UpstreamTarget, where: string): Promise<void> {
+async function authenticate(reader: HandshakeReader, t: UpstreamTarget, where: string, secure: boolean): Promise<void> {
   const socket = reader.socket;
+  // Before any answer that reveals the password (or a hash that unlocks the account): is the asker
+  // surely the server? src/pg/auth-policy.ts says when.
+  const transport = { host: t.host, verified: secure && verifiesChain(t), ...(t.requireAuth ? { requireAuth: t.requireAuth } : {}) };
+  const mayAnswer = (method: AuthMethod): void => {
+    const why = refusedMethod(transport, method);
+    if (why) throw new UpstreamError('ERR_UPSTREAM_AUTH', `${where}: ${why}`);
+  };
   let scram: ScramClient | null = null;
   let scramDone = false;
   for (;;) {
@@ -478,12 +496,14 @@ async function authenticate(reader: HandshakeReader, t: UpstreamTarget, where: s
           return;
         case 3: {
           if (scram) throw new Error('cleartext request during SCRAM');
+          mayAnswer('password');
           const pw = needPassword(t, where, 'cleartext');
           socket.write(passwordMessage(cstring(pw)));
           break;
         }
         case 5: {
           if (scram) throw new Error('MD5 request during SCRAM');
+          mayAnswer('md5');
           if (f.body.length !== 8) throw new Error('bad MD5 salt');
           const pw = needPassword(t, where, 'md5');
           socket.write(passwordMessage(cstring(md5PasswordResponse(t.user, pw, f.body.subarray(4, 8)))));
@@ -495,6 +515,7 @@ async function authenticate(reader: HandshakeReader, t: UpstreamTarget, where: s
           if (!mechanisms.includes(SCRAM_SHA_256)) {
             throw new UpstreamError('ERR_UPSTREAM_AUTH', `${where}: server offers SASL mechanisms ${mechanisms.join(', ') || '(none)'}; only ${SCRAM_SHA_256} is supported`);
           }
+          mayAnswer('scram-sha-256');
           scram = new ScramClient(t.user, needPassword(t, where, SCRAM_SHA_256));
           socket.write(saslInitialResponse(SCRAM_SHA_256, scram.clientFirst()));
           break;
@@ -543,7 +564,7 @@ export async function connectUpstream(url: string, opts: ConnectOptions = {}): P
   return withDeadline(timeoutMs, where, async (track) => {
     const { reader, tls: secure } = await openTransport(t, track);
     reader.socket.write(startupMessage(startupParameters(t, opts)));
-    await authenticate(reader, t, where);
+    await authenticate(reader, t, where, secure);
 
     const parameters = new Map<string, string>();
     let backendKey: Upstream['backendKey'] | null = null;

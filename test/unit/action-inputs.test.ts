@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/action/errors.js';
 import { parseDuration, parseListen, readInputs, upstreamDatabase } from '../../src/action/inputs.js';
 
-const UPSTREAM = 'postgres://app:s3cret-pw@db.internal:5432/shop?sslmode=require';
+const UPSTREAM = 'postgres://app:s3cret-pw@db.internal:5432/shop?sslmode=verify-full&sslrootcert=system';
 
 function inputs(over: Record<string, string> = {}) {
   const values: Record<string, string> = { policy: 'tollgate.yml', upstream: UPSTREAM, ...over };
@@ -83,5 +83,18 @@ describe('upstreamDatabase', () => {
     expect(upstreamDatabase(UPSTREAM)).toBe('shop');
     expect(upstreamDatabase('postgres://bob:x@h:5432')).toBe('bob');
     expect(upstreamDatabase('postgresql://h/my%20db')).toBe('my db');
+  });
+});
+
+describe('an upstream off the runner must be verified (issue 8 item 4)', () => {
+  it.each(['prefer', 'require', 'verify-ca', 'disable'])('sslmode=%s to a remote host fails, naming the host and the fix, never the password', (mode) => {
+    const msg = configError(() => inputs({ upstream: `postgres://app:hunter2@db.internal:5432/shop?sslmode=${mode}` }));
+    expect(msg).toMatch(new RegExp(`^Input \`upstream\`: the upstream db\\.internal is not on this machine and sslmode=${mode} does not verify that the server is who it claims to be: anyone on the network path could read and change the traffic.*Use sslmode=verify-full with sslrootcert=system \\(or the server's CA file\\)\\.$`));
+    expect(msg).not.toContain('hunter2');
+  });
+  it('no sslmode means prefer, which fails too; loopback and Unix sockets are fine', () => {
+    expect(configError(() => inputs({ upstream: 'postgres://app:pw@10.1.2.3/shop' }))).toContain('sslmode=prefer');
+    expect(inputs({ upstream: 'postgres://app:pw@127.0.0.1:5432/shop' }).got.upstream).toBe('postgres://app:pw@127.0.0.1:5432/shop');
+    expect(inputs({ upstream: 'postgres://app:pw@localhost/shop?host=/var/run/postgresql' }).got.upstream).toContain('host=/var/run');
   });
 });
