@@ -7,7 +7,7 @@ import { memoize } from '../cache.js';
 import type { AuditEntry } from './types.js';
 
 const DECISIONS = new Set(['allow', 'deny', 'review', 'error']);
-const TYPES = new Set(['sql', 'http', 'connect', 'auth', 'session']);
+const TYPES = new Set(['sql', 'http', 'mcp', 'connect', 'auth', 'session']);
 const UNPARSABLE = /^<unparsable statement, \d+ bytes>$/;
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
@@ -369,5 +369,43 @@ export function sanitizeEntry(
     };
     if (typeof http.operation === 'string') out.http.operation = s(http.operation)!;
   }
+  if (e.mcp && typeof e.mcp === 'object') out.mcp = cleanMcp(e.mcp as Record<string, unknown>, scrub);
+  return out;
+}
+
+const MCP_DIRECTIONS = new Set(['request', 'notification', 'server']);
+const MCP_OUTCOMES = new Set(['ok', 'tool-error', 'error', 'cancelled', 'refused']);
+/** Longest name kept from a message (method, tool, URI): a hostile peer may send anything. */
+const MCP_NAME_MAX = 512;
+
+/** The `mcp` fields an audit line may hold: names scrubbed and bounded, the argument shape re-derived. */
+function cleanMcp(m: Record<string, unknown>, scrub: (t: string) => string): NonNullable<AuditEntry['mcp']> {
+  const name = (v: unknown) => (typeof v === 'string' ? scrub(v.length > MCP_NAME_MAX ? `${v.slice(0, MCP_NAME_MAX)}…` : v) : undefined);
+  const out: NonNullable<AuditEntry['mcp']> = {
+    method: name(m.method) ?? '',
+    server: name(m.server) ?? '',
+    direction: (MCP_DIRECTIONS.has(m.direction as string) ? m.direction : 'request') as 'request',
+  };
+  for (const k of ['tool', 'uri', 'prompt'] as const) {
+    const v = name(m[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  if (m.arguments !== undefined) out.arguments = shapeOfShape(m.arguments, scrub, 0);
+  for (const k of ['resultBytes', 'maskedFields', 'secrets'] as const) {
+    const v = num(m[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  if (MCP_OUTCOMES.has(m.outcome as string)) out.outcome = m.outcome as 'ok';
+  return out;
+}
+
+const SHAPE_TYPES = new Set(['string', 'number', 'boolean', 'null', 'object', 'array', '…']);
+/** An argument shape keeps only type names under scrubbed keys, whatever the caller passed. */
+function shapeOfShape(v: unknown, scrub: (t: string) => string, depth: number): unknown {
+  if (typeof v === 'string') return SHAPE_TYPES.has(v) ? v : 'string';
+  if (depth >= 4 || v === null || typeof v !== 'object') return '…';
+  if (Array.isArray(v)) return v.slice(0, 1).map((x) => shapeOfShape(x, scrub, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v).slice(0, 50)) out[scrub(k.length > 128 ? `${k.slice(0, 128)}…` : k)] = shapeOfShape(x, scrub, depth + 1);
   return out;
 }

@@ -9,8 +9,8 @@ export interface AuditEntry {
   /** Selected OIDC claims: repository, workflow, run_id, actor, ref, sha, sub, … */
   identity: Record<string, unknown>;
   role: string;
-  /** `sql` for statements, `http` for HTTP requests; `connect`, `auth`, `session` for connection events. */
-  type: 'sql' | 'http' | 'connect' | 'auth' | 'session';
+  /** `sql` for statements, `http` for HTTP requests, `mcp` for MCP messages; `connect`, `auth`, `session` for connection events. */
+  type: 'sql' | 'http' | 'mcp' | 'connect' | 'auth' | 'session';
   /** The statement with every literal replaced by a placeholder. Never the raw text. */
   statement?: string;
   accesses?: Access[];
@@ -25,6 +25,28 @@ export interface AuditEntry {
   sqlstate?: string;
   /** For `type: http`: the request as decided (query values hidden), what the client got, and how much. */
   http?: HttpAuditFields;
+  /** (type `mcp`) The MCP message: what it asked of which server, with argument values hidden. */
+  mcp?: McpAuditFields;
+}
+
+export interface McpAuditFields {
+  /** JSON-RPC method, e.g. `tools/call`, `notifications/cancelled`. */
+  method: string;
+  server: string;
+  /** `request` from the client, `notification` from the client, or `server` (something the server sent). */
+  direction: 'request' | 'notification' | 'server';
+  tool?: string;
+  uri?: string;
+  prompt?: string;
+  /** The arguments' shape: the same keys with each value replaced by its JSON type. */
+  arguments?: unknown;
+  /** Bytes of the result as the server sent it (JSON). */
+  resultBytes?: number;
+  /** The tool reported an error (`isError`), or the server answered with a JSON-RPC error (`error`). */
+  outcome?: 'ok' | 'tool-error' | 'error' | 'cancelled' | 'refused';
+  /** What masking changed in the result: field masks and secrets replaced. */
+  maskedFields?: number;
+  secrets?: number;
 }
 
 export interface HttpAuditFields {

@@ -20,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   lint: { usage: 'lint --policy F [--strict] [--json]', summary: 'what a valid policy can still get wrong (identity by name, mutable refs, …)', load: () => import('./lint.js') },
   serve: { usage: 'serve --policy F --role R --upstream postgres://… [--listen 127.0.0.1:6432] [--audit F.jsonl]', summary: 'run the enforcing proxy in the foreground', load: () => import('./serve.js') },
   demo: { usage: 'demo [--tour]', summary: 'an embedded PostgreSQL behind the proxy with policies/demo.yml', load: () => import('./demo.js') },
+  mcp: { usage: 'mcp --policy F --role R [--audit F.jsonl] [--server NAME] [--listen 127.0.0.1:PORT] (-- COMMAND [ARGS…] | --url URL)', summary: 'wrap one MCP server: tools, resources and prompts decided, masked and recorded', load: () => import('./mcp.js') },
   audit: { usage: 'audit verify F.jsonl | audit (verify|export) --state URL --session ID', summary: 'check the hash chain of an audit log (a file, or a gateway session in the state store)', load: () => import('./audit.js') },
   gateway: { usage: 'gateway [migrate] --config F.yml', summary: 'run the org gateway (or create/upgrade its state store)', load: () => import('./gateway.js') },
 };
