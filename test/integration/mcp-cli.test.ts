@@ -41,7 +41,7 @@ class Raw {
   send(line: string): void {
     this.child.stdin.write(`${line}\n`);
   }
-  async reply(pred: (m: Record<string, unknown>) => boolean, ms = 10_000): Promise<Record<string, unknown>> {
+  async reply(pred: (m: Record<string, unknown>) => boolean, ms = 60_000): Promise<Record<string, unknown>> {
     const end = Date.now() + ms;
     for (;;) {
       const m = this.replies.find(pred);
@@ -57,9 +57,9 @@ describe('tollgate mcp over stdio, raw JSON-RPC from a hostile client', () => {
   beforeAll(async () => {
     raw = new Raw(join(dir, 'stdio.jsonl'));
     raw.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }));
-    await raw.reply((m) => m.id === 1, 20_000);
+    await raw.reply((m) => m.id === 1, 90_000);
     raw.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-  }, 30_000);
+  }, 120_000);
   afterAll(() => raw?.child.kill());
 
   it('not JSON: -32700 with id null', async () => {
@@ -108,7 +108,7 @@ describe('tollgate mcp over stdio, raw JSON-RPC from a hostile client', () => {
       'duplicate request id 7: a request with this id is still in flight',
     ]));
     expect(lines.some((l) => /ReadBuffer exceeded/.test(l.reason ?? ''))).toBe(true);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('tollgate mcp over streamable HTTP, both sides', () => {
