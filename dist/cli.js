@@ -81350,17 +81350,25 @@ function childEnv() {
   for (const [k, v] of Object.entries(process.env)) if (v !== void 0 && !k.startsWith("TOLLGATE_")) env[k] = v;
   return env;
 }
-function approverFrom(flags, approvers) {
-  if (flags.approvals !== void 0 && flags["approval-config"] !== void 0) throw new UsageError("give only one of --approvals or --approval-config");
+function readSessionConfig(file) {
+  if (file === void 0) return {};
+  let v;
+  try {
+    v = JSON.parse(readFileSync7(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(`--session-config ${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--session-config ${file}: expected a JSON object`);
+  return v;
+}
+function approverFrom(flags, config2, approvers) {
+  if (flags.approvals !== void 0 && config2.approval !== void 0) throw new UsageError("give only one of --approvals or an approval channel in --session-config");
   if (flags.approvals !== void 0) {
     if (flags.approvals !== "tty") throw new UsageError(`--approvals takes "tty", got ${JSON.stringify(flags.approvals)}`);
     const fd = openSync("/dev/tty", "r+");
     return new TerminalApprover({ input: new ReadStream(fd), output: new WriteStream(fd) });
   }
-  if (flags["approval-config"] !== void 0) {
-    const config2 = JSON.parse(readFileSync7(flags["approval-config"], "utf8"));
-    return createApprover(config2, { approvers: approvers ?? void 0, log });
-  }
+  if (config2.approval !== void 0) return createApprover(config2.approval, { approvers: approvers ?? void 0, log });
   return new NoChannelApprover("no approval channel: start tollgate mcp with --approvals tty or from the action");
 }
 async function run5(argv) {
@@ -81368,7 +81376,7 @@ async function run5(argv) {
   const own2 = dash < 0 ? argv : argv.slice(0, dash);
   const command = dash < 0 ? [] : argv.slice(dash + 1);
   const flags = parseFlags(own2, {
-    string: ["policy", "role", "audit", "server", "listen", "url", "approvals", "approval-config"],
+    string: ["policy", "role", "audit", "server", "listen", "url", "approvals", "session-config"],
     boolean: ["help"]
   });
   if (flags.help) {
@@ -81394,17 +81402,22 @@ async function run5(argv) {
     if (!/^https?:$/.test(upstreamUrl.protocol)) throw new UsageError(`--url must be http(s), got ${upstreamUrl.protocol}`);
   }
   const listen = flags.listen !== void 0 ? parseListen2(flags.listen) : null;
-  const session = { id: randomUUID6(), identity: { user: userInfo3().username, command: "tollgate mcp", server: server2 } };
+  const sessionConfig = readSessionConfig(flags["session-config"]);
+  const session = {
+    id: sessionConfig.sessionId ?? randomUUID6(),
+    identity: sessionConfig.claims ?? { user: userInfo3().username, command: "tollgate mcp", server: server2 }
+  };
   const maskKey = randomBytes5(32);
   let secret = process.env.TOLLGATE_MCP_SECRET ?? "";
   if (listen && !secret) {
     secret = randomBytes5(24).toString("base64url");
     log(`tollgate: no TOLLGATE_MCP_SECRET set; generated secret for the HTTP listener: ${secret}`);
   }
-  const secrets = [secret, maskKey.toString("base64url"), maskKey.toString("hex")].filter((s) => s.length > 0);
+  const approvalToken = sessionConfig.approval?.token;
+  const secrets = [secret, maskKey.toString("base64url"), maskKey.toString("hex"), typeof approvalToken === "string" ? approvalToken : ""].filter((s) => s.length > 0);
   const audit = flags.audit ? await AuditLog.open(flags.audit, { session: session.id, secrets, onError: (e) => log(`tollgate mcp: ${e.message}`) }) : null;
   const engine = mcp.rules.some((r) => r.sqlArgument !== null) ? await createEngine(policy, roleName2) : null;
-  const approver2 = approverFrom(flags, policy.roles.get(roleName2).approvers);
+  const approver2 = approverFrom(flags, sessionConfig, policy.roles.get(roleName2).approvers);
   const upstream = upstreamUrl ? new StreamableHTTPClientTransport(upstreamUrl) : new StdioClientTransport({ command: command[0], args: command.slice(1), env: childEnv(), stderr: "inherit", maxBufferSize: MAX_STDIO_MESSAGE });
   const proxy = new McpProxy({
     mcp,
@@ -81412,7 +81425,7 @@ async function run5(argv) {
     server: server2,
     audit,
     approver: approver2,
-    approvalTimeoutMs: policy.approvalTimeoutMs,
+    approvalTimeoutMs: sessionConfig.approvalTimeoutMs ?? policy.approvalTimeoutMs,
     session,
     secrets,
     maskKey,
@@ -81464,7 +81477,7 @@ var init_mcp = __esm({
     init_sql_analyzer();
     init_args();
     init_serve();
-    USAGE4 = "usage: tollgate mcp --policy F --role R [--audit F.jsonl] [--server NAME] [--listen 127.0.0.1:PORT]\n                    [--approvals tty | --approval-config F.json] (-- COMMAND [ARGS\u2026] | --url URL)";
+    USAGE4 = "usage: tollgate mcp --policy F --role R [--audit F.jsonl] [--server NAME] [--listen 127.0.0.1:PORT]\n                    [--approvals tty | --session-config F.json] (-- COMMAND [ARGS\u2026] | --url URL)";
     MAX_STDIO_MESSAGE = 8 * 1024 * 1024;
     log = (line) => process.stderr.write(`${line}
 `);

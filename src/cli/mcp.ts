@@ -1,7 +1,7 @@
 // `tollgate mcp`: wraps one MCP server (DESIGN.md, "MCP").
 //
 //   tollgate mcp --policy F --role R [--audit F.jsonl] [--server NAME] [--listen 127.0.0.1:PORT]
-//                [--approvals tty | --approval-config F.json] (-- COMMAND [ARGS…] | --url URL)
+//                [--approvals tty | --session-config F.json] (-- COMMAND [ARGS…] | --url URL)
 //
 // The server is a child process over stdio (`-- COMMAND`) or reached over streamable HTTP (`--url`).
 // The client is served on this process's stdin/stdout, or with --listen over streamable HTTP on
@@ -25,7 +25,7 @@ import { AuditLog } from '../audit/log.js';
 import { listenHttp } from '../mcp/http.js';
 import { mcpRoleOf, serverPolicy } from '../mcp/policy.js';
 import { McpProxy } from '../mcp/proxy.js';
-import type { ApprovalConfig } from '../pg/config.js';
+import type { ApprovalConfig } from '../approval/config.js';
 import { getRole } from '../policy/roles.js';
 import { loadPolicy } from '../policy/load.js';
 import { createEngine } from '../policy/sql-analyzer.js';
@@ -34,7 +34,7 @@ import { parseListen } from './serve.js';
 
 export const USAGE =
   'usage: tollgate mcp --policy F --role R [--audit F.jsonl] [--server NAME] [--listen 127.0.0.1:PORT]\n' +
-  '                    [--approvals tty | --approval-config F.json] (-- COMMAND [ARGS…] | --url URL)';
+  '                    [--approvals tty | --session-config F.json] (-- COMMAND [ARGS…] | --url URL)';
 
 /** Largest JSON-RPC line read from either side over stdio. */
 export const MAX_STDIO_MESSAGE = 8 * 1024 * 1024;
@@ -48,18 +48,38 @@ function childEnv(): Record<string, string> {
   return env;
 }
 
-function approverFrom(flags: { approvals?: string; 'approval-config'?: string }, approvers: string[] | null): Approver {
-  if (flags.approvals !== undefined && flags['approval-config'] !== undefined) throw new UsageError('give only one of --approvals or --approval-config');
+/**
+ * What the action hands each wrapper (a file in the session's private directory, never argv): the
+ * session id and the job's verified claims for the audit log, and the approval channel.
+ */
+interface SessionConfig {
+  sessionId?: string;
+  claims?: Record<string, unknown>;
+  approval?: ApprovalConfig;
+  approvalTimeoutMs?: number;
+}
+
+function readSessionConfig(file: string | undefined): SessionConfig {
+  if (file === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--session-config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`--session-config ${file}: expected a JSON object`);
+  return v as SessionConfig;
+}
+
+function approverFrom(flags: { approvals?: string }, config: SessionConfig, approvers: string[] | null): Approver {
+  if (flags.approvals !== undefined && config.approval !== undefined) throw new UsageError('give only one of --approvals or an approval channel in --session-config');
   if (flags.approvals !== undefined) {
     if (flags.approvals !== 'tty') throw new UsageError(`--approvals takes "tty", got ${JSON.stringify(flags.approvals)}`);
     // stdin and stdout carry the protocol: questions go to the controlling terminal.
     const fd = openSync('/dev/tty', 'r+');
     return new TerminalApprover({ input: new ReadStream(fd), output: new WriteStream(fd) });
   }
-  if (flags['approval-config'] !== undefined) {
-    const config = JSON.parse(readFileSync(flags['approval-config'], 'utf8')) as ApprovalConfig;
-    return createApprover(config, { approvers: approvers ?? undefined, log });
-  }
+  if (config.approval !== undefined) return createApprover(config.approval, { approvers: approvers ?? undefined, log });
   return new NoChannelApprover('no approval channel: start tollgate mcp with --approvals tty or from the action');
 }
 
@@ -68,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const own = dash < 0 ? argv : argv.slice(0, dash);
   const command = dash < 0 ? [] : argv.slice(dash + 1);
   const flags = parseFlags(own, {
-    string: ['policy', 'role', 'audit', 'server', 'listen', 'url', 'approvals', 'approval-config'],
+    string: ['policy', 'role', 'audit', 'server', 'listen', 'url', 'approvals', 'session-config'],
     boolean: ['help'],
   });
   if (flags.help) {
@@ -94,24 +114,29 @@ export async function run(argv: string[]): Promise<number> {
   }
   const listen = flags.listen !== undefined ? parseListen(flags.listen) : null;
 
-  const session = { id: randomUUID(), identity: { user: userInfo().username, command: 'tollgate mcp', server } as Record<string, unknown> };
+  const sessionConfig = readSessionConfig(flags['session-config']);
+  const session = {
+    id: sessionConfig.sessionId ?? randomUUID(),
+    identity: sessionConfig.claims ?? ({ user: userInfo().username, command: 'tollgate mcp', server } as Record<string, unknown>),
+  };
   const maskKey = randomBytes(32);
   let secret = process.env.TOLLGATE_MCP_SECRET ?? '';
   if (listen && !secret) {
     secret = randomBytes(24).toString('base64url');
     log(`tollgate: no TOLLGATE_MCP_SECRET set; generated secret for the HTTP listener: ${secret}`);
   }
-  const secrets = [secret, maskKey.toString('base64url'), maskKey.toString('hex')].filter((s) => s.length > 0);
+  const approvalToken = (sessionConfig.approval as { token?: unknown } | undefined)?.token;
+  const secrets = [secret, maskKey.toString('base64url'), maskKey.toString('hex'), typeof approvalToken === 'string' ? approvalToken : ''].filter((s) => s.length > 0);
   const audit = flags.audit ? await AuditLog.open(flags.audit, { session: session.id, secrets, onError: (e) => log(`tollgate mcp: ${e.message}`) }) : null;
   const engine = mcp.rules.some((r) => r.sqlArgument !== null) ? await createEngine(policy, roleName) : null;
-  const approver = approverFrom(flags, policy.roles.get(roleName)!.approvers as string[] | null);
+  const approver = approverFrom(flags, sessionConfig, policy.roles.get(roleName)!.approvers as string[] | null);
 
   const upstream: Transport = upstreamUrl
     ? new StreamableHTTPClientTransport(upstreamUrl)
     : new StdioClientTransport({ command: command[0]!, args: command.slice(1), env: childEnv(), stderr: 'inherit', maxBufferSize: MAX_STDIO_MESSAGE } as ConstructorParameters<typeof StdioClientTransport>[0]);
 
   const proxy = new McpProxy({
-    mcp, engine, server, audit, approver, approvalTimeoutMs: policy.approvalTimeoutMs, session, secrets, maskKey, log,
+    mcp, engine, server, audit, approver, approvalTimeoutMs: sessionConfig.approvalTimeoutMs ?? policy.approvalTimeoutMs, session, secrets, maskKey, log,
   });
   const http = listen ? await listenHttp(listen.host, listen.port, secret, (why) => log(`tollgate mcp: refused ${why}`)) : null;
   const downstream: Transport = http ? http.transport : new StdioServerTransport(process.stdin, process.stdout, { maxBufferSize: MAX_STDIO_MESSAGE } as never);
