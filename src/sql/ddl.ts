@@ -8,6 +8,7 @@ import type { Kind, OutputColumn } from './types.js';
 import { AnalysisError } from './errors.js';
 import type { Walker } from './walk.js';
 import { type N, list, stringFields, unwrap, unwrapIf } from './ast.js';
+import { functionAccesses } from './names.js';
 import { unionSources } from './scope.js';
 import { qualify, quoteName } from './qualified.js';
 
@@ -143,6 +144,12 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
       if (def.name && typeof def.name === 'object') for (const k of w.relKeysOf(def.name)) w.add({ kind: 'alter', object: k });
     }
   }
+  // Objects defined by a function run it later (a trigger on every event, an operator or aggregate
+  // where it is used, a cast wherever it applies): creating them needs EXECUTE on it.
+  for (const parts of routinesUsed(type, b)) for (const a of functionAccesses(parts, w.searchPath)) w.add(a);
+  // A rename or a move gives an object a name in a schema, as creating it would (PostgreSQL asks for
+  // CREATE on that schema): the new name is a `create` access too.
+  if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') for (const o of newNames(b, w)) w.add({ kind: 'create', object: o });
   // A mask names schema.table.column: a rename or a move, or a generated column computed from
   // existing columns, makes their data readable under a name no mask covers. Recorded like a copy.
   if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') w.derived.push(...renamedSources(b, w));
@@ -177,6 +184,61 @@ export function ddlAccesses(type: string, b: N, w: Walker): { kind: Kind; output
     for (const k in base) if (k !== 'relation' && k !== 'inhRelations') w.walk(base[k], null, null);
   }
   return { kind, outputs: null };
+}
+
+/**
+ * The names a RENAME or SET SCHEMA gives: `schema.new` for relations and routines, `type:schema.new`
+ * for other schema objects, `schema:new` for a schema. Parts of tables (columns, constraints,
+ * triggers, policies, rules) stay inside their table: none.
+ */
+function newNames(b: N, w: Walker): string[] {
+  const t = String(b.renameType ?? b.objectType ?? '');
+  if (TABLE_PART_TYPES.has(t) || t === 'OBJECT_ATTRIBUTE') return [];
+  const rename = typeof b.newname === 'string';
+  if (t === 'OBJECT_SCHEMA') return rename ? [`schema:${b.newname as string}`] : [];
+  if (GLOBAL_TYPES.has(t) && t !== 'OBJECT_SCHEMA') return rename ? [`${kindLabel(t)}:${b.newname as string}`] : [];
+  let schemas: string[];
+  let name: string;
+  if (b.relation) {
+    const keys = w.relKeysOf(b.relation);
+    schemas = keys.map((k) => k.slice(0, k.indexOf('.')));
+    name = String((b.relation as N).relname ?? '');
+  } else {
+    const current = describe(t, b.object, w);
+    const bare = current.includes(':') && !ROUTINE_TYPES.has(t) ? current.slice(current.indexOf(':') + 1) : current;
+    const dot = bare.indexOf('.');
+    if (dot < 0) return [];
+    schemas = [bare.slice(0, dot)];
+    name = bare.slice(dot + 1);
+  }
+  const target = rename ? (b.newname as string) : name;
+  if (!rename) {
+    if (typeof b.newschema !== 'string') return [];
+    schemas = [b.newschema];
+  }
+  const prefix = RELATION_TYPES.has(t) || ROUTINE_TYPES.has(t) ? '' : `${kindLabel(t)}:`;
+  return [...new Set(schemas.map((s) => `${prefix}${s}.${target}`))];
+}
+
+/** DefElem options of CREATE OPERATOR / AGGREGATE that name a function. */
+const FUNCTION_OPTIONS = new Set(['procedure', 'function', 'restrict', 'join', 'sfunc', 'finalfunc', 'combinefunc',
+  'serialfunc', 'deserialfunc', 'msfunc', 'minvfunc', 'mfinalfunc']);
+
+/** The functions (name parts) a CREATE TRIGGER / OPERATOR / AGGREGATE / CAST / CONVERSION is defined with. */
+function routinesUsed(type: string, b: N): string[][] {
+  if (type === 'CreateTrigStmt' || type === 'CreateEventTrigStmt') return [stringFields(b.funcname)];
+  if (type === 'CreateCastStmt' && b.func) return [stringFields((b.func as N).objname)];
+  if (type === 'CreateConversionStmt') return [stringFields(b.func_name)];
+  if (type !== 'DefineStmt' || (b.kind !== 'OBJECT_OPERATOR' && b.kind !== 'OBJECT_AGGREGATE')) return [];
+  const out: string[][] = [];
+  for (const d of list(b.definition)) {
+    const e = unwrapIf(d, 'DefElem') as N;
+    if (!FUNCTION_OPTIONS.has(String(e.defname))) continue;
+    const t = unwrapIf(e.arg, 'TypeName') as N;
+    const parts = stringFields(t.names);
+    if (parts.length) out.push(parts);
+  }
+  return out;
 }
 
 function renamedByName(b: N): N | undefined {

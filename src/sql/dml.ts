@@ -80,6 +80,9 @@ export function insertStmt(w: Walker, b: N, scope: Scope | null): OutputColumn[]
     // `excluded` is the row proposed for insertion, not a read of the table.
     const conflictScope: Scope = { entries: here.entries.concat(opaqueEntry('excluded', [])), outer: scope, ctes: here.ctes };
     if (oc.action === 'ONCONFLICT_UPDATE') for (const k of keys) w.add({ kind: 'update', object: k });
+    // A conflict target (columns or a constraint) looks the proposed row up in the table: whether it
+    // is there is read (PostgreSQL asks for SELECT on the arbiter columns, DO NOTHING included).
+    if (oc.infer) for (const k of keys) w.add({ kind: 'select', object: k });
     w.walk(oc.infer, conflictScope, null);
     const values: string[] = [];
     w.walk(oc.targetList, conflictScope, values);

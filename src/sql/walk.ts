@@ -14,6 +14,7 @@ import {
 } from './scope.js';
 import { ddlAccesses, isDdlStatement } from './ddl.js';
 import { isSensitiveRelation } from './builtins.js';
+import { SEQUENCE_FUNCTIONS, constantName, qualifiedName } from './sequences.js';
 import { checkClientEncoding, checkConformingStrings, constText, parseSearchPath, settingsRowOf } from './settings.js';
 import { fixedColumnsOf, figureName, mergeSetOp } from './outputs.js';
 import { deleteStmt, insertStmt, mergeStmt, updateStmt } from './dml.js';
@@ -692,6 +693,8 @@ export class Walker {
         for (const a of fnAccesses) {
           this.add(a);
           if (a.object === 'pg_catalog.set_config') this.setConfig(list(b.args));
+          const seqKind = a.object !== undefined ? SEQUENCE_FUNCTIONS.get(a.object) : undefined;
+          if (seqKind) this.sequenceArg(seqKind, list(b.args)[0]);
         }
         this.walk(b.args, scope, out);
         this.walk(b.agg_order, scope, out);
@@ -751,6 +754,19 @@ export class Walker {
         }
         throw new AnalysisError(`unsupported node ${type}`);
     }
+  }
+
+  /** nextval('s') / setval('s', …) / currval('s'): the sequence named by a constant is an access too. */
+  private sequenceArg(kind: Kind, arg: unknown): void {
+    const text = constantName(arg);
+    if (text === null) return;
+    this.literalSensitive = true;
+    const parts = qualifiedName(text);
+    if (!parts) return;
+    const rv: RangeVarLike = parts.length >= 2
+      ? { schemaname: parts[parts.length - 2]!, relname: parts[parts.length - 1]!, relpersistence: 'p' }
+      : { relname: parts[0]!, relpersistence: 'p' };
+    for (const k of relationKeys(rv, this.searchPath)) this.add({ kind, object: k });
   }
 
   /** An operator that is not pg_catalog's (`|~|`, `OPERATOR(app.===)`) runs a user function. */

@@ -12,7 +12,8 @@ roles:
     match: { repository: acme/* }
     postgres:
       rules:
-        - { action: allow, kinds: [read, write, ddl], objects: ["public.*", "schema:public"] }
+        # archive.* and schema:old_public: a move or rename also creates the new name (a create access).
+        - { action: allow, kinds: [read, write, ddl], objects: ["public.*", "schema:public", "archive.*", "schema:old_public"] }
       masks:
         - { columns: [public.users.email], strategy: redact }
         - { columns: ["*.ssn"], strategy: hash }

@@ -218,9 +218,11 @@ describe('statements and wrappers', () => {
     expectAccesses("PREPARE TRANSACTION 'x'", [{ kind: 'other', object: 'prepared_transaction' }]);
   });
   it('INSERT … ON CONFLICT DO UPDATE is insert and update', () => {
+    // The conflict target reads the table (sql-oracle-findings.test.ts).
     expectAccesses('INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = excluded.b', [
       { kind: 'insert', object: 'public.t' },
       { kind: 'update', object: 'public.t' },
+      { kind: 'select', object: 'public.t' },
     ]);
     expectAccesses('INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING', [{ kind: 'insert', object: 'public.t' }]);
   });
@@ -299,7 +301,11 @@ describe('statements and wrappers', () => {
   });
   it('function calls in defaults of DDL are calls', () => {
     expectAccesses('ALTER TABLE t ADD COLUMN c int DEFAULT app.f()', [{ kind: 'alter', object: 'public.t' }, { kind: 'call', object: 'app.f' }]);
-    expectAccesses('CREATE TABLE t (id bigint DEFAULT nextval(\'s\'))', [{ kind: 'create', object: 'public.t' }, { kind: 'call', object: 'pg_catalog.nextval' }]);
+    expectAccesses('CREATE TABLE t (id bigint DEFAULT nextval(\'s\'))', [
+      { kind: 'create', object: 'public.t' },
+      { kind: 'call', object: 'pg_catalog.nextval' },
+      { kind: 'update', object: 'public.s' }, // the sequence it names (sql-oracle-findings.test.ts)
+    ]);
   });
 });
 
@@ -314,7 +320,7 @@ describe('functions', () => {
     expectAccesses('INSERT INTO t VALUES (h())', [{ kind: 'insert', object: 'public.t' }, { kind: 'call', object: 'public.h' }]);
   });
   it('side-effecting built-ins are calls on pg_catalog', () => {
-    expectAccesses("SELECT nextval('s')", [{ kind: 'call', object: 'pg_catalog.nextval' }, { kind: 'select' }]);
+    expectAccesses("SELECT nextval('s')", [{ kind: 'call', object: 'pg_catalog.nextval' }, { kind: 'select' }, { kind: 'update', object: 'public.s' }]);
     expectAccesses('SELECT pg_advisory_lock(1)', [{ kind: 'call', object: 'pg_catalog.pg_advisory_lock' }, { kind: 'select' }]);
     expectAccesses("SELECT pg_notify('c', 'x')", [{ kind: 'call', object: 'pg_catalog.pg_notify' }, { kind: 'select' }]);
     expectAccesses('SELECT txid_current()', [{ kind: 'call', object: 'pg_catalog.txid_current' }, { kind: 'select' }]);
@@ -517,7 +523,10 @@ describe('DDL objects', () => {
     expectAccesses('DROP SCHEMA s CASCADE', [{ kind: 'drop', object: 'schema:s' }]);
     expectAccesses('GRANT USAGE ON SCHEMA s TO bob', [{ kind: 'grant', object: 'schema:s' }]);
     expectAccesses('GRANT ALL ON ALL TABLES IN SCHEMA public TO bob', [{ kind: 'grant', object: 'public.*' }]);
-    expectAccesses('CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = f)', [{ kind: 'create', object: 'operator:public.===' }]);
+    expectAccesses('CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = f)', [
+      { kind: 'create', object: 'operator:public.===' },
+      { kind: 'call', object: 'public.f' }, // the function it runs (sql-oracle-findings.test.ts)
+    ]);
     expectAccesses('ALTER TABLE t RENAME COLUMN a TO b', [{ kind: 'alter', object: 'public.t' }]);
   });
   it('expressions inside DDL are walked (index expressions, rule actions, SQL function bodies)', () => {
