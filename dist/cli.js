@@ -21581,6 +21581,8 @@ function ddlAccesses(type, b, w) {
       if (def.name && typeof def.name === "object") for (const k of w.relKeysOf(def.name)) w.add({ kind: "alter", object: k });
     }
   }
+  for (const parts of routinesUsed(type, b)) for (const a of functionAccesses(parts, w.searchPath)) w.add(a);
+  if (type === "RenameStmt" || type === "AlterObjectSchemaStmt") for (const o of newNames(b, w)) w.add({ kind: "create", object: o });
   if (type === "RenameStmt" || type === "AlterObjectSchemaStmt") w.derived.push(...renamedSources(b, w));
   if (type === "AlterTableStmt") w.derived.push(...generatedSources(b, w));
   if ((type === "AlterRoleSetStmt" || type === "AlterDatabaseSetStmt") && b.setstmt) {
@@ -21608,6 +21610,49 @@ function ddlAccesses(type, b, w) {
     for (const k in base) if (k !== "relation" && k !== "inhRelations") w.walk(base[k], null, null);
   }
   return { kind, outputs: null };
+}
+function newNames(b, w) {
+  const t = String(b.renameType ?? b.objectType ?? "");
+  if (TABLE_PART_TYPES.has(t) || t === "OBJECT_ATTRIBUTE") return [];
+  const rename = typeof b.newname === "string";
+  if (t === "OBJECT_SCHEMA") return rename ? [`schema:${b.newname}`] : [];
+  if (GLOBAL_TYPES.has(t) && t !== "OBJECT_SCHEMA") return rename ? [`${kindLabel(t)}:${b.newname}`] : [];
+  let schemas;
+  let name;
+  if (b.relation) {
+    const keys = w.relKeysOf(b.relation);
+    schemas = keys.map((k) => k.slice(0, k.indexOf(".")));
+    name = String(b.relation.relname ?? "");
+  } else {
+    const current = describe3(t, b.object, w);
+    const bare = current.includes(":") && !ROUTINE_TYPES.has(t) ? current.slice(current.indexOf(":") + 1) : current;
+    const dot = bare.indexOf(".");
+    if (dot < 0) return [];
+    schemas = [bare.slice(0, dot)];
+    name = bare.slice(dot + 1);
+  }
+  const target2 = rename ? b.newname : name;
+  if (!rename) {
+    if (typeof b.newschema !== "string") return [];
+    schemas = [b.newschema];
+  }
+  const prefix = RELATION_TYPES.has(t) || ROUTINE_TYPES.has(t) ? "" : `${kindLabel(t)}:`;
+  return [...new Set(schemas.map((s) => `${prefix}${s}.${target2}`))];
+}
+function routinesUsed(type, b) {
+  if (type === "CreateTrigStmt" || type === "CreateEventTrigStmt") return [stringFields(b.funcname)];
+  if (type === "CreateCastStmt" && b.func) return [stringFields(b.func.objname)];
+  if (type === "CreateConversionStmt") return [stringFields(b.func_name)];
+  if (type !== "DefineStmt" || b.kind !== "OBJECT_OPERATOR" && b.kind !== "OBJECT_AGGREGATE") return [];
+  const out = [];
+  for (const d of list(b.definition)) {
+    const e = unwrapIf(d, "DefElem");
+    if (!FUNCTION_OPTIONS.has(String(e.defname))) continue;
+    const t = unwrapIf(e.arg, "TypeName");
+    const parts = stringFields(t.names);
+    if (parts.length) out.push(parts);
+  }
+  return out;
 }
 function renamedByName(b) {
   return !b.relation && typeof b.subname === "string" ? { String: { sval: b.subname } } : void 0;
@@ -21721,12 +21766,13 @@ function grantObjects(b, w) {
   }
   return out;
 }
-var C, A, D, grantKind, SPECS, RELATION_TYPES, ROUTINE_TYPES, GLOBAL_TYPES, TABLE_PART_TYPES;
+var C, A, D, grantKind, SPECS, FUNCTION_OPTIONS, RELATION_TYPES, ROUTINE_TYPES, GLOBAL_TYPES, TABLE_PART_TYPES;
 var init_ddl = __esm({
   "src/sql/ddl.ts"() {
     "use strict";
     init_errors4();
     init_ast();
+    init_names();
     init_scope();
     init_qualified();
     C = "create";
@@ -21826,6 +21872,20 @@ var init_ddl = __esm({
       CommentStmt: { kind: "comment", target: ["object"], objects: (b, w) => objectOf(b.objtype, void 0, b.object, w) },
       SecLabelStmt: { kind: A, target: ["object"], objects: (b, w) => objectOf(b.objtype, void 0, b.object, w) }
     };
+    FUNCTION_OPTIONS = /* @__PURE__ */ new Set([
+      "procedure",
+      "function",
+      "restrict",
+      "join",
+      "sfunc",
+      "finalfunc",
+      "combinefunc",
+      "serialfunc",
+      "deserialfunc",
+      "msfunc",
+      "minvfunc",
+      "mfinalfunc"
+    ]);
     RELATION_TYPES = /* @__PURE__ */ new Set([
       "OBJECT_TABLE",
       "OBJECT_VIEW",
@@ -21855,6 +21915,64 @@ var init_ddl = __esm({
       "OBJECT_LARGEOBJECT"
     ]);
     TABLE_PART_TYPES = /* @__PURE__ */ new Set(["OBJECT_COLUMN", "OBJECT_TABCONSTRAINT", "OBJECT_TRIGGER", "OBJECT_POLICY", "OBJECT_RULE"]);
+  }
+});
+
+// src/sql/sequences.ts
+function constantName(arg) {
+  let v = arg;
+  const cast = unwrapIf(v, "TypeCast");
+  if (cast.arg) v = cast.arg;
+  const c = unwrapIf(v, "A_Const");
+  return c.sval && typeof c.sval.sval === "string" ? c.sval.sval : null;
+}
+function qualifiedName(text) {
+  const parts = [];
+  let i = 0;
+  const s = text.trim();
+  while (true) {
+    let part = "";
+    if (s[i] === '"') {
+      i++;
+      for (; ; ) {
+        if (i >= s.length) return null;
+        if (s[i] === '"') {
+          if (s[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += s[i++];
+      }
+      if (part === "") return null;
+    } else {
+      const start = i;
+      while (i < s.length && s[i] !== "." && !/\s/.test(s[i])) i++;
+      part = s.slice(start, i).replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+      if (part === "" || part.includes('"')) return null;
+    }
+    parts.push(part);
+    while (i < s.length && /\s/.test(s[i])) i++;
+    if (i >= s.length) break;
+    if (s[i] !== ".") return null;
+    i++;
+    while (i < s.length && /\s/.test(s[i])) i++;
+  }
+  return parts.length >= 1 && parts.length <= 3 ? parts : null;
+}
+var SEQUENCE_FUNCTIONS;
+var init_sequences = __esm({
+  "src/sql/sequences.ts"() {
+    "use strict";
+    init_ast();
+    SEQUENCE_FUNCTIONS = /* @__PURE__ */ new Map([
+      ["pg_catalog.nextval", "update"],
+      ["pg_catalog.setval", "update"],
+      ["pg_catalog.currval", "select"]
+    ]);
   }
 });
 
@@ -22070,6 +22188,7 @@ function insertStmt(w, b, scope) {
   if (oc) {
     const conflictScope = { entries: here.entries.concat(opaqueEntry("excluded", [])), outer: scope, ctes: here.ctes };
     if (oc.action === "ONCONFLICT_UPDATE") for (const k of keys) w.add({ kind: "update", object: k });
+    if (oc.infer) for (const k of keys) w.add({ kind: "select", object: k });
     w.walk(oc.infer, conflictScope, null);
     const values = [];
     w.walk(oc.targetList, conflictScope, values);
@@ -22276,6 +22395,7 @@ var init_walk = __esm({
     init_scope();
     init_ddl();
     init_builtins();
+    init_sequences();
     init_settings();
     init_outputs();
     init_dml();
@@ -22959,6 +23079,8 @@ var init_walk = __esm({
             for (const a of fnAccesses) {
               this.add(a);
               if (a.object === "pg_catalog.set_config") this.setConfig(list(b.args));
+              const seqKind = a.object !== void 0 ? SEQUENCE_FUNCTIONS.get(a.object) : void 0;
+              if (seqKind) this.sequenceArg(seqKind, list(b.args)[0]);
             }
             this.walk(b.args, scope, out);
             this.walk(b.agg_order, scope, out);
@@ -23017,6 +23139,16 @@ var init_walk = __esm({
             }
             throw new AnalysisError(`unsupported node ${type}`);
         }
+      }
+      /** nextval('s') / setval('s', …) / currval('s'): the sequence named by a constant is an access too. */
+      sequenceArg(kind, arg) {
+        const text = constantName(arg);
+        if (text === null) return;
+        this.literalSensitive = true;
+        const parts = qualifiedName(text);
+        if (!parts) return;
+        const rv = parts.length >= 2 ? { schemaname: parts[parts.length - 2], relname: parts[parts.length - 1], relpersistence: "p" } : { relname: parts[0], relpersistence: "p" };
+        for (const k of relationKeys(rv, this.searchPath)) this.add({ kind, object: k });
       }
       /** An operator that is not pg_catalog's (`|~|`, `OPERATOR(app.===)`) runs a user function. */
       operator(name) {
