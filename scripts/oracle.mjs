@@ -17,6 +17,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-oracle-bundle-'));
+// Also when a signal ends the run (the oracle stops its cluster, then exits).
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 try {
   const out = join(dir, 'oracle.mjs');
   await build({

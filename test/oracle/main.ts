@@ -34,10 +34,15 @@ export async function main(argv: string[]): Promise<number> {
       const only = opt('--regress');
       const files = only ? only.split(',') : regressFiles();
       const total = emptySummary();
+      const json = opt('--json');
+      let done = 0;
       for (const f of files) {
         const s = await runRegressFile(cluster, 'regression', f);
         merge(total, s);
+        done += 1;
         process.stderr.write(`${f}: ${s.statements} statements, ${s.judged} judged, ${s.missed.length} missed, ${Math.round(s.ms)} ms\n`);
+        // The figures so far, after every file: a run stopped early still leaves what it measured.
+        if (json) writeFileSync(`${json}.partial`, JSON.stringify({ files: done, of: files.length, last: f, regress: total }, null, 1));
       }
       parts.regress = total;
     }
