@@ -21,6 +21,8 @@ roles:
         - { action: allow, kinds: [set, reset], objects: [search_path] }
         - { action: allow, kinds: [prepare, execute, deallocate] }
         - { action: allow, kinds: [alter], objects: ["${S}.renames"] }
+        # A rename also creates the new name: allowed, so the mask is what denies it.
+        - { action: allow, kinds: [create], objects: ["${S}.renamed"] }
         - { action: deny, kinds: [any] }
       masks:
         - { columns: ["${S}.people.email", "${S}.renames.email"], strategy: redact }

@@ -71,6 +71,11 @@ export async function classify(client: pg.Client, o: Outcome): Promise<Verdict> 
   // it is the statement's own access, not an existing body's.
   if (FN_TYPES.has(type) && DDL_KINDS.has(an.kind) && mentions(an.sql, name)) return { outcome: 'missed', what: `${type} ${name}`, message: msg };
   if (FN_TYPES.has(type)) return routineRefusal(client, o, type, name, msg);
+  if (type === 'schema' && !o.accesses.some((a) => a.object !== undefined && parseObject(a.object).parts[0] === name)) {
+    // Looking a name up in a schema (a constraint of SET CONSTRAINTS, a type in a cast) needs USAGE
+    // on it; tollgate's accesses are about objects, and the statement names none in that schema.
+    return { outcome: 'cannot', kind: 'USAGE on a schema only to look a name up (no object of it named)', message: msg };
+  }
   if (type === 'schema' || type === 'database') return { outcome: 'missed', what: `${type} ${name}`, message: msg };
   return { outcome: 'cannot', kind: `${type} privileges (not accesses in tollgate's model)`, message: msg };
 }

@@ -1,6 +1,6 @@
 // The attack and ordinary corpora (test/fixtures/*.yml) through the oracle. Attacks are judged only
-// as the role, in the rolled-back transaction, never run for real; each starts from a fresh fixture
-// and its own set-up. Ordinary statements (what psql, pg_dump, drivers and migration tools send) run
+// as the role, in the rolled-back transaction, never run for real; each runs with its own set-up in a
+// transaction block rolled back afterwards, over the same fixture. Ordinary statements (what psql, pg_dump, drivers and migration tools send) run
 // in order on one session, for real after being judged.
 import type pg from 'pg';
 import { FIXTURES, loadAttacks, loadOrdinary } from '../support/corpus.js';
@@ -40,19 +40,27 @@ export async function runAttacks(cluster: Cluster, db: string, fixtures: string 
   const started = performance.now();
   const summary = emptySummary();
   const { attacks } = loadAttacks(fixtures);
+  let c = await fresh(cluster, db);
+  await c.query(FIXTURE);
   for (const a of attacks) {
-    const c = await fresh(cluster, db);
     try {
-      await c.query(FIXTURE);
+      // Each attack in a transaction block rolled back afterwards: its set-up and whatever the
+      // judging left are gone before the next (the judge works in a savepoint inside it).
+      await c.query('BEGIN; SAVEPOINT setup');
       const judge = new Judge(c);
       // Through the judge (not judged): it remembers what a set-up PREPAREs for a later EXECUTE.
       if (a.demo?.setup) await judge.judgeText(a.demo.setup, { asRole: false });
+      if (c.getTransactionStatus() === 'E') await c.query('ROLLBACK TO SAVEPOINT setup');
       await judge.refreshSearchPath();
       for (const j of await judge.judgeText(a.sql, { runForReal: false })) record(summary, `attack ${a.id}`, j);
-    } finally {
+      await c.query('ROLLBACK; DEALLOCATE ALL; RESET ALL');
+    } catch {
+      summary.cannot['the session ended'] = (summary.cannot['the session ended'] ?? 0) + 1;
       await c.end().catch(() => undefined);
+      c = await fresh(cluster, db);
     }
   }
+  await c.end().catch(() => undefined);
   summary.ms = performance.now() - started;
   return summary;
 }

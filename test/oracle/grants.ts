@@ -142,6 +142,8 @@ export function planGrants(accesses: Access[], statementKind: string): GrantPlan
         if (!BUILTIN_SCHEMAS.has(two.s)) {
           usage.add(two.s);
           plan.own.push({ ...two, t: prefix ? 'type' : 'any' });
+          // ALTER TABLE … ADD PRIMARY KEY / UNIQUE builds an index next to the table (CREATE there).
+          if (a.kind === 'alter' && !prefix && two.s !== 'pg_temp') create.add(two.s);
         }
       }
     }

@@ -32,7 +32,11 @@ export async function main(argv: string[]): Promise<number> {
     if (!flag('--no-regress')) {
       await createOracleDatabase(cluster, 'regression');
       const only = opt('--regress');
-      const files = only ? only.split(',') : regressFiles();
+      const all = regressFiles();
+      // A slice of the schedule (--from/--to, 0-based, end excluded), after replaying unjudged the
+      // files it depends on (--setup a,b…): lets several processes share a long run.
+      const files = only ? only.split(',') : all.slice(Number(opt('--from') ?? 0), Number(opt('--to') ?? all.length));
+      for (const f of opt('--setup')?.split(',') ?? []) await runRegressFile(cluster, 'regression', f, undefined, false);
       const total = emptySummary();
       const json = opt('--json');
       let done = 0;

@@ -46,6 +46,7 @@ describe('privileges per access', () => {
       { kind: 'drop', object: 'type:app.mood' }, { kind: 'comment', object: 'schema:app' }, { kind: 'create', object: 'pg_temp.x' },
       { kind: 'select', object: 'app.ref' },
     ], 'create');
+    // (alter app.u: an ADD PRIMARY KEY builds its index in app.)
     expect(p.create).toEqual(['app']);
     expect(p.createDb).toBe(true);
     expect(p.own).toEqual([
