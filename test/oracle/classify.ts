@@ -66,6 +66,9 @@ export async function classify(client: pg.Client, o: Outcome): Promise<Verdict> 
   const [, type, name] = m as unknown as [string, string, string];
   const body = inBody(roleErr);
   if (body) return body;
+  if ((an.kind === 'grant' || an.kind === 'revoke') && o.accesses.some((a) => a.kind === an.kind && a.object !== undefined && parseObject(a.object).parts.at(-1) === name)) {
+    return { outcome: 'cannot', kind: `owner check: ${an.kind} on a ${type} the role does not own`, message: msg };
+  }
   if (REL_TYPES.has(type)) return relationRefusal(client, o, type, name, msg);
   // DDL that creates a trigger, policy, default… with a routine names it in its own text: refused,
   // it is the statement's own access, not an existing body's.
@@ -182,6 +185,12 @@ async function relationRefusal(client: pg.Client, o: Outcome, type: string, name
     );
     if (kids.rowCount) return { outcome: 'cannot', kind: 'partitions or inheritance children of a named table (no catalog)', message: msg };
   }
+  // A built-in that reads a relation named by its argument (currtid2, table_to_xml…) is an exact call:
+  // only a rule naming it allows it, whatever relation it is given.
+  if (o.accesses.some((a) => a.kind === 'call' && a.exact && a.object?.startsWith('pg_catalog.'))) {
+    return { outcome: 'cannot', kind: 'a relation named by an argument of an exact built-in', message: msg };
+  }
+  if (await inSqlBody(client, o, name)) return { outcome: 'body', kind: 'routine body', message: msg };
   return { outcome: 'missed', what: `${type} ${name}`, message: msg };
 }
 
@@ -199,17 +208,16 @@ async function routineRefusal(client: pg.Client, o: Outcome, type: string, name:
     [name],
   );
   if (cast.rowCount) return { outcome: 'cannot', kind: 'a cast or type input function of a user type (no catalog)', message: msg };
-  // A SQL function the planner inlined: the calls in its body are checked with no function context.
-  const named = o.plan.fns;
-  if (named.length) {
-    const inl = await client.query(
-      `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, jsonb_to_recordset($1::jsonb) AS f(s text, n text)
-       WHERE p.proname = f.n AND (n.nspname = f.s OR (f.s = 'pg_temp' AND n.oid = pg_my_temp_schema())) AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
-         AND coalesce(p.prosrc, '') || coalesce(pg_get_function_sqlbody(p.oid), '') ~* $2 LIMIT 1`,
-      [JSON.stringify(named), `\\m${name.replace(/[^a-z0-9_]/gi, '')}\\(`],
-    );
-    if (inl.rowCount) return { outcome: 'body', kind: 'routine body', message: msg };
+  // An operator written with a built-in's name (`=`, `<`) that resolves to a user type's own operator,
+  // and `t.f` field notation calling f(t): the analysis has no catalog to see either.
+  const op = await client.query('SELECT 1 FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode WHERE p.proname = $1 LIMIT 1', [name]);
+  if (op.rowCount) return { outcome: 'cannot', kind: "an operator on a user type, by a built-in operator's name (no catalog)", message: msg };
+  // (`x.f` not followed by `(`: `s.f(…)` is a schema-qualified call, which the analysis names.)
+  if (new RegExp(`\\.\\s*"?${name.replace(/[^a-z0-9_]/gi, '')}"?(?![\\w$"]|\\s*\\()`, 'i').test(o.an.sql)) {
+    return { outcome: 'cannot', kind: 'a function called in field notation, t.f for f(t) (no catalog)', message: msg };
   }
+  // A SQL function the planner inlined: the calls in its body are checked with no function context.
+  if (await inSqlBody(client, o, name, true)) return { outcome: 'body', kind: 'routine body', message: msg };
   // Built-ins leave no dependency to follow (they are pinned): a view's functions run with the
   // caller's rights, so a built-in its text calls is the view body's.
   const views = (await namedRelations(client, o)).concat(via.filter((v) => v.cls === 'pg_class').map((v) => v.oid));
@@ -228,4 +236,19 @@ async function routineRefusal(client: pg.Client, o: Outcome, type: string, name:
     if (d.rowCount) return { outcome: 'body', kind: 'column default written by a rule or view body', message: msg };
   }
   return { outcome: 'missed', what: `${type} ${name}`, message: msg };
+}
+
+/** `name` appears in the body of a SQL function the statement calls (inlined, so no CONTEXT line). */
+async function inSqlBody(client: pg.Client, o: Outcome, name: string, call = false): Promise<boolean> {
+  const named = o.plan.fns;
+  if (!named.length) return false;
+  const word = name.replace(/[^a-z0-9_]/gi, '');
+  const r = await client.query(
+    `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, jsonb_to_recordset($1::jsonb) AS f(s text, n text)
+     WHERE p.proname = f.n AND (n.nspname = f.s OR (f.s = 'pg_temp' AND n.oid = pg_my_temp_schema()))
+       AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
+       AND coalesce(p.prosrc, '') || coalesce(pg_get_function_sqlbody(p.oid), '') ~* $2 LIMIT 1`,
+    [JSON.stringify(named), call ? `\\m${word}\\(` : `\\m${word}\\M`],
+  );
+  return !!r.rowCount;
 }

@@ -82,10 +82,10 @@ const TABLE_PRIVS: Record<string, string[]> = {
 /** Kinds whose object PostgreSQL checks by ownership. */
 const OWNER_KINDS = new Set(['alter', 'drop', 'comment', 'grant', 'revoke', 'vacuum', 'analyze']);
 
-/** Prefixes of typed objects that live in a schema (created with CREATE on the schema). */
-const SCHEMA_PREFIXES = new Set(['type', 'domain', 'conversion', 'operator_class', 'operator_family', 'collation',
-  'text_search_dictionary', 'text_search_configuration', 'text_search_parser', 'text_search_template', 'operator',
-  'statistic_ext', 'aggregate']);
+/** Prefixes of objects outside schemas (src/sql/ddl.ts GLOBAL_TYPES and the COPY targets). */
+const OUTSIDE_SCHEMAS = new Set(['schema', 'database', 'role', 'extension', 'language', 'tablespace', 'foreign_server',
+  'server', 'fdw', 'foreign_data_wrapper', 'event_trigger', 'publication', 'subscription', 'access_method', 'cast',
+  'transform', 'user_mapping', 'parameter_acl', 'largeobject', 'program', 'file', 'owned_by']);
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 
@@ -108,7 +108,9 @@ export function planGrants(accesses: Access[], statementKind: string): GrantPlan
     }
     const { prefix, parts } = parseObject(a.object);
     const two = parts.length === 2 ? { s: parts[0]!, n: parts[1]! } : null;
-    if (two && !prefix && !BUILTIN_SCHEMAS.has(two.s) && two.s !== 'pg_temp') usage.add(two.s);
+    // Every object in a schema (typed ones too: operator families, text search dictionaries…).
+    const inSchema = two && (!prefix || !OUTSIDE_SCHEMAS.has(prefix));
+    if (two && inSchema && !BUILTIN_SCHEMAS.has(two.s) && two.s !== 'pg_temp') usage.add(two.s);
     const privs = TABLE_PRIVS[a.kind];
     if (privs && two && !prefix) {
       relGrant(two.s, two.n, a.kind === 'lock' && statementKind === 'lock' ? ['SELECT', 'UPDATE'] : privs);
@@ -126,8 +128,9 @@ export function planGrants(accesses: Access[], statementKind: string): GrantPlan
       continue;
     }
     if (a.kind === 'create') {
-      if (prefix === 'schema') plan.createDb = true;
-      else if (two && (!prefix || SCHEMA_PREFIXES.has(prefix)) && two.s !== 'pg_temp') {
+      // Schemas, publications and (trusted) extensions are created with CREATE on the database.
+      if (prefix === 'schema' || prefix === 'publication' || prefix === 'extension') plan.createDb = true;
+      else if (two && inSchema && two.s !== 'pg_temp') {
         if (BUILTIN_SCHEMAS.has(two.s)) continue;
         usage.add(two.s);
         create.add(two.s);

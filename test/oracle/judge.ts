@@ -43,7 +43,7 @@ export const timing = { wrap: 0, role: 0, end: 0, real: 0, path: 0, classify: 0 
 export class Judge {
   searchPath: string[] = ['public'];
   private pathStale = false;
-  private prepared = new Map<string, Access[]>();
+  private prepared = new Map<string, { accesses: Access[]; path: string }>();
 
   constructor(private client: pg.Client) {}
 
@@ -66,7 +66,11 @@ export class Judge {
   async judgeOne(an: StatementAnalysis, opts: JudgeOptions = {}): Promise<Judged> {
     const sql = an.sql;
     let accesses = an.accesses;
-    if (an.uses?.namespace === 'prepared') accesses = accesses.concat(this.prepared.get(an.uses.name) ?? []);
+    const prep = an.uses?.namespace === 'prepared' ? this.prepared.get(an.uses.name) : undefined;
+    if (prep) accesses = accesses.concat(prep.accesses);
+    // The proxy refuses to EXECUTE under another search path than the PREPARE's (the server would
+    // re-plan it against other tables): the oracle does not judge what the proxy never forwards.
+    const replanned = prep !== undefined && prep.path !== this.searchPath.join(',');
     const plan = planGrants(accesses, an.kind);
     // Names resolve through the search path: USAGE on its schemas lets the role look names up (a
     // schema without it is skipped silently, which would turn refusals into "does not exist").
@@ -78,6 +82,7 @@ export class Judge {
     let roleErr: PgError | null = null;
     let roleRan = false;
     if (opts.asRole === false) verdict = { outcome: 'cannot', kind: 'set-up' };
+    else if (replanned) verdict = { outcome: 'cannot', kind: 'EXECUTE under another search_path than its PREPARE (the proxy refuses it)' };
     else if (skip) verdict = { outcome: 'cannot', kind: skip };
     else if (status === 'E') verdict = { outcome: 'cannot', kind: "the file's transaction had already failed" };
     else {
@@ -96,7 +101,7 @@ export class Judge {
       let t = performance.now();
       suErr = await this.run(sql);
       timing.real += performance.now() - t;
-      if (!suErr && an.defines?.namespace === 'prepared') this.prepared.set(an.defines.name, an.defines.accesses);
+      if (!suErr && an.defines?.namespace === 'prepared') this.prepared.set(an.defines.name, { accesses: an.defines.accesses, path: this.searchPath.join(',') });
       if (!suErr && an.kind === 'deallocate') {
         const obj = an.accesses.find((a) => a.kind === 'deallocate')?.object;
         if (obj) this.prepared.delete(obj);
