@@ -21789,7 +21789,8 @@ var init_ddl = __esm({
       IndexStmt: { kind: C, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
       CreateStatsStmt: { kind: C, target: ["relations"], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
       AlterStatsStmt: { kind: A, label: "statistics" },
-      CreateTrigStmt: { kind: C, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
+      // A constraint trigger's FROM table is one it is attached to as well (PostgreSQL asks TRIGGER on it).
+      CreateTrigStmt: { kind: C, target: ["relation", "constrrel"], objects: (b, w) => w.relKeysOf(b.relation).concat(b.constrrel ? w.relKeysOf(b.constrrel) : []) },
       CreatePolicyStmt: { kind: C, target: ["table"], objects: (b, w) => w.relKeysOf(b.table) },
       AlterPolicyStmt: { kind: A, target: ["table"], objects: (b, w) => w.relKeysOf(b.table) },
       RuleStmt: { kind: C, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },

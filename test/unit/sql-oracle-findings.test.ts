@@ -122,3 +122,13 @@ describe('objects defined by a function name it (PostgreSQL checks EXECUTE when 
     expect(accesses("CREATE CONVERSION c FOR 'LATIN1' TO 'UTF8' FROM s.conv")).toContainEqual({ kind: 'call', object: 's.conv' });
   });
 });
+
+describe('a constraint trigger FROM another table is created on that table too (PostgreSQL checks TRIGGER on it)', () => {
+  it('names both tables as create', () => {
+    expect(accesses('CREATE CONSTRAINT TRIGGER t AFTER UPDATE ON a FROM b FOR EACH ROW EXECUTE FUNCTION f()')).toEqual([
+      { kind: 'call', object: 'public.f' },
+      { kind: 'create', object: 'public.a' },
+      { kind: 'create', object: 'public.b' },
+    ]);
+  });
+});
