@@ -21615,21 +21615,20 @@ function newNames(b, w) {
   const t = String(b.renameType ?? b.objectType ?? "");
   if (TABLE_PART_TYPES.has(t) || t === "OBJECT_ATTRIBUTE") return [];
   const rename = typeof b.newname === "string";
-  if (t === "OBJECT_SCHEMA") return rename ? [`schema:${b.newname}`] : [];
-  if (GLOBAL_TYPES.has(t) && t !== "OBJECT_SCHEMA") return rename ? [`${kindLabel(t)}:${b.newname}`] : [];
+  if (t === "OBJECT_SCHEMA") return rename ? [`schema:${quoteName(b.newname)}`] : [];
+  if (GLOBAL_TYPES.has(t)) return rename ? [`${kindLabel(t)}:${quoteName(b.newname)}`] : [];
   let schemas;
   let name;
   if (b.relation) {
-    const keys = w.relKeysOf(b.relation);
-    schemas = keys.map((k) => k.slice(0, k.indexOf(".")));
+    schemas = w.relKeysOf(b.relation).map((k) => splitQualified(k)[0]);
     name = String(b.relation.relname ?? "");
   } else {
     const current = describe3(t, b.object, w);
-    const bare = current.includes(":") && !ROUTINE_TYPES.has(t) ? current.slice(current.indexOf(":") + 1) : current;
-    const dot = bare.indexOf(".");
-    if (dot < 0) return [];
-    schemas = [bare.slice(0, dot)];
-    name = bare.slice(dot + 1);
+    const label = `${kindLabel(t)}:`;
+    const parts = splitQualified(current.startsWith(label) && !ROUTINE_TYPES.has(t) ? current.slice(label.length) : current);
+    if (parts.length !== 2) return [];
+    schemas = [parts[0]];
+    name = parts[1];
   }
   const target2 = rename ? b.newname : name;
   if (!rename) {
@@ -21637,7 +21636,7 @@ function newNames(b, w) {
     schemas = [b.newschema];
   }
   const prefix = RELATION_TYPES.has(t) || ROUTINE_TYPES.has(t) ? "" : `${kindLabel(t)}:`;
-  return [...new Set(schemas.map((s) => `${prefix}${s}.${target2}`))];
+  return [...new Set(schemas.map((s) => `${prefix}${qualify(s, target2)}`))];
 }
 function routinesUsed(type, b) {
   if (type === "CreateTrigStmt" || type === "CreateEventTrigStmt") return [stringFields(b.funcname)];

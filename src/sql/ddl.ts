@@ -10,7 +10,7 @@ import type { Walker } from './walk.js';
 import { type N, list, stringFields, unwrap, unwrapIf } from './ast.js';
 import { functionAccesses } from './names.js';
 import { unionSources } from './scope.js';
-import { qualify, quoteName } from './qualified.js';
+import { qualify, quoteName, splitQualified } from './qualified.js';
 
 interface DdlSpec {
   kind: Kind | ((b: N) => Kind);
@@ -196,21 +196,20 @@ function newNames(b: N, w: Walker): string[] {
   const t = String(b.renameType ?? b.objectType ?? '');
   if (TABLE_PART_TYPES.has(t) || t === 'OBJECT_ATTRIBUTE') return [];
   const rename = typeof b.newname === 'string';
-  if (t === 'OBJECT_SCHEMA') return rename ? [`schema:${b.newname as string}`] : [];
-  if (GLOBAL_TYPES.has(t) && t !== 'OBJECT_SCHEMA') return rename ? [`${kindLabel(t)}:${b.newname as string}`] : [];
+  if (t === 'OBJECT_SCHEMA') return rename ? [`schema:${quoteName(b.newname as string)}`] : [];
+  if (GLOBAL_TYPES.has(t)) return rename ? [`${kindLabel(t)}:${quoteName(b.newname as string)}`] : [];
   let schemas: string[];
   let name: string;
   if (b.relation) {
-    const keys = w.relKeysOf(b.relation);
-    schemas = keys.map((k) => k.slice(0, k.indexOf('.')));
+    schemas = w.relKeysOf(b.relation).map((k) => splitQualified(k)[0]!);
     name = String((b.relation as N).relname ?? '');
   } else {
     const current = describe(t, b.object, w);
-    const bare = current.includes(':') && !ROUTINE_TYPES.has(t) ? current.slice(current.indexOf(':') + 1) : current;
-    const dot = bare.indexOf('.');
-    if (dot < 0) return [];
-    schemas = [bare.slice(0, dot)];
-    name = bare.slice(dot + 1);
+    const label = `${kindLabel(t)}:`;
+    const parts = splitQualified(current.startsWith(label) && !ROUTINE_TYPES.has(t) ? current.slice(label.length) : current);
+    if (parts.length !== 2) return [];
+    schemas = [parts[0]!];
+    name = parts[1]!;
   }
   const target = rename ? (b.newname as string) : name;
   if (!rename) {
@@ -218,7 +217,7 @@ function newNames(b: N, w: Walker): string[] {
     schemas = [b.newschema];
   }
   const prefix = RELATION_TYPES.has(t) || ROUTINE_TYPES.has(t) ? '' : `${kindLabel(t)}:`;
-  return [...new Set(schemas.map((s) => `${prefix}${s}.${target}`))];
+  return [...new Set(schemas.map((s) => `${prefix}${qualify(s, target)}`))];
 }
 
 /** DefElem options of CREATE OPERATOR / AGGREGATE that name a function. */

@@ -132,3 +132,10 @@ describe('a constraint trigger FROM another table is created on that table too (
     ]);
   });
 });
+
+describe('new names are quoted like every other object name', () => {
+  it('a rename to a name holding a dot', () => {
+    expect(accesses('ALTER TABLE t RENAME TO "a.b"')).toContainEqual({ kind: 'create', object: 'public."a.b"' });
+    expect(accesses('ALTER TABLE "x.y".t SET SCHEMA "p:q"')).toContainEqual({ kind: 'create', object: '"p:q".t' });
+  });
+});
