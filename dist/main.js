@@ -49755,10 +49755,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep, value } = collItem;
+        const { start, key, sep: sep2, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep?.[0],
+          next: key ?? sep2?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -49772,7 +49772,7 @@ var require_resolve_block_map = __commonJS({
             else if ("indent" in key && key.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
-          if (!keyProps.anchor && !keyProps.tag && !sep) {
+          if (!keyProps.anchor && !keyProps.tag && !sep2) {
             commentEnd = keyProps.end;
             if (keyProps.comment) {
               if (map.comment)
@@ -49796,7 +49796,7 @@ var require_resolve_block_map = __commonJS({
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
-        const valueProps = resolveProps.resolveProps(sep ?? [], {
+        const valueProps = resolveProps.resolveProps(sep2 ?? [], {
           indicator: "map-value-ind",
           next: value,
           offset: keyNode.range[2],
@@ -49812,7 +49812,7 @@ var require_resolve_block_map = __commonJS({
             if (ctx.options.strict && keyProps.start < valueProps.found.offset - 1024)
               onError(keyNode.range, "KEY_OVER_1024_CHARS", "The : indicator must be at most 1024 chars after the start of an implicit block mapping key");
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep, null, valueProps, onError);
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep2, null, valueProps, onError);
           if (ctx.schema.compat)
             utilFlowIndentCheck.flowIndentCheck(bm.indent, value, onError);
           offset = valueNode.range[2];
@@ -49903,7 +49903,7 @@ var require_resolve_end = __commonJS({
       let comment = "";
       if (end) {
         let hasSpace = false;
-        let sep = "";
+        let sep2 = "";
         for (const token of end) {
           const { source, type } = token;
           switch (type) {
@@ -49917,13 +49917,13 @@ var require_resolve_end = __commonJS({
               if (!comment)
                 comment = cb;
               else
-                comment += sep + cb;
-              sep = "";
+                comment += sep2 + cb;
+              sep2 = "";
               break;
             }
             case "newline":
               if (comment)
-                sep += source;
+                sep2 += source;
               hasSpace = true;
               break;
             default:
@@ -49966,18 +49966,18 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i = 0; i < fc.items.length; ++i) {
         const collItem = fc.items[i];
-        const { start, key, sep, value } = collItem;
+        const { start, key, sep: sep2, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep?.[0],
+          next: key ?? sep2?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
           startOnNewline: false
         });
         if (!props.found) {
-          if (!props.anchor && !props.tag && !sep && !value) {
+          if (!props.anchor && !props.tag && !sep2 && !value) {
             if (i === 0 && props.comma)
               onError(props.comma, "UNEXPECTED_TOKEN", `Unexpected , in ${fcName}`);
             else if (i < fc.items.length - 1)
@@ -50031,8 +50031,8 @@ var require_resolve_flow_collection = __commonJS({
             }
           }
         }
-        if (!isMap2 && !sep && !props.found) {
-          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep, null, props, onError);
+        if (!isMap2 && !sep2 && !props.found) {
+          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep2, null, props, onError);
           coll.items.push(valueNode);
           offset = valueNode.range[2];
           if (isBlock(value))
@@ -50044,7 +50044,7 @@ var require_resolve_flow_collection = __commonJS({
           if (isBlock(key))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
-          const valueProps = resolveProps.resolveProps(sep ?? [], {
+          const valueProps = resolveProps.resolveProps(sep2 ?? [], {
             flow: fcName,
             indicator: "map-value-ind",
             next: value,
@@ -50055,8 +50055,8 @@ var require_resolve_flow_collection = __commonJS({
           });
           if (valueProps.found) {
             if (!isMap2 && !props.found && ctx.options.strict) {
-              if (sep)
-                for (const st of sep) {
+              if (sep2)
+                for (const st of sep2) {
                   if (st === valueProps.found)
                     break;
                   if (st.type === "newline") {
@@ -50073,7 +50073,7 @@ var require_resolve_flow_collection = __commonJS({
             else
               onError(valueProps.start, "MISSING_CHAR", `Missing , or : between ${fcName} items`);
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep, null, valueProps, onError) : null;
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep2, null, valueProps, onError) : null;
           if (valueNode) {
             if (isBlock(value))
               onError(valueNode.range, "BLOCK_IN_FLOW", blockMsg);
@@ -50253,7 +50253,7 @@ var require_resolve_block_scalar = __commonJS({
           chompStart = i + 1;
       }
       let value = "";
-      let sep = "";
+      let sep2 = "";
       let prevMoreIndented = false;
       for (let i = 0; i < contentStart; ++i)
         value += lines[i][0].slice(trimIndent) + "\n";
@@ -50270,24 +50270,24 @@ var require_resolve_block_scalar = __commonJS({
           indent = "";
         }
         if (type === Scalar.Scalar.BLOCK_LITERAL) {
-          value += sep + indent.slice(trimIndent) + content;
-          sep = "\n";
+          value += sep2 + indent.slice(trimIndent) + content;
+          sep2 = "\n";
         } else if (indent.length > trimIndent || content[0] === "	") {
-          if (sep === " ")
-            sep = "\n";
-          else if (!prevMoreIndented && sep === "\n")
-            sep = "\n\n";
-          value += sep + indent.slice(trimIndent) + content;
-          sep = "\n";
+          if (sep2 === " ")
+            sep2 = "\n";
+          else if (!prevMoreIndented && sep2 === "\n")
+            sep2 = "\n\n";
+          value += sep2 + indent.slice(trimIndent) + content;
+          sep2 = "\n";
           prevMoreIndented = true;
         } else if (content === "") {
-          if (sep === "\n")
+          if (sep2 === "\n")
             value += "\n";
           else
-            sep = "\n";
+            sep2 = "\n";
         } else {
-          value += sep + content;
-          sep = " ";
+          value += sep2 + content;
+          sep2 = " ";
           prevMoreIndented = false;
         }
       }
@@ -50470,25 +50470,25 @@ var require_resolve_flow_scalar = __commonJS({
         trimBoth = /^[ \t]+|[ \t]+$/g;
       }
       let res = match[1].replace(trimEnd, "");
-      let sep = " ";
+      let sep2 = " ";
       let pos = line.lastIndex;
       while (match = line.exec(source)) {
         const lm = match[1].replace(trimBoth, "");
         if (lm === "") {
-          if (sep === "\n")
-            res += sep;
+          if (sep2 === "\n")
+            res += sep2;
           else
-            sep = "\n";
+            sep2 = "\n";
         } else {
-          res += sep + lm;
-          sep = " ";
+          res += sep2 + lm;
+          sep2 = " ";
         }
         pos = line.lastIndex;
       }
       const last = /[ \t]*(.*)/sy;
       last.lastIndex = pos;
       match = last.exec(source);
-      return res + sep + (match?.[1] ?? "");
+      return res + sep2 + (match?.[1] ?? "");
     }
     function doubleQuotedValue(source, onError) {
       let res = "";
@@ -51298,14 +51298,14 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep, value }) {
+    function stringifyItem({ start, key, sep: sep2, value }) {
       let res = "";
       for (const st of start)
         res += st.source;
       if (key)
         res += stringifyToken(key);
-      if (sep)
-        for (const st of sep)
+      if (sep2)
+        for (const st of sep2)
           res += st.source;
       if (value)
         res += stringifyToken(value);
@@ -52472,18 +52472,18 @@ var require_parser = __commonJS({
         if (this.type === "map-value-ind") {
           const prev = getPrevProps(this.peek(2));
           const start = getFirstKeyStartProps(prev);
-          let sep;
+          let sep2;
           if (scalar.end) {
-            sep = scalar.end;
-            sep.push(this.sourceToken);
+            sep2 = scalar.end;
+            sep2.push(this.sourceToken);
             delete scalar.end;
           } else
-            sep = [this.sourceToken];
+            sep2 = [this.sourceToken];
           const map = {
             type: "block-map",
             offset: scalar.offset,
             indent: scalar.indent,
-            items: [{ start, key: scalar, sep }]
+            items: [{ start, key: scalar, sep: sep2 }]
           };
           this.onKeyLine = true;
           this.stack[this.stack.length - 1] = map;
@@ -52636,15 +52636,15 @@ var require_parser = __commonJS({
                 } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it.start);
                   const key = it.key;
-                  const sep = it.sep;
-                  sep.push(this.sourceToken);
+                  const sep2 = it.sep;
+                  sep2.push(this.sourceToken);
                   delete it.key;
                   delete it.sep;
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep }]
+                    items: [{ start: start2, key, sep: sep2 }]
                   });
                 } else if (start.length > 0) {
                   it.sep = it.sep.concat(start, this.sourceToken);
@@ -52838,13 +52838,13 @@ var require_parser = __commonJS({
             const prev = getPrevProps(parent);
             const start = getFirstKeyStartProps(prev);
             fixFlowSeqItems(fc);
-            const sep = fc.end.splice(1, fc.end.length);
-            sep.push(this.sourceToken);
+            const sep2 = fc.end.splice(1, fc.end.length);
+            sep2.push(this.sourceToken);
             const map = {
               type: "block-map",
               offset: fc.offset,
               indent: fc.indent,
-              items: [{ start, key: fc, sep }]
+              items: [{ start, key: fc, sep: sep2 }]
             };
             this.onKeyLine = true;
             this.stack[this.stack.length - 1] = map;
@@ -54353,6 +54353,7 @@ var Summary = class {
   }
 };
 var _summary = new Summary();
+var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
 import os3 from "os";
@@ -54466,8 +54467,279 @@ function getIDToken(aud) {
 import { randomBytes as randomBytes2 } from "node:crypto";
 import { chmodSync, mkdtempSync as mkdtempSync2 } from "node:fs";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname, join as join3, resolve } from "node:path";
+import { dirname, join as join4 } from "node:path";
 import { fileURLToPath } from "node:url";
+
+// src/cache.ts
+var LruMap = class {
+  constructor(capacity) {
+    this.capacity = capacity;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("capacity must be a positive integer");
+    this.half = Math.max(1, Math.floor(capacity / 2));
+    this.keepOld = capacity >= 2;
+  }
+  capacity;
+  young = /* @__PURE__ */ new Map();
+  old = /* @__PURE__ */ new Map();
+  half;
+  /** Whether a full young generation is kept as the old one (false for capacity 1: it would make two). */
+  keepOld;
+  /** Entries held (at most `capacity`). */
+  get size() {
+    return this.young.size + this.old.size;
+  }
+  get(key) {
+    const value = this.young.get(key);
+    if (value !== void 0) return value;
+    const aged = this.old.get(key);
+    if (aged !== void 0) {
+      this.old.delete(key);
+      this.insert(key, aged);
+    }
+    return aged;
+  }
+  set(key, value) {
+    this.old.delete(key);
+    this.insert(key, value);
+  }
+  delete(key) {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+  clear() {
+    this.young.clear();
+    this.old.clear();
+  }
+  insert(key, value) {
+    if (!this.young.has(key) && this.young.size >= this.half) {
+      this.old = this.keepOld ? this.young : /* @__PURE__ */ new Map();
+      this.young = /* @__PURE__ */ new Map();
+    }
+    this.young.set(key, value);
+  }
+};
+
+// src/approval/github-client.ts
+var GithubApiError = class extends Error {
+  constructor(code, message2, status) {
+    super(message2);
+    this.code = code;
+    this.status = status;
+    this.name = "GithubApiError";
+  }
+  code;
+  status;
+  /** Worth trying again later (the answer might differ): network trouble, 5xx, rate limits. */
+  get transient() {
+    return this.code === "ERR_GITHUB_NETWORK" || this.code === "ERR_GITHUB_RATE_LIMITED" || this.code === "ERR_GITHUB_HTTP" && (this.status ?? 0) >= 500;
+  }
+};
+var MAX_RATE_LIMIT_RETRIES = 5;
+var PAGE_CACHE_SIZE = 64;
+var GithubClient = class {
+  base;
+  token;
+  fetchImpl;
+  now;
+  sleep;
+  log;
+  secondaryWaitMs;
+  requestTimeoutMs;
+  /** Shared by every request of this client: nothing is sent before this time (epoch ms). */
+  blockedUntil = 0;
+  /** Last answer per page URL, for conditional requests (oldest dropped first). */
+  pages = new LruMap(PAGE_CACHE_SIZE);
+  constructor(opts) {
+    this.base = new URL(opts.apiUrl.endsWith("/") ? opts.apiUrl : `${opts.apiUrl}/`);
+    this.token = opts.token;
+    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.now = opts.now ?? Date.now;
+    this.sleep = opts.sleep ?? abortableSleep;
+    this.log = opts.log ?? (() => {
+    });
+    this.secondaryWaitMs = opts.secondaryWaitMs ?? 6e4;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 3e4;
+  }
+  /** `path` is relative to the API base ("repos/o/r/check-runs"); absolute URLs must be on the API's origin. */
+  async request(method, path, opts = {}) {
+    const url2 = this.resolve(path, opts.query);
+    let secondaryStrikes = 0;
+    for (let attempt = 0; ; attempt++) {
+      await this.waitForLimit(opts);
+      const res = await this.send(method, url2, opts);
+      this.noteLimit(res.headers);
+      if ((res.status === 403 || res.status === 429) && attempt < MAX_RATE_LIMIT_RETRIES) {
+        const text = await res.text().catch(() => "");
+        const wait = this.rateLimitWait(res.headers, text, secondaryStrikes);
+        if (wait !== null) {
+          if (wait.secondary) secondaryStrikes++;
+          this.blockedUntil = Math.max(this.blockedUntil, this.now() + wait.ms);
+          this.log(`tollgate: GitHub API rate limit (${res.status} on ${method} ${url2.pathname}): waiting ${Math.ceil(wait.ms / 1e3)}s`);
+          continue;
+        }
+        throw httpError(method, url2, res.status, text);
+      }
+      if (res.status === 304 && opts.etag) return { status: 304, data: void 0, headers: res.headers };
+      if (res.status < 200 || res.status >= 300) {
+        throw httpError(method, url2, res.status, await res.text().catch(() => ""));
+      }
+      const data = res.status === 204 ? void 0 : await parseJson(res, method, url2);
+      return { status: res.status, data, headers: res.headers };
+    }
+  }
+  /**
+   * GET every page of a list, following `Link: rel="next"` (only on the API's own origin). Pages are
+   * fetched conditionally (If-None-Match): polling an unchanged list costs no rate limit.
+   */
+  async paginate(path, query, opts = {}) {
+    const items = [];
+    let next = this.resolve(path, query).href;
+    for (let pages = 0; next && pages < 100; pages++) {
+      const url2 = next;
+      const cached2 = this.pages.get(url2);
+      const res = await this.request("GET", url2, { ...opts, etag: cached2?.etag });
+      let data = res.data;
+      let link = res.headers.get("link");
+      if (res.status === 304 && cached2) {
+        ({ data, link } = cached2);
+      } else {
+        const etag = res.headers.get("etag");
+        this.pages.delete(url2);
+        if (etag && Array.isArray(data)) this.pages.set(url2, { etag, data, link });
+      }
+      if (!Array.isArray(data)) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GET ${path}: expected a list`);
+      items.push(...data);
+      next = nextLink(link);
+    }
+    return items;
+  }
+  /**
+   * A GraphQL query (POST {api}/graphql; on GitHub Enterprise Server /api/v3 → /api/graphql). GraphQL
+   * errors are an ERR_GITHUB_BAD_RESPONSE: a partial answer is no answer.
+   */
+  async graphql(query, variables, opts = {}) {
+    const url2 = this.base.pathname.endsWith("/api/v3/") ? new URL("/api/graphql", this.base) : new URL("graphql", this.base);
+    const res = await this.request("POST", url2.href, { ...opts, body: { query, variables } });
+    const onlyNotFound = (res.data?.errors ?? []).every((e) => e?.type === "NOT_FOUND");
+    if (res.data?.errors?.length && !onlyNotFound || res.data?.data === void 0) {
+      const first = res.data?.errors?.[0]?.message;
+      throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GraphQL: ${typeof first === "string" ? oneLine(first).slice(0, 200) : "no data"}`);
+    }
+    return res.data.data;
+  }
+  resolve(path, query) {
+    const url2 = new URL(path.replace(/^\//, ""), this.base);
+    if (this.base.pathname.endsWith("/api/v3/") && url2.origin === this.base.origin && url2.pathname === "/api/graphql") return url2;
+    if (url2.origin !== this.base.origin || !url2.pathname.startsWith(this.base.pathname)) {
+      throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);
+    }
+    for (const [k, v] of Object.entries(query ?? {})) url2.searchParams.set(k, String(v));
+    return url2;
+  }
+  async waitForLimit(opts) {
+    const wait = this.blockedUntil - this.now();
+    if (wait <= 0) return;
+    if (opts.deadline !== void 0 && this.blockedUntil > opts.deadline) {
+      throw new GithubApiError(
+        "ERR_GITHUB_RATE_LIMITED",
+        `GitHub API rate limit: the next request is allowed at ${new Date(this.blockedUntil).toISOString()}, after the deadline`
+      );
+    }
+    const signal = opts.signal ?? opts.waitSignal;
+    await this.sleep(wait, signal);
+    if (signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
+  }
+  async send(method, url2, opts) {
+    if (opts.signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const headers = {
+      authorization: `Bearer ${this.token}`,
+      accept: "application/vnd.github+json",
+      "x-github-api-version": "2022-11-28",
+      "user-agent": "tollgate"
+    };
+    if (opts.body !== void 0) headers["content-type"] = "application/json";
+    if (opts.etag) headers["if-none-match"] = opts.etag;
+    try {
+      return await this.fetchImpl(url2.href, {
+        method,
+        headers,
+        signal,
+        body: opts.body === void 0 ? void 0 : JSON.stringify(opts.body)
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) throw new GithubApiError("ERR_GITHUB_ABORTED", "aborted");
+      const cause = err.cause?.code ?? err.name;
+      throw new GithubApiError("ERR_GITHUB_NETWORK", `${method} ${url2.pathname}: no answer from the GitHub API (${cause})`);
+    }
+  }
+  /** A spent primary budget blocks the next request until the reset time. */
+  noteLimit(headers) {
+    if (headers.get("x-ratelimit-remaining") !== "0") return;
+    const reset = Number(headers.get("x-ratelimit-reset"));
+    if (Number.isFinite(reset) && reset > 0) this.blockedUntil = Math.max(this.blockedUntil, reset * 1e3 + 1e3);
+  }
+  rateLimitWait(headers, body, strikes) {
+    const retryAfter = Number(headers.get("retry-after"));
+    if (headers.get("retry-after") !== null && Number.isFinite(retryAfter) && retryAfter >= 0) {
+      return { ms: retryAfter * 1e3, secondary: true };
+    }
+    if (headers.get("x-ratelimit-remaining") === "0") {
+      const reset = Number(headers.get("x-ratelimit-reset"));
+      if (Number.isFinite(reset) && reset > 0) return { ms: Math.max(1e3, reset * 1e3 - this.now() + 1e3), secondary: false };
+    }
+    if (/rate limit/i.test(body)) return { ms: this.secondaryWaitMs * 2 ** strikes, secondary: true };
+    return null;
+  }
+};
+function httpError(method, url2, status, body) {
+  let message2 = "";
+  try {
+    const parsed = JSON.parse(body);
+    if (typeof parsed.message === "string") message2 = parsed.message;
+  } catch {
+  }
+  const detail = message2 ? `: ${oneLine(message2).slice(0, 200)}` : "";
+  return new GithubApiError("ERR_GITHUB_HTTP", `${method} ${url2.pathname}: HTTP ${status}${detail}`, status);
+}
+async function parseJson(res, method, url2) {
+  try {
+    return await res.json();
+  } catch {
+    throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `${method} ${url2.pathname}: the answer is not JSON`, res.status);
+  }
+}
+function nextLink(link) {
+  if (!link) return null;
+  for (const part of link.split(",")) {
+    const m = /^\s*<([^>]+)>\s*;(.*)$/.exec(part);
+    if (m && /(?:^|;)\s*rel="?([^";]*\s)?next(\s[^";]*)?"?\s*(?:;|$)/.test(m[2])) return m[1];
+  }
+  return null;
+}
+function oneLine(text) {
+  return text.replace(/[\r\n\u0000-\u001f\u007f]+/g, " ").replace(/::/g, ": :");
+}
+function abortableSleep(ms, signal) {
+  return new Promise((resolve2) => {
+    if (signal?.aborted || ms <= 0) return resolve2();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve2();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+// src/approval/accounts.ts
+function claimedActorId(claims) {
+  const v = claims.actor_id;
+  const n = typeof v === "number" ? v : typeof v === "string" && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : NaN;
+  return Number.isSafeInteger(n) && n > 0 ? n : void 0;
+}
 
 // node_modules/jose/dist/webapi/lib/buffer_utils.js
 var encoder = new TextEncoder();
@@ -55494,7 +55766,7 @@ function debugDetail(err, redact = []) {
 // src/action/event.ts
 import { readFileSync as readFileSync2 } from "node:fs";
 var PR_EVENTS = /* @__PURE__ */ new Set(["pull_request", "pull_request_target"]);
-function approvalFromEvent(env, token, pollMs) {
+function approvalFromEvent(env, token, pollMs, actorId) {
   const name = env.GITHUB_EVENT_NAME ?? "";
   if (!PR_EVENTS.has(name)) {
     return { kind: "none", reason: `this job was triggered by ${name ? `a ${name} event` : "an unknown event"}, not a pull request, so there is no pull request to approve on` };
@@ -55516,6 +55788,8 @@ function approvalFromEvent(env, token, pollMs) {
     pullNumber: pr.number,
     headSha: pr.headSha,
     actor: env.GITHUB_ACTOR,
+    ...actorId !== void 0 ? { actorId } : {},
+    ...env.GITHUB_TRIGGERING_ACTOR ? { triggeringActor: env.GITHUB_TRIGGERING_ACTOR } : {},
     pollMs,
     ...runUrl ? { runUrl } : {}
   };
@@ -55980,6 +56254,9 @@ function upstreamSecrets(upstream) {
   }
   return [...new Set(out)];
 }
+
+// src/action/policy-glue.ts
+import { readFileSync as readFileSync8 } from "node:fs";
 
 // src/policy/load.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -62474,7 +62751,7 @@ function ruleVocabulary(rule2) {
 
 // src/policy/compile-http.ts
 var DEFAULT_MAX_MASKED_BODY = 8 * 1024 * 1024;
-var globs = (list, sep) => (typeof list === "string" ? [list] : list).map((g) => compileGlob(g, sep));
+var globs = (list, sep2) => (typeof list === "string" ? [list] : list).map((g) => compileGlob(g, sep2));
 function compileRepoPattern(source) {
   const colon = source.indexOf(":");
   const repository = colon < 0 ? source : source.slice(0, colon);
@@ -62788,6 +63065,9 @@ var policySchema = strict3({
     session_ttl: duration2.optional(),
     approval_timeout: duration2.optional()
   }).optional(),
+  pull_requests: strict3({
+    policy: _enum(["base", "workspace"]).optional().describe("Which policy judges a pull request's job: `base` (default) reads this file as it is on the pull request's base commit; `workspace` lets the pull request's own copy decide (it can then rewrite its own rules)")
+  }).optional(),
   roles: record(string2().regex(NAME2, { error: (iss) => `bad role name ${show3(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
 }).superRefine((policy, ctx) => {
   for (const [name, r] of Object.entries(policy.roles)) {
@@ -62832,6 +63112,9 @@ function loadLocatedPolicy(file) {
     throw new PolicyError("ERR_POLICY_READ", `${file}: cannot read the policy file: ${why}`);
   }
   return parseLocated(text, file);
+}
+function parsePolicy(text, file) {
+  return parseLocated(text, file).policy;
 }
 function parseLocated(text, file) {
   const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles", findOddClaimNumber);
@@ -63072,10 +63355,10 @@ function selectRole(policy, claims, wanted) {
 }
 
 // src/action/policy-glue.ts
-function roleFor(path, claims, wanted) {
+function roleFor(path, claims, wanted, display) {
   let policy;
   try {
-    policy = loadPolicy(path);
+    policy = display ? parsePolicy(readFileSync8(path, "utf8"), display) : loadPolicy(path);
   } catch (err) {
     throw new ConfigurationError(`The policy file could not be used: ${err.message}`);
   }
@@ -63088,6 +63371,92 @@ function roleFor(path, claims, wanted) {
 }
 function policyDefaults(policy) {
   return { sessionTtlMs: policy.sessionTtlMs, approvalTimeoutMs: policy.approvalTimeoutMs };
+}
+
+// src/action/policy-source.ts
+import { createHash } from "node:crypto";
+import { readFileSync as readFileSync9, writeFileSync as writeFileSync2 } from "node:fs";
+import { isAbsolute, join as join3, relative, resolve, sep } from "node:path";
+var PR_EVENTS2 = /* @__PURE__ */ new Set(["pull_request", "pull_request_target"]);
+async function choosePolicy(o) {
+  const workspacePath = resolve(o.workspace, o.input);
+  const event = o.env.GITHUB_EVENT_NAME ?? "";
+  if (!PR_EVENTS2.has(event)) return fromWorkspace(workspacePath, o.input, "the workspace copy");
+  const rel = relative(o.workspace, workspacePath);
+  if (!rel || rel.startsWith("..") || isAbsolute(rel)) {
+    throw new ConfigurationError(`Input \`policy\` must be a path inside the repository on a ${event} event (got "${o.input}"): the policy is read from the pull request's base commit, not from the runner.`);
+  }
+  const repoPath = rel.split(sep).join("/");
+  const pr = readPullRequest(o.env.GITHUB_EVENT_PATH);
+  const repository = o.env.GITHUB_REPOSITORY ?? "";
+  if (!pr || !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+    throw new ConfigurationError(`This ${event} job has no pull request number or repository, so the policy cannot be read from the pull request's base commit; tollgate will not fall back to the pull request's own copy.`);
+  }
+  if (!o.token) {
+    throw new ConfigurationError(`Input \`github-token\` is empty: on a ${event} event the policy is read from the base commit through the GitHub API (the job needs \`contents: read\` and \`pull-requests: read\`).`);
+  }
+  const client = new GithubClient({ apiUrl: (o.env.GITHUB_API_URL ?? "https://api.github.com").replace(/\/+$/, ""), token: o.token, fetch: o.fetch });
+  const [owner, name] = repository.split("/");
+  const repo = `repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+  const deadline = Date.now() + 6e4;
+  let base;
+  try {
+    const pull = (await client.request("GET", `${repo}/pulls/${pr.number}`, { deadline })).data;
+    base = typeof pull?.base?.sha === "string" && /^[0-9a-f]{40}$/.test(pull.base.sha) ? pull.base.sha : "";
+  } catch (err) {
+    throw new ConfigurationError(`Could not read pull request #${pr.number} to find its base commit (${apiMessage(err)}); the job needs \`pull-requests: read\`.`);
+  }
+  if (!base) throw new ConfigurationError(`Pull request #${pr.number} has no base commit in the API's answer; the policy cannot be read from it.`);
+  let text;
+  try {
+    const file = (await client.request(
+      "GET",
+      `${repo}/contents/${repoPath.split("/").map(encodeURIComponent).join("/")}`,
+      { query: { ref: base }, deadline }
+    )).data;
+    if (file?.type !== "file" || file.encoding !== "base64" || typeof file.content !== "string") {
+      throw new ConfigurationError(`The policy ${repoPath} on the base commit ${base} is not a file the contents API returns whole (larger than 1 MB, or a directory or link).`);
+    }
+    text = Buffer.from(file.content, "base64").toString("utf8");
+  } catch (err) {
+    if (err instanceof ConfigurationError) throw err;
+    if (err instanceof GithubApiError && err.status === 404) {
+      throw new ConfigurationError(`The policy file ${repoPath} does not exist on the pull request's base commit ${base}. A pull request cannot bring its own policy: merge the policy into the base branch first.`);
+    }
+    throw new ConfigurationError(`Could not read the policy ${repoPath} from the base commit ${base} (${apiMessage(err)}); the job needs \`contents: read\`.`);
+  }
+  let optIn;
+  try {
+    optIn = parsePolicy(text, `${repoPath} (base commit ${base.slice(0, 12)})`).document.pull_requests?.policy;
+  } catch (err) {
+    throw new ConfigurationError(`The policy file could not be used: ${err.message}`);
+  }
+  if (optIn === "workspace") {
+    return fromWorkspace(workspacePath, o.input, `the workspace copy (the base commit ${base}'s policy opts in with \`pull_requests.policy: workspace\`)`);
+  }
+  const path = join3(o.dir, "policy-base.yml");
+  writeFileSync2(path, text, { mode: 384 });
+  return {
+    path,
+    description: `\`${repoPath}\` as on the pull request's base commit ${base} (the pull request's own copy is not used)`,
+    sha256: sha256(text),
+    display: `${repoPath} (base commit ${base.slice(0, 12)})`
+  };
+}
+function fromWorkspace(path, input, what) {
+  let bytes;
+  try {
+    bytes = readFileSync9(path);
+  } catch {
+    return { path, description: `\`${input}\`, ${what}`, sha256: "(unreadable)" };
+  }
+  return { path, description: `\`${input}\`, ${what}`, sha256: sha256(bytes) };
+}
+function sha256(data) {
+  return createHash("sha256").update(data).digest("hex");
+}
+function apiMessage(err) {
+  return err instanceof GithubApiError ? err.message : "no answer";
 }
 
 // src/action/setup.ts
@@ -63106,8 +63475,15 @@ async function run() {
     redact.push(token);
     const claims = await verifyOidcToken(token, { issuer: inputs.oidcIssuer, audience: inputs.audience });
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
-    const policyPath = resolve(workspace, inputs.policy);
-    const { policy, role: role2 } = roleFor(policyPath, claims, inputs.role);
+    const dir = privateDir();
+    const source = await choosePolicy({ env: process.env, workspace, input: inputs.policy, token: inputs.githubToken, dir });
+    const policyPath = source.path;
+    info(`tollgate: policy: ${source.description}, sha256 ${source.sha256}.`);
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      await summary.addRaw(`**tollgate policy:** ${source.description}, sha256 \`${source.sha256}\`.
+`, true).write();
+    }
+    const { policy, role: role2 } = roleFor(policyPath, claims, inputs.role, source.display);
     const defaults = policyDefaults(policy);
     const ttlMs = Math.min(defaults.sessionTtlMs, inputs.sessionTtlMs ?? Infinity);
     const session = newSession(ttlMs);
@@ -63116,12 +63492,11 @@ async function run() {
     const maskKey = randomBytes2(32).toString("hex");
     setSecret(maskKey);
     redact.push(maskKey);
-    const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs);
+    const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs, claimedActorId(claims));
     if (approval.kind === "none") info(`tollgate: statements that need review will be denied: ${approval.reason}.`);
     else if (approval.kind === "github") notice(`tollgate: statements that need review wait for approval on ${checksUrl(approval.repository, approval.pullNumber)} (one check run each); a reviewer answers with a pull request comment "/tollgate approve <id>" or "/tollgate deny <id>".`);
-    const dir = privateDir();
-    const auditPath = join3(dir, `audit-${session.id}.jsonl`);
-    const logPath = join3(dir, "proxy.log");
+    const auditPath = join4(dir, `audit-${session.id}.jsonl`);
+    const logPath = join4(dir, "proxy.log");
     const http2 = httpSetup(policy, role2, process.env, redact);
     const config2 = {
       listen: inputs.listen,
@@ -63161,7 +63536,7 @@ function maskUpstream(upstream, redact) {
 }
 function privateDir() {
   const base = process.env.RUNNER_TEMP || tmpdir2();
-  const dir = mkdtempSync2(join3(base, "tollgate-"));
+  const dir = mkdtempSync2(join4(base, "tollgate-"));
   chmodSync(dir, 448);
   return dir;
 }
@@ -63169,7 +63544,7 @@ function checksUrl(repository, pullNumber) {
   return `${(process.env.GITHUB_SERVER_URL || "https://github.com").replace(/\/+$/, "")}/${repository}/pull/${pullNumber}/checks`;
 }
 function cliPath() {
-  return join3(dirname(fileURLToPath(import.meta.url)), "cli.js");
+  return join4(dirname(fileURLToPath(import.meta.url)), "cli.js");
 }
 
 // src/action/main.ts

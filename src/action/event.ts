@@ -11,6 +11,7 @@ export interface EventEnv {
   GITHUB_REPOSITORY?: string;
   GITHUB_SHA?: string;
   GITHUB_ACTOR?: string;
+  GITHUB_TRIGGERING_ACTOR?: string;
   GITHUB_API_URL?: string;
   GITHUB_SERVER_URL?: string;
   GITHUB_RUN_ID?: string;
@@ -19,7 +20,8 @@ export interface EventEnv {
 
 const PR_EVENTS = new Set(['pull_request', 'pull_request_target']);
 
-export function approvalFromEvent(env: EventEnv, token: string, pollMs: number): ApprovalConfig {
+/** `actorId`: the verified token's `actor_id`, so the actor is refused by account, not by login. */
+export function approvalFromEvent(env: EventEnv, token: string, pollMs: number, actorId?: number): ApprovalConfig {
   const name = env.GITHUB_EVENT_NAME ?? '';
   if (!PR_EVENTS.has(name)) {
     return { kind: 'none', reason: `this job was triggered by ${name ? `a ${name} event` : 'an unknown event'}, not a pull request, so there is no pull request to approve on` };
@@ -44,12 +46,15 @@ export function approvalFromEvent(env: EventEnv, token: string, pollMs: number):
     pullNumber: pr.number,
     headSha: pr.headSha,
     actor: env.GITHUB_ACTOR,
+    ...(actorId !== undefined ? { actorId } : {}),
+    ...(env.GITHUB_TRIGGERING_ACTOR ? { triggeringActor: env.GITHUB_TRIGGERING_ACTOR } : {}),
     pollMs,
     ...(runUrl ? { runUrl } : {}),
   };
 }
 
-function readPullRequest(path: string | undefined): { number: number; headSha: string } | undefined {
+/** The pull request's number and head commit from the event payload, when it has them. */
+export function readPullRequest(path: string | undefined): { number: number; headSha: string } | undefined {
   if (!path) return undefined;
   let payload: unknown;
   try {

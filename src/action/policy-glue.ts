@@ -1,15 +1,17 @@
 // The two things `main` needs from the policy module: the role this job's claims earn, and the
 // policy's defaults (session ttl, approval timeout) in milliseconds. Policy errors are things the
 // workflow author fixes, so they become configuration errors that say so.
-import { loadPolicy } from '../policy/load.js';
+import { readFileSync } from 'node:fs';
+import { loadPolicy, parsePolicy } from '../policy/load.js';
 import { selectRole } from '../policy/roles.js';
 import type { Policy } from '../policy/compile.js';
 import { ConfigurationError } from './errors.js';
 
-export function roleFor(path: string, claims: Record<string, unknown>, wanted?: string): { policy: Policy; role: string } {
+/** `display`: how errors name the file when `path` is a private copy (the base commit's policy). */
+export function roleFor(path: string, claims: Record<string, unknown>, wanted?: string, display?: string): { policy: Policy; role: string } {
   let policy: Policy;
   try {
-    policy = loadPolicy(path);
+    policy = display ? parsePolicy(readFileSync(path, 'utf8'), display) : loadPolicy(path);
   } catch (err) {
     throw new ConfigurationError(`The policy file could not be used: ${(err as Error).message}`);
   }

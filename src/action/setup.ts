@@ -4,8 +4,9 @@ import * as core from '@actions/core';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { claimedActorId } from '../approval/accounts.js';
 import { verifyOidcToken } from '../identity/oidc.js';
 import { explainTokenRequestFailure } from '../identity/request.js';
 import { newSession } from '../identity/session.js';
@@ -18,6 +19,7 @@ import { exportGateway, setOutputs, STATE } from './outputs.js';
 import { readLog, startDaemon } from './daemon.js';
 import { upstreamSecrets } from './secrets.js';
 import { policyDefaults, roleFor } from './policy-glue.js';
+import { choosePolicy } from './policy-source.js';
 
 const DAEMON_START_TIMEOUT_MS = 30_000;
 
@@ -38,8 +40,15 @@ export async function run(): Promise<void> {
     const claims = await verifyOidcToken(token, { issuer: inputs.oidcIssuer, audience: inputs.audience });
 
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
-    const policyPath = resolve(workspace, inputs.policy);
-    const { policy, role } = roleFor(policyPath, claims as Record<string, unknown>, inputs.role);
+    const dir = privateDir();
+    // On a pull request: the base commit's policy, never the pull request's own edit of it.
+    const source = await choosePolicy({ env: process.env, workspace, input: inputs.policy, token: inputs.githubToken, dir });
+    const policyPath = source.path;
+    core.info(`tollgate: policy: ${source.description}, sha256 ${source.sha256}.`);
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      await core.summary.addRaw(`**tollgate policy:** ${source.description}, sha256 \`${source.sha256}\`.\n`, true).write();
+    }
+    const { policy, role } = roleFor(policyPath, claims as Record<string, unknown>, inputs.role, source.display);
     const defaults = policyDefaults(policy);
 
     // The policy's ttl is an upper bound the workflow can shorten, never extend.
@@ -51,11 +60,10 @@ export async function run(): Promise<void> {
     core.setSecret(maskKey);
     redact.push(maskKey);
 
-    const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs);
+    const approval = approvalFromEvent(process.env, inputs.githubToken, inputs.approvalPollMs, claimedActorId(claims as Record<string, unknown>));
     if (approval.kind === 'none') core.info(`tollgate: statements that need review will be denied: ${approval.reason}.`);
     else if (approval.kind === 'github') core.notice(`tollgate: statements that need review wait for approval on ${checksUrl(approval.repository, approval.pullNumber)} (one check run each); a reviewer answers with a pull request comment "/tollgate approve <id>" or "/tollgate deny <id>".`);
 
-    const dir = privateDir();
     const auditPath = join(dir, `audit-${session.id}.jsonl`);
     const logPath = join(dir, 'proxy.log');
     const http = httpSetup(policy, role, process.env, redact);

@@ -1,14 +1,57 @@
-// Reading a reviewer's answer from a pull-request comment, strictly. Only a comment whose whole body is
-// `/tollgate approve <id>` or `/tollgate deny <id>` is an answer; the checks that need no API call
-// (bot, edited, too old, too late, the job's own actor, wrong id) are decided here, purely.
+// Reading a reviewer's answer from a pull-request comment or review, strictly. Only a body that is
+// wholly `/tollgate approve <id>` or `/tollgate deny <id>` is an answer; the checks that need no API
+// call (bot, edited, too old, too late, an account that may not answer, wrong id) are decided here,
+// purely. Accounts are judged by their numeric id: a login can be renamed and taken by someone else.
+// Nothing here depends on the runner: the gateway's App channel applies the same rules.
 
 export interface IssueComment {
   id: number;
+  node_id?: string;
   body?: string | null;
   html_url: string;
   created_at: string;
   updated_at: string;
-  user: { login: string; type: string } | null;
+  user: { login: string; id?: number; type: string } | null;
+}
+
+/** A pull-request review (GET /pulls/{n}/reviews). Its state cannot be edited, only dismissed. */
+export interface PullReview {
+  id: number;
+  node_id?: string;
+  body?: string | null;
+  html_url: string;
+  state: string;
+  submitted_at?: string | null;
+  user: { login: string; id?: number; type: string } | null;
+}
+
+/** A comment or a review, as one kind of candidate answer. */
+export interface AnswerSource {
+  source: 'comment' | 'review';
+  id: number;
+  nodeId?: string;
+  body?: string | null;
+  url: string;
+  createdAt: string;
+  /** Comments only: whole-second edit time (an edit within the creation second is invisible here). */
+  updatedAt?: string;
+  /** Reviews only: APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING. */
+  reviewState?: string;
+  user: { login: string; id?: number; type: string } | null;
+}
+
+export function fromComment(c: IssueComment): AnswerSource {
+  return {
+    source: 'comment', id: c.id, ...(c.node_id ? { nodeId: c.node_id } : {}), body: c.body, url: c.html_url,
+    createdAt: c.created_at, updatedAt: c.updated_at, user: c.user,
+  };
+}
+
+export function fromReview(r: PullReview): AnswerSource {
+  return {
+    source: 'review', id: r.id, ...(r.node_id ? { nodeId: r.node_id } : {}), body: r.body, url: r.html_url,
+    createdAt: r.submitted_at ?? '', reviewState: r.state, user: r.user,
+  };
 }
 
 export type Command =
@@ -36,7 +79,11 @@ export interface AnswerContext {
   requestId: string;
   /** Ids of other requests this approver asked about: answers to them are not mistakes here. */
   otherIds: ReadonlySet<string>;
-  actor: string;
+  /**
+   * Accounts that never answer, by numeric id (logins change hands; ids do not): the job's actor,
+   * the pull request's author, the triggering actor. The value says who they are.
+   */
+  refusedIds: ReadonlyMap<number, string>;
   /** Epoch ms: answers created before the request (to the second) are refused. */
   requestedAt: number;
   /** Epoch ms: answers created after the timeout are refused. */
@@ -47,37 +94,55 @@ export type Screened =
   | { kind: 'ignore' }
   | { kind: 'refuse'; reason: string }
   /** Passed every local check: permission (and the approvers list) still to be verified. */
-  | { kind: 'candidate'; verdict: 'approve' | 'deny'; login: string };
+  | { kind: 'candidate'; verdict: 'approve' | 'deny'; login: string; userId: number };
 
 export function screenComment(c: IssueComment, ctx: AnswerContext): Screened {
-  const cmd = parseCommand(c.body);
+  return screenAnswer(fromComment(c), ctx);
+}
+
+export function screenAnswer(a: AnswerSource, ctx: AnswerContext): Screened {
+  const cmd = parseCommand(a.body);
   if (cmd.kind === 'none') return { kind: 'ignore' };
+  const where = a.source === 'review' ? 'review' : 'comment';
   if (cmd.kind === 'malformed') {
-    return { kind: 'refuse', reason: `malformed answer: the whole comment must be "/tollgate approve ${ctx.requestId}" or "/tollgate deny ${ctx.requestId}"` };
+    return { kind: 'refuse', reason: `malformed answer: the whole ${where} must be "/tollgate approve ${ctx.requestId}" or "/tollgate deny ${ctx.requestId}"` };
   }
   if (cmd.id !== ctx.requestId) {
     if (ctx.otherIds.has(cmd.id)) return { kind: 'ignore' };
     return { kind: 'refuse', reason: `wrong request id "${cmd.id}" (this request is ${ctx.requestId})` };
   }
-  const login = c.user?.login ?? '';
-  if (!c.user || !login) return { kind: 'refuse', reason: 'the comment has no author (deleted account)' };
-  if (c.user.type !== 'User' || /\[bot\]$/i.test(login)) {
-    return { kind: 'refuse', reason: `bot accounts cannot answer (${c.user.type})` };
+  const login = a.user?.login ?? '';
+  if (!a.user || !login) return { kind: 'refuse', reason: `the ${where} has no author (deleted account)` };
+  if (a.user.type !== 'User' || /\[bot\]$/i.test(login)) {
+    return { kind: 'refuse', reason: `bot accounts cannot answer (${a.user.type})` };
   }
-  if (c.updated_at !== c.created_at) return { kind: 'refuse', reason: 'the comment was edited: post a new comment instead' };
-  const created = Date.parse(c.created_at);
-  if (!Number.isFinite(created)) return { kind: 'refuse', reason: 'the comment has no valid creation time' };
+  const userId = a.user.id;
+  if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) {
+    return { kind: 'refuse', reason: `the ${where}'s author has no account id` };
+  }
+  if (a.source === 'comment' && a.updatedAt !== a.createdAt) return { kind: 'refuse', reason: 'the comment was edited: post a new comment instead' };
+  if (a.source === 'review') {
+    // The review's state is the answer's second half: it cannot be edited, only dismissed.
+    if (a.reviewState === 'DISMISSED') return { kind: 'refuse', reason: 'the review was dismissed' };
+    if (a.reviewState === 'PENDING') return { kind: 'ignore' };
+    if (cmd.verdict === 'approve' && a.reviewState !== 'APPROVED') {
+      return { kind: 'refuse', reason: `an approval given as a review must be an approving review (this one is ${a.reviewState ?? 'unknown'})` };
+    }
+  }
+  const created = Date.parse(a.createdAt);
+  if (!Number.isFinite(created)) return { kind: 'refuse', reason: `the ${where} has no valid creation time` };
   // GitHub's timestamps have whole seconds: the request's own second counts as "after".
   if (created < Math.floor(ctx.requestedAt / 1000) * 1000) {
-    return { kind: 'refuse', reason: 'the comment is older than the request' };
+    return { kind: 'refuse', reason: `the ${where} is older than the request` };
   }
   if (created > Math.ceil(ctx.deadline / 1000) * 1000) {
-    return { kind: 'refuse', reason: 'the comment came after the request timed out' };
+    return { kind: 'refuse', reason: `the ${where} came after the request timed out` };
   }
-  if (login.toLowerCase() === ctx.actor.toLowerCase()) {
-    return { kind: 'refuse', reason: "self-approval: the job's actor cannot answer their own job's request" };
+  const self = ctx.refusedIds.get(userId);
+  if (self !== undefined) {
+    return { kind: 'refuse', reason: `self-approval: ${self} cannot answer this job's request` };
   }
-  return { kind: 'candidate', verdict: cmd.verdict, login };
+  return { kind: 'candidate', verdict: cmd.verdict, login, userId };
 }
 
 /** An `approvers` entry: a login, or `org/team-slug`. */

@@ -11,6 +11,10 @@ export interface GithubApprovalConfig {
   headSha: string;
   /** The job's actor: never allowed to approve their own job's request. */
   actor: string;
+  /** The verified token's `actor_id`: the actor is refused by account id, not by login. */
+  actorId?: number;
+  /** GITHUB_TRIGGERING_ACTOR (a re-run's actor): refused too. */
+  triggeringActor?: string;
   pollMs: number;
   /** Links shown on the check run (run URL etc.). */
   runUrl?: string;

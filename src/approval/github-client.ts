@@ -149,8 +149,26 @@ export class GithubClient {
     return items;
   }
 
+  /**
+   * A GraphQL query (POST {api}/graphql; on GitHub Enterprise Server /api/v3 → /api/graphql). GraphQL
+   * errors are an ERR_GITHUB_BAD_RESPONSE: a partial answer is no answer.
+   */
+  async graphql<T>(query: string, variables: Record<string, unknown>, opts: RequestOptions = {}): Promise<T> {
+    const url = this.base.pathname.endsWith('/api/v3/') ? new URL('/api/graphql', this.base) : new URL('graphql', this.base);
+    const res = await this.request<{ data?: T; errors?: { message?: unknown; type?: unknown }[] }>('POST', url.href, { ...opts, body: { query, variables } });
+    // A node that does not exist (deleted) is an answer: data with null in its place and a NOT_FOUND error.
+    const onlyNotFound = (res.data?.errors ?? []).every((e) => e?.type === 'NOT_FOUND');
+    if ((res.data?.errors?.length && !onlyNotFound) || res.data?.data === undefined) {
+      const first = res.data?.errors?.[0]?.message;
+      throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', `GraphQL: ${typeof first === 'string' ? oneLine(first).slice(0, 200) : 'no data'}`);
+    }
+    return res.data.data;
+  }
+
   private resolve(path: string, query?: Record<string, string | number>): URL {
     const url = new URL(path.replace(/^\//, ''), this.base);
+    // GraphQL lives beside the REST base on GitHub Enterprise Server (/api/graphql next to /api/v3).
+    if (this.base.pathname.endsWith('/api/v3/') && url.origin === this.base.origin && url.pathname === '/api/graphql') return url;
     // The token goes only to the configured API: a Link header pointing elsewhere is refused.
     if (url.origin !== this.base.origin || !url.pathname.startsWith(this.base.pathname)) {
       throw new GithubApiError('ERR_GITHUB_BAD_RESPONSE', `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);

@@ -17,6 +17,8 @@ export interface CreateApproverOptions {
   output?: Writable;
   /** GitHub channel: the role's `approvers` (logins or org/team), the log line sink, test seams. */
   approvers?: string[];
+  /** GitHub channel: values never to show on a check run (scrubbed like the audit log). */
+  secrets?: readonly string[];
   log?: (line: string) => void;
   fetch?: GithubApproverDeps['fetch'];
 }
@@ -26,7 +28,7 @@ export function createApprover(config: ApprovalConfig, opts: CreateApproverOptio
     case 'terminal':
       return new TerminalApprover({ input: opts.input ?? process.stdin, output: opts.output ?? process.stdout });
     case 'github':
-      return new GithubApprover(config, { approvers: opts.approvers, log: opts.log, fetch: opts.fetch });
+      return new GithubApprover(config, { approvers: opts.approvers, log: opts.log, fetch: opts.fetch, secrets: opts.secrets });
     case 'none':
       return new NoChannelApprover(config.reason);
     default: {

@@ -285,6 +285,8 @@ function approvalConfig(a: Record<string, unknown>): ApprovalConfig {
         pullNumber: num(a.pullNumber, 'approval.pullNumber'),
         headSha: str(a.headSha, 'approval.headSha'),
         actor: str(a.actor, 'approval.actor'),
+        ...(a.actorId !== undefined ? { actorId: num(a.actorId, 'approval.actorId') } : {}),
+        ...(a.triggeringActor !== undefined ? { triggeringActor: str(a.triggeringActor, 'approval.triggeringActor') } : {}),
         pollMs: num(a.pollMs, 'approval.pollMs'),
         ...(a.runUrl !== undefined ? { runUrl: str(a.runUrl, 'approval.runUrl') } : {}),
       };

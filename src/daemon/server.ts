@@ -98,7 +98,12 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const engine: EngineLike = deps.engine ?? policyEngine!;
   // Terminal questions go to stderr: stdout belongs to the daemon's own output.
   const approvers = policyEngine?.role.approvers;
-  const approver = deps.approver ?? createApprover(config.approval, { output: process.stderr, approvers: approvers ? [...approvers] : undefined });
+  const approver = deps.approver ?? createApprover(config.approval, {
+    output: process.stderr,
+    approvers: approvers ? [...approvers] : undefined,
+    // The check run's text is scrubbed like the audit log.
+    secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream)],
+  });
   const audit = await AuditLog.open(config.auditPath, {
     session: config.session.id,
     secrets: [config.session.secret, config.maskKey, ...upstreamSecrets(config.upstream), ...credentialSecrets(config.http?.credentials ?? {})],

@@ -153,6 +153,10 @@ export const policySchema = strict({
     session_ttl: duration.optional(),
     approval_timeout: duration.optional(),
   }).optional(),
+  pull_requests: strict({
+    policy: z.enum(['base', 'workspace']).optional()
+      .describe("Which policy judges a pull request's job: `base` (default) reads this file as it is on the pull request's base commit; `workspace` lets the pull request's own copy decide (it can then rewrite its own rules)"),
+  }).optional(),
   roles: z
     .record(z.string().regex(NAME, { error: (iss) => `bad role name ${show(iss.input)}: use letters, digits, _ . -` }), role)
     .refine((roles) => Object.keys(roles).length > 0, { error: 'expected at least one role' })

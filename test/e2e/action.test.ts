@@ -1,14 +1,14 @@
 // The action end to end, as a runner runs it: `node main.js`, `psql` steps and `node post.js` as separate
 // processes, against a local OIDC issuer, a local stand-in of the GitHub REST API and the real
 // PostgreSQL on 127.0.0.1:5432. The bundles are built fresh into a temp dir first.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGithubApi, type GithubApi } from '../support/github-api.js';
+import { BASE_SHA, startGithubApi, type GithubApi } from '../support/github-api.js';
 import { foreignKey, startOidcIssuer } from '../support/oidc-issuer.js';
 import { isAlive } from '../../src/action/daemon.js';
 import { buildBundles, Job, TokenRequestServer, visibleLog, waitFor, type StepResult } from './runner.js';
@@ -68,6 +68,7 @@ function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
     ref: 'refs/pull/12/merge',
     sha: 'c'.repeat(40),
     actor: 'dev1',
+    actor_id: String(api.account('dev1')),
     workflow: 'migrate',
     event_name: 'pull_request',
     run_id: '4242',
@@ -84,6 +85,8 @@ interface JobSpec {
   token?: string;
   /** The job has no `id-token: write`: the runner offers no token request URL. */
   noIdToken?: boolean;
+  /** The policy file in the workspace (the pull request's copy); default POLICY. */
+  workspacePolicy?: string;
 }
 
 /**
@@ -109,7 +112,7 @@ async function job(spec: JobSpec = {}): Promise<Job> {
     event: spec.event === 'push' ? PUSH_EVENT : PR_EVENT,
     tokenRequest: spec.noIdToken ? undefined : spec.token ? { url: tokens.url, token: tokens.bearer } : { url: issuer.requestServer.url, token: issuer.requestServer.token },
     apiUrl: api.url,
-    workspace: { 'tollgate.yml': POLICY },
+    workspace: { 'tollgate.yml': spec.workspacePolicy ?? POLICY },
   });
   jobs.push(j);
   return j;
@@ -164,6 +167,8 @@ beforeAll(async () => {
   await admin.query(`CREATE TABLE ${SCHEMA}.orders (id int PRIMARY KEY, item text)`);
   await admin.query(`INSERT INTO ${SCHEMA}.users VALUES (1, 'ada', 'ada@example.com', '123-45-6789'), (2, 'bob', 'bob@example.com', '987-65-4321')`);
   await admin.query(`ALTER TABLE ${SCHEMA}.users OWNER TO ${UPSTREAM_ROLE}; ALTER TABLE ${SCHEMA}.orders OWNER TO ${UPSTREAM_ROLE}`);
+  // The policy as merged on the pull request's base branch: what judges pull-request jobs.
+  api.setFile(BASE_SHA, 'tollgate.yml', POLICY);
   api.setPermission('reviewer1', 'write');
   api.setPermission('dev1', 'admin');
   api.setPermission('reader1', 'read');
@@ -245,6 +250,55 @@ describe('a job with the gateway', () => {
     expect(r.stderr).toContain('not a pull request');
     expect(api.checkRuns()).toHaveLength(before);
     expect(await rows(`SELECT id FROM ${SCHEMA}.orders WHERE id = 100`)).toEqual([]);
+    expect((await j.post()).code).toBe(0);
+  });
+});
+
+describe('the policy on a pull request is the base commit\'s', () => {
+  // The pull request's copy drops the masks, allows everything and trusts whoever it likes.
+  const EDITED = POLICY
+    .replace(`        - { action: allow,  kinds: [read],  objects: ["${SCHEMA}.*"] }`, '        - { action: allow,  kinds: [any] }')
+    .replace(/      masks:\n(        - .*\n)+/, '');
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+
+  it("the pull request's edit of its policy has no effect: the base commit's policy judges it, and the summary says which copy and its hash", async () => {
+    expect(EDITED).not.toContain('masks');
+    const j = await started({ workspacePolicy: EDITED });
+    const denied = await j.psql(`DELETE FROM ${SCHEMA}.users`);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^ERROR: {2}tollgate: denied/m);
+    expect(await rows(`SELECT count(*)::int AS n FROM ${SCHEMA}.users`)).toEqual([{ n: 2 }]);
+    expect(await j.psql(`SELECT id, email FROM ${SCHEMA}.users ORDER BY id`)).toMatchObject({ code: 0, stdout: '1|\n2|\n' });
+    const line = `\`tollgate.yml\` as on the pull request's base commit ${BASE_SHA} (the pull request's own copy is not used), sha256 ${sha(POLICY)}.`;
+    expect(j.steps.find((st) => st.name === 'main')!.result.stdout).toContain(`tollgate: policy: ${line}`);
+    expect(j.summary()).toContain(`**tollgate policy:** ${line.replace(`sha256 ${sha(POLICY)}`, `sha256 \`${sha(POLICY)}\``)}`);
+    expect(api.calls({ path: /\/contents\/tollgate\.yml$/ }).at(-1)!.query).toEqual({ ref: BASE_SHA });
+    expect((await j.post()).code).toBe(0);
+  });
+
+  it('the workspace copy is used only when the base commit\'s policy opts in', async () => {
+    const optIn = `${POLICY}pull_requests:\n  policy: workspace\n`;
+    api.setFile(BASE_SHA, 'tollgate.yml', optIn);
+    try {
+      const j = await started({ workspacePolicy: EDITED });
+      expect(await j.psql(`SELECT id, email FROM ${SCHEMA}.users ORDER BY id`)).toMatchObject({ code: 0, stdout: '1|ada@example.com\n2|bob@example.com\n' });
+      expect(j.summary()).toContain(`**tollgate policy:** \`tollgate.yml\`, the workspace copy (the base commit ${BASE_SHA}'s policy opts in with \`pull_requests.policy: workspace\`), sha256 \`${sha(EDITED)}\`.`);
+      expect((await j.post()).code).toBe(0);
+    } finally {
+      api.setFile(BASE_SHA, 'tollgate.yml', POLICY);
+    }
+  });
+
+  it('a policy that is not on the base commit is refused, never read from the pull request', async () => {
+    const j = await job({ inputs: { policy: 'new-policy.yml' } });
+    const r = await j.main();
+    expect(r.code).toBe(1);
+    expect(errors(r)).toBe(`The policy file new-policy.yml does not exist on the pull request's base commit ${BASE_SHA}. A pull request cannot bring its own policy: merge the policy into the base branch first.`);
+  });
+
+  it('on a push the workspace copy is used, and the summary says so', async () => {
+    const j = await started({ event: 'push', claims: { ref: 'refs/heads/main', event_name: 'push', sub: 'repo:acme/app:ref:refs/heads/main' } });
+    expect(j.summary()).toContain(`**tollgate policy:** \`tollgate.yml\`, the workspace copy, sha256 \`${sha(POLICY)}\`.`);
     expect((await j.post()).code).toBe(0);
   });
 });
@@ -542,8 +596,8 @@ describe('main refuses to start', () => {
   });
 
   it('no role matches: the error names the claims checked', async () => {
-    const { j, message } = await refused({ claims: { repository: 'evil/app' } });
-    expect(message).toBe(`no role in ${join(j.workspace, 'tollgate.yml')} matches the claims (checked repository="evil/app", ref="refs/pull/12/merge" against roles e2e-writer, e2e-dba-approved). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
+    const { message } = await refused({ claims: { repository: 'evil/app' } });
+    expect(message).toBe(`no role in tollgate.yml (base commit ${BASE_SHA.slice(0, 12)}) matches the claims (checked repository="evil/app", ref="refs/pull/12/merge" against roles e2e-writer, e2e-dba-approved). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`);
   });
 
   it('a proxy that cannot listen fails the step with its own error', async () => {
@@ -560,11 +614,23 @@ describe('main refuses to start', () => {
   });
 
   it('a policy that does not parse is a configuration error with the file and line', async () => {
-    const j = await job({});
-    writeFileSync(join(j.workspace, 'tollgate.yml'), 'version: 1\nroles:\n  x:\n    match: {}\n    bogus: 1\n');
+    const bad = 'version: 1\nroles:\n  x:\n    match: {}\n    bogus: 1\n';
+    // On a push: the workspace copy.
+    const j = await job({ event: 'push', claims: { ref: 'refs/heads/main', event_name: 'push' } });
+    writeFileSync(join(j.workspace, 'tollgate.yml'), bad);
     const r = await j.main();
     expect(r.code).toBe(1);
     expect(errors(r)).toMatch(/^The policy file could not be used: .*tollgate\.yml:\d+/);
+    // On a pull request: the base commit's copy, named as such.
+    api.setFile(BASE_SHA, 'tollgate.yml', bad);
+    try {
+      const k = await job({});
+      const s = await k.main();
+      expect(s.code).toBe(1);
+      expect(errors(s)).toMatch(/^The policy file could not be used: tollgate\.yml \(base commit b{12}\):\d+: roles\.x\./);
+    } finally {
+      api.setFile(BASE_SHA, 'tollgate.yml', POLICY);
+    }
   });
 });
 

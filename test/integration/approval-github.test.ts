@@ -18,6 +18,8 @@ beforeEach(async () => {
   api.setPermission('rev', 'write');
   api.setPermission('rev2', 'admin');
   api.setPermission('dev', 'admin'); // the job's actor: has write, still may not answer
+  api.setPermission('rerunner', 'write'); // who re-ran the job: may not answer either
+  api.setPermission('alice', 'write');
   logs = [];
 });
 
@@ -28,12 +30,20 @@ afterEach(async () => {
 function config(over: Partial<GithubApprovalConfig> = {}): GithubApprovalConfig {
   return {
     kind: 'github', apiUrl: api.url, token: api.token, repository: 'acme/app', pullNumber: 7,
-    headSha: SHA, actor: 'dev', pollMs: 20, runUrl: RUN_URL, ...over,
+    headSha: SHA, actor: 'dev', triggeringActor: 'rerunner', pollMs: 20, runUrl: RUN_URL, ...over,
   };
 }
 
 function approver(over: Partial<GithubApprovalConfig> = {}, deps: GithubApproverDeps = {}): GithubApprover {
   return new GithubApprover(config(over), { log: (l) => logs.push(l), ...deps });
+}
+
+/** An approver whose accounts are resolved, with the calls that took cleared (for exact counts). */
+async function started(over: Partial<GithubApprovalConfig> = {}, deps: GithubApproverDeps = {}): Promise<GithubApprover> {
+  const a = approver(over, deps);
+  await a.ready();
+  api.state.calls.length = 0;
+  return a;
 }
 
 function request(id: string, timeoutMs = 10_000): ReviewRequest {
@@ -116,6 +126,105 @@ describe('GithubApprover: the check run and the answer', () => {
     expect(logs).toContain(`tollgate: request req-1 approved by rev (${c.html_url})`);
   });
 
+  it("an approving review naming the request approves (GitHub's own Approve dialog)", async () => {
+    const outcome = approver().review(request('req-rv'));
+    await runCreated();
+    const r = api.addReview('rev', '/tollgate approve req-rv', 'APPROVED');
+    expect(await outcome).toEqual({ approved: true, via: 'github', approver: 'rev', at: new Date(r.submitted_at), where: r.html_url });
+    expect(api.checkRuns()[0]!.output.summary).toContain(`**Outcome:** approved by \`rev\` at ${new Date(r.submitted_at).toISOString()} ([review](${r.html_url})).`);
+  });
+
+  it('a check run rewritten by someone else (the job token) is restored, the approval given meanwhile does not count, the review starts over', async () => {
+    const outcome = approver().review(request('req-rw'));
+    const run = await runCreated();
+    const ours = run.output.summary;
+    // A later step with the job's token rewrites what the reviewer reads.
+    run.output = { title: 'Waiting for approval (request req-rw)', summary: ours!.replace('UPDATE public.orders SET status = $1 WHERE id = $2', 'UPDATE public.orders SET status = $1 WHERE id = 1'), text: null };
+    const first = api.addComment('rev', '/tollgate approve req-rw');
+    await until('the restart', () => logs.find((l) => l.includes('changed by someone other than tollgate')));
+    expect(logs).toContain(`tollgate: request req-rw: the check run's text was changed by someone other than tollgate; it was restored and the review started over; the approval by rev (${first.html_url}) does not count`);
+    await until('the restored text', () => api.checkRuns()[0]!.output.summary!.includes('answer again'));
+    expect(api.checkRuns()[0]!.output.summary).toContain('```sql\nUPDATE public.orders SET status = $1 WHERE id = $2\n```');
+    expect(api.checkRuns()[0]!.output.summary).toContain("`given while the check run's text was changed by someone other than tollgate: answer again`");
+    expect(api.checkRuns()[0]!.status).toBe('in_progress');
+    // Not approved by the old answer; a new one (after the restart) counts.
+    await new Promise((r) => setTimeout(r, 1100)); // whole-second timestamps: the new answer is after the restart
+    const again = api.addComment('rev2', '/tollgate approve req-rw');
+    expect(await outcome).toMatchObject({ approved: true, approver: 'rev2', where: again.html_url });
+  });
+
+  it('a statement too long to show whole is denied at once; the check run says why and is never approvable', async () => {
+    const long = `UPDATE public.orders SET status = $1 WHERE id = $2 ${'AND id = $2 '.repeat(5_000)}OR true`;
+    const o = await approver().review({ ...request('req-long'), statement: long });
+    expect(o).toMatchObject({ approved: false, via: 'github' });
+    expect(o.reason).toMatch(/^not approvable from the check run: the statement is \d+ characters long as shown, more than the 50000 a check run can show whole$/);
+    const run = api.checkRuns()[0]!;
+    expect([run.status, run.conclusion, run.output.title]).toEqual(['completed', 'failure', 'Cannot be approved here: denied']);
+    expect(run.output.summary).not.toContain('OR true');
+    expect(api.calls({ path: /\/comments$/ })).toEqual([]);
+  });
+
+  it('a DO block whose body is a placeholder is denied at once, never approved unseen', async () => {
+    const o = await approver().review({ ...request('req-do'), statement: 'DO ?', kind: 'do', object: undefined });
+    expect(o.reason).toBe('not approvable from the check run: the body of this function, procedure or DO block reached tollgate only as a placeholder, so the code that would run cannot be shown here');
+  });
+
+  it('a deny rewritten to approve within the same second (invisible in REST timestamps) is refused as edited, never approved', async () => {
+    const outcome = approver().review(request('req-ed'));
+    await runCreated();
+    const c = api.addComment('rev', '/tollgate deny req-ed');
+    api.editComment(c.id, '/tollgate approve req-ed', { sameSecond: true });
+    expect(c.updated_at).toBe(c.created_at);
+    await refusalShown('the comment was edited: post a new one instead');
+    expect(logs).toContain(`tollgate: request req-ed: refused answer by rev (${c.html_url}): the comment was edited: post a new one instead`);
+    expect(api.checkRuns()[0]!.status).toBe('in_progress');
+    const ok = api.addComment('rev2', '/tollgate approve req-ed');
+    expect(await outcome).toMatchObject({ approved: true, approver: 'rev2', where: ok.html_url });
+    expect(api.calls({ method: 'POST', path: /^\/graphql$/ }).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('an approval deleted before the decision is not taken', async () => {
+    const outcome = approver().review(request('req-gone', 1_500));
+    await runCreated();
+    api.state.failOn = { path: /^\/graphql$/, status: 502, times: 1 };
+    const c = api.addComment('rev', '/tollgate approve req-gone');
+    await until('the retried confirmation', () => logs.find((l) => l.includes('could not yet confirm the answer')));
+    api.deleteComment(c.id);
+    const o = await outcome;
+    expect([o.approved, o.via]).toEqual([false, 'timeout']);
+    expect(api.checkRuns()[0]!.conclusion).toBe('timed_out');
+  });
+
+  it('a denial that vanishes before it is decided ends the review as denied (deleted)', async () => {
+    const outcome = approver().review(request('req-vd'));
+    await runCreated();
+    api.state.failOn = { path: /\/collaborators\/rev\/permission$/, status: 502, times: 1_000 };
+    const c = api.addComment('rev', '/tollgate deny req-vd');
+    await until('the pending denial', () => logs.find((l) => l.includes('could not yet verify the answer')));
+    api.deleteComment(c.id);
+    api.addComment('rev2', '/tollgate approve req-vd');
+    expect(await outcome).toEqual({ approved: false, via: 'github', approver: 'rev', where: c.html_url, reason: 'a denial by rev was deleted before the review was decided' });
+    expect(api.checkRuns()[0]!.conclusion).toBe('failure');
+    expect(api.checkRuns()[0]!.output.title).toBe('Denied: a denial was deleted');
+  });
+
+  it('a denial edited into an approval before it is decided ends the review as denied (edited)', async () => {
+    const outcome = approver().review(request('req-ve'));
+    await runCreated();
+    api.state.failOn = { path: /\/collaborators\/rev\/permission$/, status: 502, times: 1_000 };
+    const c = api.addComment('rev', '/tollgate deny req-ve');
+    await until('the pending denial', () => logs.find((l) => l.includes('could not yet verify the answer')));
+    api.editComment(c.id, '/tollgate approve req-ve', { sameSecond: true });
+    expect(await outcome).toMatchObject({ approved: false, reason: 'a denial by rev was edited before the review was decided' });
+  });
+
+  it('a review with /tollgate deny denies', async () => {
+    const outcome = approver().review(request('req-rd'));
+    await runCreated();
+    api.addReview('rev', '/tollgate deny req-rd', 'CHANGES_REQUESTED');
+    expect(await outcome).toMatchObject({ approved: false, via: 'github', approver: 'rev', reason: 'denied by rev' });
+  });
+
   it('a /tollgate deny from a permitted reviewer denies, conclusion failure', async () => {
     const outcome = approver().review(request('req-2'));
     await runCreated();
@@ -182,12 +291,48 @@ describe('GithubApprover: refused answers are logged and shown on the check run'
     {
       name: 'self-approval by the job actor',
       setup: (id) => api.addComment('dev', `/tollgate approve ${id}`),
-      reason: "self-approval: the job's actor cannot answer their own job's request",
+      reason: "self-approval: the job's actor (dev) cannot answer this job's request",
     },
     {
       name: 'the actor in another letter case',
       setup: (id) => api.addComment('DEV', `/tollgate approve ${id}`),
-      reason: "self-approval: the job's actor cannot answer their own job's request",
+      reason: "self-approval: the job's actor (dev) cannot answer this job's request",
+    },
+    {
+      name: 'the actor after renaming their account',
+      setup: (id) => { api.renameAccount('dev', 'dev-renamed'); api.setPermission('dev-renamed', 'admin'); api.addComment('dev-renamed', `/tollgate approve ${id}`); },
+      reason: "self-approval: the job's actor (dev) cannot answer this job's request",
+    },
+    {
+      name: "the pull request's author",
+      setup: (id) => { api.setPermission('author', 'write'); api.addComment('author', `/tollgate approve ${id}`); },
+      reason: "self-approval: the pull request's author (author) cannot answer this job's request",
+    },
+    {
+      name: 'the run\'s triggering actor',
+      setup: (id) => { api.addComment('rerunner', `/tollgate approve ${id}`); },
+      reason: "self-approval: the run's triggering actor (rerunner) cannot answer this job's request",
+    },
+    {
+      name: "an approving review by the pull request's author",
+      setup: (id) => { api.setPermission('author', 'write'); api.addReview('author', `/tollgate approve ${id}`, 'APPROVED'); },
+      reason: "self-approval: the pull request's author (author) cannot answer this job's request",
+    },
+    {
+      name: 'an approval in a review that does not approve',
+      setup: (id) => { api.addReview('rev2', `/tollgate approve ${id}`, 'COMMENTED'); },
+      reason: 'an approval given as a review must be an approving review (this one is COMMENTED)',
+    },
+    {
+      name: 'a listed approver login taken over by another account after the session started',
+      approvers: ['alice', 'rev', 'rev2'],
+      setup: (id) => {
+        api.renameAccount('alice', 'alice-old');
+        api.setPermission('alice', 'write'); // mallory registers the freed login
+        api.state.accounts.set('alice', 99_999);
+        api.addComment('alice', `/tollgate approve ${id}`);
+      },
+      reason: "not in this role's approvers (alice, rev, rev2); the login alice belonged to another account when the session started",
     },
     {
       name: 'no write permission (read)',
@@ -298,7 +443,7 @@ describe('GithubApprover: refused answers are logged and shown on the check run'
     expect(o.via).toBe('timeout');
     const run = api.checkRuns()[0]!;
     expect(run.conclusion).toBe('timed_out');
-    expect(run.output.summary).toContain("`dev`: self-approval: the job's actor cannot answer their own job's request");
+    expect(run.output.summary).toContain("`dev`: `self-approval: the job's actor (dev) cannot answer this job's request`");
   });
 
   it('ignores ordinary comments and answers to other requests of the same approver', async () => {
@@ -318,21 +463,23 @@ describe('GithubApprover: refused answers are logged and shown on the check run'
 
 describe('GithubApprover: rate limits and failures', () => {
   it('waits out a secondary rate limit (403 + retry-after) instead of retrying at once', async () => {
+    const a = await started();
     api.state.secondaryLimitOnce = { retryAfterSeconds: 1 };
-    const outcome = approver().review(request('req-rl'));
+    const outcome = a.review(request('req-rl'));
     await runCreated();
     api.addComment('rev', '/tollgate approve req-rl');
     expect((await outcome).approved).toBe(true);
-    const posts = api.calls({ method: 'POST' });
+    const posts = api.calls({ method: 'POST', path: /check-runs$/ });
     expect(posts.map((c) => c.status)).toEqual([403, 201]);
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(950);
     expect(logs).toContain('tollgate: GitHub API rate limit (403 on POST /repos/acme/app/check-runs): waiting 1s');
   });
 
   it('with the primary budget spent, sends nothing until x-ratelimit-reset', async () => {
+    const a = await started();
     api.state.rateLimitRemaining = 2;
     api.state.rateLimitReset = Math.floor(Date.now() / 1000) + 1;
-    const outcome = approver().review(request('req-pl'));
+    const outcome = a.review(request('req-pl'));
     await runCreated();
     api.addComment('rev', '/tollgate approve req-pl');
     expect((await outcome).approved).toBe(true);
@@ -362,7 +509,9 @@ describe('GithubApprover: rate limits and failures', () => {
   });
 
   it('polls with conditional requests: an unchanged page is a 304 that spends no rate limit', async () => {
-    const outcome = approver().review(request('req-304', 400));
+    const a = await started();
+    const budget = api.state.rateLimitRemaining;
+    const outcome = a.review(request('req-304', 400));
     await runCreated();
     api.addComment('someone', 'an ordinary remark');
     expect((await outcome).via).toBe('timeout');
@@ -370,8 +519,11 @@ describe('GithubApprover: rate limits and failures', () => {
     expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(2);
     expect(statuses.filter((s) => s === 304).length).toBeGreaterThanOrEqual(3);
     expect(statuses.filter((s) => s !== 200 && s !== 304)).toEqual([]);
-    const spent = 5000 - api.state.rateLimitRemaining;
-    expect(spent).toBe(1 + statuses.filter((s) => s === 200).length + 1); // POST, full pages, final PATCH
+    const reviews = api.calls({ method: 'GET', path: /\/reviews$/ }).map((c) => c.status);
+    expect(reviews.filter((s) => s === 200)).toHaveLength(1);
+    expect(reviews.filter((s) => s !== 200 && s !== 304)).toEqual([]);
+    const spent = budget - api.state.rateLimitRemaining;
+    expect(spent).toBe(1 + statuses.filter((s) => s === 200).length + 1 + 1); // POST, full comment pages, the review page, final PATCH
   });
 
   it('keeps polling through a failing comments API and still takes the answer', async () => {
@@ -382,7 +534,7 @@ describe('GithubApprover: rate limits and failures', () => {
     api.state.failWith = null;
     api.addComment('rev', '/tollgate approve req-f');
     expect((await outcome).approved).toBe(true);
-    expect(logs.filter((l) => l.includes('could not read the pull request\'s comments (GET /repos/acme/app/issues/7/comments: HTTP 502: Server Error)'))).toHaveLength(1);
+    expect(logs.filter((l) => /could not read the pull request's comments and reviews \(GET \/repos\/acme\/app\/(issues\/7\/comments|pulls\/7\/reviews): HTTP 502: Server Error\)/.test(l))).toHaveLength(1);
   });
 
   it('a permission check that fails for a while is retried, not taken as a refusal', async () => {
@@ -406,7 +558,7 @@ describe('GithubApprover: rate limits and failures', () => {
     api.addComment('carol', '/tollgate approve req-tf');
     expect((await outcome).via).toBe('timeout');
     expect(api.checkRuns()[0]!.output.summary).toContain(
-      "`carol`: not in this role's approvers (acme/dba); could not read acme/dba membership (GET /orgs/acme/teams/dba/memberships/carol: HTTP 403: Server Error)");
+      "`carol`: `not in this role's approvers (acme/dba); could not read acme/dba membership (GET /orgs/acme/teams/dba/memberships/carol: HTTP 403: Server Error)`");
   });
 
   it('API down (nothing listening): denied at once, never approved', async () => {
@@ -416,12 +568,13 @@ describe('GithubApprover: rate limits and failures', () => {
     const o = await approver({ apiUrl: url }).review(request('req-down'));
     expect(o.approved).toBe(false);
     expect(o.via).toBe('unavailable');
-    expect(o.reason).toMatch(/^could not open the approval check run on the pull request \(POST \/repos\/acme\/app\/check-runs: no answer from the GitHub API \(ECONNREFUSED\)\)/);
+    expect(o.reason).toBe("could not resolve who may answer (the job's actor, the pull request's author, the approvers) to GitHub account ids (GET /users/dev: no answer from the GitHub API (ECONNREFUSED))");
   });
 
   it('API errors on creating the check run (503, bad token, missing checks permission): denied', async () => {
+    const a = await started();
     api.state.failWith = 503;
-    expect(await approver().review(request('req-503'))).toEqual({
+    expect(await a.review(request('req-503'))).toEqual({
       approved: false, via: 'unavailable',
       reason: 'could not open the approval check run on the pull request (POST /repos/acme/app/check-runs: HTTP 503: Server Error)',
     });
@@ -429,8 +582,9 @@ describe('GithubApprover: rate limits and failures', () => {
     const bad = await approver({ token: 'ghs_wrong' }).review(request('req-401'));
     expect([bad.approved, bad.via]).toEqual([false, 'unavailable']);
     expect(bad.reason).toContain('HTTP 401: Bad credentials');
+    const b = await started();
     api.state.failWith = 403;
-    const forbidden = await approver().review(request('req-403'));
+    const forbidden = await b.review(request('req-403'));
     expect(forbidden.reason).toBe('could not open the approval check run on the pull request (POST /repos/acme/app/check-runs: HTTP 403: Server Error); the job needs `permissions: checks: write`');
     expect(api.calls({ method: 'POST' }).filter((c) => c.status === 403)).toHaveLength(1); // not a rate limit: no retry
   });

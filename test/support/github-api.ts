@@ -32,12 +32,26 @@ export interface CheckRun {
 
 export interface Comment {
   id: number;
+  node_id: string;
   body: string;
-  user: { login: string; type: 'User' | 'Bot' | 'Organization' };
+  user: { login: string; id: number; type: 'User' | 'Bot' | 'Organization' };
   created_at: string;
   updated_at: string;
   html_url: string;
   issue_number: number;
+  /** Exact time of the last edit (GraphQL `lastEditedAt`), null when never edited; not in REST answers. */
+  last_edited_at: string | null;
+}
+
+export interface Review {
+  id: number;
+  node_id: string;
+  body: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED' | 'PENDING';
+  user: { login: string; id: number; type: 'User' | 'Bot' | 'Organization' };
+  submitted_at: string;
+  html_url: string;
+  pull_number: number;
 }
 
 export interface RecordedCall {
@@ -64,6 +78,15 @@ export interface GithubApiState {
   honourSince: boolean;
   checkRuns: CheckRun[];
   comments: Comment[];
+  reviews: Review[];
+  /** login (lower case) → account id; `account()` adds one. Renames move a login to another id. */
+  accounts: Map<string, number>;
+  /** The pull request's author (login) per pull number; default `author`. */
+  pullAuthors: Map<number, string>;
+  /** The pull request's base commit per pull number; default BASE_SHA. */
+  pullBases: Map<number, string>;
+  /** Files in the repository by `<commit>:<path>` (the contents API). */
+  files: Map<string, string>;
   permissions: Map<string, Permission>;
   teams: Map<string, Map<string, 'active' | 'pending'>>;
   calls: RecordedCall[];
@@ -81,13 +104,25 @@ export interface GithubApi {
   token: string;
   state: GithubApiState;
   addComment(login: string, body: string, opts?: { type?: Comment['user']['type']; issue?: number; createdAt?: Date }): Comment;
-  editComment(id: number, body: string): Comment;
+  /** `sameSecond`: the edit lands within the creation second, invisible in REST's whole-second updated_at. */
+  editComment(id: number, body: string, opts?: { sameSecond?: boolean }): Comment;
+  deleteComment(id: number): void;
+  /** A file as it is at `commit` (served by GET /repos/{o}/{r}/contents/{path}?ref=commit). */
+  setFile(commit: string, path: string, text: string): void;
+  addReview(login: string, body: string, state: Review['state'], opts?: { pull?: number; submittedAt?: Date }): Review;
+  /** The account id of a login (created on first use). */
+  account(login: string): number;
+  /** `from` renames itself to `to`: the id keeps its account, the old login is free for anyone. */
+  renameAccount(from: string, to: string): void;
   setPermission(login: string, permission: Permission): void;
   setTeamMembers(org: string, team: string, logins: string[], state?: 'active' | 'pending'): void;
   checkRuns(): CheckRun[];
   calls(filter?: { method?: string; path?: RegExp }): RecordedCall[];
   close(): Promise<void>;
 }
+
+/** The base commit of every pull request unless `pullBases` says otherwise. */
+export const BASE_SHA = 'b'.repeat(40);
 
 /** GitHub's timestamps have whole seconds. */
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -104,12 +139,25 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
     honourSince: true,
     checkRuns: [],
     comments: [],
+    reviews: [],
+    accounts: new Map(),
+    pullAuthors: new Map(),
+    pullBases: new Map(),
+    files: new Map(),
     permissions: new Map(),
     teams: new Map(),
     calls: [],
   };
   let nextId = 1000;
+  let nextAccount = 50_000;
   let url = '';
+  const account = (login: string): number => {
+    const key = login.toLowerCase();
+    let id = state.accounts.get(key);
+    if (id === undefined) state.accounts.set(key, (id = nextAccount++));
+    return id;
+  };
+  const loginOf = (id: number): string | undefined => [...state.accounts].find(([, v]) => v === id)?.[0];
 
   const server = createServer((req, res) => {
     let raw = '';
@@ -208,13 +256,49 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
       const last = Math.max(1, Math.ceil(all.length / perPage));
       const pageUrl = (n: number) => { const x = new URL(`${u.pathname}${u.search}`, url); x.searchParams.set('page', String(n)); return x.href; };
       if (page < last) links.push(`<${pageUrl(page + 1)}>; rel="next"`, `<${pageUrl(last)}>; rel="last"`);
-      const page200 = items.map(({ issue_number: _i, ...c }) => c);
+      const page200 = items.map(({ issue_number: _i, last_edited_at: _e, ...c }) => ({ ...c, user: { ...c.user, login: loginOf(c.user.id) ?? c.user.login } }));
       const etag = `"${createHash('sha1').update(JSON.stringify([page200, links])).digest('hex')}"`;
       if (req.headers['if-none-match'] === etag) {
         state.rateLimitRemaining++; // GitHub does not count a 304 against the rate limit
         return send(304, undefined, { etag });
       }
       return send(200, page200, { etag, ...(links.length ? { link: links.join(', ') } : {}) });
+    }
+    if (m === 'POST' && p === '/graphql') {
+      const id = ((body ?? {}) as { variables?: { id?: unknown } }).variables?.id;
+      const c = state.comments.find((x) => x.node_id === id);
+      if (c) return send(200, { data: { node: { __typename: 'IssueComment', lastEditedAt: c.last_edited_at, body: c.body } } });
+      const v = state.reviews.find((x) => x.node_id === id);
+      if (v) return send(200, { data: { node: { __typename: 'PullRequestReview', lastEditedAt: null, body: v.body, state: v.state } } });
+      return send(200, { data: { node: null }, errors: [{ type: 'NOT_FOUND', message: `Could not resolve to a node with the global id of '${String(id)}'` }] });
+    }
+    if (m === 'GET' && (r = /^\/users\/([^/]+)$/.exec(p))) {
+      const id = state.accounts.get(decodeURIComponent(r[1]!).toLowerCase());
+      if (id === undefined) return send(404, { message: 'Not Found' });
+      return send(200, { login: loginOf(id), id, type: 'User' });
+    }
+    if (m === 'GET' && (r = /^\/pulls\/(\d+)$/.exec(rest))) {
+      const author = state.pullAuthors.get(Number(r[1])) ?? 'author';
+      return send(200, {
+        number: Number(r[1]), user: { login: author, id: account(author), type: 'User' },
+        base: { ref: 'main', sha: state.pullBases.get(Number(r[1])) ?? BASE_SHA },
+      });
+    }
+    if (m === 'GET' && (r = /^\/contents\/(.+)$/.exec(rest))) {
+      const path = r[1]!.split('/').map(decodeURIComponent).join('/');
+      const text = state.files.get(`${u.searchParams.get('ref') ?? ''}:${path}`);
+      if (text === undefined) return send(404, { message: 'Not Found' });
+      return send(200, { type: 'file', encoding: 'base64', path, content: Buffer.from(text).toString('base64').replace(/(.{60})/g, '$1\n') });
+    }
+    if (m === 'GET' && (r = /^\/pulls\/(\d+)\/reviews$/.exec(rest))) {
+      const pull = Number(r[1]);
+      const items = state.reviews.filter((v) => v.pull_number === pull).map(({ pull_number: _p, ...v }) => ({ ...v, user: { ...v.user, login: loginOf(v.user.id) ?? v.user.login } }));
+      const etag = `"${createHash('sha1').update(JSON.stringify(items)).digest('hex')}"`;
+      if (req.headers['if-none-match'] === etag) {
+        state.rateLimitRemaining++;
+        return send(304, undefined, { etag });
+      }
+      return send(200, items, { etag });
     }
     if (m === 'GET' && (r = /^\/collaborators\/([^/]+)\/permission$/.exec(rest))) {
       const login = decodeURIComponent(r[1]!);
@@ -242,21 +326,45 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
       const id = nextId++;
       const issue = o.issue ?? 7;
       const c: Comment = {
-        id, body, user: { login, type: o.type ?? 'User' }, created_at: created, updated_at: created,
-        html_url: `${url}/${repository}/pull/${issue}#issuecomment-${id}`, issue_number: issue,
+        id, node_id: `IC_${id}`, body, user: { login, id: account(login), type: o.type ?? 'User' }, created_at: created, updated_at: created,
+        html_url: `${url}/${repository}/pull/${issue}#issuecomment-${id}`, issue_number: issue, last_edited_at: null,
       };
       state.comments.push(c);
       return c;
     },
-    editComment(id, body) {
+    editComment(id, body, o = {}) {
       const c = state.comments.find((x) => x.id === id);
       if (!c) throw new Error(`no comment ${id}`);
       c.body = body;
-      // An edit within the creation second would be invisible in whole-second timestamps.
-      c.updated_at = iso(Math.max(Date.now(), Date.parse(c.created_at) + 1000));
+      c.last_edited_at = new Date().toISOString();
+      // An edit within the creation second is invisible in whole-second timestamps.
+      c.updated_at = o.sameSecond ? c.created_at : iso(Math.max(Date.now(), Date.parse(c.created_at) + 1000));
       return c;
     },
-    setPermission(login, permission) { state.permissions.set(login.toLowerCase(), permission); },
+    deleteComment(id) {
+      state.comments = state.comments.filter((x) => x.id !== id);
+    },
+    addReview(login, body, st, o = {}) {
+      const id = nextId++;
+      const pull = o.pull ?? 7;
+      const v: Review = {
+        id, node_id: `PRR_${id}`, body, state: st, user: { login, id: account(login), type: 'User' },
+        submitted_at: iso(o.submittedAt?.getTime() ?? Date.now()), html_url: `${url}/${repository}/pull/${pull}#pullrequestreview-${id}`, pull_number: pull,
+      };
+      state.reviews.push(v);
+      return v;
+    },
+    setFile(commit, path, text) { state.files.set(`${commit}:${path}`, text); },
+    account,
+    renameAccount(from, to) {
+      const id = account(from);
+      state.accounts.delete(from.toLowerCase());
+      state.accounts.set(to.toLowerCase(), id);
+    },
+    setPermission(login, permission) {
+      account(login);
+      state.permissions.set(login.toLowerCase(), permission);
+    },
     setTeamMembers(org, team, logins, st = 'active') {
       state.teams.set(`${org}/${team}`.toLowerCase(), new Map(logins.map((l) => [l.toLowerCase(), st])));
     },

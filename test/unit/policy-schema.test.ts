@@ -138,7 +138,7 @@ describe('policy errors name file, line, key path and what is expected', () => {
     ['empty file', '', 'p.yml:1: the policy is empty: expected a map with version: 1 and roles'],
     ['a list', '- a\n', 'p.yml:1: expected a map, got a list'],
     ['unknown key', role('    postgress:\n      rules: []\n'), 'p.yml:5: roles.ci.postgress: unknown key (expected one of: description, match, approvers, upstream, postgres, http, mcp)'],
-    ['unknown top-level key', 'version: 1\nrole: {}\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:2: role: unknown key (expected one of: version, defaults, roles)'],
+    ['unknown top-level key', 'version: 1\nrole: {}\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:2: role: unknown key (expected one of: version, defaults, pull_requests, roles)'],
     ['unknown rule key', role('    postgres:\n      rules:\n        - { action: allow, kinds: [read], object: [public.t] }\n'), 'p.yml:7: roles.ci.postgres.rules[0].object: unknown key (expected one of: action, kinds, objects)'],
     ['duration garbage', 'version: 1\ndefaults:\n  session_ttl: 1 hour\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:3: defaults.session_ttl: expected a duration like 90s, 30m, 1h or 1h30m, got "1 hour"'],
     ['duration out of order', 'version: 1\ndefaults:\n  approval_timeout: 30m1h\nroles:\n  ci:\n    match: { a: b }\n', 'p.yml:3: defaults.approval_timeout: expected a duration like 90s, 30m, 1h or 1h30m, got "30m1h"'],
