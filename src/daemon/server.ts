@@ -16,7 +16,7 @@ import { initSql } from '../sql/parser.js';
 import { redactLiterals, redactNormalized, shapeKey } from '../sql/shape.js';
 import { sendCancel } from '../pg/cancel.js';
 import { CancelKeys } from '../pg/cancel-keys.js';
-import { addAncestorOrigins, ColumnCatalog, inheritedMaskNames, InheritanceMap, withAncestorSources } from '../pg/catalog.js';
+import { addAncestorOrigins, ColumnCatalog, descendantMaskNames, inheritedMaskNames, InheritanceMap, withAncestorSources } from '../pg/catalog.js';
 import { maskValue } from '../pg/mask-values.js';
 import { errorResponse, FrontendParser } from '../pg/protocol.js';
 import { ScramServer } from '../pg/scram.js';
@@ -111,7 +111,16 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   });
   const ownCatalog = deps.catalog ? null : new ColumnCatalog(config.upstream);
   // A mask on a partitioned table or inheritance parent also covers its partitions and children.
-  const catalog = inheritedMaskNames(deps.catalog ?? ownCatalog!, (schema, table, column) => engine.maskForColumn(schema, table, column));
+  const maskFor = (schema: string, table: string, column: string) => engine.maskForColumn(schema, table, column);
+  // …and a mask on a partition or child covers the same column read through its parent.
+  const catalog = descendantMaskNames(inheritedMaskNames(deps.catalog ?? ownCatalog!, maskFor), (schema, table) => {
+      const below = inheritance ? inheritance.descendants(schema, table) : [];
+      // Unknown (a reload failed): this result is refused, and the map is read again for the next.
+      if (below === undefined) loadInheritance();
+      return below;
+    },
+    maskFor,
+  );
   const cancelKeys = new CancelKeys();
   const views = ownCatalog ? new InheritingViewOrigins(config.upstream, ownCatalog) : undefined;
   // Which tables are partitions/children of which (synchronous answers for error-text scrubbing).
@@ -319,8 +328,8 @@ function upstreamSecrets(url: string): string[] {
 
 
 /**
- * Whether any mask pattern of `role` can cover a column of `schema.name` or of a table it is a
- * partition/child of, as far as `inheritance` knows (unqualified, or partitions unknown: assume so).
+ * Whether any mask pattern of `role` can cover a column of `schema.name`, of a table it is a
+ * partition/child of, or of one of its own partitions/children, as far as `inheritance` knows (unqualified, or partitions unknown: assume so).
  */
 export function objectHasMasks(role: Role, object: string, inheritance: InheritanceMap | null): boolean {
   const parts = splitQualified(object);
@@ -329,7 +338,9 @@ export function objectHasMasks(role: Role, object: string, inheritance: Inherita
   const covers = (s: string, t: string): boolean => role.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table)) return true;
   const ancestors = inheritance ? inheritance.ancestors(schema, table) : [];
+  const descendants = inheritance ? inheritance.descendants(schema, table) : [];
   // Not loaded (or its last reload failed): the table may be a partition of a masked one.
-  if (ancestors === undefined) return true;
-  return ancestors.some((a) => covers(a.schema, a.table));
+  if (ancestors === undefined || descendants === undefined) return true;
+  // A parent hands out its partitions' rows: a mask on a partition covers reads through the parent.
+  return ancestors.some((a) => covers(a.schema, a.table)) || descendants.some((d) => covers(d.schema, d.table));
 }

@@ -437,6 +437,37 @@ export function inheritedMaskNames<C extends { resolve(tableOid: number, attnum:
   };
 }
 
+/**
+ * A column of a partitioned table or inheritance parent takes the strictest mask of the same column
+ * of its partitions and children (reading the parent hands out their rows). `descendantsOf`
+ * answers undefined while the inheritance map is unknown: the lookup then fails (the result is
+ * refused, never passed unmasked).
+ */
+export function descendantMaskNames<C extends { resolve(tableOid: number, attnum: number): Promise<ColumnName | null> }>(
+  catalog: C,
+  descendantsOf: (schema: string, table: string) => readonly RelationName[] | undefined,
+  maskFor: MaskLookup,
+): { resolve(tableOid: number, attnum: number): Promise<ColumnName | null> } {
+  return {
+    async resolve(tableOid, attnum) {
+      const name = await catalog.resolve(tableOid, attnum);
+      if (!name) return name;
+      const below = descendantsOf(name.schema, name.table);
+      if (below === undefined) throw new Error('the table inheritance catalog (partitions of masked tables) could not be read from the upstream');
+      let best: ColumnName = name;
+      let bestMask = maskFor(name.schema, name.table, name.column);
+      for (const d of below) {
+        const m = maskFor(d.schema, d.table, name.column);
+        if (m && (!bestMask || STRICTNESS[m.strategy] > STRICTNESS[bestMask.strategy])) {
+          best = { ...name, schema: d.schema, table: d.table };
+          bestMask = m;
+        }
+      }
+      return best;
+    },
+  };
+}
+
 interface ViewOriginLike {
   schema: string;
   table: string;
@@ -483,6 +514,7 @@ const ALL_ANCESTORS_SQL =
  */
 export class InheritanceMap {
   private map: Map<string, RelationName[]> | null = null;
+  private reverse: { of: Map<string, RelationName[]>; by: Map<string, RelationName[]> } | null = null;
   private running: Promise<void> | null = null;
   private again = false;
 
@@ -514,6 +546,30 @@ export class InheritanceMap {
   ancestors(schema: string, table: string): readonly RelationName[] | undefined {
     if (!this.map) return undefined;
     return this.map.get(`${schema}\0${table}`) ?? [];
+  }
+
+  /**
+   * The partitions and children of schema.table, at any depth (empty: none known); undefined before
+   * the first load. Reading a parent reads them: a mask on a partition matters through its parent.
+   */
+  descendants(schema: string, table: string): readonly RelationName[] | undefined {
+    const map = this.map;
+    if (!map) return undefined;
+    if (this.reverse?.of !== map) {
+      const by = new Map<string, RelationName[]>();
+      for (const [child, ancestors] of map) {
+        const sep = child.indexOf('\0');
+        const rel = { schema: child.slice(0, sep), table: child.slice(sep + 1) };
+        for (const a of ancestors) {
+          const key = `${a.schema}\0${a.table}`;
+          const list = by.get(key) ?? [];
+          list.push(rel);
+          by.set(key, list);
+        }
+      }
+      this.reverse = { of: map, by };
+    }
+    return this.reverse.by.get(`${schema}\0${table}`) ?? [];
   }
 
   /**

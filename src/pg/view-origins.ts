@@ -23,6 +23,13 @@ export interface ViewOriginsLike {
    * when there is no such relation (the statement then fails on the server).
    */
   readsByName?(schema: string, name: string): Promise<ViewOrigin[] | null>;
+  /**
+   * Whether using `schema.name` runs code the proxy cannot see into: a trigger or rule of a table
+   * (or of its partitions and children), a function a view (or the views it reads) calls outside
+   * pg_catalog. What such code reads, and
+   * quotes in its errors and notices, has no lineage the proxy knows.
+   */
+  runsHiddenCode?(schema: string, name: string): Promise<{ onRead: boolean; onWrite: boolean }>;
 }
 
 const MAX_OID = 4294967295;
@@ -71,6 +78,34 @@ export class ViewOrigins implements ViewOriginsLike {
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_catalog.pg_attribute a ON a.attrelid = anc.rel AND a.attnum > 0 AND NOT a.attisdropped`);
     return rows.map((r) => ({ schema: r[0] ?? '', table: r[1] ?? '', column: r[2] ?? null }));
+  }
+
+  async runsHiddenCode(schema: string, name: string): Promise<{ onRead: boolean; onWrite: boolean }> {
+    const s = await this.getSession();
+    const rows = await s.query(`
+      WITH RECURSIVE rel AS (
+        SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = ${quoteLiteral(schema)} AND c.relname = ${quoteLiteral(name)}
+      ), uses(rel) AS (
+        SELECT oid FROM rel
+        UNION
+        SELECT x.rel FROM uses u, LATERAL (
+          SELECT d.refobjid AS rel FROM pg_catalog.pg_rewrite r
+            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+           WHERE r.ev_class = u.rel AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+          UNION ALL
+          SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = u.rel
+        ) x
+      )
+      SELECT EXISTS (SELECT 1 FROM uses u
+                       JOIN pg_catalog.pg_rewrite r ON r.ev_class = u.rel
+                       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+                       JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = d.refobjid
+                      WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace),
+             EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t JOIN uses u ON t.tgrelid = u.rel WHERE NOT t.tgisinternal)
+          OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r JOIN uses u ON r.ev_class = u.rel WHERE r.rulename <> '_RETURN')`);
+    // Anything but a clear 'f' (no answer, NULL) counts as hidden code.
+    return { onRead: rows[0]?.[0] !== 'f', onWrite: rows[0]?.[1] !== 'f' };
   }
 
   /** Forgets everything (after DDL). */

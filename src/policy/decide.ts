@@ -122,7 +122,7 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     }
   }
   const star = starMaskedOutputs(role, analysis.outputs);
-  return {
+  const d: StatementDecision = {
     ...base,
     decision: worst!.action,
     rule: worst!.rule?.path ?? null,
@@ -131,6 +131,9 @@ export function decideStatement(role: Role, analysis: StatementAnalysis): Statem
     decidingAccess: deciding,
     ...(star.length ? { starMasked: star } : {}),
   };
+  // For a caller with a catalog: a source that is a view (or a partitioned parent) of masked data.
+  if (analysis.derived?.length) d.derived = analysis.derived;
+  return d;
 }
 
 /**

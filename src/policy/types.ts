@@ -41,6 +41,12 @@ export interface StatementDecision {
    * it once per shape instead of normalising each statement again.
    */
   shape?: string;
+  /**
+   * Sources whose values the statement stores elsewhere or passes to a side effect (the analysis's
+   * `derived`), when none of them is masked by name: a caller with a catalog denies those that are
+   * views, materialized views or partitioned tables over masked data.
+   */
+  derived?: string[];
   /** (Added by policy.) The prepared statement or cursor this statement runs (EXECUTE, FETCH). */
   uses?: { namespace: 'prepared' | 'cursor'; name: string };
 }

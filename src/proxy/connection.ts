@@ -387,6 +387,7 @@ export class ProxyConnection implements Wire {
     up.socket.on('error', (err: Error) => this.upstreamLost(err.message));
     up.socket.on('close', () => this.upstreamLost('closed'));
     for (const [name, value] of up.parameters) this.sendClient(P.parameterStatus(name, value));
+    this.queue.backendPid = up.backendKey.pid;
     this.proxyKey = this.deps.cancelKeys.issue(up.backendKey);
     this.sendClient(P.backendKeyData(this.proxyKey.pid, this.proxyKey.secret));
     this.sendClient(P.readyForQuery('I'));

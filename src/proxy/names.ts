@@ -20,13 +20,19 @@ export interface Stmt {
   planError?: string;
   /** The search path it was decided under (pathKey): the server re-plans it under the current one. */
   path: string;
+  /** The generation of the name its decision `uses` (EXECUTE / FETCH) when it was decided. */
+  gen?: number;
 }
 
 export interface Portal {
   name: string;
+  /** For a statement that uses a name: a copy decided again at Bind, masked by the portal's own description. */
   stmt: Stmt;
   formats: number[];
 }
+
+/** A prepared statement or cursor name as a decision `uses` it. */
+export type NameUse = NonNullable<StatementDecision['uses']>;
 
 export class SessionNames {
   private readonly statements = new Map<string, Stmt>();
@@ -35,10 +41,27 @@ export class SessionNames {
   private readonly definitions = new Map<string, NamedDefinition>();
   /** SQL PREPARE'd statements: the path each was decided under (null: unsure → EXECUTE refused). */
   private readonly definitionPaths = new Map<string, string | null>();
+  /**
+   * Generations: every time what a name may stand for changes (defined, dropped, shadowed by a
+   * protocol statement or portal, or everything forgotten), its stamp moves on. A decision made
+   * for EXECUTE / FETCH of a name is good only while the name's generation is the one it was made
+   * under.
+   */
+  private stamp = 0;
+  private readonly changedAt = new Map<string, number>();
 
   /** For DecideContext.definitions: what a name used by EXECUTE / FETCH stands for. */
   readonly lookupDefinition = (ns: NamedDefinition['namespace'], name: string): NamedDefinition | undefined =>
     this.definitions.get(`${ns}:${name}`);
+
+  /** The generation of the name `uses` names (0 for a statement that uses none). */
+  generation(uses: NameUse | undefined): number {
+    return uses ? (this.changedAt.get(`${uses.namespace}:${uses.name}`) ?? 0) : 0;
+  }
+
+  private changed(key: string): void {
+    this.changedAt.set(key, ++this.stamp);
+  }
 
   statement(name: string): Stmt | undefined {
     return this.statements.get(name);
@@ -63,6 +86,7 @@ export class SessionNames {
     // One namespace upstream: SQL EXECUTE of this name now runs this statement, not a PREPAREd one.
     this.definitions.delete(`prepared:${stmt.name}`);
     this.definitionPaths.delete(`prepared:${stmt.name}`);
+    this.changed(`prepared:${stmt.name}`);
     const prev = this.statements.get(stmt.name);
     this.statements.set(stmt.name, stmt);
     return prev;
@@ -79,6 +103,7 @@ export class SessionNames {
   bound(portal: Portal): void {
     // One namespace upstream: SQL FETCH of this name now reads this portal, not a DECLAREd cursor (F2b).
     this.definitions.delete(`cursor:${portal.name}`);
+    this.changed(`cursor:${portal.name}`);
     this.portals.set(portal.name, portal);
   }
 
@@ -98,6 +123,9 @@ export class SessionNames {
     if (!s) return;
     this.forgetDropped(s);
     if (!s.defines) return;
+    // Until it completes, the name may stand for the old definition or the new one: a use decided
+    // meanwhile is decided again (see ResponseQueue.redefining).
+    this.changed(`${s.defines.namespace}:${s.defines.name}`);
     if (s.defines.namespace === 'prepared') this.statements.delete(s.defines.name);
     else this.portals.delete(s.defines.name);
   }
@@ -106,8 +134,7 @@ export class SessionNames {
     for (const a of s.accesses) {
       const all = (a.kind === 'deallocate' && a.object === undefined) || (a.kind === 'reset' && a.object === 'all'); // DISCARD ALL (RESET ALL too: forgetting more is safe)
       if (all) {
-        this.definitions.clear();
-        this.definitionPaths.clear();
+        this.forgetDefinitions();
         for (const name of [...this.statements.keys()]) if (name !== '') this.statements.delete(name);
         for (const name of [...this.portals.keys()]) if (name !== '') this.portals.delete(name);
       } else if (a.kind === 'deallocate' && a.object !== undefined) {
@@ -117,6 +144,7 @@ export class SessionNames {
         for (const ns of ['prepared', 'cursor']) {
           this.definitions.delete(`${ns}:${a.object}`);
           this.definitionPaths.delete(`${ns}:${a.object}`);
+          this.changed(`${ns}:${a.object}`);
         }
       }
     }
@@ -128,5 +156,22 @@ export class SessionNames {
     const key = `${s.defines.namespace}:${s.defines.name}`;
     this.definitions.set(key, s.defines);
     this.definitionPaths.set(key, path ?? null);
+    this.changed(key);
   }
+
+  /**
+   * Everything the session named may have been redefined behind the proxy's back (a function or DO
+   * block ran, which can PREPARE, DEALLOCATE and open cursors through dynamic SQL): SQL definitions
+   * are forgotten, so EXECUTE / FETCH of them are refused until they are defined again.
+   */
+  forgetDefinitions(except?: NameUse): void {
+    const keep = except ? `${except.namespace}:${except.name}` : null;
+    for (const key of [...this.definitions.keys()]) {
+      if (key === keep) continue; // the definition the statement runs itself (a FETCH whose cursor calls a function)
+      this.definitions.delete(key);
+      this.definitionPaths.delete(key);
+      this.changed(key);
+    }
+  }
+
 }

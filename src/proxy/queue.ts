@@ -23,9 +23,9 @@ import { isUtf8Name } from '../pg/startup-params.js';
 import type { StatementDecision } from '../policy/types.js';
 import type { AuditTrail, Req } from './audit-trail.js';
 import type { ConnectionDeps } from './deps.js';
-import type { Portal, SessionNames, Stmt } from './names.js';
+import type { NameUse, Portal, SessionNames, Stmt } from './names.js';
 import { planFailureReason, type ActivePlan, type ResultGuard } from './result-guard.js';
-import type { SearchPath } from './search-path.js';
+import { mayRunSql, type SearchPath } from './search-path.js';
 
 /** What the rooms of a connection need of its sockets (ProxyConnection implements it). */
 export interface Wire {
@@ -43,7 +43,8 @@ export type Item =
   | { t: 'query'; reqs: Req[]; idx: number; active: ActivePlan | null }
   | { t: 'parse'; stmt: Stmt; prev: Stmt | undefined; req: Req }
   | { t: 'describeS'; stmt: Stmt; injected: boolean }
-  | { t: 'describeP'; portal: Portal }
+  /** `injected`: the proxy's own, after a Bind of a statement that uses a name; builds the portal's mask plan. */
+  | { t: 'describeP'; portal: Portal; injected?: boolean }
   | { t: 'bind' }
   | { t: 'close' }
   /** `ignorable`: sent after an Execute that may start COPY IN, which makes the server ignore it. */
@@ -76,6 +77,13 @@ export class ResponseQueue {
   copyExpected = false;
   /** Extended-protocol messages were forwarded since the last Sync. */
   extendedOpen = false;
+  /**
+   * A statement of the current transaction may have reached masked data (ResultGuard.touches): a
+   * message raised later (at COMMIT, by a deferred trigger or constraint) is judged by it.
+   */
+  private txTouched = false;
+  /** The upstream backend's process id: notifications from others carry payloads of unknown lineage. */
+  backendPid = 0;
   /** DDL ran since the last ReadyForQuery outside a transaction block (see readyForQuery). */
   private schemaChangedInBlock = false;
   private idleWaiters: (() => void)[] = [];
@@ -92,6 +100,10 @@ export class ResponseQueue {
   }
 
   forward(raw: Buffer, item: Item): void {
+    if (!this.txTouched) {
+      if (item.t === 'query') this.txTouched = item.reqs.some((r) => this.rooms.guard.touches(r.decision));
+      else if (item.t === 'execute') this.txTouched = this.rooms.guard.touches(item.req.decision);
+    }
     this.wire.sendUpstream(raw);
     this.items.push(item);
     if (item.t !== 'query' && item.t !== 'sync' && item.t !== 'lookup' && item.t !== 'local') this.extendedOpen = true;
@@ -101,6 +113,21 @@ export class ResponseQueue {
   enqueueLocal(make: () => Buffer[]): void {
     this.items.push({ t: 'local', make });
     this.emitLocalHead();
+  }
+
+  /**
+   * Whether a forwarded statement that has not completed yet (re)defines or drops the name `uses`
+   * names: until it completes, what the name stands for on the server is not known.
+   */
+  redefining(uses: NameUse): boolean {
+    for (const it of this.items) {
+      if (it.t === 'query') {
+        for (let i = it.idx; i < it.reqs.length; i++) if (affectsName(it.reqs[i]!.decision, uses)) return true;
+      } else if (it.t === 'execute' && affectsName(it.req.decision, uses)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Resolves once every forwarded request has been answered (or the connection ended). */
@@ -133,7 +160,8 @@ export class ResponseQueue {
     // Asynchronous messages can arrive at any time.
     if (code === P.B.NoticeResponse || code === P.B.NotificationResponse) {
       if (this.suppressUntilReady) return;
-      this.wire.sendClient(code === P.B.NoticeResponse ? this.rooms.guard.scrub(f, this.currentDecision()) : f.raw);
+      const guard = this.rooms.guard;
+      this.wire.sendClient(code === P.B.NoticeResponse ? guard.scrub(f, this.currentDecision(), this.txTouched) : guard.scrubNotification(f, this.backendPid, this.txTouched));
       return;
     }
     if (code === P.B.ParameterStatus) {
@@ -167,6 +195,7 @@ export class ResponseQueue {
       this.items.splice(0, i);
       this.checkIdle();
       this.txStatus = P.decodeReadyForQuery(f.body);
+      if (this.txStatus === 'I') this.txTouched = false;
       this.suppressUntilReady = false;
       this.wire.sendClient(f.raw);
       this.emitLocalHead();
@@ -213,6 +242,7 @@ export class ResponseQueue {
     }
     this.copyExpected = false;
     this.txStatus = status;
+    if (status === 'I') this.txTouched = false;
     this.suppressUntilReady = false;
     this.wire.sendClient(f.raw);
     this.popItem();
@@ -276,7 +306,7 @@ export class ResponseQueue {
         if (req) this.finishReq(req, P.decodeErrorFields(f.body).get('C'));
         item.idx = item.reqs.length; // the rest of the message does not run
         item.active = null;
-        this.wire.sendClient(this.rooms.guard.scrub(f, req?.decision));
+        this.wire.sendClient(this.rooms.guard.scrub(f, req?.decision, this.txTouched));
         return;
       case P.B.ReadyForQuery:
         this.readyForQuery(f);
@@ -347,17 +377,35 @@ export class ResponseQueue {
             return true;
           },
         );
-      case 'describeP':
-        if (code === P.B.NoData) {
+      case 'describeP': {
+        if (!item.injected) {
+          if (code !== P.B.NoData && code !== P.B.RowDescription) throw unexpected(code, 'Describe');
+          // The plan (from the injected Describe of the statement or portal) covers the columns; pass it on.
           this.wire.sendClient(f.raw);
           this.popItem();
           return;
         }
+        const own = item.portal.stmt;
+        if (code === P.B.NoData) {
+          own.plan = null;
+          this.popItem();
+          return;
+        }
         if (code !== P.B.RowDescription) throw unexpected(code, 'Describe');
-        // The statement's plan (from the injected Describe) already covers the columns; pass it on.
-        this.wire.sendClient(f.raw);
-        this.popItem();
-        return;
+        return this.planFor(
+          f,
+          own.decision,
+          (plan) => {
+            own.plan = plan;
+            this.popItem();
+          },
+          (reason) => {
+            own.planError = reason;
+            this.popItem();
+            return true;
+          },
+        );
+      }
       case 'execute':
         return this.onExecuteResponse(item, f);
     }
@@ -411,8 +459,9 @@ export class ResponseQueue {
     const sqlstate = P.decodeErrorFields(f.body).get('C');
     if (item.t === 'execute') this.finishReq(item.req, sqlstate);
     if (item.t === 'parse') this.finishReq(item.req, sqlstate);
-    const decision = item.t === 'execute' ? item.portal.stmt.decision : item.t === 'parse' || item.t === 'describeS' ? item.stmt.decision : undefined;
-    this.wire.sendClient(this.rooms.guard.scrub(f, decision));
+    const decision =
+      item.t === 'execute' || item.t === 'describeP' ? item.portal.stmt.decision : item.t === 'parse' || item.t === 'describeS' ? item.stmt.decision : undefined;
+    this.wire.sendClient(this.rooms.guard.scrub(f, decision, this.txTouched));
     // The upstream now skips everything up to Sync: so do the expectations.
     let i = 0;
     while (i < this.items.length && this.items[i]!.t !== 'sync') {
@@ -507,6 +556,15 @@ export class ResponseQueue {
       sqlstate,
     });
   }
+}
+
+/** Whether `s` defines, drops or forgets the prepared statement or cursor `uses` names. */
+function affectsName(s: StatementDecision | undefined, uses: NameUse): boolean {
+  if (!s) return false;
+  if (s.defines && s.defines.namespace === uses.namespace && s.defines.name === uses.name) return true;
+  return s.accesses.some(
+    (a) => (a.kind === 'deallocate' && (a.object === undefined || a.object === uses.name)) || (a.kind === 'reset' && a.object === 'all') || mayRunSql(a),
+  );
 }
 
 /** Statements after which the catalog may name columns differently. */

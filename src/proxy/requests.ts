@@ -23,10 +23,10 @@ import * as P from '../pg/protocol.js';
 import type { Decision, StatementDecision } from '../policy/types.js';
 import type { Req } from './audit-trail.js';
 import type { ConnectionDeps } from './deps.js';
-import type { Portal, Stmt } from './names.js';
+import type { NameUse, Portal, Stmt } from './names.js';
 import type { Item, ResponseQueue, Rooms, Wire } from './queue.js';
 import { review } from './review.js';
-import { preparedElsewhere } from './search-path.js';
+import { mayRunSql, preparedElsewhere } from './search-path.js';
 
 type Query = Extract<P.FrontendMessage, { type: 'query' }>;
 type Parse = Extract<P.FrontendMessage, { type: 'parse' }>;
@@ -116,6 +116,17 @@ export class Requests {
     return now.getTime() >= this.deps.config.session.expiresAt.getTime();
   }
 
+  /** An allowed statement is about to be forwarded: what it may change of the session's state. */
+  private noteRun(s: StatementDecision | undefined): void {
+    if (!s) return;
+    if (s.accesses.some((a) => a.kind === 'copy_from')) this.queue.copyExpected = true;
+    this.path.noteStatement(s);
+    this.names.forgetShadowed(s);
+    // A function or DO block can PREPARE, DEALLOCATE and open cursors through dynamic SQL: what the
+    // session's names stand for is not known any more.
+    if (s.accesses.some(mayRunSql)) this.names.forgetDefinitions(s.uses);
+  }
+
   /**
    * Before deciding: refuse while the audit log cannot be written; wait for a schema reload still
    * running after DDL; if the search path may have changed, wait for everything in flight, then read
@@ -197,11 +208,7 @@ export class Requests {
     const q = this.queue;
     const proceed = (approval?: AuditEntry['approval']): void => {
       const reqs: Req[] = d.statements.map((s, i) => ({ time, start, sql: s.sql, decision: s, approval, path: this.path.at(d.statements, i) }));
-      for (const s of d.statements) {
-        this.path.noteStatement(s);
-        this.names.forgetShadowed(s);
-        if (s.accesses.some((a) => a.kind === 'copy_from')) q.copyExpected = true;
-      }
+      for (const s of d.statements) this.noteRun(s);
       q.forward(m.raw, { t: 'query', reqs, idx: 0, active: null });
     };
     const refuse = (r: Refusal, approval?: AuditEntry['approval']): void => {
@@ -268,7 +275,7 @@ export class Requests {
         this.queue.enqueueLocal(() => [P.errorResponse({ severity: 'ERROR', code: '42P05', message: why })]);
         return;
       }
-      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, path };
+      const stmt: Stmt = { name: m.name, sql: m.sql, decision: s, plan: undefined, path, gen: this.names.generation(s?.uses) };
       const prev = this.names.parsed(stmt);
       this.queue.forward(m.raw, { t: 'parse', stmt, prev, req: { time, start, sql: m.sql, decision: s, approval, path } });
       // Learn the result columns now: a client may Bind/Execute without ever asking Describe.
@@ -290,6 +297,9 @@ export class Requests {
   private sessionChecks(d: Decision): Decision | Promise<Decision> {
     if (d.decision === 'deny') return d;
     const st = d.statements;
+    for (const s of st) {
+      if (s.uses && this.queue.redefining(s.uses)) return denied(d, s, redefiningReason(s.uses));
+    }
     for (const [i, s] of st.entries()) {
       if (s.uses?.namespace !== 'prepared') continue;
       const name = s.uses.name;
@@ -297,6 +307,19 @@ export class Requests {
       for (let j = 0; j < i; j++) if (st[j]!.defines?.namespace === 'prepared' && st[j]!.defines!.name === name) defined = this.path.at(st, j);
       const r = preparedElsewhere(name, defined, this.path.at(st, i));
       if (r) return denied(d, s, r.message.replace(/^tollgate: denied: /, ''), r.detail);
+    }
+    // What the catalog says of the relations it uses (views, partitions, hidden code): learnt once.
+    const learning = this.guard.learn(d);
+    return learning ? learning.then(() => this.catalogChecks(d)) : this.catalogChecks(d);
+  }
+
+  /** sessionChecks, once the guard knows the relations `d` uses. */
+  private catalogChecks(d: Decision): Decision | Promise<Decision> {
+    for (const s of d.statements) {
+      const rel = this.guard.storesMasked(s);
+      if (rel !== null) {
+        return denied(d, s, `the statement stores data read through ${rel}, which reads masked columns, elsewhere or hands it to a side effect, where it would be readable unmasked`);
+      }
     }
     const copy = this.guard.copyMasked(d);
     if (copy === null) return d;
@@ -322,7 +345,7 @@ export class Requests {
     // The server plans the statement again at Bind when the search path changed since Parse.
     const ready = this.readyToDecide();
     if (ready === null) return this.onBindChecked(m, stmt);
-    const go = (r: Refusal | null): void => {
+    const go = (r: Refusal | null): Promise<void> | void => {
       if (this.wire.ended) return;
       if (r === null) return this.onBindChecked(m, stmt);
       this.refuseExtended(stmt.sql, r);
@@ -330,12 +353,46 @@ export class Requests {
     return ready instanceof Promise ? ready.then(go) : go(ready);
   }
 
-  private onBindChecked(m: Extract<P.FrontendMessage, { type: 'bind' }>, stmt: Stmt): void {
+  private onBindChecked(m: Extract<P.FrontendMessage, { type: 'bind' }>, stmt: Stmt): Promise<void> | void {
     const r = preparedElsewhere(stmt.name || '(unnamed)', stmt.path, this.path.key());
     if (r) return this.refuseExtended(stmt.sql, r);
+    const uses = stmt.decision?.uses;
+    if (uses) return this.bindUsing(m, stmt, uses);
     const portal: Portal = { name: m.portal, stmt, formats: m.resultFormats };
     this.names.bound(portal);
     this.queue.forward(m.raw, { t: 'bind' });
+  }
+
+  /**
+   * Bind of a statement that runs a prepared statement or cursor by name (EXECUTE p, FETCH c): the
+   * name may stand for another definition than at Parse. Decided again when its generation moved
+   * on; the portal gets a copy of the statement whose mask plan comes from the portal's own
+   * description (a Describe of the proxy's own), so the columns masked are the ones it returns.
+   */
+  private bindUsing(m: Extract<P.FrontendMessage, { type: 'bind' }>, stmt: Stmt, uses: NameUse): Promise<void> | void {
+    if (this.queue.redefining(uses)) return this.refuseExtended(stmt.sql, deniedRefusal(null, redefiningReason(uses)));
+    const gen = this.names.generation(uses);
+    const bind = (decision: StatementDecision | undefined): void => {
+      const own: Stmt = { name: stmt.name, sql: stmt.sql, decision, plan: undefined, path: stmt.path, gen };
+      const portal: Portal = { name: m.portal, stmt: own, formats: m.resultFormats };
+      this.names.bound(portal);
+      this.queue.forward(m.raw, { t: 'bind' });
+      if (this.deps.masksConfigured === false) own.plan = null;
+      else this.queue.forward(P.describe('P', m.portal), { t: 'describeP', portal, injected: true });
+    };
+    if (gen === stmt.gen) return bind(stmt.decision);
+    const decided = (d: Decision): void => {
+      if (this.wire.ended) return;
+      const s = d.statements.length === 1 ? d.statements[0]! : decidingStatement(d);
+      if (d.decision === 'deny' || !s) return this.refuseExtended(stmt.sql, deniedRefusal(s?.rule ?? null, s?.reason ?? 'denied'));
+      bind(s);
+    };
+    const d = this.sessionChecks(this.decide(stmt.sql));
+    if (!(d instanceof Promise)) return decided(d);
+    return d.then((x) => {
+      decided(x);
+      this.wire.flush();
+    });
   }
 
   private onDescribe(m: Extract<P.FrontendMessage, { type: 'describe' }>): void {
@@ -356,6 +413,11 @@ export class Requests {
     const stmt = portal.stmt;
     const time = new Date().toISOString();
     const start = performance.now();
+    const uses = stmt.decision?.uses;
+    if (uses && (this.names.generation(uses) !== stmt.gen || this.queue.redefining(uses))) {
+      const r = deniedRefusal(null, `${NAMESPACE_WORD[uses.namespace]} "${uses.name}" was defined anew after portal "${portal.name}" was bound; bind it again`);
+      return this.refuseExtended(stmt.sql, r);
+    }
     if (this.deps.audit.writeError) return this.refuseExtended(stmt.sql, deniedRefusal(null, 'audit log unavailable'));
     if (this.expired()) {
       // A statement prepared before expiry must not run after it.
@@ -368,9 +430,7 @@ export class Requests {
     const s = stmt.decision;
     const run = (approval?: AuditEntry['approval']): void => {
       const req: Req = { time, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
-      if (s?.accesses.some((a) => a.kind === 'copy_from')) this.queue.copyExpected = true;
-      this.path.noteStatement(s);
-      this.names.forgetShadowed(s);
+      this.noteRun(s);
       this.queue.forward(m.raw, { t: 'execute', portal, req, active: null, started: false });
     };
     if (s?.decision !== 'review') return run();
@@ -387,6 +447,12 @@ export class Requests {
       this.wire.flush();
     });
   }
+}
+
+const NAMESPACE_WORD = { prepared: 'prepared statement', cursor: 'cursor' } as const;
+
+function redefiningReason(uses: NameUse): string {
+  return `${NAMESPACE_WORD[uses.namespace]} "${uses.name}" is being defined anew by a statement still running; send this once it has completed`;
 }
 
 /** A decision denying the whole message. */

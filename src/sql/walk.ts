@@ -696,7 +696,17 @@ export class Walker {
           const seqKind = a.object !== undefined ? SEQUENCE_FUNCTIONS.get(a.object) : undefined;
           if (seqKind) this.sequenceArg(seqKind, list(b.args)[0]);
         }
-        this.walk(b.args, scope, out);
+        if (fnAccesses.some((a) => a.kind === 'call')) {
+          // Not a pure built-in: a side effect (pg_notify, setval, advisory locks, set_config) or a
+          // function whose body is not seen. Values passed to it may leave by another channel or be
+          // stored, so their sources count as stored elsewhere (masked ones are denied).
+          const args: string[] = [];
+          this.walk(b.args, scope, args);
+          this.derived.push(...args);
+          if (out) out.push(...args);
+        } else {
+          this.walk(b.args, scope, out);
+        }
         this.walk(b.agg_order, scope, out);
         this.walk(b.agg_filter, scope, out);
         this.walk(b.over, scope, out);
