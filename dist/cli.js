@@ -55868,7 +55868,7 @@ var init_result_guard = __esm({
     init_cache();
     init_mask_plan();
     init_protocol();
-    REACH = { masked: 1, hiddenOnRead: 2, hiddenOnWrite: 4 };
+    REACH = { masked: 1, hiddenOnRead: 2, hiddenOnWrite: 4, ownMasks: 8 };
     RELATION_KINDS = /* @__PURE__ */ new Set(["select", "insert", "update", "delete", "merge", "truncate", "copy_to", "copy_from", "lock", "explain"]);
     ResultGuard = class {
       constructor(deps) {
@@ -55964,7 +55964,10 @@ var init_result_guard = __esm({
             let reaches = 0;
             try {
               const reads = await views.readsByName(schema, table2);
-              if (this.tableHasMasks(schema, table2) || reads !== null && reads.some((x) => this.originMasked(x.schema, x.table, x.column))) reaches |= REACH.masked;
+              if (this.tableHasMasks(schema, table2)) reaches |= REACH.ownMasks;
+              if (reads !== null && reads.some((x) => (x.schema !== schema || x.table !== table2) && this.originMasked(x.schema, x.table, x.column))) {
+                reaches |= REACH.masked;
+              }
               const hidden = views.runsHiddenCode ? await views.runsHiddenCode(schema, table2) : { onRead: false, onWrite: false };
               if (hidden.onRead) reaches |= REACH.hiddenOnRead;
               if (hidden.onWrite) reaches |= REACH.hiddenOnWrite;

@@ -22,7 +22,7 @@ type GuardDeps = Pick<
   'engine' | 'catalog' | 'views' | 'schema' | 'objectHasMasks' | 'masksConfigured' | 'maskKey' | 'maskValue'
 >;
 
-const REACH = { masked: 1, hiddenOnRead: 2, hiddenOnWrite: 4 } as const;
+const REACH = { masked: 1, hiddenOnRead: 2, hiddenOnWrite: 4, ownMasks: 8 } as const;
 
 /** Accesses through which a statement reads (or writes) a relation's rows. */
 const RELATION_KINDS = new Set(['select', 'insert', 'update', 'delete', 'merge', 'truncate', 'copy_to', 'copy_from', 'lock', 'explain']);
@@ -126,7 +126,12 @@ export class ResultGuard {
         let reaches = 0;
         try {
           const reads = await views.readsByName!(schema, table);
-          if (this.tableHasMasks(schema, table) || (reads !== null && reads.some((x) => this.originMasked(x.schema, x.table, x.column)))) reaches |= REACH.masked;
+          if (this.tableHasMasks(schema, table)) reaches |= REACH.ownMasks;
+          // Through another relation (a view's origins, a partition's parents): masked data under
+          // another name, which the policy's by-name checks of copies cannot see.
+          if (reads !== null && reads.some((x) => (x.schema !== schema || x.table !== table) && this.originMasked(x.schema, x.table, x.column))) {
+            reaches |= REACH.masked;
+          }
           const hidden = views.runsHiddenCode ? await views.runsHiddenCode(schema, table) : { onRead: false, onWrite: false };
           if (hidden.onRead) reaches |= REACH.hiddenOnRead;
           if (hidden.onWrite) reaches |= REACH.hiddenOnWrite;
