@@ -7544,6 +7544,52 @@ var init_duration = __esm({
   }
 });
 
+// src/sql/qualified.ts
+function quoteName(name) {
+  return NEEDS_QUOTES.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
+}
+function qualify(...parts) {
+  let out = "";
+  for (let i = 0; i < parts.length; i++) out += (i ? "." : "") + quoteName(parts[i]);
+  return out;
+}
+function splitQualified(key) {
+  if (!key.includes('"')) return key.split(".");
+  const parts = [];
+  let i = 0;
+  for (; ; ) {
+    let part = "";
+    if (key[i] === '"') {
+      i++;
+      while (i < key.length) {
+        if (key[i] === '"') {
+          if (key[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += key[i++];
+      }
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    } else {
+      while (i < key.length && key[i] !== ".") part += key[i++];
+    }
+    parts.push(part);
+    if (i >= key.length) return parts;
+    i++;
+  }
+}
+var NEEDS_QUOTES;
+var init_qualified = __esm({
+  "src/sql/qualified.ts"() {
+    "use strict";
+    NEEDS_QUOTES = /[.":]/;
+  }
+});
+
 // src/policy/glob.ts
 function globProblem(pattern) {
   if (pattern.length === 0) return "a glob must not be empty";
@@ -7580,9 +7626,95 @@ function compileGlob(pattern, separator) {
   const compiled = new RegExp(re, "u");
   return { source: pattern, literal: false, test: (value) => compiled.test(value) };
 }
+function globCanStartWith(pattern, prefix, separator) {
+  const seen = /* @__PURE__ */ new Set();
+  const walk = (i, j) => {
+    if (j === prefix.length) return true;
+    if (i === pattern.length) return false;
+    const key = `${i}:${j}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (pattern[i] === "*") {
+      const double = pattern[i + 1] === "*";
+      const next = double ? i + 2 : i + 1;
+      if (walk(next, j)) return true;
+      return (double || prefix[j] !== separator) && walk(i, j + 1);
+    }
+    return pattern[i] === prefix[j] && walk(i + 1, j + 1);
+  };
+  return walk(0, 0);
+}
+function compileNameGlob(pattern) {
+  const problem = globProblem(pattern) ?? namePatternProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  const parts = splitQualified(pattern);
+  let re = "^";
+  for (const [n, part] of parts.entries()) {
+    if (n) re += SEP;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part[i];
+      if (ch === "*") {
+        if (part[i + 1] === "*") {
+          re += "[\\s\\S]*";
+          i++;
+        } else {
+          re += `[^${SEP}]*`;
+        }
+      } else {
+        re += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      }
+    }
+  }
+  const compiled = new RegExp(`${re}$`, "u");
+  return { source: pattern, literal: !pattern.includes("*"), test: (value) => compiled.test(joinedParts(value)) };
+}
+function joinedParts(name) {
+  return name.includes('"') ? splitQualified(name).join("\0") : name.replaceAll(".", "\0");
+}
+function namePatternProblem(pattern) {
+  if (!pattern.includes('"')) return null;
+  let i = 0;
+  while (i < pattern.length) {
+    if (pattern[i] === '"') {
+      i++;
+      for (; ; ) {
+        if (i >= pattern.length) return 'a quoted name part is not closed (write "a.b", with "" for a quote inside)';
+        if (pattern[i] === '"') {
+          if (pattern[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        i++;
+      }
+      if (i < pattern.length && pattern[i] !== ".") return 'a quoted name part must end at a dot (write "a.b".c)';
+      i++;
+    } else {
+      while (i < pattern.length && pattern[i] !== ".") {
+        if (pattern[i] === '"') return 'a quote inside a name part: quote the whole part ("a""b")';
+        i++;
+      }
+      i++;
+    }
+  }
+  return null;
+}
+function compilePartGlob(pattern) {
+  const problem = globProblem(pattern);
+  if (problem) throw new TypeError(`bad glob ${JSON.stringify(pattern)}: ${problem}`);
+  if (!pattern.includes("*")) return { source: pattern, literal: true, test: (value) => value === pattern };
+  const re = pattern.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("[\\s\\S]*");
+  const compiled = new RegExp(`^${re}$`, "u");
+  return { source: pattern, literal: false, test: (value) => compiled.test(value) };
+}
+var SEP;
 var init_glob = __esm({
   "src/policy/glob.ts"() {
     "use strict";
+    init_qualified();
+    SEP = "\\u0000";
   }
 });
 
@@ -14208,13 +14340,13 @@ function compileRule(role2, index, rule2) {
     action: rule2.action,
     kinds,
     namedKinds,
-    objects: rule2.objects ? rule2.objects.map((o) => compileGlob(o, ".")) : null
+    objects: rule2.objects ? rule2.objects.map(compileNameGlob) : null
   };
 }
 function compileColumnPattern(source) {
-  const parts = source.split(".");
+  const parts = splitQualified(source);
   while (parts.length < 3) parts.unshift("*");
-  const [schema, table2, column] = parts.map((p) => compileGlob(p, "."));
+  const [schema, table2, column] = parts.map(compilePartGlob);
   return { source, schema, table: table2, column };
 }
 function compilePolicy(doc, file) {
@@ -14223,9 +14355,10 @@ function compilePolicy(doc, file) {
     roles.set(name, {
       name,
       description: r.description ?? null,
-      match: Object.entries(r.match).map(([claim2, value]) => ({
-        claim: claim2,
-        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(g, "/"))
+      match: Object.entries(r.match).map(([claim3, value]) => ({
+        claim: claim3,
+        // A YAML number stands for its decimal text (GitHub's ids are strings in the token).
+        globs: (Array.isArray(value) ? value : [value]).map((g) => compileGlob(String(g), "/"))
       })),
       approvers: r.approvers ?? null,
       upstream: r.upstream ?? null,
@@ -14256,6 +14389,7 @@ var init_compile2 = __esm({
     init_duration();
     init_errors();
     init_glob();
+    init_qualified();
     init_compile_http();
     DEFAULT_SESSION_TTL = "60m";
     DEFAULT_APPROVAL_TIMEOUT = "30m";
@@ -14377,7 +14511,7 @@ function strict3(shape) {
 function glob3(what) {
   return string2().regex(GLOB_PATTERN3, { error: (iss) => `bad glob ${show3(iss.input)}: ${globProblem(String(iss.input))}` }).describe(what);
 }
-var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimMatch, objectGlob, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
+var show3, NAME, GLOB_PATTERN3, duration2, action, KIND_NAMES, kindOrGroup, claimGlob, claimNumber, claimMatch, CLAIM_FORMS, objectGlob, COLUMN_PART, COLUMN_PATTERN, columnGlob, postgresRule, mask, APPROVER, approver, role, policySchema;
 var init_schema = __esm({
   "src/policy/schema.ts"() {
     "use strict";
@@ -14399,11 +14533,23 @@ var init_schema = __esm({
     KIND_NAMES = [...Object.keys(GROUPS), ...KINDS];
     kindOrGroup = _enum(KIND_NAMES);
     claimGlob = glob3("Glob on the claim value: * within a path segment, ** across /");
-    claimMatch = union([claimGlob, array(claimGlob).min(1)], { error: "expected a glob or a list of globs" });
-    objectGlob = glob3("Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots");
-    COLUMN_PATTERN = /^(?!.*\*\*)[^.?[\]{}\u0000-\u001f\u007f]+(?:\.[^.?[\]{}\u0000-\u001f\u007f]+){0,2}$/;
+    claimNumber = number2({ error: (iss) => `expected a glob or a whole number, got ${show3(iss.input)}` }).refine(Number.isInteger, { error: (iss) => `expected a whole number (an id), got ${show3(iss.input)}` }).refine((n) => n >= 0, { error: (iss) => `expected an id (a whole number of 0 or more), got ${show3(iss.input)}` }).refine(Number.isSafeInteger, { error: 'this number is too long to be read exactly: quote the id ("\u2026")' }).describe("A whole number: matches the claim's decimal text (ids)");
+    claimMatch = union([claimGlob, claimNumber, array(union([claimGlob, claimNumber], { error: "expected a glob or a whole number" })).min(1)], {
+      error: "expected a glob, a number or a list of them"
+    });
+    CLAIM_FORMS = {
+      repository_id: { pattern: /^[1-9][0-9]*$/, expected: "the repository's numeric id (gh api repos/OWNER/REPO --jq .id)" },
+      repository_owner_id: { pattern: /^[1-9][0-9]*$/, expected: "the owner's numeric id (gh api users/OWNER --jq .id)" },
+      actor_id: { pattern: /^[1-9][0-9]*$/, expected: "the account's numeric id (gh api users/LOGIN --jq .id)" },
+      enterprise_id: { pattern: /^[1-9][0-9]*$/, expected: "the enterprise's numeric id" },
+      job_workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" },
+      workflow_sha: { pattern: /^[0-9a-f]{40}$/, expected: "a full commit SHA (40 lower-case hex digits)" }
+    };
+    objectGlob = glob3('Glob on schema.name as PostgreSQL resolves it: * within a name, ** across dots; a name with . " or : is written in double quotes').refine((p) => namePatternProblem(p) === null, { error: (iss) => `bad glob ${show3(iss.input)}: ${namePatternProblem(String(iss.input))}` });
+    COLUMN_PART = String.raw`(?:"(?:[^"?[\]{}\u0000-\u001f\u007f]|"")+"|[^."?[\]{}\u0000-\u001f\u007f]+)`;
+    COLUMN_PATTERN = new RegExp(String.raw`^(?!.*\*\*)${COLUMN_PART}(?:\.${COLUMN_PART}){0,2}$`);
     columnGlob = string2().regex(COLUMN_PATTERN, {
-      error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { })`
+      error: (iss) => `bad column pattern ${show3(iss.input)}: expected schema.table.column, table.column or column, each part a name or a glob with * (no **, ?, [ ] or { }; a name with . " or : in double quotes)`
     }).describe("schema.table.column with * globs; shorter patterns match the trailing parts (`*.ssn` = any ssn column)");
     postgresRule = strict3({
       action,
@@ -14422,6 +14568,20 @@ var init_schema = __esm({
       description: string2().optional(),
       match: record(string2().min(1), claimMatch).refine((m) => Object.keys(m).length > 0, {
         error: "expected at least one claim to match (an empty match would accept every token)"
+      }).superRefine((m, ctx) => {
+        for (const [claim3, value] of Object.entries(m)) {
+          const form = Object.hasOwn(CLAIM_FORMS, claim3) ? CLAIM_FORMS[claim3] : void 0;
+          if (!form) continue;
+          const list2 = Array.isArray(value) ? value : [value];
+          for (const [i, v] of list2.entries()) {
+            if (form.pattern.test(String(v))) continue;
+            ctx.addIssue({
+              code: "custom",
+              path: Array.isArray(value) ? [claim3, i] : [claim3],
+              message: `expected ${form.expected}, got ${show3(v)}${/\*/.test(String(v)) ? " (no globs on this claim)" : ""}`
+            });
+          }
+        }
       }).meta({ description: "OIDC claim \u2192 glob or list of globs; every key must match", minProperties: 1 }),
       approvers: array(approver).min(1).optional().describe("GitHub logins or org/team allowed to approve reviews"),
       upstream: string2().regex(NAME, { error: (iss) => `expected an upstream name (letters, digits, _ . -), got ${show3(iss.input)}` }).optional().describe("Gateway mode: the name of the gateway config's upstream this role's sessions connect to"),
@@ -14473,6 +14633,9 @@ var init_schema = __esm({
 // src/policy/load.ts
 import { readFileSync } from "node:fs";
 function loadPolicy(file) {
+  return loadLocatedPolicy(file).policy;
+}
+function loadLocatedPolicy(file) {
   let text;
   try {
     text = readFileSync(file, "utf8");
@@ -14481,14 +14644,14 @@ function loadPolicy(file) {
     const why = code3 === "ENOENT" ? "no such file" : code3 === "EISDIR" ? "is a directory" : code3 ?? "unreadable";
     throw new PolicyError("ERR_POLICY_READ", `${file}: cannot read the policy file: ${why}`);
   }
-  return parsePolicy(text, file);
+  return parseLocated(text, file);
 }
-function parsePolicy(text, file) {
-  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles");
+function parseLocated(text, file) {
+  const result = parseYamlWith(text, file, policySchema, "the policy is empty: expected a map with version: 1 and roles", findOddClaimNumber);
   if (!result.ok) throw new PolicyError(result.syntax ? "ERR_POLICY_SYNTAX" : "ERR_POLICY_INVALID", formatProblem(result.problems[0]), result.problems);
-  return compilePolicy(result.data, file);
+  return { policy: compilePolicy(result.data, file), lineOf: result.lineOf };
 }
-function parseYamlWith(text, file, schema, emptyMessage) {
+function parseYamlWith(text, file, schema, emptyMessage, check) {
   const lines = new import_yaml.LineCounter();
   const doc = (0, import_yaml.parseDocument)(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const lineAt = (offset) => lines.linePos(offset).line;
@@ -14500,7 +14663,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     if (what.startsWith("Source contains multiple documents")) what = "expected one YAML document, found several";
     return syntax({ file, line, path: "", message: `YAML syntax error: ${what}` });
   }
-  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt);
+  const duplicate = findDuplicateKey(doc, doc.contents, [], lineAt) ?? check?.(doc, text, lineAt) ?? null;
   if (duplicate) return syntax({ file, ...duplicate });
   let data;
   try {
@@ -14513,7 +14676,7 @@ function parseYamlWith(text, file, schema, emptyMessage) {
     const problems = result.error.issues.flatMap((issue2) => explain(issue2, [], emptyMessage)).map(({ path: path2, message: message2, key }) => ({ file, line: locate(doc, path2, key, lineAt), path: formatPath(path2), message: message2 })).filter((p, i, all) => all.findIndex((q) => q.path === p.path) === i).sort((a, b) => a.line - b.line);
     return { ok: false, syntax: false, problems };
   }
-  return { ok: true, data: result.data };
+  return { ok: true, data: result.data, lineOf: (path2) => locate(doc, path2, true, lineAt) };
 }
 function describe2(value) {
   if (value === null) return "null";
@@ -14612,6 +14775,29 @@ function findDuplicateKey(doc, node2, path2, lineAt) {
   }
   return null;
 }
+function findOddClaimNumber(doc, text, lineAt) {
+  const roles = (0, import_yaml.isMap)(doc.contents) ? doc.contents.get("roles", true) : void 0;
+  if (!(0, import_yaml.isMap)(roles)) return null;
+  for (const role2 of roles.items) {
+    const match = (0, import_yaml.isMap)(role2.value) ? role2.value.get("match", true) : void 0;
+    if (!(0, import_yaml.isMap)(match)) continue;
+    for (const pair of match.items) {
+      const values = (0, import_yaml.isSeq)(pair.value) ? pair.value.items : [pair.value];
+      for (const [i, v] of values.entries()) {
+        if (!(0, import_yaml.isScalar)(v) || typeof v.value !== "number" || !v.range) continue;
+        const written = text.slice(v.range[0], v.range[1]).trim();
+        if (/^(0|[1-9][0-9]*)$/.test(written)) continue;
+        const path2 = ["roles", String((0, import_yaml.isScalar)(role2.key) ? role2.key.value : role2.key), "match", String((0, import_yaml.isScalar)(pair.key) ? pair.key.value : pair.key)];
+        return {
+          line: lineAt(v.range[0]),
+          path: formatPath((0, import_yaml.isSeq)(pair.value) ? [...path2, i] : path2),
+          message: `the number ${written} is not written in decimal digits: write the id as GitHub shows it (e.g. 1234567), or quote a glob`
+        };
+      }
+    }
+  }
+  return null;
+}
 var import_yaml, EXPECTED;
 var init_load = __esm({
   "src/policy/load.ts"() {
@@ -14635,6 +14821,14 @@ var init_load = __esm({
 function claimMatches(value, globs2) {
   return typeof value === "string" && globs2.some((g) => g.test(value));
 }
+function unnamedDangerousEvent(role2, claims) {
+  if (!Object.hasOwn(claims, "event_name")) return null;
+  const event = claims.event_name;
+  if (typeof event !== "string") return MALFORMED;
+  if (!Object.hasOwn(DANGEROUS_EVENTS, event)) return null;
+  const named = role2.match.some((m) => m.claim === "event_name" && m.globs.some((g) => g.literal && g.source === event));
+  return named ? null : event;
+}
 function firstMismatch(role2, claims) {
   for (const m of role2.match) {
     if (!Object.hasOwn(claims, m.claim) || !claimMatches(claims[m.claim], m.globs)) return m;
@@ -14642,7 +14836,17 @@ function firstMismatch(role2, claims) {
   return null;
 }
 function roleMatches(role2, claims) {
-  return firstMismatch(role2, claims) === null;
+  return firstMismatch(role2, claims) === null && unnamedDangerousEvent(role2, claims) === null;
+}
+function dangerousEventError(roles, event) {
+  if (event === MALFORMED) {
+    return new PolicyError("ERR_ROLE_DANGEROUS_EVENT", "the token's event_name claim is not a string, so it cannot be told whether the job runs for someone else's pull request; no role is granted");
+  }
+  const which = roles.length === 1 ? `role ${JSON.stringify(roles[0])} matches` : `roles ${roles.map((r) => JSON.stringify(r)).join(", ")} match`;
+  return new PolicyError(
+    "ERR_ROLE_DANGEROUS_EVENT",
+    `this job was started by a ${event} event, and ${which} the other claims but do${roles.length === 1 ? "es" : ""} not name ${event} in event_name: ${DANGEROUS_EVENTS[event]}. A role admits such jobs only when its match lists \`event_name: ${event}\` literally (a glob such as * does not opt in); do that only for a role whose workflow never runs the pull request's code with it`
+  );
 }
 function getRole(policy, name) {
   const role2 = policy.roles.get(name);
@@ -14663,6 +14867,8 @@ function selectRole(policy, claims, wanted) {
   if (wanted !== void 0) {
     const role2 = getRole(policy, wanted);
     const miss = firstMismatch(role2, claims);
+    const event2 = miss ? null : unnamedDangerousEvent(role2, claims);
+    if (event2) throw dangerousEventError([role2.name], event2);
     if (miss) {
       const globs2 = miss.globs.map((g) => g.source).join(" | ");
       throw new PolicyError(
@@ -14673,16 +14879,25 @@ function selectRole(policy, claims, wanted) {
     return role2;
   }
   for (const role2 of policy.roles.values()) if (roleMatches(role2, claims)) return role2;
+  const refused = [...policy.roles.values()].filter((r) => firstMismatch(r, claims) === null);
+  const event = refused.length ? unnamedDangerousEvent(refused[0], claims) : null;
+  if (event) throw dangerousEventError(refused.map((r) => r.name), event);
   const checked = [...new Set([...policy.roles.values()].flatMap((r) => r.match.map((m) => m.claim)))];
   throw new PolicyError(
     "ERR_ROLE_NO_MATCH",
     `no role in ${policy.file} matches the claims (checked ${checked.map((c) => showClaim(claims, c)).join(", ")} against roles ${[...policy.roles.keys()].join(", ")})`
   );
 }
+var DANGEROUS_EVENTS, MALFORMED;
 var init_roles = __esm({
   "src/policy/roles.ts"() {
     "use strict";
     init_errors();
+    DANGEROUS_EVENTS = {
+      pull_request_target: "a pull_request_target job runs the base branch's workflow with its ref, secrets and write token, but anyone who can open a pull request (from a fork too) starts it, and a workflow that checks out or builds the pull request runs their code with those",
+      workflow_run: "a workflow_run job runs with the default branch's ref, secrets and write token after another workflow, which a pull request from a fork can trigger, so what it reads (artifacts, the head commit) may be an outsider's"
+    };
+    MALFORMED = "(malformed)";
   }
 });
 
@@ -17262,7 +17477,7 @@ var require_libpg_query = __commonJS({
             return 0n;
           }
         }
-        async function run6() {
+        async function run7() {
           preRun();
           if (runDependencies) {
             await resolveRunDependencies();
@@ -17280,7 +17495,7 @@ var require_libpg_query = __commonJS({
         }
         var wasmExports;
         wasmExports = await createWasm();
-        await run6();
+        await run7();
         ;
         return Module;
       };
@@ -20644,11 +20859,11 @@ function relationKeys(rv, searchPath) {
   if (!rv) throw new AnalysisError("relation missing");
   const name = rv.relname;
   if (typeof name !== "string") throw new AnalysisError("relation without a name");
-  if (rv.schemaname) return [`${rv.schemaname}.${name}`];
+  if (rv.schemaname) return [qualify(rv.schemaname, name)];
   const { before, after } = splitPath(searchPath);
-  const keys = before.map((s) => `${s}.${name}`);
-  if (isCatalogRelation(name)) keys.push(`pg_catalog.${name}`);
-  else keys.push(...after.map((s) => `${s}.${name}`));
+  const keys = before.map((s) => qualify(s, name));
+  if (isCatalogRelation(name)) keys.push(qualify("pg_catalog", name));
+  else keys.push(...after.map((s) => qualify(s, name)));
   if (!keys.length) throw new AnalysisError("empty search path: cannot resolve relation");
   return keys;
 }
@@ -20661,18 +20876,18 @@ function createdKey(rv, searchPath) {
   if (!rv) throw new AnalysisError("created relation missing");
   const name = rv.relname;
   if (typeof name !== "string") throw new AnalysisError("relation without a name");
-  if (rv.schemaname) return `${rv.schemaname}.${name}`;
-  if (rv.relpersistence === "t") return `pg_temp.${name}`;
+  if (rv.schemaname) return qualify(rv.schemaname, name);
+  if (rv.relpersistence === "t") return qualify("pg_temp", name);
   const first = searchPath.find((x) => x !== "pg_catalog");
   if (!first) throw new AnalysisError("empty search path: cannot resolve created relation");
-  return `${first}.${name}`;
+  return qualify(first, name);
 }
 function createdName(parts, searchPath) {
   if (!parts.length) throw new AnalysisError("object name missing");
-  if (parts.length >= 2) return `${parts[parts.length - 2]}.${parts[parts.length - 1]}`;
+  if (parts.length >= 2) return qualify(parts[parts.length - 2], parts[parts.length - 1]);
   const first = searchPath.find((x) => x !== "pg_catalog");
   if (!first) throw new AnalysisError("empty search path: cannot resolve created object");
-  return `${first}.${parts[0]}`;
+  return qualify(first, parts[0]);
 }
 function functionAccesses(parts, searchPath, always = false) {
   const name = parts[parts.length - 1];
@@ -20690,25 +20905,25 @@ function functionAccesses(parts, searchPath, always = false) {
 function builtinAccess(name, always) {
   const cls = classifyBuiltin(name);
   if (cls === "pure" && !always) return [];
-  const a = { kind: "call", object: `pg_catalog.${name}` };
+  const a = { kind: "call", object: qualify("pg_catalog", name) };
   if (cls === "dangerous") a.exact = true;
   return [a];
 }
 function userCall(schema, name) {
-  return isDangerousName(name) ? { kind: "call", object: `${schema}.${name}`, exact: true } : { kind: "call", object: `${schema}.${name}` };
+  return isDangerousName(name) ? { kind: "call", object: qualify(schema, name), exact: true } : { kind: "call", object: qualify(schema, name) };
 }
 function operatorAccesses(parts, searchPath) {
   const name = parts[parts.length - 1];
   if (!name) return [];
   if (parts.length >= 2) {
     const schema = parts[parts.length - 2];
-    if (schema === "pg_catalog") return isCatalogOperator(name) ? [] : [{ kind: "call", object: `pg_catalog.${name}` }];
-    return [{ kind: "call", object: `${schema}.${name}` }];
+    if (schema === "pg_catalog") return isCatalogOperator(name) ? [] : [{ kind: "call", object: qualify("pg_catalog", name) }];
+    return [{ kind: "call", object: qualify(schema, name) }];
   }
   const { before, after } = splitPath(searchPath);
-  const out = before.map((s) => ({ kind: "call", object: `${s}.${name}` }));
+  const out = before.map((s) => ({ kind: "call", object: qualify(s, name) }));
   if (!isCatalogOperator(name)) {
-    out.push(...after.map((s) => ({ kind: "call", object: `${s}.${name}` })));
+    out.push(...after.map((s) => ({ kind: "call", object: qualify(s, name) })));
     if (!out.length) throw new AnalysisError(`empty search path: cannot resolve operator ${name}`);
   }
   return out;
@@ -20718,6 +20933,7 @@ var init_names = __esm({
     "use strict";
     init_builtins();
     init_errors4();
+    init_qualified();
   }
 });
 
@@ -20736,7 +20952,7 @@ function tableEntry(name, keys, aliasCols) {
     relKeys: keys,
     column(c) {
       if (aliasCols && aliasCols.includes(c)) return { sources: whole, definite: true };
-      return { sources: keys.map((k) => `${k}.${c}`), definite: false };
+      return { sources: keys.map((k) => `${k}.${quoteName(c)}`), definite: false };
     },
     // Plain columns of a base table: RowDescription names them, the proxy masks them by catalog.
     star: () => [{ name: "*", sources: whole, tableColumns: true }],
@@ -20851,7 +21067,7 @@ function findEntry(scope, qual) {
     for (const e of s.entries) {
       if (schema === null) {
         if (e.name === name) return e;
-      } else if (e.relKeys && e.relKeys.includes(`${schema}.${name}`)) {
+      } else if (e.relKeys && e.relKeys.includes(qualify(schema, name))) {
         return e;
       }
     }
@@ -20866,6 +21082,7 @@ function anyWhole(scope) {
 var init_scope = __esm({
   "src/sql/scope.ts"() {
     "use strict";
+    init_qualified();
   }
 });
 
@@ -21022,7 +21239,7 @@ function renamedSources(b, w) {
   if (t === "OBJECT_SCHEMA") return typeof b.subname === "string" ? [b.subname] : [];
   if (!b.relation) return [];
   const keys = w.relKeysOf(b.relation);
-  if (t === "OBJECT_COLUMN") return typeof b.subname === "string" ? keys.map((k) => `${k}.${b.subname}`) : [];
+  if (t === "OBJECT_COLUMN") return typeof b.subname === "string" ? keys.map((k) => `${k}.${quoteName(b.subname)}`) : [];
   return RELATION_TYPES.has(t) ? keys.map((k) => `${k}.*`) : [];
 }
 function generatedSources(b, w) {
@@ -21036,7 +21253,7 @@ function generatedSources(b, w) {
       const fields = list(n.ColumnRef.fields);
       const last = fields[fields.length - 1];
       const name = last && typeof last.String?.sval === "string" ? last.String.sval : "*";
-      for (const k of keys) out.push(`${k}.${name}`);
+      for (const k of keys) out.push(name === "*" ? `${k}.*` : `${k}.${quoteName(name)}`);
       return;
     }
     for (const k in n) refs(n[k]);
@@ -21074,7 +21291,7 @@ function describe3(t, object, w) {
   const label = kindLabel(t);
   if (object === void 0 || object === null) return label;
   const o = object;
-  if ("String" in o) return `${label}:${String(o.String.sval)}`;
+  if ("String" in o) return `${label}:${quoteName(String(o.String.sval))}`;
   let parts = [];
   if ("List" in o) parts = stringFields(o.List.items);
   else if ("ObjectWithArgs" in o) parts = stringFields(o.ObjectWithArgs.objname);
@@ -21082,12 +21299,12 @@ function describe3(t, object, w) {
   if (!parts.length) return label;
   if (RELATION_TYPES.has(t)) return tableKey(parts, w);
   if (TABLE_PART_TYPES.has(t) && parts.length >= 2) return tableKey(parts.slice(0, -1), w);
-  if (GLOBAL_TYPES.has(t)) return `${label}:${parts.join(".")}`;
+  if (GLOBAL_TYPES.has(t)) return `${label}:${qualify(...parts)}`;
   const name = w.createdNameOf(parts);
   return ROUTINE_TYPES.has(t) ? name : `${label}:${name}`;
 }
 function tableKey(parts, w) {
-  if (parts.length >= 2) return parts.slice(-2).join(".");
+  if (parts.length >= 2) return qualify(...parts.slice(-2));
   return w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: "p" } })[0];
 }
 function dropObjects(b, w) {
@@ -21097,14 +21314,14 @@ function dropObjects(b, w) {
     const n = o;
     if (RELATION_TYPES.has(t) && "List" in n) {
       const parts = stringFields(n.List.items);
-      if (parts.length >= 2) out.push(parts.slice(-2).join("."));
+      if (parts.length >= 2) out.push(qualify(...parts.slice(-2)));
       else if (parts.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: parts[0], relpersistence: "p" } }));
       continue;
     }
     if ((t === "OBJECT_TRIGGER" || t === "OBJECT_POLICY" || t === "OBJECT_RULE") && "List" in n) {
       const parts = stringFields(n.List.items);
       const tbl = parts.slice(0, -1);
-      if (tbl.length >= 2) out.push(tbl.slice(-2).join("."));
+      if (tbl.length >= 2) out.push(qualify(...tbl.slice(-2)));
       else if (tbl.length === 1) out.push(...w.relKeysOf({ RangeVar: { relname: tbl[0], relpersistence: "p" } }));
       continue;
     }
@@ -21116,7 +21333,7 @@ function grantObjects(b, w) {
   const t = String(b.objtype ?? "");
   const target2 = String(b.targtype ?? "");
   if (target2 === "ACL_TARGET_ALL_IN_SCHEMA") {
-    return list(b.objects).map((o) => `${String(o.String?.sval ?? "")}.*`);
+    return list(b.objects).map((o) => `${quoteName(String(o.String?.sval ?? ""))}.*`);
   }
   if (target2 === "ACL_TARGET_DEFAULTS") return ["default_privileges"];
   const out = [];
@@ -21134,6 +21351,7 @@ var init_ddl = __esm({
     init_ast();
     init_names();
     init_scope();
+    init_qualified();
     C = "create";
     A = "alter";
     D = "drop";
@@ -21155,9 +21373,9 @@ var init_ddl = __esm({
       RuleStmt: { kind: C, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
       AlterTableStmt: { kind: A, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
       RefreshMatViewStmt: { kind: A, target: ["relation"], objects: (b, w) => w.relKeysOf(b.relation) },
-      ReindexStmt: { kind: A, target: ["relation"], objects: (b, w) => b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? "reindex").replace(/^REINDEX_OBJECT_/, "").toLowerCase()}:${b.name ?? ""}`] },
+      ReindexStmt: { kind: A, target: ["relation"], objects: (b, w) => b.relation ? w.relKeysOf(b.relation) : [`${String(b.kind ?? "reindex").replace(/^REINDEX_OBJECT_/, "").toLowerCase()}:${quoteName(String(b.name ?? ""))}`] },
       TruncateStmt: { kind: "truncate", target: ["relations"], objects: (b, w) => list(b.relations).flatMap((r) => w.relKeysOf(r)) },
-      CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${String(b.schemaname ?? b.authrole?.rolename ?? "")}`] },
+      CreateSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.schemaname ?? b.authrole?.rolename ?? ""))}`] },
       CreateFunctionStmt: { kind: C, target: ["funcname"], objects: (b, w) => [w.createdNameOf(stringFields(b.funcname))] },
       AlterFunctionStmt: { kind: A, target: ["func"], objects: (b, w) => [w.createdNameOf(stringFields(b.func?.objname))] },
       DefineStmt: {
@@ -21185,43 +21403,43 @@ var init_ddl = __esm({
       AlterCollationStmt: { kind: A, target: ["collname"], objects: (b, w) => [`collation:${w.createdNameOf(stringFields(b.collname))}`] },
       AlterTSDictionaryStmt: { kind: A, target: ["dictname"], objects: (b, w) => [`text_search_dictionary:${w.createdNameOf(stringFields(b.dictname))}`] },
       AlterTSConfigurationStmt: { kind: A, target: ["cfgname"], objects: (b, w) => [`text_search_configuration:${w.createdNameOf(stringFields(b.cfgname))}`] },
-      CreateAmStmt: { kind: C, objects: (b) => [`access_method:${b.amname ?? ""}`] },
-      CreatePLangStmt: { kind: C, objects: (b) => [`language:${b.plname ?? ""}`] },
-      CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${b.extname ?? ""}`] },
-      CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ""}`] },
-      AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${b.fdwname ?? ""}`] },
-      CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${b.servername ?? ""}`] },
-      AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${b.servername ?? ""}`] },
-      CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${b.servername ?? ""}`] },
-      ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${b.local_schema ?? ""}`] },
-      CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${b.pubname ?? ""}`] },
-      AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${b.pubname ?? ""}`] },
-      CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${b.subname ?? ""}`] },
-      CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${b.tablespacename ?? ""}`] },
-      AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${b.orig_tablespacename ?? ""}`] },
-      CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${b.trigname ?? ""}`] },
-      AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${b.trigname ?? ""}`] },
-      CreateRoleStmt: { kind: C, objects: (b) => [`role:${b.role ?? ""}`] },
-      AlterRoleStmt: { kind: A, objects: (b) => [`role:${roleName(b.role)}`] },
-      AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? roleName(b.role) : "all"}`] },
-      DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${roleName(r)}`) },
-      CreatedbStmt: { kind: C, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      DropdbStmt: { kind: D, objects: (b) => [`database:${b.dbname ?? ""}`] },
-      DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
-      ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${roleName(r)}`) },
+      CreateAmStmt: { kind: C, objects: (b) => [`access_method:${quoteName(String(b.amname ?? ""))}`] },
+      CreatePLangStmt: { kind: C, objects: (b) => [`language:${quoteName(String(b.plname ?? ""))}`] },
+      CreateExtensionStmt: { kind: C, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      AlterExtensionStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      AlterExtensionContentsStmt: { kind: A, objects: (b) => [`extension:${quoteName(String(b.extname ?? ""))}`] },
+      CreateFdwStmt: { kind: C, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ""))}`] },
+      AlterFdwStmt: { kind: A, objects: (b) => [`foreign_data_wrapper:${quoteName(String(b.fdwname ?? ""))}`] },
+      CreateForeignServerStmt: { kind: C, objects: (b) => [`server:${quoteName(String(b.servername ?? ""))}`] },
+      AlterForeignServerStmt: { kind: A, objects: (b) => [`server:${quoteName(String(b.servername ?? ""))}`] },
+      CreateUserMappingStmt: { kind: C, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      AlterUserMappingStmt: { kind: A, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      DropUserMappingStmt: { kind: D, objects: (b) => [`user_mapping:${quoteName(String(b.servername ?? ""))}`] },
+      ImportForeignSchemaStmt: { kind: C, objects: (b) => [`schema:${quoteName(String(b.local_schema ?? ""))}`] },
+      CreatePublicationStmt: { kind: C, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ""))}`] },
+      AlterPublicationStmt: { kind: A, objects: (b) => [`publication:${quoteName(String(b.pubname ?? ""))}`] },
+      CreateSubscriptionStmt: { kind: C, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      AlterSubscriptionStmt: { kind: A, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      DropSubscriptionStmt: { kind: D, objects: (b) => [`subscription:${quoteName(String(b.subname ?? ""))}`] },
+      CreateTableSpaceStmt: { kind: C, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      DropTableSpaceStmt: { kind: D, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      AlterTableSpaceOptionsStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.tablespacename ?? ""))}`] },
+      AlterTableMoveAllStmt: { kind: A, objects: (b) => [`tablespace:${quoteName(String(b.orig_tablespacename ?? ""))}`] },
+      CreateEventTrigStmt: { kind: C, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ""))}`] },
+      AlterEventTrigStmt: { kind: A, objects: (b) => [`event_trigger:${quoteName(String(b.trigname ?? ""))}`] },
+      CreateRoleStmt: { kind: C, objects: (b) => [`role:${quoteName(String(b.role ?? ""))}`] },
+      AlterRoleStmt: { kind: A, objects: (b) => [`role:${quoteName(roleName(b.role))}`] },
+      AlterRoleSetStmt: { kind: A, objects: (b) => [`role:${b.role ? quoteName(roleName(b.role)) : "all"}`] },
+      DropRoleStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `role:${quoteName(roleName(r))}`) },
+      CreatedbStmt: { kind: C, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseSetStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      AlterDatabaseRefreshCollStmt: { kind: A, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      DropdbStmt: { kind: D, objects: (b) => [`database:${quoteName(String(b.dbname ?? ""))}`] },
+      DropOwnedStmt: { kind: D, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
+      ReassignOwnedStmt: { kind: A, objects: (b) => list(b.roles).map((r) => `owned_by:${quoteName(roleName(r))}`) },
       AlterDefaultPrivilegesStmt: { kind: (b) => grantKind(b.action ?? {}), objects: () => ["default_privileges"] },
-      GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${roleName(r)}`) },
+      GrantRoleStmt: { kind: grantKind, objects: (b) => list(b.granted_roles).map((r) => `role:${quoteName(roleName(r))}`) },
       GrantStmt: { kind: grantKind, target: ["objects"], objects: grantObjects },
       DropStmt: { kind: D, target: ["objects"], objects: dropObjects },
       // Schemas, databases, roles, tablespaces… are renamed by their old name in `subname`.
@@ -21662,7 +21880,7 @@ function copyStmt(w, b, scope) {
       if (!from) w.add({ kind: "select", object: k });
     }
     if (!from) {
-      outputs = attrs.length ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${a}`) })) : [{ name: "*", sources: keys.map((k) => `${k}.*`) }];
+      outputs = attrs.length ? attrs.map((a) => ({ name: a, sources: keys.map((k) => `${k}.${quoteName(a)}`) })) : [{ name: "*", sources: keys.map((k) => `${k}.*`) }];
     }
     const here = { entries: [tableEntry(b.relation.relname, keys, null)], outer: null, ctes: null };
     w.walk(b.whereClause, here, null);
@@ -21706,6 +21924,7 @@ var init_wrappers = __esm({
     init_ast();
     init_settings();
     init_walk();
+    init_qualified();
   }
 });
 
@@ -21726,7 +21945,7 @@ function findLocal(here, parts) {
   const name = parts[parts.length - 1];
   const schema = parts.length >= 2 ? parts[parts.length - 2] : null;
   for (let s = here; s; s = s.outer) {
-    const e = s.entries.find((x) => schema ? !!x.relKeys?.includes(`${schema}.${name}`) : x.name === name);
+    const e = s.entries.find((x) => schema ? !!x.relKeys?.includes(qualify(schema, name)) : x.name === name);
     if (e) return e;
   }
   return void 0;
@@ -21760,6 +21979,7 @@ var init_walk = __esm({
     init_dml();
     init_wrappers();
     init_ast();
+    init_qualified();
     EXPRESSION_NODES = /* @__PURE__ */ new Set([
       "Integer",
       "Float",
@@ -22738,15 +22958,12 @@ function maskForTable(role2, schema, table2) {
   return best;
 }
 function maskForSource(role2, source) {
-  const first = source.indexOf(".");
-  const last = source.lastIndexOf(".");
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) {
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) {
     const any = role2.masks[0];
     return any ? { strategy: any.strategy, column: any.columns[0].source } : null;
   }
-  const schema = source.slice(0, first);
-  const table2 = source.slice(first + 1, last);
-  const column = source.slice(last + 1);
+  const [schema, table2, column] = parts;
   return column === "*" ? maskForTable(role2, schema, table2) : maskForColumn(role2, schema, table2, column);
 }
 function maskOverSources(role2, sources) {
@@ -22794,10 +23011,31 @@ function maskedOutputs(role2, outputs) {
   }
   return { masked, problem: null };
 }
+function starMaskedOutputs(role2, outputs) {
+  if (!outputs || role2.masks.length === 0) return [];
+  const out = [];
+  for (const [index, o] of outputs.entries()) {
+    if (!isStar2(o) || !isTableColumns(o)) continue;
+    const seen = /* @__PURE__ */ new Set();
+    for (const source of o.sources) {
+      const parts = splitQualified(source);
+      if (parts.length !== 3) continue;
+      for (const mask2 of role2.masks) {
+        for (const p of mask2.columns) {
+          if (seen.has(p.source) || !p.schema.test(parts[0]) || !p.table.test(parts[1])) continue;
+          seen.add(p.source);
+          out.push({ index, name: o.name, strategy: mask2.strategy, column: p.source });
+        }
+      }
+    }
+  }
+  return out;
+}
 var STRICTNESS;
 var init_masks = __esm({
   "src/policy/masks.ts"() {
     "use strict";
+    init_qualified();
     STRICTNESS = { partial: 0, hash: 1, redact: 2, null: 3 };
   }
 });
@@ -22813,7 +23051,8 @@ function ruleCovers(rule2, access2) {
   if (access2.exact) {
     if (!rule2.namedKinds.has(access2.kind)) return false;
     if (access2.object === void 0) return rule2.objects === null;
-    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.source === access2.object);
+    const object2 = access2.object;
+    return rule2.objects !== null && rule2.objects.some((g) => g.literal && g.test(object2));
   }
   if (!rule2.kinds.has(access2.kind)) return false;
   if (access2.object === void 0 || rule2.objects === null) return true;
@@ -22877,13 +23116,15 @@ function decideStatement(role2, analysis) {
       };
     }
   }
+  const star = starMaskedOutputs(role2, analysis.outputs);
   const d = {
     ...base,
     decision: worst.action,
     rule: worst.rule?.path ?? null,
     reason: worst.reason,
     masked,
-    decidingAccess: deciding
+    decidingAccess: deciding,
+    ...star.length ? { starMasked: star } : {}
   };
   if (analysis.derived?.length) d.derived = analysis.derived;
   return d;
@@ -22964,6 +23205,8 @@ function freezeDecision(d) {
     Object.freeze(s.accesses);
     for (const m of s.masked) Object.freeze(m);
     Object.freeze(s.masked);
+    if (s.starMasked) for (const m of s.starMasked) Object.freeze(m);
+    if (s.starMasked) Object.freeze(s.starMasked);
     if (s.decidingAccess) Object.freeze(s.decidingAccess);
     Object.freeze(s);
   }
@@ -24014,8 +24257,16 @@ function oneLine(sql, max = 72) {
   const flat2 = sql.replace(/\s+/g, " ").trim();
   return flat2.length > max ? `${flat2.slice(0, max - 1)}\u2026` : flat2;
 }
+function allMasked(s) {
+  return [...s.masked, ...s.starMasked ?? []].sort((a, b) => a.index - b.index);
+}
 function textLine(s) {
-  const masked = s.masked.length ? `; masked: ${s.masked.map((m) => `${m.name} (${m.strategy})`).join(", ")}` : "";
+  const parts = [];
+  for (const m of s.masked) parts.push(`${m.name} (${m.strategy})`);
+  const stars = /* @__PURE__ */ new Map();
+  for (const m of s.starMasked ?? []) stars.set(m.index, [...stars.get(m.index) ?? [], `${m.column} ${m.strategy}`]);
+  for (const list2 of stars.values()) parts.push(`* (where it holds ${list2.join(", ")})`);
+  const masked = parts.length ? `; masked: ${parts.join(", ")}` : "";
   return `${s.decision.padEnd(6)}  ${oneLine(s.sql)}  \u2014 ${s.reason}${masked}`;
 }
 function toJson(d) {
@@ -24028,7 +24279,7 @@ function toJson(d) {
       rule: s.rule,
       reason: s.reason,
       accesses: s.accesses.map((a) => ({ kind: a.kind, object: a.object ?? null })),
-      masked: s.masked.map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column }))
+      masked: allMasked(s).map((m) => ({ index: m.index, name: m.name, strategy: m.strategy, column: m.column }))
     }))
   });
 }
@@ -24097,6 +24348,223 @@ var init_check = __esm({
     USAGE = 'usage: tollgate check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path?query" [--upstream NAME]) [--json]  (--file - reads standard input)\n       tollgate check --policy F (--role R | --claims F.json) --mcp (--tool NAME [--arguments JSON] | --listing F.json) [--server S] [--json]';
     InputError = class extends Error {
     };
+  }
+});
+
+// src/policy/lint/identity.ts
+function fixesOwnerByName(m) {
+  switch (m.claim) {
+    case "repository_owner":
+      return m.globs.every((g) => g.literal);
+    case "repository":
+    case "workflow_ref":
+    case "job_workflow_ref":
+      return m.globs.every(literalOwner);
+    case "sub":
+      return m.globs.every((g) => /^repo:[^*/:]+\//.test(g.source));
+    default:
+      return false;
+  }
+}
+function branchPatterns(role2) {
+  const out = [];
+  for (const g of claim2(role2, "ref")?.globs ?? []) if (globCanStartWith(g.source, "refs/heads/", "/")) out.push(`ref: ${g.source}`);
+  for (const g of claim2(role2, "sub")?.globs ?? []) {
+    const at2 = g.source.indexOf(":ref:");
+    const branch = at2 >= 0 ? globCanStartWith(g.source.slice(at2 + 5), "refs/heads/", "/") : g.source.includes("**");
+    if (branch) out.push(`sub: ${g.source}`);
+  }
+  return out;
+}
+var ID_CLAIMS, HOW_TO_FIND, claim2, matchPath, literalOwner, byId, anyRepository, byName, branchWithoutEvent, workflowRefBranch, dangerousEvents, IDENTITY_RULES;
+var init_identity = __esm({
+  "src/policy/lint/identity.ts"() {
+    "use strict";
+    init_glob();
+    init_roles();
+    ID_CLAIMS = ["repository_owner_id", "repository_id"];
+    HOW_TO_FIND = "find them with `gh api repos/OWNER/REPO --jq .id` (repository_id) and `gh api users/OWNER --jq .id` (repository_owner_id, organizations too)";
+    claim2 = (role2, name) => role2.match.find((m) => m.claim === name);
+    matchPath = (role2, name) => name ? ["roles", role2.name, "match", name] : ["roles", role2.name, "match"];
+    literalOwner = (g) => {
+      const slash = g.source.indexOf("/");
+      return slash > 0 && !g.source.slice(0, slash).includes("*");
+    };
+    byId = (role2) => ID_CLAIMS.some((c) => claim2(role2, c));
+    anyRepository = {
+      id: "identity-any-repository",
+      level: "error",
+      summary: "a role that does not pin the owner admits tokens of any repository on GitHub",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (byId(role2) || role2.match.some(fixesOwnerByName)) continue;
+          yield {
+            path: matchPath(role2),
+            message: `role ${JSON.stringify(role2.name)} does not pin the repository's owner: any workflow in any repository on GitHub can request a token for this audience and match it. Match repository_owner_id (and repository_id for one repository) next to the names; ${HOW_TO_FIND}`
+          };
+        }
+      }
+    };
+    byName = {
+      id: "identity-by-name",
+      level: "warning",
+      summary: "a role that matches a repository or owner by name only can be borrowed after a rename",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (byId(role2)) continue;
+          const named = role2.match.filter(fixesOwnerByName);
+          if (!named.length) continue;
+          const what = named.map((m) => `${m.claim}: ${m.globs.map((g) => g.source).join(" | ")}`).join(", ");
+          yield {
+            path: matchPath(role2, named[0].claim),
+            message: `role ${JSON.stringify(role2.name)} matches by name only (${what}): if the owner or repository is renamed or deleted, whoever registers the name gets tokens that match. Add repository_owner_id or repository_id, which never change hands; ${HOW_TO_FIND}`
+          };
+        }
+      }
+    };
+    branchWithoutEvent = {
+      id: "branch-without-event",
+      level: "warning",
+      summary: "a role that matches a branch ref without event_name admits every event that runs there",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          if (claim2(role2, "event_name")) continue;
+          const refs = branchPatterns(role2);
+          if (!refs.length && (claim2(role2, "ref") || claim2(role2, "sub"))) continue;
+          const what = refs.length ? `matches a branch (${refs.join(", ")})` : "matches any ref";
+          yield {
+            path: matchPath(role2, refs.length ? refs[0].split(":")[0] : void 0),
+            message: `role ${JSON.stringify(role2.name)} ${what} without event_name, so a job of any event that runs ${refs.length ? "on that branch" : "on a branch"} gets it: issue_comment and other jobs that anyone can start on a public repository, workflow_dispatch with its inputs, schedule. pull_request_target and workflow_run jobs run with the base branch's ref for pull requests from forks; tollgate refuses them unless a role names them, but name the events you mean, e.g. event_name: [push]`
+          };
+        }
+      }
+    };
+    workflowRefBranch = {
+      id: "workflow-ref-branch",
+      level: "warning",
+      summary: "job_workflow_ref at a branch: the reusable workflow can change under the role",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          const m = claim2(role2, "job_workflow_ref");
+          if (!m || claim2(role2, "job_workflow_sha")) continue;
+          for (const [i, g] of m.globs.entries()) {
+            const at2 = g.source.lastIndexOf("@");
+            const ref = at2 >= 0 ? g.source.slice(at2 + 1) : g.source.includes("**") ? "**" : "";
+            if (!globCanStartWith(ref, "refs/heads/", "/")) continue;
+            yield {
+              path: m.globs.length > 1 ? [...matchPath(role2, m.claim), i] : matchPath(role2, m.claim),
+              message: `role ${JSON.stringify(role2.name)} matches the reusable workflow at a branch (${g.source}): whoever can push to that branch changes what runs with this role. Pin it at a tag (\u2026@refs/tags/v1) or match job_workflow_sha with the commit`
+            };
+          }
+        }
+      }
+    };
+    dangerousEvents = {
+      id: "dangerous-event",
+      level: "info",
+      summary: "explains a role that names pull_request_target or workflow_run, or an event_name glob that does not",
+      *check(policy) {
+        for (const role2 of policy.roles.values()) {
+          const m = claim2(role2, "event_name");
+          if (!m) continue;
+          for (const [event, why] of Object.entries(DANGEROUS_EVENTS)) {
+            const literal3 = m.globs.some((g) => g.literal && g.source === event);
+            if (literal3) {
+              yield {
+                path: matchPath(role2, "event_name"),
+                message: `role ${JSON.stringify(role2.name)} admits ${event} jobs: ${why}. Keep its workflow from running the pull request's code`
+              };
+            } else if (m.globs.some((g) => g.test(event))) {
+              yield {
+                path: matchPath(role2, "event_name"),
+                level: "warning",
+                message: `role ${JSON.stringify(role2.name)}: the glob in event_name matches ${event}, but a glob never admits it (${event} must be named literally), so such jobs are refused`
+              };
+            }
+          }
+        }
+      }
+    };
+    IDENTITY_RULES = [anyRepository, byName, branchWithoutEvent, workflowRefBranch, dangerousEvents];
+  }
+});
+
+// src/policy/lint/index.ts
+function lintPolicy(policy, options = {}) {
+  const out = [];
+  for (const rule2 of options.rules ?? LINT_RULES) {
+    for (const f of rule2.check(policy)) {
+      let level = f.level ?? rule2.level;
+      if (options.strict && level === "warning") level = "error";
+      out.push({ rule: rule2.id, level, path: f.path, message: f.message });
+    }
+  }
+  return out;
+}
+var LINT_RULES;
+var init_lint = __esm({
+  "src/policy/lint/index.ts"() {
+    "use strict";
+    init_identity();
+    LINT_RULES = [...IDENTITY_RULES];
+  }
+});
+
+// src/cli/lint.ts
+var lint_exports = {};
+__export(lint_exports, {
+  USAGE: () => USAGE2,
+  run: () => run2,
+  runLint: () => runLint
+});
+async function runLint(argv, io = stdio) {
+  try {
+    const flags = parseFlags(argv, { string: ["policy"], boolean: ["strict", "json", "rules", "help"] });
+    if (flags.help) {
+      io.out(USAGE2);
+      return 0;
+    }
+    if (flags.rules) {
+      for (const r of LINT_RULES) io.out(`${r.id.padEnd(24)} ${r.level.padEnd(7)} ${r.summary}`);
+      return 0;
+    }
+    const file = required(flags.policy, "policy");
+    const { policy, lineOf } = loadLocatedPolicy(file);
+    const findings = lintPolicy(policy, { strict: flags.strict ?? false });
+    const count = (level) => findings.filter((f) => f.level === level).length;
+    if (flags.json) {
+      io.out(JSON.stringify({ file, findings: findings.map((f) => ({ ...f, path: formatPath(f.path), line: lineOf(f.path) })) }));
+    } else {
+      for (const f of findings) io.out(`${file}:${lineOf(f.path)}: ${f.level}: ${formatPath(f.path)}: ${f.message} [${f.rule}]`);
+      io.out(`${file}: ${count("error")} error(s), ${count("warning")} warning(s), ${count("info")} note(s)`);
+    }
+    return count("error") ? 1 : 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tollgate lint: ${err.message} (${USAGE2})`);
+      return 2;
+    }
+    if (err instanceof PolicyError) {
+      const problems = err.problems.length ? err.problems.map(formatProblem) : [err.message];
+      for (const p of problems) io.err(`tollgate lint: ${p}`);
+      return 2;
+    }
+    io.err(`tollgate lint: internal error: ${err?.message ?? String(err)}`);
+    return 2;
+  }
+}
+function run2(argv) {
+  return runLint(argv);
+}
+var USAGE2;
+var init_lint2 = __esm({
+  "src/cli/lint.ts"() {
+    "use strict";
+    init_errors();
+    init_lint();
+    init_load();
+    init_args();
+    USAGE2 = "usage: tollgate lint --policy F [--strict] [--json] [--rules]  (--strict: warnings are errors; --rules lists the checks)";
   }
 });
 
@@ -24169,12 +24637,12 @@ function checkRunName(req) {
 function checkRunSummary(s) {
   const { req } = s;
   const id = req.id;
-  const claim2 = (k) => {
+  const claim3 = (k) => {
     const v = req.identity[k];
     return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
   };
-  const runId = claim2("run_id");
-  const run6 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const runId = claim3("run_id");
+  const run7 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
   const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
   const parts = [];
   if (s.outcome) parts.push(s.outcome, "");
@@ -24188,11 +24656,11 @@ function checkRunSummary(s) {
     "",
     "| | |",
     "| --- | --- |",
-    `| Repository | ${cell(claim2("repository") ?? s.repository)} |`,
-    `| Workflow | ${cell(claim2("workflow"))} |`,
-    `| Run | ${run6} |`,
-    `| Actor | ${cell(claim2("actor") ?? s.actor)} |`,
-    `| Ref | ${cell(claim2("ref"))} |`,
+    `| Repository | ${cell(claim3("repository") ?? s.repository)} |`,
+    `| Workflow | ${cell(claim3("workflow"))} |`,
+    `| Run | ${run7} |`,
+    `| Actor | ${cell(claim3("actor") ?? s.actor)} |`,
+    `| Ref | ${cell(claim3("ref"))} |`,
     `| Rule | ${cell(req.rule ?? void 0)} |`,
     `| Reason | ${cell(req.reason)} |`,
     `| Request id | ${code2(id)} |`,
@@ -24217,9 +24685,9 @@ function checkRunSummary(s) {
 }
 function code2(text) {
   const s = flat(text);
-  const run6 = "`".repeat(longestRun(s) + 1);
+  const run7 = "`".repeat(longestRun(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run6}${pad}${s}${pad}${run6}`;
+  return `${run7}${pad}${s}${pad}${run7}`;
 }
 function fence(text, lang = "") {
   const f = "`".repeat(Math.max(3, longestRun(text) + 1));
@@ -24553,7 +25021,7 @@ var init_github = __esm({
           outcome
         });
         if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run6;
+        let run7;
         try {
           const body = {
             name: checkRunName(req),
@@ -24565,7 +25033,7 @@ var init_github = __esm({
           if (this.config.runUrl) body.details_url = this.config.runUrl;
           const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
           if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run6 = res.data;
+          run7 = res.data;
         } catch (err) {
           if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
           const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
@@ -24573,7 +25041,7 @@ var init_github = __esm({
           this.log(`tollgate: request ${req.id}: ${reason}; denied`);
           return { approved: false, via: "unavailable", reason };
         }
-        const runUrl = run6.html_url ?? `${this.config.repository} check run ${run6.id}`;
+        const runUrl = run7.html_url ?? `${this.config.repository} check run ${run7.id}`;
         this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
         const seen = /* @__PURE__ */ new Set();
         const retryLogged = /* @__PURE__ */ new Set();
@@ -24582,7 +25050,7 @@ var init_github = __esm({
         let lastFailure = "";
         for (; ; ) {
           if (signal?.aborted) {
-            await this.complete(run6, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
+            await this.complete(run7, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
             return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
           }
           let comments = null;
@@ -24629,21 +25097,21 @@ var init_github = __esm({
             const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
             if (decided.verdict === "approve") {
               this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run6, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
+              await this.complete(run7, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
               return { approved: true, via: "github", approver: decided.login, at: at2, where };
             }
             this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run6, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
+            await this.complete(run7, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
             return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
           }
           if (newRefusals.length) {
-            await this.update(run6, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
+            await this.update(run7, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
           }
           if (this.now() >= deadline) {
             const waited = formatDuration(req.timeoutMs);
             this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
             await this.complete(
-              run6,
+              run7,
               "timed_out",
               `No answer within ${waited}: denied`,
               summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
@@ -24718,8 +25186,8 @@ var init_github = __esm({
           throw err;
         }
       }
-      async complete(run6, conclusion, title, summary) {
-        await this.update(run6, {
+      async complete(run7, conclusion, title, summary) {
+        await this.update(run7, {
           status: "completed",
           conclusion,
           completed_at: new Date(this.now()).toISOString(),
@@ -24727,11 +25195,11 @@ var init_github = __esm({
         }, { deadline: this.now() + 1e4 });
       }
       /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run6, body, opts) {
+      async update(run7, body, opts) {
         try {
-          await this.client.request("PATCH", this.path(`check-runs/${run6.id}`), { ...opts, body });
+          await this.client.request("PATCH", this.path(`check-runs/${run7.id}`), { ...opts, body });
         } catch (err) {
-          this.log(`tollgate: could not update check run ${run6.id} (${oneLine2(err.message)})`);
+          this.log(`tollgate: could not update check run ${run7.id} (${oneLine2(err.message)})`);
         }
       }
       path(rest) {
@@ -25325,11 +25793,11 @@ var init_writer = __esm({
             return Promise.reject(err);
           }
         }
-        const run6 = this.writeAll().finally(() => {
+        const run7 = this.writeAll().finally(() => {
           this.draining = null;
         });
-        this.draining = run6;
-        return run6;
+        this.draining = run7;
+        return run7;
       }
       async writeAll() {
         for (this.collect(); this.queue.length > 0; this.collect()) {
@@ -26303,6 +26771,7 @@ function attachHttpProxy(server2, proxy) {
   server2.on("connect", (_req, socket) => {
     socket.end(rawResponse(badRequest("http", "CONNECT is not proxied")));
   });
+  server2.on("tlsClientError", (_err, socket) => socket.destroy());
   server2.on("clientError", (err, socket) => {
     if (!socket.writable) return socket.destroy();
     const reason = err.code === "HPE_HEADER_OVERFLOW" ? "headers too large" : `malformed request (${err.code ?? "parse error"})`;
@@ -26327,6 +26796,48 @@ var init_proxy = __esm({
       return q < 0 ? cut(url2) : `${cut(url2.slice(0, q))}?\u2026`;
     };
     WATCH_FALSE = /* @__PURE__ */ new Set(["0", "f", "F", "false", "FALSE", "False"]);
+  }
+});
+
+// src/http/tls.ts
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync as readFileSync4, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+function selfSignedCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-tls-"));
+  try {
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=tollgate session listener",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem")
+    ], { stdio: ["ignore", "ignore", "pipe"], timeout: 3e4 });
+    return { cert: readFileSync4(join(dir, "cert.pem"), "utf8"), key: readFileSync4(join(dir, "key.pem"), "utf8") };
+  } catch (err) {
+    const e = err;
+    const why = e.code === "ENOENT" ? "the openssl command is not installed" : e.stderr?.toString().trim().split("\n")[0] ?? e.message;
+    throw new Error(`cannot make the TLS certificate for a Kubernetes listener: ${why}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+var init_tls = __esm({
+  "src/http/tls.ts"() {
+    "use strict";
   }
 });
 
@@ -40253,7 +40764,7 @@ var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
     var { writeFile, readFile, mkdir } = __require("node:fs/promises");
-    var { dirname: dirname3, resolve: resolve3 } = __require("node:path");
+    var { dirname: dirname4, resolve: resolve3 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -40484,7 +40995,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         const resolvedPath = resolve3(path2);
-        await mkdir(dirname3(resolvedPath), { recursive: true });
+        await mkdir(dirname4(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
           snapshot
@@ -53074,9 +53585,10 @@ var init_upstream = __esm({
 });
 
 // src/http/listen.ts
-import { readFileSync as readFileSync4 } from "node:fs";
+import { readFileSync as readFileSync5 } from "node:fs";
 import { createServer } from "node:http";
-function resolveCredentials(upstream, env, readFile = (p) => readFileSync4(p, "utf8")) {
+import { createServer as createTlsServer } from "node:https";
+function resolveCredentials(upstream, env, readFile = (p) => readFileSync5(p, "utf8")) {
   const need = (name) => {
     const v = env[name];
     if (v === void 0 || v === "") throw new Error(`http upstream ${upstream.name}: environment variable ${name} is not set`);
@@ -53121,7 +53633,9 @@ async function startHttpListeners(opts) {
     for (const upstream of opts.role.http.upstreams.values()) {
       const client = new UpstreamClient(upstream, opts.credentials[upstream.name] ?? {});
       const where = opts.listen?.[upstream.name] ?? upstream.listen ?? { host: "127.0.0.1", port: 0 };
-      const server2 = createServer({ requireHostHeader: true, keepAliveTimeout: 65e3, headersTimeout: 3e4, requestTimeout: 0 });
+      const serverOptions = { requireHostHeader: true, keepAliveTimeout: 65e3, headersTimeout: 3e4, requestTimeout: 0 };
+      const tls2 = upstream.type === "kubernetes" ? opts.tls?.[upstream.name] ?? selfSignedCertificate() : null;
+      const server2 = tls2 ? createTlsServer({ ...serverOptions, cert: tls2.cert, key: tls2.key }) : createServer(serverOptions);
       let hosts = /* @__PURE__ */ new Set();
       let base = "";
       const proxy = createHttpProxy({
@@ -53156,8 +53670,8 @@ async function startHttpListeners(opts) {
       const port = server2.address().port;
       const host = where.host.includes(":") ? `[${where.host}]` : where.host;
       hosts = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
-      base = `http://${host}:${port}`;
-      started.push({ server: server2, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base } });
+      base = `${tls2 ? "https" : "http"}://${host}:${port}`;
+      started.push({ server: server2, client, proxy, listener: { name: upstream.name, host: where.host, port, url: base, ...tls2 ? { certificate: tls2.cert } : {} } });
     }
   } catch (err) {
     await stop(0);
@@ -53174,6 +53688,7 @@ var init_listen = __esm({
     init_http_record();
     init_engine2();
     init_proxy();
+    init_tls();
     init_upstream();
   }
 });
@@ -54180,7 +54695,7 @@ var init_scram = __esm({
 });
 
 // src/pg/upstream.ts
-import { readFileSync as readFileSync5 } from "node:fs";
+import { readFileSync as readFileSync6 } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 function urlError(msg) {
@@ -54267,7 +54782,7 @@ function tlsOptions(t) {
   let ca;
   if (t.sslrootcert && t.sslrootcert !== "system") {
     try {
-      ca = readFileSync5(t.sslrootcert);
+      ca = readFileSync6(t.sslrootcert);
     } catch (err) {
       throw new UpstreamError("ERR_UPSTREAM_TLS", `cannot read sslrootcert ${t.sslrootcert}: ${err.code ?? "error"}`);
     }
@@ -54759,10 +55274,9 @@ function sameMap(a, b) {
   return true;
 }
 function splitSource(source) {
-  const first = source.indexOf(".");
-  const last = source.lastIndexOf(".");
-  if (first <= 0 || last <= first + 1 || last === source.length - 1) return null;
-  return { schema: source.slice(0, first), table: source.slice(first + 1, last), column: source.slice(last + 1) };
+  const parts = splitQualified(source);
+  if (parts.length !== 3 || parts.some((p) => !p)) return null;
+  return { schema: parts[0], table: parts[1], column: parts[2] };
 }
 function withAncestorsOf(sources, ancestorsOf) {
   const out = [...sources];
@@ -54770,7 +55284,7 @@ function withAncestorsOf(sources, ancestorsOf) {
     const p = splitSource(src);
     if (!p) continue;
     for (const a of ancestorsOf(p.schema, p.table)) {
-      const extra = `${a.schema}.${a.table}.${p.column}`;
+      const extra = p.column === "*" ? `${qualify(a.schema, a.table)}.*` : qualify(a.schema, a.table, p.column);
       if (!out.includes(extra)) out.push(extra);
     }
   }
@@ -54796,6 +55310,7 @@ var init_catalog = __esm({
     "use strict";
     init_protocol();
     init_upstream2();
+    init_qualified();
     CatalogError = class extends Error {
       code;
       constructor(code3, message2) {
@@ -55826,7 +56341,7 @@ async function maskFromView(f, views, rules) {
   if (!origins) return null;
   let best = null;
   for (const o of origins) {
-    const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${o.schema}.${o.table}.*` } : null;
+    const m = o.column !== null ? rules.maskForColumn(o.schema, o.table, o.column) : rules.tableHasMasks?.(o.schema, o.table) ?? true ? { strategy: "redact", column: `${qualify(o.schema, o.table)}.*` } : null;
     if (m && (!best || STRICTNESS4[m.strategy] > STRICTNESS4[best.strategy])) best = m;
   }
   return best;
@@ -55836,6 +56351,7 @@ var init_mask_plan = __esm({
   "src/pg/mask-plan.ts"() {
     "use strict";
     init_protocol();
+    init_qualified();
     STRICTNESS4 = { partial: 0, hash: 1, redact: 2, null: 3 };
     MaskPlanError = class extends Error {
       code = "ERR_MASK_PLAN";
@@ -55868,6 +56384,7 @@ var init_result_guard = __esm({
     init_cache();
     init_mask_plan();
     init_protocol();
+    init_qualified();
     REACH = { masked: 1, hiddenOnRead: 2, hiddenOnWrite: 4, ownMasks: 8 };
     RELATION_KINDS = /* @__PURE__ */ new Set(["select", "insert", "update", "delete", "merge", "truncate", "copy_to", "copy_from", "lock", "explain"]);
     ResultGuard = class {
@@ -56046,10 +56563,9 @@ var init_result_guard = __esm({
         }
         const checks = [];
         for (const o of objects) {
-          const dot = o.indexOf(".");
-          if (dot <= 0) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
-          const schema = o.slice(0, dot);
-          const table2 = o.slice(dot + 1);
+          const parts = splitQualified(o);
+          if (parts.length !== 2 || !parts[0] || !parts[1]) return `COPY cannot mask columns; ${o} cannot be checked for masked columns`;
+          const [schema, table2] = parts;
           const views = this.deps.views;
           if (!views?.readsByName) {
             if (this.tableHasMasks(schema, table2)) return `COPY cannot mask columns; ${o} may have masked columns`;
@@ -56069,7 +56585,7 @@ var init_result_guard = __esm({
         return Promise.all(checks).then((rs) => rs.find((r) => r !== null) ?? null);
       }
       tableHasMasks(schema, table2) {
-        return this.deps.objectHasMasks ? this.deps.objectHasMasks(`${schema}.${table2}`) : true;
+        return this.deps.objectHasMasks ? this.deps.objectHasMasks(qualify(schema, table2)) : true;
       }
       originMasked(schema, table2, column) {
         return column === null ? this.tableHasMasks(schema, table2) : this.deps.engine.maskForColumn(schema, table2, column) !== null;
@@ -57122,16 +57638,16 @@ var init_requests = __esm({
           return;
         }
         const s = stmt.decision;
-        const run6 = (approval) => {
+        const run7 = (approval) => {
           const req = { time: time2, start, sql: stmt.sql, decision: s, approval, path: stmt.path };
           this.noteRun(s);
           this.queue.forward(m.raw, { t: "execute", portal, req, active: null, started: false });
         };
-        if (s?.decision !== "review") return run6();
+        if (s?.decision !== "review") return run7();
         return review(this.deps, this.trail.redacted(stmt.sql), s, this.signal).then(({ approved, approval, refusal }) => {
           if (this.wire.ended) return;
           const r = !approved ? refusal : this.expired() ? sessionExpiredRefusal(this.deps.config.session.expiresAt) : null;
-          if (r === null) run6(approval);
+          if (r === null) run7(approval);
           else {
             this.trail.statement(stmt.sql, s, time2, start, { decision: "review", approval, reason: r.message });
             this.queue.skipUntilSync = true;
@@ -57733,10 +58249,9 @@ function upstreamSecrets(url2) {
   }
 }
 function objectHasMasks(role2, object, inheritance) {
-  const dot = object.indexOf(".");
-  if (dot <= 0) return true;
-  const schema = object.slice(0, dot);
-  const table2 = object.slice(dot + 1);
+  const parts = splitQualified(object);
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return true;
+  const [schema, table2] = parts;
   const covers = (s, t) => role2.masks.some((m) => m.columns.some((p) => p.schema.test(s) && p.table.test(t)));
   if (covers(schema, table2)) return true;
   const ancestors = inheritance ? inheritance.ancestors(schema, table2) : [];
@@ -57764,6 +58279,7 @@ var init_server = __esm({
     init_upstream2();
     init_view_origins();
     init_connection();
+    init_qualified();
     InheritingViewOrigins = class extends ViewOrigins {
       constructor(url2, catalog) {
         super(url2);
@@ -57792,15 +58308,17 @@ __export(serve_exports, {
   httpCredentials: () => httpCredentials,
   parseConfigJson: () => parseConfigJson,
   parseListen: () => parseListen2,
-  run: () => run2
+  run: () => run3
 });
 import { randomBytes as randomBytes3, randomUUID as randomUUID3 } from "node:crypto";
 import { userInfo as userInfo2 } from "node:os";
-async function run2(argv, io = processIo) {
+import { writeFileSync } from "node:fs";
+import { dirname, join as join2 } from "node:path";
+async function run3(argv, io = processIo) {
   let config2;
   let generatedPassword = null;
   if (argv.includes("--help") || argv.includes("-h")) {
-    io.stdout.write(`${USAGE2}
+    io.stdout.write(`${USAGE3}
 `);
     return 0;
   }
@@ -57816,7 +58334,7 @@ async function run2(argv, io = processIo) {
   } catch (err) {
     io.stderr.write(`tollgate serve: ${err.message}
 `);
-    if (err instanceof ServeUsageError) io.stderr.write(`${USAGE2}
+    if (err instanceof ServeUsageError) io.stderr.write(`${USAGE3}
 `);
     return 2;
   }
@@ -57839,12 +58357,19 @@ async function run2(argv, io = processIo) {
         approver: proxy.shared.approver,
         approvalTimeoutMs: config2.approvalTimeoutMs,
         audit: proxy.shared.audit,
-        credentials: config2.http?.credentials ?? {}
+        credentials: config2.http?.credentials ?? {},
+        tls: config2.http?.tls ?? {}
       });
       for (const l of http.listeners) {
         const h = l.host.includes(":") ? `[${l.host}]` : l.host;
         io.stdout.write(`tollgate: http ${l.name} listening on ${h}:${l.port}
 `);
+        if (l.certificate && !config2.http?.tls?.[l.name]) {
+          const file = join2(dirname(config2.auditPath), `tollgate-${l.name}.crt`);
+          writeFileSync(file, l.certificate);
+          io.stderr.write(`tollgate: http ${l.name} serves TLS with a certificate made for this session: ${file}
+`);
+        }
       }
     }
   } catch (err) {
@@ -57974,8 +58499,16 @@ function parseConfigJson(text) {
     approvalTimeoutMs: num2(o.approvalTimeoutMs, "approvalTimeoutMs"),
     approval: approvalConfig(obj(o.approval, "approval")),
     maskKey: str2(o.maskKey, "maskKey"),
-    ...o.http !== void 0 ? { http: { credentials: httpCredentialsJson(obj(obj(o.http, "http").credentials, "http.credentials")) } } : {}
+    ...o.http !== void 0 ? { http: httpJson(obj(o.http, "http")) } : {}
   };
+}
+function httpJson(h) {
+  const tls2 = {};
+  for (const [name, v] of Object.entries(h.tls === void 0 ? {} : obj(h.tls, "http.tls"))) {
+    const t = obj(v, `http.tls.${name}`);
+    tls2[name] = { cert: str2(t.cert, `http.tls.${name}.cert`), key: str2(t.key, `http.tls.${name}.key`) };
+  }
+  return { credentials: httpCredentialsJson(obj(h.credentials, "http.credentials")), tls: tls2 };
 }
 function httpCredentialsJson(raw) {
   const out = {};
@@ -58025,14 +58558,14 @@ function num2(v, what) {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`config ${what}: expected a number`);
   return v;
 }
-var USAGE2, ServeUsageError, processIo;
+var USAGE3, ServeUsageError, processIo;
 var init_serve = __esm({
   "src/cli/serve.ts"() {
     "use strict";
     init_server();
     init_load();
     init_listen();
-    USAGE2 = "usage: tollgate serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]\n       tollgate serve --config -   (JSON ProxyConfig on stdin)";
+    USAGE3 = "usage: tollgate serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]\n       tollgate serve --config -   (JSON ProxyConfig on stdin)";
     ServeUsageError = class extends Error {
     };
     processIo = {
@@ -63454,18 +63987,18 @@ var init_verify = __esm({
 // src/cli/demo.ts
 var demo_exports = {};
 __export(demo_exports, {
-  run: () => run3
+  run: () => run4
 });
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync as mkdtempSync2 } from "node:fs";
 import { createServer as createServer3 } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { tmpdir as tmpdir2 } from "node:os";
+import { dirname as dirname2, join as join3, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 function packageRoot() {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = dirname2(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    if (existsSync(join(dir, "policies", "demo.yml"))) return dir;
+    if (existsSync(join3(dir, "policies", "demo.yml"))) return dir;
     dir = resolve(dir, "..");
   }
   throw new Error("cannot find policies/demo.yml next to the tollgate package");
@@ -63481,11 +64014,11 @@ function freePort() {
     });
   });
 }
-async function run3(argv, out = (line) => process.stdout.write(line + "\n")) {
+async function run4(argv, out = (line) => process.stdout.write(line + "\n")) {
   const flags = parseFlags(argv, { boolean: ["tour"], string: ["listen", "role"] });
   const tour = Boolean(flags.tour);
   const root = packageRoot();
-  const policyPath = join(root, "policies", "demo.yml");
+  const policyPath = join3(root, "policies", "demo.yml");
   out("tollgate demo: starting an embedded PostgreSQL (PGlite) with sample data \u2026");
   const { PGlite } = await import("@electric-sql/pglite");
   const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
@@ -63497,7 +64030,7 @@ async function run3(argv, out = (line) => process.stdout.write(line + "\n")) {
   const listen = String(flags.listen ?? (tour ? `127.0.0.1:${await freePort()}` : "127.0.0.1:6432"));
   const [host, portText] = listen.split(":");
   const secret = randomBytes4(12).toString("base64url");
-  const auditPath = join(mkdtempSync(join(tmpdir(), "tollgate-demo-")), "audit.jsonl");
+  const auditPath = join3(mkdtempSync2(join3(tmpdir2(), "tollgate-demo-")), "audit.jsonl");
   const config2 = {
     listen: { host: host || "127.0.0.1", port: Number(portText) },
     upstream: `postgres://postgres@127.0.0.1:${upstreamPort}/postgres?sslmode=disable`,
@@ -63602,8 +64135,8 @@ var init_demo = __esm({
 
 // src/gateway/config.ts
 import { createHash as createHash6, createPrivateKey, createPublicKey } from "node:crypto";
-import { readFileSync as readFileSync6 } from "node:fs";
-import { dirname as dirname2, isAbsolute, resolve as resolve2 } from "node:path";
+import { readFileSync as readFileSync7 } from "node:fs";
+import { dirname as dirname3, isAbsolute, resolve as resolve2 } from "node:path";
 function strict4(shape) {
   const known = Object.keys(shape).join(", ");
   return strictObject(shape, {
@@ -63620,7 +64153,7 @@ function isLoopback(host) {
 function loadGatewayConfig(file, env = process.env) {
   let text;
   try {
-    text = readFileSync6(file, "utf8");
+    text = readFileSync7(file, "utf8");
   } catch (err) {
     throw new GatewayConfigError(`${file}: cannot read the gateway config: ${readWhy(err)}`);
   }
@@ -63639,7 +64172,7 @@ function parseGatewayConfig(text, file, env = process.env) {
     const problem = { file, line: lineOf(key), path: path2, message: message2 };
     throw new GatewayConfigError(formatProblem(problem), [problem]);
   };
-  const base = dirname2(resolve2(file));
+  const base = dirname3(resolve2(file));
   const at2 = (p) => isAbsolute(p) ? p : resolve2(base, p);
   const fromEnv = (key, path2, name) => {
     const v = env[name];
@@ -63648,7 +64181,7 @@ function parseGatewayConfig(text, file, env = process.env) {
   };
   const readSecretFile = (key, path2, p) => {
     try {
-      return readFileSync6(at2(p), "utf8");
+      return readFileSync7(at2(p), "utf8");
     } catch (err) {
       return fail2(key, path2, `cannot read ${at2(p)}: ${readWhy(err)}`);
     }
@@ -64175,14 +64708,14 @@ var init_sessions = __esm({
 // src/cli/audit.ts
 var audit_exports = {};
 __export(audit_exports, {
-  run: () => run4
+  run: () => run5
 });
 import { createPublicKey as createPublicKey3 } from "node:crypto";
-import { readFileSync as readFileSync7, writeFileSync } from "node:fs";
-async function run4(argv, io = stdio) {
+import { readFileSync as readFileSync8, writeFileSync as writeFileSync2 } from "node:fs";
+async function run5(argv, io = stdio) {
   const args = argv[0] === "audit" ? argv.slice(1) : argv;
   if (args[0] === "--help" || args[0] === "-h") {
-    io.out(USAGE3);
+    io.out(USAGE4);
     return 0;
   }
   if ((args[0] === "verify" || args[0] === "export") && args.slice(1).some((a) => a.startsWith("--"))) {
@@ -64191,12 +64724,12 @@ async function run4(argv, io = stdio) {
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       io.err(`tollgate audit: ${err.message}`);
-      io.err(USAGE3);
+      io.err(USAGE4);
       return 2;
     }
   }
   if (args[0] !== "verify" || args.length !== 2 || args[1].startsWith("-")) {
-    io.err(USAGE3);
+    io.err(USAGE4);
     return 2;
   }
   const file = args[1];
@@ -64227,7 +64760,7 @@ async function fromStore(what, argv, io) {
   if (what === "verify") {
     if (!flags["public-key"]) throw new UsageError("--public-key F.pem is required: the signature of the chain head is checked against the key you trust, never one read from the store");
     try {
-      publicKey = createPublicKey3(readFileSync7(flags["public-key"], "utf8"));
+      publicKey = createPublicKey3(readFileSync8(flags["public-key"], "utf8"));
     } catch (err) {
       io.err(`tollgate audit verify: cannot read the public key ${flags["public-key"]}: ${err.code ?? err.message}`);
       return 2;
@@ -64244,7 +64777,7 @@ async function fromStore(what, argv, io) {
     if (what === "export") {
       const text = lines.length ? `${lines.join("\n")}
 ` : "";
-      if (flags.out) writeFileSync(flags.out, text, { mode: 384 });
+      if (flags.out) writeFileSync2(flags.out, text, { mode: 384 });
       else if (lines.length) io.out(lines.join("\n"));
       if (flags.out) io.err(`tollgate audit export: ${lines.length} records of session ${session.id} written to ${flags.out}`);
       return 0;
@@ -64263,7 +64796,7 @@ async function fromStore(what, argv, io) {
     await store.close();
   }
 }
-var USAGE3;
+var USAGE4;
 var init_audit = __esm({
   "src/cli/audit.ts"() {
     "use strict";
@@ -64272,7 +64805,7 @@ var init_audit = __esm({
     init_sessions();
     init_store();
     init_args();
-    USAGE3 = [
+    USAGE4 = [
       "usage: tollgate audit verify FILE.jsonl",
       "       tollgate audit verify --state URL --session ID --public-key F.pem",
       "       tollgate audit export --state URL --session ID [--out F.jsonl]"
@@ -64450,8 +64983,8 @@ var init_errors7 = __esm({
       claim;
       reason;
       payload;
-      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
-        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      constructor(message2, payload, claim3 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim3, reason, payload } }), this.claim = claim3, this.reason = reason, this.payload = payload;
       }
     };
     JWTExpired = class extends JOSEError {
@@ -64460,8 +64993,8 @@ var init_errors7 = __esm({
       claim;
       reason;
       payload;
-      constructor(message2, payload, claim2 = "unspecified", reason = "unspecified") {
-        super(message2, { cause: { claim: claim2, reason, payload } }), this.claim = claim2, this.reason = reason, this.payload = payload;
+      constructor(message2, payload, claim3 = "unspecified", reason = "unspecified") {
+        super(message2, { cause: { claim: claim3, reason, payload } }), this.claim = claim3, this.reason = reason, this.payload = payload;
       }
     };
     JOSEAlgNotAllowed = class extends JOSEError {
@@ -64945,16 +65478,16 @@ function validateInput(label, input) {
     throw new TypeError(`Invalid ${label} input`);
   return input;
 }
-function validateNumericDate(claimsSet, claim2, required3 = false) {
-  const value = claimsSet[claim2];
+function validateNumericDate(claimsSet, claim3, required3 = false) {
+  const value = claimsSet[claim3];
   if (!(value === void 0 && !required3)) {
     if (typeof value != "number")
-      throw new JWTClaimValidationFailed(`"${claim2}" claim must be a number`, claimsSet, claim2, "invalid");
+      throw new JWTClaimValidationFailed(`"${claim3}" claim must be a number`, claimsSet, claim3, "invalid");
     return value;
   }
 }
-function unexpectedClaim(claimsSet, claim2) {
-  throw new JWTClaimValidationFailed(`unexpected "${claim2}" claim value`, claimsSet, claim2, checkFailed);
+function unexpectedClaim(claimsSet, claim3) {
+  throw new JWTClaimValidationFailed(`unexpected "${claim3}" claim value`, claimsSet, claim3, checkFailed);
 }
 function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
   let claimsSet;
@@ -64970,9 +65503,9 @@ function validateClaimsSet(protectedHeader, claimsSetBytes, options = {}) {
     throw new JWTClaimValidationFailed('unexpected "typ" JWT header value', claimsSet, "typ", checkFailed);
   const { requiredClaims = [], issuer, subject, audience, maxTokenAge } = options, presenceCheck = [...requiredClaims];
   maxTokenAge !== void 0 && presenceCheck.push("iat"), audience !== void 0 && presenceCheck.push("aud"), subject !== void 0 && presenceCheck.push("sub"), issuer !== void 0 && presenceCheck.push("iss");
-  for (const claim2 of new Set(presenceCheck.reverse()))
-    if (!Object.hasOwn(claimsSet, claim2))
-      throw new JWTClaimValidationFailed(`missing required "${claim2}" claim`, claimsSet, claim2, "missing");
+  for (const claim3 of new Set(presenceCheck.reverse()))
+    if (!Object.hasOwn(claimsSet, claim3))
+      throw new JWTClaimValidationFailed(`missing required "${claim3}" claim`, claimsSet, claim3, "missing");
   issuer !== void 0 && !(Array.isArray(issuer) ? issuer : [issuer]).includes(claimsSet.iss) && unexpectedClaim(claimsSet, "iss"), subject !== void 0 && claimsSet.sub !== subject && unexpectedClaim(claimsSet, "sub"), audience !== void 0 && !checkAudiencePresence(claimsSet.aud, typeof audience == "string" ? [audience] : audience) && unexpectedClaim(claimsSet, "aud");
   const { clockTolerance } = options;
   let tolerance = 0;
@@ -70647,12 +71180,12 @@ var init_metrics = __esm({
 });
 
 // src/gateway/service.ts
-import { readFileSync as readFileSync8 } from "node:fs";
+import { readFileSync as readFileSync9 } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 function readTls(config2) {
   if (!config2.tls) return null;
-  return { cert: readFileSync8(config2.tls.certFile), key: readFileSync8(config2.tls.keyFile) };
+  return { cert: readFileSync9(config2.tls.certFile), key: readFileSync9(config2.tls.keyFile) };
 }
 async function startGateway(config2, deps = {}) {
   const store = new Store(config2.stateUrl, { queryTimeoutMs: deps.storeTimeoutMs });
@@ -70751,18 +71284,18 @@ var init_service = __esm({
 // src/cli/gateway.ts
 var gateway_exports = {};
 __export(gateway_exports, {
-  run: () => run5
+  run: () => run6
 });
-async function run5(argv, io = stdio) {
+async function run6(argv, io = stdio) {
   if (argv.includes("--help") || argv.includes("-h")) {
-    io.out(USAGE4);
+    io.out(USAGE5);
     return 0;
   }
   const migrate = argv[0] === "migrate";
   const flags = parseFlags(migrate ? argv.slice(1) : argv, { string: ["config"] });
   if (!flags.config) {
     io.err("tollgate gateway: --config is required");
-    io.err(USAGE4);
+    io.err(USAGE5);
     return 2;
   }
   let config2;
@@ -70818,7 +71351,7 @@ async function serve(config2, io) {
   io.err("tollgate gateway: stopped");
   return 0;
 }
-var USAGE4, processSignals;
+var USAGE5, processSignals;
 var init_gateway = __esm({
   "src/cli/gateway.ts"() {
     "use strict";
@@ -70827,7 +71360,7 @@ var init_gateway = __esm({
     init_store();
     init_migrations();
     init_args();
-    USAGE4 = "usage: tollgate gateway --config F.yml\n       tollgate gateway migrate --config F.yml";
+    USAGE5 = "usage: tollgate gateway --config F.yml\n       tollgate gateway migrate --config F.yml";
     processSignals = (h) => {
       process.once("SIGTERM", h.stop);
       process.once("SIGINT", h.stop);
@@ -70842,6 +71375,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
 var COMMANDS = {
   check: { usage: 'check --policy F (--role R | --claims F.json) (--sql TEXT | --file F.sql | --http "METHOD /path" [--upstream NAME]) [--json]', summary: "decide SQL or an HTTP request against a policy, offline", load: () => Promise.resolve().then(() => (init_check(), check_exports)) },
+  lint: { usage: "lint --policy F [--strict] [--json]", summary: "what a valid policy can still get wrong (identity by name, mutable refs, \u2026)", load: () => Promise.resolve().then(() => (init_lint2(), lint_exports)) },
   serve: { usage: "serve --policy F --role R --upstream postgres://\u2026 [--listen 127.0.0.1:6432] [--audit F.jsonl]", summary: "run the enforcing proxy in the foreground", load: () => Promise.resolve().then(() => (init_serve(), serve_exports)) },
   demo: { usage: "demo [--tour]", summary: "an embedded PostgreSQL behind the proxy with policies/demo.yml", load: () => Promise.resolve().then(() => (init_demo(), demo_exports)) },
   audit: { usage: "audit verify F.jsonl | audit (verify|export) --state URL --session ID", summary: "check the hash chain of an audit log (a file, or a gateway session in the state store)", load: () => Promise.resolve().then(() => (init_audit(), audit_exports)) },
@@ -70872,9 +71406,9 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(usage(commands));
     return 2;
   }
-  let run6;
+  let run7;
   try {
-    run6 = (await command.load())?.run;
+    run7 = (await command.load())?.run;
   } catch (err) {
     if (!isMissingModule(err)) {
       io.err(`tollgate ${name}: failed to load: ${firstLine(err)}`);
@@ -70883,12 +71417,12 @@ async function main(argv, io = stdio, commands = COMMANDS) {
     io.err(`tollgate: the ${name} command is not available in this build (${firstLine(err)})`);
     return 2;
   }
-  if (typeof run6 !== "function") {
+  if (typeof run7 !== "function") {
     io.err(`tollgate: the ${name} command is not available in this build (its module has no run())`);
     return 2;
   }
   try {
-    const code3 = await run6(rest);
+    const code3 = await run7(rest);
     return Number.isInteger(code3) ? code3 : 1;
   } catch (err) {
     if (process.env.TOLLGATE_DEBUG) io.err(String(err?.stack ?? err));
