@@ -7903,7 +7903,7 @@ function putProp(target2, key2, value) {
   else
     target2[key2] = value;
 }
-function mirrorShape(target2, source, keys, wrap2) {
+function mirrorShape(target2, source, keys, wrap3) {
   const raw = sourceShape(source);
   for (const key2 of keys) {
     const desc = Object.getOwnPropertyDescriptor(raw, key2);
@@ -7912,10 +7912,10 @@ function mirrorShape(target2, source, keys, wrap2) {
     if (desc.get) {
       deferProp(target2, key2, () => {
         const value = source._zod.def.shape[key2];
-        return wrap2 ? wrap2(value, key2) : value;
+        return wrap3 ? wrap3(value, key2) : value;
       });
     } else
-      putProp(target2, key2, wrap2 ? wrap2(desc.value, key2) : desc.value);
+      putProp(target2, key2, wrap3 ? wrap3(desc.value, key2) : desc.value);
   }
 }
 function mirrorProps(target2, source) {
@@ -15019,6 +15019,9 @@ var init_schema = __esm({
       defaults: strict3({
         session_ttl: duration3.optional(),
         approval_timeout: duration3.optional()
+      }).optional(),
+      pull_requests: strict3({
+        policy: _enum(["base", "workspace"]).optional().describe("Which policy judges a pull request's job: `base` (default) reads this file as it is on the pull request's base commit; `workspace` lets the pull request's own copy decide (it can then rewrite its own rules)")
       }).optional(),
       roles: record(string2().regex(NAME, { error: (iss) => `bad role name ${show3(iss.input)}: use letters, digits, _ . -` }), role).refine((roles) => Object.keys(roles).length > 0, { error: "expected at least one role" }).meta({ minProperties: 1 })
     }).superRefine((policy, ctx) => {
@@ -24991,6 +24994,30 @@ var init_lint2 = __esm({
 });
 
 // src/approval/answers.ts
+function fromComment(c) {
+  return {
+    source: "comment",
+    id: c.id,
+    ...c.node_id ? { nodeId: c.node_id } : {},
+    body: c.body,
+    url: c.html_url,
+    createdAt: c.created_at,
+    updatedAt: c.updated_at,
+    user: c.user
+  };
+}
+function fromReview(r) {
+  return {
+    source: "review",
+    id: r.id,
+    ...r.node_id ? { nodeId: r.node_id } : {},
+    body: r.body,
+    url: r.html_url,
+    createdAt: r.submitted_at ?? "",
+    reviewState: r.state,
+    user: r.user
+  };
+}
 function isAnswerableId(id) {
   return ID.test(id);
 }
@@ -25001,34 +25028,47 @@ function parseCommand(body) {
   if (!m || !ID.test(m[2])) return { kind: "malformed" };
   return { kind: "answer", verdict: m[1], id: m[2] };
 }
-function screenComment(c, ctx) {
-  const cmd = parseCommand(c.body);
+function screenAnswer(a, ctx) {
+  const cmd = parseCommand(a.body);
   if (cmd.kind === "none") return { kind: "ignore" };
+  const where = a.source === "review" ? "review" : "comment";
   if (cmd.kind === "malformed") {
-    return { kind: "refuse", reason: `malformed answer: the whole comment must be "/tollgate approve ${ctx.requestId}" or "/tollgate deny ${ctx.requestId}"` };
+    return { kind: "refuse", reason: `malformed answer: the whole ${where} must be "/tollgate approve ${ctx.requestId}" or "/tollgate deny ${ctx.requestId}"` };
   }
   if (cmd.id !== ctx.requestId) {
     if (ctx.otherIds.has(cmd.id)) return { kind: "ignore" };
     return { kind: "refuse", reason: `wrong request id "${cmd.id}" (this request is ${ctx.requestId})` };
   }
-  const login = c.user?.login ?? "";
-  if (!c.user || !login) return { kind: "refuse", reason: "the comment has no author (deleted account)" };
-  if (c.user.type !== "User" || /\[bot\]$/i.test(login)) {
-    return { kind: "refuse", reason: `bot accounts cannot answer (${c.user.type})` };
+  const login = a.user?.login ?? "";
+  if (!a.user || !login) return { kind: "refuse", reason: `the ${where} has no author (deleted account)` };
+  if (a.user.type !== "User" || /\[bot\]$/i.test(login)) {
+    return { kind: "refuse", reason: `bot accounts cannot answer (${a.user.type})` };
   }
-  if (c.updated_at !== c.created_at) return { kind: "refuse", reason: "the comment was edited: post a new comment instead" };
-  const created = Date.parse(c.created_at);
-  if (!Number.isFinite(created)) return { kind: "refuse", reason: "the comment has no valid creation time" };
+  const userId2 = a.user.id;
+  if (typeof userId2 !== "number" || !Number.isSafeInteger(userId2) || userId2 <= 0) {
+    return { kind: "refuse", reason: `the ${where}'s author has no account id` };
+  }
+  if (a.source === "comment" && a.updatedAt !== a.createdAt) return { kind: "refuse", reason: "the comment was edited: post a new comment instead" };
+  if (a.source === "review") {
+    if (a.reviewState === "DISMISSED") return { kind: "refuse", reason: "the review was dismissed" };
+    if (a.reviewState === "PENDING") return { kind: "ignore" };
+    if (cmd.verdict === "approve" && a.reviewState !== "APPROVED") {
+      return { kind: "refuse", reason: `an approval given as a review must be an approving review (this one is ${a.reviewState ?? "unknown"})` };
+    }
+  }
+  const created = Date.parse(a.createdAt);
+  if (!Number.isFinite(created)) return { kind: "refuse", reason: `the ${where} has no valid creation time` };
   if (created < Math.floor(ctx.requestedAt / 1e3) * 1e3) {
-    return { kind: "refuse", reason: "the comment is older than the request" };
+    return { kind: "refuse", reason: `the ${where} is older than the request` };
   }
   if (created > Math.ceil(ctx.deadline / 1e3) * 1e3) {
-    return { kind: "refuse", reason: "the comment came after the request timed out" };
+    return { kind: "refuse", reason: `the ${where} came after the request timed out` };
   }
-  if (login.toLowerCase() === ctx.actor.toLowerCase()) {
-    return { kind: "refuse", reason: "self-approval: the job's actor cannot answer their own job's request" };
+  const self2 = ctx.refusedIds.get(userId2);
+  if (self2 !== void 0) {
+    return { kind: "refuse", reason: `self-approval: ${self2} cannot answer this job's request` };
   }
-  return { kind: "candidate", verdict: cmd.verdict, login };
+  return { kind: "candidate", verdict: cmd.verdict, login, userId: userId2 };
 }
 function parseApprovers(list2) {
   return list2.map((raw) => {
@@ -25048,93 +25088,6 @@ var init_answers = __esm({
   "src/approval/answers.ts"() {
     "use strict";
     ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-  }
-});
-
-// src/approval/check-run-text.ts
-function checkRunName(req) {
-  const name = req.object ? `tollgate: approve ${req.kind} on ${req.object}` : `tollgate: approve ${req.kind}`;
-  return flat(name).slice(0, 200);
-}
-function checkRunSummary(s) {
-  const { req } = s;
-  const id = req.id;
-  const claim3 = (k) => {
-    const v = req.identity[k];
-    return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
-  };
-  const runId = claim3("run_id");
-  const run8 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
-  const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
-  const parts = [];
-  if (s.outcome) parts.push(s.outcome, "");
-  parts.push(
-    `tollgate holds a ${code2(req.kind)} statement${req.object ? ` on ${code2(req.object)}` : ""} until a permitted reviewer answers.`,
-    "",
-    "**Statement** (literals replaced by placeholders):",
-    "",
-    fence(req.statement.length > STATEMENT_LIMIT ? `${req.statement.slice(0, STATEMENT_LIMIT)}
-\u2026 (truncated)` : req.statement, "sql"),
-    "",
-    "| | |",
-    "| --- | --- |",
-    `| Repository | ${cell(claim3("repository") ?? s.repository)} |`,
-    `| Workflow | ${cell(claim3("workflow"))} |`,
-    `| Run | ${run8} |`,
-    `| Actor | ${cell(claim3("actor") ?? s.actor)} |`,
-    `| Ref | ${cell(claim3("ref"))} |`,
-    `| Rule | ${cell(req.rule ?? void 0)} |`,
-    `| Reason | ${cell(req.reason)} |`,
-    `| Request id | ${code2(id)} |`,
-    `| Answer by | ${s.deadline.toISOString()} |`,
-    "",
-    "**How to answer:** comment on this pull request with exactly one of",
-    "",
-    fence(`/tollgate approve ${id}`),
-    fence(`/tollgate deny ${id}`),
-    "",
-    `The answer counts only from ${who}, on a new comment that is never edited. Without an answer by the time above the statement is denied.`
-  );
-  if (s.refusals.length) {
-    parts.push("", `**Refused answers** (${s.refusals.length}):`, "");
-    const shown = s.refusals.slice(-REFUSALS_SHOWN);
-    if (shown.length < s.refusals.length) parts.push(`- \u2026 ${s.refusals.length - shown.length} earlier refusals not shown`);
-    for (const r of shown) parts.push(`- ${code2(r.login)}: ${flat(r.reason)} ([comment](${r.url}))`);
-  }
-  const text = parts.join("\n");
-  return text.length > SUMMARY_LIMIT ? `${text.slice(0, SUMMARY_LIMIT)}
-\u2026 (truncated)` : text;
-}
-function code2(text) {
-  const s = flat(text);
-  const run8 = "`".repeat(longestRun(s) + 1);
-  const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
-  return `${run8}${pad}${s}${pad}${run8}`;
-}
-function fence(text, lang = "") {
-  const f = "`".repeat(Math.max(3, longestRun(text) + 1));
-  return `${f}${lang}
-${text}
-${f}`;
-}
-function cell(text) {
-  return text === void 0 || text === "" ? "\u2014" : code2(text).replace(/\|/g, "\\|");
-}
-function longestRun(s) {
-  let max = 0;
-  for (const m of s.matchAll(/`+/g)) max = Math.max(max, m[0].length);
-  return max;
-}
-function flat(s) {
-  return s.replace(/[\r\n\t]+/g, " ");
-}
-var SUMMARY_LIMIT, STATEMENT_LIMIT, REFUSALS_SHOWN;
-var init_check_run_text = __esm({
-  "src/approval/check-run-text.ts"() {
-    "use strict";
-    SUMMARY_LIMIT = 65e3;
-    STATEMENT_LIMIT = 2e4;
-    REFUSALS_SHOWN = 30;
   }
 });
 
@@ -25277,8 +25230,23 @@ var init_github_client = __esm({
         }
         return items;
       }
+      /**
+       * A GraphQL query (POST {api}/graphql; on GitHub Enterprise Server /api/v3 → /api/graphql). GraphQL
+       * errors are an ERR_GITHUB_BAD_RESPONSE: a partial answer is no answer.
+       */
+      async graphql(query2, variables, opts = {}) {
+        const url2 = this.base.pathname.endsWith("/api/v3/") ? new URL("/api/graphql", this.base) : new URL("graphql", this.base);
+        const res = await this.request("POST", url2.href, { ...opts, body: { query: query2, variables } });
+        const onlyNotFound = (res.data?.errors ?? []).every((e) => e?.type === "NOT_FOUND");
+        if (res.data?.errors?.length && !onlyNotFound || res.data?.data === void 0) {
+          const first = res.data?.errors?.[0]?.message;
+          throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `GraphQL: ${typeof first === "string" ? oneLine2(first).slice(0, 200) : "no data"}`);
+        }
+        return res.data.data;
+      }
       resolve(path2, query2) {
         const url2 = new URL(path2.replace(/^\//, ""), this.base);
+        if (this.base.pathname.endsWith("/api/v3/") && url2.origin === this.base.origin && url2.pathname === "/api/graphql") return url2;
         if (url2.origin !== this.base.origin || !url2.pathname.startsWith(this.base.pathname)) {
           throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `refusing to send the token outside ${this.base.origin}${this.base.pathname}`);
         }
@@ -25345,476 +25313,206 @@ var init_github_client = __esm({
   }
 });
 
-// src/approval/duration.ts
-function formatDuration(ms) {
-  if (ms < 1e3) return `${ms}ms`;
-  const s = Math.round(ms / 1e3);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  const rest = s % 60;
-  return rest ? `${m}m${rest}s` : `${m}m`;
-}
-var init_duration2 = __esm({
-  "src/approval/duration.ts"() {
-    "use strict";
+// src/approval/accounts.ts
+async function resolvePrincipals(client, p, deadline, signal) {
+  const refused = /* @__PURE__ */ new Map();
+  const actorId = p.actorId ?? await userId(client, p.actor, deadline, signal);
+  if (actorId === null) throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `the job's actor ${p.actor} has no GitHub account`);
+  refused.set(actorId, `the job's actor (${p.actor})`);
+  const pr = (await client.request("GET", `${p.repoPath}/pulls/${p.pullNumber}`, { deadline, signal })).data;
+  const authorId = pr?.user?.id;
+  if (typeof authorId !== "number" || !Number.isSafeInteger(authorId)) {
+    throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", `pull request #${p.pullNumber} has no author id`);
   }
-});
-
-// src/approval/github.ts
-function isoSeconds(ms) {
-  return new Date(Math.floor(ms / 1e3) * 1e3).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-var GithubApprover;
-var init_github = __esm({
-  "src/approval/github.ts"() {
-    "use strict";
-    init_answers();
-    init_check_run_text();
-    init_github_client();
-    init_duration2();
-    GithubApprover = class {
-      constructor(config2, deps = {}) {
-        this.config = config2;
-        const [owner, repo, ...rest] = config2.repository.split("/");
-        if (!owner || !repo || rest.length) throw new TypeError(`github approval: repository "${config2.repository}" is not owner/name`);
-        if (!Number.isInteger(config2.pullNumber) || config2.pullNumber <= 0) {
-          throw new TypeError(`github approval: pullNumber ${config2.pullNumber} is not a pull request number`);
-        }
-        if (!config2.token) throw new TypeError("github approval: no token");
-        if (!config2.actor) throw new TypeError("github approval: no actor (the job's actor may never approve, so it must be known)");
-        if (!config2.headSha) throw new TypeError("github approval: no head commit SHA for the check run");
-        if (!(config2.pollMs > 0)) throw new TypeError(`github approval: pollMs ${config2.pollMs} must be positive`);
-        this.owner = owner;
-        this.repo = repo;
-        this.now = deps.now ?? Date.now;
-        this.sleep = deps.sleep ?? abortableSleep;
-        this.log = deps.log ?? ((line) => process.stderr.write(`${line}
-`));
-        this.approverNames = (deps.approvers ?? []).map((a) => a.trim().replace(/^@/, ""));
-        this.approvers = parseApprovers(this.approverNames);
-        this.maxPollMs = deps.maxPollMs ?? Math.max(config2.pollMs, Math.min(config2.pollMs * 4, 3e4));
-        this.client = new GithubClient({
-          apiUrl: config2.apiUrl,
-          token: config2.token,
-          fetch: deps.fetch,
-          now: this.now,
-          sleep: this.sleep,
-          log: this.log,
-          secondaryWaitMs: deps.secondaryWaitMs
-        });
-      }
-      config;
-      client;
-      owner;
-      repo;
-      now;
-      sleep;
-      log;
-      approvers;
-      approverNames;
-      maxPollMs;
-      /** Every request id this approver has asked about: an answer to one of them is no mistake on another. */
-      ids = /* @__PURE__ */ new Set();
-      async review(req, signal) {
-        try {
-          return await this.run(req, signal);
-        } catch (err) {
-          const reason = `approval failed: ${oneLine2(err.message)}`;
-          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
-          return { approved: false, via: "unavailable", reason };
-        }
-      }
-      async run(req, signal) {
-        if (!isAnswerableId(req.id)) {
-          return { approved: false, via: "unavailable", reason: `request id "${oneLine2(req.id).slice(0, 140)}" cannot be quoted in an answer` };
-        }
-        this.ids.add(req.id);
-        const deadline = this.now() + Math.max(0, req.timeoutMs);
-        const requestedAt = req.requestedAt.getTime();
-        const refusals = [];
-        const summary = (outcome) => checkRunSummary({
-          req,
-          actor: this.config.actor,
-          repository: this.config.repository,
-          runUrl: this.config.runUrl,
-          approvers: this.approverNames,
-          deadline: new Date(deadline),
-          refusals,
-          outcome
-        });
-        if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
-        let run8;
-        try {
-          const body = {
-            name: checkRunName(req),
-            head_sha: this.config.headSha,
-            status: "in_progress",
-            external_id: req.id,
-            output: { title: `Waiting for approval (request ${req.id})`, summary: summary() }
-          };
-          if (this.config.runUrl) body.details_url = this.config.runUrl;
-          const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
-          if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
-          run8 = res.data;
-        } catch (err) {
-          if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
-          const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
-          const reason = `could not open the approval check run on the pull request (${oneLine2(err.message)})` + (denied4 ? "; the job needs `permissions: checks: write`" : "");
-          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
-          return { approved: false, via: "unavailable", reason };
-        }
-        const runUrl = run8.html_url ?? `${this.config.repository} check run ${run8.id}`;
-        this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
-        const seen = /* @__PURE__ */ new Set();
-        const retryLogged = /* @__PURE__ */ new Set();
-        const permissions = /* @__PURE__ */ new Map();
-        let interval = this.config.pollMs;
-        let lastFailure = "";
-        for (; ; ) {
-          if (signal?.aborted) {
-            await this.complete(run8, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
-            return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
-          }
-          let comments = null;
-          try {
-            comments = await this.client.paginate(
-              this.path(`issues/${this.config.pullNumber}/comments`),
-              { since: isoSeconds(requestedAt), per_page: 100 },
-              { deadline, signal }
-            );
-            lastFailure = "";
-          } catch (err) {
-            const msg = oneLine2(err.message);
-            if (msg !== lastFailure && !signal?.aborted) this.log(`tollgate: request ${req.id}: could not read the pull request's comments (${msg}); will retry`);
-            lastFailure = msg;
-          }
-          let changed = false;
-          const newRefusals = [];
-          const accepted = [];
-          const answerCtx = { requestId: req.id, otherIds: this.ids, actor: this.config.actor, requestedAt, deadline };
-          for (const c of (comments ?? []).sort((a, b) => a.id - b.id)) {
-            if (seen.has(c.id)) continue;
-            const j = await this.judge(c, answerCtx, permissions, signal);
-            if (j.kind === "retry") {
-              if (!signal?.aborted && !retryLogged.has(c.id)) {
-                this.log(`tollgate: request ${req.id}: could not yet verify the answer in ${oneLine2(c.html_url)} (${j.reason}); will retry`);
-              }
-              retryLogged.add(c.id);
-              continue;
-            }
-            seen.add(c.id);
-            changed = true;
-            if (j.kind === "refuse") {
-              newRefusals.push({ login: j.login, reason: j.reason, url: c.html_url });
-              this.log(`tollgate: request ${req.id}: refused answer by ${oneLine2(j.login)} (${oneLine2(c.html_url)}): ${oneLine2(j.reason)}`);
-            } else if (j.kind === "accept") {
-              accepted.push({ verdict: j.verdict, login: j.login, comment: c });
-            }
-          }
-          refusals.push(...newRefusals);
-          const decided = accepted.find((a) => a.verdict === "deny") ?? accepted[0];
-          if (decided) {
-            const at2 = new Date(Date.parse(decided.comment.created_at));
-            const where = decided.comment.html_url;
-            const who = `${code2(decided.login)} at ${at2.toISOString()} ([comment](${where}))`;
-            if (decided.verdict === "approve") {
-              this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
-              await this.complete(run8, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
-              return { approved: true, via: "github", approver: decided.login, at: at2, where };
-            }
-            this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
-            await this.complete(run8, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
-            return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
-          }
-          if (newRefusals.length) {
-            await this.update(run8, { output: { title: `Waiting for approval (request ${req.id})`, summary: summary() } }, { deadline, signal });
-          }
-          if (this.now() >= deadline) {
-            const waited = formatDuration(req.timeoutMs);
-            this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
-            await this.complete(
-              run8,
-              "timed_out",
-              `No answer within ${waited}: denied`,
-              summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
-            );
-            return { approved: false, via: "timeout", at: new Date(this.now()), where: runUrl, reason: `no permitted answer within ${waited}` };
-          }
-          interval = changed ? this.config.pollMs : Math.min(this.maxPollMs, Math.ceil(interval * 1.5));
-          await this.sleep(Math.max(0, Math.min(interval, deadline - this.now())), signal);
-        }
-      }
-      /** One comment: not an answer, a refused answer, an accepted one, or "cannot tell yet". */
-      async judge(c, ctx, permissions, signal) {
-        const s = screenComment(c, ctx);
-        if (s.kind === "ignore") return s;
-        if (s.kind === "refuse") return { kind: "refuse", login: c.user?.login ?? "(unknown)", reason: s.reason };
-        const key2 = s.login.toLowerCase();
-        let pending = permissions.get(key2);
-        if (!pending) {
-          pending = this.mayAnswer(s.login, ctx.deadline, signal);
-          permissions.set(key2, pending);
-        }
-        const verdict = await pending;
-        if (verdict.transient) {
-          permissions.delete(key2);
-          return { kind: "retry", reason: verdict.reason ?? "unknown" };
-        }
-        if (!verdict.ok) return { kind: "refuse", login: s.login, reason: verdict.reason ?? "refused" };
-        return { kind: "accept", verdict: s.verdict, login: s.login };
-      }
-      /** Write permission, then the approvers list (a login, or active membership of an org/team). */
-      async mayAnswer(login, deadline, signal) {
-        try {
-          const perm = await this.getOrNull(
-            this.path(`collaborators/${encodeURIComponent(login)}/permission`),
-            deadline,
-            signal
-          );
-          if (!perm || !hasWriteAccess(perm)) {
-            const has = perm && typeof perm.role_name === "string" ? perm.role_name : perm && typeof perm.permission === "string" ? perm.permission : "none";
-            return { ok: false, reason: `no write permission on ${this.config.repository} (has ${oneLine2(has)})` };
-          }
-          if (this.approvers.length === 0) return { ok: true };
-          if (this.approvers.some((a) => a.kind === "login" && a.login.toLowerCase() === login.toLowerCase())) return { ok: true };
-          const problems = [];
-          for (const a of this.approvers) {
-            if (a.kind !== "team") continue;
-            try {
-              const m = await this.getOrNull(
-                `orgs/${encodeURIComponent(a.org)}/teams/${encodeURIComponent(a.team)}/memberships/${encodeURIComponent(login)}`,
-                deadline,
-                signal
-              );
-              if (m?.state === "active") return { ok: true };
-            } catch (err) {
-              if (err instanceof GithubApiError && err.transient) throw err;
-              problems.push(`could not read ${a.org}/${a.team} membership (${oneLine2(err.message)})`);
-            }
-          }
-          const extra = problems.length ? `; ${problems.join("; ")}` : "";
-          return { ok: false, reason: `not in this role's approvers (${this.approverNames.join(", ")})${extra}` };
-        } catch (err) {
-          const transient = err instanceof GithubApiError && (err.transient || err.code === "ERR_GITHUB_ABORTED");
-          return { ok: false, transient, reason: `could not verify permission: ${oneLine2(err.message)}` };
-        }
-      }
-      /** A 404 means "no such membership/collaborator": null. */
-      async getOrNull(path2, deadline, signal) {
-        try {
-          return (await this.client.request("GET", path2, { deadline, signal })).data;
-        } catch (err) {
-          if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
-          throw err;
-        }
-      }
-      async complete(run8, conclusion, title, summary) {
-        await this.update(run8, {
-          status: "completed",
-          conclusion,
-          completed_at: new Date(this.now()).toISOString(),
-          output: { title, summary }
-        }, { deadline: this.now() + 1e4 });
-      }
-      /** Failing to update the check run never changes a decision: it is logged. */
-      async update(run8, body, opts) {
-        try {
-          await this.client.request("PATCH", this.path(`check-runs/${run8.id}`), { ...opts, body });
-        } catch (err) {
-          this.log(`tollgate: could not update check run ${run8.id} (${oneLine2(err.message)})`);
-        }
-      }
-      path(rest) {
-        return `repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}/${rest}`;
-      }
-    };
+  if (!refused.has(authorId)) refused.set(authorId, `the pull request's author (${typeof pr.user?.login === "string" ? pr.user.login : "unknown"})`);
+  if (p.triggeringActor && p.triggeringActor.toLowerCase() !== p.actor.toLowerCase()) {
+    const id = await userId(client, p.triggeringActor, deadline, signal);
+    if (id !== null && !refused.has(id)) refused.set(id, `the run's triggering actor (${p.triggeringActor})`);
   }
-});
-
-// src/approval/none.ts
-var NoChannelApprover;
-var init_none = __esm({
-  "src/approval/none.ts"() {
-    "use strict";
-    NoChannelApprover = class {
-      constructor(reason) {
-        this.reason = reason;
-      }
-      reason;
-      async review(_req, _signal) {
-        return { approved: false, via: "unavailable", reason: this.reason };
-      }
-    };
+  const approverIds = /* @__PURE__ */ new Map();
+  const unknownApprovers = [];
+  for (const a of p.approvers) {
+    if (a.kind !== "login") continue;
+    const id = await userId(client, a.login, deadline, signal);
+    if (id === null) unknownApprovers.push(a.login);
+    else approverIds.set(id, a.login);
   }
-});
-
-// src/approval/terminal.ts
-import { userInfo } from "node:os";
-import { StringDecoder } from "node:string_decoder";
-function denied(reason) {
-  return { approved: false, via: "terminal", reason };
+  return { refused, approverIds, unknownApprovers };
 }
-function cancelled() {
-  return { approved: false, via: "terminal", reason: "cancelled" };
-}
-function timedOut(req) {
-  return { approved: false, via: "timeout", at: /* @__PURE__ */ new Date(), reason: `no answer in the terminal within ${formatDuration(req.timeoutMs)}` };
-}
-function localUser() {
+async function userId(client, login, deadline, signal) {
   try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? process.env.USERNAME ?? "local user";
+    const u = (await client.request("GET", `users/${encodeURIComponent(login)}`, { deadline, signal })).data;
+    return typeof u?.id === "number" && Number.isSafeInteger(u.id) ? u.id : null;
+  } catch (err) {
+    if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
+    throw err;
   }
 }
-function safe(text) {
-  return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "?");
-}
-var TerminalApprover;
-var init_terminal = __esm({
-  "src/approval/terminal.ts"() {
+var init_accounts = __esm({
+  "src/approval/accounts.ts"() {
     "use strict";
-    init_duration2();
-    TerminalApprover = class {
-      input;
-      output;
-      user;
-      decoder = new StringDecoder("utf8");
-      queue = [];
-      current = null;
-      buffer = "";
-      inputClosed = false;
-      onData = (chunk) => this.receive(chunk);
-      onEnd = () => this.endOfInput();
-      constructor(opts) {
-        this.input = opts.input;
-        this.output = opts.output;
-        this.user = opts.user ?? localUser();
-        this.input.on("data", this.onData);
-        this.input.on("end", this.onEnd);
-        this.input.on("close", this.onEnd);
-      }
-      review(req, signal) {
-        return new Promise((resolve3) => {
-          const p = { req, resolve: resolve3, done: false };
-          if (this.inputClosed) return resolve3(denied("terminal input is closed: no one can answer"));
-          if (signal?.aborted) return resolve3(cancelled());
-          p.timer = setTimeout(() => this.settle(p, timedOut(req)), Math.max(0, req.timeoutMs));
-          if (signal) {
-            p.signal = signal;
-            p.onAbort = () => this.settle(p, cancelled());
-            signal.addEventListener("abort", p.onAbort, { once: true });
-          }
-          this.queue.push(p);
-          this.showNext();
-        });
-      }
-      async close() {
-        this.input.off("data", this.onData);
-        this.input.off("end", this.onEnd);
-        this.input.off("close", this.onEnd);
-        this.inputClosed = true;
-        for (const p of [...this.current ? [this.current] : [], ...this.queue]) {
-          this.settle(p, denied("the terminal approver was closed"));
-        }
-      }
-      showNext() {
-        if (this.current || this.queue.length === 0) return;
-        const p = this.queue.shift();
-        this.current = p;
-        this.buffer = "";
-        const r = p.req;
-        const lines = [
-          "",
-          `tollgate: approval needed (request ${safe(r.id)})`,
-          `  kind:      ${safe(r.kind)}`,
-          `  object:    ${r.object ? safe(r.object) : "(none)"}`,
-          `  rule:      ${r.rule ? safe(r.rule) : "(none)"}`,
-          `  reason:    ${safe(r.reason)}`,
-          `  statement: ${safe(r.statement).replace(/\n/g, "\n             ")}`,
-          `  answer within ${formatDuration(r.timeoutMs)} or it is denied`
-        ];
-        this.output.write(lines.join("\n") + "\napprove? [y/N] ");
-      }
-      receive(chunk) {
-        if (!this.current) return;
-        this.buffer += typeof chunk === "string" ? chunk : this.decoder.write(chunk);
-        const nl = this.buffer.indexOf("\n");
-        if (nl < 0) return;
-        const line = this.buffer.slice(0, nl).trim().toLowerCase();
-        const p = this.current;
-        const at2 = /* @__PURE__ */ new Date();
-        if (line === "y" || line === "yes") {
-          this.output.write(`approved request ${safe(p.req.id)}
-`);
-          this.settle(p, { approved: true, via: "terminal", approver: this.user, at: at2, where: "terminal" });
-        } else {
-          this.output.write(`denied request ${safe(p.req.id)}
-`);
-          this.settle(p, {
-            approved: false,
-            via: "terminal",
-            approver: this.user,
-            at: at2,
-            where: "terminal",
-            reason: "denied in the terminal"
-          });
-        }
-      }
-      endOfInput() {
-        if (this.inputClosed) return;
-        this.inputClosed = true;
-        for (const p of [...this.current ? [this.current] : [], ...this.queue]) {
-          this.settle(p, denied("terminal input closed before an answer"));
-        }
-      }
-      settle(p, outcome) {
-        if (p.done) return;
-        p.done = true;
-        if (p.timer) clearTimeout(p.timer);
-        if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
-        const i = this.queue.indexOf(p);
-        if (i >= 0) this.queue.splice(i, 1);
-        if (this.current === p) {
-          this.current = null;
-          if (outcome.via === "timeout") this.output.write(`
-no answer in time: request ${safe(p.req.id)} denied
-`);
-          else if (outcome.reason === "cancelled") this.output.write(`
-request ${safe(p.req.id)} cancelled
-`);
-        }
-        p.resolve(outcome);
-        this.showNext();
-      }
-    };
+    init_github_client();
   }
 });
 
-// src/approval/index.ts
-function createApprover(config2, opts = {}) {
-  switch (config2.kind) {
-    case "terminal":
-      return new TerminalApprover({ input: opts.input ?? process.stdin, output: opts.output ?? process.stdout });
-    case "github":
-      return new GithubApprover(config2, { approvers: opts.approvers, log: opts.log, fetch: opts.fetch });
-    case "none":
-      return new NoChannelApprover(config2.reason);
-    default: {
-      const unknown2 = config2;
-      throw new TypeError(`approval: unknown channel ${JSON.stringify(unknown2.kind)}`);
+// src/approval/statement-view.ts
+function viewStatement(statement) {
+  const lines = statement.replace(/\r\n?/g, "\n").split("\n").map(showLine);
+  const out = [];
+  let blanks = 0;
+  const flushBlanks = () => {
+    if (blanks > BLANK_RUN) out.push(`\u27E8${blanks} blank lines\u27E9`);
+    else for (let i = 0; i < blanks; i++) out.push("");
+    blanks = 0;
+  };
+  for (const line of lines) {
+    if (line === "") {
+      blanks++;
+      continue;
     }
+    flushBlanks();
+    out.push(...wrap(line));
   }
+  flushBlanks();
+  const text = out.join("\n");
+  return { text, length: text.length };
 }
-var init_approval = __esm({
-  "src/approval/index.ts"() {
+function showLine(line) {
+  let s = line.replace(HIDDEN, (c, offset, whole) => {
+    if (c === " ") return c;
+    if (new RegExp("\\p{M}", "u").test(c) && offset > 0 && /[^\x00-\x7f]/.test(whole[offset - 1]) && !new RegExp("\\p{M}", "u").test(whole[offset - 1])) return c;
+    return `\u27E8U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}\u27E9`;
+  });
+  s = s.replace(new RegExp(` {${SPACE_RUN + 1},}`, "g"), (run8) => ` \u27E8${run8.length} spaces\u27E9 `);
+  return s;
+}
+function wrap(line) {
+  const chars = [...line];
+  if (chars.length <= LINE_WIDTH) return [line];
+  const out = [];
+  for (let i = 0; i < chars.length; i += LINE_WIDTH) out.push(`${i === 0 ? "" : "\u21AA "}${chars.slice(i, i + LINE_WIDTH).join("")}`);
+  return out;
+}
+function hidesBody(statement) {
+  return /^\s*DO\b/i.test(statement) || /\b(?:FUNCTION|PROCEDURE)\b[\s\S]*\bAS\s+\?/i.test(statement);
+}
+var HIDDEN, LINE_WIDTH, SPACE_RUN, BLANK_RUN;
+var init_statement_view = __esm({
+  "src/approval/statement-view.ts"() {
     "use strict";
-    init_github();
-    init_none();
-    init_terminal();
-    init_github();
-    init_none();
-    init_terminal();
+    HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}\p{M}\u115f\u1160\u3164\uffa0\u2800⟨⟩↪]/gu;
+    LINE_WIDTH = 100;
+    SPACE_RUN = 8;
+    BLANK_RUN = 2;
+  }
+});
+
+// src/approval/check-run-text.ts
+function showableStatement(statement, scrub = (t) => t) {
+  const clean = scrub(statement);
+  if (hidesBody(clean)) {
+    return { ok: false, why: "the body of this function, procedure or DO block reached tollgate only as a placeholder, so the code that would run cannot be shown here" };
+  }
+  const view = viewStatement(clean);
+  if (view.length > STATEMENT_LIMIT) {
+    return { ok: false, why: `the statement is ${view.length} characters long as shown, more than the ${STATEMENT_LIMIT} a check run can show whole` };
+  }
+  return { ok: true, text: view.text };
+}
+function checkRunName(req) {
+  const name = req.object ? `tollgate: approve ${req.kind} on ${req.object}` : `tollgate: approve ${req.kind}`;
+  return flat(name).slice(0, 200);
+}
+function checkRunSummary(s) {
+  const { req } = s;
+  const id = req.id;
+  const claim3 = (k) => {
+    const v = req.identity[k];
+    return typeof v === "string" || typeof v === "number" ? String(v) : void 0;
+  };
+  const runId = claim3("run_id");
+  const run8 = runId && s.runUrl ? `[${code2(runId)}](${s.runUrl})` : runId ? code2(runId) : s.runUrl ? `[run](${s.runUrl})` : "\u2014";
+  const who = s.approvers.length ? `a human with write access to the repository who is listed in the role's approvers (${s.approvers.map(code2).join(", ")}), other than the job's actor ${code2(s.actor)}` : `a human with write access to the repository other than the job's actor ${code2(s.actor)}`;
+  const parts = [];
+  if (s.outcome) parts.push(s.outcome, "");
+  parts.push(
+    `tollgate holds a ${code2(req.kind)} statement${req.object ? ` on ${code2(req.object)}` : ""} until a permitted reviewer answers.`,
+    "",
+    ...statementSection(showableStatement(req.statement, s.scrub), req.sessionId),
+    "",
+    "| | |",
+    "| --- | --- |",
+    `| Repository | ${cell(claim3("repository") ?? s.repository)} |`,
+    `| Workflow | ${cell(claim3("workflow"))} |`,
+    `| Run | ${run8} |`,
+    `| Actor | ${cell(claim3("actor") ?? s.actor)} |`,
+    `| Ref | ${cell(claim3("ref"))} |`,
+    `| Rule | ${cell(req.rule ?? void 0)} |`,
+    `| Reason | ${cell(req.reason)} |`,
+    `| Request id | ${code2(id)} |`,
+    `| Answer by | ${s.deadline.toISOString()} |`,
+    "",
+    "**How to answer:** comment on this pull request with exactly one of",
+    "",
+    fence(`/tollgate approve ${id}`),
+    fence(`/tollgate deny ${id}`),
+    "",
+    `The answer counts only from ${who}, on a new comment that is never edited, or as an approving pull request review whose whole text is the approve line. Without an answer by the time above the statement is denied.`
+  );
+  if (s.refusals.length) {
+    parts.push("", `**Refused answers** (${s.refusals.length}):`, "");
+    const shown = s.refusals.slice(-REFUSALS_SHOWN);
+    if (shown.length < s.refusals.length) parts.push(`- \u2026 ${s.refusals.length - shown.length} earlier refusals not shown`);
+    for (const r of shown) parts.push(`- ${code2(r.login)}: ${code2(r.reason)} ([answer](${r.url}))`);
+  }
+  const text = s.scrub ? s.scrub(parts.join("\n")) : parts.join("\n");
+  if (text.length <= SUMMARY_LIMIT) return text;
+  if (s.refusals.length) return checkRunSummary({ ...s, refusals: [] });
+  return "tollgate cannot show this request within a check run's size limit; it cannot be approved here and will be denied.";
+}
+function statementSection(shown, sessionId) {
+  if (shown.ok) {
+    return [
+      "**Statement** (literals replaced by placeholders; invisible characters shown as \u27E8U+\u2026\u27E9, long space runs as \u27E8N spaces\u27E9, long lines continued with \u21AA):",
+      "",
+      fence(shown.text, "sql")
+    ];
+  }
+  return [
+    `**This statement cannot be approved from the check run:** ${shown.why}. It is denied. Read it in the job's audit log (artifact ${code2(`tollgate-audit-${sessionId}`)}, uploaded when the job ends); to run it, split it into smaller statements or have the policy allow it.`
+  ];
+}
+function code2(text) {
+  const s = flat(text);
+  const run8 = "`".repeat(longestRun(s) + 1);
+  const pad = s.startsWith("`") || s.endsWith("`") ? " " : "";
+  return `${run8}${pad}${s}${pad}${run8}`;
+}
+function fence(text, lang = "") {
+  const f = "`".repeat(Math.max(3, longestRun(text) + 1));
+  return `${f}${lang}
+${text}
+${f}`;
+}
+function cell(text) {
+  return text === void 0 || text === "" ? "\u2014" : code2(text).replace(/\|/g, "\\|");
+}
+function longestRun(s) {
+  let max = 0;
+  for (const m of s.matchAll(/`+/g)) max = Math.max(max, m[0].length);
+  return max;
+}
+function flat(s) {
+  return s.replace(/[\r\n\t]+/g, " ");
+}
+var SUMMARY_LIMIT, STATEMENT_LIMIT, REFUSALS_SHOWN;
+var init_check_run_text = __esm({
+  "src/approval/check-run-text.ts"() {
+    "use strict";
+    init_statement_view();
+    SUMMARY_LIMIT = 65535;
+    STATEMENT_LIMIT = 5e4;
+    REFUSALS_SHOWN = 30;
   }
 });
 
@@ -26131,6 +25829,641 @@ var init_redact = __esm({
     MCP_OUTCOMES = /* @__PURE__ */ new Set(["ok", "tool-error", "error", "cancelled", "refused"]);
     MCP_NAME_MAX = 512;
     SHAPE_TYPES = /* @__PURE__ */ new Set(["string", "number", "boolean", "null", "object", "array", "\u2026"]);
+  }
+});
+
+// src/approval/edits.ts
+async function confirmUnedited(client, a, opts) {
+  if (!a.nodeId) return "edited";
+  const data = await client.graphql(QUERY, { id: a.nodeId }, opts);
+  const n = data.node;
+  if (!n) return "gone";
+  const kind = a.source === "review" ? "PullRequestReview" : "IssueComment";
+  if (n.__typename !== kind) return "gone";
+  if (n.lastEditedAt !== null && n.lastEditedAt !== void 0) return "edited";
+  if ((n.body ?? "") !== (a.body ?? "")) return "edited";
+  if (a.source === "review" && n.state !== a.reviewState) return "edited";
+  return "intact";
+}
+var QUERY;
+var init_edits = __esm({
+  "src/approval/edits.ts"() {
+    "use strict";
+    QUERY = `query($id: ID!) {
+  node(id: $id) {
+    __typename
+    ... on IssueComment { lastEditedAt body }
+    ... on PullRequestReview { lastEditedAt body state }
+  }
+}`;
+  }
+});
+
+// src/approval/duration.ts
+function formatDuration(ms) {
+  if (ms < 1e3) return `${ms}ms`;
+  const s = Math.round(ms / 1e3);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  const rest = s % 60;
+  return rest ? `${m}m${rest}s` : `${m}m`;
+}
+var init_duration2 = __esm({
+  "src/approval/duration.ts"() {
+    "use strict";
+  }
+});
+
+// src/approval/github.ts
+function isoSeconds(ms) {
+  return new Date(Math.floor(ms / 1e3) * 1e3).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+var GithubApprover;
+var init_github = __esm({
+  "src/approval/github.ts"() {
+    "use strict";
+    init_answers();
+    init_accounts();
+    init_check_run_text();
+    init_redact();
+    init_edits();
+    init_github_client();
+    init_duration2();
+    GithubApprover = class {
+      constructor(config2, deps = {}) {
+        this.config = config2;
+        const [owner, repo, ...rest] = config2.repository.split("/");
+        if (!owner || !repo || rest.length) throw new TypeError(`github approval: repository "${config2.repository}" is not owner/name`);
+        if (!Number.isInteger(config2.pullNumber) || config2.pullNumber <= 0) {
+          throw new TypeError(`github approval: pullNumber ${config2.pullNumber} is not a pull request number`);
+        }
+        if (!config2.token) throw new TypeError("github approval: no token");
+        if (!config2.actor) throw new TypeError("github approval: no actor (the job's actor may never approve, so it must be known)");
+        if (!config2.headSha) throw new TypeError("github approval: no head commit SHA for the check run");
+        if (!(config2.pollMs > 0)) throw new TypeError(`github approval: pollMs ${config2.pollMs} must be positive`);
+        this.owner = owner;
+        this.repo = repo;
+        this.now = deps.now ?? Date.now;
+        this.sleep = deps.sleep ?? abortableSleep;
+        this.log = deps.log ?? ((line) => process.stderr.write(`${line}
+`));
+        this.scrub = compileScrubber([config2.token, ...deps.secrets ?? []]);
+        this.approverNames = (deps.approvers ?? []).map((a) => a.trim().replace(/^@/, ""));
+        this.approvers = parseApprovers(this.approverNames);
+        this.maxPollMs = deps.maxPollMs ?? Math.max(config2.pollMs, Math.min(config2.pollMs * 4, 3e4));
+        this.client = new GithubClient({
+          apiUrl: config2.apiUrl,
+          token: config2.token,
+          fetch: deps.fetch,
+          now: this.now,
+          sleep: this.sleep,
+          log: this.log,
+          secondaryWaitMs: deps.secondaryWaitMs
+        });
+        void this.principals().catch(() => {
+        });
+      }
+      config;
+      client;
+      owner;
+      repo;
+      now;
+      sleep;
+      log;
+      approvers;
+      approverNames;
+      maxPollMs;
+      /** Every request id this approver has asked about: an answer to one of them is no mistake on another. */
+      ids = /* @__PURE__ */ new Set();
+      /** Who may never answer and who the listed approvers are, by account id: resolved at session start. */
+      principalsPromise = null;
+      /** The audit log's scrubber: secrets (the token included) and anything shaped like a JWT. */
+      scrub;
+      /**
+       * Resolves once the accounts that may never answer and the approvers' ids are known (they are
+       * looked up when the approver is made, i.e. when the session starts); rejects when they cannot be.
+       */
+      async ready() {
+        await this.principals();
+      }
+      /** Resolved once; a failure is forgotten so the next review tries again (this one is denied). */
+      principals(signal) {
+        this.principalsPromise ??= resolvePrincipals(this.client, {
+          repoPath: this.path("").replace(/\/$/, ""),
+          pullNumber: this.config.pullNumber,
+          actor: this.config.actor,
+          ...this.config.actorId !== void 0 ? { actorId: this.config.actorId } : {},
+          ...this.config.triggeringActor ? { triggeringActor: this.config.triggeringActor } : {},
+          approvers: this.approvers
+        }, this.now() + 6e4, signal).catch((err) => {
+          this.principalsPromise = null;
+          throw err;
+        });
+        return this.principalsPromise;
+      }
+      async review(req, signal) {
+        try {
+          return await this.run(req, signal);
+        } catch (err) {
+          const reason = `approval failed: ${oneLine2(err.message)}`;
+          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
+          return { approved: false, via: "unavailable", reason };
+        }
+      }
+      async run(req, signal) {
+        if (!isAnswerableId(req.id)) {
+          return { approved: false, via: "unavailable", reason: `request id "${oneLine2(req.id).slice(0, 140)}" cannot be quoted in an answer` };
+        }
+        this.ids.add(req.id);
+        const deadline = this.now() + Math.max(0, req.timeoutMs);
+        let requestedAt = req.requestedAt.getTime();
+        const listedSince = requestedAt;
+        const refusals = [];
+        const summary = (outcome) => checkRunSummary({
+          req,
+          actor: this.config.actor,
+          repository: this.config.repository,
+          runUrl: this.config.runUrl,
+          approvers: this.approverNames,
+          deadline: new Date(deadline),
+          refusals,
+          outcome,
+          scrub: this.scrub
+        });
+        const shown = showableStatement(req.statement, this.scrub);
+        if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled before the check run was created" };
+        let principals;
+        try {
+          principals = await this.principals(signal);
+        } catch (err) {
+          const reason = `could not resolve who may answer (the job's actor, the pull request's author, the approvers) to GitHub account ids (${oneLine2(err.message)})`;
+          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
+          return { approved: false, via: "unavailable", reason };
+        }
+        for (const login of principals.unknownApprovers) {
+          this.log(`tollgate: request ${req.id}: approver ${oneLine2(login)} has no GitHub account; they cannot answer`);
+        }
+        const waitingTitle = `Waiting for approval (request ${req.id})`;
+        let run8;
+        try {
+          const body = {
+            name: checkRunName(req),
+            head_sha: this.config.headSha,
+            external_id: req.id,
+            ...shown.ok ? { status: "in_progress", output: { title: waitingTitle, summary: summary() } } : { status: "completed", conclusion: "failure", completed_at: new Date(this.now()).toISOString(), output: { title: "Cannot be approved here: denied", summary: summary() } }
+          };
+          if (this.config.runUrl) body.details_url = this.config.runUrl;
+          const res = await this.client.request("POST", this.path("check-runs"), { body, deadline, waitSignal: signal });
+          if (typeof res.data?.id !== "number") throw new GithubApiError("ERR_GITHUB_BAD_RESPONSE", "the created check run has no id");
+          run8 = res.data;
+        } catch (err) {
+          if (signal?.aborted) return { approved: false, via: "github", reason: "cancelled" };
+          const denied4 = err instanceof GithubApiError && (err.status === 403 || err.status === 404);
+          const reason = `could not open the approval check run on the pull request (${oneLine2(err.message)})` + (denied4 ? "; the job needs `permissions: checks: write`" : "");
+          this.log(`tollgate: request ${req.id}: ${reason}; denied`);
+          return { approved: false, via: "unavailable", reason };
+        }
+        const runUrl = run8.html_url ?? `${this.config.repository} check run ${run8.id}`;
+        if (!shown.ok) {
+          const reason = `not approvable from the check run: ${shown.why}`;
+          this.log(`tollgate: request ${req.id}: ${reason} (${runUrl}); denied`);
+          return { approved: false, via: "github", where: runUrl, reason };
+        }
+        let written = { title: waitingTitle, summary: summary() };
+        this.log(`tollgate: approval needed for request ${req.id}: ${runUrl} (answer on pull request #${this.config.pullNumber} with "/tollgate approve ${req.id}" or "/tollgate deny ${req.id}")`);
+        const seen = /* @__PURE__ */ new Set();
+        const retryLogged = /* @__PURE__ */ new Set();
+        const denials = /* @__PURE__ */ new Map();
+        const permissions = /* @__PURE__ */ new Map();
+        let interval = this.config.pollMs;
+        let lastFailure = "";
+        for (; ; ) {
+          if (signal?.aborted) {
+            await this.complete(run8, "cancelled", "Cancelled: denied", summary("**Outcome:** cancelled before an answer; the statement was denied."));
+            return { approved: false, via: "github", where: runUrl, reason: "cancelled" };
+          }
+          let answers = null;
+          try {
+            const comments = await this.client.paginate(
+              this.path(`issues/${this.config.pullNumber}/comments`),
+              { since: isoSeconds(listedSince), per_page: 100 },
+              { deadline, signal }
+            );
+            const reviews = await this.client.paginate(
+              this.path(`pulls/${this.config.pullNumber}/reviews`),
+              { per_page: 100 },
+              { deadline, signal }
+            );
+            answers = [...comments.map(fromComment), ...reviews.map(fromReview)];
+            lastFailure = "";
+          } catch (err) {
+            const msg = oneLine2(err.message);
+            if (msg !== lastFailure && !signal?.aborted) this.log(`tollgate: request ${req.id}: could not read the pull request's comments and reviews (${msg}); will retry`);
+            lastFailure = msg;
+          }
+          let changed = false;
+          const newRefusals = [];
+          const accepted = [];
+          const answerCtx = { requestId: req.id, otherIds: this.ids, refusedIds: principals.refused, requestedAt, deadline };
+          for (const c of (answers ?? []).sort((a, b) => a.id - b.id)) {
+            const key2 = `${c.source}:${c.id}`;
+            const sc = screenAnswer(c, answerCtx);
+            if (sc.kind === "candidate" && sc.verdict === "deny" && !denials.has(key2)) denials.set(key2, { login: sc.login, url: c.url, body: c.body ?? "" });
+            if (seen.has(key2)) continue;
+            const j = await this.judge(c, answerCtx, principals, permissions, signal);
+            if (j.kind === "retry") {
+              if (!signal?.aborted && !retryLogged.has(key2)) {
+                this.log(`tollgate: request ${req.id}: could not yet verify the answer in ${oneLine2(c.url)} (${j.reason}); will retry`);
+              }
+              retryLogged.add(key2);
+              continue;
+            }
+            seen.add(key2);
+            changed = true;
+            if (j.kind === "refuse") {
+              newRefusals.push({ login: j.login, reason: j.reason, url: c.url });
+              this.log(`tollgate: request ${req.id}: refused answer by ${oneLine2(j.login)} (${oneLine2(c.url)}): ${oneLine2(j.reason)}`);
+            } else if (j.kind === "accept") {
+              accepted.push({ verdict: j.verdict, login: j.login, comment: c });
+            }
+          }
+          refusals.push(...newRefusals);
+          if (answers) {
+            const now = new Map(answers.map((a) => [`${a.source}:${a.id}`, a]));
+            for (const [key2, d] of denials) {
+              const a = now.get(key2);
+              if (a && (a.body ?? "") === d.body && a.reviewState !== "DISMISSED") continue;
+              const how = a ? "edited" : "deleted";
+              this.log(`tollgate: request ${req.id}: a denial by ${oneLine2(d.login)} (${oneLine2(d.url)}) was ${how}; denied`);
+              await this.complete(
+                run8,
+                "failure",
+                `Denied: a denial was ${how}`,
+                summary(`**Outcome:** denied: a denial by ${code2(d.login)} was ${how} before the review was decided ([answer](${d.url})).`)
+              );
+              return { approved: false, via: "github", approver: d.login, where: d.url, reason: `a denial by ${d.login} was ${how} before the review was decided` };
+            }
+          }
+          let decided = accepted.find((a) => a.verdict === "deny") ?? accepted[0];
+          if (decided?.verdict === "approve") {
+            let state;
+            try {
+              state = await confirmUnedited(this.client, decided.comment, { deadline, signal });
+            } catch (err) {
+              state = "unknown";
+              this.log(`tollgate: request ${req.id}: could not yet confirm the answer in ${oneLine2(decided.comment.url)} is unedited (${oneLine2(err.message)}); will retry`);
+            }
+            if (state !== "intact") {
+              const key2 = `${decided.comment.source}:${decided.comment.id}`;
+              if (state === "unknown") seen.delete(key2);
+              else {
+                const reason = state === "edited" ? `the ${decided.comment.source} was edited: post a new one instead` : `the ${decided.comment.source} was deleted before the decision`;
+                refusals.push({ login: decided.login, reason, url: decided.comment.url });
+                this.log(`tollgate: request ${req.id}: refused answer by ${oneLine2(decided.login)} (${oneLine2(decided.comment.url)}): ${reason}`);
+                written = { title: waitingTitle, summary: summary() };
+                await this.update(run8, { output: written }, { deadline, signal });
+              }
+              decided = void 0;
+              changed = true;
+            }
+          }
+          if (decided?.verdict === "approve") {
+            const intact = await this.checkRunIntact(run8, written, deadline, signal);
+            if (intact !== true) {
+              const why = intact === false ? "the check run's text was changed by someone other than tollgate; it was restored and the review started over" : "the check run's text could not be read back to confirm it is unchanged; the review started over";
+              this.log(`tollgate: request ${req.id}: ${why}; the approval by ${oneLine2(decided.login)} (${oneLine2(decided.comment.url)}) does not count`);
+              refusals.push({ login: decided.login, reason: `given while ${why.replace("; it was restored and the review started over", "").replace("; the review started over", "")}: answer again`, url: decided.comment.url });
+              requestedAt = this.now();
+              written = { title: waitingTitle, summary: summary() };
+              await this.update(run8, { status: "in_progress", output: written }, { deadline, signal });
+              interval = this.config.pollMs;
+              await this.sleep(Math.max(0, Math.min(interval, deadline - this.now())), signal);
+              continue;
+            }
+          }
+          if (decided) {
+            const at2 = new Date(Date.parse(decided.comment.createdAt));
+            const where = decided.comment.url;
+            const who = `${code2(decided.login)} at ${at2.toISOString()} ([${decided.comment.source}](${where}))`;
+            if (decided.verdict === "approve") {
+              this.log(`tollgate: request ${req.id} approved by ${decided.login} (${oneLine2(where)})`);
+              await this.complete(run8, "success", `Approved by ${decided.login}`, summary(`**Outcome:** approved by ${who}.`));
+              return { approved: true, via: "github", approver: decided.login, at: at2, where };
+            }
+            this.log(`tollgate: request ${req.id} denied by ${decided.login} (${oneLine2(where)})`);
+            await this.complete(run8, "failure", `Denied by ${decided.login}`, summary(`**Outcome:** denied by ${who}.`));
+            return { approved: false, via: "github", approver: decided.login, at: at2, where, reason: `denied by ${decided.login}` };
+          }
+          if (newRefusals.length) {
+            written = { title: waitingTitle, summary: summary() };
+            await this.update(run8, { output: written }, { deadline, signal });
+          }
+          if (this.now() >= deadline) {
+            const waited = formatDuration(req.timeoutMs);
+            this.log(`tollgate: request ${req.id}: no permitted answer within ${waited}; denied`);
+            await this.complete(
+              run8,
+              "timed_out",
+              `No answer within ${waited}: denied`,
+              summary(`**Outcome:** no permitted answer within ${waited}; the statement was denied.`)
+            );
+            return { approved: false, via: "timeout", at: new Date(this.now()), where: runUrl, reason: `no permitted answer within ${waited}` };
+          }
+          interval = changed ? this.config.pollMs : Math.min(this.maxPollMs, Math.ceil(interval * 1.5));
+          await this.sleep(Math.max(0, Math.min(interval, deadline - this.now())), signal);
+        }
+      }
+      /** One comment or review: not an answer, a refused answer, an accepted one, or "cannot tell yet". */
+      async judge(c, ctx, principals, permissions, signal) {
+        const s = screenAnswer(c, ctx);
+        if (s.kind === "ignore") return s;
+        if (s.kind === "refuse") return { kind: "refuse", login: c.user?.login ?? "(unknown)", reason: s.reason };
+        let pending = permissions.get(s.userId);
+        if (!pending) {
+          pending = this.mayAnswer(s.login, s.userId, principals, ctx.deadline, signal);
+          permissions.set(s.userId, pending);
+        }
+        const verdict = await pending;
+        if (verdict.transient) {
+          permissions.delete(s.userId);
+          return { kind: "retry", reason: verdict.reason ?? "unknown" };
+        }
+        if (!verdict.ok) return { kind: "refuse", login: s.login, reason: verdict.reason ?? "refused" };
+        return { kind: "accept", verdict: s.verdict, login: s.login };
+      }
+      /**
+       * Write permission, then the approvers list: a listed login's account (by the id it had when the
+       * session started), or active membership of a listed org/team.
+       */
+      async mayAnswer(login, userId2, principals, deadline, signal) {
+        try {
+          const perm = await this.getOrNull(
+            this.path(`collaborators/${encodeURIComponent(login)}/permission`),
+            deadline,
+            signal
+          );
+          if (!perm || !hasWriteAccess(perm)) {
+            const has = perm && typeof perm.role_name === "string" ? perm.role_name : perm && typeof perm.permission === "string" ? perm.permission : "none";
+            return { ok: false, reason: `no write permission on ${this.config.repository} (has ${oneLine2(has)})` };
+          }
+          if (this.approvers.length === 0) return { ok: true };
+          if (principals.approverIds.has(userId2)) return { ok: true };
+          const problems = [];
+          if (this.approvers.some((a) => a.kind === "login" && a.login.toLowerCase() === login.toLowerCase())) {
+            problems.push(`the login ${oneLine2(login)} belonged to another account when the session started`);
+          }
+          for (const a of this.approvers) {
+            if (a.kind !== "team") continue;
+            try {
+              const m = await this.getOrNull(
+                `orgs/${encodeURIComponent(a.org)}/teams/${encodeURIComponent(a.team)}/memberships/${encodeURIComponent(login)}`,
+                deadline,
+                signal
+              );
+              if (m?.state === "active") return { ok: true };
+            } catch (err) {
+              if (err instanceof GithubApiError && err.transient) throw err;
+              problems.push(`could not read ${a.org}/${a.team} membership (${oneLine2(err.message)})`);
+            }
+          }
+          const extra = problems.length ? `; ${problems.join("; ")}` : "";
+          return { ok: false, reason: `not in this role's approvers (${this.approverNames.join(", ")})${extra}` };
+        } catch (err) {
+          const transient = err instanceof GithubApiError && (err.transient || err.code === "ERR_GITHUB_ABORTED");
+          return { ok: false, transient, reason: `could not verify permission: ${oneLine2(err.message)}` };
+        }
+      }
+      /**
+       * Whether the check run still says what we wrote (true), was rewritten (false: restored here), or
+       * could not be read (null). Anyone holding the job's token can rewrite a check run it created.
+       */
+      async checkRunIntact(run8, written, deadline, signal) {
+        let now;
+        try {
+          now = (await this.client.request("GET", this.path(`check-runs/${run8.id}`), { deadline, signal })).data;
+        } catch {
+          return null;
+        }
+        const same = (a, b) => typeof a === "string" && a.replace(/\r\n/g, "\n").trimEnd() === b.trimEnd();
+        if (same(now?.output?.title, written.title) && same(now?.output?.summary, written.summary) && now?.status !== "completed") return true;
+        return false;
+      }
+      /** A 404 means "no such membership/collaborator": null. */
+      async getOrNull(path2, deadline, signal) {
+        try {
+          return (await this.client.request("GET", path2, { deadline, signal })).data;
+        } catch (err) {
+          if (err instanceof GithubApiError && err.code === "ERR_GITHUB_HTTP" && err.status === 404) return null;
+          throw err;
+        }
+      }
+      async complete(run8, conclusion, title, summary) {
+        await this.update(run8, {
+          status: "completed",
+          conclusion,
+          completed_at: new Date(this.now()).toISOString(),
+          output: { title, summary }
+        }, { deadline: this.now() + 1e4 });
+      }
+      /** Failing to update the check run never changes a decision: it is logged. */
+      async update(run8, body, opts) {
+        try {
+          await this.client.request("PATCH", this.path(`check-runs/${run8.id}`), { ...opts, body });
+        } catch (err) {
+          this.log(`tollgate: could not update check run ${run8.id} (${oneLine2(err.message)})`);
+        }
+      }
+      path(rest) {
+        return `repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}/${rest}`;
+      }
+    };
+  }
+});
+
+// src/approval/none.ts
+var NoChannelApprover;
+var init_none = __esm({
+  "src/approval/none.ts"() {
+    "use strict";
+    NoChannelApprover = class {
+      constructor(reason) {
+        this.reason = reason;
+      }
+      reason;
+      async review(_req, _signal) {
+        return { approved: false, via: "unavailable", reason: this.reason };
+      }
+    };
+  }
+});
+
+// src/approval/terminal.ts
+import { userInfo } from "node:os";
+import { StringDecoder } from "node:string_decoder";
+function denied(reason) {
+  return { approved: false, via: "terminal", reason };
+}
+function cancelled() {
+  return { approved: false, via: "terminal", reason: "cancelled" };
+}
+function timedOut(req) {
+  return { approved: false, via: "timeout", at: /* @__PURE__ */ new Date(), reason: `no answer in the terminal within ${formatDuration(req.timeoutMs)}` };
+}
+function localUser() {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.USERNAME ?? "local user";
+  }
+}
+function safe(text) {
+  return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "?");
+}
+var TerminalApprover;
+var init_terminal = __esm({
+  "src/approval/terminal.ts"() {
+    "use strict";
+    init_duration2();
+    TerminalApprover = class {
+      input;
+      output;
+      user;
+      decoder = new StringDecoder("utf8");
+      queue = [];
+      current = null;
+      buffer = "";
+      inputClosed = false;
+      onData = (chunk) => this.receive(chunk);
+      onEnd = () => this.endOfInput();
+      constructor(opts) {
+        this.input = opts.input;
+        this.output = opts.output;
+        this.user = opts.user ?? localUser();
+        this.input.on("data", this.onData);
+        this.input.on("end", this.onEnd);
+        this.input.on("close", this.onEnd);
+      }
+      review(req, signal) {
+        return new Promise((resolve3) => {
+          const p = { req, resolve: resolve3, done: false };
+          if (this.inputClosed) return resolve3(denied("terminal input is closed: no one can answer"));
+          if (signal?.aborted) return resolve3(cancelled());
+          p.timer = setTimeout(() => this.settle(p, timedOut(req)), Math.max(0, req.timeoutMs));
+          if (signal) {
+            p.signal = signal;
+            p.onAbort = () => this.settle(p, cancelled());
+            signal.addEventListener("abort", p.onAbort, { once: true });
+          }
+          this.queue.push(p);
+          this.showNext();
+        });
+      }
+      async close() {
+        this.input.off("data", this.onData);
+        this.input.off("end", this.onEnd);
+        this.input.off("close", this.onEnd);
+        this.inputClosed = true;
+        for (const p of [...this.current ? [this.current] : [], ...this.queue]) {
+          this.settle(p, denied("the terminal approver was closed"));
+        }
+      }
+      showNext() {
+        if (this.current || this.queue.length === 0) return;
+        const p = this.queue.shift();
+        this.current = p;
+        this.buffer = "";
+        const r = p.req;
+        const lines = [
+          "",
+          `tollgate: approval needed (request ${safe(r.id)})`,
+          `  kind:      ${safe(r.kind)}`,
+          `  object:    ${r.object ? safe(r.object) : "(none)"}`,
+          `  rule:      ${r.rule ? safe(r.rule) : "(none)"}`,
+          `  reason:    ${safe(r.reason)}`,
+          `  statement: ${safe(r.statement).replace(/\n/g, "\n             ")}`,
+          `  answer within ${formatDuration(r.timeoutMs)} or it is denied`
+        ];
+        this.output.write(lines.join("\n") + "\napprove? [y/N] ");
+      }
+      receive(chunk) {
+        if (!this.current) return;
+        this.buffer += typeof chunk === "string" ? chunk : this.decoder.write(chunk);
+        const nl = this.buffer.indexOf("\n");
+        if (nl < 0) return;
+        const line = this.buffer.slice(0, nl).trim().toLowerCase();
+        const p = this.current;
+        const at2 = /* @__PURE__ */ new Date();
+        if (line === "y" || line === "yes") {
+          this.output.write(`approved request ${safe(p.req.id)}
+`);
+          this.settle(p, { approved: true, via: "terminal", approver: this.user, at: at2, where: "terminal" });
+        } else {
+          this.output.write(`denied request ${safe(p.req.id)}
+`);
+          this.settle(p, {
+            approved: false,
+            via: "terminal",
+            approver: this.user,
+            at: at2,
+            where: "terminal",
+            reason: "denied in the terminal"
+          });
+        }
+      }
+      endOfInput() {
+        if (this.inputClosed) return;
+        this.inputClosed = true;
+        for (const p of [...this.current ? [this.current] : [], ...this.queue]) {
+          this.settle(p, denied("terminal input closed before an answer"));
+        }
+      }
+      settle(p, outcome) {
+        if (p.done) return;
+        p.done = true;
+        if (p.timer) clearTimeout(p.timer);
+        if (p.signal && p.onAbort) p.signal.removeEventListener("abort", p.onAbort);
+        const i = this.queue.indexOf(p);
+        if (i >= 0) this.queue.splice(i, 1);
+        if (this.current === p) {
+          this.current = null;
+          if (outcome.via === "timeout") this.output.write(`
+no answer in time: request ${safe(p.req.id)} denied
+`);
+          else if (outcome.reason === "cancelled") this.output.write(`
+request ${safe(p.req.id)} cancelled
+`);
+        }
+        p.resolve(outcome);
+        this.showNext();
+      }
+    };
+  }
+});
+
+// src/approval/index.ts
+function createApprover(config2, opts = {}) {
+  switch (config2.kind) {
+    case "terminal":
+      return new TerminalApprover({ input: opts.input ?? process.stdin, output: opts.output ?? process.stdout });
+    case "github":
+      return new GithubApprover(config2, { approvers: opts.approvers, log: opts.log, fetch: opts.fetch, secrets: opts.secrets });
+    case "none":
+      return new NoChannelApprover(config2.reason);
+    default: {
+      const unknown2 = config2;
+      throw new TypeError(`approval: unknown channel ${JSON.stringify(unknown2.kind)}`);
+    }
+  }
+}
+var init_approval = __esm({
+  "src/approval/index.ts"() {
+    "use strict";
+    init_github();
+    init_none();
+    init_terminal();
+    init_github();
+    init_none();
+    init_terminal();
   }
 });
 
@@ -58564,7 +58897,12 @@ async function startProxy(config2, deps = {}) {
   const policyEngine = deps.engine ? null : await createEngine(loadPolicy(config2.policyPath), config2.role, { analyzer });
   const engine = deps.engine ?? policyEngine;
   const approvers = policyEngine?.role.approvers;
-  const approver2 = deps.approver ?? createApprover(config2.approval, { output: process.stderr, approvers: approvers ? [...approvers] : void 0 });
+  const approver2 = deps.approver ?? createApprover(config2.approval, {
+    output: process.stderr,
+    approvers: approvers ? [...approvers] : void 0,
+    // The check run's text is scrubbed like the audit log.
+    secrets: [config2.session.secret, config2.maskKey, ...upstreamSecrets(config2.upstream)]
+  });
   const audit = await AuditLog.open(config2.auditPath, {
     session: config2.session.id,
     secrets: [config2.session.secret, config2.maskKey, ...upstreamSecrets(config2.upstream), ...credentialSecrets(config2.http?.credentials ?? {})],
@@ -59056,6 +59394,8 @@ function approvalConfig(a) {
         pullNumber: num2(a.pullNumber, "approval.pullNumber"),
         headSha: str2(a.headSha, "approval.headSha"),
         actor: str2(a.actor, "approval.actor"),
+        ...a.actorId !== void 0 ? { actorId: num2(a.actorId, "approval.actorId") } : {},
+        ...a.triggeringActor !== void 0 ? { triggeringActor: str2(a.triggeringActor, "approval.triggeringActor") } : {},
         pollMs: num2(a.pollMs, "approval.pollMs"),
         ...a.runUrl !== void 0 ? { runUrl: str2(a.runUrl, "approval.runUrl") } : {}
       };
@@ -82220,7 +82560,7 @@ var init_migrations = __esm({
 function isDbError(err) {
   return err instanceof Error && ("code" in err || /timeout|terminat|connect|ECONN|EPIPE/i.test(err.message));
 }
-function wrap(err) {
+function wrap2(err) {
   if (err instanceof StoreError) return err;
   const e = err;
   const why = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? `${e.message} (SQLSTATE ${e.code})` : e.code ?? e.message ?? String(err);
@@ -82258,7 +82598,7 @@ var init_store = __esm({
         try {
           return await this.pool.query(text, values);
         } catch (err) {
-          throw wrap(err);
+          throw wrap2(err);
         }
       }
       /** Runs `fn` in one transaction; rolls back when it throws. */
@@ -82267,7 +82607,7 @@ var init_store = __esm({
         try {
           client = await this.pool.connect();
         } catch (err) {
-          throw wrap(err);
+          throw wrap2(err);
         }
         try {
           await client.query("BEGIN");
@@ -82277,7 +82617,7 @@ var init_store = __esm({
         } catch (err) {
           await client.query("ROLLBACK").catch(() => {
           });
-          throw err instanceof StoreError || !isDbError(err) ? err : wrap(err);
+          throw err instanceof StoreError || !isDbError(err) ? err : wrap2(err);
         } finally {
           client.release();
         }
@@ -82304,7 +82644,7 @@ var init_store = __esm({
         try {
           client = await this.pool.connect();
         } catch (err) {
-          throw wrap(err);
+          throw wrap2(err);
         }
         const applied = [];
         try {
@@ -82329,7 +82669,7 @@ var init_store = __esm({
             applied.push(m.version);
           }
         } catch (err) {
-          throw err instanceof StoreError ? err : wrap(err);
+          throw err instanceof StoreError ? err : wrap2(err);
         } finally {
           await client.query("SELECT pg_advisory_unlock($1)", [MIGRATE_LOCK]).catch(() => {
           });
@@ -83656,61 +83996,61 @@ function header(token) {
 function explain2(err, token, ctx) {
   const from = `the issuer ${ctx.issuer}`;
   const keys = ctx.url.href;
-  const wrap2 = (code3, message2) => new IdentityError(code3, message2, { cause: err });
+  const wrap3 = (code3, message2) => new IdentityError(code3, message2, { cause: err });
   if (err instanceof errors_exports2.JOSEAlgNotAllowed) {
     const alg = header(token).alg;
-    return wrap2("ERR_OIDC_ALG", `The OIDC token is signed with algorithm ${quote(alg, 20)}, but only RS256 tokens from ${from} are accepted, so this token did not come from GitHub's token service.`);
+    return wrap3("ERR_OIDC_ALG", `The OIDC token is signed with algorithm ${quote(alg, 20)}, but only RS256 tokens from ${from} are accepted, so this token did not come from GitHub's token service.`);
   }
   if (err instanceof errors_exports2.JWSSignatureVerificationFailed) {
-    return wrap2("ERR_OIDC_SIGNATURE", `The OIDC token's signature does not verify with the keys published at ${keys}, so it was not issued by ${from} or was altered.`);
+    return wrap3("ERR_OIDC_SIGNATURE", `The OIDC token's signature does not verify with the keys published at ${keys}, so it was not issued by ${from} or was altered.`);
   }
   if (err instanceof errors_exports2.JWKSNoMatchingKey || err instanceof errors_exports2.JWKSMultipleMatchingKeys) {
     const kid = header(token).kid;
     if (typeof kid !== "string") {
-      return wrap2("ERR_OIDC_NO_KEY", `The OIDC token names no key id (kid), which GitHub's tokens always do, so no key published at ${keys} can be chosen to verify it.`);
+      return wrap3("ERR_OIDC_NO_KEY", `The OIDC token names no key id (kid), which GitHub's tokens always do, so no key published at ${keys} can be chosen to verify it.`);
     }
-    return wrap2("ERR_OIDC_NO_KEY", `The OIDC token's key id ${quote(kid, 64)} is not among the keys published at ${keys}, so it was not issued by ${from}; check the \`oidc-issuer\` input.`);
+    return wrap3("ERR_OIDC_NO_KEY", `The OIDC token's key id ${quote(kid, 64)} is not among the keys published at ${keys}, so it was not issued by ${from}; check the \`oidc-issuer\` input.`);
   }
   if (err instanceof errors_exports2.JWTExpired) {
     const exp = err.payload?.exp;
-    return wrap2("ERR_OIDC_EXPIRED", `The OIDC token expired at ${isoTime(exp)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); request the token right before it is used, as GitHub's tokens live about five minutes, and check the runner's clock.`);
+    return wrap3("ERR_OIDC_EXPIRED", `The OIDC token expired at ${isoTime(exp)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); request the token right before it is used, as GitHub's tokens live about five minutes, and check the runner's clock.`);
   }
   if (err instanceof errors_exports2.JWTClaimValidationFailed) {
     const p = err.payload ?? {};
     if (err.reason === "missing" || err.reason === "invalid") {
-      return wrap2("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim is ${err.reason === "missing" ? "missing" : "not a valid value"}, and a GitHub Actions token always has it, so this token cannot be used.`);
+      return wrap3("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim is ${err.reason === "missing" ? "missing" : "not a valid value"}, and a GitHub Actions token always has it, so this token cannot be used.`);
     }
     switch (err.claim) {
       case "aud":
-        return wrap2("ERR_OIDC_AUDIENCE", `The OIDC token was issued for audience ${quote(p.aud)}, not ${quote(ctx.audience)}; request it with core.getIDToken(${quote(ctx.audience)}) or set the action's \`audience\` input to the audience the token is requested for.`);
+        return wrap3("ERR_OIDC_AUDIENCE", `The OIDC token was issued for audience ${quote(p.aud)}, not ${quote(ctx.audience)}; request it with core.getIDToken(${quote(ctx.audience)}) or set the action's \`audience\` input to the audience the token is requested for.`);
       case "iss":
-        return wrap2("ERR_OIDC_ISSUER", `The OIDC token was issued by ${quote(p.iss)}, not ${quote(ctx.issuer)}; set the action's \`oidc-issuer\` input to your runners' issuer (GitHub Enterprise Server: https://HOSTNAME/_services/token).`);
+        return wrap3("ERR_OIDC_ISSUER", `The OIDC token was issued by ${quote(p.iss)}, not ${quote(ctx.issuer)}; set the action's \`oidc-issuer\` input to your runners' issuer (GitHub Enterprise Server: https://HOSTNAME/_services/token).`);
       case "nbf":
-        return wrap2("ERR_OIDC_NOT_YET_VALID", `The OIDC token is not valid before ${isoTime(p.nbf)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); fix the runner's clock (NTP) and rerun the job.`);
+        return wrap3("ERR_OIDC_NOT_YET_VALID", `The OIDC token is not valid before ${isoTime(p.nbf)} (now ${ctx.now.toISOString()}, tolerance ${ctx.tolerance} s); fix the runner's clock (NTP) and rerun the job.`);
       default:
-        return wrap2("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim failed its check (${err.reason}), so this token cannot be used.`);
+        return wrap3("ERR_OIDC_MALFORMED", `The OIDC token's ${quote(err.claim)} claim failed its check (${err.reason}), so this token cannot be used.`);
     }
   }
   if (err instanceof errors_exports2.JWKSTimeout) {
-    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} did not arrive within ${ctx.timeoutMs} ms, so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
+    return wrap3("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} did not arrive within ${ctx.timeoutMs} ms, so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
   }
   if (err instanceof errors_exports2.JWKSInvalid || err instanceof errors_exports2.JOSEError && /parse the JSON Web Key Set/.test(err.message)) {
-    return wrap2("ERR_OIDC_JWKS_INVALID", `The document at ${keys} is not a valid JSON Web Key Set, so the token cannot be verified; check that the \`oidc-issuer\` input names an OIDC issuer.`);
+    return wrap3("ERR_OIDC_JWKS_INVALID", `The document at ${keys} is not a valid JSON Web Key Set, so the token cannot be verified; check that the \`oidc-issuer\` input names an OIDC issuer.`);
   }
   if (err instanceof errors_exports2.JOSEError && /Expected 200 OK/.test(err.message)) {
-    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC issuer did not answer 200 OK for its signing keys at ${keys}, so the token cannot be verified and nothing was started; check the \`oidc-issuer\` input and the issuer's status.`);
+    return wrap3("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC issuer did not answer 200 OK for its signing keys at ${keys}, so the token cannot be verified and nothing was started; check the \`oidc-issuer\` input and the issuer's status.`);
   }
   if (err instanceof errors_exports2.JWSInvalid || err instanceof errors_exports2.JWTInvalid || err instanceof errors_exports2.JOSENotSupported) {
-    return wrap2("ERR_OIDC_MALFORMED", `The OIDC token is not a well-formed signed JWT (${err.message}), so it cannot be verified; pass the token exactly as core.getIDToken() returned it.`);
+    return wrap3("ERR_OIDC_MALFORMED", `The OIDC token is not a well-formed signed JWT (${err.message}), so it cannot be verified; pass the token exactly as core.getIDToken() returned it.`);
   }
   if (err instanceof TypeError || err instanceof Error && err.name === "AbortError") {
     const why = err.cause?.code ?? err.message;
     if (/CERT|SSL|TLS|SIGNATURE/.test(why)) {
-      return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The TLS certificate of ${ctx.url.origin} was not trusted while fetching the OIDC signing keys (${why}), so nothing was started; make the runner trust the issuer's CA (NODE_EXTRA_CA_CERTS) or fix the \`oidc-issuer\` input.`);
+      return wrap3("ERR_OIDC_JWKS_UNREACHABLE", `The TLS certificate of ${ctx.url.origin} was not trusted while fetching the OIDC signing keys (${why}), so nothing was started; make the runner trust the issuer's CA (NODE_EXTRA_CA_CERTS) or fix the \`oidc-issuer\` input.`);
     }
-    return wrap2("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} could not be fetched (${why}), so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
+    return wrap3("ERR_OIDC_JWKS_UNREACHABLE", `The OIDC signing keys at ${keys} could not be fetched (${why}), so the token cannot be verified and nothing was started; check that the runner can reach ${ctx.url.origin}.`);
   }
-  return wrap2("ERR_OIDC_MALFORMED", `The OIDC token could not be verified (${err instanceof Error ? err.message : String(err)}), so nothing was started.`);
+  return wrap3("ERR_OIDC_MALFORMED", `The OIDC token could not be verified (${err instanceof Error ? err.message : String(err)}), so nothing was started.`);
 }
 var DEFAULT_TOLERANCE_SEC, DEFAULT_FETCH_TIMEOUT_MS, JWKS_COOLDOWN_MS, JWKS_MAX_AGE_MS, keySets;
 var init_oidc = __esm({
