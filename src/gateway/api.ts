@@ -69,7 +69,7 @@ export function apiHandler(ctx: GatewayContext, extra?: (req: IncomingMessage, r
         sendError(res, api);
         done(api.status);
         // Recorded after the answer: a store that is down must not delay the refusal.
-        if (api.status !== 404 && api.status !== 405) void recordRefusal(ctx.store, `${req.method} ${url.pathname.slice(0, 200)}`, api.code, api.message, remote);
+        if (api.code !== 'not_found' && api.code !== 'method_not_allowed') void recordRefusal(ctx.store, `${req.method} ${url.pathname.slice(0, 200)}`, api.code, api.message, remote);
       })
       // Nothing a request does may take the process down.
       .catch(() => {});

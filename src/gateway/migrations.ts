@@ -68,6 +68,40 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'approvals held by any replica, webhook deliveries',
+    sql: `
+      CREATE TABLE tollgate.approvals (
+        id text PRIMARY KEY,
+        session text NOT NULL REFERENCES tollgate.sessions (id),
+        status text NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'timed_out')),
+        repository text NOT NULL,
+        pull_request integer,
+        head_sha text,
+        actor text NOT NULL,
+        pr_author text,
+        approvers jsonb,
+        check_run_id bigint,
+        name text NOT NULL,
+        requested_at timestamptz NOT NULL,
+        deadline timestamptz NOT NULL,
+        decided_at timestamptz,
+        approver text,
+        via text,
+        reason text,
+        answer_url text
+      );
+      CREATE INDEX approvals_check_run ON tollgate.approvals (check_run_id);
+      CREATE INDEX approvals_pending ON tollgate.approvals (session) WHERE status = 'pending';
+      -- A webhook delivery is acted on once: a replayed one (same X-GitHub-Delivery) is dropped.
+      CREATE TABLE tollgate.webhook_deliveries (
+        id text PRIMARY KEY,
+        event text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -2,27 +2,34 @@
 // PostgreSQL listener). start → listening; reloadTls() re-reads the certificate and key (SIGHUP);
 // close() drains: readiness fails at once, new sessions are refused, running requests finish.
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { adminHandler } from './admin.js';
 import { apiHandler } from './api.js';
 import type { GatewayConfig, Listen } from './config.js';
 import { stderrLogger, type GatewayContext, type GatewayLogger } from './context.js';
+import { ApprovalHub } from './approvals.js';
+import { GithubApp } from './github-app.js';
 import { GatewayMetrics } from './metrics.js';
 import { Store } from './store.js';
+import { webhookRoute } from './webhook.js';
 
 export interface GatewayDeps {
   logger?: GatewayLogger;
   now?: () => Date;
   /** Per-query timeout of the state store, ms. */
   storeTimeoutMs?: number;
-  /** Extra routes tried before the API's own (the GitHub webhook). */
-  extraRoutes?: (ctx: GatewayContext) => (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** How often a held statement looks for its answer besides LISTEN/NOTIFY, ms (default 1000). */
+  approvalPollMs?: number;
 }
 
 export interface RunningGateway {
   ctx: GatewayContext;
+  /** Wakes statements held on this replica when any replica decides their approval. */
+  hub: ApprovalHub;
+  /** The GitHub App, when the config has one. */
+  app: GithubApp | null;
   http: Listen;
   admin: Listen;
   /** Re-reads the TLS certificate and key; throws (keeping the old ones) when they cannot be used. */
@@ -57,8 +64,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     },
   };
 
+  const hub = new ApprovalHub(store, ctx.logger, deps.approvalPollMs);
+  await hub.start();
+  const app = config.github ? new GithubApp(config.github) : null;
+  const webhook = app && config.github ? webhookRoute({ secret: config.github.webhookSecret, app })(ctx) : undefined;
   const tls = readTls(config);
-  const api = apiHandler(ctx, deps.extraRoutes?.(ctx));
+  const api = apiHandler(ctx, webhook);
   const httpServer: Server = tls
     ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, api)
     : createHttpServer(api);
@@ -89,6 +100,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   } catch (err) {
     httpServer.close();
     adminServer.close();
+    await hub.close();
     await store.close();
     throw err;
   }
@@ -96,6 +108,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   let closing: Promise<void> | null = null;
   return {
     ctx,
+    hub,
+    app,
     http: httpAt,
     admin: adminAt,
     reloadTls() {
@@ -120,6 +134,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         const adminStopped = stopped(adminServer);
         adminServer.closeAllConnections();
         await adminStopped;
+        await hub.close();
         await store.close();
       })();
       return closing;

@@ -55,13 +55,13 @@ describe('state store schema', () => {
     const s = new Store(stateUrl);
     try {
       expect(await s.migrate()).toEqual([]);
-      expect(await s.schemaVersion()).toBe(1);
+      expect(await s.schemaVersion()).toBe(2);
     } finally {
       await s.close();
     }
     const empty = await freshDatabase('gateway_api_empty');
     const f2 = writeGatewayFiles({ stateUrl: empty, issuer: issuer.url });
-    await expect(startTestGateway(f2, {}, false)).rejects.toThrow(/schema is at version 0, this gateway needs 1: run `tollgate gateway migrate/);
+    await expect(startTestGateway(f2, {}, false)).rejects.toThrow(/schema is at version 0, this gateway needs 2: run `tollgate gateway migrate/);
     cleanup(f2);
     await dropDatabase('gateway_api_empty');
   });

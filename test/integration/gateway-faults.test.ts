@@ -163,11 +163,11 @@ describe('the gateway process', () => {
     expect([noConfig.status, noConfig.stderr.split('\n')[0]]).toEqual([2, 'tollgate gateway: --config is required']);
     const before = spawnSync(process.execPath, ['dist/cli.js', 'gateway', '--config', files.configFile], { env, encoding: 'utf8' });
     expect(before.status).toBe(1);
-    expect(before.stderr).toMatch(/cannot start: the state store's schema is at version 0, this gateway needs 1: run `tollgate gateway migrate --config F` first/);
+    expect(before.stderr).toMatch(/cannot start: the state store's schema is at version 0, this gateway needs 2: run `tollgate gateway migrate --config F` first/);
     const m1 = spawnSync(process.execPath, ['dist/cli.js', 'gateway', 'migrate', '--config', files.configFile], { env, encoding: 'utf8' });
-    expect([m1.status, m1.stdout.trim()]).toEqual([0, 'tollgate gateway: state store migrated to version 1 (applied 1)']);
+    expect([m1.status, m1.stdout.trim()]).toEqual([0, 'tollgate gateway: state store migrated to version 2 (applied 1, 2)']);
     const m2 = spawnSync(process.execPath, ['dist/cli.js', 'gateway', 'migrate', '--config', files.configFile], { env, encoding: 'utf8' });
-    expect([m2.status, m2.stdout.trim()]).toEqual([0, 'tollgate gateway: state store already at version 1']);
+    expect([m2.status, m2.stdout.trim()]).toEqual([0, 'tollgate gateway: state store already at version 2']);
     const bad = spawnSync(process.execPath, ['dist/cli.js', 'gateway', '--config', files.configFile], { env: { ...env, TG_MASK_KEY: '' }, encoding: 'utf8' });
     expect([bad.status, bad.stderr.trim()]).toEqual([2, `tollgate gateway: ${files.configFile}:10: masks.key_env: environment variable TG_MASK_KEY is not set`]);
 

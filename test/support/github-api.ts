@@ -13,6 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { importSPKI, jwtVerify } from 'jose';
 
 export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
 
@@ -28,6 +29,8 @@ export interface CheckRun {
   completed_at: string | null;
   output: { title: string | null; summary: string | null; text?: string | null };
   html_url: string;
+  /** Requested-action buttons ({label, identifier, description}). */
+  actions?: unknown[];
 }
 
 export interface Comment {
@@ -89,6 +92,8 @@ export interface GithubApiState {
   files: Map<string, string>;
   permissions: Map<string, Permission>;
   teams: Map<string, Map<string, 'active' | 'pending'>>;
+  /** Pull requests by number: head SHA and author (GET /repos/o/r/pulls/N). */
+  pulls: Map<number, { headSha: string; author: string }>;
   calls: RecordedCall[];
 }
 
@@ -97,6 +102,12 @@ export interface GithubApiOptions {
   token?: string;
   /** owner/name served (others: 404). */
   repository?: string;
+  /**
+   * Act as GitHub for a GitHub App: GET /repos/o/r/installation and POST
+   * /app/installations/ID/access_tokens accept a JWT signed RS256 by the App's key (iss = appId) and
+   * hand out `token` as the installation token.
+   */
+  app?: { appId: string; publicKeyPem: string; installationId?: number };
 }
 
 export interface GithubApi {
@@ -146,6 +157,7 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
     files: new Map(),
     permissions: new Map(),
     teams: new Map(),
+    pulls: new Map(),
     calls: [],
   };
   let nextId = 1000;
@@ -188,7 +200,26 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
   });
 
   function route(req: IncomingMessage, u: URL, body: unknown, send: (s: number, d: unknown, h?: Record<string, string>) => void): void {
-    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' });
+    const app = opts.app;
+    const installationId = app?.installationId ?? 77;
+    if (app && (/^\/repos\/[^/]+\/[^/]+\/installation$/.test(u.pathname) || u.pathname === `/app/installations/${installationId}/access_tokens`)) {
+      const jwt = /^(?:Bearer|token) (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      void importSPKI(app.publicKeyPem, 'RS256')
+        .then((key) => jwtVerify(jwt, key, { algorithms: ['RS256'], issuer: app.appId }))
+        .then(
+          () => {
+            if (u.pathname.endsWith('/installation')) {
+              const repo = /^\/repos\/([^/]+\/[^/]+)\/installation$/.exec(u.pathname)![1];
+              return repo === repository ? send(200, { id: installationId, app_id: Number(app.appId) }) : send(404, { message: 'Not Found' });
+            }
+            return send(201, { token, expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: {} });
+          },
+          () => send(401, { message: 'A JSON web token could not be decoded' }),
+        );
+      return;
+    }
+    const auth = req.headers.authorization ?? '';
+    if (auth !== `Bearer ${token}` && auth !== `token ${token}`) return send(401, { message: 'Bad credentials' });
     if (state.failWith !== null) return send(state.failWith, { message: 'Server Error' });
     if (state.failOn && state.failOn.times > 0 && state.failOn.path.test(u.pathname)) {
       state.failOn.times--;
@@ -222,6 +253,7 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
         external_id: b.external_id ?? null, details_url: b.details_url ?? null, started_at: iso(Date.now()),
         completed_at: null, output: { title: b.output?.title ?? null, summary: b.output?.summary ?? null, text: b.output?.text ?? null },
         html_url: `${url}/${repository}/runs/${id}`,
+        ...(Array.isArray(b.actions) ? { actions: b.actions } : {}),
       };
       state.checkRuns.push(run);
       return send(201, run);
@@ -278,10 +310,13 @@ export async function startGithubApi(opts: GithubApiOptions = {}): Promise<Githu
       return send(200, { login: loginOf(id), id, type: 'User' });
     }
     if (m === 'GET' && (r = /^\/pulls\/(\d+)$/.exec(rest))) {
-      const author = state.pullAuthors.get(Number(r[1])) ?? 'author';
+      // `pulls` (head SHA and author, the gateway's tests) wins over `pullAuthors` when set.
+      const pr = state.pulls.get(Number(r[1]));
+      const author = pr?.author ?? state.pullAuthors.get(Number(r[1])) ?? 'author';
       return send(200, {
         number: Number(r[1]), user: { login: author, id: account(author), type: 'User' },
         base: { ref: 'main', sha: state.pullBases.get(Number(r[1])) ?? BASE_SHA },
+        ...(pr ? { head: { sha: pr.headSha } } : {}),
       });
     }
     if (m === 'GET' && (r = /^\/contents\/(.+)$/.exec(rest))) {
