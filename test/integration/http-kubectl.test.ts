@@ -26,7 +26,12 @@ async function kubectl(...args: string[]): Promise<{ code: number; out: string; 
   }
 }
 
-describe.skipIf(!kubectlPath)('kubectl through the proxy', () => {
+// Never skipped silently: without kubectl the suite fails and says so.
+it('has the kubectl binary it needs', () => {
+  expect(kubectlPath, 'kubectl is expected in /usr/bin or /usr/local/bin').toBeTruthy();
+});
+
+describe.runIf(Boolean(kubectlPath))('kubectl through the proxy', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-kubectl-'));
     api = await startKubeStandIn();
