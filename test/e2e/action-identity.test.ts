@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGithubApi, type GithubApi } from '../support/github-api.js';
+import { BASE_SHA, startGithubApi, type GithubApi } from '../support/github-api.js';
 import { startOidcIssuer } from '../support/oidc-issuer.js';
 import { buildBundles, Job, TokenRequestServer, visibleLog, type StepResult } from './runner.js';
 
@@ -90,6 +90,8 @@ beforeAll(async () => {
   dist = buildBundles();
   issuer = await startOidcIssuer();
   api = await startGithubApi({ repository: 'acme/app' });
+  // Pull-request jobs read the policy as it is on the base commit (the contents API), never the workspace.
+  api.setFile(BASE_SHA, 'tollgate.yml', POLICY);
   tokens = await new TokenRequestServer().start();
   admin = new pg.Client(PG_ADMIN);
   await admin.connect();
@@ -128,7 +130,7 @@ describe('dangerous events', () => {
     const r = await j.main();
     expect(r.code).toBe(1);
     expect(errors(r)).toBe(
-      `no role in ${join(j.workspace, 'tollgate.yml')} matches the claims (checked repository_owner_id="99000000", repository_id="99000001", repository="acme/app", ref="refs/pull/12/merge" against roles ci). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`,
+      `no role in tollgate.yml (base commit ${BASE_SHA.slice(0, 12)}) matches the claims (checked repository_owner_id="99000000", repository_id="99000001", repository="acme/app", ref="refs/pull/12/merge" against roles ci). Add or widen a role's \`match\` in the policy, or run this job where a role applies.`,
     );
     expect(j.state()).toEqual({});
   });
